@@ -1,0 +1,265 @@
+/*
+ * cmd-task.c - task.add, add_batch, get, list, depend, undepend, start,
+ * cancel, retry, unblocked and logs.  task.complete has a file of its own.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dagd.h"
+
+static int task_reply(struct req *r, struct task *t)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "task", task_to_json(t));
+	return reply_ok(r, o);
+}
+
+static int cmd_task_add(struct req *r)
+{
+	struct project *p;
+	json_object *list, *made = NULL;
+	int k = req_project(r, "project", &p);
+
+	if (k < 0)
+		return reply_errno(r, k);
+	list = json_object_new_array();
+	json_object_array_add(list, json_object_get(r->args));
+	k = task_create_batch(p, list, false, &made);
+	json_object_put(list);
+	if (k < 0)
+		return reply_errno(r, k);
+	k = task_reply(r, task_find(json_object_get_string(
+		json_object_object_get(json_object_array_get_idx(made, 0), "id"))));
+	json_object_put(made);
+	return k;
+}
+
+static int cmd_task_add_batch(struct req *r)
+{
+	struct project *p;
+	json_object *list, *create = NULL, *made = NULL, *o;
+	const char *name;
+	int k;
+
+	k = arg_required(arg_array(r->args, "tasks", &list), "tasks");
+	if (k >= 0)
+		k = arg_object(r->args, "create_project", &create);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+	k = arg_required(arg_string(r->args, "project", &name), "project");
+	if (k < 0)
+		return reply_errno(r, k);
+	p = project_find(name);
+	if (!p && !create)
+		return reply_error(r, "not_found", "no project '%s'", name);
+	if (!p) {
+		/* all or nothing: check the batch before the project exists */
+		json_object *pargs = json_object_new_object();
+
+		json_object_object_foreach(create, key, val)
+			json_object_object_add(pargs, key, json_object_get(val));
+		json_object_object_add(pargs, "name", json_object_new_string(name));
+		k = task_create_batch(NULL, list, true, NULL);
+		if (k >= 0)
+			k = project_create(pargs, &p);
+		json_object_put(pargs);
+		if (k < 0)
+			return reply_errno(r, k);
+	}
+	k = task_create_batch(p, list, true, &made);
+	if (k < 0)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	json_object_object_add(o, "tasks", made);
+	json_object_object_add(o, "project", project_to_json(p));
+	return reply_ok(r, o);
+}
+
+static int cmd_task_get(struct req *r)
+{
+	struct task *t;
+	int k = req_task(r, &t);
+
+	return k < 0 ? reply_errno(r, k) : task_reply(r, t);
+}
+
+static int cmd_task_list(struct req *r)
+{
+	struct project *p = NULL;
+	json_object *st = NULL, *a, *o;
+	bool want[_ST_MAX];
+	const char *s;
+	int k;
+
+	if (json_object_object_get_ex(r->args, "project", NULL)) {
+		k = req_project(r, "project", &p);
+		if (k < 0)
+			return reply_errno(r, k);
+	}
+	for (int i = 0; i < _ST_MAX; i++)
+		want[i] = true;
+	if (json_object_object_get_ex(r->args, "status", &st) && st) {
+		json_object *list = st;
+		bool single = json_object_is_type(st, json_type_string);
+
+		if (!single && !json_object_is_type(st, json_type_array))
+			return reply_error(r, "bad_request", "argument 'status' must be a status or an array of them");
+		for (int i = 0; i < _ST_MAX; i++)
+			want[i] = false;
+		for (size_t i = 0; i < (single ? 1 : json_object_array_length(list)); i++) {
+			json_object *v = single ? st : json_object_array_get_idx(list, i);
+			enum status x;
+
+			s = json_object_get_string(v);
+			x = json_object_is_type(v, json_type_string) ? status_from_string(s) : _ST_INVALID;
+			if (x == _ST_INVALID)
+				return reply_error(r, "bad_request", "unknown status '%s'", s ? s : "");
+			want[x] = true;
+		}
+	}
+	a = json_object_new_array();
+	for (size_t i = 0; i < n_tasks; i++)
+		if (tasks[i] && (!p || tasks[i]->project == p) && want[tasks[i]->status])
+			json_object_array_add(a, task_to_json(tasks[i]));
+	o = json_object_new_object();
+	json_object_object_add(o, "tasks", a);
+	return reply_ok(r, o);
+}
+
+static int depend(struct req *r, bool add)
+{
+	struct task *t;
+	json_object *on, *list;
+	int k = req_task(r, &t);
+
+	if (k < 0)
+		return reply_errno(r, k);
+	if (!json_object_object_get_ex(r->args, "on", &on) || !on)
+		return reply_error(r, "bad_request", "missing argument 'on'");
+	if (json_object_is_type(on, json_type_array))
+		list = json_object_get(on);
+	else {
+		list = json_object_new_array();
+		json_object_array_add(list, json_object_get(on));
+	}
+	k = task_depend(t, list, add);
+	json_object_put(list);
+	return k < 0 ? reply_errno(r, k) : task_reply(r, t);
+}
+
+static int cmd_task_depend(struct req *r)
+{
+	return depend(r, true);
+}
+
+static int cmd_task_undepend(struct req *r)
+{
+	return depend(r, false);
+}
+
+static int task_op(struct req *r, int (*op)(struct task *))
+{
+	struct task *t;
+	int k = req_task(r, &t);
+
+	if (k >= 0)
+		k = op(t);
+	return k < 0 ? reply_errno(r, k) : task_reply(r, t);
+}
+
+static int cmd_task_start(struct req *r)
+{
+	return task_op(r, task_start);
+}
+
+static int cmd_task_cancel(struct req *r)
+{
+	return task_op(r, task_cancel);
+}
+
+static int cmd_task_retry(struct req *r)
+{
+	return task_op(r, task_retry);
+}
+
+static int cmd_task_unblocked(struct req *r)
+{
+	struct project *p = NULL;
+	json_object *o;
+	int64_t limit = 50;
+	int k;
+
+	if (json_object_object_get_ex(r->args, "project", NULL) && (k = req_project(r, "project", &p)) < 0)
+		return reply_errno(r, k);
+	k = arg_int(r->args, "limit", 1, 100000, &limit);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	json_object_object_add(o, "tasks", tasks_unblocked(p, (size_t) limit));
+	return reply_ok(r, o);
+}
+
+static int cmd_task_logs(struct req *r)
+{
+	struct task *t;
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	int64_t attempt, max = 1024 * 1024;
+	json_object *o, *lines;
+	struct stat st;
+	off_t from = 0;
+	ssize_t n = 0;
+	int k;
+
+	k = req_task(r, &t);
+	if (k < 0)
+		return reply_errno(r, k);
+	attempt = t->attempt;
+	k = arg_int(r->args, "attempt", 1, t->attempt ? t->attempt : 1, &attempt);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+	k = arg_int(r->args, "max_bytes", 1, 64 * 1024 * 1024, &max);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+	path = xasprintf("%s/logs/t-%lld/%lld.log", D.state_dir, (long long) t->id, (long long) attempt);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		if (st.st_size > max)
+			from = st.st_size - max;
+		buf = xrealloc(NULL, (size_t) (st.st_size - from) + 1);
+		n = pread(fd, buf, (size_t) (st.st_size - from), from);
+		if (n < 0)
+			n = 0;
+		buf[n] = 0;
+	}
+	lines = json_object_new_array();
+	for (char *s = buf, *e; s && s < buf + n; s = e + 1) {
+		e = memchr(s, '\n', (size_t) (buf + n - s));
+		if (!e)
+			e = buf + n;
+		if (from > 0 && s == buf)
+			continue;       /* a cut line */
+		json_object_array_add(lines, json_object_new_string_len(s, (int) (e - s)));
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, (char[24]){ 0 })));
+	json_object_object_add(o, "attempt", json_object_new_int((int) attempt));
+	json_object_object_add(o, "lines", lines);
+	json_object_object_add(o, "truncated", json_object_new_boolean(from > 0));
+	return reply_ok(r, o);
+}
+
+const struct cmd_entry cmd_task_add_entry = { "task.add", cmd_task_add, 0 };
+const struct cmd_entry cmd_task_add_batch_entry = { "task.add_batch", cmd_task_add_batch, 0 };
+const struct cmd_entry cmd_task_get_entry = { "task.get", cmd_task_get, 0 };
+const struct cmd_entry cmd_task_list_entry = { "task.list", cmd_task_list, 0 };
+const struct cmd_entry cmd_task_depend_entry = { "task.depend", cmd_task_depend, 0 };
+const struct cmd_entry cmd_task_undepend_entry = { "task.undepend", cmd_task_undepend, 0 };
+const struct cmd_entry cmd_task_start_entry = { "task.start", cmd_task_start, 0 };
+const struct cmd_entry cmd_task_cancel_entry = { "task.cancel", cmd_task_cancel, 0 };
+const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0 };
+const struct cmd_entry cmd_task_unblocked_entry = { "task.unblocked", cmd_task_unblocked, 0 };
+const struct cmd_entry cmd_task_logs_entry = { "task.logs", cmd_task_logs, 0 };

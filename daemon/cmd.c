@@ -1,0 +1,172 @@
+/*
+ * cmd.c - the command table, the parsing of a request line, and the reply
+ * helpers.  Adding a command is adding a cmd_*_entry and a row here.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dagd.h"
+
+static const struct cmd_entry *const cmd_table[] = {
+	&cmd_project_create_entry,
+	&cmd_project_list_entry,
+	&cmd_project_get_entry,
+	&cmd_project_update_entry,
+	&cmd_project_delete_entry,
+	&cmd_project_set_autonomous_entry,
+	&cmd_project_start_entry,
+	&cmd_task_add_entry,
+	&cmd_task_add_batch_entry,
+	&cmd_task_get_entry,
+	&cmd_task_list_entry,
+	&cmd_task_depend_entry,
+	&cmd_task_undepend_entry,
+	&cmd_task_start_entry,
+	&cmd_task_complete_entry,
+	&cmd_task_cancel_entry,
+	&cmd_task_retry_entry,
+	&cmd_task_unblocked_entry,
+	&cmd_task_logs_entry,
+	&cmd_events_subscribe_entry,
+	&cmd_executor_list_entry,
+	&cmd_executor_reload_entry,
+	&cmd_daemon_status_entry,
+};
+
+int reply_ok(struct req *r, json_object *result)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "ok", json_object_new_boolean(true));
+	json_object_object_add(o, "result", result ? result : json_object_new_object());
+	server_reply(r->client, r->id, o);
+	return 0;
+}
+
+int reply_error(struct req *r, const char *code, const char *fmt, ...)
+{
+	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	json_object_object_add(o, "ok", json_object_new_boolean(false));
+	json_object_object_add(o, "error", e);
+	server_reply(r->client, r->id, o);
+	return 0;
+}
+
+/* Turn a negative errno and the last error's message into a reply. */
+int reply_errno(struct req *r, int err)
+{
+	const char *code;
+
+	switch (err) {
+	case -EINVAL:
+		code = "bad_request";
+		break;
+	case -ENOENT:
+		code = "not_found";
+		break;
+	case -EEXIST:
+		code = "conflict";
+		break;
+	case -EBUSY:
+		code = "invalid_state";
+		break;
+	case -EPERM:
+	case -EACCES:
+		code = "permission_denied";
+		break;
+	case -EIO:
+	case -ENOSPC:
+	case -EROFS:
+		code = "unavailable";
+		break;
+	default:
+		code = "internal";
+	}
+	return reply_error(r, code, "%s", last_error());
+}
+
+int req_project(struct req *r, const char *key, struct project **ret)
+{
+	const char *s;
+	int k = arg_required(arg_string(r->args, key, &s), key);
+
+	if (k < 0)
+		return k;
+	*ret = project_find(s);
+	if (!*ret)
+		return fail(-ENOENT, "no project '%s'", s);
+	return 0;
+}
+
+int req_task(struct req *r, struct task **ret)
+{
+	const char *s;
+	int k = arg_required(arg_string(r->args, "task_id", &s), "task_id");
+
+	if (k < 0)
+		return k;
+	*ret = task_find(s);
+	if (!*ret)
+		return fail(-ENOENT, "no task '%s'", s);
+	return 0;
+}
+
+void cmd_line(struct client *c, bool operator, const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new_ex(64);
+	struct req r = { .client = c, .operator = operator };
+	json_object *req, *v, *empty = NULL;
+	const char *name;
+
+	req = json_tokener_parse_ex(tok, line, (int) len);
+	if (!req || json_tokener_get_parse_end(tok) != len) {
+		reply_error(&r, "bad_request", "malformed JSON: %s",
+			    req ? "trailing data after the object" :
+			    json_tokener_error_desc(json_tokener_get_error(tok)));
+		goto out;
+	}
+	if (!json_object_is_type(req, json_type_object)) {
+		reply_error(&r, "bad_request", "a request must be a JSON object");
+		goto out;
+	}
+	if (json_object_object_get_ex(req, "id", &v))
+		r.id = v;
+	if (!json_object_object_get_ex(req, "cmd", &v) || !json_object_is_type(v, json_type_string)) {
+		reply_error(&r, "bad_request", "a request needs \"cmd\", a string");
+		goto out;
+	}
+	name = json_object_get_string(v);
+	if (json_object_object_get_ex(req, "args", &v) && v) {
+		if (!json_object_is_type(v, json_type_object)) {
+			reply_error(&r, "bad_request", "\"args\" must be an object");
+			goto out;
+		}
+		r.args = v;
+	} else
+		r.args = empty = json_object_new_object();
+
+	for (size_t i = 0; i < ELEMENTSOF(cmd_table); i++) {
+		const struct cmd_entry *e = cmd_table[i];
+
+		if (strcmp(e->name, name) != 0)
+			continue;
+		if (!operator && !(e->flags & CMD_ANYONE))
+			reply_error(&r, "permission_denied", "'%s' is for operators only", name);
+		else
+			e->exec(&r);
+		goto out;
+	}
+	reply_error(&r, "bad_request", "unknown command '%.64s'", name);
+out:
+	json_object_put(empty);
+	json_object_put(req);
+	json_tokener_free(tok);
+}

@@ -1,0 +1,343 @@
+/*
+ * dagd.h - the daemon's one internal header.
+ *
+ * Prototypes are grouped by the file that defines them.  The one public
+ * header is plugins/executor.h, the plugin ABI.
+ */
+#ifndef DAGD_H
+#define DAGD_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+#include <json-c/json.h>
+#include <systemd/sd-event.h>
+
+#include "executor.h"
+
+/* --- conventions (systemd's) ------------------------------------------- */
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define _unused_ __attribute__((unused))
+#define _printf_(a, b) __attribute__((format(printf, a, b)))
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
+#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -EBADF; _fd; })
+#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MSEC 1000ULL
+
+static inline void freep(void *p) { free(*(void **) p); }
+#define _cleanup_free_ _cleanup_(freep)
+static inline void json_putp(json_object **p) { if (*p) (void) json_object_put(*p); }
+#define _cleanup_json_ _cleanup_(json_putp)
+void closep(int *fd);
+#define _cleanup_close_ _cleanup_(closep)
+
+#define MAX_LINE (1024 * 1024)
+
+/* --- the model ----------------------------------------------------------- */
+
+enum status {
+	ST_WAITING,
+	ST_READY,
+	ST_SPAWNING,
+	ST_RUNNING,
+	ST_PENDING_VALIDATION,
+	ST_VALIDATING,
+	ST_COMPLETED,
+	ST_FAILED,
+	ST_UPSTREAM_FAILED,
+	ST_CANCELLED,
+	_ST_MAX,
+	_ST_INVALID = -1,
+};
+
+enum priority { PRIO_CRITICAL, PRIO_HIGH, PRIO_MEDIUM, PRIO_LOW, _PRIO_MAX, _PRIO_INVALID = -1 };
+
+struct task;
+struct executor;
+
+struct project {
+	int64_t id;
+	char *name;
+	bool autonomous;
+	unsigned max_concurrency;
+	char *executor;
+	char *executor_options;         /* JSON object text */
+	int64_t created_at, updated_at; /* usec since the epoch */
+
+	unsigned counts[_ST_MAX];
+	unsigned active;                /* tasks holding a slot */
+
+	/* dispatchable tasks, best first: a binary heap */
+	struct task **heap;
+	size_t n_heap, heap_cap;
+};
+
+struct sandbox {
+	char *id;                       /* "t-N.A" or "t-N.A.v" for a validator */
+	int64_t task_id;
+	unsigned attempt;
+	bool validator;
+	struct executor *ex;
+	void *data;                     /* the plugin's */
+	char *handle;                   /* the plugin's name for it, once started */
+	char *log_path;
+	int log_fd;
+	bool started, exited;
+	bool timed_out, cancelled;
+	sd_event_source *timer;         /* timeout */
+	struct sandbox *next;
+};
+
+struct task {
+	int64_t id;
+	struct project *project;
+	char *name;
+	char *title;
+	char *command;                  /* JSON: an array of strings, or a string */
+	char *env;                      /* JSON object text */
+	char *cwd;
+	char *executor;                 /* NULL: the project's */
+	char *executor_options;         /* JSON object text */
+	enum priority priority;
+	uint64_t timeout_usec;
+	unsigned max_retries;
+	uint64_t backoff_usec;
+	char *validation_command;
+
+	enum status status;
+	bool released;
+	unsigned attempt;               /* sandboxes started, ever */
+	unsigned tries;                 /* attempts since the last task.retry */
+	int64_t not_before;             /* usec; 0 none */
+	char *result;                   /* JSON text or NULL */
+	char *error_message;
+	char *sandbox_id;
+	char *sandbox_executor;
+	char *sandbox_handle;
+	char *token;
+	char *report;                   /* the accepted task.complete reply, JSON text */
+	int64_t created_at, updated_at, started_at, finished_at;
+
+	struct task **deps;             /* what it depends on */
+	size_t n_deps;
+	struct task **rdeps;            /* what depends on it */
+	size_t n_rdeps;
+	unsigned unmet;                 /* deps not completed */
+
+	ssize_t heap_idx;               /* -1: not in its project's heap */
+	struct sandbox *sb;             /* the live sandbox of its current attempt */
+	sd_event_source *backoff;
+};
+
+/* --- main.c -------------------------------------------------------------- */
+
+struct daemon {
+	sd_event *event;
+	char *socket_path;
+	char *state_dir;
+	char *plugin_dir;
+	char *instance;
+	unsigned global_limit;
+	int64_t started_at;
+	uint64_t kill_grace_usec;
+	json_object *executor_options;  /* name -> options object */
+	bool socket_owned;              /* we bound it: unlink at exit */
+};
+
+extern struct daemon D;
+
+/* --- util.c -------------------------------------------------------------- */
+
+int64_t now_usec(void);
+char *format_time(int64_t usec, char buf[static 32]);
+int random_hex(char *buf, size_t n_bytes);
+int mkdir_p(const char *path, mode_t mode);
+char *xstrdup(const char *s);
+void *xrealloc(void *p, size_t n);
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+void log_msg(int priority, const char *fmt, ...) _printf_(2, 3);
+#define log_error(...) log_msg(3, __VA_ARGS__)
+#define log_warning(...) log_msg(4, __VA_ARGS__)
+#define log_info(...) log_msg(6, __VA_ARGS__)
+#define log_debug(...) log_msg(7, __VA_ARGS__)
+int log_errno(int priority, int r, const char *fmt, ...) _printf_(3, 4);
+#define log_error_errno(r, ...) log_errno(3, r, __VA_ARGS__)
+
+/* The last error's message, for the reply.  Library-like code sets it and
+ * returns a negative errno; the command layer turns both into a reply. */
+int fail(int r, const char *fmt, ...) _printf_(2, 3);
+const char *last_error(void);
+
+/* --- json-util.c --------------------------------------------------------- */
+
+/* Each returns 0 and writes ret on success, -ENOENT if absent (ret untouched),
+ * or fail(-EINVAL) if of the wrong type. */
+int arg_string(json_object *args, const char *key, const char **ret);
+int arg_bool(json_object *args, const char *key, bool *ret);
+int arg_int(json_object *args, const char *key, int64_t min, int64_t max, int64_t *ret);
+int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec);
+int arg_object(json_object *args, const char *key, json_object **ret);
+int arg_array(json_object *args, const char *key, json_object **ret);
+int arg_required(int r, const char *key);
+json_object *json_time(int64_t usec);
+json_object *json_parse(const char *text);
+const char *json_text(json_object *o);
+bool json_text_equal(const char *a, const char *b);
+
+/* --- store.c ------------------------------------------------------------- */
+
+int store_open(const char *path);
+void store_close(void);
+int store_begin(void);          /* lazily, on the first write of a batch */
+int store_commit(void);
+void store_rollback(void);
+bool store_failed(void);
+bool store_in_transaction(void);
+int store_project_save(const struct project *p, bool insert);
+int store_project_delete(int64_t id);
+int store_task_insert(const struct task *t);
+int store_task_save(const struct task *t);
+int store_dep_insert(int64_t task, int64_t on);
+int store_dep_delete(int64_t task, int64_t on);
+int store_event_append(const char *type, const char *entity, const char *entity_id,
+		       int64_t project_id, json_object *payload, int64_t *ret_seq);
+int64_t store_last_seq(void);
+int64_t store_next_id(const char *table);
+int store_load(void);
+typedef int (*event_cb)(int64_t seq, const char *line, void *userdata);
+int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
+		      size_t max, event_cb cb, void *userdata, int64_t *ret_last);
+
+/* --- engine.c ------------------------------------------------------------ */
+
+extern struct project **projects;      /* indexed by id; NULL holes */
+extern size_t n_projects;
+extern struct task **tasks;            /* indexed by id; NULL holes */
+extern size_t n_tasks;
+
+const char *status_to_string(enum status s);
+enum status status_from_string(const char *s);
+const char *priority_to_string(enum priority p);
+enum priority priority_from_string(const char *s);
+bool status_is_active(enum status s);
+bool status_is_finished(enum status s);
+
+struct project *project_find(const char *name_or_id);
+struct task *task_find(const char *id);
+char *task_id_string(int64_t id, char buf[static 24]);
+json_object *project_to_json(const struct project *p);
+json_object *task_to_json(const struct task *t);
+
+int project_create(json_object *args, struct project **ret);
+int project_update(struct project *p, json_object *args);
+int project_set_autonomous(struct project *p, bool on);
+int project_delete(struct project *p);
+int project_start(struct project *p, json_object **ret_released);
+int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
+int task_depend(struct task *t, json_object *on, bool add);
+int task_start(struct task *t);
+int task_cancel(struct task *t);
+int task_retry(struct task *t);
+int task_report(struct task *t, bool success, json_object *result, const char *error_message,
+		json_object **ret_reply);
+json_object *tasks_unblocked(struct project *p, size_t limit);
+
+int engine_load(void);
+void engine_free(void);
+void engine_dispatch(void);
+bool engine_spawn_pending(void);
+void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active);
+int engine_adopt_all(void);
+void engine_readopt(void);
+void engine_committed(void);
+
+void sandbox_started(struct sandbox *sb, const char *handle);
+void sandbox_output(struct sandbox *sb, const void *data, size_t size);
+void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e);
+struct sandbox *sandbox_list(void);
+
+/* --- plugin.c ------------------------------------------------------------ */
+
+struct executor {
+	char *name;
+	char *path;
+	void *dl;
+	const struct dagd_executor *vt;
+	void *state;
+	char *error;                    /* why it is not loaded */
+	unsigned limit;                 /* 0: none */
+	unsigned active;
+	struct executor *next;
+};
+
+extern struct executor *executors;
+
+int plugins_load(const char *dir);
+void plugins_unload(void);
+int plugins_reload(void);
+struct executor *executor_find(const char *name);
+bool executor_full(const struct executor *ex);
+
+/* --- server.c ------------------------------------------------------------ */
+
+struct client;
+
+int server_listen(void);
+void server_close(void);
+void server_kick(void);                 /* run the end-of-turn flush */
+unsigned server_clients(void);
+int64_t server_committed_seq(void);
+int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t project_id,
+		     json_object *types);
+void server_reply(struct client *c, json_object *id, json_object *reply);
+bool client_is_operator(const struct client *c);
+
+/* --- cmd.c --------------------------------------------------------------- */
+
+struct req {
+	struct client *client;
+	json_object *id;                /* borrowed */
+	json_object *args;              /* borrowed; an empty object if none */
+	bool operator;
+};
+
+struct cmd_entry {
+	const char *name;
+	int (*exec)(struct req *r);
+	unsigned flags;
+};
+#define CMD_ANYONE 1u                   /* not only operators */
+
+void cmd_line(struct client *c, bool operator, const char *line, size_t len);
+int reply_ok(struct req *r, json_object *result);
+int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(3, 4);
+int reply_errno(struct req *r, int err);
+int req_project(struct req *r, const char *key, struct project **ret);
+int req_task(struct req *r, struct task **ret);
+
+/* cmd-*.c */
+extern const struct cmd_entry cmd_project_create_entry, cmd_project_list_entry,
+	cmd_project_get_entry, cmd_project_update_entry, cmd_project_delete_entry,
+	cmd_project_set_autonomous_entry, cmd_project_start_entry;
+extern const struct cmd_entry cmd_task_add_entry, cmd_task_add_batch_entry, cmd_task_get_entry,
+	cmd_task_list_entry, cmd_task_depend_entry, cmd_task_undepend_entry, cmd_task_start_entry,
+	cmd_task_cancel_entry, cmd_task_retry_entry, cmd_task_unblocked_entry,
+	cmd_task_logs_entry;
+extern const struct cmd_entry cmd_task_complete_entry;
+extern const struct cmd_entry cmd_events_subscribe_entry;
+extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
+	cmd_daemon_status_entry;
+
+/* --- events (engine.c) ----------------------------------------------------- */
+
+void event_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id,
+		json_object *payload);
+
+#endif

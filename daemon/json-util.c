@@ -1,0 +1,143 @@
+/*
+ * json-util.c - reading typed arguments out of a request, and small json-c
+ * helpers.  A wrong type is a bad_request with the argument's name.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "dagd.h"
+
+static int get(json_object *args, const char *key, json_object **ret)
+{
+	json_object *v;
+
+	if (!args || !json_object_object_get_ex(args, key, &v) || !v)
+		return -ENOENT;
+	*ret = v;
+	return 0;
+}
+
+int arg_required(int r, const char *key)
+{
+	if (r == -ENOENT)
+		return fail(-EINVAL, "missing argument '%s'", key);
+	return r;
+}
+
+int arg_string(json_object *args, const char *key, const char **ret)
+{
+	json_object *v;
+
+	if (get(args, key, &v) < 0)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_string))
+		return fail(-EINVAL, "argument '%s' must be a string", key);
+	*ret = json_object_get_string(v);
+	return 0;
+}
+
+int arg_bool(json_object *args, const char *key, bool *ret)
+{
+	json_object *v;
+
+	if (get(args, key, &v) < 0)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(-EINVAL, "argument '%s' must be true or false", key);
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
+int arg_int(json_object *args, const char *key, int64_t min, int64_t max, int64_t *ret)
+{
+	json_object *v;
+	int64_t i;
+
+	if (get(args, key, &v) < 0)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_int))
+		return fail(-EINVAL, "argument '%s' must be an integer", key);
+	errno = 0;
+	i = json_object_get_int64(v);
+	if (errno != 0 || i < min || i > max)
+		return fail(-EINVAL, "argument '%s' must be between %lld and %lld", key,
+			    (long long) min, (long long) max);
+	*ret = i;
+	return 0;
+}
+
+/* A duration in seconds, fractions allowed, at most a year. */
+int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec)
+{
+	json_object *v;
+	double d;
+
+	if (get(args, key, &v) < 0)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+		return fail(-EINVAL, "argument '%s' must be a number of seconds", key);
+	d = json_object_get_double(v);
+	if (!isfinite(d) || d < 0 || d > 366.0 * 86400)
+		return fail(-EINVAL, "argument '%s' must be between 0 and 31622400 seconds", key);
+	*ret_usec = (uint64_t) llround(d * 1e6);
+	return 0;
+}
+
+int arg_object(json_object *args, const char *key, json_object **ret)
+{
+	json_object *v;
+
+	if (get(args, key, &v) < 0)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_object))
+		return fail(-EINVAL, "argument '%s' must be an object", key);
+	*ret = v;
+	return 0;
+}
+
+int arg_array(json_object *args, const char *key, json_object **ret)
+{
+	json_object *v;
+
+	if (get(args, key, &v) < 0)
+		return -ENOENT;
+	if (!json_object_is_type(v, json_type_array))
+		return fail(-EINVAL, "argument '%s' must be an array", key);
+	*ret = v;
+	return 0;
+}
+
+json_object *json_time(int64_t usec)
+{
+	char buf[32];
+
+	if (usec <= 0)
+		return NULL;
+	return json_object_new_string(format_time(usec, buf));
+}
+
+json_object *json_parse(const char *text)
+{
+	return text ? json_tokener_parse(text) : NULL;
+}
+
+const char *json_text(json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+/* Equal as JSON values, whatever their spelling. */
+bool json_text_equal(const char *a, const char *b)
+{
+	json_object *x, *y;
+	bool eq;
+
+	if (!a || !b)
+		return !a && !b;
+	x = json_tokener_parse(a);
+	y = json_tokener_parse(b);
+	eq = json_object_equal(x, y);
+	json_object_put(x);
+	json_object_put(y);
+	return eq;
+}

@@ -1,0 +1,235 @@
+/*
+ * main.c - dagd: options, start-up, the event loop, shutdown.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "dagd.h"
+
+struct daemon D;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: dagd [OPTION]...\n"
+		"Run the dagd daemon: a dependency graph of tasks, run in sandboxes by executor plugins.\n"
+		"\n"
+		"  -s, --socket PATH          listen on PATH (default: $XDG_RUNTIME_DIR/dagd.sock,\n"
+		"                             or /run/dagd/dagd.sock as root; under systemd the\n"
+		"                             socket passed by socket activation)\n"
+		"  -d, --state-dir DIR        keep the database and logs in DIR (default:\n"
+		"                             $XDG_STATE_HOME/dagd, or /var/lib/dagd as root)\n"
+		"  -p, --plugin-dir DIR       load executor plugins from DIR (default: %s)\n"
+		"  -j, --max-concurrency N    run at most N sandboxes at once (default: 64)\n"
+		"      --kill-grace SECONDS   between SIGTERM and SIGKILL on cancel (default: 5)\n"
+		"  -o, --executor-options NAME=JSON\n"
+		"                             options for one executor, e.g. local='{\"max_concurrency\":4}'\n"
+		"  -h, --help                 show this help\n"
+		"      --version              show the version\n"
+		"\n"
+		"Signals: SIGTERM stops dagd (sandboxes go on and are adopted at the next start);\n"
+		"SIGHUP reloads the plugins.  Talk to it with dagctl(1).\n",
+		DAGD_PLUGINDIR);
+}
+
+static char *default_path(const char *env, const char *fallback_home, const char *leaf, const char *root)
+{
+	const char *base = getenv(env), *home = getenv("HOME");
+
+	if (geteuid() == 0)
+		return xstrdup(root);
+	if (base && *base)
+		return xasprintf("%s/%s", base, leaf);
+	if (fallback_home && home)
+		return xasprintf("%s/%s/%s", home, fallback_home, leaf);
+	return xasprintf("/run/user/%u/%s", (unsigned) geteuid(), leaf);
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "plugin-dir", required_argument, NULL, 'p' },
+		{ "max-concurrency", required_argument, NULL, 'j' },
+		{ "kill-grace", required_argument, NULL, 'g' },
+		{ "executor-options", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	int c;
+
+	D.global_limit = 64;
+	D.kill_grace_usec = 5 * USEC_PER_SEC;
+	D.executor_options = json_object_new_object();
+	while ((c = getopt_long(argc, argv, "s:d:p:j:o:h", opts, NULL)) >= 0) {
+		char *end, *eq;
+		double d;
+		long n;
+		json_object *v;
+
+		switch (c) {
+		case 's':
+			free(D.socket_path);
+			D.socket_path = xstrdup(optarg);
+			break;
+		case 'd':
+			free(D.state_dir);
+			D.state_dir = xstrdup(optarg);
+			break;
+		case 'p':
+			free(D.plugin_dir);
+			D.plugin_dir = xstrdup(optarg);
+			break;
+		case 'j':
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 100000) {
+				fprintf(stderr, "dagd: --max-concurrency wants a number from 1 to 100000, not '%s'\n", optarg);
+				return -EINVAL;
+			}
+			D.global_limit = (unsigned) n;
+			break;
+		case 'g':
+			d = strtod(optarg, &end);
+			if (*end || d < 0 || d > 3600) {
+				fprintf(stderr, "dagd: --kill-grace wants seconds from 0 to 3600, not '%s'\n", optarg);
+				return -EINVAL;
+			}
+			D.kill_grace_usec = (uint64_t) (d * 1e6);
+			break;
+		case 'o':
+			eq = strchr(optarg, '=');
+			v = eq ? json_tokener_parse(eq + 1) : NULL;
+			if (!v || !json_object_is_type(v, json_type_object)) {
+				json_object_put(v);
+				fprintf(stderr, "dagd: --executor-options wants NAME={json object}, not '%s'\n", optarg);
+				return -EINVAL;
+			}
+			*eq = 0;
+			json_object_object_add(D.executor_options, optarg, v);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(EXIT_SUCCESS);
+		case 'V':
+			printf("dagd %s\n", DAGD_VERSION);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "dagd: unexpected argument '%s'; see dagd --help\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!D.socket_path)
+		D.socket_path = default_path("XDG_RUNTIME_DIR", NULL, "dagd.sock", "/run/dagd/dagd.sock");
+	if (!D.state_dir)
+		D.state_dir = default_path("XDG_STATE_HOME", ".local/state", "dagd", "/var/lib/dagd");
+	if (!D.plugin_dir)
+		D.plugin_dir = xstrdup(getenv("DAGD_PLUGIN_DIR") ? getenv("DAGD_PLUGIN_DIR") : DAGD_PLUGINDIR);
+	return 0;
+}
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	log_info("received %s; stopping", strsignal((int) si->ssi_signo));
+	(void) sd_notify(false, "STOPPING=1");
+	return sd_event_exit(D.event, 0);
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	log_info("received SIGHUP; reloading plugins");
+	(void) plugins_reload();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t mask;
+	char *db, *instance;
+	int r;
+
+	if (parse_args(argc, argv) < 0)
+		return 2;
+	D.started_at = now_usec();
+	umask(0027);
+	r = mkdir_p(D.state_dir, 0750);
+	if (r < 0) {
+		log_error_errno(r, "cannot create state directory '%s': %m", D.state_dir);
+		return 1;
+	}
+	db = xasprintf("%s/dagd.db", D.state_dir);
+	r = store_open(db);
+	if (r < 0) {
+		log_error("%s", last_error());
+		return 1;
+	}
+	free(db);
+	instance = xasprintf("%s", D.state_dir);
+	D.instance = instance;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	r = sd_event_default(&D.event);
+	if (r < 0) {
+		log_error_errno(r, "cannot create the event loop: %m");
+		return 1;
+	}
+	(void) sd_event_add_signal(D.event, NULL, SIGTERM, on_term, NULL);
+	(void) sd_event_add_signal(D.event, NULL, SIGINT, on_term, NULL);
+	(void) sd_event_add_signal(D.event, NULL, SIGHUP, on_hup, NULL);
+	(void) sd_event_set_watchdog(D.event, true);
+
+	if (plugins_load(D.plugin_dir) <= 0)
+		log_warning("no executor plugin loaded from '%s'; tasks cannot run", D.plugin_dir);
+	r = engine_load();
+	if (r < 0) {
+		log_error("cannot load state: %s", last_error());
+		return 1;
+	}
+	r = server_listen();
+	if (r < 0)
+		return 1;
+	(void) engine_adopt_all();
+	server_kick();
+	(void) sd_notify(false, "READY=1");
+	log_info("dagd %s ready; state in %s", DAGD_VERSION, D.state_dir);
+
+	r = sd_event_loop(D.event);
+
+	server_close();
+	plugins_unload();
+	for (struct sandbox *sb = sandbox_list(), *next; sb; sb = next) {
+		next = sb->next;
+		sd_event_source_unref(sb->timer);
+		free(sb->id);
+		free(sb->handle);
+		free(sb->log_path);
+		closep(&sb->log_fd);
+		free(sb);
+	}
+	engine_committed();
+	engine_free();
+	store_close();
+	sd_event_unref(D.event);
+	json_object_put(D.executor_options);
+	free(instance);
+	free(D.socket_path);
+	free(D.state_dir);
+	free(D.plugin_dir);
+	return r < 0 ? 1 : 0;
+}

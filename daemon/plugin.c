@@ -1,0 +1,199 @@
+/*
+ * plugin.c - the executor plugin host: the loader and the interface handed to
+ * plugins.
+ *
+ * Every *.so in the plugin directory is loaded in name order.  A plugin that
+ * cannot be loaded stays listed with the reason, naming its file, so that
+ * `dagctl executors` tells the operator what went wrong.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dagd.h"
+
+struct executor *executors;
+
+static void host_log(struct dagd_sandbox *s, int priority, const char *fmt, ...)
+{
+	struct sandbox *sb = (struct sandbox *) s;
+	char buf[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (sb)
+		log_msg(priority, "sandbox %s: %s", sb->id, buf);
+	else
+		log_msg(priority, "%s", buf);
+}
+
+static void host_started(struct dagd_sandbox *s, const char *handle)
+{
+	sandbox_started((struct sandbox *) s, handle ? handle : "");
+}
+
+static void host_output(struct dagd_sandbox *s, const void *data, size_t size)
+{
+	sandbox_output((struct sandbox *) s, data, size);
+}
+
+static void host_exited(struct dagd_sandbox *s, const struct dagd_exit *e)
+{
+	sandbox_exited((struct sandbox *) s, e);
+}
+
+static const char *host_sandbox_id(const struct dagd_sandbox *s)
+{
+	return ((const struct sandbox *) s)->id;
+}
+
+static struct dagd_host host_iface = {
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_host),
+	.log = host_log,
+	.sandbox_started = host_started,
+	.sandbox_output = host_output,
+	.sandbox_exited = host_exited,
+	.sandbox_id = host_sandbox_id,
+};
+
+struct executor *executor_find(const char *name)
+{
+	for (struct executor *ex = executors; name && ex; ex = ex->next)
+		if (ex->vt && strcmp(ex->name, name) == 0)
+			return ex;
+	return NULL;
+}
+
+bool executor_full(const struct executor *ex)
+{
+	return ex->limit > 0 && ex->active >= ex->limit;
+}
+
+static int load_one(struct executor *ex)
+{
+	const struct dagd_executor *vt;
+	json_object *opts = NULL, *v;
+	char *err = NULL;
+	int r;
+
+	ex->dl = dlopen(ex->path, RTLD_NOW | RTLD_LOCAL);
+	if (!ex->dl)
+		return fail(-ENOEXEC, "%s: cannot load: %s", ex->path, dlerror());
+	vt = dlsym(ex->dl, DAGD_EXECUTOR_SYMBOL);
+	if (!vt)
+		return fail(-ENOEXEC, "%s: no symbol '%s': %s", ex->path, DAGD_EXECUTOR_SYMBOL, dlerror());
+	if (vt->abi_version != DAGD_EXECUTOR_ABI_VERSION)
+		return fail(-EPROTO, "%s: built for executor ABI version %u, this dagd speaks version %u",
+			    ex->path, vt->abi_version, DAGD_EXECUTOR_ABI_VERSION);
+	if (vt->size < sizeof(struct dagd_executor))
+		return fail(-EPROTO, "%s: its struct dagd_executor is %u bytes, version %u needs %zu",
+			    ex->path, vt->size, DAGD_EXECUTOR_ABI_VERSION, sizeof(struct dagd_executor));
+	if (!vt->name || !*vt->name || strspn(vt->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(vt->name))
+		return fail(-EINVAL, "%s: executor name is missing or not of [a-z0-9_-]", ex->path);
+	if (!vt->init || !vt->shutdown || !vt->spawn || !vt->cancel || !vt->adopt)
+		return fail(-EINVAL, "%s: executor '%s' lacks one of init, shutdown, spawn, cancel, adopt",
+			    ex->path, vt->name);
+	if (executor_find(vt->name))
+		return fail(-EEXIST, "%s: an executor named '%s' is loaded already", ex->path, vt->name);
+	free(ex->name);
+	ex->name = xstrdup(vt->name);
+	if (D.executor_options)
+		json_object_object_get_ex(D.executor_options, vt->name, &opts);
+	ex->limit = vt->max_concurrency;
+	if (opts && json_object_object_get_ex(opts, "max_concurrency", &v) && json_object_is_type(v, json_type_int))
+		ex->limit = (unsigned) json_object_get_int(v);
+	r = vt->init(&host_iface, opts ? json_text(opts) : "{}", &ex->state, &err);
+	if (r < 0) {
+		r = fail(r, "%s: executor '%s' failed to start: %s", ex->path, vt->name,
+			 err ? err : strerror(-r));
+		free(err);
+		return r;
+	}
+	ex->vt = vt;
+	return 0;
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int is_plugin(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+
+	return n > 3 && d->d_name[0] != '.' && strcmp(d->d_name + n - 3, ".so") == 0;
+}
+
+int plugins_load(const char *dir)
+{
+	struct dirent **list;
+	struct executor **tail = &executors;
+	int n, loaded = 0;
+
+	host_iface.event = D.event;
+	host_iface.state_dir = D.state_dir;
+	host_iface.socket_path = D.socket_path;
+	host_iface.instance = D.instance;
+	n = scandir(dir, &list, is_plugin, name_cmp);
+	if (n < 0)
+		return log_error_errno(-errno, "cannot read plugin directory '%s': %m", dir);
+	for (int i = 0; i < n; i++) {
+		struct executor *ex = calloc(1, sizeof(*ex));
+
+		if (!ex)
+			abort();
+		ex->path = xasprintf("%s/%s", dir, list[i]->d_name);
+		ex->name = xstrdup(list[i]->d_name);
+		ex->name[strlen(ex->name) - 3] = 0;
+		if (load_one(ex) < 0) {
+			ex->error = xstrdup(last_error());
+			log_error("%s", ex->error);
+			if (ex->dl)
+				dlclose(ex->dl);
+			ex->dl = NULL;
+		} else {
+			log_info("executor '%s' loaded from %s", ex->name, ex->path);
+			loaded++;
+		}
+		*tail = ex;
+		tail = &ex->next;
+		free(list[i]);
+	}
+	free(list);
+	return loaded;
+}
+
+void plugins_unload(void)
+{
+	struct executor *next;
+
+	for (struct executor *ex = executors; ex; ex = next) {
+		next = ex->next;
+		if (ex->vt)
+			ex->vt->shutdown(ex->state);
+		if (ex->dl)
+			dlclose(ex->dl);
+		free(ex->name);
+		free(ex->path);
+		free(ex->error);
+		free(ex);
+	}
+	executors = NULL;
+}
+
+/* Unload every plugin and load the directory again; live sandboxes are
+ * handed to the new instances by their handles. */
+int plugins_reload(void)
+{
+	int r;
+
+	plugins_unload();
+	r = plugins_load(D.plugin_dir);
+	engine_readopt();
+	return r;
+}

@@ -1,0 +1,593 @@
+/*
+ * store.c - the SQLite store: migrations, group commit, writes and the load
+ * at start-up.
+ *
+ * A batch is every change made in one turn of the event loop.  The first
+ * write of a batch opens a transaction; the end-of-turn flush commits it, and
+ * only then are replies and events let out.  A write that fails marks the
+ * batch failed: the flush rolls it back whole and the engine reloads its
+ * state from what is on disk.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dagd.h"
+
+extern const char *const schema_migrations[];
+
+static sqlite3 *db;
+static bool in_txn, failed;
+static int64_t last_seq;
+
+enum {
+	Q_PROJECT_INSERT,
+	Q_PROJECT_UPDATE,
+	Q_PROJECT_DELETE,
+	Q_TASK_INSERT,
+	Q_TASK_UPDATE,
+	Q_DEP_INSERT,
+	Q_DEP_DELETE,
+	Q_EVENT_INSERT,
+	Q_EVENTS_READ,
+	_Q_MAX,
+};
+
+static const char *const sql[_Q_MAX] = {
+	[Q_PROJECT_INSERT] =
+		"INSERT INTO projects (name, autonomous_execution_enabled, max_concurrency, executor,"
+		" executor_options, created_at, updated_at, id) VALUES (?,?,?,?,?,?,?,?)",
+	[Q_PROJECT_UPDATE] =
+		"UPDATE projects SET name=?, autonomous_execution_enabled=?, max_concurrency=?,"
+		" executor=?, executor_options=?, created_at=?, updated_at=? WHERE id=?",
+	[Q_PROJECT_DELETE] = "DELETE FROM projects WHERE id=?",
+	[Q_TASK_INSERT] =
+		"INSERT INTO tasks (id, project_id, name, title, command, env, cwd, executor,"
+		" executor_options, priority, timeout_usec, max_retries, backoff_usec,"
+		" validation_command, status, created_at, updated_at)"
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[Q_TASK_UPDATE] =
+		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?, result=?,"
+		" error_message=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=?, token=?,"
+		" report=?, updated_at=?, started_at=?, finished_at=? WHERE id=?",
+	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
+	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
+	[Q_EVENT_INSERT] =
+		"INSERT INTO events (type, entity, entity_id, project_id, time, payload)"
+		" VALUES (?,?,?,?,?,?)",
+	[Q_EVENTS_READ] =
+		"SELECT seq, type, entity, entity_id, project_id, time, payload FROM events"
+		" WHERE seq > ?1 AND seq <= ?2 AND (?3 = 0 OR project_id = ?3) ORDER BY seq LIMIT ?4",
+};
+
+static sqlite3_stmt *stmts[_Q_MAX];
+
+static int sqlerr(int rc)
+{
+	switch (rc) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+static int exec(const char *s)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, s, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		int r = fail(sqlerr(rc), "database: %s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return r;
+	}
+	return 0;
+}
+
+static int migrate(void)
+{
+	sqlite3_stmt *st;
+	int version, known, r;
+
+	for (known = 0; schema_migrations[known]; known++)
+		;
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+	sqlite3_step(st);
+	version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+
+	if (version > known)
+		return fail(-EPROTO, "database schema version %d is newer than this dagd knows (%d); "
+			    "run a newer dagd or restore a backup", version, known);
+	for (int v = version; v < known; v++) {
+		char pragma[64];
+
+		r = exec("BEGIN IMMEDIATE");
+		if (r < 0)
+			return r;
+		r = exec(schema_migrations[v]);
+		if (r < 0) {
+			exec("ROLLBACK");
+			return fail(r, "migration %d failed: %s", v + 1, last_error());
+		}
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
+		r = exec(pragma);
+		if (r >= 0)
+			r = exec("COMMIT");
+		if (r < 0) {
+			exec("ROLLBACK");
+			return r;
+		}
+		log_info("database migrated to schema version %d", v + 1);
+	}
+	return 0;
+}
+
+int store_open(const char *path)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		return fail(sqlerr(rc), "cannot open database '%s': %s", path,
+			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_busy_timeout(db, 5000);
+	r = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+	if (r < 0)
+		return r;
+	r = migrate();
+	if (r < 0)
+		return r;
+	for (int i = 0; i < _Q_MAX; i++)
+		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], NULL) !=
+		    SQLITE_OK)
+			return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+	sqlite3_step(st);
+	last_seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+void store_close(void)
+{
+	if (!db)
+		return;
+	if (in_txn)
+		store_rollback();
+	for (int i = 0; i < _Q_MAX; i++)
+		sqlite3_finalize(stmts[i]);
+	memset(stmts, 0, sizeof(stmts));
+	sqlite3_close(db);
+	db = NULL;
+}
+
+int store_begin(void)
+{
+	int r;
+
+	if (in_txn)
+		return failed ? -EIO : 0;
+	r = exec("BEGIN IMMEDIATE");
+	if (r < 0) {
+		failed = true;
+		return r;
+	}
+	in_txn = true;
+	server_kick();
+	return 0;
+}
+
+int store_commit(void)
+{
+	int r;
+
+	if (failed)
+		return fail(-EIO, "the database could not be written; nothing was changed");
+	if (!in_txn)
+		return 0;
+	r = exec("COMMIT");
+	if (r < 0) {
+		failed = true;
+		return fail(r, "the database could not be written (%s); nothing was changed",
+			    last_error());
+	}
+	in_txn = false;
+	return 0;
+}
+
+void store_rollback(void)
+{
+	if (in_txn)
+		(void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	in_txn = false;
+	failed = false;
+	/* the events of the rolled back batch are gone: find the last one again */
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) ==
+	    SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			last_seq = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+}
+
+bool store_failed(void)
+{
+	return failed;
+}
+
+bool store_in_transaction(void)
+{
+	return in_txn;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+/* Run a bound write statement within the batch's transaction. */
+static int step(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		failed = true;
+		return fail(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+	}
+	return 0;
+}
+
+int store_project_save(const struct project *p, bool insert)
+{
+	sqlite3_stmt *st = stmts[insert ? Q_PROJECT_INSERT : Q_PROJECT_UPDATE];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	bind_text(st, 1, p->name);
+	sqlite3_bind_int(st, 2, p->autonomous);
+	sqlite3_bind_int(st, 3, (int) p->max_concurrency);
+	bind_text(st, 4, p->executor);
+	bind_text(st, 5, p->executor_options);
+	sqlite3_bind_int64(st, 6, p->created_at);
+	sqlite3_bind_int64(st, 7, p->updated_at);
+	sqlite3_bind_int64(st, 8, p->id);
+	return step(st);
+}
+
+int store_project_delete(int64_t id)
+{
+	sqlite3_stmt *st = stmts[Q_PROJECT_DELETE];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	return step(st);
+}
+
+int store_task_insert(const struct task *t)
+{
+	sqlite3_stmt *st = stmts[Q_TASK_INSERT];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, t->id);
+	sqlite3_bind_int64(st, 2, t->project->id);
+	bind_text(st, 3, t->name);
+	bind_text(st, 4, t->title);
+	bind_text(st, 5, t->command);
+	bind_text(st, 6, t->env);
+	bind_text(st, 7, t->cwd);
+	bind_text(st, 8, t->executor);
+	bind_text(st, 9, t->executor_options);
+	sqlite3_bind_int(st, 10, t->priority);
+	sqlite3_bind_int64(st, 11, (int64_t) t->timeout_usec);
+	sqlite3_bind_int(st, 12, (int) t->max_retries);
+	sqlite3_bind_int64(st, 13, (int64_t) t->backoff_usec);
+	bind_text(st, 14, t->validation_command);
+	bind_text(st, 15, status_to_string(t->status));
+	sqlite3_bind_int64(st, 16, t->created_at);
+	sqlite3_bind_int64(st, 17, t->updated_at);
+	r = step(st);
+	return r < 0 ? r : store_task_save(t);
+}
+
+int store_task_save(const struct task *t)
+{
+	sqlite3_stmt *st = stmts[Q_TASK_UPDATE];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	bind_text(st, 1, status_to_string(t->status));
+	sqlite3_bind_int(st, 2, t->released);
+	sqlite3_bind_int(st, 3, (int) t->attempt);
+	sqlite3_bind_int(st, 4, (int) t->tries);
+	sqlite3_bind_int64(st, 5, t->not_before);
+	bind_text(st, 6, t->result);
+	bind_text(st, 7, t->error_message);
+	bind_text(st, 8, t->sandbox_id);
+	bind_text(st, 9, t->sandbox_executor);
+	bind_text(st, 10, t->sandbox_handle);
+	bind_text(st, 11, t->token);
+	bind_text(st, 12, t->report);
+	sqlite3_bind_int64(st, 13, t->updated_at);
+	sqlite3_bind_int64(st, 14, t->started_at);
+	sqlite3_bind_int64(st, 15, t->finished_at);
+	sqlite3_bind_int64(st, 16, t->id);
+	return step(st);
+}
+
+static int dep_write(int q, int64_t task, int64_t on)
+{
+	sqlite3_stmt *st = stmts[q];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, task);
+	sqlite3_bind_int64(st, 2, on);
+	return step(st);
+}
+
+int store_dep_insert(int64_t task, int64_t on)
+{
+	return dep_write(Q_DEP_INSERT, task, on);
+}
+
+int store_dep_delete(int64_t task, int64_t on)
+{
+	return dep_write(Q_DEP_DELETE, task, on);
+}
+
+int store_event_append(const char *type, const char *entity, const char *entity_id,
+		       int64_t project_id, json_object *payload, int64_t *ret_seq)
+{
+	sqlite3_stmt *st = stmts[Q_EVENT_INSERT];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	bind_text(st, 1, type);
+	bind_text(st, 2, entity);
+	bind_text(st, 3, entity_id);
+	if (project_id > 0)
+		sqlite3_bind_int64(st, 4, project_id);
+	else
+		sqlite3_bind_null(st, 4);
+	sqlite3_bind_int64(st, 5, now_usec());
+	bind_text(st, 6, payload ? json_text(payload) : "{}");
+	r = step(st);
+	if (r < 0)
+		return r;
+	last_seq = sqlite3_last_insert_rowid(db);
+	if (ret_seq)
+		*ret_seq = last_seq;
+	return 0;
+}
+
+int64_t store_last_seq(void)
+{
+	return last_seq;
+}
+
+int64_t store_next_id(const char *table)
+{
+	sqlite3_stmt *st;
+	char *q = xasprintf("SELECT COALESCE(MAX(id), 0) + 1 FROM %s", table);
+	int64_t id = 1;
+
+	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			id = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	free(q);
+	return id;
+}
+
+static bool type_wanted(json_object *types, const char *type)
+{
+	size_t n;
+
+	if (!types)
+		return true;
+	n = json_object_array_length(types);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(types, i)), type) == 0)
+			return true;
+	return false;
+}
+
+/* Calls cb with each event line (a JSON object's text) after `after` up to
+ * `upto`, for at most max events that pass the filters.  *ret_last is the
+ * last seq looked at, passed or not, so a caller can go on from there. */
+int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
+		      size_t max, event_cb cb, void *userdata, int64_t *ret_last)
+{
+	sqlite3_stmt *st = stmts[Q_EVENTS_READ];
+	size_t sent = 0;
+	int64_t last = after;
+	int rc, r = 0;
+	bool more = true;
+
+	while (more && sent < max) {
+		more = false;
+		sqlite3_bind_int64(st, 1, last);
+		sqlite3_bind_int64(st, 2, upto);
+		sqlite3_bind_int64(st, 3, project_id);
+		sqlite3_bind_int64(st, 4, 256);
+		while (sent < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			char ts[32], pid[24], *line;
+			int64_t seq = sqlite3_column_int64(st, 0);
+			const char *type = (const char *) sqlite3_column_text(st, 1);
+
+			more = true;
+			last = seq;
+			if (!type_wanted(types, type))
+				continue;
+			if (sqlite3_column_type(st, 4) == SQLITE_NULL)
+				strcpy(pid, "null");
+			else
+				snprintf(pid, sizeof(pid), "\"p-%lld\"",
+					 (long long) sqlite3_column_int64(st, 4));
+			line = xasprintf("{\"seq\":%lld,\"type\":\"%s\",\"entity\":\"%s\","
+					 "\"entity_id\":\"%s\",\"project_id\":%s,\"time\":\"%s\","
+					 "\"payload\":%s}",
+					 (long long) seq, type, sqlite3_column_text(st, 2),
+					 sqlite3_column_text(st, 3), pid,
+					 format_time(sqlite3_column_int64(st, 5), ts),
+					 sqlite3_column_text(st, 6));
+			r = cb(seq, line, userdata);
+			free(line);
+			sent++;
+			if (r < 0)
+				break;
+		}
+		sqlite3_reset(st);
+		if (r < 0)
+			break;
+	}
+	sqlite3_clear_bindings(st);
+	*ret_last = last;
+	return r < 0 ? r : (int) sent;
+}
+
+/* --- loading ---------------------------------------------------------------- */
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	return xstrdup((const char *) sqlite3_column_text(st, i));
+}
+
+int store_load(void)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, name, autonomous_execution_enabled, max_concurrency,"
+			       " executor, executor_options, created_at, updated_at FROM projects"
+			       " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct project *p = calloc(1, sizeof(*p));
+		int64_t id = sqlite3_column_int64(st, 0);
+
+		if (!p)
+			abort();
+		p->id = id;
+		p->name = col_text(st, 1);
+		p->autonomous = sqlite3_column_int(st, 2);
+		p->max_concurrency = (unsigned) sqlite3_column_int(st, 3);
+		p->executor = col_text(st, 4);
+		p->executor_options = col_text(st, 5);
+		p->created_at = sqlite3_column_int64(st, 6);
+		p->updated_at = sqlite3_column_int64(st, 7);
+		if ((size_t) id >= n_projects) {
+			projects = xrealloc(projects, (size_t) (id + 1) * sizeof(*projects));
+			memset(projects + n_projects, 0, (size_t) (id + 1 - (int64_t) n_projects) * sizeof(*projects));
+			n_projects = (size_t) id + 1;
+		}
+		projects[id] = p;
+	}
+	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(db, "SELECT id, project_id, name, title, command, env, cwd, executor,"
+			       " executor_options, priority, timeout_usec, max_retries, backoff_usec,"
+			       " validation_command, status, released, attempt, tries, not_before,"
+			       " result, error_message, sandbox_id, sandbox_executor, sandbox_handle,"
+			       " token, report, created_at, updated_at, started_at, finished_at"
+			       " FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct task *t = calloc(1, sizeof(*t));
+		int64_t id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
+
+		if (!t)
+			abort();
+		t->id = id;
+		t->project = (size_t) pid < n_projects ? projects[pid] : NULL;
+		t->name = col_text(st, 2);
+		t->title = col_text(st, 3);
+		t->command = col_text(st, 4);
+		t->env = col_text(st, 5);
+		t->cwd = col_text(st, 6);
+		t->executor = col_text(st, 7);
+		t->executor_options = col_text(st, 8);
+		t->priority = sqlite3_column_int(st, 9);
+		t->timeout_usec = (uint64_t) sqlite3_column_int64(st, 10);
+		t->max_retries = (unsigned) sqlite3_column_int(st, 11);
+		t->backoff_usec = (uint64_t) sqlite3_column_int64(st, 12);
+		t->validation_command = col_text(st, 13);
+		t->status = status_from_string((const char *) sqlite3_column_text(st, 14));
+		t->released = sqlite3_column_int(st, 15);
+		t->attempt = (unsigned) sqlite3_column_int(st, 16);
+		t->tries = (unsigned) sqlite3_column_int(st, 17);
+		t->not_before = sqlite3_column_int64(st, 18);
+		t->result = col_text(st, 19);
+		t->error_message = col_text(st, 20);
+		t->sandbox_id = col_text(st, 21);
+		t->sandbox_executor = col_text(st, 22);
+		t->sandbox_handle = col_text(st, 23);
+		t->token = col_text(st, 24);
+		t->report = col_text(st, 25);
+		t->created_at = sqlite3_column_int64(st, 26);
+		t->updated_at = sqlite3_column_int64(st, 27);
+		t->started_at = sqlite3_column_int64(st, 28);
+		t->finished_at = sqlite3_column_int64(st, 29);
+		t->heap_idx = -1;
+		if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
+			sqlite3_finalize(st);
+			free(t);
+			return fail(-EBADMSG, "database: task %lld is malformed", (long long) id);
+		}
+		if ((size_t) id >= n_tasks) {
+			size_t n = (size_t) id + 1 > 2 * n_tasks ? (size_t) id + 1 : 2 * n_tasks;
+			tasks = xrealloc(tasks, n * sizeof(*tasks));
+			memset(tasks + n_tasks, 0, (n - n_tasks) * sizeof(*tasks));
+			n_tasks = n;
+		}
+		tasks[id] = t;
+	}
+	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(db, "SELECT task_id, depends_on FROM deps", -1, &st, NULL) != SQLITE_OK)
+		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t a = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
+		struct task *t, *on;
+
+		if ((size_t) a >= n_tasks || (size_t) b >= n_tasks || !(t = tasks[a]) || !(on = tasks[b]))
+			continue;
+		t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
+		t->deps[t->n_deps++] = on;
+		on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
+		on->rdeps[on->n_rdeps++] = t;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}

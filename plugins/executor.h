@@ -1,0 +1,125 @@
+/*
+ * executor.h - the dagd executor plugin ABI.
+ *
+ * This is the one public header of dagd.  An executor plugin is a shared
+ * object in the plugin directory that exports one symbol, DAGD_EXECUTOR_SYMBOL,
+ * a `const struct dagd_executor`.  Its first field is the ABI version and the
+ * second its size, so the host can refuse a plugin built for another ABI before
+ * it touches anything else.  New members are only ever added at the end of
+ * these structures; a plugin built against an older, smaller struct keeps
+ * working.
+ *
+ * The host hands the plugin a `struct dagd_host`: the daemon's sd-event loop,
+ * logging, and the calls a plugin makes to report that a sandbox started,
+ * produced output, or exited.  A plugin never blocks the loop, links nothing of
+ * the daemon, and never calls back into the host from another thread.
+ *
+ * Errors cross the boundary as a negative errno plus, optionally, a message
+ * the plugin allocates with malloc() and the host frees with free().
+ *
+ * Life of a sandbox:
+ *
+ *   spawn()   ->  host->sandbox_started(sb, handle)    (once, maybe inside spawn)
+ *             ->  host->sandbox_output(sb, ...)        (any number of times)
+ *             ->  host->sandbox_exited(sb, &exit)      (exactly once)
+ *
+ * After sandbox_exited() returns, the plugin frees what it kept for the
+ * sandbox and never names `sb` again; the host never calls cancel() for it.
+ * The handle given to sandbox_started() is stored in the database.  When the
+ * daemon restarts, or reloads its plugins, it calls adopt() with that handle
+ * so the plugin can find the sandbox again; the life then goes on from
+ * "started".
+ */
+#ifndef DAGD_EXECUTOR_H
+#define DAGD_EXECUTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DAGD_EXECUTOR_ABI_VERSION 1
+#define DAGD_EXECUTOR_SYMBOL "dagd_executor"
+
+/* A sandbox as the host knows it.  Opaque to plugins. */
+struct dagd_sandbox;
+
+/* What to run.  Valid only for the duration of the spawn() or adopt() call:
+ * copy what you keep. */
+struct dagd_spawn {
+	const char *sandbox_id;         /* host-assigned, unique: "<task>.<attempt>" */
+	const char *task_id;            /* "t-12" */
+	const char *project_id;         /* "p-1" */
+	unsigned attempt;               /* 1, 2, ... */
+	const char *const *argv;        /* NULL-terminated; a shell string arrives as sh -c */
+	const char *const *envp;        /* NULL-terminated "KEY=VALUE": the task's env and DAGD_* */
+	const char *cwd;                /* NULL: the plugin's default */
+	const char *log_path;           /* the attempt's log file; output is appended there */
+	const char *options_json;       /* executor options: the project's, overlaid by the task's */
+	uint64_t timeout_usec;          /* 0: none; the host enforces it, this is information */
+};
+
+/* How a sandbox ended. */
+struct dagd_exit {
+	int code;                       /* exit status, or -1 if it did not exit normally */
+	int signal;                     /* terminating signal, or 0 */
+	const char *reason;             /* NULL, or one word: "oom", "lost", "error", "cancelled" */
+	const char *message;            /* NULL, or what a person needs to know */
+};
+
+/* The host's side, given to init().  Valid until shutdown() returns. */
+struct dagd_host {
+	uint32_t abi_version;
+	uint32_t size;
+	sd_event *event;                /* the daemon's loop; add sources to it, never run it */
+	const char *state_dir;          /* the daemon's state directory */
+	const char *socket_path;        /* where a sandbox reports (DAGD_SOCKET) */
+	const char *instance;           /* names this daemon, e.g. to label sandboxes */
+
+	/* priority is a syslog LOG_* level; sb may be NULL */
+	void (*log)(struct dagd_sandbox *sb, int priority, const char *format, ...)
+		__attribute__((format(printf, 3, 4)));
+
+	/* handle: the plugin's own name for the sandbox (a pid, a container id),
+	 * what adopt() receives after a restart; NUL-terminated, at most 1 KiB */
+	void (*sandbox_started)(struct dagd_sandbox *sb, const char *handle);
+	/* appended to the attempt's log file */
+	void (*sandbox_output)(struct dagd_sandbox *sb, const void *data, size_t size);
+	void (*sandbox_exited)(struct dagd_sandbox *sb, const struct dagd_exit *exit);
+	const char *(*sandbox_id)(const struct dagd_sandbox *sb);
+};
+
+/* What a plugin exports.  `state` is the plugin's own, from init(); `data` is
+ * what spawn() or adopt() returned for that sandbox. */
+struct dagd_executor {
+	uint32_t abi_version;           /* DAGD_EXECUTOR_ABI_VERSION */
+	uint32_t size;                  /* sizeof(struct dagd_executor) */
+	const char *name;               /* what projects and tasks name: [a-z0-9_-]+ */
+	const char *description;
+	unsigned max_concurrency;       /* default limit; 0: no limit of its own */
+
+	/* options_json: the operator's options for this executor, "{}" if none */
+	int (*init)(const struct dagd_host *host, const char *options_json,
+		    void **ret_state, char **ret_error);
+	/* stop watching and free everything; sandboxes keep running, to be adopted */
+	void (*shutdown)(void *state);
+	/* start creating the sandbox; 0 means sandbox_exited() will follow,
+	 * < 0 means nothing was started and nothing will be reported */
+	int (*spawn)(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
+		     void **ret_data, char **ret_error);
+	/* stop the sandbox: SIGTERM or the like, the hard way after grace_usec */
+	int (*cancel)(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec);
+	/* find a sandbox again by its handle; 0: watching it (sandbox_exited() follows,
+	 * maybe at once), < 0: it is gone */
+	int (*adopt)(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
+		     const char *handle, void **ret_data, char **ret_error);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
