@@ -102,7 +102,7 @@ int req_project(struct req *r, const char *key, struct project **ret)
 		return k;
 	*ret = project_find(s);
 	if (!*ret)
-		return fail(-ENOENT, "no project '%s'", s);
+		return errorf(-ENOENT, "no project '%s'", s);
 	return 0;
 }
 
@@ -115,7 +115,7 @@ int req_task(struct req *r, struct task **ret)
 		return k;
 	*ret = task_find(s);
 	if (!*ret)
-		return fail(-ENOENT, "no task '%s'", s);
+		return errorf(-ENOENT, "no task '%s'", s);
 	return 0;
 }
 

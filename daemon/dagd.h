@@ -172,13 +172,13 @@ int log_errno(int priority, int r, const char *fmt, ...) _printf_(3, 4);
 
 /* The last error's message, for the reply.  Library-like code sets it and
  * returns a negative errno; the command layer turns both into a reply. */
-int fail(int r, const char *fmt, ...) _printf_(2, 3);
+int errorf(int r, const char *fmt, ...) _printf_(2, 3);
 const char *last_error(void);
 
 /* --- json-util.c --------------------------------------------------------- */
 
 /* Each returns 0 and writes ret on success, -ENOENT if absent (ret untouched),
- * or fail(-EINVAL) if of the wrong type. */
+ * or errorf(-EINVAL) if of the wrong type. */
 int arg_string(json_object *args, const char *key, const char **ret);
 int arg_bool(json_object *args, const char *key, bool *ret);
 int arg_int(json_object *args, const char *key, int64_t min, int64_t max, int64_t *ret);
@@ -292,6 +292,8 @@ struct client;
 int server_listen(void);
 void server_close(void);
 void server_kick(void);                 /* run the end-of-turn flush */
+void server_flush(void);
+struct client *server_client_new(int fd);
 unsigned server_clients(void);
 int64_t server_committed_seq(void);
 int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t project_id,

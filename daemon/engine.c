@@ -502,7 +502,7 @@ static int check_executor(const char *name)
 	struct executor *ex = executor_find(name);
 
 	if (!ex || !ex->vt)
-		return fail(-EINVAL, "no executor '%s' is loaded (see 'dagctl executors')", name);
+		return errorf(-EINVAL, "no executor '%s' is loaded (see 'dagctl executors')", name);
 	return 0;
 }
 
@@ -522,11 +522,11 @@ static int project_args(const struct project *p, json_object *args)
 		struct project *other = project_find(name);
 
 		if (!valid_name(name, 64))
-			return fail(-EINVAL, "project name '%s' must be 1-64 of A-Z a-z 0-9 . _ -", name);
+			return errorf(-EINVAL, "project name '%s' must be 1-64 of A-Z a-z 0-9 . _ -", name);
 		if (parse_id(name, 'p') > 0)
-			return fail(-EINVAL, "project name '%s' looks like a project id", name);
+			return errorf(-EINVAL, "project name '%s' looks like a project id", name);
 		if (other && other != p)
-			return fail(-EEXIST, "a project named '%s' exists already (%s)", name, name);
+			return errorf(-EEXIST, "a project named '%s' exists already (%s)", name, name);
 	} else if (r != -ENOENT)
 		return r;
 	r = arg_bool(args, "autonomous", &b);
@@ -683,7 +683,7 @@ int project_delete(struct project *p)
 	char id[24];
 
 	if (p->active > 0)
-		return fail(-EBUSY, "project '%s' has %u task(s) running; cancel them first", p->name,
+		return errorf(-EBUSY, "project '%s' has %u task(s) running; cancel them first", p->name,
 			    p->active);
 	for (size_t i = 0; i < n_tasks; i++)
 		if (tasks[i] && tasks[i]->project == p) {
@@ -866,17 +866,17 @@ static int check_command(json_object *args, const char *key, bool required)
 	json_object *v;
 
 	if (!json_object_object_get_ex(args, key, &v) || !v)
-		return required ? fail(-EINVAL, "missing argument '%s'", key) : 0;
+		return required ? errorf(-EINVAL, "missing argument '%s'", key) : 0;
 	if (json_object_is_type(v, json_type_string)) {
 		if (!*json_object_get_string(v))
-			return fail(-EINVAL, "argument '%s' must not be empty", key);
+			return errorf(-EINVAL, "argument '%s' must not be empty", key);
 		return 0;
 	}
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
-		return fail(-EINVAL, "argument '%s' must be a string or a non-empty array of strings", key);
+		return errorf(-EINVAL, "argument '%s' must be a string or a non-empty array of strings", key);
 	for (size_t i = 0; i < json_object_array_length(v); i++)
 		if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
-			return fail(-EINVAL, "argument '%s' must be an array of strings", key);
+			return errorf(-EINVAL, "argument '%s' must be an array of strings", key);
 	return 0;
 }
 
@@ -889,29 +889,29 @@ static int check_task_args(json_object *args, bool need_name)
 	int r;
 
 	if (!json_object_is_type(args, json_type_object))
-		return fail(-EINVAL, "each task must be an object");
+		return errorf(-EINVAL, "each task must be an object");
 	r = arg_required(arg_string(args, "title", &s), "title");
 	if (r < 0)
 		return r;
 	if (!*s || strlen(s) > 1024)
-		return fail(-EINVAL, "argument 'title' must be 1-1024 characters");
+		return errorf(-EINVAL, "argument 'title' must be 1-1024 characters");
 	r = check_command(args, "command", true);
 	if (r < 0)
 		return r;
 	r = arg_string(args, "name", &s);
 	if (r == -ENOENT && need_name)
-		return fail(-EINVAL, "each task of a batch needs a 'name'");
+		return errorf(-EINVAL, "each task of a batch needs a 'name'");
 	if (r == 0 && (!valid_name(s, 128) || parse_id(s, 't') > 0))
-		return fail(-EINVAL, "task name '%s' must be 1-128 of A-Z a-z 0-9 . _ - and not look like a task id", s);
+		return errorf(-EINVAL, "task name '%s' must be 1-128 of A-Z a-z 0-9 . _ - and not look like a task id", s);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	r = arg_object(args, "env", &o);
 	if (r == 0) {
 		json_object_object_foreach(o, k, v) {
 			if (!json_object_is_type(v, json_type_string))
-				return fail(-EINVAL, "env '%s' must be a string", k);
+				return errorf(-EINVAL, "env '%s' must be a string", k);
 			if (!*k || strchr(k, '='))
-				return fail(-EINVAL, "env name '%s' is not valid", k);
+				return errorf(-EINVAL, "env name '%s' is not valid", k);
 		}
 	} else if (r != -ENOENT)
 		return r;
@@ -926,7 +926,7 @@ static int check_task_args(json_object *args, bool need_name)
 		return r;
 	r = arg_string(args, "priority", &s);
 	if (r == 0 && priority_from_string(s) < 0)
-		return fail(-EINVAL, "priority '%s' must be critical, high, medium or low", s);
+		return errorf(-EINVAL, "priority '%s' must be critical, high, medium or low", s);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if ((r = arg_seconds(args, "timeout", &u)) < 0 && r != -ENOENT)
@@ -1007,7 +1007,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		abort();
 	if (n == 0) {
 		free(nt);
-		return fail(-EINVAL, "no tasks given");
+		return errorf(-EINVAL, "no tasks given");
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
@@ -1019,12 +1019,12 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		(void) arg_string(args, "name", &nt[i].name);
 		if (nt[i].name) {
 			if (task_by_name(p, nt[i].name)) {
-				r = fail(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
+				r = errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
 				goto fail;
 			}
 			for (size_t j = 0; j < i; j++)
 				if (nt[j].name && strcmp(nt[j].name, nt[i].name) == 0) {
-					r = fail(-EINVAL, "two tasks of the batch are named '%s'", nt[i].name);
+					r = errorf(-EINVAL, "two tasks of the batch are named '%s'", nt[i].name);
 					goto fail;
 				}
 		}
@@ -1046,14 +1046,14 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			bool found = false;
 
 			if (!json_object_is_type(v, json_type_string)) {
-				r = fail(-EINVAL, "'depends_on' must be an array of task ids%s",
+				r = errorf(-EINVAL, "'depends_on' must be an array of task ids%s",
 					 batch ? " or names" : "");
 				goto fail;
 			}
 			for (size_t j = 0; batch && j < n; j++)
 				if (nt[j].name && strcmp(nt[j].name, s) == 0) {
 					if (j == i) {
-						r = fail(-EINVAL, "task '%s' cannot depend on itself", s);
+						r = errorf(-EINVAL, "task '%s' cannot depend on itself", s);
 						goto fail;
 					}
 					nt[i].deps[k] = (int) j;
@@ -1066,11 +1066,11 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			if (!on && batch)
 				on = task_by_name(p, s);
 			if (!on) {
-				r = fail(-ENOENT, "no task '%s'%s", s, batch ? " in this project or batch" : "");
+				r = errorf(-ENOENT, "no task '%s'%s", s, batch ? " in this project or batch" : "");
 				goto fail;
 			}
 			if (on->project != p) {
-				r = fail(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
+				r = errorf(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
 				goto fail;
 			}
 			nt[i].deps[k] = (int) -on->id;
@@ -1102,7 +1102,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	}
 	free(queue);
 	if (done != n) {
-		r = fail(-EINVAL, "the dependencies of the batch form a cycle");
+		r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
 		goto fail;
 	}
 	if (!p) {
@@ -1181,7 +1181,7 @@ int task_depend(struct task *t, json_object *on, bool add)
 	if (!list)
 		abort();
 	if (add && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_UPSTREAM_FAILED) {
-		r = fail(-EBUSY, "task %s is %s; dependencies can only be added before it runs",
+		r = errorf(-EBUSY, "task %s is %s; dependencies can only be added before it runs",
 			 task_id_string(t->id, id), status_to_string(t->status));
 		goto out;
 	}
@@ -1189,25 +1189,25 @@ int task_depend(struct task *t, json_object *on, bool add)
 		json_object *v = json_object_array_get_idx(on, i);
 
 		if (!json_object_is_type(v, json_type_string)) {
-			r = fail(-EINVAL, "argument 'on' must be a task id or an array of task ids");
+			r = errorf(-EINVAL, "argument 'on' must be a task id or an array of task ids");
 			goto out;
 		}
 		list[i] = task_find(json_object_get_string(v));
 		if (!list[i]) {
-			r = fail(-ENOENT, "no task '%s'", json_object_get_string(v));
+			r = errorf(-ENOENT, "no task '%s'", json_object_get_string(v));
 			goto out;
 		}
 		if (list[i]->project != t->project) {
-			r = fail(-EINVAL, "task %s is in another project; dependencies stay within one project",
+			r = errorf(-EINVAL, "task %s is in another project; dependencies stay within one project",
 				 json_object_get_string(v));
 			goto out;
 		}
 		if (list[i] == t) {
-			r = fail(-EINVAL, "task %s cannot depend on itself", json_object_get_string(v));
+			r = errorf(-EINVAL, "task %s cannot depend on itself", json_object_get_string(v));
 			goto out;
 		}
 		if (add && reaches(list[i], t, ++mark)) {
-			r = fail(-EINVAL, "%s depending on %s would make a cycle", task_id_string(t->id, id),
+			r = errorf(-EINVAL, "%s depending on %s would make a cycle", task_id_string(t->id, id),
 				 json_object_get_string(v));
 			goto out;
 		}
@@ -1250,7 +1250,7 @@ int task_start(struct task *t)
 	char id[24];
 
 	if (t->status != ST_READY)
-		return fail(-EBUSY, "task %s is %s, not ready", task_id_string(t->id, id),
+		return errorf(-EBUSY, "task %s is %s, not ready", task_id_string(t->id, id),
 			    status_to_string(t->status));
 	if (!t->released) {
 		t->released = true;
@@ -1271,7 +1271,7 @@ int task_cancel(struct task *t)
 	char id[24];
 
 	if (status_is_finished(t->status))
-		return fail(-EBUSY, "task %s is %s already", task_id_string(t->id, id),
+		return errorf(-EBUSY, "task %s is %s already", task_id_string(t->id, id),
 			    status_to_string(t->status));
 	if (t->sb) {
 		t->sb->cancelled = true;
@@ -1288,12 +1288,12 @@ int task_retry(struct task *t)
 	char id[24];
 
 	if (t->status == ST_UPSTREAM_FAILED)
-		return fail(-EBUSY, "task %s waits on a failed dependency; retry that one", task_id_string(t->id, id));
+		return errorf(-EBUSY, "task %s waits on a failed dependency; retry that one", task_id_string(t->id, id));
 	if (t->status != ST_FAILED && t->status != ST_CANCELLED)
-		return fail(-EBUSY, "task %s is %s; only failed or cancelled tasks can be retried",
+		return errorf(-EBUSY, "task %s is %s; only failed or cancelled tasks can be retried",
 			    task_id_string(t->id, id), status_to_string(t->status));
 	if (t->sb)
-		return fail(-EBUSY, "task %s: its sandbox is still stopping; try again in a moment",
+		return errorf(-EBUSY, "task %s: its sandbox is still stopping; try again in a moment",
 			    task_id_string(t->id, id));
 	t->tries = 0;
 	t->released = false;
@@ -1322,7 +1322,7 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 		       (v ? error_message && strcmp(json_object_get_string(v), error_message) == 0 : !error_message);
 		if (!same) {
 			json_object_put(old);
-			return fail(-EEXIST, "task %s was already reported %s; a different report is refused",
+			return errorf(-EEXIST, "task %s was already reported %s; a different report is refused",
 				    task_id_string(t->id, id), status_to_string(t->status));
 		}
 		json_object_object_get_ex(old, "reply", &v);
@@ -1331,9 +1331,9 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 		return 0;
 	}
 	if (status_is_finished(t->status))
-		return fail(-EEXIST, "task %s is %s already", task_id_string(t->id, id), status_to_string(t->status));
+		return errorf(-EEXIST, "task %s is %s already", task_id_string(t->id, id), status_to_string(t->status));
 	if (t->status != ST_SPAWNING && t->status != ST_RUNNING)
-		return fail(-EBUSY, "task %s is %s, not running", task_id_string(t->id, id),
+		return errorf(-EBUSY, "task %s is %s, not running", task_id_string(t->id, id),
 			    status_to_string(t->status));
 
 	if (success) {
@@ -1602,7 +1602,7 @@ static void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	sb->log_path[strlen(sb->log_path)] = '/';
 	sb->data = NULL;
 	if (!sb->ex || !sb->ex->vt)
-		r = fail(-ENOENT, "executor '%s' is not loaded", t->sandbox_executor);
+		r = errorf(-ENOENT, "executor '%s' is not loaded", t->sandbox_executor);
 	else if (adopt)
 		r = sb->ex->vt->adopt(sb->ex->state, (struct dagd_sandbox *) sb, &spec, sb->handle,
 				      &sb->data, &err);

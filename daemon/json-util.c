@@ -20,7 +20,7 @@ static int get(json_object *args, const char *key, json_object **ret)
 int arg_required(int r, const char *key)
 {
 	if (r == -ENOENT)
-		return fail(-EINVAL, "missing argument '%s'", key);
+		return errorf(-EINVAL, "missing argument '%s'", key);
 	return r;
 }
 
@@ -31,7 +31,7 @@ int arg_string(json_object *args, const char *key, const char **ret)
 	if (get(args, key, &v) < 0)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_string))
-		return fail(-EINVAL, "argument '%s' must be a string", key);
+		return errorf(-EINVAL, "argument '%s' must be a string", key);
 	*ret = json_object_get_string(v);
 	return 0;
 }
@@ -43,7 +43,7 @@ int arg_bool(json_object *args, const char *key, bool *ret)
 	if (get(args, key, &v) < 0)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(-EINVAL, "argument '%s' must be true or false", key);
+		return errorf(-EINVAL, "argument '%s' must be true or false", key);
 	*ret = json_object_get_boolean(v);
 	return 0;
 }
@@ -56,11 +56,11 @@ int arg_int(json_object *args, const char *key, int64_t min, int64_t max, int64_
 	if (get(args, key, &v) < 0)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_int))
-		return fail(-EINVAL, "argument '%s' must be an integer", key);
+		return errorf(-EINVAL, "argument '%s' must be an integer", key);
 	errno = 0;
 	i = json_object_get_int64(v);
 	if (errno != 0 || i < min || i > max)
-		return fail(-EINVAL, "argument '%s' must be between %lld and %lld", key,
+		return errorf(-EINVAL, "argument '%s' must be between %lld and %lld", key,
 			    (long long) min, (long long) max);
 	*ret = i;
 	return 0;
@@ -75,10 +75,10 @@ int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec)
 	if (get(args, key, &v) < 0)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-		return fail(-EINVAL, "argument '%s' must be a number of seconds", key);
+		return errorf(-EINVAL, "argument '%s' must be a number of seconds", key);
 	d = json_object_get_double(v);
 	if (!isfinite(d) || d < 0 || d > 366.0 * 86400)
-		return fail(-EINVAL, "argument '%s' must be between 0 and 31622400 seconds", key);
+		return errorf(-EINVAL, "argument '%s' must be between 0 and 31622400 seconds", key);
 	*ret_usec = (uint64_t) llround(d * 1e6);
 	return 0;
 }
@@ -90,7 +90,7 @@ int arg_object(json_object *args, const char *key, json_object **ret)
 	if (get(args, key, &v) < 0)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_object))
-		return fail(-EINVAL, "argument '%s' must be an object", key);
+		return errorf(-EINVAL, "argument '%s' must be an object", key);
 	*ret = v;
 	return 0;
 }
@@ -102,7 +102,7 @@ int arg_array(json_object *args, const char *key, json_object **ret)
 	if (get(args, key, &v) < 0)
 		return -ENOENT;
 	if (!json_object_is_type(v, json_type_array))
-		return fail(-EINVAL, "argument '%s' must be an array", key);
+		return errorf(-EINVAL, "argument '%s' must be an array", key);
 	*ret = v;
 	return 0;
 }

@@ -82,23 +82,23 @@ static int load_one(struct executor *ex)
 
 	ex->dl = dlopen(ex->path, RTLD_NOW | RTLD_LOCAL);
 	if (!ex->dl)
-		return fail(-ENOEXEC, "%s: cannot load: %s", ex->path, dlerror());
+		return errorf(-ENOEXEC, "%s: cannot load: %s", ex->path, dlerror());
 	vt = dlsym(ex->dl, DAGD_EXECUTOR_SYMBOL);
 	if (!vt)
-		return fail(-ENOEXEC, "%s: no symbol '%s': %s", ex->path, DAGD_EXECUTOR_SYMBOL, dlerror());
+		return errorf(-ENOEXEC, "%s: no symbol '%s': %s", ex->path, DAGD_EXECUTOR_SYMBOL, dlerror());
 	if (vt->abi_version != DAGD_EXECUTOR_ABI_VERSION)
-		return fail(-EPROTO, "%s: built for executor ABI version %u, this dagd speaks version %u",
+		return errorf(-EPROTO, "%s: built for executor ABI version %u, this dagd speaks version %u",
 			    ex->path, vt->abi_version, DAGD_EXECUTOR_ABI_VERSION);
 	if (vt->size < sizeof(struct dagd_executor))
-		return fail(-EPROTO, "%s: its struct dagd_executor is %u bytes, version %u needs %zu",
+		return errorf(-EPROTO, "%s: its struct dagd_executor is %u bytes, version %u needs %zu",
 			    ex->path, vt->size, DAGD_EXECUTOR_ABI_VERSION, sizeof(struct dagd_executor));
 	if (!vt->name || !*vt->name || strspn(vt->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(vt->name))
-		return fail(-EINVAL, "%s: executor name is missing or not of [a-z0-9_-]", ex->path);
+		return errorf(-EINVAL, "%s: executor name is missing or not of [a-z0-9_-]", ex->path);
 	if (!vt->init || !vt->shutdown || !vt->spawn || !vt->cancel || !vt->adopt)
-		return fail(-EINVAL, "%s: executor '%s' lacks one of init, shutdown, spawn, cancel, adopt",
+		return errorf(-EINVAL, "%s: executor '%s' lacks one of init, shutdown, spawn, cancel, adopt",
 			    ex->path, vt->name);
 	if (executor_find(vt->name))
-		return fail(-EEXIST, "%s: an executor named '%s' is loaded already", ex->path, vt->name);
+		return errorf(-EEXIST, "%s: an executor named '%s' is loaded already", ex->path, vt->name);
 	free(ex->name);
 	ex->name = xstrdup(vt->name);
 	if (D.executor_options)
@@ -108,7 +108,7 @@ static int load_one(struct executor *ex)
 		ex->limit = (unsigned) json_object_get_int(v);
 	r = vt->init(&host_iface, opts ? json_text(opts) : "{}", &ex->state, &err);
 	if (r < 0) {
-		r = fail(r, "%s: executor '%s' failed to start: %s", ex->path, vt->name,
+		r = errorf(r, "%s: executor '%s' failed to start: %s", ex->path, vt->name,
 			 err ? err : strerror(-r));
 		free(err);
 		return r;

@@ -276,40 +276,48 @@ static bool peer_is_operator(int fd, const struct ucred *cred)
 	return false;
 }
 
-static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+/* A client on a connected socket; the peer's credentials decide whether it
+ * is an operator. */
+struct client *server_client_new(int fd)
 {
 	struct client *c;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int cfd;
 
-	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warning("SO_PEERCRED: %m");
+		close(fd);
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	c->fd = fd;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	c->pid = cred.pid;
+	c->operator = peer_is_operator(fd, &cred);
+	if (sd_event_add_io(D.event, &c->io, fd, EPOLLIN, on_client, c) < 0) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = clients;
+	clients = c;
+	n_clients++;
+	return c;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
 	if (cfd < 0) {
 		if (errno != EAGAIN && errno != EINTR)
 			log_warning("accept: %m");
 		return 0;
 	}
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		log_warning("SO_PEERCRED: %m");
-		close(cfd);
-		return 0;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		abort();
-	c->fd = cfd;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
-	c->pid = cred.pid;
-	c->operator = peer_is_operator(cfd, &cred);
-	if (sd_event_add_io(D.event, &c->io, cfd, EPOLLIN, on_client, c) < 0) {
-		close(cfd);
-		free(c);
-		return 0;
-	}
-	c->next = clients;
-	clients = c;
-	n_clients++;
+	(void) server_client_new(cfd);
 	return 0;
 }
 
@@ -382,7 +390,9 @@ static void batch_failed(void)
 						  100 * USEC_PER_MSEC, on_retry, NULL);
 }
 
-static int on_flush(sd_event_source *s, void *userdata)
+/* The end of a turn: dispatch, commit, spawn what was claimed, and let the
+ * replies and events of the committed batch out. */
+void server_flush(void)
 {
 	struct client *next;
 
@@ -412,6 +422,11 @@ static int on_flush(sd_event_source *s, void *userdata)
 		}
 		client_update(c);
 	}
+}
+
+static int on_flush(sd_event_source *s, void *userdata)
+{
+	server_flush();
 	return 0;
 }
 

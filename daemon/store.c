@@ -87,7 +87,7 @@ static int exec(const char *s)
 	int rc = sqlite3_exec(db, s, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		int r = fail(sqlerr(rc), "database: %s", msg ? msg : sqlite3_errstr(rc));
+		int r = errorf(sqlerr(rc), "database: %s", msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return r;
 	}
@@ -102,13 +102,13 @@ static int migrate(void)
 	for (known = 0; schema_migrations[known]; known++)
 		;
 	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	sqlite3_step(st);
 	version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 
 	if (version > known)
-		return fail(-EPROTO, "database schema version %d is newer than this dagd knows (%d); "
+		return errorf(-EPROTO, "database schema version %d is newer than this dagd knows (%d); "
 			    "run a newer dagd or restore a backup", version, known);
 	for (int v = version; v < known; v++) {
 		char pragma[64];
@@ -119,7 +119,7 @@ static int migrate(void)
 		r = exec(schema_migrations[v]);
 		if (r < 0) {
 			exec("ROLLBACK");
-			return fail(r, "migration %d failed: %s", v + 1, last_error());
+			return errorf(r, "migration %d failed: %s", v + 1, last_error());
 		}
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
 		r = exec(pragma);
@@ -142,7 +142,7 @@ int store_open(const char *path)
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
-		return fail(sqlerr(rc), "cannot open database '%s': %s", path,
+		return errorf(sqlerr(rc), "cannot open database '%s': %s", path,
 			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	sqlite3_busy_timeout(db, 5000);
 	r = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
@@ -154,10 +154,10 @@ int store_open(const char *path)
 	for (int i = 0; i < _Q_MAX; i++)
 		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], NULL) !=
 		    SQLITE_OK)
-			return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+			return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	sqlite3_step(st);
 	last_seq = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
@@ -198,13 +198,13 @@ int store_commit(void)
 	int r;
 
 	if (failed)
-		return fail(-EIO, "the database could not be written; nothing was changed");
+		return errorf(-EIO, "the database could not be written; nothing was changed");
 	if (!in_txn)
 		return 0;
 	r = exec("COMMIT");
 	if (r < 0) {
 		failed = true;
-		return fail(r, "the database could not be written (%s); nothing was changed",
+		return errorf(r, "the database could not be written (%s); nothing was changed",
 			    last_error());
 	}
 	in_txn = false;
@@ -254,7 +254,7 @@ static int step(sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
 		failed = true;
-		return fail(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+		return errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
 	}
 	return 0;
 }
@@ -492,7 +492,7 @@ int store_load(void)
 	if (sqlite3_prepare_v2(db, "SELECT id, name, autonomous_execution_enabled, max_concurrency,"
 			       " executor, executor_options, created_at, updated_at FROM projects"
 			       " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct project *p = calloc(1, sizeof(*p));
 		int64_t id = sqlite3_column_int64(st, 0);
@@ -522,7 +522,7 @@ int store_load(void)
 			       " result, error_message, sandbox_id, sandbox_executor, sandbox_handle,"
 			       " token, report, created_at, updated_at, started_at, finished_at"
 			       " FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct task *t = calloc(1, sizeof(*t));
 		int64_t id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
@@ -563,7 +563,7 @@ int store_load(void)
 		if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
 			sqlite3_finalize(st);
 			free(t);
-			return fail(-EBADMSG, "database: task %lld is malformed", (long long) id);
+			return errorf(-EBADMSG, "database: task %lld is malformed", (long long) id);
 		}
 		if ((size_t) id >= n_tasks) {
 			size_t n = (size_t) id + 1 > 2 * n_tasks ? (size_t) id + 1 : 2 * n_tasks;
@@ -576,7 +576,7 @@ int store_load(void)
 	sqlite3_finalize(st);
 
 	if (sqlite3_prepare_v2(db, "SELECT task_id, depends_on FROM deps", -1, &st, NULL) != SQLITE_OK)
-		return fail(-EIO, "database: %s", sqlite3_errmsg(db));
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t a = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
 		struct task *t, *on;

@@ -148,7 +148,7 @@ int log_errno(int priority, int r, const char *fmt, ...)
 	return r < 0 ? r : -r;
 }
 
-int fail(int r, const char *fmt, ...)
+int errorf(int r, const char *fmt, ...)
 {
 	va_list ap;
 

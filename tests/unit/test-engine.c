@@ -1,0 +1,293 @@
+/*
+ * test-engine.c - the DAG engine: unblocking, failure and recovery,
+ * retries, cycles, manual mode, limits and order, and state that survives
+ * a reload from the database.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "unit.h"
+
+static int setup(void **state)
+{
+	unit_setup();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unit_teardown();
+	return 0;
+}
+
+static json_object *report(struct task *t, bool success, const char *result)
+{
+	json_object *reply = NULL, *res = result ? json_tokener_parse(result) : NULL;
+	int r = task_report(t, success, res, success ? NULL : "boom", &reply);
+
+	json_object_put(res);
+	assert_int_equal(r, 0);
+	return reply;
+}
+
+static void assert_unblocked(json_object *reply, const char *expect)
+{
+	json_object *u = json_object_object_get(reply, "unblocked_tasks");
+	char got[256] = "";
+
+	for (size_t i = 0; i < json_object_array_length(u); i++) {
+		if (i)
+			strcat(got, " ");
+		strcat(got, json_object_get_string(json_object_array_get_idx(u, i)));
+	}
+	assert_string_equal(got, expect);
+	json_object_put(reply);
+}
+
+static void completing_a_task_unblocks_exactly_its_ready_dependents(void **state)
+{
+	struct project *p = mkproject("diamond", true, 5);
+
+	mktasks(p, "a b:a c:a d:b,c");
+	assert_string_equal(S(p, "a"), "ready");
+	assert_string_equal(S(p, "d"), "waiting");
+	assert_int_equal(T(p, "d")->unmet, 2);
+	flush();
+	assert_string_equal(S(p, "a"), "running");
+	assert_unblocked(report(T(p, "a"), true, "{\"n\":1}"), "t-2 t-3");
+	assert_string_equal(S(p, "a"), "completed");
+	assert_string_equal(T(p, "a")->result, "{\"n\":1}");
+	flush();
+	assert_string_equal(S(p, "b"), "running");
+	assert_string_equal(S(p, "c"), "running");
+	assert_unblocked(report(T(p, "b"), true, NULL), "");
+	assert_int_equal(T(p, "d")->unmet, 1);
+	fake_exit(T(p, "c"), 0);
+	assert_string_equal(S(p, "d"), "ready");
+	flush();
+	fake_exit(T(p, "d"), 0);
+	assert_int_equal(p->counts[ST_COMPLETED], 4);
+}
+
+static void a_failure_marks_dependents_upstream_failed_and_retry_brings_them_back(void **state)
+{
+	struct project *p = mkproject("chain", true, 5);
+
+	mktasks(p, "a b:a c:b x");
+	flush();
+	fake_exit(T(p, "a"), 3);
+	assert_string_equal(S(p, "a"), "failed");
+	assert_string_equal(T(p, "a")->error_message, "exited with code 3");
+	assert_string_equal(S(p, "b"), "upstream_failed");
+	assert_string_equal(S(p, "c"), "upstream_failed");
+	assert_int_equal(task_retry(T(p, "b")), -EBUSY);
+	assert_int_equal(task_retry(T(p, "a")), 0);
+	assert_string_equal(S(p, "a"), "ready");
+	assert_string_equal(S(p, "b"), "waiting");
+	assert_string_equal(S(p, "c"), "waiting");
+	flush();
+	fake_exit(T(p, "a"), 0);
+	flush();
+	fake_exit(T(p, "b"), 0);
+	flush();
+	fake_exit(T(p, "c"), 0);
+	assert_string_equal(S(p, "c"), "completed");
+	assert_int_equal(T(p, "a")->attempt, 2);
+}
+
+static void a_failure_with_retries_left_waits_out_a_backoff(void **state)
+{
+	struct project *p = mkproject("retry", true, 5);
+	json_object *a = json_tokener_parse("{\"title\":\"r\",\"command\":\"false\",\"max_retries\":2,\"retry_backoff\":30}");
+	json_object *list = json_object_new_array(), *made;
+	struct task *t;
+
+	json_object_array_add(list, a);
+	assert_int_equal(task_create_batch(p, list, false, &made), 0);
+	json_object_put(made);
+	json_object_put(list);
+	t = NULL;
+	for (size_t i = 0; i < n_tasks; i++)
+		if (tasks[i] && tasks[i]->project == p)
+			t = tasks[i];
+	flush();
+	fake_exit(t, 1);
+	assert_string_equal(status_to_string(t->status), "ready");
+	assert_non_null(t->backoff);
+	/* jitter keeps the first backoff within 15..45 s of now */
+	assert_true(t->not_before - now_usec() > 14 * 1000000LL);
+	assert_true(t->not_before - now_usec() < 46 * 1000000LL);
+	flush();
+	assert_string_equal(status_to_string(t->status), "ready");
+	assert_int_equal(fake_running(), 0);
+}
+
+static void cycles_and_foreign_or_unknown_dependencies_are_refused(void **state)
+{
+	struct project *p = mkproject("cyc", false, 5), *q = mkproject("other", false, 5);
+	json_object *on = json_object_new_array(), *list, *made = NULL;
+	size_t before;
+
+	mktasks(p, "a b:a c:b");
+	mktasks(q, "z");
+	json_object_array_add(on, json_object_new_string("t-3"));
+	assert_int_equal(task_depend(T(p, "a"), on, true), -EINVAL);
+	assert_non_null(strstr(last_error(), "cycle"));
+	json_object_put(on);
+	on = json_tokener_parse("[\"t-4\"]");
+	assert_int_equal(task_depend(T(p, "a"), on, true), -EINVAL);
+	assert_non_null(strstr(last_error(), "another project"));
+	json_object_put(on);
+	on = json_tokener_parse("[\"t-99\"]");
+	assert_int_equal(task_depend(T(p, "a"), on, true), -ENOENT);
+	json_object_put(on);
+	assert_int_equal(T(p, "a")->n_deps, 0);
+
+	before = p->counts[ST_WAITING] + p->counts[ST_READY];
+	list = json_tokener_parse("[{\"name\":\"x\",\"title\":\"x\",\"command\":\"true\",\"depends_on\":[\"y\"]},"
+				  "{\"name\":\"y\",\"title\":\"y\",\"command\":\"true\",\"depends_on\":[\"x\"]}]");
+	assert_int_equal(task_create_batch(p, list, true, &made), -EINVAL);
+	assert_non_null(strstr(last_error(), "cycle"));
+	json_object_put(list);
+	assert_int_equal(p->counts[ST_WAITING] + p->counts[ST_READY], before);
+}
+
+static void a_manual_project_runs_only_what_start_released(void **state)
+{
+	struct project *p = mkproject("manual", false, 5);
+	json_object *released = NULL;
+
+	mktasks(p, "a b:a");
+	flush();
+	assert_int_equal(fake_running(), 0);
+	assert_int_equal(project_start(p, &released), 0);
+	assert_int_equal(json_object_array_length(released), 1);
+	json_object_put(released);
+	flush();
+	assert_string_equal(S(p, "a"), "running");
+	fake_exit(T(p, "a"), 0);
+	flush();
+	assert_string_equal(S(p, "b"), "ready");
+	assert_int_equal(fake_running(), 0);
+	assert_int_equal(task_start(T(p, "b")), 0);
+	flush();
+	assert_string_equal(S(p, "b"), "running");
+}
+
+static void turning_autonomous_on_dispatches_at_once(void **state)
+{
+	struct project *p = mkproject("toggle", false, 5);
+
+	mktasks(p, "a b c");
+	flush();
+	assert_int_equal(fake_running(), 0);
+	assert_int_equal(project_set_autonomous(p, true), 0);
+	flush();
+	assert_int_equal(fake_running(), 3);
+	assert_int_equal(project_set_autonomous(p, false), 0);
+	flush();
+	assert_int_equal(fake_running(), 3);      /* nothing stopped */
+}
+
+static void limits_hold_and_order_is_priority_then_dependents_then_age(void **state)
+{
+	struct project *p = mkproject("order", false, 1);
+	json_object *list = json_tokener_parse(
+		"[{\"name\":\"low\",\"title\":\"l\",\"command\":\"true\",\"priority\":\"low\"},"
+		"{\"name\":\"old\",\"title\":\"o\",\"command\":\"true\"},"
+		"{\"name\":\"hub\",\"title\":\"h\",\"command\":\"true\"},"
+		"{\"name\":\"crit\",\"title\":\"c\",\"command\":\"true\",\"priority\":\"critical\"},"
+		"{\"name\":\"d1\",\"title\":\"d\",\"command\":\"true\",\"depends_on\":[\"hub\"]}]"), *made;
+
+	assert_int_equal(task_create_batch(p, list, true, &made), 0);
+	json_object_put(made);
+	json_object_put(list);
+	assert_int_equal(project_set_autonomous(p, true), 0);
+	flush();
+	assert_int_equal(fake_running(), 1);
+	assert_string_equal(S(p, "crit"), "running");
+	fake_exit(T(p, "crit"), 0);
+	flush();
+	assert_string_equal(S(p, "hub"), "running");   /* a task waits on it */
+	fake_exit(T(p, "hub"), 0);
+	flush();
+	assert_string_equal(S(p, "old"), "running");
+	assert_int_equal(fake_running(), 1);
+}
+
+static void the_global_limit_holds_across_projects(void **state)
+{
+	struct project *p = mkproject("g1", true, 5), *q = mkproject("g2", true, 5);
+
+	D.global_limit = 3;
+	mktasks(p, "a b c");
+	mktasks(q, "x y z");
+	flush();
+	assert_int_equal(fake_running(), 3);
+	assert_int_equal(p->active + q->active, 3);
+}
+
+static void the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts(void **state)
+{
+	struct project *p = mkproject("idem", true, 5);
+	json_object *first, *again = NULL, *res = json_tokener_parse("{\"k\":[1,2]}");
+	int64_t seq;
+
+	mktasks(p, "a b:a c:b");
+	flush();
+	first = report(T(p, "a"), true, "{\"k\":[1,2]}");
+	flush();
+	seq = store_last_seq();
+	assert_int_equal(task_report(T(p, "a"), true, res, NULL, &again), 0);
+	assert_true(json_object_equal(first, again));
+	flush();
+	assert_int_equal(store_last_seq(), seq);        /* no new event */
+	json_object_put(again);
+	assert_int_equal(task_report(T(p, "a"), false, NULL, "other", &again), -EEXIST);
+	assert_int_equal(task_report(T(p, "c"), true, NULL, NULL, &again), -EBUSY);
+	json_object_put(res);
+	json_object_put(first);
+}
+
+static void state_reloaded_from_the_database_is_the_same(void **state)
+{
+	struct project *p = mkproject("persist", true, 1);
+	char before[4096], after[4096];
+	json_object *o;
+
+	mktasks(p, "a b:a c:a d:b,c e");
+	flush();
+	fake_exit(T(p, "a"), 0);
+	flush();
+	o = project_to_json(p);
+	snprintf(before, sizeof(before), "%s", json_text(o));
+	json_object_put(o);
+	unit_reopen();
+	p = project_find("persist");
+	assert_non_null(p);
+	o = project_to_json(p);
+	snprintf(after, sizeof(after), "%s", json_text(o));
+	json_object_put(o);
+	/* updated_at and the like are identical: the same bytes */
+	assert_string_equal(before, after);
+	assert_int_equal(T(p, "d")->unmet, 2);
+	assert_int_equal(T(p, "b")->unmet, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(completing_a_task_unblocks_exactly_its_ready_dependents, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_failure_marks_dependents_upstream_failed_and_retry_brings_them_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_failure_with_retries_left_waits_out_a_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(cycles_and_foreign_or_unknown_dependencies_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_manual_project_runs_only_what_start_released, setup, teardown),
+		cmocka_unit_test_setup_teardown(turning_autonomous_on_dispatches_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(limits_hold_and_order_is_priority_then_dependents_then_age, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_global_limit_holds_across_projects, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(state_reloaded_from_the_database_is_the_same, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
+}

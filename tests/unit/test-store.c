@@ -1,0 +1,146 @@
+/*
+ * test-store.c - the SQLite store: migrations, the refusal of a newer
+ * schema, the pragmas, group commit, and reading the event log.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "unit.h"
+
+static int setup(void **state)
+{
+	unit_setup();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	unit_teardown();
+	return 0;
+}
+
+static sqlite3 *peek(void)
+{
+	char path[128];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/dagd.db", unit_dir());
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	return db;
+}
+
+static int64_t scalar(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static void a_new_database_is_migrated_to_the_latest_schema_once(void **state)
+{
+	sqlite3 *db = peek();
+	int64_t v = scalar(db, "PRAGMA user_version");
+
+	assert_true(v >= 1);
+	assert_int_equal(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='ix_projects_autonomous_execution_enabled'"), 1);
+	assert_int_equal(scalar(db, "SELECT dflt_value = 'FALSE' FROM pragma_table_info('projects') WHERE name='autonomous_execution_enabled'"), 1);
+	sqlite3_close(db);
+	unit_reopen();
+	db = peek();
+	assert_int_equal(scalar(db, "PRAGMA user_version"), v);
+	assert_string_equal("wal", (const char *) (scalar(db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode") ? "wal" : "other"));
+	sqlite3_close(db);
+}
+
+static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **state)
+{
+	sqlite3 *db = peek();
+	char path[128];
+
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	store_close();
+	snprintf(path, sizeof(path), "%s/dagd.db", unit_dir());
+	assert_int_equal(store_open(path), -EPROTO);
+	assert_non_null(strstr(last_error(), "schema version 999 is newer"));
+	store_close();
+	db = peek();
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(path), 0);
+}
+
+static void changes_of_one_turn_share_one_commit_and_are_invisible_before_it(void **state)
+{
+	sqlite3 *db = peek();
+	struct project *p = mkproject("batch", false, 5);
+
+	mktasks(p, "a b c d e f g h");
+	assert_true(store_in_transaction());
+	/* another reader sees nothing of the batch yet */
+	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 0);
+	flush();
+	assert_false(store_in_transaction());
+	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 8);
+	assert_int_equal(scalar(db, "SELECT count(*) FROM events WHERE type='TASK_CREATED'"), 8);
+	sqlite3_close(db);
+}
+
+struct seen {
+	int64_t seqs[64];
+	size_t n;
+};
+
+static int collect(int64_t seq, const char *line, void *userdata)
+{
+	struct seen *s = userdata;
+	json_object *o = json_tokener_parse(line);
+
+	assert_non_null(o);     /* every line is JSON */
+	json_object_put(o);
+	s->seqs[s->n++] = seq;
+	return 0;
+}
+
+static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **state)
+{
+	struct project *p = mkproject("ev1", false, 5), *q = mkproject("ev2", false, 5);
+	json_object *types = json_tokener_parse("[\"TASK_CREATED\"]");
+	struct seen all = { 0 }, some = { 0 }, after = { 0 };
+	int64_t last;
+
+	mktasks(p, "a b");
+	mktasks(q, "x");
+	flush();
+	int n = store_events_read(0, store_last_seq(), 0, NULL, 64, collect, &all, &last);
+
+	assert_int_equal(n, (int) all.n);
+	assert_true(n >= 8);
+	for (size_t i = 1; i < all.n; i++)
+		assert_true(all.seqs[i] == all.seqs[i - 1] + 1);
+	assert_int_equal(last, store_last_seq());
+	store_events_read(0, store_last_seq(), q->id, types, 64, collect, &some, &last);
+	assert_int_equal(some.n, 1);
+	store_events_read(all.seqs[2], store_last_seq(), 0, NULL, 2, collect, &after, &last);
+	assert_int_equal(after.n, 2);
+	assert_int_equal(after.seqs[0], all.seqs[3]);
+	json_object_put(types);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(a_new_database_is_migrated_to_the_latest_schema_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_database_from_a_newer_dagd_is_refused_with_a_clear_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
