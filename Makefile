@@ -22,14 +22,14 @@ VERSION = 0.1.0
 
 PKGS     = libsystemd json-c sqlite3 libcurl
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 \
 	   -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing -D_GNU_SOURCE \
 	   -DDAGD_VERSION='"$(VERSION)"' -DDAGD_PLUGINDIR='"$(PLUGINDIR)"' \
 	   -Iplugins $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -ldl -lm
 ifneq ($(SAN),)
-CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+override CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 DAEMON_SRCS = \
@@ -70,7 +70,7 @@ PLUGIN_SOS  = $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGINS))
 
 all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS)
 
-$(BUILD)/%.o: %.c daemon/dagd.h plugins/executor.h Makefile
+$(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -117,3 +117,14 @@ clean:
 	rm -rf build
 
 .PHONY: all check bench demo install clean tests
+
+# libFuzzer targets (clang): build/fuzz/fuzz-line
+FUZZ_BUILD = build/fuzz
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) SAN=1 CC=clang \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/fuzz-line
+
+$(FUZZ_BUILD)/fuzz-line: tests/fuzz/fuzz-line.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+	$(CC) $(CFLAGS) -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+.PHONY: fuzz

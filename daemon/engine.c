@@ -844,12 +844,47 @@ static bool depends_on(const struct task *t, const struct task *on)
 	return false;
 }
 
-static struct task *task_by_name(const struct project *p, const char *name)
+/* The named tasks of a project, sorted by name, for the lookups of a batch. */
+struct names {
+	struct task **v;
+	size_t n;
+};
+
+static int name_cmp(const void *a, const void *b)
 {
+	return strcmp((*(struct task *const *) a)->name, (*(struct task *const *) b)->name);
+}
+
+static void names_build(struct names *x, const struct project *p)
+{
+	x->v = NULL;
+	x->n = 0;
 	for (size_t i = 0; p && i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p && tasks[i]->name && strcmp(tasks[i]->name, name) == 0)
-			return tasks[i];
-	return NULL;
+		if (tasks[i] && tasks[i]->project == p && tasks[i]->name) {
+			x->v = xrealloc(x->v, (x->n + 1) * sizeof(*x->v));
+			x->v[x->n++] = tasks[i];
+		}
+	if (x->n > 1)
+		qsort(x->v, x->n, sizeof(*x->v), name_cmp);
+}
+
+static struct task *names_find(const struct names *x, const char *name)
+{
+	struct task key = { .name = (char *) name }, *k = &key, **hit;
+
+	hit = x->n ? bsearch(&k, x->v, x->n, sizeof(*x->v), name_cmp) : NULL;
+	return hit ? *hit : NULL;
+}
+
+/* The batch's own names, sorted, each with its index in the batch. */
+struct bname {
+	const char *name;
+	size_t idx;
+};
+
+static int bname_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct bname *) a)->name, ((const struct bname *) b)->name);
 }
 
 /* One task of a batch, validated. */
@@ -996,19 +1031,23 @@ static void newtasks_free(struct newtask *nt, size_t n)
  * depends_on may name tasks of the batch; a cycle is refused. */
 int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret)
 {
-	size_t n = json_object_array_length(list), done = 0;
+	size_t n = json_object_array_length(list), done = 0, n_bn = 0;
 	struct newtask *nt = calloc(n ? n : 1, sizeof(*nt));
+	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
+	struct names existing;
 	struct task **made;
 	size_t *queue;
 	json_object *out;
 	int r;
 
-	if (!nt)
+	if (!nt || !bn)
 		abort();
 	if (n == 0) {
 		free(nt);
+		free(bn);
 		return errorf(-EINVAL, "no tasks given");
 	}
+	names_build(&existing, p);
 	for (size_t i = 0; i < n; i++) {
 		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
 
@@ -1018,15 +1057,11 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			goto fail;
 		(void) arg_string(args, "name", &nt[i].name);
 		if (nt[i].name) {
-			if (task_by_name(p, nt[i].name)) {
+			if (names_find(&existing, nt[i].name)) {
 				r = errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
 				goto fail;
 			}
-			for (size_t j = 0; j < i; j++)
-				if (nt[j].name && strcmp(nt[j].name, nt[i].name) == 0) {
-					r = errorf(-EINVAL, "two tasks of the batch are named '%s'", nt[i].name);
-					goto fail;
-				}
+			bn[n_bn++] = (struct bname) { nt[i].name, i };
 		}
 		(void) arg_array(args, "depends_on", &deps);
 		nt[i].n_deps = deps ? json_object_array_length(deps) : 0;
@@ -1034,6 +1069,13 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		if (!nt[i].deps)
 			abort();
 	}
+	if (n_bn > 1)
+		qsort(bn, n_bn, sizeof(*bn), bname_cmp);
+	for (size_t i = 1; i < n_bn; i++)
+		if (strcmp(bn[i - 1].name, bn[i].name) == 0) {
+			r = errorf(-EINVAL, "two tasks of the batch are named '%s'", bn[i].name);
+			goto fail;
+		}
 	/* resolve dependencies, now that every name of the batch is known */
 	for (size_t i = 0; i < n; i++) {
 		json_object *deps = NULL;
@@ -1042,29 +1084,27 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		for (size_t k = 0; k < nt[i].n_deps; k++) {
 			json_object *v = json_object_array_get_idx(deps, k);
 			const char *s = json_object_get_string(v);
+			struct bname key = { s, 0 }, *hit;
 			struct task *on;
-			bool found = false;
 
 			if (!json_object_is_type(v, json_type_string)) {
 				r = errorf(-EINVAL, "'depends_on' must be an array of task ids%s",
 					 batch ? " or names" : "");
 				goto fail;
 			}
-			for (size_t j = 0; batch && j < n; j++)
-				if (nt[j].name && strcmp(nt[j].name, s) == 0) {
-					if (j == i) {
-						r = errorf(-EINVAL, "task '%s' cannot depend on itself", s);
-						goto fail;
-					}
-					nt[i].deps[k] = (int) j;
-					nt[j].indegree++;
-					found = true;
+			hit = batch && n_bn ? bsearch(&key, bn, n_bn, sizeof(*bn), bname_cmp) : NULL;
+			if (hit) {
+				if (hit->idx == i) {
+					r = errorf(-EINVAL, "task '%s' cannot depend on itself", s);
+					goto fail;
 				}
-			if (found)
+				nt[i].deps[k] = (int) hit->idx;
+				nt[hit->idx].indegree++;
 				continue;
+			}
 			on = task_find(s);
 			if (!on && batch)
-				on = task_by_name(p, s);
+				on = names_find(&existing, s);
 			if (!on) {
 				r = errorf(-ENOENT, "no task '%s'%s", s, batch ? " in this project or batch" : "");
 				goto fail;
@@ -1105,6 +1145,10 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
 		goto fail;
 	}
+	free(bn);
+	free(existing.v);
+	bn = NULL;
+	existing.v = NULL;
 	if (!p) {
 		newtasks_free(nt, n);
 		return 0;
@@ -1145,19 +1189,14 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
 	}
-	for (size_t d = 0; d < n; d++)
-		for (size_t i = 0; i < n; i++) {
-			struct task *t = made[i];
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = made[i];
 
-			if (t->status != ST_WAITING)
-				continue;
-			if (has_failed_dep(t))
-				set_status(t, ST_UPSTREAM_FAILED);
-			else if (t->unmet == 0)
-				set_status(t, ST_READY);
-			else
-				save(t);
-		}
+		if (has_failed_dep(t))
+			set_status(t, ST_UPSTREAM_FAILED);
+		else if (t->unmet == 0)
+			set_status(t, ST_READY);
+	}
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(out, task_to_json(made[i]));
 	free(made);
@@ -1166,6 +1205,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	return 0;
 fail:
 	newtasks_free(nt, n);
+	free(bn);
+	free(existing.v);
 	return r;
 }
 
@@ -1381,7 +1422,8 @@ json_object *tasks_unblocked(struct project *p, size_t limit)
 		list = xrealloc(list, (n + 1) * sizeof(*list));
 		list[n++] = t;
 	}
-	qsort(list, n, sizeof(*list), task_pcmp);
+	if (n > 1)
+		qsort(list, n, sizeof(*list), task_pcmp);
 	for (size_t i = 0; i < n && i < limit; i++)
 		json_object_array_add(a, task_to_json(list[i]));
 	free(list);

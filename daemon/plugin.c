@@ -15,7 +15,7 @@
 
 struct executor *executors;
 
-static void host_log(struct dagd_sandbox *s, int priority, const char *fmt, ...)
+_printf_(3, 4) static void host_log(struct dagd_sandbox *s, int priority, const char *fmt, ...)
 {
 	struct sandbox *sb = (struct sandbox *) s;
 	char buf[2048];

@@ -165,6 +165,8 @@ static void client_lines(struct client *c)
 	while (!c->closing && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t) (nl - (c->in + start));
 
+		if (len > MAX_LINE)
+			break;
 		*nl = 0;
 		if (len > 0 && c->in[start + len - 1] == '\r')
 			c->in[start + len - 1] = 0, len--;
@@ -174,7 +176,7 @@ static void client_lines(struct client *c)
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
-	if (c->in_len > MAX_LINE) {
+	if (!c->closing && (c->in_len > MAX_LINE || memchr(c->in, '\n', c->in_len))) {
 		json_object *e = json_object_new_object(), *r = json_object_new_object();
 
 		json_object_object_add(e, "code", json_object_new_string("bad_request"));
