@@ -1,0 +1,129 @@
+/*
+ * ctl-apply.c - apply: load a whole DAG from a JSON file in one
+ * task.add_batch, creating its project if need be, all or nothing.
+ *
+ *   {"project": "NAME", "autonomous"?: bool, "max_concurrency"?: n,
+ *    "executor"?: "...", "executor_options"?: {...},
+ *    "tasks": [{"name": ..., "title": ..., "command": ..., "depends_on": [names or ids]}, ...]}
+ */
+#include <fcntl.h>
+#include <string.h>
+
+#include "dagctl.h"
+
+/* Reads a whole file ("-": standard input) into a '\0'-terminated buffer. */
+static int read_file(const char *path, char **ret, size_t *ret_len) {
+	_cleanup_(closep) int fd = -EBADF;
+	_cleanup_(freep) char *buf = NULL;
+	size_t len = 0, size = 0;
+
+	if (strcmp(path, "-") != 0) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (size - len < 2) {
+			char *b = realloc(buf, size = size ? size * 2 : 64 * 1024);
+
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+		}
+		n = read(fd >= 0 ? fd : STDIN_FILENO, buf + len, size - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		len += n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+static int show_applied(json_object *result) {
+	json_object *ts = ctl_expect(result, "tasks", json_type_array);
+	_cleanup_(table_freep) struct table *t = NULL;
+
+	if (!ts)
+		return -EBADMSG;
+	t = table_new(3, "NAME", "ID", "STATUS");
+	for (size_t i = 0; i < json_object_array_length(ts); i++) {
+		json_object *k = json_object_array_get_idx(ts, i);
+
+		table_add(t, "%s", ctl_str(k, "name"));
+		table_add(t, "%s", ctl_str(k, "id"));
+		table_add(t, "%s", ctl_str(k, "status"));
+	}
+	table_print(t);
+	return 0;
+}
+
+static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
+		      int argc, char **argv) {
+	static const char *const settings[] = {
+		"autonomous", "max_concurrency", "executor", "executor_options", NULL
+	};
+	_cleanup_(json_object_putp) json_object *spec = NULL, *create = NULL;
+	_cleanup_(freep) char *text = NULL;
+	json_object *name, *tasks;
+	size_t len = 0;
+	int r;
+
+	r = read_file(argv[0], &text, &len);
+	if (r < 0) {
+		fprintf(stderr, "dagctl: cannot read '%s': %s\n", argv[0], strerror(-r));
+		return r;
+	}
+	r = ctl_parse_json(text, len, &spec);
+	name = ctl_get(spec, "project", json_type_string);
+	tasks = ctl_get(spec, "tasks", json_type_array);
+	if (r < 0 || !name || !tasks) {
+		fprintf(stderr, "dagctl: '%s' is not %s\n", argv[0], r < 0 ? "valid JSON" :
+			"a JSON object with \"project\" (a name) and \"tasks\" (an array)");
+		return -EINVAL;
+	}
+
+	create = json_object_new_object();
+	if (!create)
+		return -ENOMEM;
+	json_object_object_add(create, "name", json_object_get(name));
+	json_object_object_foreach(spec, key, val) {
+		const char *const *s = settings;
+
+		while (*s && strcmp(*s, key) != 0)
+			s++;
+		if (*s)
+			json_object_object_add(create, key, json_object_get(val));
+		else if (strcmp(key, "project") != 0 && strcmp(key, "tasks") != 0)
+			fprintf(stderr, "dagctl: %s: ignoring unknown key \"%s\"\n", argv[0], key);
+	}
+	json_object_object_add(args, "project", json_object_get(name));
+	json_object_object_add(args, "tasks", json_object_get(tasks));
+	json_object_object_add(args, "create_project", TAKE_PTR(create));
+	return ctl_run(c, "task.add_batch", args, show_applied);
+}
+
+const struct ctl_cmd ctl_cmd_apply = {
+	.name = "apply",
+	.usage = "FILE",
+	.summary = "Add a whole DAG from a JSON file (- for stdin), all or nothing",
+	.details = "FILE holds {\"project\": NAME, \"tasks\": [...]} and, for a project that does not\n"
+		   "exist yet, its settings: \"autonomous\", \"max_concurrency\", \"executor\",\n"
+		   "\"executor_options\".  Each task has the args of 'task add' (\"name\", \"title\",\n"
+		   "\"command\": [argv] or \"shell string\", \"priority\", \"env\", ...) and its\n"
+		   "\"depends_on\" names tasks of the file by name, or existing tasks by id.\n"
+		   "Prints each task's name and new id.\n",
+	.example = "  echo '{\"project\": \"demo\", \"tasks\": [\n"
+		   "    {\"name\": \"a\", \"title\": \"A\", \"command\": [\"echo\", \"a\"]},\n"
+		   "    {\"name\": \"b\", \"title\": \"B\", \"command\": \"echo b\", \"depends_on\": [\"a\"]}]}' |\n"
+		   "  dagctl apply -\n",
+	.min_args = 1, .max_args = 1,
+	.exec = apply_exec,
+};

@@ -1,0 +1,287 @@
+/*
+ * ctl-client.c - the one way dagctl talks to dagd: connect to its socket,
+ * send a request line, read reply lines of any length, match a reply to its
+ * request by id, and turn an error reply into "dagctl: CODE: MESSAGE".
+ */
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "dagctl.h"
+
+#define BUF_MIN (64 * 1024)
+#define LINE_MAX_BYTES (512u * 1024 * 1024)
+#define JSON_DEPTH 512
+
+/* Records a transport error, prints it unless c->quiet, and returns r. */
+int ctl_fail(struct ctl *c, int r, const char *format, ...) {
+	va_list ap;
+
+	va_start(ap, format);
+	vsnprintf(c->err, sizeof c->err, format, ap);
+	va_end(ap);
+	if (!c->quiet)
+		fprintf(stderr, "dagctl: %s\n", c->err);
+	return r;
+}
+
+/* Parses exactly one JSON value, white space around it allowed; s[len] must be
+ * '\0'.  JSON null is a NULL object. */
+int ctl_parse_json(const char *s, size_t len, json_object **ret) {
+	enum json_tokener_error e;
+	json_tokener *tok;
+	json_object *o;
+	size_t end;
+
+	if (len >= INT32_MAX)
+		return -E2BIG;
+	tok = json_tokener_new_ex(JSON_DEPTH);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, s, (int) len + 1);       /* the '\0' ends a bare number */
+	e = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (e != json_tokener_success)
+		return -EBADMSG;
+	while (end < len && (s[end] == ' ' || s[end] == '\t' || s[end] == '\r' || s[end] == '\n'))
+		end++;
+	if (end < len) {
+		json_object_put(o);
+		return -EBADMSG;
+	}
+	*ret = o;
+	return 0;
+}
+
+static int fail_connect(struct ctl *c, int r) {
+	if (r == -EACCES)
+		return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n"
+				"Only root, dagd's user and the members of its group may use it.",
+				c->socket_path, strerror(-r));
+	return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n"
+			"Is dagd running?  Start it (dagd --socket %s, or systemctl start dagd.socket),\n"
+			"or name its socket with --socket PATH or DAGD_SOCKET.",
+			c->socket_path, strerror(-r), c->socket_path);
+}
+
+int ctl_connect(struct ctl *c) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_(closep) int fd = -EBADF;
+
+	if (c->fd >= 0)
+		return 0;
+	if (strlen(c->socket_path) >= sizeof sa.sun_path)
+		return fail_connect(c, -ENAMETOOLONG);
+	strcpy(sa.sun_path, c->socket_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail_connect(c, -errno);
+	if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+		return fail_connect(c, -errno);
+	c->fd = TAKE_FD(fd);
+	return 0;
+}
+
+void ctl_disconnect(struct ctl *c) {
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -EBADF;
+	c->buf_start = c->buf_end = c->buf_scanned = 0;
+}
+
+static int gone(struct ctl *c) {
+	return ctl_fail(c, -ECONNRESET, "dagd at '%s' closed the connection", c->socket_path);
+}
+
+static int send_all(struct ctl *c, const char *p, size_t n) {
+	while (n > 0) {
+		ssize_t k = send(c->fd, p, n, MSG_NOSIGNAL);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EPIPE || errno == ECONNRESET)
+				return gone(c);
+			return ctl_fail(c, -errno, "cannot write to dagd at '%s': %s",
+					c->socket_path, strerror(errno));
+		}
+		p += k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* Reads more bytes into the buffer.  -EINTR, silent, if c->waitmask let a signal in. */
+static int fill(struct ctl *c) {
+	if (c->buf_start > 0) {
+		memmove(c->buf, c->buf + c->buf_start, c->buf_end - c->buf_start);
+		c->buf_end -= c->buf_start;
+		c->buf_start = 0;
+	}
+	if (c->buf_end == c->buf_size) {
+		size_t n = c->buf_size ? c->buf_size * 2 : BUF_MIN;
+		char *b;
+
+		if (n > LINE_MAX_BYTES)
+			return ctl_fail(c, -EBADMSG, "dagd sent a line longer than %u bytes",
+					LINE_MAX_BYTES);
+		b = realloc(c->buf, n);
+		if (!b)
+			return ctl_fail(c, -ENOMEM, "out of memory");
+		c->buf = b;
+		c->buf_size = n;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (c->waitmask) {
+			struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+			if (ppoll(&p, 1, NULL, c->waitmask) < 0) {
+				if (errno == EINTR)
+					return -EINTR;
+				return ctl_fail(c, -errno, "poll: %s", strerror(errno));
+			}
+		}
+		n = read(c->fd, c->buf + c->buf_end, c->buf_size - c->buf_end);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			if (errno == ECONNRESET)
+				return gone(c);
+			return ctl_fail(c, -errno, "cannot read from dagd at '%s': %s",
+					c->socket_path, strerror(errno));
+		}
+		if (n == 0)
+			return gone(c);
+		c->buf_end += n;
+		return 0;
+	}
+}
+
+/* Reads the next line from the daemon, which must be a JSON object. */
+int ctl_read(struct ctl *c, json_object **ret) {
+	for (;;) {
+		char *line = c->buf + c->buf_start;
+		char *nl = c->buf_end > c->buf_start + c->buf_scanned ?
+			memchr(line + c->buf_scanned, '\n', c->buf_end - c->buf_start - c->buf_scanned) : NULL;
+		json_object *o = NULL;
+		size_t len;
+		int r;
+
+		if (!nl) {
+			c->buf_scanned = c->buf_end - c->buf_start;
+			r = fill(c);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		len = nl - line;
+		*nl = '\0';
+		c->buf_start += len + 1;
+		c->buf_scanned = 0;
+		if (strspn(line, " \t\r") >= len)
+			continue;
+		r = ctl_parse_json(line, len, &o);
+		if (r < 0 || !json_object_is_type(o, json_type_object)) {
+			json_object_put(o);
+			return ctl_fail(c, -EBADMSG, "dagd sent a line that is not a JSON object: %.*s",
+					(int) (len > 200 ? 200 : len), line);
+		}
+		*ret = o;
+		return 0;
+	}
+}
+
+/* Sends one request (args are borrowed) and reads its reply, whatever it says. */
+int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply) {
+	_cleanup_(json_object_putp) json_object *req = json_object_new_object();
+	int64_t id = c->next_id++;
+	const char *s;
+	int r;
+
+	if (!req)
+		return ctl_fail(c, -ENOMEM, "out of memory");
+	r = ctl_connect(c);
+	if (r < 0)
+		return r;
+	json_object_object_add(req, "id", json_object_new_int64(id));
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	if (args)
+		json_object_object_add(req, "args", json_object_get(args));
+	s = json_object_to_json_string_ext(req, CTL_JSON_LINE);
+	r = send_all(c, s, strlen(s));
+	if (r >= 0)
+		r = send_all(c, "\n", 1);
+	if (r < 0)
+		return r;
+
+	for (;;) {
+		_cleanup_(json_object_putp) json_object *reply = NULL;
+		json_object *rid = NULL, *ok;
+
+		r = ctl_read(c, &reply);
+		if (r < 0)
+			return r;
+		if (json_object_object_get_ex(reply, "event", NULL))
+			continue;       /* a subscription's event, not the reply */
+		json_object_object_get_ex(reply, "id", &rid);
+		ok = ctl_get(reply, "ok", json_type_boolean);
+		/* a line the daemon could not read is answered with "id": null */
+		if (json_object_is_type(rid, json_type_int) ? json_object_get_int64(rid) != id
+		    : rid || !ok || json_object_get_boolean(ok))
+			return ctl_fail(c, -EBADMSG, "dagd answered request %" PRId64 " with id %s",
+					id, json_object_to_json_string_ext(rid, CTL_JSON_LINE));
+		*ret_reply = TAKE_PTR(reply);
+		return 0;
+	}
+}
+
+/* The result of a reply; an error reply is printed and is -EREMOTEIO. */
+int ctl_result(json_object *reply, json_object **ret_result) {
+	json_object *ok = ctl_get(reply, "ok", json_type_boolean), *v;
+
+	if (!ok)
+		return ctl_bad_reply("no \"ok\" in %s", json_object_to_json_string_ext(reply, CTL_JSON_LINE));
+	if (!json_object_get_boolean(ok)) {
+		json_object *e = ctl_get(reply, "error", json_type_object);
+		const char *code = e ? ctl_str(e, "code") : "-", *msg = e ? ctl_str(e, "message") : "-";
+
+		fprintf(stderr, "dagctl: %s: %s\n", strcmp(code, "-") ? code : "error",
+			strcmp(msg, "-") ? msg : "(no message)");
+		return -EREMOTEIO;
+	}
+	v = ctl_get(reply, "result", json_type_object);
+	if (!v)
+		return ctl_bad_reply("no result object in %s",
+				     json_object_to_json_string_ext(reply, CTL_JSON_LINE));
+	*ret_result = json_object_get(v);
+	return 0;
+}
+
+int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result) {
+	_cleanup_(json_object_putp) json_object *reply = NULL;
+	int r;
+
+	r = ctl_request(c, cmd, args, &reply);
+	if (r < 0)
+		return r;
+	return ctl_result(reply, ret_result);
+}
+
+/* Calls cmd, then prints its result: as JSON if asked, else with show(). */
+int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result)) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	int r;
+
+	r = ctl_call(c, cmd, args, &result);
+	if (r < 0)
+		return r;
+	if (c->json || !show)
+		return ctl_print_json(result, CTL_JSON_PRETTY);
+	return show(result);
+}

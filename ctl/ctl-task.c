@@ -1,0 +1,262 @@
+/*
+ * ctl-task.c - the task commands: task add, list, show, cancel, retry,
+ * start, depend, undepend and logs; and unblocked (task.unblocked).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "dagctl.h"
+
+static int show_task(json_object *result) {
+	json_object *t = ctl_expect(result, "task", json_type_object);
+
+	if (!t)
+		return -EBADMSG;
+	ctl_print_kv(t);
+	return 0;
+}
+
+static int show_task_id(json_object *result) {
+	json_object *t = ctl_expect(result, "task", json_type_object);
+
+	if (!t)
+		return -EBADMSG;
+	puts(ctl_str(t, "id"));
+	return 0;
+}
+
+static int show_task_status(json_object *result) {
+	json_object *t = ctl_expect(result, "task", json_type_object);
+
+	if (!t)
+		return -EBADMSG;
+	printf("%s: %s%s\n", ctl_str(t, "id"), ctl_str(t, "status"),
+	       json_object_get_boolean(ctl_get(t, "released", json_type_boolean)) &&
+	       strcmp(ctl_str(t, "status"), "ready") == 0 ? " (released)" : "");
+	return 0;
+}
+
+static int show_deps(json_object *result) {
+	json_object *t = ctl_expect(result, "task", json_type_object);
+	char label[128];
+
+	if (!t)
+		return -EBADMSG;
+	snprintf(label, sizeof label, "%s depends on", ctl_str(t, "id"));
+	ctl_print_ids(label, ctl_get(t, "depends_on", json_type_array));
+	return 0;
+}
+
+/* The first few ids of a list, "t-1,t-2,t-3,+4", or "-". */
+static const char *short_list(json_object *ids, char *buf, size_t size) {
+	size_t n = json_object_is_type(ids, json_type_array) ? json_object_array_length(ids) : 0, k = 0;
+
+	if (n == 0)
+		return "-";
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && i < 3 && k < size; i++)
+		k += snprintf(buf + k, size - k, "%s%s", i ? "," : "",
+			      json_object_get_string(json_object_array_get_idx(ids, i)) ?: "?");
+	if (n > 3 && k < size)
+		snprintf(buf + k, size - k, ",+%zu", n - 3);
+	return buf;
+}
+
+/* A table of tasks; a PROJECT column when they are of more than one. */
+int ctl_show_tasks(json_object *result) {
+	json_object *ts = ctl_expect(result, "tasks", json_type_array);
+	_cleanup_(table_freep) struct table *t = NULL;
+	bool projects = false;
+	size_t n;
+
+	if (!ts)
+		return -EBADMSG;
+	n = json_object_array_length(ts);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(ctl_str(json_object_array_get_idx(ts, i), "project_id"),
+			   ctl_str(json_object_array_get_idx(ts, 0), "project_id")) != 0)
+			projects = true;
+	t = projects ? table_new(8, "PROJECT", "ID", "NAME", "STATUS", "ATTEMPT", "PRIO", "DEPS", "TITLE")
+		     : table_new(7, "ID", "NAME", "STATUS", "ATTEMPT", "PRIO", "DEPS", "TITLE");
+	for (size_t i = 0; i < n; i++) {
+		json_object *k = json_object_array_get_idx(ts, i);
+		char deps[128];
+
+		if (projects)
+			table_add(t, "%s", ctl_str(k, "project_id"));
+		table_add(t, "%s", ctl_str(k, "id"));
+		table_add(t, "%s", ctl_str(k, "name"));
+		table_add(t, "%s", ctl_str(k, "status"));
+		table_add(t, "%" PRId64, json_object_get_int64(ctl_get(k, "attempt", json_type_int)));
+		table_add(t, "%s", ctl_str(k, "priority"));
+		table_add(t, "%s", short_list(ctl_get(k, "depends_on", json_type_array), deps, sizeof deps));
+		table_add(t, "%s", ctl_str(k, "title"));
+	}
+	table_print(t);
+	return 0;
+}
+
+static int show_logs(json_object *result) {
+	json_object *lines = ctl_expect(result, "lines", json_type_array);
+
+	if (!lines)
+		return -EBADMSG;
+	if (json_object_get_boolean(ctl_get(result, "truncated", json_type_boolean)))
+		fprintf(stderr, "dagctl: the log of %s attempt %s is longer; this is its end\n",
+			ctl_str(result, "task_id"),
+			json_object_get_string(ctl_get(result, "attempt", json_type_int)) ?: "?");
+	for (size_t i = 0; i < json_object_array_length(lines); i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(lines, i));
+		size_t len = s ? strlen(s) : 0;
+
+		fputs(s ?: "", stdout);
+		if (len == 0 || s[len - 1] != '\n')
+			putchar('\n');
+	}
+	return 0;
+}
+
+static const struct ctl_opt add_opts[] = {
+	{ "title", "TEXT", ARG_STRING, "title", 0, "what it does, for people (required)" },
+	{ "name", "NAME", ARG_STRING, "name", 0, "a name, unique in the project" },
+	{ "after", "TASK", ARG_STRINGS, "depends_on", 0, "run after TASK (an id); repeat for more" },
+	{ "priority", "P", ARG_STRING, "priority", 0, "critical, high, medium (default) or low" },
+	{ "retries", "N", ARG_INT, "max_retries", 0, "retry a failed run N times (default 0)" },
+	{ "backoff", "SECONDS", ARG_SECONDS, "retry_backoff", 0,
+	  "wait before the first retry, doubled for each next (default 1)" },
+	{ "timeout", "SECONDS", ARG_SECONDS, "timeout", 0, "stop a run after this long (default 0: never)" },
+	{ "executor", "NAME", ARG_STRING, "executor", 0, "run it in this executor (default: the project's)" },
+	{ "executor-options", "JSON", ARG_OBJECT, "executor_options", 0, "the executor's options, a JSON object" },
+	{ "env", "KEY=VALUE", ARG_ENV, "env", 0, "set in its environment; repeat for more" },
+	{ "cwd", "DIR", ARG_STRING, "cwd", 0, "run it in DIR" },
+	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
+	  "a shell command that must pass before it is completed" },
+	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
+	{}
+};
+
+static const struct ctl_opt list_opts[] = {
+	{ "status", "STATUS", ARG_STRINGS, "status", 0, "only tasks in STATUS; repeat for more" },
+	{}
+};
+
+static const struct ctl_opt on_opts[] = {
+	{ "on", "TASK", ARG_STRINGS, "on", 0, "the task (an id) it depends on; repeat for more" },
+	{}
+};
+
+static const struct ctl_opt logs_opts[] = {
+	{ "attempt", "N", ARG_INT, "attempt", 1, "the log of attempt N (default: the latest)" },
+	{ "max-bytes", "N", ARG_INT, "max_bytes", 1, "at most the last N bytes (default 1 MiB)" },
+	{}
+};
+
+static const struct ctl_opt unblocked_opts[] = {
+	{ "project", "PROJECT", ARG_STRING, "project", 0, "only this project's tasks" },
+	{ "limit", "N", ARG_INT, "limit", 1, "at most N tasks (default 50)" },
+	{}
+};
+
+const struct ctl_cmd ctl_cmd_task_add = {
+	.name = "task add",
+	.usage = "PROJECT --title TEXT [OPTION...] (-- COMMAND [ARG...] | --shell STRING)",
+	.summary = "Add a task to a project; prints its id",
+	.details = "The words after '--' are run as they are (an argv); --shell runs a string\n"
+		   "with /bin/sh -c.  The task waits for the tasks given with --after.\n",
+	.example = "  dagctl task add build --title Compile --name compile -- make -j4\n"
+		   "  dagctl task add build --title Test --after t-1 --retries 2 --shell 'make check'\n",
+	.opts = add_opts,
+	.min_args = 1, .max_args = 1, .keys = { "project" },
+	.dashdash = "command", .required = { "title", "command" },
+	.call = "task.add", .show = show_task_id,
+};
+
+const struct ctl_cmd ctl_cmd_task_list = {
+	.name = "task list",
+	.usage = "[PROJECT] [--status STATUS]...",
+	.summary = "List tasks, of one project or of all",
+	.details = "Statuses: waiting ready spawning running pending_validation validating\n"
+		   "completed failed upstream_failed cancelled.\n",
+	.example = "  dagctl task list build --status failed --status upstream_failed\n",
+	.opts = list_opts,
+	.min_args = 0, .max_args = 1, .keys = { "project" },
+	.call = "task.list", .show = ctl_show_tasks,
+};
+
+const struct ctl_cmd ctl_cmd_task_show = {
+	.name = "task show",
+	.usage = "TASK",
+	.summary = "Show a task",
+	.example = "  dagctl task show t-3\n",
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.call = "task.get", .show = show_task,
+};
+
+const struct ctl_cmd ctl_cmd_task_cancel = {
+	.name = "task cancel",
+	.usage = "TASK",
+	.summary = "Cancel a task, stopping its sandbox",
+	.details = "The tasks that depend on it become upstream_failed.\n",
+	.example = "  dagctl task cancel t-3\n",
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.call = "task.cancel", .show = show_task_status,
+};
+
+const struct ctl_cmd ctl_cmd_task_retry = {
+	.name = "task retry",
+	.usage = "TASK",
+	.summary = "Run a failed or cancelled task again",
+	.details = "Its upstream_failed dependents go back to waiting.\n",
+	.example = "  dagctl task retry t-3\n",
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.call = "task.retry", .show = show_task_status,
+};
+
+const struct ctl_cmd ctl_cmd_task_start = {
+	.name = "task start",
+	.usage = "TASK",
+	.summary = "Release one ready task of a manual project",
+	.example = "  dagctl task start t-3\n",
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.call = "task.start", .show = show_task_status,
+};
+
+const struct ctl_cmd ctl_cmd_task_depend = {
+	.name = "task depend",
+	.usage = "TASK --on TASK...",
+	.summary = "Make a task depend on more tasks",
+	.details = "The tasks must be of its project, and may not make a cycle.\n",
+	.example = "  dagctl task depend t-5 --on t-3 t-4\n",
+	.opts = on_opts,
+	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },
+	.call = "task.depend", .show = show_deps,
+};
+
+const struct ctl_cmd ctl_cmd_task_undepend = {
+	.name = "task undepend",
+	.usage = "TASK --on TASK...",
+	.summary = "Remove some of a task's dependencies",
+	.example = "  dagctl task undepend t-5 --on t-3\n",
+	.opts = on_opts,
+	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },
+	.call = "task.undepend", .show = show_deps,
+};
+
+const struct ctl_cmd ctl_cmd_task_logs = {
+	.name = "task logs",
+	.usage = "TASK [--attempt N]",
+	.summary = "Print the output of a task's run",
+	.example = "  dagctl task logs t-3 --attempt 1\n",
+	.opts = logs_opts,
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.call = "task.logs", .show = show_logs,
+};
+
+const struct ctl_cmd ctl_cmd_unblocked = {
+	.name = "unblocked",
+	.usage = "[--project PROJECT] [--limit N]",
+	.summary = "List the ready tasks of autonomous projects, next to run first",
+	.example = "  dagctl unblocked --limit 10\n",
+	.opts = unblocked_opts,
+	.call = "task.unblocked", .show = ctl_show_tasks,
+};

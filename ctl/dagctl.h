@@ -1,0 +1,148 @@
+/*
+ * dagctl.h - the internal header of dagctl, the operator CLI of dagd.
+ *
+ * Every command is one `struct ctl_cmd`, exported by the file of its family
+ * (ctl-project.c, ctl-task.c, ...) and listed in the table of dagctl.c, which
+ * draws the usage and help text from it.  A command's options map straight
+ * onto the args of the protocol command it sends; most commands are nothing
+ * but a table entry and a printer.  All of them talk to the daemon through
+ * ctl-client.c.
+ *
+ * Functions return 0 (or a count) or a negative errno, and print their own
+ * message before failing.  Two made-up errors mark the daemon's side:
+ * -EREMOTEIO, the daemon answered with an error (exit 1); -EBADMSG, its reply
+ * made no sense (exit 1).  Anything else exits 2: a usage error, or no daemon.
+ */
+#pragma once
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define TAKE_PTR(p) ({ typeof(p) _p_ = (p); (p) = NULL; _p_; })
+#define TAKE_FD(fd) ({ int _fd_ = (fd); (fd) = -EBADF; _fd_; })
+#define _fallthrough_ __attribute__((__fallthrough__))
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void freep(void *p) { free(*(void **) p); }
+static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void json_object_putp(json_object **o) { if (*o) json_object_put(*o); }
+
+#define CTL_JSON_PRETTY (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define CTL_JSON_LINE   (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* How an option's argument becomes a member `key` of the request's args. */
+enum ctl_arg {
+	ARG_STRING,     /* a string */
+	ARG_STRINGS,    /* appended to an array of strings (the option repeats) */
+	ARG_INT,        /* a whole number, at least `min` */
+	ARG_SECONDS,    /* a duration: a number >= 0, fractions allowed */
+	ARG_OBJECT,     /* JSON text that must be an object */
+	ARG_JSON,       /* any JSON text */
+	ARG_ENV,        /* K=V, set in an object (the option repeats) */
+	ARG_TRUE,       /* a flag: true */
+	ARG_FALSE,      /* a flag: false */
+};
+
+struct ctl_opt {
+	const char *name;       /* the long option, without "--" */
+	const char *arg;        /* its argument as help names it; NULL for a flag */
+	enum ctl_arg type;
+	const char *key;        /* the args member it sets */
+	long long min;          /* ARG_INT: the least value */
+	const char *help;
+};
+
+struct ctl;
+
+struct ctl_cmd {
+	const char *name;       /* the words that select it: "task add" */
+	const char *usage;      /* what follows them in a synopsis */
+	const char *summary;    /* one line, for the command list */
+	const char *details;    /* more for its help, or NULL */
+	const char *example;    /* one or more command lines, or NULL */
+	const struct ctl_opt *opts;     /* ends with {}; NULL: none */
+	int min_args, max_args;         /* operands; max_args -1: any number */
+	const char *keys[2];    /* the args the operands fill in order; the last
+				 * takes the rest as an array if max_args is -1 */
+	const char *dashdash;   /* if set, the words after "--" go into this arg, as an array */
+	const char *required[2];        /* args that must be set when options are parsed */
+	const char *call;       /* the protocol command sent ... */
+	int (*show)(json_object *result);      /* ... and how its result is printed */
+	/* or, for commands that do more than one call: run it all */
+	int (*exec)(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
+		    int argc, char **argv);
+};
+
+/* One connection to the daemon, and how the user wants output. */
+struct ctl {
+	const char *socket_path;
+	bool json;              /* print results as JSON */
+	bool quiet;             /* keep transport errors in err[] instead of printing them */
+	int fd;
+	int64_t next_id;
+	char *buf;              /* bytes read and not yet consumed: [start, end) */
+	size_t buf_start, buf_end, buf_scanned, buf_size;
+	const sigset_t *waitmask;       /* if set, wait for input with this signal mask */
+	char err[1024];         /* the last transport error */
+};
+
+/* dagctl.c */
+int ctl_usage_error(const struct ctl_cmd *cmd, const char *format, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ctl-client.c */
+int ctl_fail(struct ctl *c, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
+int ctl_parse_json(const char *s, size_t len, json_object **ret);
+int ctl_connect(struct ctl *c);
+void ctl_disconnect(struct ctl *c);
+int ctl_read(struct ctl *c, json_object **ret);
+int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply);
+int ctl_result(json_object *reply, json_object **ret_result);
+int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result);
+int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result));
+
+/* ctl-output.c */
+json_object *ctl_get(json_object *o, const char *key, json_type type);
+json_object *ctl_expect(json_object *o, const char *key, json_type type);
+const char *ctl_str(json_object *o, const char *key);
+int ctl_bad_reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
+int ctl_print_json(json_object *o, int flags);
+void ctl_put_value(FILE *f, json_object *v);
+void ctl_print_kv(json_object *o);
+void ctl_print_ids(const char *label, json_object *ids);
+
+struct table;
+struct table *table_new(size_t ncols, ...);
+void table_add(struct table *t, const char *format, ...) __attribute__((format(printf, 2, 3)));
+void table_print(struct table *t);
+void table_free(struct table *t);
+static inline void table_freep(struct table **t) { table_free(*t); }
+
+/* ctl-project.c */
+extern const struct ctl_cmd ctl_cmd_project_create, ctl_cmd_project_list, ctl_cmd_project_show,
+	ctl_cmd_project_set, ctl_cmd_project_delete, ctl_cmd_autonomous, ctl_cmd_start;
+
+/* ctl-task.c */
+int ctl_show_tasks(json_object *result);
+extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_show,
+	ctl_cmd_task_cancel, ctl_cmd_task_retry, ctl_cmd_task_start, ctl_cmd_task_depend,
+	ctl_cmd_task_undepend, ctl_cmd_task_logs, ctl_cmd_unblocked;
+
+/* ctl-complete.c */
+extern const struct ctl_cmd ctl_cmd_complete;
+
+/* ctl-apply.c */
+extern const struct ctl_cmd ctl_cmd_apply;
+
+/* ctl-events.c */
+extern const struct ctl_cmd ctl_cmd_events;
+
+/* ctl-daemon.c */
+extern const struct ctl_cmd ctl_cmd_status, ctl_cmd_executors, ctl_cmd_executors_reload;
