@@ -398,7 +398,8 @@ int64_t store_last_seq(void)
 int64_t store_next_id(const char *table)
 {
 	sqlite3_stmt *st;
-	char *q = xasprintf("SELECT COALESCE(MAX(id), 0) + 1 FROM %s", table);
+	char *q = xasprintf("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '%s'), 0),"
+			    " (SELECT COALESCE(MAX(id), 0) FROM %s)) + 1", table, table);
 	int64_t id = 1;
 
 	if (sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK) {

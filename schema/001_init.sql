@@ -1,8 +1,9 @@
 -- 001_init.sql - projects, tasks, their dependencies and the event log.
 -- Times are microseconds since the epoch (UTC); JSON is stored as text.
 
+-- AUTOINCREMENT: an id is never given twice, even after its owner is deleted.
 CREATE TABLE projects (
-	id INTEGER PRIMARY KEY,
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	name TEXT NOT NULL UNIQUE,
 	autonomous_execution_enabled BOOLEAN NOT NULL DEFAULT FALSE,
 	max_concurrency INTEGER NOT NULL DEFAULT 5 CHECK (max_concurrency >= 1),
@@ -16,7 +17,7 @@ CREATE INDEX ix_projects_autonomous_execution_enabled
 	ON projects (autonomous_execution_enabled);
 
 CREATE TABLE tasks (
-	id INTEGER PRIMARY KEY,
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
 	project_id INTEGER NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
 	name TEXT,
 	title TEXT NOT NULL,

@@ -274,6 +274,66 @@ static void state_reloaded_from_the_database_is_the_same(void **state)
 	assert_int_equal(T(p, "b")->unmet, 0);
 }
 
+static void a_validator_runs_after_the_work_and_decides(void **state)
+{
+	struct project *p = mkproject("val", true, 5);
+	json_object *list = json_tokener_parse(
+		"[{\"name\":\"a\",\"title\":\"a\",\"command\":\"true\",\"validation_command\":\"test -f x\"},"
+		"{\"name\":\"b\",\"title\":\"b\",\"command\":\"true\",\"validation_command\":\"false\"},"
+		"{\"name\":\"c\",\"title\":\"c\",\"command\":\"true\",\"depends_on\":[\"a\"]}]"), *made;
+
+	assert_int_equal(task_create_batch(p, list, true, &made), 0);
+	json_object_put(made);
+	json_object_put(list);
+	flush();
+	fake_exit(T(p, "a"), 0);
+	assert_string_equal(S(p, "a"), "pending_validation");
+	assert_string_equal(S(p, "c"), "waiting");
+	flush();
+	assert_string_equal(S(p, "a"), "validating");
+	assert_non_null(strstr(T(p, "a")->sandbox_id, ".v"));
+	fake_exit(T(p, "a"), 0);
+	assert_string_equal(S(p, "a"), "completed");
+	assert_string_equal(S(p, "c"), "ready");
+	fake_exit(T(p, "b"), 0);
+	flush();
+	fake_exit(T(p, "b"), 1);
+	assert_string_equal(S(p, "b"), "failed");
+	assert_string_equal(T(p, "b")->error_message, "validation failed: exited with code 1");
+}
+
+static void cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents(void **state)
+{
+	struct project *p = mkproject("cancel", true, 5);
+
+	mktasks(p, "a b:a c:b");
+	flush();
+	assert_int_equal(fake_running(), 1);
+	assert_int_equal(task_cancel(T(p, "a")), 0);
+	assert_int_equal(fake_running(), 0);    /* the executor was told */
+	assert_string_equal(S(p, "a"), "cancelled");
+	assert_string_equal(S(p, "b"), "upstream_failed");
+	assert_string_equal(S(p, "c"), "upstream_failed");
+	assert_int_equal(task_cancel(T(p, "a")), -EBUSY);
+	assert_int_equal(task_retry(T(p, "a")), 0);
+	assert_string_equal(S(p, "c"), "waiting");
+}
+
+static void ids_are_never_given_twice_even_after_a_delete_and_a_reload(void **state)
+{
+	struct project *p = mkproject("gone", false, 5);
+	int64_t last;
+
+	mktasks(p, "a b c");
+	last = T(p, "c")->id;
+	assert_int_equal(project_delete(p), 0);
+	unit_reopen();
+	p = mkproject("next", false, 5);
+	mktasks(p, "x");
+	assert_true(T(p, "x")->id > last);
+	assert_true(p->id > 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +347,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_global_limit_holds_across_projects, setup, teardown),
 		cmocka_unit_test_setup_teardown(the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(state_reloaded_from_the_database_is_the_same, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_validator_runs_after_the_work_and_decides, setup, teardown),
+		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, setup, teardown),
+		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
