@@ -1,0 +1,70 @@
+"""A database that cannot be written: the change is refused with
+`unavailable`, nothing of it is kept (in memory or on disk), the daemon goes on
+serving, and once space is back the same change goes through."""
+
+import os
+import subprocess
+
+from dagdtest import Daemon, expect_eq, expect_error, main, skip, test
+
+
+def big_batch(n=400):
+    # ~1 KiB a task: far more than the write-ahead log can hold in pages it owns
+    return [{"name": f"t{i}", "title": "x" * 1000, "command": ["true"]} for i in range(n)]
+
+
+def fill(path):
+    """Write to path until the file system is full."""
+    chunk = b"\0" * 65536
+    with open(path, "wb") as f:
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError:
+            pass
+
+
+@test(timeout=120)
+def a_full_disk_refuses_the_change_keeps_serving_and_recovers():
+    if os.geteuid() != 0:
+        skip("mounting a small tmpfs needs root")
+    d = Daemon()
+    os.makedirs(d.state_dir)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", d.state_dir]).returncode:
+        skip("cannot mount a tmpfs here")
+    try:
+        d.start()
+        p = d.project()
+        first = d.add(p, ["true"], title="before the disk filled")
+        filler = os.path.join(d.state_dir, "filler")
+        fill(filler)
+
+        expect_error(d.call, "unavailable", "task.add_batch", project=p["id"], tasks=big_batch())
+        # nothing of the refused batch is there, and the daemon still answers
+        expect_eq([t["id"] for t in d.tasks(p)], [first["id"]], "tasks after the refused batch")
+        status = d.call("daemon.status")
+        expect_eq(status["tasks"], 1, "tasks counted by daemon.status")
+        events = d.events(0, project=p["id"])
+        expect_eq([e for e in events if e["type"] == "TASK_CREATED"
+                   and e["entity_id"] != first["id"]], [], "events of the refused batch")
+
+        assert "cannot commit to the database" in d.stderr(), \
+            "the refusal did not come from the store:\n" + d.stderr_tail()
+
+        os.unlink(filler)
+        made = d.call("task.add_batch", project=p["id"], tasks=big_batch())["tasks"]
+        expect_eq(len(made), 400, "tasks added once space is back")
+        ids = {t["id"] for t in made}
+        assert first["id"] not in ids, "an id was given twice"
+        d.restart()
+        expect_eq(len(d.tasks(p)), 401, "tasks after a restart")
+        d.stop()
+    finally:
+        if d.running():
+            d.kill()
+        subprocess.run(["umount", "-l", d.state_dir])
+
+
+if __name__ == "__main__":
+    main()
