@@ -1,0 +1,44 @@
+# tests/tests.mk - build rules for the tests, included by the top Makefile.
+#
+#   make tests      the unit tests into $(BUILD)/tests/test-*, and the broken
+#                   plugins of the loader tests into $(BUILD)/tests/plugins/
+#
+# The runner (tests/run) runs each $(BUILD)/tests/test-* with
+# CMOCKA_MESSAGE_OUTPUT=TAP, DAGD_TEST_PLUGIN_DIR=$(BUILD)/plugins and
+# DAGD_TEST_BROKEN_DIR=$(BUILD)/tests/plugins.
+
+TEST_CFLAGS = $(shell pkg-config --cflags cmocka) -DDAGD_TEST_BUILD='"$(BUILD)"'
+TEST_LDLIBS = $(shell pkg-config --libs cmocka)
+
+UNIT_TESTS     = local
+BROKEN_PLUGINS = notso nosym badabi smallsize initfail
+
+UNIT_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
+BROKEN_PLUGIN_SOS = $(patsubst %,$(BUILD)/tests/plugins/%.so,$(BROKEN_PLUGINS))
+
+tests: $(UNIT_TEST_BINS) $(BROKEN_PLUGIN_SOS) $(PLUGIN_SOS)
+
+$(BUILD)/tests/test-%: tests/unit/test-%.c plugins/executor.h Makefile tests/tests.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LDLIBS) $(LDLIBS)
+
+# not a shared object at all
+$(BUILD)/tests/plugins/notso.so: tests/tests.mk
+	@mkdir -p $(dir $@)
+	printf 'This is a text file, not a shared object.\n' > $@
+
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c plugins/executor.h Makefile tests/tests.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
+
+# The daemon's own unit tests: linked with every daemon object but main.o,
+# and tests/unit/unit.c, their harness.
+DAEMON_UNIT_TESTS = engine store protocol
+DAEMON_LIB_OBJS   = $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+DAEMON_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(DAEMON_UNIT_TESTS))
+
+tests: $(DAEMON_TEST_BINS)
+
+$(DAEMON_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c tests/unit/unit.c tests/unit/unit.h $(DAEMON_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< tests/unit/unit.c $(DAEMON_LIB_OBJS) $(TEST_LDLIBS) $(LDLIBS)

@@ -1,0 +1,1175 @@
+/*
+ * test-local.c - the local executor plugin, driven by a tiny host of its own.
+ *
+ * The host here is what the daemon is to a plugin: an sd-event loop it runs
+ * until the callback a test waits for arrives (or a timeout), and a struct
+ * dagd_host whose callbacks record into the sandbox.  The plugin is the built
+ * local.so, dlopen()ed from the directory in argv[1], $DAGD_TEST_PLUGIN_DIR,
+ * or the build tree.  Each test gets its own directory, state and loop.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "executor.h"
+
+#ifndef DAGD_TEST_BUILD
+#define DAGD_TEST_BUILD "build"
+#endif
+
+#define SEC 1000000ULL
+#define MSEC 1000ULL
+
+/* The host owns struct dagd_sandbox; this one records what the plugin reported. */
+struct dagd_sandbox {
+	char id[64];
+	char log[PATH_MAX];
+	int started;
+	char handle[1024];
+	int exited;
+	int code;
+	int signal;
+	char reason[32];
+	char message[512];
+	size_t output;
+};
+
+/* short enough that every path made from them fits in PATH_MAX */
+#define DIR_MAX (PATH_MAX / 4)
+
+struct env {
+	char dir[DIR_MAX];
+	char state_dir[DIR_MAX];
+	sd_event *event;
+	struct dagd_host host;
+	void *state;
+};
+
+static const struct dagd_executor *X;
+static char plugin_path[PATH_MAX];
+static char broken_dir[DIR_MAX];
+static struct env E;
+
+static const char *const default_env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+
+/* ---- the host ---- */
+
+static void host_log(struct dagd_sandbox *sb, int priority, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void host_log(struct dagd_sandbox *sb, int priority, const char *format, ...) {
+	va_list ap;
+
+	if (priority > LOG_NOTICE && !getenv("DAGD_TEST_VERBOSE"))
+		return;
+	fprintf(stderr, "# plugin [%s]: ", sb ? sb->id : "-");
+	va_start(ap, format);
+	vfprintf(stderr, format, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void host_sandbox_started(struct dagd_sandbox *sb, const char *handle) {
+	sb->started++;
+	snprintf(sb->handle, sizeof(sb->handle), "%s", handle);
+}
+
+static void host_sandbox_output(struct dagd_sandbox *sb, const void *data, size_t size) {
+	sb->output += size;
+}
+
+static void host_sandbox_exited(struct dagd_sandbox *sb, const struct dagd_exit *exit) {
+	sb->exited++;
+	sb->code = exit->code;
+	sb->signal = exit->signal;
+	snprintf(sb->reason, sizeof(sb->reason), "%s", exit->reason ? exit->reason : "");
+	snprintf(sb->message, sizeof(sb->message), "%s", exit->message ? exit->message : "");
+}
+
+static const char *host_sandbox_id(const struct dagd_sandbox *sb) {
+	return sb->id;
+}
+
+static void plugin_start(void) {
+	char *error = NULL;
+	int r;
+
+	r = X->init(&E.host, "{}", &E.state, &error);
+	if (r < 0)
+		fail_msg("init: %s (%s)", strerror(-r), error ? error : "no message");
+	assert_null(error);
+}
+
+/* The daemon goes away: the plugin forgets everything, the sandboxes run on. */
+static void plugin_stop(void) {
+	X->shutdown(E.state);
+	E.state = NULL;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+	(void) remove(path);
+	return 0;
+}
+
+static int setup(void **unused) {
+	char tmpl[DIR_MAX], real[PATH_MAX];
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(tmpl, sizeof(tmpl), "%.*s/test-local.XXXXXX", DIR_MAX - 64, tmp && *tmp ? tmp : "/tmp");
+	assert_non_null(mkdtemp(tmpl));
+	assert_non_null(realpath(tmpl, real));
+	assert_true(strlen(real) < DIR_MAX - 64);
+	snprintf(E.dir, sizeof(E.dir), "%.*s", DIR_MAX - 64, real);
+	snprintf(E.state_dir, sizeof(E.state_dir), "%.*s/state", DIR_MAX - 64, E.dir);
+	assert_int_equal(sd_event_new(&E.event), 0);
+	E.host = (struct dagd_host) {
+		.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+		.size = sizeof(struct dagd_host),
+		.event = E.event,
+		.state_dir = E.state_dir,
+		.socket_path = "/nonexistent/dagd.sock",
+		.instance = "test",
+		.log = host_log,
+		.sandbox_started = host_sandbox_started,
+		.sandbox_output = host_sandbox_output,
+		.sandbox_exited = host_sandbox_exited,
+		.sandbox_id = host_sandbox_id,
+	};
+	plugin_start();
+	return 0;
+}
+
+static int teardown(void **unused) {
+	if (E.state)
+		plugin_stop();
+	E.event = sd_event_unref(E.event);
+	nftw(E.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	memset(&E, 0, sizeof(E));
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static uint64_t now_usec(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Runs the loop until done(arg) or the timeout; whether done. */
+static bool run_until(bool (*done)(const void *), const void *arg, uint64_t timeout_usec) {
+	uint64_t deadline = now_usec() + timeout_usec;
+
+	while (!done(arg)) {
+		uint64_t t = now_usec();
+		if (t >= deadline)
+			return false;
+		assert_true(sd_event_run(E.event, deadline - t < 20 * MSEC ? deadline - t : 20 * MSEC) >= 0);
+	}
+	return true;
+}
+
+static bool never(const void *arg) {
+	return false;
+}
+
+static void run_for(uint64_t usec) {
+	run_until(never, NULL, usec);
+}
+
+static bool has_exited(const void *arg) {
+	return ((const struct dagd_sandbox *) arg)->exited > 0;
+}
+
+static char *file_read(const char *path) {
+	FILE *f = fopen(path, "re");
+	char *data = NULL;
+	size_t size = 0;
+
+	if (!f)
+		return NULL;
+	data = calloc(1, 65536);
+	assert_non_null(data);
+	size = fread(data, 1, 65535, f);
+	data[size] = '\0';
+	fclose(f);
+	return data;
+}
+
+struct needle {
+	const char *path;
+	const char *text;
+};
+
+static bool file_contains(const void *arg) {
+	const struct needle *n = arg;
+	char *data = file_read(n->path);
+	bool found = data && strstr(data, n->text);
+
+	free(data);
+	return found;
+}
+
+static void wait_for_log(const struct dagd_sandbox *sb, const char *text) {
+	struct needle n = { sb->log, text };
+
+	if (!run_until(file_contains, &n, 10 * SEC))
+		fail_msg("'%s' never appeared in %s", text, sb->log);
+}
+
+static void assert_log_equal(const struct dagd_sandbox *sb, const char *expected) {
+	char *data = file_read(sb->log);
+
+	assert_non_null(data);
+	assert_string_equal(data, expected);
+	free(data);
+}
+
+static void assert_log_contains(const struct dagd_sandbox *sb, const char *text) {
+	char *data = file_read(sb->log);
+
+	assert_non_null(data);
+	if (!strstr(data, text))
+		fail_msg("log %s has no '%s': %s", sb->log, text, data);
+	free(data);
+}
+
+static void wait_exit(struct dagd_sandbox *sb) {
+	if (!run_until(has_exited, sb, 15 * SEC))
+		fail_msg("sandbox %s never reported its exit", sb->id);
+	assert_int_equal(sb->exited, 1);
+}
+
+/* A process that is gone or a zombie (whoever its parent, it will not run again). */
+static bool proc_gone(const void *arg) {
+	pid_t pid = *(const pid_t *) arg;
+	char path[64], buf[512], *p;
+	FILE *f;
+	bool gone;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	gone = !fgets(buf, sizeof(buf), f) || !(p = strrchr(buf, ')')) || p[2] == 'Z' || p[2] == 'X';
+	fclose(f);
+	return gone;
+}
+
+struct stat_fields {
+	char state;
+	int pgrp, session;
+	unsigned long long start_time;
+};
+
+static void proc_stat_fields(pid_t pid, struct stat_fields *ret) {
+	char path[64], buf[1024], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')');
+	assert_non_null(p);
+	assert_int_equal(sscanf(p + 1, " %c %*d %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+				&ret->state, &ret->pgrp, &ret->session, &ret->start_time), 4);
+}
+
+/* The hex mask of a "SigIgn:"-like line of /proc/<pid>/status. */
+static unsigned long long proc_status_mask(pid_t pid, const char *key) {
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, key, strlen(key)) == 0 && sscanf(line + strlen(key), " %llx", &mask) == 1)
+			found = true;
+	fclose(f);
+	assert_true(found);
+	return mask;
+}
+
+/* The open descriptors of pid, in order, as "0 1 2". */
+static const char *proc_fds(pid_t pid) {
+	static char list[256];
+	char path[64];
+	bool seen[64] = { false };
+	struct dirent *de;
+	size_t len = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.') {
+			int fd = atoi(de->d_name);
+			assert_true(fd >= 0 && fd < 64);
+			seen[fd] = true;
+		}
+	closedir(d);
+	list[0] = '\0';
+	for (int fd = 0; fd < 64; fd++)
+		if (seen[fd])
+			len += (size_t) snprintf(list + len, sizeof(list) - len, "%s%d", len ? " " : "", fd);
+	return list;
+}
+
+static void handle_split(const char *handle, pid_t *ret_pid, pid_t *ret_pgid, unsigned long long *ret_start) {
+	int pid, pgid, n = 0;
+	unsigned long long start;
+
+	assert_int_equal(sscanf(handle, "%d:%d:%llu%n", &pid, &pgid, &start, &n), 3);
+	assert_int_equal((size_t) n, strlen(handle));
+	*ret_pid = pid;
+	*ret_pgid = pgid;
+	*ret_start = start;
+}
+
+static void sb_new(struct dagd_sandbox *sb, const char *id) {
+	memset(sb, 0, sizeof(*sb));
+	snprintf(sb->id, sizeof(sb->id), "%s", id);
+	snprintf(sb->log, sizeof(sb->log), "%s/logs/%s.log", E.dir, id);
+}
+
+static struct dagd_spawn spec_of(const struct dagd_sandbox *sb, const char *const *argv,
+				 const char *const *envp, const char *cwd) {
+	return (struct dagd_spawn) {
+		.sandbox_id = sb->id,
+		.task_id = "t-1",
+		.project_id = "p-1",
+		.attempt = 1,
+		.argv = argv,
+		.envp = envp ? envp : default_env,
+		.cwd = cwd,
+		.log_path = sb->log,
+		.options_json = "{}",
+	};
+}
+
+static int spawn(struct dagd_sandbox *sb, const char *const *argv, const char *const *envp,
+		 const char *cwd, void **ret_data, char **ret_error) {
+	struct dagd_spawn spec = spec_of(sb, argv, envp, cwd);
+
+	return X->spawn(E.state, sb, &spec, ret_data, ret_error);
+}
+
+/* Spawns, checks that it started, and returns the plugin's data. */
+static void *spawn_ok(struct dagd_sandbox *sb, const char *const *argv, const char *const *envp, const char *cwd) {
+	char *error = NULL;
+	void *data = NULL;
+	int r;
+
+	r = spawn(sb, argv, envp, cwd, &data, &error);
+	if (r < 0)
+		fail_msg("spawn: %s (%s)", strerror(-r), error ? error : "no message");
+	assert_null(error);
+	assert_int_equal(sb->started, 1);
+	assert_true(sb->handle[0] != '\0');
+	assert_int_equal(sb->exited, 0);
+	return data;
+}
+
+static void *adopt_ok(struct dagd_sandbox *sb, const char *handle) {
+	static const char *const argv[] = { "true", NULL };
+	struct dagd_spawn spec = spec_of(sb, argv, NULL, NULL);
+	char *error = NULL;
+	void *data = NULL;
+	int r;
+
+	r = X->adopt(E.state, sb, &spec, handle, &data, &error);
+	if (r < 0)
+		fail_msg("adopt: %s (%s)", strerror(-r), error ? error : "no message");
+	assert_null(error);
+	return data;
+}
+
+static void exit_path(const struct dagd_sandbox *sb, char *buf, size_t size) {
+	snprintf(buf, size, "%s/local/%s.exit", E.state_dir, sb->id);
+}
+
+static void touch(const char *name) {
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", E.dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+}
+
+/* ---- exits ---- */
+
+static void test_exit_zero_is_reported(void **unused) {
+	static const char *const argv[] = { "true", NULL };
+	struct dagd_sandbox sb;
+	char path[PATH_MAX];
+	pid_t pid, pgid;
+	unsigned long long start;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	handle_split(sb.handle, &pid, &pgid, &start);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	assert_int_equal(sb.signal, 0);
+	assert_string_equal(sb.reason, "");
+	assert_string_equal(sb.message, "");
+
+	/* its record is gone, and nothing more is reported */
+	exit_path(&sb, path, sizeof(path));
+	assert_int_equal(access(path, F_OK), -1);
+	run_for(100 * MSEC);
+	assert_int_equal(sb.exited, 1);
+	assert_int_equal(sb.started, 1);
+}
+
+static void test_exit_code_3_is_reported(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "exit 3", NULL };
+	struct dagd_sandbox sb;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 3);
+	assert_int_equal(sb.signal, 0);
+	assert_non_null(strstr(sb.message, "3"));
+}
+
+static void test_death_by_signal_is_reported(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "kill -USR1 $$", NULL };
+	struct dagd_sandbox sb;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, -1);
+	assert_int_equal(sb.signal, SIGUSR1);
+	assert_string_equal(sb.reason, "");
+	assert_non_null(strstr(sb.message, "SIGUSR1"));
+}
+
+/* ---- what the process gets ---- */
+
+static void test_argv_and_env_reach_the_process(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "printf '[%s][%s][%s]\\n' \"$0\" \"$1\" \"$FOO\"",
+					    "zero", "one  two", NULL };
+	static const char *const envp[] = { "FOO=bar baz", "PATH=/usr/bin:/bin", NULL };
+	struct dagd_sandbox sb;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, envp, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	assert_log_equal(&sb, "[zero][one  two][bar baz]\n");
+}
+
+static void test_environment_is_exactly_the_given_one(void **unused) {
+	static const char *const argv[] = { "env", NULL };
+	static const char *const envp[] = { "A=1", "B=two words", "PATH=/usr/bin:/bin", NULL };
+	struct dagd_sandbox sb;
+
+	setenv("DAGD_TEST_HOST_ONLY", "1", 1);
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, envp, NULL);
+	wait_exit(&sb);
+	unsetenv("DAGD_TEST_HOST_ONLY");
+	assert_int_equal(sb.code, 0);
+	assert_log_equal(&sb, "A=1\nB=two words\nPATH=/usr/bin:/bin\n");
+}
+
+static void test_command_is_searched_in_the_tasks_path(void **unused) {
+	static const char *const argv[] = { "dagd-test-tool", "hello", NULL };
+	char bin[DIR_MAX], tool[PATH_MAX], path_var[PATH_MAX];
+	const char *envp[] = { path_var, NULL };
+	struct dagd_sandbox sb;
+	FILE *f;
+
+	snprintf(bin, sizeof(bin), "%.*s/bin", DIR_MAX - 64, E.dir);
+	assert_int_equal(mkdir(bin, 0755), 0);
+	snprintf(tool, sizeof(tool), "%s/dagd-test-tool", bin);
+	f = fopen(tool, "we");
+	assert_non_null(f);
+	fputs("#!/bin/sh\necho \"tool says $1\"\n", f);
+	fclose(f);
+	assert_int_equal(chmod(tool, 0755), 0);
+	snprintf(path_var, sizeof(path_var), "PATH=%s:/usr/bin:/bin", bin);
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, envp, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	assert_log_equal(&sb, "tool says hello\n");
+}
+
+static void test_cwd_is_honoured(void **unused) {
+	static const char *const argv[] = { "pwd", "-P", NULL };
+	char work[PATH_MAX], expected[PATH_MAX + 2];
+	struct dagd_sandbox sb;
+
+	snprintf(work, sizeof(work), "%s/work dir", E.dir);
+	assert_int_equal(mkdir(work, 0755), 0);
+	snprintf(expected, sizeof(expected), "%s\n", work);
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, work);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	assert_log_equal(&sb, expected);
+}
+
+static void test_stdin_is_dev_null(void **unused) {
+	static const char *const argv[] = { "readlink", "/proc/self/fd/0", NULL };
+	struct dagd_sandbox sb;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	assert_log_equal(&sb, "/dev/null\n");
+}
+
+static void test_no_descriptor_of_the_host_leaks(void **unused) {
+	char script[128];
+	const char *argv[] = { "sh", "-c", script, NULL };
+	struct dagd_sandbox sb;
+	int fd, leaky;
+
+	/* a descriptor the host forgot to mark close-on-exec */
+	fd = open("/dev/null", O_RDONLY);
+	assert_true(fd >= 0);
+	leaky = fcntl(fd, F_DUPFD, 40);
+	assert_true(leaky >= 40);
+	close(fd);
+	snprintf(script, sizeof(script), "if [ -e /proc/$$/fd/%d ]; then echo leaked; else echo clean; fi", leaky);
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	wait_exit(&sb);
+	close(leaky);
+	assert_int_equal(sb.code, 0);
+	assert_log_equal(&sb, "clean\n");
+}
+
+static void test_output_is_appended_to_the_log_in_new_directories(void **unused) {
+	static const char *const one[] = { "sh", "-c", "echo one; echo err >&2", NULL };
+	static const char *const two[] = { "echo", "two", NULL };
+	struct dagd_sandbox a, b;
+	struct stat st;
+
+	sb_new(&a, "t-1.1");
+	snprintf(a.log, sizeof(a.log), "%s/logs/deep/er/t-1/1.log", E.dir);
+	spawn_ok(&a, one, NULL, NULL);
+	wait_exit(&a);
+
+	sb_new(&b, "t-1.2");
+	snprintf(b.log, sizeof(b.log), "%s", a.log);
+	spawn_ok(&b, two, NULL, NULL);
+	wait_exit(&b);
+
+	assert_log_equal(&b, "one\nerr\ntwo\n");
+	assert_int_equal(stat(a.log, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);     /* main() set umask 022 */
+}
+
+/* ---- what cannot run ---- */
+
+static void test_unknown_command_exits_127(void **unused) {
+	static const char *const argv[] = { "dagd-no-such-command", "x", NULL };
+	struct dagd_sandbox sb;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 127);
+	assert_int_equal(sb.signal, 0);
+	assert_log_contains(&sb, "dagd-no-such-command");
+	assert_log_contains(&sb, "No such file or directory");
+}
+
+static void test_missing_cwd_exits_127(void **unused) {
+	static const char *const argv[] = { "true", NULL };
+	char cwd[PATH_MAX];
+	struct dagd_sandbox sb;
+
+	snprintf(cwd, sizeof(cwd), "%s/nonexistent", E.dir);
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, cwd);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 127);
+	assert_log_contains(&sb, "nonexistent");
+}
+
+static void test_spawn_errors_start_nothing(void **unused) {
+	static const char *const empty[] = { NULL };
+	static const char *const argv[] = { "true", NULL };
+	char file[DIR_MAX];
+	struct dagd_sandbox sb;
+	char *error = NULL;
+	void *data = NULL;
+	int r;
+
+	sb_new(&sb, "t-1.1");
+	r = spawn(&sb, empty, NULL, NULL, &data, &error);
+	assert_int_equal(r, -EINVAL);
+	assert_non_null(error);
+	free(error);
+	error = NULL;
+
+	/* the log's directory would have to be made inside a regular file */
+	snprintf(file, sizeof(file), "%.*s/file", DIR_MAX - 64, E.dir);
+	touch("file");
+	snprintf(sb.log, sizeof(sb.log), "%s/sub/x.log", file);
+	r = spawn(&sb, argv, NULL, NULL, &data, &error);
+	assert_true(r < 0);
+	assert_non_null(error);
+	free(error);
+	error = NULL;
+
+	sb_new(&sb, "../escape");
+	r = spawn(&sb, argv, NULL, NULL, &data, &error);
+	assert_int_equal(r, -EINVAL);
+	assert_non_null(error);
+	free(error);
+
+	assert_null(data);
+	run_for(100 * MSEC);
+	assert_int_equal(sb.started, 0);
+	assert_int_equal(sb.exited, 0);
+}
+
+/* ---- the process and its supervisor ---- */
+
+static void test_task_leads_its_own_group_under_a_supervisor(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "echo ready; while [ ! -e go ]; do sleep 0.02; done", NULL };
+	struct dagd_sandbox sb;
+	struct stat_fields sup, task;
+	unsigned long long start;
+	pid_t pid, pgid;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, E.dir);
+	handle_split(sb.handle, &pid, &pgid, &start);
+	assert_true(pid > 1);
+	assert_true(pgid > 1);
+	assert_int_not_equal(pid, pgid);
+	wait_for_log(&sb, "ready");
+
+	proc_stat_fields(pid, &sup);
+	assert_int_equal(sup.start_time, start);
+	assert_int_equal(sup.session, pid);             /* setsid() */
+	assert_int_equal(sup.pgrp, pid);
+	assert_int_not_equal(sup.session, getsid(0));
+
+	proc_stat_fields(pgid, &task);
+	assert_int_equal(task.pgrp, pgid);              /* its own group */
+	assert_int_equal(task.session, pid);
+	assert_int_not_equal(task.pgrp, getpgrp());
+
+	/* the supervisor ignores what a cancel sends; the task does not, and
+	 * blocks nothing although this host blocks SIGTERM and SIGCHLD */
+	assert_true(proc_status_mask(pid, "SigIgn:") & (1ULL << (SIGTERM - 1)));
+	assert_true(proc_status_mask(pid, "SigIgn:") & (1ULL << (SIGINT - 1)));
+	assert_true(proc_status_mask(pid, "SigIgn:") & (1ULL << (SIGHUP - 1)));
+	assert_false(proc_status_mask(pgid, "SigIgn:") & (1ULL << (SIGTERM - 1)));
+	assert_int_equal(proc_status_mask(pgid, "SigBlk:"), 0);
+
+	/* the supervisor holds nothing of its host's but stdio (on /dev/null) */
+	assert_string_equal(proc_fds(pid), "0 1 2");
+
+	touch("go");
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+}
+
+static void test_lost_supervisor_is_reported_and_its_task_killed(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "echo ready; exec sleep 30", NULL };
+	struct dagd_sandbox sb;
+	unsigned long long start;
+	pid_t pid, pgid;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, NULL);
+	handle_split(sb.handle, &pid, &pgid, &start);
+	wait_for_log(&sb, "ready");
+
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, -1);
+	assert_string_equal(sb.reason, "lost");
+	assert_true(sb.message[0] != '\0');
+	if (!run_until(proc_gone, &pgid, 5 * SEC))
+		fail_msg("the task %d of a lost supervisor still runs", (int) pgid);
+}
+
+/* ---- cancel ---- */
+
+static void test_cancel_terminates_with_sigterm(void **unused) {
+	static const char *const argv[] = { "sleep", "30", NULL };
+	struct dagd_sandbox sb;
+	uint64_t t0;
+	void *data;
+
+	sb_new(&sb, "t-1.1");
+	data = spawn_ok(&sb, argv, NULL, NULL);
+	t0 = now_usec();
+	assert_int_equal(X->cancel(E.state, &sb, data, 10 * SEC), 0);
+	wait_exit(&sb);
+	assert_true(now_usec() - t0 < 5 * SEC);
+	assert_int_equal(sb.code, -1);
+	assert_int_equal(sb.signal, SIGTERM);
+	assert_string_equal(sb.reason, "cancelled");
+}
+
+/* A SIGTERM that comes before the task has dropped the supervisor's SIG_IGN
+ * must not be lost. */
+static void test_cancel_right_after_spawn_is_not_lost(void **unused) {
+	static const char *const argv[] = { "sleep", "30", NULL };
+	struct dagd_sandbox sb;
+	char id[32];
+	void *data;
+
+	for (int i = 0; i < 25; i++) {
+		snprintf(id, sizeof(id), "t-1.%d", i + 1);
+		sb_new(&sb, id);
+		data = spawn_ok(&sb, argv, NULL, NULL);
+		assert_int_equal(X->cancel(E.state, &sb, data, 20 * SEC), 0);
+		wait_exit(&sb);
+		assert_int_equal(sb.signal, SIGTERM);
+	}
+}
+
+static const char *const stubborn[] = {
+	"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.02; done", NULL
+};
+
+static void test_cancel_kills_after_the_grace_period_when_sigterm_is_ignored(void **unused) {
+	struct dagd_sandbox sb;
+	uint64_t t0;
+	void *data;
+
+	sb_new(&sb, "t-1.1");
+	data = spawn_ok(&sb, stubborn, NULL, NULL);
+	wait_for_log(&sb, "ready");
+
+	t0 = now_usec();
+	assert_int_equal(X->cancel(E.state, &sb, data, 400 * MSEC), 0);
+	run_for(200 * MSEC);
+	assert_int_equal(sb.exited, 0);
+	wait_exit(&sb);
+	assert_true(now_usec() - t0 >= 400 * MSEC);
+	assert_int_equal(sb.code, -1);
+	assert_int_equal(sb.signal, SIGKILL);
+	assert_string_equal(sb.reason, "cancelled");
+}
+
+static void test_cancel_without_grace_kills_at_once(void **unused) {
+	struct dagd_sandbox sb;
+	uint64_t t0;
+	void *data;
+
+	sb_new(&sb, "t-1.1");
+	data = spawn_ok(&sb, stubborn, NULL, NULL);
+	wait_for_log(&sb, "ready");
+
+	/* a second cancel, without grace, cuts the first one's short */
+	t0 = now_usec();
+	assert_int_equal(X->cancel(E.state, &sb, data, 60 * SEC), 0);
+	assert_int_equal(X->cancel(E.state, &sb, data, 0), 0);
+	wait_exit(&sb);
+	assert_true(now_usec() - t0 < 5 * SEC);
+	assert_int_equal(sb.signal, SIGKILL);
+	run_for(50 * MSEC);
+	assert_int_equal(sb.exited, 1);
+}
+
+static void test_cancel_kills_the_whole_process_group(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "sleep 30 & echo $! > child.pid; echo ready; wait", NULL };
+	struct dagd_sandbox sb;
+	char path[PATH_MAX], *text;
+	pid_t child;
+	void *data;
+
+	sb_new(&sb, "t-1.1");
+	data = spawn_ok(&sb, argv, NULL, E.dir);
+	wait_for_log(&sb, "ready");
+	snprintf(path, sizeof(path), "%s/child.pid", E.dir);
+	text = file_read(path);
+	assert_non_null(text);
+	child = atoi(text);
+	free(text);
+	assert_true(child > 1);
+	assert_false(proc_gone(&child));
+
+	assert_int_equal(X->cancel(E.state, &sb, data, 10 * SEC), 0);
+	wait_exit(&sb);
+	assert_int_equal(sb.signal, SIGTERM);
+	if (!run_until(proc_gone, &child, 5 * SEC))
+		fail_msg("the task's child %d survived the cancel", (int) child);
+}
+
+/* ---- adopt ---- */
+
+static void test_adopt_after_restart_reports_the_running_task(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "while [ ! -e go ]; do sleep 0.02; done; exit 7", NULL };
+	struct dagd_sandbox before, after;
+	unsigned long long start;
+	pid_t pid, pgid;
+
+	sb_new(&before, "t-1.1");
+	spawn_ok(&before, argv, NULL, E.dir);
+	handle_split(before.handle, &pid, &pgid, &start);
+
+	plugin_stop();
+	run_for(100 * MSEC);
+	assert_false(proc_gone(&pgid));                 /* shutdown kills nothing */
+	plugin_start();
+
+	sb_new(&after, "t-1.1");
+	adopt_ok(&after, before.handle);
+	run_for(100 * MSEC);
+	assert_int_equal(after.exited, 0);
+	touch("go");
+	wait_exit(&after);
+	assert_int_equal(after.code, 7);
+	assert_int_equal(after.started, 0);
+	assert_int_equal(before.exited, 0);
+}
+
+static void test_adopted_task_can_be_cancelled(void **unused) {
+	struct dagd_sandbox before, after;
+	void *data;
+
+	sb_new(&before, "t-1.1");
+	spawn_ok(&before, stubborn, NULL, NULL);
+	wait_for_log(&before, "ready");
+	plugin_stop();
+	plugin_start();
+
+	sb_new(&after, "t-1.1");
+	data = adopt_ok(&after, before.handle);
+	assert_int_equal(X->cancel(E.state, &after, data, 200 * MSEC), 0);
+	wait_exit(&after);
+	assert_int_equal(after.signal, SIGKILL);
+	assert_string_equal(after.reason, "cancelled");
+}
+
+static void test_adopt_collects_an_exit_recorded_while_nobody_watched(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "exit 5", NULL };
+	struct dagd_sandbox before, after;
+	unsigned long long start;
+	char path[PATH_MAX];
+	pid_t pid, pgid;
+	int status;
+
+	sb_new(&before, "t-1.1");
+	spawn_ok(&before, argv, NULL, NULL);
+	handle_split(before.handle, &pid, &pgid, &start);
+	plugin_stop();
+
+	/* the supervisor ends and is reaped (as if by init) with nobody watching */
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	exit_path(&before, path, sizeof(path));
+	assert_int_equal(access(path, F_OK), 0);
+
+	plugin_start();
+	sb_new(&after, "t-1.1");
+	adopt_ok(&after, before.handle);
+	assert_int_equal(after.exited, 0);              /* from the loop, not from inside adopt() */
+	wait_exit(&after);
+	assert_int_equal(after.code, 5);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(before.exited, 0);
+}
+
+static void test_adopt_reaps_a_supervisor_that_ended_while_nobody_watched(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "exit 4", NULL };
+	struct dagd_sandbox before, after;
+	unsigned long long start;
+	pid_t pid, pgid;
+	int status;
+
+	sb_new(&before, "t-1.1");
+	spawn_ok(&before, argv, NULL, NULL);
+	handle_split(before.handle, &pid, &pgid, &start);
+	plugin_stop();
+	if (!run_until(proc_gone, &pid, 5 * SEC))
+		fail_msg("the supervisor %d did not end", (int) pid);
+
+	/* a plugin reload: the supervisor is still this process's child, a zombie */
+	plugin_start();
+	sb_new(&after, "t-1.1");
+	adopt_ok(&after, before.handle);
+	wait_exit(&after);
+	assert_int_equal(after.code, 4);
+	assert_int_equal(waitpid(pid, &status, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+}
+
+/* A handle whose group is not the task's (a corrupt database, say) must not
+ * let cancel() signal somebody else. */
+static void test_cancel_never_signals_a_group_the_supervisor_did_not_make(void **unused) {
+	static const char *const argv[] = { "sleep", "30", NULL };
+	struct dagd_sandbox before, after;
+	unsigned long long start;
+	char forged[128];
+	sigset_t none;
+	pid_t pid, pgid, victim;
+	int status;
+	void *data;
+
+	sb_new(&before, "t-1.1");
+	spawn_ok(&before, argv, NULL, NULL);
+	handle_split(before.handle, &pid, &pgid, &start);
+
+	victim = fork();
+	assert_true(victim >= 0);
+	if (victim == 0) {
+		setpgid(0, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execlp("sleep", "sleep", "30", (char *) NULL);
+		_exit(127);
+	}
+	setpgid(victim, victim);
+
+	plugin_stop();
+	plugin_start();
+	snprintf(forged, sizeof(forged), "%d:%d:%llu", (int) pid, (int) victim, start);
+	sb_new(&after, "t-1.1");
+	data = adopt_ok(&after, forged);
+	assert_int_equal(X->cancel(E.state, &after, data, 0), 0);
+	run_for(200 * MSEC);
+	assert_int_equal(waitpid(victim, &status, WNOHANG), 0);
+
+	kill(victim, SIGKILL);
+	assert_int_equal(waitpid(victim, &status, 0), victim);
+	kill(-pgid, SIGKILL);
+	wait_exit(&after);
+	assert_int_equal(after.signal, SIGKILL);
+}
+
+static void adopt_fails(const char *handle, int expected) {
+	static const char *const argv[] = { "true", NULL };
+	struct dagd_sandbox sb;
+	struct dagd_spawn spec;
+	char *error = NULL;
+	void *data = NULL;
+	int r;
+
+	sb_new(&sb, "t-9.1");
+	spec = spec_of(&sb, argv, NULL, NULL);
+	r = X->adopt(E.state, &sb, &spec, handle, &data, &error);
+	if (r != expected)
+		fail_msg("adopt('%s') = %d, expected %d", handle ? handle : "(null)", r, expected);
+	assert_non_null(error);
+	assert_null(data);
+	free(error);
+	run_for(50 * MSEC);
+	assert_int_equal(sb.exited, 0);
+}
+
+static void test_adopt_rejects_a_malformed_handle(void **unused) {
+	char own_group[64];
+
+	adopt_fails(NULL, -EINVAL);
+	adopt_fails("", -EINVAL);
+	adopt_fails("garbage", -EINVAL);
+	adopt_fails("12:34", -EINVAL);
+	adopt_fails("12:34:", -EINVAL);
+	adopt_fails("12:34:56:78", -EINVAL);
+	adopt_fails("-5:34:56", -EINVAL);
+	adopt_fails("12: 34:56", -EINVAL);
+	adopt_fails("1:1:1", -EINVAL);                   /* kill(-1) is everything */
+	adopt_fails("0:0:0", -EINVAL);
+	adopt_fails("99999999999:34:56", -EINVAL);
+	adopt_fails("1234:1234:56", -EINVAL);            /* the task's group is never the supervisor's */
+	snprintf(own_group, sizeof(own_group), "%d:%d:1", (int) getpid() + 1, (int) getpgrp());
+	adopt_fails(own_group, -EINVAL);
+}
+
+static void test_adopt_rejects_a_recycled_or_dead_pid(void **unused) {
+	struct stat_fields self;
+	char handle[128];
+	int status;
+	pid_t pid;
+
+	/* a live process whose start time is not the one recorded */
+	proc_stat_fields(getpid(), &self);
+	snprintf(handle, sizeof(handle), "%d:%d:%llu", (int) getpid(), 999999, self.start_time + 1);
+	adopt_fails(handle, -ESRCH);
+
+	/* a pid nobody has any more */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	snprintf(handle, sizeof(handle), "%d:%d:%llu", (int) pid, 999999, self.start_time);
+	adopt_fails(handle, -ESRCH);
+}
+
+/* ---- the broken plugins of the loader tests are broken as they claim ---- */
+
+static void test_broken_plugins_fail_the_way_they_should(void **unused) {
+	static const char *const names[] = { "notso", "nosym", "badabi", "smallsize", "initfail" };
+	char path[PATH_MAX];
+	const struct dagd_executor *p;
+	void *dl[5] = { NULL };
+	char *error = NULL;
+	void *state = NULL;
+
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/%s.so", broken_dir, names[i]);
+		if (access(path, F_OK) < 0)
+			skip();
+	}
+
+	snprintf(path, sizeof(path), "%s/notso.so", broken_dir);
+	assert_null(dlopen(path, RTLD_NOW | RTLD_LOCAL));
+
+	snprintf(path, sizeof(path), "%s/nosym.so", broken_dir);
+	dl[1] = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(dl[1]);
+	assert_null(dlsym(dl[1], DAGD_EXECUTOR_SYMBOL));
+
+	snprintf(path, sizeof(path), "%s/badabi.so", broken_dir);
+	dl[2] = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(dl[2]);
+	p = dlsym(dl[2], DAGD_EXECUTOR_SYMBOL);
+	assert_non_null(p);
+	assert_int_equal(p->abi_version, 999);
+
+	snprintf(path, sizeof(path), "%s/smallsize.so", broken_dir);
+	dl[3] = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(dl[3]);
+	p = dlsym(dl[3], DAGD_EXECUTOR_SYMBOL);
+	assert_non_null(p);
+	assert_int_equal(p->abi_version, DAGD_EXECUTOR_ABI_VERSION);
+	assert_true(p->size < sizeof(struct dagd_executor));
+
+	snprintf(path, sizeof(path), "%s/initfail.so", broken_dir);
+	dl[4] = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(dl[4]);
+	p = dlsym(dl[4], DAGD_EXECUTOR_SYMBOL);
+	assert_non_null(p);
+	assert_int_equal(p->abi_version, DAGD_EXECUTOR_ABI_VERSION);
+	assert_int_equal(p->size, sizeof(struct dagd_executor));
+	assert_int_equal(p->init(&E.host, "{}", &state, &error), -EINVAL);
+	assert_non_null(error);
+	assert_string_equal(error, "init failed on purpose");
+	free(error);
+
+	for (size_t i = 0; i < 5; i++)
+		if (dl[i])
+			dlclose(dl[i]);
+}
+
+static void test_plugin_describes_itself(void **unused) {
+	assert_int_equal(X->abi_version, DAGD_EXECUTOR_ABI_VERSION);
+	assert_int_equal(X->size, sizeof(struct dagd_executor));
+	assert_string_equal(X->name, "local");
+	assert_non_null(X->description);
+	assert_non_null(X->init);
+	assert_non_null(X->shutdown);
+	assert_non_null(X->spawn);
+	assert_non_null(X->cancel);
+	assert_non_null(X->adopt);
+}
+
+int main(int argc, char **argv) {
+	const char *dir = argc > 1 ? argv[1] : getenv("DAGD_TEST_PLUGIN_DIR");
+	const char *broken = getenv("DAGD_TEST_BROKEN_DIR");
+	sigset_t daemon_like;
+	void *dl;
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_plugin_describes_itself),
+		T(test_exit_zero_is_reported),
+		T(test_exit_code_3_is_reported),
+		T(test_death_by_signal_is_reported),
+		T(test_argv_and_env_reach_the_process),
+		T(test_environment_is_exactly_the_given_one),
+		T(test_command_is_searched_in_the_tasks_path),
+		T(test_cwd_is_honoured),
+		T(test_stdin_is_dev_null),
+		T(test_no_descriptor_of_the_host_leaks),
+		T(test_output_is_appended_to_the_log_in_new_directories),
+		T(test_unknown_command_exits_127),
+		T(test_missing_cwd_exits_127),
+		T(test_spawn_errors_start_nothing),
+		T(test_task_leads_its_own_group_under_a_supervisor),
+		T(test_lost_supervisor_is_reported_and_its_task_killed),
+		T(test_cancel_terminates_with_sigterm),
+		T(test_cancel_right_after_spawn_is_not_lost),
+		T(test_cancel_kills_after_the_grace_period_when_sigterm_is_ignored),
+		T(test_cancel_without_grace_kills_at_once),
+		T(test_cancel_kills_the_whole_process_group),
+		T(test_adopt_after_restart_reports_the_running_task),
+		T(test_adopted_task_can_be_cancelled),
+		T(test_adopt_collects_an_exit_recorded_while_nobody_watched),
+		T(test_adopt_reaps_a_supervisor_that_ended_while_nobody_watched),
+		T(test_cancel_never_signals_a_group_the_supervisor_did_not_make),
+		T(test_adopt_rejects_a_malformed_handle),
+		T(test_adopt_rejects_a_recycled_or_dead_pid),
+		T(test_broken_plugins_fail_the_way_they_should),
+	};
+#undef T
+
+	if (!dir || !*dir)
+		dir = DAGD_TEST_BUILD "/plugins";
+	if (strlen(dir) > 3 && strcmp(dir + strlen(dir) - 3, ".so") == 0)
+		snprintf(plugin_path, sizeof(plugin_path), "%s", dir);
+	else
+		snprintf(plugin_path, sizeof(plugin_path), "%s/local.so", dir);
+	snprintf(broken_dir, sizeof(broken_dir), "%.*s", DIR_MAX - 64,
+		 broken && *broken ? broken : DAGD_TEST_BUILD "/tests/plugins");
+
+	dl = dlopen(plugin_path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		fprintf(stderr, "cannot load %s: %s\n", plugin_path, dlerror());
+		return 1;
+	}
+	X = dlsym(dl, DAGD_EXECUTOR_SYMBOL);
+	if (!X) {
+		fprintf(stderr, "%s has no %s: %s\n", plugin_path, DAGD_EXECUTOR_SYMBOL, dlerror());
+		return 1;
+	}
+
+	/* as a daemon with sd-event signal sources would: the tasks must not inherit it */
+	sigemptyset(&daemon_like);
+	sigaddset(&daemon_like, SIGTERM);
+	sigaddset(&daemon_like, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &daemon_like, NULL);
+	umask(022);
+
+	return cmocka_run_group_tests_name("local executor", tests, NULL, NULL);
+}
