@@ -1180,22 +1180,18 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 				add_edge(t, on);
 		}
 	}
-	/* statuses once every edge is in: a task of the batch may depend on
-	 * one that comes later in the list */
+	/* a task is born in its status once every edge is in (a task of the
+	 * batch may depend on one later in the list): no change to announce */
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i];
 		json_object *o = json_object_new_object();
 
+		p->counts[ST_WAITING]--;
+		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
+		p->counts[t->status]++;
+		save(t);
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct task *t = made[i];
-
-		if (has_failed_dep(t))
-			set_status(t, ST_UPSTREAM_FAILED);
-		else if (t->unmet == 0)
-			set_status(t, ST_READY);
 	}
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(out, task_to_json(made[i]));

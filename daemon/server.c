@@ -46,12 +46,14 @@ struct client {
 	pid_t pid;
 	bool operator;
 	bool closing;                   /* close once the output is out */
+	bool paused;                    /* read this turn already: wait for the flush */
+	bool eof;                       /* it will send no more */
 	char *in;
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_off, out_cap;
 	struct pend *pend;
-	size_t n_pend;
+	size_t n_pend, pend_bytes;
 	struct sub *subs;
 	struct client *next;
 };
@@ -134,6 +136,7 @@ void server_reply(struct client *c, json_object *id, json_object *reply)
 	p = &c->pend[c->n_pend++];
 	p->id = xstrdup(id ? json_text(id) : "null");
 	p->line = xasprintf("%s\n", json_text(reply));
+	c->pend_bytes += strlen(p->line);
 	json_object_put(reply);
 	server_kick();
 }
@@ -157,12 +160,28 @@ int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t p
 
 /* --- reading --------------------------------------------------------------- */
 
+/* What the client has yet to read of us: above OUT_HIGH we stop reading it. */
+static size_t client_backlog(const struct client *c)
+{
+	return c->out_len - c->out_off + c->pend_bytes;
+}
+
+/* Does a follower of the client have events it has not been sent yet? */
+static bool client_behind(const struct client *c)
+{
+	for (struct sub *s = c->subs; s; s = s->next)
+		if (s->cursor < committed_seq)
+			return true;
+	return false;
+}
+
 static void client_lines(struct client *c)
 {
 	size_t start = 0;
 	char *nl;
 
-	while (!c->closing && (nl = memchr(c->in + start, '\n', c->in_len - start))) {
+	while (!c->closing && client_backlog(c) <= OUT_HIGH &&
+	       (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t) (nl - (c->in + start));
 
 		if (len > MAX_LINE)
@@ -176,7 +195,8 @@ static void client_lines(struct client *c)
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
-	if (!c->closing && (c->in_len > MAX_LINE || memchr(c->in, '\n', c->in_len))) {
+	if (!c->closing && (c->in_len > MAX_LINE ||
+			    (client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
 		json_object *e = json_object_new_object(), *r = json_object_new_object();
 
 		json_object_object_add(e, "code", json_object_new_string("bad_request"));
@@ -190,25 +210,28 @@ static void client_lines(struct client *c)
 	}
 }
 
+/* One read a turn (on_client pauses the client until the flush), so that a
+ * client that never stops sending can neither keep the turn from ending nor
+ * the others from being read.  Returns 1 at the end of its input. */
 static int client_read(struct client *c)
 {
-	for (int i = 0; i < 16 && !c->closing; i++) {
-		ssize_t n;
+	ssize_t n;
 
-		if (c->in_cap - c->in_len < 65536) {
-			c->in_cap = c->in_cap ? 2 * c->in_cap : 65536;
-			c->in = xrealloc(c->in, c->in_cap);
-		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
-		if (n < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-		if (n == 0)
-			return -ECONNRESET;
-		c->in_len += (size_t) n;
-		client_lines(c);
-		if (c->out_len - c->out_off > OUT_HIGH)
-			break;
+	if (c->closing || c->eof || client_backlog(c) > OUT_HIGH)
+		return 0;
+	if (c->in_cap - c->in_len < 65536) {
+		c->in_cap = c->in_cap ? 2 * c->in_cap : 65536;
+		c->in = xrealloc(c->in, c->in_cap);
 	}
+	n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	if (n == 0) {
+		c->eof = true;
+		return 1;
+	}
+	c->in_len += (size_t) n;
+	client_lines(c);
 	return 0;
 }
 
@@ -228,11 +251,24 @@ static void client_update(struct client *c)
 {
 	uint32_t ev = 0;
 
-	if (!c->closing && c->out_len - c->out_off <= OUT_HIGH)
-		ev |= EPOLLIN;
+	if (!c->paused) {
+		if (!c->closing && !c->eof && client_backlog(c) <= OUT_HIGH)
+			ev |= EPOLLIN;
+		/* a follower that is behind waits for room to be fed more */
+		if (client_behind(c))
+			ev |= EPOLLOUT;
+	}
 	if (c->out_off < c->out_len)
 		ev |= EPOLLOUT;
 	(void) sd_event_source_set_io_events(c->io, ev);
+}
+
+/* Done with it: no more input to come or to act on, nothing left to send. */
+static bool client_done(const struct client *c)
+{
+	if (c->n_pend > 0 || c->out_off < c->out_len)
+		return false;
+	return c->closing || (c->eof && !(c->in_len && memchr(c->in, '\n', c->in_len)));
 }
 
 static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -240,22 +276,19 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	struct client *c = userdata;
 	int r = 0;
 
-	if (revents & EPOLLOUT) {
-		r = client_write(c);
-		if (r >= 0 && c->subs)
-			server_kick();          /* it drained: feed its followers */
-	}
-	if (r >= 0 && (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->closing)
-		r = client_read(c);
-	if (r < 0 && c->n_pend == 0) {
+	if (revents & (EPOLLHUP | EPOLLERR)) {
+		/* gone both ways: what it asked was done; the replies go nowhere */
 		client_free(c);
 		return 0;
 	}
-	if (r < 0) {
-		c->closing = true;      /* its pending replies go nowhere; drop it after the flush */
-		c->out_off = c->out_len = 0;
-	}
-	if (c->closing && c->n_pend == 0 && c->out_off == c->out_len) {
+	/* once a turn: the flush lets it be read, and fed, again */
+	c->paused = true;
+	server_kick();
+	if (revents & EPOLLOUT)
+		r = client_write(c);
+	if (r >= 0 && (revents & EPOLLIN))
+		r = client_read(c);
+	if (r < 0 || client_done(c)) {
 		client_free(c);
 		return 0;
 	}
@@ -370,6 +403,7 @@ static void replies_release(bool ok)
 			free(c->pend[i].line);
 		}
 		c->n_pend = 0;
+		c->pend_bytes = 0;
 	}
 }
 
@@ -412,13 +446,21 @@ void server_flush(void)
 	}
 	for (struct client *c = clients; c; c = next) {
 		next = c->next;
+		c->paused = false;
 		feed(c);
-		if (client_write(c) < 0 || (c->closing && c->out_off == c->out_len)) {
+		if (client_write(c) < 0) {
 			client_free(c);
 			continue;
 		}
 		if (c->out_len - c->out_off > OUT_MAX) {
 			log_warning("client pid %d reads too slowly; dropping it", (int) c->pid);
+			client_free(c);
+			continue;
+		}
+		/* lines left waiting while it had too much to read */
+		if (c->in_len > 0 && client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len))
+			client_lines(c);
+		if (client_done(c)) {
 			client_free(c);
 			continue;
 		}

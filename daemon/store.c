@@ -288,6 +288,7 @@ int store_project_delete(int64_t id)
 	return step(st);
 }
 
+/* The task's definition; its state follows with store_task_save(). */
 int store_task_insert(const struct task *t)
 {
 	sqlite3_stmt *st = stmts[Q_TASK_INSERT];
@@ -312,8 +313,7 @@ int store_task_insert(const struct task *t)
 	bind_text(st, 15, status_to_string(t->status));
 	sqlite3_bind_int64(st, 16, t->created_at);
 	sqlite3_bind_int64(st, 17, t->updated_at);
-	r = step(st);
-	return r < 0 ? r : store_task_save(t);
+	return step(st);
 }
 
 int store_task_save(const struct task *t)
@@ -472,6 +472,8 @@ int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_obje
 		sqlite3_reset(st);
 		if (r < 0)
 			break;
+		if (!more)
+			last = upto;    /* nothing more matches up to there */
 	}
 	sqlite3_clear_bindings(st);
 	*ret_last = last;

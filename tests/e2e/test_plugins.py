@@ -1,0 +1,94 @@
+"""The plugin loader: broken plugins are reported by file and reason while the
+daemon runs on with the good ones; executor.reload and SIGHUP reload."""
+
+import os
+import re
+import shutil
+import signal
+
+from dagdtest import (BROKEN_DIR, PLUGIN_DIR, Daemon, expect_eq, main, skip, test, wait_for,
+                     workdir)
+
+# file -> what its error must say (besides naming the file)
+BROKEN = {
+    "notso.so": r"ELF|too short|shared object|cannot load|invalid",
+    "nosym.so": r"dagd_executor|symbol",
+    "badabi.so": r"999",
+    "smallsize.so": r"size|bytes|small",
+    "initfail.so": r"init failed on purpose",
+    "missing.so": r"No such file|missing|cannot open|not found",   # a dangling symlink
+}
+
+
+def plugin_dir_with_broken_ones():
+    if not BROKEN_DIR:
+        skip("DAGD_TEST_BROKEN_DIR is not set")
+    w = workdir()
+    shutil.copy(os.path.join(PLUGIN_DIR, "local.so"), w)
+    for name in BROKEN:
+        if name == "missing.so":
+            os.symlink(os.path.join(w, "no-such-file.so"), os.path.join(w, name))
+        else:
+            src = os.path.join(BROKEN_DIR, name)
+            assert os.path.exists(src), f"the broken plugin {src} was not built"
+            shutil.copy(src, w)
+    return w
+
+
+def by_file(executors):
+    return {os.path.basename(e["path"]): e for e in executors}
+
+
+def check_listed(d):
+    execs = by_file(d.call("executor.list")["executors"])
+    expect_eq(set(execs), set(BROKEN) | {"local.so"}, "executors listed, by file")
+    local = execs["local.so"]
+    expect_eq((local["name"], local["error"]), ("local", None), "the local executor")
+    assert isinstance(local["description"], str) and isinstance(local["active"], int), local
+    for name, reason in BROKEN.items():
+        err = execs[name]["error"]
+        assert isinstance(err, str) and name in err, f"{name}'s error does not name it: {err!r}"
+        assert re.search(reason, err, re.I), f"{name}'s error gives no reason: {err!r}"
+
+
+@test
+def broken_plugins_are_reported_and_the_good_one_still_runs_tasks():
+    d = Daemon(plugin_dir=plugin_dir_with_broken_ones()).start()
+    check_listed(d)
+    p = d.project(autonomous=True)
+    d.add(p, "true")
+    d.wait_done(p)
+    d.call("executor.reload")
+    check_listed(d)
+    d.proc.send_signal(signal.SIGHUP)
+    d.call("daemon.status")
+    check_listed(d)
+    p2 = d.project(autonomous=True)
+    d.add(p2, "true")
+    d.wait_done(p2)
+
+
+@test
+def reload_picks_up_plugins_added_and_removed():
+    w = workdir()
+    shutil.copy(os.path.join(PLUGIN_DIR, "local.so"), w)
+    d = Daemon(plugin_dir=w).start()
+    expect_eq(list(by_file(d.call("executor.list")["executors"])), ["local.so"], "at start")
+    if BROKEN_DIR:
+        shutil.copy(os.path.join(BROKEN_DIR, "nosym.so"), w)
+        listed = by_file(d.call("executor.reload")["executors"])
+        expect_eq(sorted(listed), ["local.so", "nosym.so"], "after adding nosym.so")
+        assert listed["nosym.so"]["error"], "nosym.so loaded without an error"
+        os.unlink(os.path.join(w, "nosym.so"))
+    os.unlink(os.path.join(w, "local.so"))
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: not d.call("executor.list")["executors"], 10, what="SIGHUP to reload")
+    shutil.copy(os.path.join(PLUGIN_DIR, "local.so"), w)
+    d.call("executor.reload")
+    p = d.project(autonomous=True)
+    d.add(p, "true")
+    d.wait_done(p)
+
+
+if __name__ == "__main__":
+    main()
