@@ -289,7 +289,9 @@ static _Noreturn void task_exec(const struct child_args *a) {
 	task_fail("execute", a->argv[0], errno);
 }
 
-/* Writes how the task ended, atomically. */
+/* Writes how the task ended, atomically.  No fsync: the file only has to
+ * outlive the daemon, not the machine (a machine that goes down takes the
+ * task with it). */
 static bool exit_record(const struct child_args *a, const siginfo_t *si) {
 	struct text t = { .len = 0 };
 	bool ok;
@@ -303,7 +305,7 @@ static bool exit_record(const struct child_args *a, const siginfo_t *si) {
 	fd = open(a->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (fd < 0)
 		return false;
-	ok = write_all(fd, t.data, t.len) && fsync(fd) == 0;
+	ok = write_all(fd, t.data, t.len);
 	if (close(fd) < 0)
 		ok = false;
 	if (ok && rename(a->tmp_path, a->exit_path) < 0)
