@@ -454,11 +454,10 @@ static int group_kill(struct local_sandbox *x, int sig) {
 	return 1;
 }
 
-/* Reads the supervisor's record into *ret (code, signal, message in msg). */
+/* Reads the supervisor's record into *ret (code, signal, a message in msg). */
 static int exit_read(struct local_sandbox *x, struct dagd_exit *ret, char *msg, size_t msg_size) {
 	_cleanup_close_ int fd = -EBADF;
 	char buf[64], kind[16];
-	const char *name;
 	ssize_t n;
 	int value;
 
@@ -472,22 +471,15 @@ static int exit_read(struct local_sandbox *x, struct dagd_exit *ret, char *msg, 
 	if (sscanf(buf, "%15s %d", kind, &value) != 2)
 		return -EBADMSG;
 
-	if (strcmp(kind, "exited") == 0) {
+	/* the host words the plain cases itself; only what it cannot know is said */
+	if (strcmp(kind, "exited") == 0)
 		*ret = (struct dagd_exit) { .code = value };
-		if (value != 0) {
-			snprintf(msg, msg_size, "exited with status %d", value);
+	else if (strcmp(kind, "killed") == 0 || strcmp(kind, "dumped") == 0) {
+		*ret = (struct dagd_exit) { .code = -1, .signal = value };
+		if (kind[0] == 'd') {
+			snprintf(msg, msg_size, "core dumped");
 			ret->message = msg;
 		}
-	} else if (strcmp(kind, "killed") == 0 || strcmp(kind, "dumped") == 0) {
-		*ret = (struct dagd_exit) { .code = -1, .signal = value };
-		name = sigabbrev_np(value);
-		if (name)
-			snprintf(msg, msg_size, "killed by signal SIG%s%s", name,
-				 kind[0] == 'd' ? " (core dumped)" : "");
-		else
-			snprintf(msg, msg_size, "killed by signal %d%s", value,
-				 kind[0] == 'd' ? " (core dumped)" : "");
-		ret->message = msg;
 	} else
 		return -EBADMSG;
 	return 0;

@@ -459,7 +459,7 @@ static void test_exit_code_3_is_reported(void **unused) {
 	wait_exit(&sb);
 	assert_int_equal(sb.code, 3);
 	assert_int_equal(sb.signal, 0);
-	assert_non_null(strstr(sb.message, "3"));
+	assert_string_equal(sb.message, "");    /* the host words plain exits */
 }
 
 static void test_death_by_signal_is_reported(void **unused) {
@@ -472,7 +472,7 @@ static void test_death_by_signal_is_reported(void **unused) {
 	assert_int_equal(sb.code, -1);
 	assert_int_equal(sb.signal, SIGUSR1);
 	assert_string_equal(sb.reason, "");
-	assert_non_null(strstr(sb.message, "SIGUSR1"));
+	assert_string_equal(sb.message, "");
 }
 
 /* ---- what the process gets ---- */
