@@ -254,6 +254,7 @@ void engine_free(void);
 void engine_dispatch(void);
 bool engine_spawn_pending(void);
 void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active);
+bool engine_idle(void);
 int engine_adopt_all(void);
 void engine_readopt(void);
 void engine_committed(void);
