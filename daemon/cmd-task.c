@@ -202,16 +202,52 @@ static int cmd_task_unblocked(struct req *r)
 	return reply_ok(r, o);
 }
 
+/* The lines of fd's bytes [from, to).  With hold_partial a last line with no
+ * newline yet is left out.  *ret_end is where the next read should start. */
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *ret_end)
+{
+	json_object *lines = json_object_new_array();
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n = 0;
+	char *s, *e;
+
+	*ret_end = from;
+	if (to <= from)
+		return lines;
+	buf = xrealloc(NULL, (size_t) (to - from));
+	n = pread(fd, buf, (size_t) (to - from), from);
+	if (n <= 0)
+		return lines;
+	for (s = buf; s < buf + n; s = e + 1) {
+		e = memchr(s, '\n', (size_t) (buf + n - s));
+		if (!e && hold_partial)
+			break;
+		if (!e)
+			e = buf + n;
+		json_object_array_add(lines, json_object_new_string_len(s, (int) (e - s)));
+		*ret_end = from + (e - buf) + (e < buf + n);
+	}
+	return lines;
+}
+
+char *log_path(int64_t task_id, unsigned attempt)
+{
+	return xasprintf("%s/logs/t-%lld/%u.log", D.state_dir, (long long) task_id, attempt);
+}
+
+/* task.logs: the end of an attempt's output; with follow, then the rest of
+ * it as it comes, until the attempt is over. */
 static int cmd_task_logs(struct req *r)
 {
 	struct task *t;
 	_cleanup_close_ int fd = -EBADF;
-	_cleanup_free_ char *path = NULL, *buf = NULL;
-	int64_t attempt, max = 1024 * 1024;
+	_cleanup_free_ char *path = NULL;
+	int64_t attempt, max = 1024 * 1024, offset = -1;
 	json_object *o, *lines;
-	struct stat st;
-	off_t from = 0;
-	ssize_t n = 0;
+	struct stat st = { .st_size = 0 };
+	bool follow = false, live;
+	off_t from, end;
+	char id[24];
 	int k;
 
 	k = req_task(r, &t);
@@ -224,32 +260,42 @@ static int cmd_task_logs(struct req *r)
 	k = arg_int(r->args, "max_bytes", 1, 64 * 1024 * 1024, &max);
 	if (k < 0 && k != -ENOENT)
 		return reply_errno(r, k);
-	path = xasprintf("%s/logs/t-%lld/%lld.log", D.state_dir, (long long) t->id, (long long) attempt);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && fstat(fd, &st) == 0) {
-		if (st.st_size > max)
-			from = st.st_size - max;
-		buf = xrealloc(NULL, (size_t) (st.st_size - from) + 1);
-		n = pread(fd, buf, (size_t) (st.st_size - from), from);
-		if (n < 0)
-			n = 0;
-		buf[n] = 0;
-	}
-	lines = json_object_new_array();
-	for (char *s = buf, *e; s && s < buf + n; s = e + 1) {
-		e = memchr(s, '\n', (size_t) (buf + n - s));
-		if (!e)
-			e = buf + n;
-		if (from > 0 && s == buf)
-			continue;       /* a cut line */
-		json_object_array_add(lines, json_object_new_string_len(s, (int) (e - s)));
-	}
+	k = arg_int(r->args, "offset", 0, INT64_MAX, &offset);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+	k = arg_bool(r->args, "follow", &follow);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+
+	/* its sandbox still runs: more may come */
+	live = t->sb && !t->sb->validator && t->sb->attempt == attempt && !t->sb->exited;
+	path = log_path(t->id, (unsigned) attempt);
+	fd = open(path, O_RDONLY | O_CLOEXEC | (follow && live ? O_CREAT : 0), 0640);
+	if (fd >= 0)
+		(void) fstat(fd, &st);
+	from = offset >= 0 ? (off_t) offset : st.st_size > max ? st.st_size - max : 0;
+	if (from > st.st_size)
+		from = st.st_size;
+	lines = log_lines(fd, from, st.st_size, follow && live, &end);
+	if (offset < 0 && from > 0 && json_object_array_length(lines) > 0)
+		json_object_array_del_idx(lines, 0, 1);    /* a cut line */
 	o = json_object_new_object();
-	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, (char[24]){ 0 })));
+	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
 	json_object_object_add(o, "attempt", json_object_new_int((int) attempt));
 	json_object_object_add(o, "lines", lines);
-	json_object_object_add(o, "truncated", json_object_new_boolean(from > 0));
-	return reply_ok(r, o);
+	json_object_object_add(o, "truncated", json_object_new_boolean(offset < 0 && from > 0));
+	json_object_object_add(o, "offset", json_object_new_int64(end));
+	if (follow) {
+		json_object_object_add(o, "following", json_object_new_boolean(live && fd >= 0));
+		if (!live || fd < 0) {
+			json_object_object_add(o, "end", json_object_new_boolean(true));
+			json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
+		}
+	}
+	reply_ok(r, o);
+	if (follow && live && fd >= 0)
+		return server_follow_log(r->client, r->id, t->id, (unsigned) attempt, TAKE_FD(fd), end);
+	return 0;
 }
 
 const struct cmd_entry cmd_task_add_entry = { "task.add", cmd_task_add, 0 };

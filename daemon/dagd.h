@@ -301,6 +301,9 @@ int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t p
 		     json_object *types);
 void server_reply(struct client *c, json_object *id, json_object *reply);
 bool client_is_operator(const struct client *c);
+int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
+		      off_t offset);
+void server_log_ended(int64_t task_id, unsigned attempt);
 
 /* --- cmd.c --------------------------------------------------------------- */
 
@@ -324,6 +327,10 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(
 int reply_errno(struct req *r, int err);
 int req_project(struct req *r, const char *key, struct project **ret);
 int req_task(struct req *r, struct task **ret);
+
+/* cmd-task.c */
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *ret_end);
+char *log_path(int64_t task_id, unsigned attempt);
 
 /* cmd-*.c */
 extern const struct cmd_entry cmd_project_create_entry, cmd_project_list_entry,

@@ -1828,6 +1828,8 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	r->e.message = xstrdup(e->message);
 	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
 	sandbox_judge(sb, &r->e);
+	if (!sb->validator)
+		server_log_ended(sb->task_id, sb->attempt);
 	server_kick();
 }
 

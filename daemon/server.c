@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/inotify.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -31,6 +32,18 @@ struct sub {
 	int64_t project_id;
 	json_object *types;
 	struct sub *next;
+};
+
+/* A follower of an attempt's log. */
+struct logsub {
+	char *id;
+	int64_t task_id;
+	unsigned attempt;
+	int fd;
+	off_t offset;                   /* sent up to here */
+	bool ended;                     /* its sandbox is gone: send the rest, then end */
+	sd_event_source *watch;
+	struct logsub *next;
 };
 
 struct pend {
@@ -55,6 +68,7 @@ struct client {
 	struct pend *pend;
 	size_t n_pend, pend_bytes;
 	struct sub *subs;
+	struct logsub *logsubs;
 	struct client *next;
 };
 
@@ -81,9 +95,18 @@ int64_t server_committed_seq(void)
 	return committed_seq;
 }
 
+static void logsub_free(struct logsub *l)
+{
+	sd_event_source_disable_unref(l->watch);
+	closep(&l->fd);
+	free(l->id);
+	free(l);
+}
+
 static void client_free(struct client *c)
 {
 	struct sub *next;
+	struct logsub *lnext;
 
 	for (struct client **p = &clients; *p; p = &(*p)->next)
 		if (*p == c) {
@@ -102,6 +125,10 @@ static void client_free(struct client *c)
 		free(s->id);
 		json_object_put(s->types);
 		free(s);
+	}
+	for (struct logsub *l = c->logsubs; l; l = lnext) {
+		lnext = l->next;
+		logsub_free(l);
 	}
 	free(c->pend);
 	free(c->in);
@@ -158,6 +185,50 @@ int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t p
 	return 0;
 }
 
+static int on_log_change(sd_event_source *s, const struct inotify_event *ev, void *userdata)
+{
+	server_kick();
+	return 0;
+}
+
+int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
+		      off_t offset)
+{
+	struct logsub *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		abort();
+	l->id = xstrdup(id ? json_text(id) : "null");
+	l->task_id = task_id;
+	l->attempt = attempt;
+	l->fd = fd;
+	l->offset = offset;
+	r = sd_event_add_inotify_fd(D.event, &l->watch, fd, IN_MODIFY | IN_CLOSE_WRITE, on_log_change, l);
+	if (r < 0)
+		log_warning("cannot watch the log of t-%lld: %s", (long long) task_id, strerror(-r));
+	l->next = c->logsubs;
+	c->logsubs = l;
+	server_kick();
+	return 0;
+}
+
+void server_log_ended(int64_t task_id, unsigned attempt)
+{
+	for (struct client *c = clients; c; c = c->next)
+		for (struct logsub *l = c->logsubs; l; l = l->next)
+			if (l->task_id == task_id && l->attempt == attempt)
+				l->ended = true;
+	server_kick();
+}
+
+static off_t log_size(const struct logsub *l)
+{
+	struct stat st;
+
+	return fstat(l->fd, &st) < 0 ? l->offset : st.st_size;
+}
+
 /* --- reading --------------------------------------------------------------- */
 
 /* What the client has yet to read of us: above OUT_HIGH we stop reading it. */
@@ -171,6 +242,9 @@ static bool client_behind(const struct client *c)
 {
 	for (struct sub *s = c->subs; s; s = s->next)
 		if (s->cursor < committed_seq)
+			return true;
+	for (struct logsub *l = c->logsubs; l; l = l->next)
+		if (l->ended || log_size(l) > l->offset)
 			return true;
 	return false;
 }
@@ -370,8 +444,51 @@ static int feed_line(int64_t seq, const char *line, void *userdata)
 	return c->out_len - c->out_off >= OUT_FEED ? -ENOBUFS : 0;
 }
 
+/* Send a log follower what was written since, and the end once its
+ * sandbox is gone.  Returns false when it is done with. */
+static bool feed_log(struct client *c, struct logsub *l)
+{
+	off_t size = log_size(l), end;
+	json_object *o = json_object_new_object(), *log = json_object_new_object();
+	bool done = false;
+	char id[24], *line;
+
+	if (size > l->offset + OUT_FEED)
+		size = l->offset + OUT_FEED;
+	json_object_object_add(log, "task_id", json_object_new_string(task_id_string(l->task_id, id)));
+	json_object_object_add(log, "attempt", json_object_new_int((int) l->attempt));
+	json_object_object_add(log, "lines", log_lines(l->fd, l->offset, size, !l->ended, &end));
+	if (l->ended && end == log_size(l)) {
+		struct task *t = task_find(id);
+
+		json_object_object_add(log, "end", json_object_new_boolean(true));
+		json_object_object_add(log, "status", json_object_new_string(
+			t ? status_to_string(t->status) : "deleted"));
+		done = true;
+	}
+	json_object_object_add(log, "offset", json_object_new_int64(end));
+	if (done || end > l->offset) {
+		json_object_object_add(o, "log", log);
+		line = xasprintf("{\"id\":%s,%s\n", l->id, json_text(o) + 1);
+		out_append(c, line, strlen(line));
+		free(line);
+	} else
+		json_object_put(log);
+	json_object_put(o);
+	l->offset = end;
+	return !done;
+}
+
 static void feed(struct client *c)
 {
+	for (struct logsub **p = &c->logsubs, *l; (l = *p);) {
+		if (c->out_len - c->out_off >= OUT_FEED || feed_log(c, l)) {
+			p = &l->next;
+			continue;
+		}
+		*p = l->next;
+		logsub_free(l);
+	}
 	for (struct sub *s = c->subs; s; s = s->next) {
 		while (s->cursor < committed_seq && c->out_len - c->out_off < OUT_FEED) {
 			void *a[2] = { c, s };

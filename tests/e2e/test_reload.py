@@ -11,11 +11,13 @@ from dagdtest import Daemon, expect_eq, main, read_file, test, workdir
 def run_through(d, trigger):
     w = workdir()
     p = d.project(autonomous=True)
-    ok = d.add(p, f"sleep 1.5; echo done > {w}/ok")
-    bad = d.add(p, "sleep 1.5; exit 4")
+    wait = f"while [ ! -e {w}/go ]; do sleep 0.05; done"
+    ok = d.add(p, f"{wait}; echo done > {w}/ok")
+    bad = d.add(p, f"{wait}; exit 4")
     for t in (ok, bad):
         d.wait_task_status(t["id"], "running")
     trigger()
+    open(f"{w}/go", "w").close()
     expect_eq(d.wait_task_status(ok["id"], ("completed", "failed"))["status"], "completed", "status")
     t = d.wait_task_status(bad["id"], ("completed", "failed"))
     expect_eq((t["status"], t["error_message"]), ("failed", "exited with code 4"), "the failing one")

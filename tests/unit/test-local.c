@@ -700,7 +700,11 @@ static void test_task_leads_its_own_group_under_a_supervisor(void **unused) {
 	assert_false(proc_status_mask(pgid, "SigIgn:") & (1ULL << (SIGTERM - 1)));
 	assert_int_equal(proc_status_mask(pgid, "SigBlk:"), 0);
 
-	/* the supervisor holds nothing of its host's but stdio (on /dev/null) */
+	/* the supervisor holds nothing of its host's but stdio (on /dev/null),
+	 * once it has passed the task's pid on (it may not have closed that
+	 * pipe yet when the task is already talking) */
+	for (int i = 0; i < 200 && strcmp(proc_fds(pid), "0 1 2") != 0; i++)
+		usleep(10000);
 	assert_string_equal(proc_fds(pid), "0 1 2");
 
 	touch("go");
