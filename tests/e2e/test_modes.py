@@ -141,6 +141,22 @@ def global_max_concurrency_holds_across_projects():
 
 
 @test
+def an_executor_limit_holds_across_projects_and_is_listed():
+    d = Daemon(args=["--executor-options", 'local={"max_concurrency":2}']).start()
+    local = [e for e in d.call("executor.list")["executors"] if e["name"] == "local"]
+    expect_eq([e["limit"] for e in local], [2], "the local executor's limit")
+    projects = [d.project(max_concurrency=5) for _ in range(2)]
+    for p in projects:
+        for i in range(4):
+            d.add(p, "sleep 0.3", title=f"sleep {i}")
+    for p in projects:
+        d.call("project.set_autonomous", project=p["id"], enabled=True)
+    for p in projects:
+        d.wait_done(p)
+    expect_eq(replay_active(d.events(0)), 2, "most tasks holding a slot at once, by executor")
+
+
+@test
 def task_unblocked_lists_ready_tasks_of_autonomous_projects_in_dispatch_order():
     d = daemon()
     p = d.project(autonomous=True, max_concurrency=1)
