@@ -125,19 +125,25 @@ def project_max_concurrency_is_never_exceeded():
               "most tasks holding a slot at once")
 
 
-@test
-def global_max_concurrency_holds_across_projects():
-    d = Daemon(args=["--max-concurrency", "3"]).start()
-    expect_eq(d.call("daemon.status")["global_limit"], 3, "global_limit")
+def peak_of_two_projects(d, per_project):
+    """Run per_project short sleeps in each of two projects allowing 5 at
+    once; the most tasks that held a slot at the same time."""
     projects = [d.project(max_concurrency=5) for _ in range(2)]
     for p in projects:
-        for i in range(6):
+        for i in range(per_project):
             d.add(p, "sleep 0.3", title=f"sleep {i}")
     for p in projects:
         d.call("project.set_autonomous", project=p["id"], enabled=True)
     for p in projects:
         d.wait_done(p)
-    expect_eq(replay_active(d.events(0)), 3, "most tasks holding a slot at once, globally")
+    return replay_active(d.events(0))
+
+
+@test
+def global_max_concurrency_holds_across_projects():
+    d = Daemon(args=["--max-concurrency", "3"]).start()
+    expect_eq(d.call("daemon.status")["global_limit"], 3, "global_limit")
+    expect_eq(peak_of_two_projects(d, 6), 3, "most tasks holding a slot at once, globally")
 
 
 @test
@@ -145,15 +151,7 @@ def an_executor_limit_holds_across_projects_and_is_listed():
     d = Daemon(args=["--executor-options", 'local={"max_concurrency":2}']).start()
     local = [e for e in d.call("executor.list")["executors"] if e["name"] == "local"]
     expect_eq([e["limit"] for e in local], [2], "the local executor's limit")
-    projects = [d.project(max_concurrency=5) for _ in range(2)]
-    for p in projects:
-        for i in range(4):
-            d.add(p, "sleep 0.3", title=f"sleep {i}")
-    for p in projects:
-        d.call("project.set_autonomous", project=p["id"], enabled=True)
-    for p in projects:
-        d.wait_done(p)
-    expect_eq(replay_active(d.events(0)), 2, "most tasks holding a slot at once, by executor")
+    expect_eq(peak_of_two_projects(d, 4), 2, "most tasks holding a slot at once, by executor")
 
 
 @test

@@ -8,18 +8,6 @@
 
 #include "unit.h"
 
-static int setup(void **state)
-{
-	unit_setup();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	unit_teardown();
-	return 0;
-}
-
 static json_object *report(struct task *t, bool success, const char *result)
 {
 	json_object *reply = NULL, *res = result ? json_tokener_parse(result) : NULL;
@@ -337,19 +325,19 @@ static void ids_are_never_given_twice_even_after_a_delete_and_a_reload(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(completing_a_task_unblocks_exactly_its_ready_dependents, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_failure_marks_dependents_upstream_failed_and_retry_brings_them_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_failure_with_retries_left_waits_out_a_backoff, setup, teardown),
-		cmocka_unit_test_setup_teardown(cycles_and_foreign_or_unknown_dependencies_are_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_manual_project_runs_only_what_start_released, setup, teardown),
-		cmocka_unit_test_setup_teardown(turning_autonomous_on_dispatches_at_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(limits_hold_and_order_is_priority_then_dependents_then_age, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_global_limit_holds_across_projects, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts, setup, teardown),
-		cmocka_unit_test_setup_teardown(state_reloaded_from_the_database_is_the_same, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_validator_runs_after_the_work_and_decides, setup, teardown),
-		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, setup, teardown),
-		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(completing_a_task_unblocks_exactly_its_ready_dependents, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_failure_marks_dependents_upstream_failed_and_retry_brings_them_back, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_failure_with_retries_left_waits_out_a_backoff, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(cycles_and_foreign_or_unknown_dependencies_are_refused, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_manual_project_runs_only_what_start_released, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(turning_autonomous_on_dispatches_at_once, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(limits_hold_and_order_is_priority_then_dependents_then_age, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(the_global_limit_holds_across_projects, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(state_reloaded_from_the_database_is_the_same, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_validator_runs_after_the_work_and_decides, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

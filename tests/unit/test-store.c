@@ -8,18 +8,6 @@
 
 #include "unit.h"
 
-static int setup(void **state)
-{
-	unit_setup();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	unit_teardown();
-	return 0;
-}
-
 static sqlite3 *peek(void)
 {
 	char path[128];
@@ -136,10 +124,10 @@ static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **st
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(a_new_database_is_migrated_to_the_latest_schema_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_database_from_a_newer_dagd_is_refused_with_a_clear_message, setup, teardown),
-		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_new_database_is_migrated_to_the_latest_schema_once, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_database_from_a_newer_dagd_is_refused_with_a_clear_message, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -151,6 +151,18 @@ void unit_teardown(void)
 	nftw(dir, rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+int unit_fixture_setup(void **state)
+{
+	unit_setup();
+	return 0;
+}
+
+int unit_fixture_teardown(void **state)
+{
+	unit_teardown();
+	return 0;
+}
+
 void flush(void)
 {
 	server_flush();

@@ -17,6 +17,8 @@
 
 void unit_setup(void);                 /* a fresh state dir, database and loop */
 void unit_teardown(void);
+int unit_fixture_setup(void **state);       /* the two, as cmocka fixtures */
+int unit_fixture_teardown(void **state);
 void unit_reopen(void);                /* close and load everything again */
 const char *unit_dir(void);
 
