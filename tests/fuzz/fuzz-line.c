@@ -8,6 +8,7 @@
  *   make fuzz && build/fuzz/fuzz-line -max_total_time=60 tests/fuzz/corpus
  */
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,21 @@ static int peer = -1;
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char dir[] = "/tmp/dagd-fuzz.XXXXXX";
+
+static int rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static void cleanup(void)
+{
+	store_close();
+	nftw(dir, rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static char dir[] = "/tmp/dagd-fuzz.XXXXXX";
 	char db[64];
 	int sv[2];
 
@@ -43,6 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	client = server_client_new(sv[0]);
 	peer = sv[1];
+	atexit(cleanup);
 	return 0;
 }
 
