@@ -14,6 +14,9 @@ PLUGINDIR  ?= $(LIBDIR)/dagd/plugins
 INCLUDEDIR ?= $(PREFIX)/include
 DATADIR    ?= $(PREFIX)/share
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 BUILD ?= build
 SAN   ?=
@@ -46,6 +49,7 @@ DAEMON_SRCS = \
 	daemon/plugin.c \
 	daemon/json-util.c \
 	daemon/util.c \
+	daemon/notify.c \
 	$(BUILD)/schema.c
 
 CTL_SRCS = \
@@ -57,9 +61,16 @@ CTL_SRCS = \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
 	ctl/ctl-events.c \
-	ctl/ctl-daemon.c
+	ctl/ctl-daemon.c \
+	ctl/ctl-follow.c \
+	ctl/ctl-view.c \
+	ctl/ctl-screen.c \
+	ctl/ctl-logs.c \
+	ctl/ctl-board.c \
+	ctl/ctl-graph.c \
+	ctl/ctl-wait.c
 
-PLUGINS = local
+PLUGINS = local docker
 TEST_PLUGINS =
 
 SCHEMA = $(sort $(wildcard schema/*.sql))
@@ -68,7 +79,7 @@ DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS)
 CTL_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
 PLUGIN_SOS  = $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGINS))
 
-all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS)
+all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(BUILD)/dagctl-static
 
 $(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
@@ -89,7 +100,19 @@ $(BUILD)/dagctl: $(CTL_OBJS)
 
 $(BUILD)/plugins/%.so: plugins/%/*.c plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs libsystemd json-c)
+	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs libsystemd json-c $(PLUGIN_PKGS_$*)) $(PLUGIN_LIBS_$*)
+
+# What a plugin links beyond libsystemd and json-c, and its own headers.
+PLUGIN_PKGS_docker = libcurl
+PLUGIN_LIBS_docker = -lm
+$(BUILD)/plugins/docker.so: plugins/docker/docker.h
+
+# dagctl linked statically, to copy into container images (for `dagctl
+# complete` from inside a docker sandbox); the same whatever BUILD and SAN are.
+$(BUILD)/dagctl-static: $(CTL_SRCS) ctl/dagctl.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -D_GNU_SOURCE -DDAGD_VERSION='"$(VERSION)"' $(shell pkg-config --cflags json-c) \
+		-static -o $@ $(CTL_SRCS) $(shell pkg-config --libs --static json-c) -lm
 
 -include tests/tests.mk
 
@@ -103,15 +126,38 @@ bench: all
 demo: all
 	tests/examples/demo $(BUILD)
 
+# The units name the installed binaries.
+UNIT_PATHS = -e 's|/usr/local/sbin/dagd|$(SBINDIR)/dagd|g' -e 's|/usr/local/bin/dagctl|$(BINDIR)/dagctl|g'
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
-		$(DESTDIR)$(INCLUDEDIR)/dagd $(DESTDIR)$(DATADIR)/dagd/schema $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(INCLUDEDIR)/dagd $(DESTDIR)$(DATADIR)/dagd/schema $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(BUILD)/dagd $(DESTDIR)$(SBINDIR)/dagd
 	install -m 0755 $(BUILD)/dagctl $(DESTDIR)$(BINDIR)/dagctl
 	install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PLUGINDIR)/
+	install -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
 	install -m 0644 plugins/executor.h $(DESTDIR)$(INCLUDEDIR)/dagd/executor.h
 	install -m 0644 $(SCHEMA) $(DESTDIR)$(DATADIR)/dagd/schema/
-	install -m 0644 units/dagd.socket units/dagd.service $(DESTDIR)$(UNITDIR)/
+	install -d $(DESTDIR)$(DATADIR)/man/man1 $(DESTDIR)$(DATADIR)/man/man7 $(DESTDIR)$(DATADIR)/man/man8 \
+		$(DESTDIR)$(DATADIR)/bash-completion/completions
+	install -m 0644 ctl/dagctl.1 $(DESTDIR)$(DATADIR)/man/man1/dagctl.1
+	install -m 0644 plugins/dagd-executor.7 $(DESTDIR)$(DATADIR)/man/man7/dagd-executor.7
+	install -m 0644 daemon/dagd.8 $(DESTDIR)$(DATADIR)/man/man8/dagd.8
+	install -m 0644 ctl/dagctl.bash-completion $(DESTDIR)$(DATADIR)/bash-completion/completions/dagctl
+	for u in dagd.socket dagd.service; do \
+		sed $(UNIT_PATHS) units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+		sed $(UNIT_PATHS) units/user/$$u > $(DESTDIR)$(USERUNITDIR)/$$u && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u $(DESTDIR)$(USERUNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 units/dagd-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/dagd.conf
+	@# dagd.pc, for out-of-tree plugins:
+	@#   cc -shared -fPIC -o x.so x.c $$(pkg-config --cflags --libs dagd)
+	@#   install x.so $$(pkg-config --variable=plugindir dagd)
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$(INCLUDEDIR)' 'plugindir=$(PLUGINDIR)' '' \
+		'Name: dagd' 'Description: dagd executor plugin ABI (<dagd/executor.h>)' \
+		'Version: $(VERSION)' 'Requires: libsystemd' 'Cflags: -I$${includedir}' \
+		> $(DESTDIR)$(PKGCONFIGDIR)/dagd.pc
 
 clean:
 	rm -rf build

@@ -2,11 +2,14 @@
  * ctl-client.c - the one way dagctl talks to dagd: connect to its socket,
  * send a request line, read reply lines of any length, match a reply to its
  * request by id, and turn an error reply into "dagctl: CODE: MESSAGE".
+ * Lines of a stream (events, a followed log) that come while a reply is
+ * awaited are kept, in order, for ctl_read().
  */
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -91,6 +94,47 @@ void ctl_disconnect(struct ctl *c) {
 		close(c->fd);
 	c->fd = -EBADF;
 	c->buf_start = c->buf_end = c->buf_scanned = 0;
+	json_object_put(TAKE_PTR(c->queue));
+	c->queue_head = 0;
+}
+
+/* Whether r means the daemon went away (or is not back yet): worth reconnecting. */
+bool ctl_lost(int r) {
+	return r == -ECONNRESET || r == -EPIPE || r == -ECONNREFUSED || r == -ENOENT ||
+	       r == -ENOTCONN || r == -ECONNABORTED;
+}
+
+int64_t ctl_monotonic(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Waits until fd (if >= 0) is readable or usec (-1: no limit) have passed,
+ * letting in the signals of c->waitmask: -EINTR if one came, -ETIME if
+ * c->deadline has passed, else 0. */
+int ctl_pause(struct ctl *c, int fd, int64_t usec) {
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts;
+
+	if (c->deadline) {
+		int64_t left = c->deadline - ctl_monotonic();
+
+		if (left <= 0)
+			return -ETIME;
+		if (usec < 0 || usec > left)
+			usec = left;
+	}
+	ts = (struct timespec) { usec / 1000000, usec % 1000000 * 1000 };
+	if (ppoll(fd >= 0 ? &p : NULL, fd >= 0, usec >= 0 ? &ts : NULL, c->waitmask) < 0) {
+		if (errno == EINTR)
+			return -EINTR;
+		return ctl_fail(c, -errno, "poll: %s", strerror(errno));
+	}
+	if (c->deadline && ctl_monotonic() >= c->deadline)
+		return -ETIME;
+	return 0;
 }
 
 static int gone(struct ctl *c) {
@@ -115,8 +159,9 @@ static int send_all(struct ctl *c, const char *p, size_t n) {
 	return 0;
 }
 
-/* Reads more bytes into the buffer.  -EINTR, silent, if c->waitmask let a signal in. */
-static int fill(struct ctl *c) {
+/* Reads more bytes into the buffer.  -EINTR, silent, if c->waitmask let a signal
+ * in; -ETIME, silent, at c->deadline; -EAGAIN if !wait and nothing is there. */
+static int fill(struct ctl *c, bool wait) {
 	if (c->buf_start > 0) {
 		memmove(c->buf, c->buf + c->buf_start, c->buf_end - c->buf_start);
 		c->buf_end -= c->buf_start;
@@ -137,18 +182,17 @@ static int fill(struct ctl *c) {
 	}
 	for (;;) {
 		ssize_t n;
+		int r;
 
-		if (c->waitmask) {
-			struct pollfd p = { .fd = c->fd, .events = POLLIN };
-
-			if (ppoll(&p, 1, NULL, c->waitmask) < 0) {
-				if (errno == EINTR)
-					return -EINTR;
-				return ctl_fail(c, -errno, "poll: %s", strerror(errno));
-			}
+		if (wait && (c->waitmask || c->deadline)) {
+			r = ctl_pause(c, c->fd, -1);
+			if (r < 0)
+				return r;
 		}
-		n = read(c->fd, c->buf + c->buf_end, c->buf_size - c->buf_end);
+		n = recv(c->fd, c->buf + c->buf_end, c->buf_size - c->buf_end, wait ? 0 : MSG_DONTWAIT);
 		if (n < 0) {
+			if (errno == EAGAIN && !wait)
+				return -EAGAIN;
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			if (errno == ECONNRESET)
@@ -163,8 +207,8 @@ static int fill(struct ctl *c) {
 	}
 }
 
-/* Reads the next line from the daemon, which must be a JSON object. */
-int ctl_read(struct ctl *c, json_object **ret) {
+/* The next line from the socket, which must be a JSON object. */
+static int socket_line(struct ctl *c, json_object **ret, bool wait) {
 	for (;;) {
 		char *line = c->buf + c->buf_start;
 		char *nl = c->buf_end > c->buf_start + c->buf_scanned ?
@@ -175,7 +219,7 @@ int ctl_read(struct ctl *c, json_object **ret) {
 
 		if (!nl) {
 			c->buf_scanned = c->buf_end - c->buf_start;
-			r = fill(c);
+			r = fill(c, wait);
 			if (r < 0)
 				return r;
 			continue;
@@ -195,6 +239,29 @@ int ctl_read(struct ctl *c, json_object **ret) {
 		*ret = o;
 		return 0;
 	}
+}
+
+/* The next line from the daemon: the kept ones first. */
+static int next_line(struct ctl *c, json_object **ret, bool wait) {
+	if (!c->queue)
+		return socket_line(c, ret, wait);
+	*ret = json_object_get(json_object_array_get_idx(c->queue, c->queue_head++));
+	if (c->queue_head == json_object_array_length(c->queue)) {
+		json_object_put(TAKE_PTR(c->queue));
+		c->queue_head = 0;
+	}
+	return 0;
+}
+
+int ctl_read(struct ctl *c, json_object **ret) {
+	return next_line(c, ret, true);
+}
+
+/* The next line if there is one without waiting: 1 and *ret, or 0. */
+int ctl_read_ready(struct ctl *c, json_object **ret) {
+	int r = next_line(c, ret, false);
+
+	return r == -EAGAIN ? 0 : r < 0 ? r : 1;
 }
 
 /* Sends one request (args are borrowed) and reads its reply, whatever it says. */
@@ -224,13 +291,19 @@ int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object *
 		_cleanup_(json_object_putp) json_object *reply = NULL;
 		json_object *rid = NULL, *ok;
 
-		r = ctl_read(c, &reply);
+		r = socket_line(c, &reply, true);
 		if (r < 0)
 			return r;
-		if (json_object_object_get_ex(reply, "event", NULL))
-			continue;       /* a subscription's event, not the reply */
-		json_object_object_get_ex(reply, "id", &rid);
 		ok = ctl_get(reply, "ok", json_type_boolean);
+		if (!ok && (json_object_object_get_ex(reply, "event", NULL) ||
+			    json_object_object_get_ex(reply, "log", NULL))) {
+			/* a line of a stream, not the reply: kept for ctl_read() */
+			if (!c->queue && !(c->queue = json_object_new_array()))
+				return ctl_fail(c, -ENOMEM, "out of memory");
+			json_object_array_add(c->queue, TAKE_PTR(reply));
+			continue;
+		}
+		json_object_object_get_ex(reply, "id", &rid);
 		/* a line the daemon could not read is answered with "id": null */
 		if (json_object_is_type(rid, json_type_int) ? json_object_get_int64(rid) != id
 		    : rid || !ok || json_object_get_boolean(ok))

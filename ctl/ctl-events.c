@@ -1,8 +1,9 @@
 /*
  * ctl-events.c - events: print the event log, page by page from a seq
  * (events.subscribe with follow: false), or follow it live until interrupted
- * (exit 0) or until the daemon goes away (exit 2).  One line per event:
- * "SEQ TIME TYPE ENTITY key=value...", or the event as compact JSON.
+ * (exit 0), through restarts of the daemon: the subscription resumes after
+ * the last event printed.  One line per event: "SEQ TIME TYPE ENTITY
+ * key=value...", or the event as compact JSON.
  */
 #include <string.h>
 
@@ -97,45 +98,56 @@ static int print_events(struct ctl *c, json_object *result, int64_t *since) {
 	return (int) n;
 }
 
-static void on_signal(int sig) {
-	/* nothing: it only interrupts ppoll() */
+/* Where a followed stream of events is. */
+struct events {
+	json_object *args;      /* events.subscribe's (borrowed) */
+	int64_t seq;            /* the last event printed; -1: none yet */
+};
+
+/* Subscribes, after the last event printed if there was one. */
+static int events_open(struct ctl *c, void *userdata) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	struct events *e = userdata;
+	json_object *last;
+	int r;
+
+	if (e->seq >= 0)
+		json_object_object_add(e->args, "since", json_object_new_int64(e->seq));
+	r = ctl_call(c, "events.subscribe", e->args, &result);
+	if (r < 0)
+		return r;
+	last = ctl_expect(result, "last_seq", json_type_int);
+	if (!last)
+		return -EBADMSG;
+	if (e->seq < 0 && !json_object_object_get_ex(e->args, "since", NULL))
+		e->seq = json_object_get_int64(last);       /* only new ones: from here on */
+	return 0;
+}
+
+static int events_line(struct ctl *c, json_object *line, void *userdata) {
+	struct events *e = userdata;
+	json_object *ev = ctl_get(line, "event", json_type_object),
+		*seq = ctl_get(ev, "seq", json_type_int);
+
+	if (!ev)
+		return 0;
+	if (!seq)
+		return ctl_bad_reply("an event without a seq");
+	if (json_object_get_int64(seq) <= e->seq)
+		return 0;
+	e->seq = json_object_get_int64(seq);
+	print_event(c, ev);
+	return fflush(stdout) == 0 ? 0 : -errno;
 }
 
 static int follow(struct ctl *c, json_object *args) {
-	struct sigaction sa = { .sa_handler = on_signal };
-	_cleanup_(json_object_putp) json_object *result = NULL;
-	sigset_t block, wait;
+	static const int sigs[] = { SIGINT, SIGTERM, 0 };
+	struct events e = { .args = args, .seq = -1 };
 	int r;
 
-	/* SIGINT is blocked but while waiting for the daemon: no event is cut in half */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigprocmask(SIG_BLOCK, &block, &wait);
-	sigdelset(&wait, SIGINT);
-	sigaction(SIGINT, &sa, NULL);
-	c->waitmask = &wait;
-
-	r = ctl_call(c, "events.subscribe", args, &result);
-	if (r == -EINTR)
-		return 0;
-	if (r < 0)
-		return r;
-	for (;;) {
-		_cleanup_(json_object_putp) json_object *line = NULL;
-		json_object *ev;
-
-		r = ctl_read(c, &line);
-		if (r == -EINTR)
-			return 0;
-		if (r < 0)
-			return r;
-		ev = ctl_get(line, "event", json_type_object);
-		if (!ev)
-			continue;
-		print_event(c, ev);
-		if (fflush(stdout) != 0)
-			return -errno;
-	}
+	ctl_catch_signals(c, sigs);
+	r = ctl_follow(c, events_open, events_line, &e);
+	return r == -EINTR ? 0 : r;
 }
 
 static int events_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
@@ -180,7 +192,9 @@ const struct ctl_cmd ctl_cmd_events = {
 		   "Types: PROJECT_CREATED PROJECT_UPDATED PROJECT_DELETED AUTONOMOUS_MODE_CHANGED\n"
 		   "TASK_CREATED TASK_STATUS_CHANGED TASK_COMPLETED TASK_FAILED TASKS_UNBLOCKED\n"
 		   "TASK_DEPENDENCY_UPDATED SANDBOX_SPAWNED SANDBOX_EXITED.\n"
-		   "Following ends with status 0 on ^C, 2 if the daemon goes away.\n",
+		   "Following goes on until ^C (exit 0); if the daemon goes away, dagctl says so\n"
+		   "on stderr, reconnects when it is back and goes on after the last event it\n"
+		   "printed: nothing is missed, nothing is printed twice.\n",
 	.example = "  dagctl events --follow --project build --type TASK_STATUS_CHANGED\n",
 	.opts = events_opts,
 	.exec = events_exec,

@@ -1,6 +1,7 @@
 /*
  * ctl-task.c - the task commands: task add, list, show, cancel, retry,
- * start, depend, undepend and logs; and unblocked (task.unblocked).
+ * start, depend and undepend; and unblocked (task.unblocked).  task logs is
+ * in ctl-logs.c.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -96,26 +97,6 @@ int ctl_show_tasks(json_object *result) {
 	return 0;
 }
 
-static int show_logs(json_object *result) {
-	json_object *lines = ctl_expect(result, "lines", json_type_array);
-
-	if (!lines)
-		return -EBADMSG;
-	if (json_object_get_boolean(ctl_get(result, "truncated", json_type_boolean)))
-		fprintf(stderr, "dagctl: the log of %s attempt %s is longer; this is its end\n",
-			ctl_str(result, "task_id"),
-			json_object_get_string(ctl_get(result, "attempt", json_type_int)) ?: "?");
-	for (size_t i = 0; i < json_object_array_length(lines); i++) {
-		const char *s = json_object_get_string(json_object_array_get_idx(lines, i));
-		size_t len = s ? strlen(s) : 0;
-
-		fputs(s ?: "", stdout);
-		if (len == 0 || s[len - 1] != '\n')
-			putchar('\n');
-	}
-	return 0;
-}
-
 static const struct ctl_opt add_opts[] = {
 	{ "title", "TEXT", ARG_STRING, "title", 0, "what it does, for people (required)" },
 	{ "name", "NAME", ARG_STRING, "name", 0, "a name, unique in the project" },
@@ -142,12 +123,6 @@ static const struct ctl_opt list_opts[] = {
 
 static const struct ctl_opt on_opts[] = {
 	{ "on", "TASK", ARG_STRINGS, "on", 0, "the task (an id) it depends on; repeat for more" },
-	{}
-};
-
-static const struct ctl_opt logs_opts[] = {
-	{ "attempt", "N", ARG_INT, "attempt", 1, "the log of attempt N (default: the latest)" },
-	{ "max-bytes", "N", ARG_INT, "max_bytes", 1, "at most the last N bytes (default 1 MiB)" },
 	{}
 };
 
@@ -240,16 +215,6 @@ const struct ctl_cmd ctl_cmd_task_undepend = {
 	.opts = on_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },
 	.call = "task.undepend", .show = show_deps,
-};
-
-const struct ctl_cmd ctl_cmd_task_logs = {
-	.name = "task logs",
-	.usage = "TASK [--attempt N]",
-	.summary = "Print the output of a task's run",
-	.example = "  dagctl task logs t-3 --attempt 1\n",
-	.opts = logs_opts,
-	.min_args = 1, .max_args = 1, .keys = { "task_id" },
-	.call = "task.logs", .show = show_logs,
 };
 
 const struct ctl_cmd ctl_cmd_unblocked = {

@@ -33,6 +33,10 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_apply,
 	&ctl_cmd_unblocked,
 	&ctl_cmd_complete,
+	&ctl_cmd_board,
+	&ctl_cmd_graph,
+	&ctl_cmd_wait,
+	&ctl_cmd_logs,
 	&ctl_cmd_events,
 	&ctl_cmd_status,
 	&ctl_cmd_executors,
@@ -79,8 +83,9 @@ static void global_help(FILE *f) {
 	      "  -h, --help     show this help; 'dagctl COMMAND --help' or 'dagctl help COMMAND'\n"
 	      "                 explain one command\n"
 	      "  --version      print dagctl's version\n"
-	      "\nExit status: 0 done; 1 the daemon refused (\"dagctl: CODE: MESSAGE\");\n"
-	      "2 a usage error, or the daemon cannot be reached.\n"
+	      "\nExit status: 0 done; 1 the daemon refused (\"dagctl: CODE: MESSAGE\"), or what\n"
+	      "wait or logs --follow waited for did not complete; 2 a usage error, or the\n"
+	      "daemon cannot be reached.\n"
 	      "\nExample:\n"
 	      "  dagctl project create demo\n"
 	      "  dagctl task add demo --title 'Say hello' -- echo hello\n"
@@ -463,5 +468,5 @@ int main(int argc, char **argv) {
 			fprintf(stderr, "dagctl: cannot write the output: %s\n", strerror(errno));
 		return 2;
 	}
-	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG ? 1 : 2;
+	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG || r == -ECANCELED ? 1 : 2;
 }

@@ -9,9 +9,10 @@
  * ctl-client.c.
  *
  * Functions return 0 (or a count) or a negative errno, and print their own
- * message before failing.  Two made-up errors mark the daemon's side:
+ * message before failing.  Made-up errors mark the daemon's side:
  * -EREMOTEIO, the daemon answered with an error (exit 1); -EBADMSG, its reply
- * made no sense (exit 1).  Anything else exits 2: a usage error, or no daemon.
+ * made no sense (exit 1); -ECANCELED, what was waited for ended but did not
+ * complete (exit 1).  Anything else exits 2: a usage error, or no daemon.
  */
 #pragma once
 
@@ -90,7 +91,31 @@ struct ctl {
 	char *buf;              /* bytes read and not yet consumed: [start, end) */
 	size_t buf_start, buf_end, buf_scanned, buf_size;
 	const sigset_t *waitmask;       /* if set, wait for input with this signal mask */
+	int64_t deadline;       /* if set, waits end with -ETIME at this CLOCK_MONOTONIC usec */
+	json_object *queue;     /* stream lines (events, logs) read while awaiting a reply */
+	size_t queue_head;
 	char err[1024];         /* the last transport error */
+};
+
+/* The state of one project as its events change it: what board, wait and
+ * graph draw on. */
+struct view {
+	char *project;          /* the project as named to the daemon: its id once known */
+	json_object *p;         /* the project object */
+	json_object *tasks;     /* task id -> task object, kept up to date by the events */
+	int64_t seq;            /* the last event seen; -1 before the first subscription */
+	bool deleted;           /* the project was deleted */
+};
+
+/* Lines of text for a terminal: a growing buffer, display widths, colour. */
+struct sbuf {
+	char *s;
+	size_t len, size;
+};
+
+/* The drawing characters: UTF-8 ones when the locale's are, else ASCII. */
+struct glyphs {
+	const char *dot, *ellipsis, *rule, *tee, *corner, *pipe;
 };
 
 /* dagctl.c */
@@ -103,6 +128,10 @@ int ctl_parse_json(const char *s, size_t len, json_object **ret);
 int ctl_connect(struct ctl *c);
 void ctl_disconnect(struct ctl *c);
 int ctl_read(struct ctl *c, json_object **ret);
+int ctl_read_ready(struct ctl *c, json_object **ret);
+int ctl_pause(struct ctl *c, int fd, int64_t usec);
+int64_t ctl_monotonic(void);
+bool ctl_lost(int r);
 int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply);
 int ctl_result(json_object *reply, json_object **ret_result);
 int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result);
@@ -125,6 +154,41 @@ void table_print(struct table *t);
 void table_free(struct table *t);
 static inline void table_freep(struct table **t) { table_free(*t); }
 
+/* ctl-follow.c */
+void ctl_catch_signals(struct ctl *c, const int *sigs);
+int ctl_caught(void);
+int ctl_reopen(struct ctl *c, int (*open)(struct ctl *c, void *userdata), void *userdata);
+int64_t ctl_backoff(int64_t pause);
+int ctl_follow(struct ctl *c, int (*open)(struct ctl *c, void *userdata),
+	       int (*line)(struct ctl *c, json_object *line, void *userdata), void *userdata);
+
+/* ctl-view.c */
+#define VIEW_INIT { .seq = -1 }
+int view_load(struct ctl *c, struct view *v);
+int view_open(struct ctl *c, void *view);
+bool view_apply(struct view *v, json_object *line);
+void view_done(struct view *v);
+int64_t task_number(json_object *task);
+json_object **view_sorted(struct view *v, size_t *ret_n);
+bool status_finished(const char *status);
+
+/* ctl-screen.c */
+void sbuf_put(struct sbuf *b, const char *s, size_t len);
+void sbuf_printf(struct sbuf *b, const char *format, ...) __attribute__((format(printf, 2, 3)));
+int sbuf_text(struct sbuf *b, const char *s, int width, bool pad, const struct glyphs *g);
+void sbuf_style(struct sbuf *b, bool colour, const char *sgr);
+void sbuf_end_line(struct sbuf *b, bool clear);
+void sbuf_free(struct sbuf *b);
+static inline void sbuf_freep(struct sbuf *b) { sbuf_free(b); }
+int text_width(const char *s);
+const struct glyphs *ctl_glyphs(void);
+bool ctl_colour(int fd);
+int ctl_term_size(int fd, int *ret_rows, int *ret_cols);
+int ctl_now(double *ret);
+int ctl_parse_time(const char *s, double *ret);
+const char *ctl_duration(double secs, char buf[static 32]);
+void ctl_size_option(json_object *args, const char *key, int *ret);
+
 /* ctl-project.c */
 extern const struct ctl_cmd ctl_cmd_project_create, ctl_cmd_project_list, ctl_cmd_project_show,
 	ctl_cmd_project_set, ctl_cmd_project_delete, ctl_cmd_autonomous, ctl_cmd_start;
@@ -133,7 +197,20 @@ extern const struct ctl_cmd ctl_cmd_project_create, ctl_cmd_project_list, ctl_cm
 int ctl_show_tasks(json_object *result);
 extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_show,
 	ctl_cmd_task_cancel, ctl_cmd_task_retry, ctl_cmd_task_start, ctl_cmd_task_depend,
-	ctl_cmd_task_undepend, ctl_cmd_task_logs, ctl_cmd_unblocked;
+	ctl_cmd_task_undepend, ctl_cmd_unblocked;
+
+/* ctl-logs.c */
+extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;
+
+/* ctl-board.c */
+extern const struct ctl_cmd ctl_cmd_board;
+
+/* ctl-graph.c */
+extern const struct ctl_cmd ctl_cmd_graph;
+
+/* ctl-wait.c */
+int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, char status[static 32]);
+extern const struct ctl_cmd ctl_cmd_wait;
 
 /* ctl-complete.c */
 extern const struct ctl_cmd ctl_cmd_complete;

@@ -169,11 +169,22 @@ void log_msg(int priority, const char *fmt, ...) _printf_(2, 3);
 #define log_debug(...) log_msg(7, __VA_ARGS__)
 int log_errno(int priority, int r, const char *fmt, ...) _printf_(3, 4);
 #define log_error_errno(r, ...) log_errno(3, r, __VA_ARGS__)
+/* with the journal fields DAGD_TASK=, DAGD_PROJECT=, DAGD_SANDBOX= given */
+void log_task(int priority, int64_t task_id, const char *sandbox_id, const char *fmt, ...) _printf_(4, 5);
+enum log_target { LOG_TARGET_AUTO, LOG_TARGET_JOURNAL, LOG_TARGET_STDERR };
+int log_set_target(const char *name);  /* "auto", "journal", "stderr" */
 
 /* The last error's message, for the reply.  Library-like code sets it and
  * returns a negative errno; the command layer turns both into a reply. */
 int errorf(int r, const char *fmt, ...) _printf_(2, 3);
 const char *last_error(void);
+
+/* --- notify.c ------------------------------------------------------------ */
+
+int notify_setup(uint64_t exit_idle_usec);
+void notify_ready(void);
+void notify_turn(void);                 /* the end of each turn (server_flush) */
+void notify_stopping(const char *why);
 
 /* --- json-util.c --------------------------------------------------------- */
 

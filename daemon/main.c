@@ -1,11 +1,18 @@
 /*
  * main.c - dagd: options, start-up, the event loop, shutdown.
+ *
+ * Start-up is ordered so that READY=1 means what it says: the state
+ * directory and the database (opened and migrated), the loop, the plugins,
+ * the state loaded, the socket listened on (taken from systemd when socket
+ * activated), the running sandboxes adopted; only then READY=1.
  */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -13,6 +20,7 @@
 #include "dagd.h"
 
 struct daemon D;
+static uint64_t arg_exit_idle_usec;
 
 static void usage(FILE *f)
 {
@@ -24,17 +32,27 @@ static void usage(FILE *f)
 		"                             or /run/dagd/dagd.sock as root; under systemd the\n"
 		"                             socket passed by socket activation)\n"
 		"  -d, --state-dir DIR        keep the database and logs in DIR (default:\n"
+		"                             $STATE_DIRECTORY under systemd, else\n"
 		"                             $XDG_STATE_HOME/dagd, or /var/lib/dagd as root)\n"
 		"  -p, --plugin-dir DIR       load executor plugins from DIR (default: %s)\n"
 		"  -j, --max-concurrency N    run at most N sandboxes at once (default: 64)\n"
 		"      --kill-grace SECONDS   between SIGTERM and SIGKILL on cancel (default: 5)\n"
 		"  -o, --executor-options NAME=JSON\n"
 		"                             options for one executor, e.g. local='{\"max_concurrency\":4}'\n"
+		"      --exit-idle-after SECONDS\n"
+		"                             exit once nothing has run, nothing has been due and no\n"
+		"                             client has been connected for SECONDS (with socket\n"
+		"                             activation, the next connection starts dagd again)\n"
+		"      --log-target auto|journal|stderr\n"
+		"                             where messages go (default auto: the journal, with\n"
+		"                             structured fields, when stderr is connected to it)\n"
 		"  -h, --help                 show this help\n"
 		"      --version              show the version\n"
 		"\n"
 		"Signals: SIGTERM stops dagd (sandboxes go on and are adopted at the next start);\n"
-		"SIGHUP reloads the plugins.  Talk to it with dagctl(1).\n",
+		"SIGHUP reloads the plugins.  Under systemd, dagd takes its socket by socket\n"
+		"activation and speaks the notify protocol (READY, STATUS, WATCHDOG, STOPPING).\n"
+		"Talk to it with dagctl(1).\n",
 		DAGD_PLUGINDIR);
 }
 
@@ -51,6 +69,24 @@ static char *default_path(const char *env, const char *fallback_home, const char
 	return xasprintf("/run/user/%u/%s", (unsigned) geteuid(), leaf);
 }
 
+/* The path of the socket systemd passes, if any (what sandboxes are told to
+ * report on); the environment is left for server_listen() to take. */
+static char *activated_socket_path(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	char path[sizeof(sa.sun_path) + 1] = "";
+
+	if (sd_listen_fds(false) < 1)
+		return NULL;
+	if (getsockname(SD_LISTEN_FDS_START, (struct sockaddr *) &sa, &len) < 0 ||
+	    sa.sun_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path) ||
+	    sa.sun_path[0] != '/')
+		return NULL;
+	memcpy(path, sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
+	return xstrdup(path);
+}
+
 static int parse_args(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -60,6 +96,8 @@ static int parse_args(int argc, char **argv)
 		{ "max-concurrency", required_argument, NULL, 'j' },
 		{ "kill-grace", required_argument, NULL, 'g' },
 		{ "executor-options", required_argument, NULL, 'o' },
+		{ "exit-idle-after", required_argument, NULL, 'I' },
+		{ "log-target", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -115,6 +153,20 @@ static int parse_args(int argc, char **argv)
 			*eq = 0;
 			json_object_object_add(D.executor_options, optarg, v);
 			break;
+		case 'I':
+			d = strtod(optarg, &end);
+			if (*end || !(d > 0) || d > 31536000) {
+				fprintf(stderr, "dagd: --exit-idle-after wants seconds, more than 0, not '%s'\n", optarg);
+				return -EINVAL;
+			}
+			arg_exit_idle_usec = (uint64_t) (d * 1e6);
+			break;
+		case 'L':
+			if (log_set_target(optarg) < 0) {
+				fprintf(stderr, "dagd: --log-target wants auto, journal or stderr, not '%s'\n", optarg);
+				return -EINVAL;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			exit(EXIT_SUCCESS);
@@ -131,7 +183,14 @@ static int parse_args(int argc, char **argv)
 		return -EINVAL;
 	}
 	if (!D.socket_path)
+		D.socket_path = activated_socket_path();
+	if (!D.socket_path)
 		D.socket_path = default_path("XDG_RUNTIME_DIR", NULL, "dagd.sock", "/run/dagd/dagd.sock");
+	if (!D.state_dir && getenv("STATE_DIRECTORY") && *getenv("STATE_DIRECTORY")) {
+		/* systemd's StateDirectory= (the first, if several) */
+		D.state_dir = xstrdup(getenv("STATE_DIRECTORY"));
+		D.state_dir[strcspn(D.state_dir, ":")] = 0;
+	}
 	if (!D.state_dir)
 		D.state_dir = default_path("XDG_STATE_HOME", ".local/state", "dagd", "/var/lib/dagd");
 	if (!D.plugin_dir)
@@ -142,7 +201,7 @@ static int parse_args(int argc, char **argv)
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	log_info("received %s; stopping", strsignal((int) si->ssi_signo));
-	(void) sd_notify(false, "STOPPING=1");
+	notify_stopping("stopping");
 	return sd_event_exit(D.event, 0);
 }
 
@@ -192,7 +251,8 @@ int main(int argc, char **argv)
 	(void) sd_event_add_signal(D.event, NULL, SIGTERM, on_term, NULL);
 	(void) sd_event_add_signal(D.event, NULL, SIGINT, on_term, NULL);
 	(void) sd_event_add_signal(D.event, NULL, SIGHUP, on_hup, NULL);
-	(void) sd_event_set_watchdog(D.event, true);
+	if (notify_setup(arg_exit_idle_usec) < 0)
+		return 1;
 
 	if (plugins_load(D.plugin_dir) <= 0)
 		log_warning("no executor plugin loaded from '%s'; tasks cannot run", D.plugin_dir);
@@ -206,8 +266,10 @@ int main(int argc, char **argv)
 		return 1;
 	(void) engine_adopt_all();
 	server_kick();
-	(void) sd_notify(false, "READY=1");
+	notify_ready();
 	log_info("dagd %s ready; state in %s", DAGD_VERSION, D.state_dir);
+	if (arg_exit_idle_usec > 0 && D.socket_owned)
+		log_warning("--exit-idle-after without socket activation: nothing will start dagd again");
 
 	r = sd_event_loop(D.event);
 

@@ -114,6 +114,7 @@ static void client_free(struct client *c)
 			break;
 		}
 	n_clients--;
+	server_kick();                  /* a turn ends: the idle clock starts now */
 	sd_event_source_disable_unref(c->io);
 	closep(&c->fd);
 	for (size_t i = 0; i < c->n_pend; i++) {
@@ -583,6 +584,7 @@ void server_flush(void)
 		}
 		client_update(c);
 	}
+	notify_turn();
 }
 
 static int on_flush(sd_event_source *s, void *userdata)

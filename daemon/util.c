@@ -1,15 +1,29 @@
 /*
  * util.c - small helpers: time, randomness, memory, directories, logging and
  * the last error's message.
+ *
+ * Logging goes to the journal, with structured fields, when dagd runs under
+ * systemd (its stderr is the stream JOURNAL_STREAM names) or when asked to
+ * (--log-target journal); otherwise to stderr, one line per message.  A
+ * message about a task or a sandbox names it ("task t-3 ...", "sandbox
+ * t-3.1 ..."), and the journal entry then carries DAGD_TASK=, DAGD_SANDBOX=
+ * and DAGD_PROJECT= (looked up from the task), so that `journalctl
+ * DAGD_TASK=t-3` finds everything said about it; log_task() gives the fields
+ * explicitly.
  */
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION       /* log_emit() would be all it says */
+#include <systemd/sd-journal.h>
 
 #include "dagd.h"
 
@@ -121,17 +135,131 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-void log_msg(int priority, const char *fmt, ...)
+static enum log_target log_target = LOG_TARGET_AUTO;
+static bool log_journal_checked, log_journal;
+
+int log_set_target(const char *name)
+{
+	if (strcmp(name, "auto") == 0)
+		log_target = LOG_TARGET_AUTO;
+	else if (strcmp(name, "journal") == 0)
+		log_target = LOG_TARGET_JOURNAL;
+	else if (strcmp(name, "stderr") == 0)
+		log_target = LOG_TARGET_STDERR;
+	else
+		return -EINVAL;
+	log_journal_checked = false;
+	return 0;
+}
+
+/* Is stderr the journal's stream (what systemd hands a service)? */
+static bool stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+static bool use_journal(void)
+{
+	if (!log_journal_checked) {
+		log_journal = log_target == LOG_TARGET_JOURNAL ||
+			      (log_target == LOG_TARGET_AUTO && stderr_is_journal());
+		log_journal_checked = true;
+	}
+	return log_journal;
+}
+
+/* The task and sandbox a message is about, from the way it names them. */
+static void log_subject(const char *msg, int64_t *ret_task, char sandbox[static 48])
+{
+	const char *p;
+
+	sandbox[0] = 0;
+	*ret_task = 0;
+	if ((p = strstr(msg, "sandbox t-")) && isdigit((unsigned char) p[10])) {
+		size_t n = 0;
+
+		p += 8;
+		while (n < 47 && (isalnum((unsigned char) p[n]) || p[n] == '-' || p[n] == '.'))
+			n++;
+		while (n > 0 && p[n - 1] == '.')
+			n--;
+		memcpy(sandbox, p, n);
+		sandbox[n] = 0;
+		*ret_task = strtoll(p + 2, NULL, 10);
+	} else if ((p = strstr(msg, "task t-")) && isdigit((unsigned char) p[7]))
+		*ret_task = strtoll(p + 7, NULL, 10);
+}
+
+static void log_emit(int priority, int64_t task_id, const char *sandbox, const char *msg)
 {
 	static const char *const prefix[] = { "<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>" };
-	va_list ap;
+
+	if (use_journal()) {
+		char *fields[6];
+		struct iovec iov[6];
+		size_t n = 0;
+		int r;
+
+		fields[n++] = xasprintf("MESSAGE=%s", msg);
+		fields[n++] = xasprintf("PRIORITY=%d", priority & 7);
+		fields[n++] = xstrdup("SYSLOG_IDENTIFIER=dagd");
+		if (task_id > 0) {
+			fields[n++] = xasprintf("DAGD_TASK=t-%lld", (long long) task_id);
+			if ((size_t) task_id < n_tasks && tasks[task_id] && tasks[task_id]->project)
+				fields[n++] = xasprintf("DAGD_PROJECT=p-%lld",
+							(long long) tasks[task_id]->project->id);
+		}
+		if (sandbox && *sandbox)
+			fields[n++] = xasprintf("DAGD_SANDBOX=%s", sandbox);
+		for (size_t i = 0; i < n; i++)
+			iov[i] = (struct iovec) { .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+		r = sd_journal_sendv(iov, (int) n);
+		for (size_t i = 0; i < n; i++)
+			free(fields[i]);
+		if (r >= 0)
+			return;
+		/* no journal to talk to: say it on stderr after all */
+	}
+	fprintf(stderr, "%sdagd: %s\n", getenv("JOURNAL_STREAM") ? prefix[priority & 7] : "", msg);
+}
+
+static void log_va(int priority, int64_t task_id, const char *sandbox, const char *fmt, va_list ap)
+{
+	char buf[4096], found[48];
+	int64_t found_task;
 
 	if (priority > LOG_INFO && !getenv("DAGD_DEBUG"))
 		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (task_id <= 0 && !sandbox) {
+		log_subject(buf, &found_task, found);
+		task_id = found_task;
+		sandbox = found;
+	}
+	log_emit(priority, task_id, sandbox, buf);
+}
+
+void log_msg(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	fprintf(stderr, "%sdagd: ", getenv("JOURNAL_STREAM") ? prefix[priority & 7] : "");
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	log_va(priority, 0, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void log_task(int priority, int64_t task_id, const char *sandbox_id, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_va(priority, task_id, sandbox_id ? sandbox_id : "", fmt, ap);
 	va_end(ap);
 }
 

@@ -42,3 +42,15 @@ tests: $(DAEMON_TEST_BINS)
 $(DAEMON_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c tests/unit/unit.c tests/unit/unit.h $(DAEMON_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Idaemon $(LDFLAGS) -o $@ $< tests/unit/unit.c $(DAEMON_LIB_OBJS) $(TEST_LDLIBS) $(LDLIBS)
+
+# The docker executor's unit tests: linked with the plugin's sources that
+# need no engine (the log frames, the options), not with the plugin.
+DOCKER_UNIT_TESTS = docker-frames docker-options
+DOCKER_UNIT_SRCS  = plugins/docker/frames.c plugins/docker/options.c plugins/docker/util.c
+DOCKER_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(DOCKER_UNIT_TESTS))
+
+tests: $(DOCKER_TEST_BINS) $(BUILD)/dagctl-static
+
+$(DOCKER_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(DOCKER_UNIT_SRCS) plugins/docker/docker.h plugins/executor.h Makefile tests/tests.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Iplugins/docker $(LDFLAGS) -o $@ $< $(DOCKER_UNIT_SRCS) $(TEST_LDLIBS) $(LDLIBS)

@@ -1,0 +1,178 @@
+/*
+ * ctl-logs.c - logs (and task logs): the output of a task's attempt, at
+ * once, or followed (task.logs with follow) as the sandbox writes it, until
+ * the attempt is over: exit 0 if the task then completed, 1 if not.  A
+ * follower that loses the daemon comes back with the offset it had and misses
+ * nothing; one that asks before the task has run waits for its first attempt;
+ * one whose attempt ends in validation waits for the verdict.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "dagctl.h"
+
+struct logs {
+	json_object *args;      /* task.logs's (borrowed) */
+	const char *task_id;
+	int64_t attempt, offset;        /* of the attempt followed; offset -1 before it is */
+	char status[32];        /* the task's status when the attempt ended */
+};
+
+/* Prints the lines of a reply or of a "log" message (json: the object). */
+static int put_lines(bool json, json_object *o) {
+	json_object *lines = ctl_expect(o, "lines", json_type_array);
+
+	if (!lines)
+		return -EBADMSG;
+	if (json)
+		ctl_print_json(o, CTL_JSON_LINE);
+	else
+		for (size_t i = 0; i < json_object_array_length(lines); i++) {
+			const char *s = json_object_get_string(json_object_array_get_idx(lines, i));
+			size_t len = s ? strlen(s) : 0;
+
+			fputs(s ?: "", stdout);
+			if (len == 0 || s[len - 1] != '\n')
+				putchar('\n');
+		}
+	return fflush(stdout) == 0 ? 0 : -errno;
+}
+
+static void warn_truncated(json_object *result) {
+	if (json_object_get_boolean(ctl_get(result, "truncated", json_type_boolean)))
+		fprintf(stderr, "dagctl: the log of %s attempt %s is longer; this is its end\n",
+			ctl_str(result, "task_id"),
+			json_object_get_string(ctl_get(result, "attempt", json_type_int)) ?: "?");
+}
+
+static int show_logs(json_object *result) {
+	warn_truncated(result);
+	return put_lines(false, result);
+}
+
+/* Notes where the stream is; 1 and the status if the attempt is over. */
+static int advance(struct logs *l, json_object *o) {
+	json_object *offset = ctl_expect(o, "offset", json_type_int), *attempt;
+
+	if (!offset)
+		return -EBADMSG;
+	l->offset = json_object_get_int64(offset);
+	if ((attempt = ctl_get(o, "attempt", json_type_int)))
+		l->attempt = json_object_get_int64(attempt);
+	if (!json_object_get_boolean(ctl_get(o, "end", json_type_boolean)))
+		return 0;
+	snprintf(l->status, sizeof l->status, "%s", ctl_str(o, "status"));
+	return 1;
+}
+
+/* Asks for the log, following: from the start (the end of a long one), or,
+ * once a reply came, from where it was left. */
+static int logs_open(struct ctl *c, void *userdata) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	struct logs *l = userdata;
+	bool first = l->offset < 0;
+	int r;
+
+	json_object_object_add(l->args, "follow", json_object_new_boolean(true));
+	if (!first) {
+		json_object_object_add(l->args, "attempt", json_object_new_int64(l->attempt));
+		json_object_object_add(l->args, "offset", json_object_new_int64(l->offset));
+	}
+	r = ctl_call(c, "task.logs", l->args, &result);
+	if (r < 0)
+		return r;
+	if (first)
+		warn_truncated(result);
+	r = put_lines(c->json, result);
+	return r < 0 ? r : advance(l, result);
+}
+
+static int logs_line(struct ctl *c, json_object *line, void *userdata) {
+	json_object *log = ctl_get(line, "log", json_type_object);
+	int r;
+
+	if (!log)
+		return 0;
+	r = put_lines(c->json, log);
+	return r < 0 ? r : advance(userdata, log);
+}
+
+static int follow(struct ctl *c, json_object *args) {
+	static const int sigs[] = { SIGINT, SIGTERM, 0 };
+	struct logs l = { .args = args, .task_id = json_object_get_string(ctl_get(args, "task_id",
+									       json_type_string)),
+			  .offset = -1 };
+	int r;
+
+	ctl_catch_signals(c, sigs);
+	for (;;) {
+		r = ctl_follow(c, logs_open, logs_line, &l);
+		if (r == -EINTR)
+			return 0;
+		if (r < 0)
+			return r;
+		/* not run yet: wait for its first attempt, then follow that */
+		if (l.attempt > 0 || status_finished(l.status) ||
+		    json_object_object_get_ex(args, "attempt", NULL))
+			break;
+		r = ctl_wait_task(c, l.task_id, 0, l.status);
+		if (r < 0)
+			return r == -EINTR ? 0 : r;
+		l.offset = -1;
+	}
+	/* the work is done; the validator has yet to judge it */
+	if (strcmp(l.status, "pending_validation") == 0 || strcmp(l.status, "validating") == 0) {
+		r = ctl_wait_task(c, l.task_id, -1, l.status);
+		if (r < 0)
+			return r == -EINTR ? 0 : r;
+	}
+	if (strcmp(l.status, "completed") == 0)
+		return 0;
+	fprintf(stderr, "dagctl: %s is %s\n", l.task_id, l.status);
+	return -ECANCELED;
+}
+
+static int logs_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
+		     int argc, char **argv) {
+	if (json_object_get_boolean(ctl_get(args, "follow", json_type_boolean)))
+		return follow(c, args);
+	return ctl_run(c, "task.logs", args, show_logs);
+}
+
+static const struct ctl_opt logs_opts[] = {
+	{ "attempt", "N", ARG_INT, "attempt", 1, "the log of attempt N (default: the latest)" },
+	{ "follow", NULL, ARG_TRUE, "follow", 0,
+	  "go on printing its output as it comes, until the attempt is over" },
+	{ "max-bytes", "N", ARG_INT, "max_bytes", 1, "at most the last N bytes (default 1 MiB)" },
+	{}
+};
+
+#define LOGS_DETAILS \
+	"With --follow, the output is printed as the task writes it, until its attempt\n" \
+	"is over (a task that has not run yet is waited for); the exit status is then\n" \
+	"0 if the task completed, 1 if not.  A restart of the daemon is followed\n" \
+	"through.  ^C stops following (exit 0).  --json prints each piece as a JSON\n" \
+	"object with its \"lines\".\n"
+
+const struct ctl_cmd ctl_cmd_logs = {
+	.name = "logs",
+	.usage = "TASK [--attempt N] [--follow] [--max-bytes N]",
+	.summary = "Print the output of a task's run, or follow it",
+	.details = LOGS_DETAILS,
+	.example = "  dagctl logs t-3 --follow\n"
+		   "  dagctl logs t-3 --attempt 1 | grep -i error\n",
+	.opts = logs_opts,
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.exec = logs_exec,
+};
+
+const struct ctl_cmd ctl_cmd_task_logs = {
+	.name = "task logs",
+	.usage = "TASK [--attempt N] [--follow] [--max-bytes N]",
+	.summary = "Print the output of a task's run (the same as 'logs')",
+	.details = LOGS_DETAILS,
+	.example = "  dagctl task logs t-3 --attempt 1\n",
+	.opts = logs_opts,
+	.min_args = 1, .max_args = 1, .keys = { "task_id" },
+	.exec = logs_exec,
+};

@@ -1,0 +1,187 @@
+/*
+ * ctl-wait.c - wait: block until a task, or every task of a project, has
+ * finished (completed, failed, upstream_failed or cancelled), from the
+ * project's events, across restarts of the daemon; exit 0 if all completed,
+ * 1 otherwise, so that scripts and CI pipelines can wait on a DAG.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+
+#include "dagctl.h"
+
+struct waiting {
+	struct view v;
+	const char *task_id;    /* NULL: every task of the project */
+	int64_t after;          /* with a task: also done once its attempt is past this; -1 not */
+};
+
+/* 1 if what is waited for is over, else 0. */
+static int over(struct waiting *w) {
+	json_object *t;
+
+	if (w->v.deleted)
+		return 1;
+	if (!w->task_id) {
+		json_object_object_foreach(w->v.tasks, id, task) {
+			(void) id;
+			if (!status_finished(ctl_str(task, "status")))
+				return 0;
+		}
+		return 1;
+	}
+	t = ctl_get(w->v.tasks, w->task_id, json_type_object);
+	if (!t)
+		return ctl_bad_reply("task %s is not in project %s", w->task_id, w->v.project);
+	return status_finished(ctl_str(t, "status")) ||
+	       (w->after >= 0 && json_object_get_int64(ctl_get(t, "attempt", json_type_int)) > w->after);
+}
+
+static int wait_open(struct ctl *c, void *userdata) {
+	struct waiting *w = userdata;
+	int r = view_open(c, &w->v);
+
+	return r < 0 ? r : over(w);
+}
+
+static int wait_line(struct ctl *c, json_object *line, void *userdata) {
+	struct waiting *w = userdata;
+
+	return view_apply(&w->v, line) ? over(w) : 0;
+}
+
+/* Follows the project until it is over; the connection is closed after. */
+static int wait_for(struct ctl *c, struct waiting *w) {
+	int r = ctl_follow(c, wait_open, wait_line, w);
+
+	ctl_disconnect(c);
+	if (r > 0 && w->v.deleted) {
+		fprintf(stderr, "dagctl: project %s was deleted\n", w->v.project);
+		return -ECANCELED;
+	}
+	return r;
+}
+
+/* Starts a wait for a task: its project is what is followed. */
+static int wait_task_init(struct ctl *c, struct waiting *w, const char *task_id) {
+	_cleanup_(json_object_putp) json_object *args = json_object_new_object(), *result = NULL;
+	json_object *t;
+	int r;
+
+	if (!args)
+		return -ENOMEM;
+	json_object_object_add(args, "task_id", json_object_new_string(task_id));
+	r = ctl_call(c, "task.get", args, &result);
+	if (r < 0)
+		return r;
+	t = ctl_expect(result, "task", json_type_object);
+	if (!t || !ctl_expect(t, "project_id", json_type_string))
+		return -EBADMSG;
+	w->task_id = task_id;
+	w->v.project = strdup(ctl_str(t, "project_id"));
+	return w->v.project ? 0 : -ENOMEM;
+}
+
+/* Waits until the task has finished or (after >= 0) has started an attempt
+ * past `after`; its status then goes into status. */
+int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, char status[static 32]) {
+	struct waiting w = { .v = VIEW_INIT, .after = after };
+	int r;
+
+	r = wait_task_init(c, &w, task_id);
+	if (r >= 0)
+		r = wait_for(c, &w);
+	if (r >= 0)
+		snprintf(status, 32, "%s", ctl_str(ctl_get(w.v.tasks, task_id, json_type_object), "status"));
+	view_done(&w.v);
+	return r;
+}
+
+static int show_result(struct ctl *c, struct waiting *w) {
+	static const char *const statuses[] = {
+		"completed", "failed", "upstream_failed", "cancelled", "waiting", "ready", "spawning",
+		"running", "pending_validation", "validating", NULL
+	};
+	size_t n, completed = 0;
+	_cleanup_(freep) json_object **ts = view_sorted(&w->v, &n);
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	json_object *list = json_object_new_array();
+
+	if (!o || !list)
+		return -ENOMEM;
+	json_object_object_add(o, "project", json_object_get(w->v.p));
+	json_object_object_add(o, "tasks", list);
+	for (size_t i = 0; i < n; i++)
+		if (!w->task_id || strcmp(ctl_str(ts[i], "id"), w->task_id) == 0) {
+			json_object_array_add(list, json_object_get(ts[i]));
+			completed += strcmp(ctl_str(ts[i], "status"), "completed") == 0;
+		}
+	if (c->json)
+		ctl_print_json(o, CTL_JSON_PRETTY);
+	else if (w->task_id)
+		printf("%s: %s\n", w->task_id, ctl_str(json_object_array_get_idx(list, 0), "status"));
+	else {
+		/* "build: 6 tasks, 4 completed, 1 failed, 1 upstream_failed" */
+		printf("%s: %zu task%s", ctl_str(w->v.p, "name"), n, n == 1 ? "" : "s");
+		for (const char *const *s = statuses; *s; s++) {
+			size_t k = 0;
+
+			for (size_t i = 0; i < n; i++)
+				k += strcmp(ctl_str(ts[i], "status"), *s) == 0;
+			if (k > 0)
+				printf(", %zu %s", k, *s);
+		}
+		putchar('\n');
+	}
+	return completed == json_object_array_length(list) ? 0 : -ECANCELED;
+}
+
+static int wait_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
+		     int argc, char **argv) {
+	struct waiting w = { .v = VIEW_INIT, .after = -1 };
+	json_object *project = ctl_get(args, "project", json_type_string);
+	json_object *timeout = ctl_get(args, "timeout", json_type_double) ?:
+			       ctl_get(args, "timeout", json_type_int);
+	int r;
+
+	if ((argc > 0) == !!project)
+		return ctl_usage_error(cmd, "name a TASK or a --project, one of them");
+	if (timeout) {
+		double t = json_object_get_double(timeout);
+
+		c->deadline = ctl_monotonic() + (int64_t) fmin(t * 1e6, 1e15);
+	}
+	if (argc > 0)
+		r = wait_task_init(c, &w, argv[0]);
+	else
+		r = (w.v.project = strdup(json_object_get_string(project))) ? 0 : -ENOMEM;
+	if (r >= 0)
+		r = wait_for(c, &w);
+	if (r == -ETIME) {
+		fprintf(stderr, "dagctl: still not finished after %g s\n", json_object_get_double(timeout));
+		r = -ECANCELED;
+	} else if (r >= 0)
+		r = show_result(c, &w);
+	view_done(&w.v);
+	return r;
+}
+
+static const struct ctl_opt wait_opts[] = {
+	{ "project", "PROJECT", ARG_STRING, "project", 0, "wait for every task of PROJECT" },
+	{ "timeout", "SECONDS", ARG_SECONDS, "timeout", 0, "give up after this long (exit 1)" },
+	{}
+};
+
+const struct ctl_cmd ctl_cmd_wait = {
+	.name = "wait",
+	.usage = "TASK | --project PROJECT [--timeout SECONDS]",
+	.summary = "Wait until a task, or every task of a project, has finished",
+	.details = "Finished is completed, failed, upstream_failed or cancelled.  Prints the\n"
+		   "task's status, or the project's counts, then exits 0 if all completed, 1 if\n"
+		   "not (or after --timeout).  A restart of the daemon is waited through.\n",
+	.example = "  dagctl apply dag.json && dagctl autonomous build on &&\n"
+		   "  dagctl wait --project build --timeout 3600\n",
+	.opts = wait_opts,
+	.min_args = 0, .max_args = 1,
+	.exec = wait_exec,
+};

@@ -1,0 +1,1223 @@
+/*
+ * docker.c - the `docker` executor: each task runs in its own container,
+ * through the Docker Engine API (v1.41) over the engine's Unix socket.
+ *
+ * The life of a sandbox is a chain of requests on libcurl's multi interface
+ * (http.c), so the loop never waits on the engine:
+ *
+ *   create  POST /containers/create; its id is the handle (sandbox_started)
+ *   wait    POST /containers/{id}/wait?condition=next-exit, a long poll and
+ *           the monitor; the engine sends its headers once the wait is
+ *           registered, and only then do we
+ *   start   POST /containers/{id}/start
+ *   logs    GET /containers/{id}/logs?follow=1, into the attempt's log
+ *   exit    the wait answers; GET /containers/{id}/json says whether the
+ *           kernel killed it for memory (OOMKilled)
+ *   remove  DELETE /containers/{id}?force=1&v=1, unless keep_failed and it
+ *           failed.  Sent from an idle-priority source, after the host's
+ *           end-of-turn commit of the exit: a crash in between leaves an
+ *           exited container to adopt, never a task without its container.
+ *
+ * A failure on the way (no such image, a start the engine refuses, the
+ * engine unreachable) ends the sandbox with the engine's message and removes
+ * what was created.  Cancel: kill with SIGTERM, SIGKILL after the grace.
+ *
+ * Adopt, after a restart or a plugin reload: the handle is the container id,
+ * with "@SOCKET" after it when the engine is not the executor's own.  The
+ * container is inspected: a running one gets a new wait and its logs from the
+ * time the log file was last written; one that exited meanwhile is collected
+ * (its logs included); one created but never started is started.
+ *
+ * Orphans are containers labelled with this daemon's instance that no
+ * sandbox owns: created just before a crash, before their id was on disk, or
+ * whose removal failed.  The host hands every live sandbox to adopt() right
+ * after init(), before it returns to the loop; so the first sweep runs from
+ * the loop, and again every orphan_sweep seconds.  A container being created
+ * is known by its sandbox label, so a sweep never takes it.
+ *
+ * The host's calls (sandbox_started, sandbox_exited) are made from the loop
+ * only, never from inside spawn(), cancel() or adopt().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "docker.h"
+
+/* How long the init() checks may take. */
+#define PING_TIMEOUT_MS 5000L
+/* A request that is not a long poll gives up after this. */
+#define REQUEST_TIMEOUT_MS 300000L
+/* After the exit, how long the rest of the logs may take to come. */
+#define DRAIN_USEC (5 * 1000000ULL)
+/* The engine unreachable while watching a container: inspect again after
+ * this, so many times, before the sandbox counts as lost. */
+#define RECHECK_USEC (2 * 1000000ULL)
+#define RECHECK_TRIES 30
+/* Defaults of the executor's options. */
+#define DEFAULT_SOCKET_MOUNT "/run/dagd"
+#define DEFAULT_SWEEP_USEC (300 * 1000000ULL)
+#define TIMER_ACCURACY_USEC 10000
+
+enum step {
+	STEP_CREATE,            /* create sent */
+	STEP_ARM,               /* wait sent; start once it is registered */
+	STEP_START,             /* start sent */
+	STEP_RUN,               /* running: the wait and the logs pending */
+	STEP_INSPECT,           /* adopted, or the wait broke: inspect sent */
+	STEP_COLLECT,           /* exited: inspect sent, the logs draining */
+};
+
+struct removal {
+	struct removal *next;
+	char *engine;
+	char id[65];
+};
+
+struct docker_sandbox;
+
+struct docker {
+	const struct dagd_host *host;
+	struct http *http;
+	struct docker_site site;
+	char *engine;                   /* the executor's engine socket */
+	char *socket_dir, *socket_mount, *socket_inside;
+	uint64_t sweep_usec;            /* 0: only the first sweep */
+	sd_event_source *sweep_source;
+	sd_event_source *removal_source;
+	struct removal *removals;
+	struct docker_sandbox *sandboxes;
+};
+
+struct docker_sandbox {
+	struct docker *d;
+	struct dagd_sandbox *sb;
+	struct docker_sandbox *prev, *next;
+	char *sandbox_id;
+	char *engine;                   /* its engine's socket */
+	bool foreign_engine;            /* not the executor's: named in the handle */
+	char id[65];                    /* the container; "" until created */
+	enum step step;
+	bool tty, keep_failed;
+	bool cancel;                    /* stop it as soon as it can be */
+	uint64_t grace_usec;
+	char *create_body;
+	char since[40];                 /* logs from this time on ("" all) */
+	int log_fd;                     /* the attempt's log, to keep its mtime exact */
+	unsigned rechecks;
+	bool wait_registered;           /* the engine has taken the wait */
+	bool wait_over;                 /* and answered it */
+	struct http_request *req;       /* the step's: create, start, inspect */
+	struct http_request *wait;
+	struct http_request *logs;
+	sd_event_source *step_source;   /* from a callback inside libcurl to the loop */
+	sd_event_source *kill_source;   /* SIGKILL once the grace is over */
+	sd_event_source *drain_source;  /* the logs given up */
+	sd_event_source *recheck_source;
+	struct frame_reader frames;
+	bool raw;                       /* output not multiplexed */
+	int wait_code;                  /* what the wait said, in case inspect cannot */
+	/* how it ended, once known */
+	bool ended;
+	int code, signal;
+	const char *reason;
+	char *message;
+};
+
+static void sandbox_free(struct docker_sandbox *x) {
+	struct docker *d;
+
+	if (!x)
+		return;
+	d = x->d;
+	if (d) {
+		if (x->prev)
+			x->prev->next = x->next;
+		else if (d->sandboxes == x)
+			d->sandboxes = x->next;
+		if (x->next)
+			x->next->prev = x->prev;
+	}
+	http_cancel(x->req);
+	http_cancel(x->wait);
+	http_cancel(x->logs);
+	sd_event_source_disable_unref(x->step_source);
+	sd_event_source_disable_unref(x->kill_source);
+	sd_event_source_disable_unref(x->drain_source);
+	sd_event_source_disable_unref(x->recheck_source);
+	if (x->log_fd >= 0)
+		close(x->log_fd);
+	free(x->sandbox_id);
+	free(x->engine);
+	free(x->create_body);
+	free(x->message);
+	free(x);
+}
+
+static struct docker_sandbox *sandbox_new(struct docker *d, struct dagd_sandbox *sb, const char *sandbox_id,
+					  const char *engine) {
+	struct docker_sandbox *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->sb = sb;
+	x->wait_code = -1;
+	x->log_fd = -EBADF;
+	x->sandbox_id = strdup(sandbox_id);
+	x->engine = strdup(engine ? engine : d->engine);
+	if (!x->sandbox_id || !x->engine) {
+		sandbox_free(x);
+		return NULL;
+	}
+	x->foreign_engine = strcmp(x->engine, d->engine) != 0;
+	return x;
+}
+
+static void sandbox_link(struct docker *d, struct docker_sandbox *x) {
+	x->d = d;
+	x->prev = NULL;
+	x->next = d->sandboxes;
+	if (d->sandboxes)
+		d->sandboxes->prev = x;
+	d->sandboxes = x;
+}
+
+static const char *sandbox_id_of(const struct docker *d, struct dagd_sandbox *sb, const struct dagd_spawn *spec) {
+	if (spec && spec->sandbox_id)
+		return spec->sandbox_id;
+	if (d->host->size >= sizeof(struct dagd_host) && d->host->sandbox_id)
+		return d->host->sandbox_id(sb);
+	return NULL;
+}
+
+/* ---- removal, after the host's commit ---- */
+
+static void on_removed(struct http_request *req, void *userdata) {
+	struct docker *d = userdata;
+	_cleanup_free_ char *m = NULL;
+
+	/* 404: gone already; 409: someone is removing it */
+	if (http_ok(req) || http_status(req) == 404 || http_status(req) == 409)
+		return;
+	m = http_error(req);
+	d->host->log(NULL, LOG_WARNING, "docker: cannot remove a container: %s", m ? m : "out of memory");
+}
+
+static const struct http_calls remove_calls = { .done = on_removed };
+
+static void remove_now(struct docker *d, const char *engine, const char *id) {
+	int r = http_submit(d->http, engine, "DELETE", NULL, REQUEST_TIMEOUT_MS, &remove_calls, d, NULL,
+			    "/containers/%s?force=1&v=1", id);
+
+	if (r < 0)
+		d->host->log(NULL, LOG_WARNING, "docker: cannot remove container %.12s: %s", id, strerror(-r));
+}
+
+static int on_removals(sd_event_source *s, void *userdata) {
+	struct docker *d = userdata;
+	struct removal *list = TAKE_PTR(d->removals), *next;
+
+	for (; list; list = next) {
+		next = list->next;
+		remove_now(d, list->engine, list->id);
+		free(list->engine);
+		free(list);
+	}
+	return 0;
+}
+
+/* Removes the container once nothing else is ready in the loop, i.e. after
+ * the host's end-of-turn flush, which commits the exit. */
+static void remove_later(struct docker *d, const char *engine, const char *id) {
+	struct removal *rm = calloc(1, sizeof(*rm));
+
+	if (rm)
+		rm->engine = strdup(engine);
+	if (!rm || !rm->engine) {
+		free(rm);
+		remove_now(d, engine, id);
+		return;
+	}
+	snprintf(rm->id, sizeof(rm->id), "%s", id);
+	rm->next = d->removals;
+	d->removals = rm;
+	if (sd_event_source_set_enabled(d->removal_source, SD_EVENT_ONESHOT) < 0)
+		(void) on_removals(NULL, d);
+}
+
+/* ---- the end of a sandbox ---- */
+
+static char *strdupf(const char *format, ...) _printf_(1, 2);
+static char *strdupf(const char *format, ...) {
+	va_list ap;
+	char *s;
+
+	va_start(ap, format);
+	if (vasprintf(&s, format, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+/* Reports the exit and forgets the sandbox. */
+static void sandbox_finish(struct docker_sandbox *x) {
+	struct docker *d = x->d;
+	const struct dagd_host *host = d->host;
+	bool failed = x->code != 0 || x->signal || x->reason;
+	struct dagd_exit e = {
+		.code = x->code,
+		.signal = x->signal,
+		.reason = x->reason,
+		.message = x->message,
+	};
+
+	if (x->id[0]) {
+		if (x->keep_failed && failed)
+			host->log(x->sb, LOG_INFO, "keeping failed container %.12s (keep_failed)", x->id);
+		else
+			remove_later(d, x->engine, x->id);
+	}
+	/* out of our list first: nothing of ours may name it after the host's call */
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (d->sandboxes == x)
+		d->sandboxes = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+	x->d = NULL;
+	host->sandbox_exited(x->sb, &e);
+	sandbox_free(x);
+}
+
+static int on_drain(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	x->drain_source = sd_event_source_disable_unref(x->drain_source);
+	x->d->host->log(x->sb, LOG_NOTICE, "the container's logs did not end with it; the rest is not copied");
+	http_cancel(TAKE_PTR(x->logs));
+	sandbox_finish(x);
+	return 0;
+}
+
+/* Finishes once the exit is known and the logs are in, or given up. */
+static void sandbox_try_finish(struct docker_sandbox *x) {
+	if (!x->ended)
+		return;
+	if (!x->logs) {
+		sandbox_finish(x);
+		return;
+	}
+	if (!x->drain_source &&
+	    sd_event_add_time_relative(x->d->host->event, &x->drain_source, CLOCK_MONOTONIC, DRAIN_USEC,
+				       TIMER_ACCURACY_USEC, on_drain, x) < 0) {
+		http_cancel(TAKE_PTR(x->logs));
+		sandbox_finish(x);
+	}
+}
+
+/* Records how the sandbox ended (message: malloc'd, taken), stops all but
+ * the logs, and finishes once they are in.  From the loop only: it may
+ * report the exit at once. */
+static void sandbox_end(struct docker_sandbox *x, int code, int sig, const char *reason, char *message) {
+	if (x->ended) {
+		free(message);
+		return;
+	}
+	x->ended = true;
+	x->code = code;
+	x->signal = sig;
+	x->reason = x->cancel && (!reason || strcmp(reason, "oom") != 0) ? "cancelled" : reason;
+	x->message = message;
+	http_cancel(TAKE_PTR(x->req));
+	http_cancel(TAKE_PTR(x->wait));
+	x->step_source = sd_event_source_disable_unref(x->step_source);
+	x->kill_source = sd_event_source_disable_unref(x->kill_source);
+	x->recheck_source = sd_event_source_disable_unref(x->recheck_source);
+	sandbox_try_finish(x);
+}
+
+/* Ends the sandbox with what the engine said about req, after `what`. */
+static void sandbox_fail(struct docker_sandbox *x, const char *reason, const char *what, struct http_request *req) {
+	_cleanup_free_ char *m = http_error(req);
+
+	sandbox_end(x, -1, 0, reason, strdupf("%s: %s", what, m ? m : "out of memory"));
+}
+
+/* Ends the sandbox because a request could not even be made. */
+static void sandbox_fail_errno(struct docker_sandbox *x, const char *what, int r) {
+	sandbox_end(x, -1, 0, "error", strdupf("%s: %s", what, strerror(-r)));
+}
+
+/* How a container ended, from its inspection. */
+static void sandbox_end_inspected(struct docker_sandbox *x, json_object *info) {
+	json_object *state = NULL, *hc = NULL, *v;
+	bool oom = false;
+	const char *error = NULL;
+	int64_t memory = 0;
+	int code = x->wait_code;
+
+	if (json_object_object_get_ex(info, "State", &state)) {
+		if (json_object_object_get_ex(state, "ExitCode", &v))
+			code = json_object_get_int(v);
+		if (json_object_object_get_ex(state, "OOMKilled", &v))
+			oom = json_object_get_boolean(v);
+		if (json_object_object_get_ex(state, "Error", &v) && json_object_get_string_len(v) > 0)
+			error = json_object_get_string(v);
+	}
+	if (json_object_object_get_ex(info, "HostConfig", &hc) && json_object_object_get_ex(hc, "Memory", &v))
+		memory = json_object_get_int64(v);
+
+	if (oom && code == 128 + SIGKILL)
+		sandbox_end(x, -1, SIGKILL, "oom",
+			    memory > 0 ? strdupf("over its memory limit of %" PRId64 " bytes", memory) : NULL);
+	else if (oom)
+		sandbox_end(x, code, 0, NULL, strdup("a process of the container ran out of memory"));
+	else if (error)
+		sandbox_end(x, code != 0 ? code : -1, 0, "error", strdup(error));
+	else
+		sandbox_end(x, code, 0, NULL, NULL);
+}
+
+/* ---- kill ---- */
+
+static void on_killed(struct http_request *req, void *userdata) {
+	struct docker *d = userdata;
+	_cleanup_free_ char *m = NULL;
+
+	/* 409: not running (any more); 404: gone */
+	if (http_ok(req) || http_status(req) == 409 || http_status(req) == 404)
+		return;
+	m = http_error(req);
+	d->host->log(NULL, LOG_WARNING, "docker: cannot kill a container: %s", m ? m : "out of memory");
+}
+
+static const struct http_calls kill_calls = { .done = on_killed };
+
+static void kill_container(struct docker_sandbox *x, const char *sig) {
+	int r = http_submit(x->d->http, x->engine, "POST", NULL, REQUEST_TIMEOUT_MS, &kill_calls, x->d, NULL,
+			    "/containers/%s/kill?signal=%s", x->id, sig);
+
+	if (r < 0)
+		x->d->host->log(x->sb, LOG_ERR, "cannot send %s to container %.12s: %s", sig, x->id, strerror(-r));
+}
+
+static int on_grace_over(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	x->kill_source = sd_event_source_disable_unref(x->kill_source);
+	x->d->host->log(x->sb, LOG_NOTICE, "container %.12s still runs after its grace period, sending SIGKILL", x->id);
+	kill_container(x, "SIGKILL");
+	return 0;
+}
+
+/* SIGTERM now, SIGKILL after the grace (at once if there is none, or on a
+ * second cancel). */
+static void sandbox_kill(struct docker_sandbox *x) {
+	int r;
+
+	if (x->grace_usec == 0 || x->kill_source) {
+		x->kill_source = sd_event_source_disable_unref(x->kill_source);
+		kill_container(x, "SIGKILL");
+		return;
+	}
+	kill_container(x, "SIGTERM");
+	r = sd_event_add_time_relative(x->d->host->event, &x->kill_source, CLOCK_MONOTONIC, x->grace_usec,
+				       TIMER_ACCURACY_USEC, on_grace_over, x);
+	if (r < 0) {
+		x->d->host->log(x->sb, LOG_WARNING, "cannot arm the grace period timer (%s), killing at once", strerror(-r));
+		kill_container(x, "SIGKILL");
+	}
+}
+
+/* ---- the steps ----
+ *
+ * The *_submit() functions only make a request and return < 0 if they could
+ * not; their callers, in the loop, end the sandbox. */
+
+static void on_frame(void *userdata, unsigned stream, const void *data, size_t size) {
+	struct docker_sandbox *x = userdata;
+
+	x->d->host->sandbox_output(x->sb, data, size);
+}
+
+/* Sets the log's mtime to now, exactly: every line the engine has handed
+ * over is older.  After a restart, the logs are asked for from then on
+ * (x->since), and a file system's own, coarser, timestamps could get the last
+ * lines twice. */
+static void log_stamp(struct docker_sandbox *x) {
+	struct timespec t[2] = { { .tv_nsec = UTIME_OMIT } };
+
+	if (x->log_fd >= 0 && clock_gettime(CLOCK_REALTIME, &t[1]) == 0)
+		(void) futimens(x->log_fd, t);
+}
+
+static int on_logs_data(struct http_request *req, const void *data, size_t size, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	if (x->raw)
+		x->d->host->sandbox_output(x->sb, data, size);
+	else if (frame_feed(&x->frames, data, size, on_frame, x) < 0) {
+		x->d->host->log(x->sb, LOG_WARNING, "the container's output is not multiplexed; copying it as it is");
+		x->raw = true;
+	}
+	log_stamp(x);
+	return 0;
+}
+
+static void on_logs_done(struct http_request *req, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	x->logs = NULL;
+	if (!http_ok(req) && http_status(req) != 404) {
+		_cleanup_free_ char *m = http_error(req);
+
+		x->d->host->log(x->sb, LOG_WARNING, "cannot read the container's logs: %s", m ? m : "out of memory");
+	}
+	x->drain_source = sd_event_source_disable_unref(x->drain_source);
+	sandbox_try_finish(x);
+}
+
+static const struct http_calls logs_calls = { .data = on_logs_data, .done = on_logs_done };
+
+/* Copies the container's output (from x->since on) into the log, until it
+ * stops; a failure here costs the log, not the sandbox. */
+static void logs_submit(struct docker_sandbox *x) {
+	int r;
+
+	if (x->logs)
+		return;
+	x->raw = x->tty;
+	x->frames = (struct frame_reader) {};
+	r = http_submit(x->d->http, x->engine, "GET", NULL, 0, &logs_calls, x, &x->logs,
+			"/containers/%s/logs?follow=1&stdout=1&stderr=1%s%s", x->id,
+			x->since[0] ? "&since=" : "", x->since);
+	if (r < 0)
+		x->d->host->log(x->sb, LOG_WARNING, "cannot follow the container's logs: %s", strerror(-r));
+}
+
+static void on_inspected(struct http_request *req, void *userdata);
+static const struct http_calls inspect_calls = { .done = on_inspected };
+
+static int inspect_submit(struct docker_sandbox *x, enum step step) {
+	x->step = step;
+	return http_submit(x->d->http, x->engine, "GET", NULL, REQUEST_TIMEOUT_MS, &inspect_calls, x, &x->req,
+			   "/containers/%s/json", x->id);
+}
+
+/* The wait has answered: how did it end? */
+static void sandbox_collect(struct docker_sandbox *x) {
+	int r = inspect_submit(x, STEP_COLLECT);
+
+	if (r < 0)
+		sandbox_end(x, x->wait_code, 0, NULL, NULL);
+}
+
+static void on_wait_headers(struct http_request *req, long status, void *userdata);
+static void on_wait_done(struct http_request *req, void *userdata);
+static const struct http_calls wait_calls = { .headers = on_wait_headers, .done = on_wait_done };
+
+static int wait_submit(struct docker_sandbox *x, const char *condition) {
+	x->wait_over = false;
+	return http_submit(x->d->http, x->engine, "POST", NULL, 0, &wait_calls, x, &x->wait,
+			   "/containers/%s/wait?condition=%s", x->id, condition);
+}
+
+/* The container runs (or ran): copy its output, wait for its end. */
+static void sandbox_running(struct docker_sandbox *x, const char *wait_condition) {
+	int r;
+
+	x->step = STEP_RUN;
+	logs_submit(x);
+	if (x->wait_over) {
+		sandbox_collect(x);
+		return;
+	}
+	if (!x->wait && (r = wait_submit(x, wait_condition)) < 0) {
+		sandbox_fail_errno(x, "cannot wait for the container", r);
+		return;
+	}
+	if (x->cancel)
+		sandbox_kill(x);
+}
+
+static void on_started(struct http_request *req, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	x->req = NULL;
+	if (!http_ok(req)) {
+		sandbox_fail(x, "error", "cannot start the container", req);
+		return;
+	}
+	sandbox_running(x, "not-running");
+}
+
+static const struct http_calls start_calls = { .done = on_started };
+
+/* The wait is registered, or a cancel came: on, from the loop. */
+static int on_step(sd_event_source *s, void *userdata) {
+	struct docker_sandbox *x = userdata;
+	int r;
+
+	x->step_source = sd_event_source_disable_unref(x->step_source);
+	if (x->step != STEP_ARM || x->ended)
+		return 0;
+	if (x->cancel) {
+		sandbox_end(x, -1, 0, "cancelled", NULL);
+		return 0;
+	}
+	if (!x->wait_registered)
+		return 0;
+	x->step = STEP_START;
+	r = http_submit(x->d->http, x->engine, "POST", NULL, REQUEST_TIMEOUT_MS, &start_calls, x, &x->req,
+			"/containers/%s/start", x->id);
+	if (r < 0)
+		sandbox_fail_errno(x, "cannot start the container", r);
+	return 0;
+}
+
+static void step_later(struct docker_sandbox *x) {
+	if (!x->step_source && sd_event_add_defer(x->d->host->event, &x->step_source, on_step, x) < 0)
+		x->d->host->log(x->sb, LOG_ERR, "cannot schedule the container's next step");
+}
+
+static void on_wait_headers(struct http_request *req, long status, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	/* inside libcurl: no request may be made here */
+	if (status != 200)
+		return;
+	x->wait_registered = true;
+	if (x->step == STEP_ARM)
+		step_later(x);
+}
+
+static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct docker_sandbox *x = userdata;
+	int r;
+
+	x->recheck_source = sd_event_source_disable_unref(x->recheck_source);
+	r = inspect_submit(x, STEP_INSPECT);
+	if (r < 0)
+		sandbox_fail_errno(x, "cannot inspect the container", r);
+	return 0;
+}
+
+/* The engine could not be asked: try again a little later, for a while. */
+static void sandbox_recheck(struct docker_sandbox *x, struct http_request *req) {
+	_cleanup_free_ char *m = http_error(req);
+
+	if (++x->rechecks > RECHECK_TRIES ||
+	    sd_event_add_time_relative(x->d->host->event, &x->recheck_source, CLOCK_MONOTONIC, RECHECK_USEC,
+				       TIMER_ACCURACY_USEC, on_recheck, x) < 0) {
+		sandbox_end(x, -1, 0, "lost", strdupf("lost sight of container %.12s: %s", x->id,
+						       m ? m : "out of memory"));
+		return;
+	}
+	x->d->host->log(x->sb, LOG_WARNING, "%s; asking again", m ? m : "out of memory");
+}
+
+static void on_wait_done(struct http_request *req, void *userdata) {
+	struct docker_sandbox *x = userdata;
+	_cleanup_json_ json_object *o = NULL;
+	json_object *v;
+
+	x->wait = NULL;
+	x->wait_registered = false;
+	if (!http_ok(req)) {
+		if (http_status(req) == 404)
+			sandbox_fail(x, "lost", "the container is gone", req);
+		else if (http_status(req) != 0)
+			sandbox_fail(x, "error", "cannot wait for the container", req);
+		else if (!x->req)
+			/* the engine went away (a restart?): see what became of it */
+			sandbox_recheck(x, req);
+		/* else the step in flight finds out */
+		return;
+	}
+	o = json_tokener_parse(http_body(req));
+	if (o && json_object_object_get_ex(o, "StatusCode", &v))
+		x->wait_code = json_object_get_int(v);
+	x->rechecks = 0;
+	x->wait_over = true;
+	/* a start in flight goes on to collect when it is answered */
+	if (!x->req)
+		sandbox_collect(x);
+}
+
+/* Whether the container is ours: this daemon's, and this sandbox's. */
+static bool labels_match(struct docker_sandbox *x, json_object *labels) {
+	json_object *instance, *sandbox;
+
+	return json_object_object_get_ex(labels, LABEL_INSTANCE, &instance) &&
+	       json_object_object_get_ex(labels, LABEL_SANDBOX, &sandbox) &&
+	       strcmp(json_object_get_string(instance), x->d->host->instance) == 0 &&
+	       strcmp(json_object_get_string(sandbox), x->sandbox_id) == 0;
+}
+
+static void on_inspected(struct http_request *req, void *userdata) {
+	struct docker_sandbox *x = userdata;
+	_cleanup_json_ json_object *o = NULL;
+	json_object *config = NULL, *labels = NULL, *state = NULL, *v;
+	const char *status = "";
+	int r;
+
+	x->req = NULL;
+	if (!http_ok(req)) {
+		if (http_status(req) == 404)
+			sandbox_fail(x, "lost", "the container is gone", req);
+		else if (x->step == STEP_COLLECT && http_status(req) != 0)
+			/* it exited; the wait's word will do */
+			sandbox_end(x, x->wait_code, 0, NULL, NULL);
+		else
+			sandbox_recheck(x, req);
+		return;
+	}
+	x->rechecks = 0;
+	o = json_tokener_parse(http_body(req));
+	if (!o) {
+		sandbox_end(x, -1, 0, "error", strdup("the engine's inspection of the container is not JSON"));
+		return;
+	}
+	if (x->step == STEP_COLLECT) {
+		sandbox_end_inspected(x, o);
+		return;
+	}
+
+	/* adopted, or the wait broke */
+	(void) json_object_object_get_ex(o, "Config", &config);
+	(void) json_object_object_get_ex(config, "Labels", &labels);
+	if (!labels_match(x, labels)) {
+		char *m = strdupf("container %.12s belongs to another daemon or sandbox", x->id);
+
+		x->id[0] = '\0';        /* not ours: leave it alone */
+		sandbox_end(x, -1, 0, "lost", m);
+		return;
+	}
+	x->tty = json_object_object_get_ex(config, "Tty", &v) && json_object_get_boolean(v);
+	x->keep_failed = json_object_object_get_ex(labels, LABEL_KEEP_FAILED, NULL);
+	if (json_object_object_get_ex(o, "State", &state) && json_object_object_get_ex(state, "Status", &v))
+		status = json_object_get_string(v);
+
+	if (strcmp(status, "created") == 0) {
+		/* never started: go on from where the spawn was */
+		x->step = STEP_ARM;
+		if (x->cancel || x->wait_registered)
+			step_later(x);
+		else if (!x->wait && (r = wait_submit(x, "next-exit")) < 0)
+			sandbox_fail_errno(x, "cannot wait for the container", r);
+	} else if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0 ||
+		   strcmp(status, "restarting") == 0)
+		sandbox_running(x, "not-running");
+	else if (strcmp(status, "exited") == 0 || strcmp(status, "dead") == 0) {
+		/* it ended while nobody watched: its logs, then its exit */
+		x->step = STEP_COLLECT;
+		logs_submit(x);
+		sandbox_end_inspected(x, o);
+	} else
+		sandbox_end(x, -1, 0, "lost", strdupf("container %.12s is %s", x->id, status));
+}
+
+static void on_created(struct http_request *req, void *userdata) {
+	struct docker_sandbox *x = userdata;
+	_cleanup_json_ json_object *o = NULL;
+	json_object *v;
+	char handle[1024];
+	const char *id;
+	int r;
+
+	x->req = NULL;
+	free(TAKE_PTR(x->create_body));
+	if (!http_ok(req)) {
+		sandbox_fail(x, "error", "cannot create the container", req);
+		return;
+	}
+	o = json_tokener_parse(http_body(req));
+	id = o && json_object_object_get_ex(o, "Id", &v) ? json_object_get_string(v) : "";
+	if (strlen(id) < 12 || strlen(id) >= sizeof(x->id) || strspn(id, "0123456789abcdef") != strlen(id)) {
+		sandbox_end(x, -1, 0, "error", strdup("the engine created a container but did not say its id"));
+		return;
+	}
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	if (x->foreign_engine)
+		snprintf(handle, sizeof(handle), "%s@%s", x->id, x->engine);
+	else
+		snprintf(handle, sizeof(handle), "%s", x->id);
+	x->d->host->sandbox_started(x->sb, handle);
+	if (x->cancel) {
+		sandbox_end(x, -1, 0, "cancelled", NULL);
+		return;
+	}
+	x->step = STEP_ARM;
+	r = wait_submit(x, "next-exit");
+	if (r < 0)
+		sandbox_fail_errno(x, "cannot wait for the container", r);
+}
+
+/* ---- the sweep of orphans ---- */
+
+/* Whether a container (id, its sandbox label) is one of ours, alive or in the making. */
+static bool sandbox_owns(struct docker *d, const char *id, const char *sandbox) {
+	for (struct docker_sandbox *x = d->sandboxes; x; x = x->next)
+		if (strcmp(x->id, id) == 0 || (sandbox && strcmp(x->sandbox_id, sandbox) == 0))
+			return true;
+	return false;
+}
+
+static void on_sweep_list(struct http_request *req, void *userdata) {
+	struct docker *d = userdata;
+	_cleanup_json_ json_object *list = NULL;
+
+	if (!http_ok(req)) {
+		_cleanup_free_ char *m = http_error(req);
+
+		d->host->log(NULL, LOG_WARNING, "docker: cannot list containers to remove orphans: %s",
+			     m ? m : "out of memory");
+		return;
+	}
+	list = json_tokener_parse(http_body(req));
+	if (!json_object_is_type(list, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *c = json_object_array_get_idx(list, i), *labels = NULL, *v;
+		const char *id, *sandbox = NULL, *state = "";
+
+		if (!json_object_object_get_ex(c, "Id", &v))
+			continue;
+		id = json_object_get_string(v);
+		(void) json_object_object_get_ex(c, "Labels", &labels);
+		if (json_object_object_get_ex(labels, LABEL_SANDBOX, &v))
+			sandbox = json_object_get_string(v);
+		if (json_object_object_get_ex(c, "State", &v))
+			state = json_object_get_string(v);
+		if (sandbox_owns(d, id, sandbox))
+			continue;
+		/* kept on purpose, for someone to look at */
+		if (json_object_object_get_ex(labels, LABEL_KEEP_FAILED, NULL) &&
+		    (strcmp(state, "exited") == 0 || strcmp(state, "dead") == 0))
+			continue;
+		d->host->log(NULL, LOG_NOTICE, "docker: removing container %.12s (sandbox %s, %s): "
+			     "no sandbox of this daemon owns it", id, sandbox ? sandbox : "?", state);
+		remove_now(d, http_engine(req), id);
+	}
+}
+
+static void sweep_engine(struct docker *d, const char *engine) {
+	static const struct http_calls calls = { .done = on_sweep_list };
+	_cleanup_json_ json_object *filter = json_object_new_object();
+	json_object *labels = json_object_new_array();
+	_cleanup_free_ char *label = NULL, *escaped = NULL;
+	int r;
+
+	json_object_object_add(filter, "label", labels);
+	if (asprintf(&label, LABEL_INSTANCE "=%s", d->host->instance) < 0) {
+		label = NULL;
+		return;
+	}
+	json_object_array_add(labels, json_object_new_string(label));
+	escaped = url_escape(json_object_to_json_string_ext(filter, JSON_C_TO_STRING_PLAIN));
+	if (!escaped)
+		return;
+	r = http_submit(d->http, engine, "GET", NULL, REQUEST_TIMEOUT_MS, &calls, d, NULL,
+			"/containers/json?all=1&filters=%s", escaped);
+	if (r < 0)
+		d->host->log(NULL, LOG_WARNING, "docker: cannot list containers: %s", strerror(-r));
+}
+
+static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct docker *d = userdata;
+
+	/* every engine in use, each once */
+	sweep_engine(d, d->engine);
+	for (struct docker_sandbox *x = d->sandboxes; x; x = x->next) {
+		bool seen = !x->foreign_engine;
+
+		for (struct docker_sandbox *y = d->sandboxes; y != x && !seen; y = y->next)
+			seen = strcmp(x->engine, y->engine) == 0;
+		if (!seen)
+			sweep_engine(d, x->engine);
+	}
+	if (d->sweep_usec > 0) {
+		(void) sd_event_source_set_time_relative(s, d->sweep_usec);
+		(void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+/* ---- the executor ---- */
+
+static int option_unsigned(json_object *o, const char *key, double max, double *ret, char **ret_error) {
+	json_object *v;
+	double n;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	n = json_object_get_double(v);
+	if ((!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) ||
+	    n < 0 || n > max)
+		return errorf(ret_error, -EINVAL, "docker: option '%s' must be a number from 0 to %g", key, max);
+	*ret = n;
+	return 0;
+}
+
+static int option_string(json_object *o, const char *key, bool absolute, char **ret, char **ret_error) {
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+	    (absolute && json_object_get_string(v)[0] != '/'))
+		return errorf(ret_error, -EINVAL, "docker: option '%s' must be a%s path", key,
+			      absolute ? "n absolute" : " non-empty");
+	free(*ret);
+	*ret = strdup(json_object_get_string(v));
+	return *ret ? 0 : errorf(ret_error, -ENOMEM, "Out of memory");
+}
+
+static int parse_init_options(struct docker *d, const char *options_json, char **ret_error) {
+	static const char *const known[] = {
+		"socket", "keep_failed", "socket_mount", "orphan_sweep", "max_concurrency", NULL
+	};
+	_cleanup_json_ json_object *o = json_tokener_parse(options_json ? options_json : "{}");
+	json_object *v;
+	double sweep = (double) DEFAULT_SWEEP_USEC / 1e6, limit = 0;
+	int r;
+
+	if (!json_object_is_type(o, json_type_object))
+		return errorf(ret_error, -EINVAL, "docker: the options are not a JSON object");
+	json_object_object_foreach(o, key, val) {
+		size_t i;
+
+		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (!known[i])
+			return errorf(ret_error, -EINVAL, "docker: unknown option '%s' (known: socket, keep_failed, "
+				      "socket_mount, orphan_sweep, max_concurrency)", key);
+	}
+	if ((r = option_string(o, "socket", false, &d->engine, ret_error)) < 0 ||
+	    (r = option_string(o, "socket_mount", true, &d->socket_mount, ret_error)) < 0 ||
+	    (r = option_unsigned(o, "orphan_sweep", 86400 * 365, &sweep, ret_error)) < 0 ||
+	    (r = option_unsigned(o, "max_concurrency", INT_MAX, &limit, ret_error)) < 0)
+		return r;
+	if (json_object_object_get_ex(o, "max_concurrency", &v) && !json_object_is_type(v, json_type_int))
+		return errorf(ret_error, -EINVAL, "docker: option 'max_concurrency' must be an integer");
+	if (json_object_object_get_ex(o, "keep_failed", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return errorf(ret_error, -EINVAL, "docker: option 'keep_failed' must be true or false");
+		d->site.keep_failed = json_object_get_boolean(v);
+	}
+	d->sweep_usec = (uint64_t) (sweep * 1e6);
+	if (!d->engine && !(d->engine = strdup(DOCKER_DEFAULT_SOCKET)))
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	if (!d->socket_mount && !(d->socket_mount = strdup(DEFAULT_SOCKET_MOUNT)))
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	return 0;
+}
+
+/* The daemon's socket directory (absolute), and DAGD_SOCKET as seen inside. */
+static int socket_paths(struct docker *d, char **ret_error) {
+	_cleanup_free_ char *path = NULL, *cwd = NULL;
+	const char *sock = d->host->socket_path;
+	char *slash;
+
+	if (!sock || !*sock)
+		return errorf(ret_error, -EINVAL, "docker: the host gave no socket path");
+	if (sock[0] == '/')
+		path = strdup(sock);
+	else if ((cwd = getcwd(NULL, 0)))
+		path = strdupf("%s/%s", cwd, sock);
+	else
+		return errorf(ret_error, -errno, "docker: cannot get the current directory: %m");
+	if (!path)
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	slash = strrchr(path, '/');
+	d->socket_inside = strdupf("%s/%s", d->socket_mount, slash + 1);
+	*slash = '\0';
+	d->socket_dir = strdup(slash == path ? "/" : path);
+	if (!d->socket_inside || !d->socket_dir)
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	return 0;
+}
+
+/* "1.41" -> 141; -1 if it is not a version. */
+static int api_version_number(const char *s) {
+	unsigned major, minor;
+
+	if (!s || sscanf(s, "%u.%u", &major, &minor) != 2 || major > 99 || minor > 99)
+		return -1;
+	return (int) (major * 100 + minor);
+}
+
+/* /_ping, then /version: is the engine there, and does it speak our API?
+ * These two calls block; init() runs before the loop does (or while the
+ * host reloads its plugins), and each is bounded by PING_TIMEOUT_MS. */
+static int engine_check(struct docker *d, char **ret_error) {
+	_cleanup_free_ char *body = NULL, *err = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	json_object *v;
+	const char *max = NULL, *min = NULL, *version = "?";
+	long status;
+	int r, want = api_version_number(DOCKER_API_VERSION);
+
+	r = http_get_sync(d->engine, "/_ping", PING_TIMEOUT_MS, &status, &body, &err);
+	if (r < 0)
+		return errorf(ret_error, r, "docker: %s (is dockerd running, and may dagd use its socket?)",
+			      err ? err : strerror(-r));
+	if (status != 200 || strncmp(body, "OK", 2) != 0)
+		return errorf(ret_error, -EPROTO, "docker: '%s' does not answer /_ping like a Docker engine "
+			      "(HTTP %ld)", d->engine, status);
+	free(TAKE_PTR(body));
+	r = http_get_sync(d->engine, "/version", PING_TIMEOUT_MS, &status, &body, &err);
+	if (r < 0)
+		return errorf(ret_error, r, "docker: %s", err ? err : strerror(-r));
+	o = json_tokener_parse(body);
+	if (status != 200 || !o)
+		return errorf(ret_error, -EPROTO, "docker: the engine at '%s' answers /version with HTTP %ld",
+			      d->engine, status);
+	if (json_object_object_get_ex(o, "ApiVersion", &v))
+		max = json_object_get_string(v);
+	if (json_object_object_get_ex(o, "MinAPIVersion", &v))
+		min = json_object_get_string(v);
+	if (json_object_object_get_ex(o, "Version", &v))
+		version = json_object_get_string(v);
+	if (api_version_number(max) < want)
+		return errorf(ret_error, -EPROTONOSUPPORT, "docker: the engine at '%s' (Docker %s) speaks Engine "
+			      "API %s at most; this executor needs API " DOCKER_API_VERSION " (Docker 20.10 "
+			      "or later)", d->engine, version, max ? max : "?");
+	if (min && api_version_number(min) > want)
+		return errorf(ret_error, -EPROTONOSUPPORT, "docker: the engine at '%s' (Docker %s) speaks Engine "
+			      "API %s at least; this executor speaks API " DOCKER_API_VERSION, d->engine,
+			      version, min);
+	return 0;
+}
+
+static void docker_shutdown(void *state) {
+	struct docker *d = state;
+
+	if (!d)
+		return;
+	while (d->sandboxes)
+		sandbox_free(d->sandboxes);
+	/* removals not sent yet are left to the next sweep */
+	while (d->removals) {
+		struct removal *rm = d->removals;
+
+		d->removals = rm->next;
+		free(rm->engine);
+		free(rm);
+	}
+	sd_event_source_disable_unref(d->sweep_source);
+	sd_event_source_disable_unref(d->removal_source);
+	http_free(d->http);
+	free(d->engine);
+	free(d->socket_dir);
+	free(d->socket_mount);
+	free(d->socket_inside);
+	free(d);
+}
+
+static int docker_init(const struct dagd_host *host, const char *options_json, void **ret_state, char **ret_error) {
+	struct docker *d;
+	int r;
+
+	if (!host || host->abi_version != DAGD_EXECUTOR_ABI_VERSION ||
+	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
+		return errorf(ret_error, -EINVAL, "docker: unsupported host interface");
+	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
+	    !host->sandbox_exited || !host->instance)
+		return errorf(ret_error, -EINVAL, "docker: the host left out the event loop, its instance or a callback");
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	d->host = host;
+	r = parse_init_options(d, options_json, ret_error);
+	if (r >= 0)
+		r = socket_paths(d, ret_error);
+	if (r < 0)
+		goto fail;
+	d->site = (struct docker_site) {
+		.instance = host->instance,
+		.socket_dir = d->socket_dir,
+		.socket_mount = d->socket_mount,
+		.socket_inside = d->socket_inside,
+		.keep_failed = d->site.keep_failed,
+	};
+	r = http_new(host->event, &d->http);
+	if (r < 0) {
+		r = errorf(ret_error, r, "docker: cannot set up libcurl: %m");
+		goto fail;
+	}
+	r = engine_check(d, ret_error);
+	if (r < 0)
+		goto fail;
+	r = sd_event_add_defer(host->event, &d->removal_source, on_removals, d);
+	if (r >= 0)
+		r = sd_event_source_set_priority(d->removal_source, SD_EVENT_PRIORITY_IDLE + 1);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->removal_source, SD_EVENT_OFF);
+	/* the first sweep from the loop: every live sandbox is adopted by then */
+	if (r >= 0)
+		r = sd_event_add_time_relative(host->event, &d->sweep_source, CLOCK_MONOTONIC, 0,
+					       TIMER_ACCURACY_USEC, on_sweep, d);
+	if (r < 0) {
+		r = errorf(ret_error, r, "docker: cannot add event sources: %m");
+		goto fail;
+	}
+	*ret_state = d;
+	return 0;
+
+fail:
+	docker_shutdown(d);
+	return r;
+}
+
+/* The attempt's log file, opened only to set its mtime; -EBADF if it cannot be. */
+static int log_open(const struct dagd_spawn *spec) {
+	int fd;
+
+	if (!spec || !spec->log_path)
+		return -EBADF;
+	fd = open(spec->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	return fd >= 0 ? fd : -EBADF;
+}
+
+/* A name the operator can read in `docker ps`: dagd-<sandbox>-<random>. */
+static int container_name(const char *sandbox_id, char *buf, size_t size) {
+	uint32_t nonce;
+
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != sizeof(nonce))
+		nonce = (uint32_t) getpid() ^ (uint32_t) time(NULL);
+	if (strspn(sandbox_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(sandbox_id) ||
+	    (size_t) snprintf(buf, size, "dagd-%s-%08" PRIx32, sandbox_id, nonce) >= size)
+		return -EINVAL;
+	return 0;
+}
+
+static int docker_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
+			void **ret_data, char **ret_error) {
+	static const struct http_calls calls = { .done = on_created };
+	struct docker *d = state;
+	struct container_def def = {};
+	struct docker_sandbox *x = NULL;
+	const char *sandbox_id = sandbox_id_of(d, sb, spec);
+	char name[128];
+	int r;
+
+	if (!sandbox_id || container_name(sandbox_id, name, sizeof(name)) < 0)
+		return errorf(ret_error, -EINVAL, "invalid sandbox id '%s'", sandbox_id ? sandbox_id : "(null)");
+	r = container_def_build(&d->site, spec, &def, ret_error);
+	if (r < 0)
+		return r;
+	x = sandbox_new(d, sb, sandbox_id, def.engine);
+	if (!x) {
+		container_def_done(&def);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
+	x->tty = def.tty;
+	x->keep_failed = def.keep_failed;
+	x->log_fd = log_open(spec);
+	x->step = STEP_CREATE;
+	x->create_body = strdup(json_object_to_json_string_ext(def.create, JSON_C_TO_STRING_PLAIN));
+	container_def_done(&def);
+	if (!x->create_body) {
+		sandbox_free(x);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
+	x->d = d;
+	r = http_submit(d->http, x->engine, "POST", x->create_body, REQUEST_TIMEOUT_MS, &calls, x, &x->req,
+			"/containers/create?name=%s", name);
+	if (r < 0) {
+		x->d = NULL;
+		sandbox_free(x);
+		return errorf(ret_error, r, "cannot ask the engine for a container: %m");
+	}
+	sandbox_link(d, x);
+	d->host->log(sb, LOG_DEBUG, "creating container %s", name);
+	*ret_data = x;
+	return 0;
+}
+
+static int docker_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec) {
+	struct docker_sandbox *x = data;
+
+	if (!x)
+		return -EINVAL;
+	if (x->ended)
+		return 0;
+	if (x->cancel && x->kill_source)
+		grace_usec = 0;         /* a second cancel: at once */
+	x->cancel = true;
+	x->grace_usec = grace_usec;
+	switch (x->step) {
+	case STEP_RUN:
+		sandbox_kill(x);
+		break;
+	case STEP_ARM:
+		step_later(x);
+		break;
+	default:
+		/* acted on when the step in flight is over */
+		break;
+	}
+	return 0;
+}
+
+static int docker_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
+			const char *handle, void **ret_data, char **ret_error) {
+	struct docker *d = state;
+	struct docker_sandbox *x;
+	const char *sandbox_id = sandbox_id_of(d, sb, spec), *at;
+	size_t id_len;
+	struct stat st;
+	int r;
+
+	if (!handle || !sandbox_id)
+		return errorf(ret_error, -EINVAL, "no handle or sandbox id to adopt");
+	at = strchr(handle, '@');
+	id_len = at ? (size_t) (at - handle) : strlen(handle);
+	if (id_len < 12 || id_len > 64 || strspn(handle, "0123456789abcdef") != id_len || (at && !at[1]))
+		return errorf(ret_error, -EINVAL, "invalid handle '%s': expected a container id[@engine socket]", handle);
+	x = sandbox_new(d, sb, sandbox_id, at ? at + 1 : NULL);
+	if (!x)
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	memcpy(x->id, handle, id_len);
+	x->id[id_len] = '\0';
+	x->log_fd = log_open(spec);
+	/* what the log file has is not asked for again (see log_stamp()) */
+	if (x->log_fd >= 0 && fstat(x->log_fd, &st) == 0 && st.st_size > 0)
+		snprintf(x->since, sizeof(x->since), "%lld.%09ld", (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	x->d = d;
+	r = inspect_submit(x, STEP_INSPECT);
+	if (r < 0) {
+		x->d = NULL;
+		sandbox_free(x);
+		return errorf(ret_error, r, "cannot ask the engine about container %.12s: %m", handle);
+	}
+	sandbox_link(d, x);
+	*ret_data = x;
+	return 0;
+}
+
+const struct dagd_executor dagd_executor = {
+	DAGD_EXECUTOR_ABI_VERSION,
+	sizeof(struct dagd_executor),
+	"docker",
+	"runs each task in a container of the Docker engine (API " DOCKER_API_VERSION ")",
+	0,
+	docker_init,
+	docker_shutdown,
+	docker_spawn,
+	docker_cancel,
+	docker_adopt,
+};
