@@ -229,7 +229,7 @@ static void log_emit(int priority, int64_t task_id, const char *sandbox, const c
 	fprintf(stderr, "%sdagd: %s\n", getenv("JOURNAL_STREAM") ? prefix[priority & 7] : "", msg);
 }
 
-static void log_va(int priority, int64_t task_id, const char *sandbox, const char *fmt, va_list ap)
+_printf_(4, 0) static void log_va(int priority, int64_t task_id, const char *sandbox, const char *fmt, va_list ap)
 {
 	char buf[4096], found[48];
 	int64_t found_task;

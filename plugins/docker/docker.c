@@ -134,20 +134,25 @@ struct docker_sandbox {
 	char *message;
 };
 
-static void sandbox_free(struct docker_sandbox *x) {
-	struct docker *d;
+/* Out of the executor's list, if it is in it. */
+static void sandbox_unlink(struct docker_sandbox *x) {
+	struct docker *d = x->d;
 
+	if (!d)
+		return;
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (d->sandboxes == x)
+		d->sandboxes = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+static void sandbox_free(struct docker_sandbox *x) {
 	if (!x)
 		return;
-	d = x->d;
-	if (d) {
-		if (x->prev)
-			x->prev->next = x->next;
-		else if (d->sandboxes == x)
-			d->sandboxes = x->next;
-		if (x->next)
-			x->next->prev = x->prev;
-	}
+	sandbox_unlink(x);
 	http_cancel(x->req);
 	http_cancel(x->wait);
 	http_cancel(x->logs);
@@ -288,13 +293,7 @@ static void sandbox_finish(struct docker_sandbox *x) {
 			remove_later(d, x->engine, x->id);
 	}
 	/* out of our list first: nothing of ours may name it after the host's call */
-	if (x->prev)
-		x->prev->next = x->next;
-	else if (d->sandboxes == x)
-		d->sandboxes = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	x->prev = x->next = NULL;
+	sandbox_unlink(x);
 	x->d = NULL;
 	host->sandbox_exited(x->sb, &e);
 	sandbox_free(x);
