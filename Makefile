@@ -136,7 +136,7 @@ install: all
 	install -m 0755 $(BUILD)/dagd $(DESTDIR)$(SBINDIR)/dagd
 	install -m 0755 $(BUILD)/dagctl $(DESTDIR)$(BINDIR)/dagctl
 	install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PLUGINDIR)/
-	install -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
+	install -D -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
 	install -m 0644 plugins/executor.h $(DESTDIR)$(INCLUDEDIR)/dagd/executor.h
 	install -m 0644 $(SCHEMA) $(DESTDIR)$(DATADIR)/dagd/schema/
 	install -d $(DESTDIR)$(DATADIR)/man/man1 $(DESTDIR)$(DATADIR)/man/man7 $(DESTDIR)$(DATADIR)/man/man8 \

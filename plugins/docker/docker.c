@@ -41,7 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,9 +64,6 @@
  * this, so many times, before the sandbox counts as lost. */
 #define RECHECK_USEC (2 * 1000000ULL)
 #define RECHECK_TRIES 30
-/* Defaults of the executor's options. */
-#define DEFAULT_SOCKET_MOUNT "/run/dagd"
-#define DEFAULT_SWEEP_USEC (300 * 1000000ULL)
 #define TIMER_ACCURACY_USEC 10000
 
 enum step {
@@ -89,10 +86,9 @@ struct docker_sandbox;
 struct docker {
 	const struct dagd_host *host;
 	struct http *http;
+	struct executor_settings set;   /* set.engine: the executor's engine socket */
 	struct docker_site site;
-	char *engine;                   /* the executor's engine socket */
-	char *socket_dir, *socket_mount, *socket_inside;
-	uint64_t sweep_usec;            /* 0: only the first sweep */
+	char *socket_dir, *socket_inside;
 	sd_event_source *sweep_source;
 	sd_event_source *removal_source;
 	struct removal *removals;
@@ -111,7 +107,6 @@ struct docker_sandbox {
 	bool tty, keep_failed;
 	bool cancel;                    /* stop it as soon as it can be */
 	uint64_t grace_usec;
-	char *create_body;
 	char since[40];                 /* logs from this time on ("" all) */
 	int log_fd;                     /* the attempt's log, to keep its mtime exact */
 	unsigned rechecks;
@@ -164,7 +159,6 @@ static void sandbox_free(struct docker_sandbox *x) {
 		close(x->log_fd);
 	free(x->sandbox_id);
 	free(x->engine);
-	free(x->create_body);
 	free(x->message);
 	free(x);
 }
@@ -175,21 +169,23 @@ static struct docker_sandbox *sandbox_new(struct docker *d, struct dagd_sandbox 
 
 	if (!x)
 		return NULL;
+	x->d = d;
 	x->sb = sb;
 	x->wait_code = -1;
 	x->log_fd = -EBADF;
 	x->sandbox_id = strdup(sandbox_id);
-	x->engine = strdup(engine ? engine : d->engine);
+	x->engine = strdup(engine ? engine : d->set.engine);
 	if (!x->sandbox_id || !x->engine) {
 		sandbox_free(x);
 		return NULL;
 	}
-	x->foreign_engine = strcmp(x->engine, d->engine) != 0;
+	x->foreign_engine = strcmp(x->engine, d->set.engine) != 0;
 	return x;
 }
 
-static void sandbox_link(struct docker *d, struct docker_sandbox *x) {
-	x->d = d;
+static void sandbox_link(struct docker_sandbox *x) {
+	struct docker *d = x->d;
+
 	x->prev = NULL;
 	x->next = d->sandboxes;
 	if (d->sandboxes)
@@ -736,7 +732,6 @@ static void on_created(struct http_request *req, void *userdata) {
 	int r;
 
 	x->req = NULL;
-	free(TAKE_PTR(x->create_body));
 	if (!http_ok(req)) {
 		sandbox_fail(x, "error", "cannot create the container", req);
 		return;
@@ -837,7 +832,7 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
 	struct docker *d = userdata;
 
 	/* every engine in use, each once */
-	sweep_engine(d, d->engine);
+	sweep_engine(d, d->set.engine);
 	for (struct docker_sandbox *x = d->sandboxes; x; x = x->next) {
 		bool seen = !x->foreign_engine;
 
@@ -846,82 +841,14 @@ static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
 		if (!seen)
 			sweep_engine(d, x->engine);
 	}
-	if (d->sweep_usec > 0) {
-		(void) sd_event_source_set_time_relative(s, d->sweep_usec);
+	if (d->set.sweep_usec > 0) {
+		(void) sd_event_source_set_time_relative(s, d->set.sweep_usec);
 		(void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 	}
 	return 0;
 }
 
 /* ---- the executor ---- */
-
-static int option_unsigned(json_object *o, const char *key, double max, double *ret, char **ret_error) {
-	json_object *v;
-	double n;
-
-	if (!json_object_object_get_ex(o, key, &v) || !v)
-		return 0;
-	n = json_object_get_double(v);
-	if ((!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) ||
-	    n < 0 || n > max)
-		return errorf(ret_error, -EINVAL, "docker: option '%s' must be a number from 0 to %g", key, max);
-	*ret = n;
-	return 0;
-}
-
-static int option_string(json_object *o, const char *key, bool absolute, char **ret, char **ret_error) {
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !v)
-		return 0;
-	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
-	    (absolute && json_object_get_string(v)[0] != '/'))
-		return errorf(ret_error, -EINVAL, "docker: option '%s' must be a%s path", key,
-			      absolute ? "n absolute" : " non-empty");
-	free(*ret);
-	*ret = strdup(json_object_get_string(v));
-	return *ret ? 0 : errorf(ret_error, -ENOMEM, "Out of memory");
-}
-
-static int parse_init_options(struct docker *d, const char *options_json, char **ret_error) {
-	static const char *const known[] = {
-		"socket", "keep_failed", "socket_mount", "orphan_sweep", "max_concurrency", NULL
-	};
-	_cleanup_json_ json_object *o = json_tokener_parse(options_json ? options_json : "{}");
-	json_object *v;
-	double sweep = (double) DEFAULT_SWEEP_USEC / 1e6, limit = 0;
-	int r;
-
-	if (!json_object_is_type(o, json_type_object))
-		return errorf(ret_error, -EINVAL, "docker: the options are not a JSON object");
-	json_object_object_foreach(o, key, val) {
-		size_t i;
-
-		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
-			;
-		if (!known[i])
-			return errorf(ret_error, -EINVAL, "docker: unknown option '%s' (known: socket, keep_failed, "
-				      "socket_mount, orphan_sweep, max_concurrency)", key);
-	}
-	if ((r = option_string(o, "socket", false, &d->engine, ret_error)) < 0 ||
-	    (r = option_string(o, "socket_mount", true, &d->socket_mount, ret_error)) < 0 ||
-	    (r = option_unsigned(o, "orphan_sweep", 86400 * 365, &sweep, ret_error)) < 0 ||
-	    (r = option_unsigned(o, "max_concurrency", INT_MAX, &limit, ret_error)) < 0)
-		return r;
-	if (json_object_object_get_ex(o, "max_concurrency", &v) && !json_object_is_type(v, json_type_int))
-		return errorf(ret_error, -EINVAL, "docker: option 'max_concurrency' must be an integer");
-	if (json_object_object_get_ex(o, "keep_failed", &v)) {
-		if (!json_object_is_type(v, json_type_boolean))
-			return errorf(ret_error, -EINVAL, "docker: option 'keep_failed' must be true or false");
-		d->site.keep_failed = json_object_get_boolean(v);
-	}
-	d->sweep_usec = (uint64_t) (sweep * 1e6);
-	if (!d->engine && !(d->engine = strdup(DOCKER_DEFAULT_SOCKET)))
-		return errorf(ret_error, -ENOMEM, "Out of memory");
-	if (!d->socket_mount && !(d->socket_mount = strdup(DEFAULT_SOCKET_MOUNT)))
-		return errorf(ret_error, -ENOMEM, "Out of memory");
-	return 0;
-}
 
 /* The daemon's socket directory (absolute), and DAGD_SOCKET as seen inside. */
 static int socket_paths(struct docker *d, char **ret_error) {
@@ -930,17 +857,17 @@ static int socket_paths(struct docker *d, char **ret_error) {
 	char *slash;
 
 	if (!sock || !*sock)
-		return errorf(ret_error, -EINVAL, "docker: the host gave no socket path");
+		return errorf(ret_error, -EINVAL, "the host gave no socket path");
 	if (sock[0] == '/')
 		path = strdup(sock);
 	else if ((cwd = getcwd(NULL, 0)))
 		path = strdupf("%s/%s", cwd, sock);
 	else
-		return errorf(ret_error, -errno, "docker: cannot get the current directory: %m");
+		return errorf(ret_error, -errno, "cannot get the current directory: %m");
 	if (!path)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	slash = strrchr(path, '/');
-	d->socket_inside = strdupf("%s/%s", d->socket_mount, slash + 1);
+	d->socket_inside = strdupf("%s/%s", d->set.socket_mount, slash + 1);
 	*slash = '\0';
 	d->socket_dir = strdup(slash == path ? "/" : path);
 	if (!d->socket_inside || !d->socket_dir)
@@ -968,21 +895,21 @@ static int engine_check(struct docker *d, char **ret_error) {
 	long status;
 	int r, want = api_version_number(DOCKER_API_VERSION);
 
-	r = http_get_sync(d->engine, "/_ping", PING_TIMEOUT_MS, &status, &body, &err);
+	r = http_get_sync(d->set.engine, "/_ping", PING_TIMEOUT_MS, &status, &body, &err);
 	if (r < 0)
-		return errorf(ret_error, r, "docker: %s (is dockerd running, and may dagd use its socket?)",
+		return errorf(ret_error, r, "%s (is dockerd running, and may dagd use its socket?)",
 			      err ? err : strerror(-r));
 	if (status != 200 || strncmp(body, "OK", 2) != 0)
-		return errorf(ret_error, -EPROTO, "docker: '%s' does not answer /_ping like a Docker engine "
-			      "(HTTP %ld)", d->engine, status);
+		return errorf(ret_error, -EPROTO, "'%s' does not answer /_ping like a Docker engine "
+			      "(HTTP %ld)", d->set.engine, status);
 	free(TAKE_PTR(body));
-	r = http_get_sync(d->engine, "/version", PING_TIMEOUT_MS, &status, &body, &err);
+	r = http_get_sync(d->set.engine, "/version", PING_TIMEOUT_MS, &status, &body, &err);
 	if (r < 0)
-		return errorf(ret_error, r, "docker: %s", err ? err : strerror(-r));
+		return errorf(ret_error, r, "%s", err ? err : strerror(-r));
 	o = json_tokener_parse(body);
 	if (status != 200 || !o)
-		return errorf(ret_error, -EPROTO, "docker: the engine at '%s' answers /version with HTTP %ld",
-			      d->engine, status);
+		return errorf(ret_error, -EPROTO, "the engine at '%s' answers /version with HTTP %ld",
+			      d->set.engine, status);
 	if (json_object_object_get_ex(o, "ApiVersion", &v))
 		max = json_object_get_string(v);
 	if (json_object_object_get_ex(o, "MinAPIVersion", &v))
@@ -990,12 +917,12 @@ static int engine_check(struct docker *d, char **ret_error) {
 	if (json_object_object_get_ex(o, "Version", &v))
 		version = json_object_get_string(v);
 	if (api_version_number(max) < want)
-		return errorf(ret_error, -EPROTONOSUPPORT, "docker: the engine at '%s' (Docker %s) speaks Engine "
+		return errorf(ret_error, -EPROTONOSUPPORT, "the engine at '%s' (Docker %s) speaks Engine "
 			      "API %s at most; this executor needs API " DOCKER_API_VERSION " (Docker 20.10 "
-			      "or later)", d->engine, version, max ? max : "?");
+			      "or later)", d->set.engine, version, max ? max : "?");
 	if (min && api_version_number(min) > want)
-		return errorf(ret_error, -EPROTONOSUPPORT, "docker: the engine at '%s' (Docker %s) speaks Engine "
-			      "API %s at least; this executor speaks API " DOCKER_API_VERSION, d->engine,
+		return errorf(ret_error, -EPROTONOSUPPORT, "the engine at '%s' (Docker %s) speaks Engine "
+			      "API %s at least; this executor speaks API " DOCKER_API_VERSION, d->set.engine,
 			      version, min);
 	return 0;
 }
@@ -1018,9 +945,8 @@ static void docker_shutdown(void *state) {
 	sd_event_source_disable_unref(d->sweep_source);
 	sd_event_source_disable_unref(d->removal_source);
 	http_free(d->http);
-	free(d->engine);
+	executor_settings_done(&d->set);
 	free(d->socket_dir);
-	free(d->socket_mount);
 	free(d->socket_inside);
 	free(d);
 }
@@ -1031,16 +957,16 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 
 	if (!host || host->abi_version != DAGD_EXECUTOR_ABI_VERSION ||
 	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
-		return errorf(ret_error, -EINVAL, "docker: unsupported host interface");
+		return errorf(ret_error, -EINVAL, "unsupported host interface");
 	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
 	    !host->sandbox_exited || !host->instance)
-		return errorf(ret_error, -EINVAL, "docker: the host left out the event loop, its instance or a callback");
+		return errorf(ret_error, -EINVAL, "the host left out the event loop, its instance or a callback");
 
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	d->host = host;
-	r = parse_init_options(d, options_json, ret_error);
+	r = executor_settings_parse(options_json, &d->set, ret_error);
 	if (r >= 0)
 		r = socket_paths(d, ret_error);
 	if (r < 0)
@@ -1048,13 +974,13 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 	d->site = (struct docker_site) {
 		.instance = host->instance,
 		.socket_dir = d->socket_dir,
-		.socket_mount = d->socket_mount,
+		.socket_mount = d->set.socket_mount,
 		.socket_inside = d->socket_inside,
-		.keep_failed = d->site.keep_failed,
+		.keep_failed = d->set.keep_failed,
 	};
 	r = http_new(host->event, &d->http);
 	if (r < 0) {
-		r = errorf(ret_error, r, "docker: cannot set up libcurl: %m");
+		r = errorf(ret_error, r, "cannot set up libcurl: %m");
 		goto fail;
 	}
 	r = engine_check(d, ret_error);
@@ -1070,7 +996,7 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 		r = sd_event_add_time_relative(host->event, &d->sweep_source, CLOCK_MONOTONIC, 0,
 					       TIMER_ACCURACY_USEC, on_sweep, d);
 	if (r < 0) {
-		r = errorf(ret_error, r, "docker: cannot add event sources: %m");
+		r = errorf(ret_error, r, "cannot add event sources: %m");
 		goto fail;
 	}
 	*ret_state = d;
@@ -1127,21 +1053,14 @@ static int docker_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_
 	x->keep_failed = def.keep_failed;
 	x->log_fd = log_open(spec);
 	x->step = STEP_CREATE;
-	x->create_body = strdup(json_object_to_json_string_ext(def.create, JSON_C_TO_STRING_PLAIN));
+	r = http_submit(d->http, x->engine, "POST", json_object_to_json_string_ext(def.create, JSON_C_TO_STRING_PLAIN),
+			REQUEST_TIMEOUT_MS, &calls, x, &x->req, "/containers/create?name=%s", name);
 	container_def_done(&def);
-	if (!x->create_body) {
-		sandbox_free(x);
-		return errorf(ret_error, -ENOMEM, "Out of memory");
-	}
-	x->d = d;
-	r = http_submit(d->http, x->engine, "POST", x->create_body, REQUEST_TIMEOUT_MS, &calls, x, &x->req,
-			"/containers/create?name=%s", name);
 	if (r < 0) {
-		x->d = NULL;
 		sandbox_free(x);
 		return errorf(ret_error, r, "cannot ask the engine for a container: %m");
 	}
-	sandbox_link(d, x);
+	sandbox_link(x);
 	d->host->log(sb, LOG_DEBUG, "creating container %s", name);
 	*ret_data = x;
 	return 0;
@@ -1196,14 +1115,12 @@ static int docker_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_
 	/* what the log file has is not asked for again (see log_stamp()) */
 	if (x->log_fd >= 0 && fstat(x->log_fd, &st) == 0 && st.st_size > 0)
 		snprintf(x->since, sizeof(x->since), "%lld.%09ld", (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-	x->d = d;
 	r = inspect_submit(x, STEP_INSPECT);
 	if (r < 0) {
-		x->d = NULL;
 		sandbox_free(x);
 		return errorf(ret_error, r, "cannot ask the engine about container %.12s: %m", handle);
 	}
-	sandbox_link(d, x);
+	sandbox_link(x);
 	*ret_data = x;
 	return 0;
 }

@@ -105,6 +105,17 @@ int frame_feed(struct frame_reader *fr, const void *data, size_t size, frame_out
 
 /* --- options.c ----------------------------------------------------------- */
 
+/* The executor's own options (--executor-options docker='{...}'). */
+struct executor_settings {
+	char *engine;                   /* the engine's socket */
+	char *socket_mount;             /* where the daemon's socket directory appears inside */
+	bool keep_failed;               /* the default of the task option */
+	uint64_t sweep_usec;            /* between sweeps of orphans; 0: the first only */
+};
+
+int executor_settings_parse(const char *options_json, struct executor_settings *ret, char **ret_error);
+void executor_settings_done(struct executor_settings *s);
+
 /* What holds for every container of one plugin instance. */
 struct docker_site {
 	const char *instance;           /* the daemon's, for the instance label */

@@ -1,6 +1,16 @@
 /*
- * options.c - the docker executor's task options, and the container they
- * define (the body of POST /containers/create).
+ * options.c - the docker executor's options: its own, and a task's, with the
+ * container those define (the body of POST /containers/create).
+ *
+ * The executor's own (--executor-options docker='{...}'):
+ *
+ *   socket           the engine's socket, default /var/run/docker.sock
+ *   keep_failed      the default of the task option
+ *   socket_mount     where the daemon's socket directory appears in a
+ *                    container, default /run/dagd
+ *   orphan_sweep     seconds between sweeps of orphaned containers, default
+ *                    300; 0: only the first, at start
+ *   max_concurrency  the executor's limit (the host reads it)
  *
  * A sandbox's options are the project's executor options overlaid by the
  * task's (the host merges them).  The task's own command, env and working
@@ -40,9 +50,16 @@
 /* The daemon gives a sandbox this PATH when it has none itself. */
 #define HOST_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-static const char *const known_options[] = {
+#define DEFAULT_SOCKET_MOUNT "/run/dagd"
+#define DEFAULT_SWEEP_SEC 300
+
+static const char *const task_options[] = {
 	"image", "entrypoint", "env", "workdir", "user", "memory", "cpus", "pids_limit", "network",
 	"binds", "labels", "tty", "init", "keep_failed", "socket", NULL
+};
+
+static const char *const executor_options[] = {
+	"socket", "keep_failed", "socket_mount", "orphan_sweep", "max_concurrency", NULL
 };
 
 void container_def_done(struct container_def *def) {
@@ -97,6 +114,31 @@ static int type_error(char **ret_error, const char *key, const char *want) {
 	return errorf(ret_error, -EINVAL, "option '%s' must be %s", key, want);
 }
 
+/* o, parsed: a JSON object whose keys are all known. */
+static int parse_object(const char *json, const char *const *known, json_object **ret, char **ret_error) {
+	_cleanup_json_ json_object *o = json_tokener_parse(json ? json : "{}");
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return errorf(ret_error, -EINVAL, "the options are not a JSON object");
+	json_object_object_foreach(o, key, val) {
+		_cleanup_free_ char *list = NULL;
+		size_t i, len = 0;
+
+		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (known[i])
+			continue;
+		for (i = 0; known[i]; i++)
+			len += strlen(known[i]) + 2;
+		list = calloc(1, len + 1);
+		for (i = 0; list && known[i]; i++)
+			strcat(strcat(list, i ? ", " : ""), known[i]);
+		return errorf(ret_error, -EINVAL, "unknown option '%s' (known: %s)", key, list ? list : "?");
+	}
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
 /* o's key as a string, or NULL if absent. */
 static int get_string(json_object *o, const char *key, const char **ret, char **ret_error) {
 	json_object *v;
@@ -107,6 +149,21 @@ static int get_string(json_object *o, const char *key, const char **ret, char **
 	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
 		return type_error(ret_error, key, "a non-empty string");
 	*ret = json_object_get_string(v);
+	return 0;
+}
+
+/* A number from 0 to max, or absent. */
+static int get_number(json_object *o, const char *key, double max, double *ret, char **ret_error) {
+	json_object *v;
+	double n;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	n = json_object_get_double(v);
+	if ((!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) ||
+	    n < 0 || n > max)
+		return errorf(ret_error, -EINVAL, "option '%s' must be a number from 0 to %g", key, max);
+	*ret = n;
 	return 0;
 }
 
@@ -324,19 +381,9 @@ int container_def_build(const struct docker_site *site, const struct dagd_spawn 
 
 	if (!spec->argv || !spec->argv[0])
 		return errorf(ret_error, -EINVAL, "nothing to run: the command is empty");
-	o = json_tokener_parse(spec->options_json ? spec->options_json : "{}");
-	if (!o || !json_object_is_type(o, json_type_object))
-		return errorf(ret_error, -EINVAL, "the executor options are not a JSON object");
-	json_object_object_foreach(o, key, val) {
-		size_t i;
-
-		for (i = 0; known_options[i] && strcmp(known_options[i], key) != 0; i++)
-			;
-		if (!known_options[i])
-			return errorf(ret_error, -EINVAL, "unknown option '%s' (known: image, entrypoint, env, "
-				      "workdir, user, memory, cpus, pids_limit, network, binds, labels, tty, "
-				      "init, keep_failed, socket)", key);
-	}
+	r = parse_object(spec->options_json, task_options, &o, ret_error);
+	if (r < 0)
+		return r;
 
 	if ((r = get_string(o, "image", &image, ret_error)) < 0 ||
 	    (r = get_string(o, "workdir", &workdir, ret_error)) < 0 ||
@@ -396,5 +443,43 @@ int container_def_build(const struct docker_site *site, const struct dagd_spawn 
 	if (engine && !(ret->engine = strdup(engine)))
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	ret->create = TAKE_PTR(create);
+	return 0;
+}
+
+void executor_settings_done(struct executor_settings *s) {
+	free(s->engine);
+	free(s->socket_mount);
+	*s = (struct executor_settings) {};
+}
+
+int executor_settings_parse(const char *options_json, struct executor_settings *ret, char **ret_error) {
+	_cleanup_json_ json_object *o = NULL;
+	const char *engine, *mount;
+	double sweep = DEFAULT_SWEEP_SEC, limit = 0;
+	bool keep_failed = false;
+	json_object *v;
+	int r;
+
+	if ((r = parse_object(options_json, executor_options, &o, ret_error)) < 0 ||
+	    (r = get_string(o, "socket", &engine, ret_error)) < 0 ||
+	    (r = get_string(o, "socket_mount", &mount, ret_error)) < 0 ||
+	    (r = get_bool(o, "keep_failed", &keep_failed, ret_error)) < 0 ||
+	    (r = get_number(o, "orphan_sweep", 86400 * 365, &sweep, ret_error)) < 0 ||
+	    (r = get_number(o, "max_concurrency", INT32_MAX, &limit, ret_error)) < 0)
+		return r;
+	if (json_object_object_get_ex(o, "max_concurrency", &v) && !json_object_is_type(v, json_type_int))
+		return type_error(ret_error, "max_concurrency", "an integer");
+	if (mount && mount[0] != '/')
+		return type_error(ret_error, "socket_mount", "an absolute path");
+	*ret = (struct executor_settings) {
+		.engine = strdup(engine ? engine : DOCKER_DEFAULT_SOCKET),
+		.socket_mount = strdup(mount ? mount : DEFAULT_SOCKET_MOUNT),
+		.keep_failed = keep_failed,
+		.sweep_usec = (uint64_t) (sweep * 1e6),
+	};
+	if (!ret->engine || !ret->socket_mount) {
+		executor_settings_done(ret);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
 	return 0;
 }

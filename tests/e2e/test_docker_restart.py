@@ -19,11 +19,15 @@ from dockere2e import (api, container_of, daemon, docker_test, log_text, project
 
 def start_waiting(d, w, n=3):
     """n tasks whose containers print "before", wait for /data/go, print
-    "after" and report a result; returns when all run and said "before"."""
+    "after" and report a result; returns when all run and said "before".
+    The first names the engine in its own options, by another path: its
+    handle then names the engine too."""
     p = project(d, binds=[f"{w}:/data"], max_concurrency=n)
     cmd = ('echo "before $DAGD_TASK_ID"; ' + sleep_until("/data/go") + '; echo "after $DAGD_TASK_ID"; '
            'dagctl complete --result "{\\"n\\": \\"$DAGD_TASK_ID\\"}"')
-    ids = [d.add(p, cmd, title=f"waiter {i}")["id"] for i in range(n)]
+    other_path = os.path.join(os.path.dirname(api().sock), ".", os.path.basename(api().sock))
+    ids = [d.add(p, cmd, title=f"waiter {i}", executor_options={"socket": other_path} if i == 0 else {})["id"]
+           for i in range(n)]
     cids = {t: container_of(d, t) for t in ids}
     wait_for(lambda: all("before" in log_text(d, t) for t in ids), what="every task's first line")
     return p, cids

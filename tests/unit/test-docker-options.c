@@ -247,6 +247,45 @@ static void bad_options_are_refused_with_a_message_naming_them(void **state) {
 	assert_error("[1]", "not a JSON object");
 }
 
+static void the_executors_own_options_have_defaults_and_are_checked(void **state) {
+	struct executor_settings set = {};
+	char *err = NULL;
+
+	assert_int_equal(executor_settings_parse("{}", &set, NULL), 0);
+	assert_string_equal(set.engine, "/var/run/docker.sock");
+	assert_string_equal(set.socket_mount, "/run/dagd");
+	assert_false(set.keep_failed);
+	assert_int_equal(set.sweep_usec, 300 * 1000000ULL);
+	executor_settings_done(&set);
+
+	assert_int_equal(executor_settings_parse("{\"socket\": \"/run/d.sock\", \"socket_mount\": \"/dagd\","
+						 " \"keep_failed\": true, \"orphan_sweep\": 0.5,"
+						 " \"max_concurrency\": 4}", &set, NULL), 0);
+	assert_string_equal(set.engine, "/run/d.sock");
+	assert_string_equal(set.socket_mount, "/dagd");
+	assert_true(set.keep_failed);
+	assert_int_equal(set.sweep_usec, 500000);
+	executor_settings_done(&set);
+
+	static const struct {
+		const char *json, *want;
+	} bad[] = {
+		{ "{\"sockt\": \"/x\"}", "unknown option 'sockt' (known: socket, keep_failed," },
+		{ "{\"socket_mount\": \"run\"}", "absolute" },
+		{ "{\"orphan_sweep\": -1}", "orphan_sweep" },
+		{ "{\"max_concurrency\": 1.5}", "integer" },
+		{ "{\"keep_failed\": 1}", "keep_failed" },
+		{ "[]", "not a JSON object" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(executor_settings_parse(bad[i].json, &set, &err), -EINVAL);
+		if (!err || !strstr(err, bad[i].want))
+			fail_msg("%s: error '%s' does not say '%s'", bad[i].json, err, bad[i].want);
+		free(err);
+		err = NULL;
+	}
+}
+
 int main(void) {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(sizes_are_bytes_or_k_m_g),
@@ -255,6 +294,7 @@ int main(void) {
 		cmocka_unit_test(options_set_limits_user_workdir_tty_init_labels_and_engine),
 		cmocka_unit_test(binds_are_always_read_only),
 		cmocka_unit_test(bad_options_are_refused_with_a_message_naming_them),
+		cmocka_unit_test(the_executors_own_options_have_defaults_and_are_checked),
 	};
 
 	return cmocka_run_group_tests_name("docker options", tests, NULL, NULL);
