@@ -78,8 +78,14 @@ SCHEMA = $(sort $(wildcard schema/*.sql))
 DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS))) $(BUILD)/schema.o
 CTL_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
 PLUGIN_SOS  = $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGINS))
+# programs a plugin runs, installed beside it
+PLUGIN_PROGS = $(BUILD)/plugins/local-supervise
 
-all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(BUILD)/dagctl-static
+all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(PLUGIN_PROGS) $(BUILD)/dagctl-static
+
+$(BUILD)/plugins/local-supervise: plugins/local/supervise/supervise.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 $(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
@@ -106,6 +112,9 @@ $(BUILD)/plugins/%.so: plugins/%/*.c plugins/executor.h Makefile
 PLUGIN_PKGS_docker = libcurl
 PLUGIN_LIBS_docker = -lm
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h
+# The daytona executor shares the docker executor's HTTP client and helpers.
+PLUGIN_PKGS_daytona = libcurl
+$(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h plugins/docker/docker.h plugins/docker/http.c plugins/docker/util.c
 
 # dagctl linked statically, to copy into container images (for `dagctl
 # complete` from inside a docker sandbox); the same whatever BUILD and SAN are.
@@ -135,7 +144,7 @@ install: all
 		$(DESTDIR)$(USERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(BUILD)/dagd $(DESTDIR)$(SBINDIR)/dagd
 	install -m 0755 $(BUILD)/dagctl $(DESTDIR)$(BINDIR)/dagctl
-	install -m 0755 $(PLUGIN_SOS) $(DESTDIR)$(PLUGINDIR)/
+	install -m 0755 $(PLUGIN_SOS) $(PLUGIN_PROGS) $(DESTDIR)$(PLUGINDIR)/
 	install -D -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
 	install -m 0644 plugins/executor.h $(DESTDIR)$(INCLUDEDIR)/dagd/executor.h
 	install -m 0644 $(SCHEMA) $(DESTDIR)$(DATADIR)/dagd/schema/

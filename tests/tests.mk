@@ -16,7 +16,7 @@ BROKEN_PLUGINS = notso nosym badabi smallsize initfail
 UNIT_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 BROKEN_PLUGIN_SOS = $(patsubst %,$(BUILD)/tests/plugins/%.so,$(BROKEN_PLUGINS))
 
-tests: $(UNIT_TEST_BINS) $(BROKEN_PLUGIN_SOS) $(PLUGIN_SOS)
+tests: $(UNIT_TEST_BINS) $(BROKEN_PLUGIN_SOS) $(PLUGIN_SOS) $(PLUGIN_PROGS)
 
 $(BUILD)/tests/test-%: tests/unit/test-%.c plugins/executor.h Makefile tests/tests.mk
 	@mkdir -p $(dir $@)

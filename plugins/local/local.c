@@ -2,7 +2,8 @@
  * local.c - the `local` executor: each task runs as its own process group on
  * this host, under a small supervisor process that outlives the daemon.
  *
- * spawn() forks the supervisor.  The supervisor leaves the daemon's session
+ * spawn() starts the supervisor, a small program (supervise/supervise.c)
+ * run with posix_spawn().  The supervisor leaves the daemon's session
  * (setsid), ignores the signals a cancel sends to the task, forks the task as
  * the leader of a new process group, waits for it and records how it ended in
  * STATE_DIR/local/<sandbox>.exit ("exited N", "killed S" or "dumped S",
@@ -14,11 +15,13 @@
  * start time (field 22 of /proc/<pid>/stat) tells the real supervisor from a
  * process that got its pid later.
  *
- * Everything the children need is prepared before fork(); after it, the
- * supervisor and the task use only async-signal-safe calls.
+ * posix_spawn() copies nothing of the daemon's address space: starting a task
+ * costs the same however many tasks the daemon holds.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -44,8 +47,8 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TAKE_PTR(p) ({ __typeof__(p) _take_ = (p); (p) = NULL; _take_; })
 
-/* What a task that could not be started exits with, as a shell would. */
-#define EXIT_CANNOT_EXEC 127
+/* The supervisor program, beside local.so. */
+#define SUPERVISOR "local-supervise"
 /* How late the SIGKILL after the grace period may come. */
 #define KILL_ACCURACY_USEC 10000
 
@@ -66,6 +69,7 @@ struct local_sandbox;
 struct local {
 	const struct dagd_host *host;
 	char *dir;                              /* absolute STATE_DIR/local */
+	char *supervisor;                       /* the program's path */
 	struct local_sandbox *sandboxes;        /* all we watch, to free at shutdown */
 };
 
@@ -82,18 +86,6 @@ struct local_sandbox {
 	char *exit_path;
 	char *tmp_path;
 	bool cancelled;
-};
-
-/* What the supervisor and the task need, prepared before fork(). */
-struct child_args {
-	char *const *argv;
-	char *const *envp;
-	const char *cwd;
-	const char *exit_path;
-	const char *tmp_path;
-	int log_fd;
-	int null_fd;
-	int pipe_fd;
 };
 
 struct proc_stat {
@@ -206,179 +198,6 @@ static int proc_stat_read(pid_t pid, struct proc_stat *ret) {
 	*ret = st;
 	return 0;
 }
-
-/* ---- after fork(): async-signal-safe only ---- */
-
-struct text {
-	char data[1024];
-	size_t len;
-};
-
-static void text_add(struct text *t, const char *s) {
-	while (s && *s && t->len < sizeof(t->data) - 1)
-		t->data[t->len++] = *s++;
-	t->data[t->len] = '\0';
-}
-
-static void text_add_int(struct text *t, int v) {
-	char digits[16];
-	unsigned u = v < 0 ? -(unsigned) v : (unsigned) v;
-	int i = (int) sizeof(digits) - 1;
-
-	digits[i] = '\0';
-	do
-		digits[--i] = (char) ('0' + u % 10);
-	while ((u /= 10) > 0);
-	if (v < 0)
-		digits[--i] = '-';
-	text_add(t, digits + i);
-}
-
-static bool write_all(int fd, const void *data, size_t size) {
-	const char *p = data;
-
-	while (size > 0) {
-		ssize_t n = write(fd, p, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		p += n;
-		size -= (size_t) n;
-	}
-	return true;
-}
-
-/* Tells the log why the task could not start, and exits as a shell would. */
-static _Noreturn void task_fail(const char *what, const char *name, int error) {
-	struct text t = { .len = 0 };
-	const char *desc = strerrordesc_np(error);
-
-	text_add(&t, "dagd: cannot ");
-	text_add(&t, what);
-	text_add(&t, " '");
-	text_add(&t, name);
-	text_add(&t, "': ");
-	text_add(&t, desc ? desc : "unknown error");
-	text_add(&t, "\n");
-	(void) write_all(STDERR_FILENO, t.data, t.len);
-	_exit(EXIT_CANNOT_EXEC);
-}
-
-/* The task: its own process group, default signals, stdio set up by the
- * supervisor, nothing else open; exec with exactly the given environment. */
-static _Noreturn void task_exec(const struct child_args *a) {
-	struct sigaction sa = { .sa_handler = SIG_DFL };
-	sigset_t none;
-
-	(void) setpgid(0, 0);
-	/* dispositions first, then the mask the supervisor blocked for us */
-	for (int sig = 1; sig < _NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void) sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	(void) sigprocmask(SIG_SETMASK, &none, NULL);
-	(void) close_range(3, ~0U, 0);
-
-	if (a->cwd && chdir(a->cwd) < 0)
-		task_fail("change to directory", a->cwd, errno);
-
-	/* execvpe() searches the PATH of environ: make it the task's */
-	environ = (char **) a->envp;
-	execvpe(a->argv[0], a->argv, a->envp);
-	task_fail("execute", a->argv[0], errno);
-}
-
-/* Writes how the task ended, atomically.  No fsync: the file only has to
- * outlive the daemon, not the machine (a machine that goes down takes the
- * task with it). */
-static bool exit_record(const struct child_args *a, const siginfo_t *si) {
-	struct text t = { .len = 0 };
-	bool ok;
-	int fd;
-
-	text_add(&t, si->si_code == CLD_EXITED ? "exited " :
-		     si->si_code == CLD_DUMPED ? "dumped " : "killed ");
-	text_add_int(&t, si->si_status);
-	text_add(&t, "\n");
-
-	fd = open(a->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (fd < 0)
-		return false;
-	ok = write_all(fd, t.data, t.len);
-	if (close(fd) < 0)
-		ok = false;
-	if (ok && rename(a->tmp_path, a->exit_path) < 0)
-		ok = false;
-	if (!ok)
-		(void) unlink(a->tmp_path);
-	return ok;
-}
-
-/* The supervisor: runs in the child of spawn(), never returns. */
-static _Noreturn void supervise(const struct child_args *a) {
-	static const int ignored[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE };
-	struct sigaction dfl = { .sa_handler = SIG_DFL }, ign = { .sa_handler = SIG_IGN };
-	sigset_t all, none;
-	siginfo_t si;
-	pid_t pid;
-	int r;
-
-	(void) setsid();
-
-	/* SIGCHLD must not be ignored, or the task would be reaped behind our back */
-	for (int sig = 1; sig < _NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void) sigaction(sig, &dfl, NULL);
-	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
-		(void) sigaction(ignored[i], &ign, NULL);
-	/* the task starts with everything blocked: a SIGTERM that comes before it
-	 * has dropped our SIG_IGN stays pending instead of being discarded */
-	sigfillset(&all);
-	(void) sigprocmask(SIG_SETMASK, &all, NULL);
-
-	/* stdio for the task; the pipe to the daemon on 3; nothing else of the daemon's */
-	if (dup2(a->null_fd, STDIN_FILENO) < 0 ||
-	    dup2(a->log_fd, STDOUT_FILENO) < 0 ||
-	    dup2(a->log_fd, STDERR_FILENO) < 0 ||
-	    (a->pipe_fd != 3 && dup2(a->pipe_fd, 3) < 0))
-		_exit(1);
-	(void) close_range(4, ~0U, 0);
-
-	pid = fork();
-	if (pid == 0)
-		task_exec(a);
-	if (pid < 0) {
-		r = -errno;
-		(void) write_all(3, &r, sizeof(r));
-		_exit(1);
-	}
-	sigemptyset(&none);
-	(void) sigprocmask(SIG_SETMASK, &none, NULL);
-	/* the task does this too; whoever is first, the group exists before the daemon learns its id */
-	(void) setpgid(pid, pid);
-	r = (int) pid;
-	(void) write_all(3, &r, sizeof(r));
-	(void) close(3);
-	(void) dup2(STDIN_FILENO, STDOUT_FILENO);
-	(void) dup2(STDIN_FILENO, STDERR_FILENO);
-	(void) chdir("/");
-
-	/* WNOWAIT: the task's pid, and so its group id, stays taken until the exit is recorded */
-	for (;;) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_PID, (id_t) pid, &si, WEXITED | WNOWAIT) == 0)
-			break;
-		if (errno != EINTR)
-			_exit(2);
-	}
-	r = exit_record(a, &si) ? 0 : 3;
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	_exit(r);
-}
-
-/* ---- the daemon's side ---- */
 
 static void sandbox_free(struct local_sandbox *x) {
 	if (!x)
@@ -560,6 +379,48 @@ static int sandbox_watch(struct local *l, struct local_sandbox *x) {
 	return sd_event_add_io(l->host->event, &x->exit_source, x->pidfd, EPOLLIN, on_supervisor_exit, x);
 }
 
+/* Starts the supervisor with posix_spawn(): the daemon's address space is
+ * not copied, so this costs the same however many tasks the daemon holds. */
+static int supervisor_spawn(struct local *l, const struct dagd_spawn *spec, const struct local_sandbox *x,
+			    int null_fd, int log_fd, int pipe_fd, pid_t *ret_pid) {
+	static const char *const no_env[] = { NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all;
+	size_t n = 0;
+	const char **argv;
+	int r;
+
+	while (spec->argv[n])
+		n++;
+	argv = calloc(n + 6, sizeof(*argv));
+	if (!argv)
+		return -ENOMEM;
+	argv[0] = SUPERVISOR;
+	argv[1] = x->exit_path;
+	argv[2] = x->tmp_path;
+	argv[3] = spec->cwd ? spec->cwd : "";
+	argv[4] = "--";
+	memcpy(argv + 5, spec->argv, n * sizeof(*argv));
+
+	sigfillset(&all);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	(void) posix_spawn_file_actions_adddup2(&fa, null_fd, STDIN_FILENO);
+	(void) posix_spawn_file_actions_adddup2(&fa, log_fd, STDOUT_FILENO);
+	(void) posix_spawn_file_actions_adddup2(&fa, log_fd, STDERR_FILENO);
+	(void) posix_spawn_file_actions_adddup2(&fa, pipe_fd, 3);
+	(void) posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	(void) posix_spawnattr_setsigmask(&at, &all);
+	(void) posix_spawnattr_setsigdefault(&at, &all);
+	r = posix_spawn(ret_pid, l->supervisor, &fa, &at, (char *const *) argv,
+			(char *const *) (spec->envp ? spec->envp : no_env));
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	free(argv);
+	return -r;
+}
+
 /* Undoes a spawn that cannot be watched: kill it all, reap the supervisor. */
 static void spawn_abandon(pid_t pid, pid_t pgid, const struct local_sandbox *x) {
 	if (pgid > 1)
@@ -569,6 +430,29 @@ static void spawn_abandon(pid_t pid, pid_t pgid, const struct local_sandbox *x) 
 		;
 	(void) unlink(x->exit_path);
 	(void) unlink(x->tmp_path);
+}
+
+extern const struct dagd_executor dagd_executor;
+
+/* The supervisor is installed in the directory local.so was loaded from. */
+static int supervisor_find(char **ret) {
+	Dl_info info;
+	const char *slash;
+	char *path;
+
+	if (!dladdr((const void *) &dagd_executor, &info) || !info.dli_fname)
+		return -ENOENT;
+	slash = strrchr(info.dli_fname, '/');
+	if (asprintf(&path, "%.*s" SUPERVISOR, slash ? (int) (slash - info.dli_fname + 1) : 0,
+		     info.dli_fname) < 0)
+		return -ENOMEM;
+	if (access(path, X_OK) < 0) {
+		int r = -errno;
+		free(path);
+		return r;
+	}
+	*ret = path;
+	return 0;
 }
 
 static int local_init(const struct dagd_host *host, const char *options_json,
@@ -608,6 +492,12 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 		free(l->dir);
 		return r;
 	}
+	r = supervisor_find(&l->supervisor);
+	if (r < 0) {
+		r = errorf(ret_error, r, "Cannot find the program '" SUPERVISOR "' beside local.so: %m");
+		free(l->dir);
+		return r;
+	}
 
 	*ret_state = TAKE_PTR(l);
 	return 0;
@@ -620,17 +510,16 @@ static void local_shutdown(void *state) {
 		return;
 	while (l->sandboxes)
 		sandbox_free(l->sandboxes);
+	free(l->supervisor);
 	free(l->dir);
 	free(l);
 }
 
 static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 		       void **ret_data, char **ret_error) {
-	static const char *const no_env[] = { NULL };
 	struct local *l = state;
 	struct local_sandbox *x = NULL;
 	_cleanup_close_ int log_fd = -EBADF, null_fd = -EBADF, pipe_r = -EBADF, pipe_w = -EBADF;
-	struct child_args a;
 	struct proc_stat st;
 	char handle[128];
 	int p[2], v;
@@ -682,23 +571,12 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	(void) unlink(x->exit_path);
 	(void) unlink(x->tmp_path);
 
-	a = (struct child_args) {
-		.argv = (char *const *) spec->argv,
-		.envp = (char *const *) (spec->envp ? spec->envp : no_env),
-		.cwd = spec->cwd && *spec->cwd ? spec->cwd : NULL,
-		.exit_path = x->exit_path,
-		.tmp_path = x->tmp_path,
-		.log_fd = log_fd,
-		.null_fd = null_fd,
-		.pipe_fd = pipe_w,
-	};
-	pid = fork();
-	if (pid < 0) {
-		r = errorf(ret_error, -errno, "Cannot fork: %m");
+	pid = 0;
+	r = supervisor_spawn(l, spec, x, null_fd, log_fd, pipe_w, &pid);
+	if (r < 0) {
+		r = errorf(ret_error, r, "Cannot start the supervisor '%s': %m", l->supervisor);
 		goto fail;
 	}
-	if (pid == 0)
-		supervise(&a);
 
 	closep(&pipe_w);
 	pipe_w = -EBADF;

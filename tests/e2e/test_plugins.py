@@ -20,11 +20,17 @@ BROKEN = {
 }
 
 
+def copy_local(w):
+    """The local executor: its .so and the supervisor program beside it."""
+    for f in ("local.so", "local-supervise"):
+        shutil.copy(os.path.join(PLUGIN_DIR, f), w)
+
+
 def plugin_dir_with_broken_ones():
     if not BROKEN_DIR:
         skip("DAGD_TEST_BROKEN_DIR is not set")
     w = workdir()
-    shutil.copy(os.path.join(PLUGIN_DIR, "local.so"), w)
+    copy_local(w)
     for name in BROKEN:
         if name == "missing.so":
             os.symlink(os.path.join(w, "no-such-file.so"), os.path.join(w, name))
@@ -71,7 +77,7 @@ def broken_plugins_are_reported_and_the_good_one_still_runs_tasks():
 @test
 def reload_picks_up_plugins_added_and_removed():
     w = workdir()
-    shutil.copy(os.path.join(PLUGIN_DIR, "local.so"), w)
+    copy_local(w)
     d = Daemon(plugin_dir=w).start()
     expect_eq(list(by_file(d.call("executor.list")["executors"])), ["local.so"], "at start")
     if BROKEN_DIR:
@@ -83,7 +89,7 @@ def reload_picks_up_plugins_added_and_removed():
     os.unlink(os.path.join(w, "local.so"))
     d.proc.send_signal(signal.SIGHUP)
     wait_for(lambda: not d.call("executor.list")["executors"], 10, what="SIGHUP to reload")
-    shutil.copy(os.path.join(PLUGIN_DIR, "local.so"), w)
+    copy_local(w)
     d.call("executor.reload")
     p = d.project(autonomous=True)
     d.add(p, "true")
