@@ -67,7 +67,7 @@ static int lane_of(const char *status) {
 static double task_time(json_object *t) {
 	double secs = 0;
 
-	(void) ctl_parse_time(ctl_str(t, "updated_at"), &secs);
+	(void) ctl_parse_time(ctl_str(t, "status_changed_at"), &secs);
 	return secs;
 }
 

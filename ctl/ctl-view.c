@@ -157,7 +157,7 @@ bool view_apply(struct view *v, json_object *line) {
 		if ((o = ctl_get(payload, "attempt", json_type_int)))
 			json_object_object_add(t, "attempt", json_object_get(o));
 		if ((o = ctl_get(ev, "time", json_type_string)))
-			json_object_object_add(t, "updated_at", json_object_get(o));
+			json_object_object_add(t, "status_changed_at", json_object_get(o));
 	} else if (strcmp(type, "PROJECT_UPDATED") == 0) {
 		o = ctl_get(payload, "project", json_type_object);
 		if (!o)

@@ -124,6 +124,7 @@ struct task {
 	char *token;
 	char *report;                   /* the accepted task.complete reply, JSON text */
 	int64_t created_at, updated_at, started_at, finished_at;
+	int64_t status_changed_at;
 
 	struct task **deps;             /* what it depends on */
 	size_t n_deps;

@@ -276,8 +276,9 @@ static void set_status(struct task *t, enum status s)
 		count_active(t, -1);
 	else if (!status_is_active(old) && status_is_active(s))
 		count_active(t, +1);
+	t->status_changed_at = now_usec();
 	if (status_is_finished(s))
-		t->finished_at = now_usec();
+		t->finished_at = t->status_changed_at;
 	save(t);
 
 	o = json_object_new_object();
@@ -763,6 +764,7 @@ json_object *task_to_json(const struct task *t)
 	json_object_object_add(o, "updated_at", json_time(t->updated_at));
 	json_object_object_add(o, "started_at", json_time(t->started_at));
 	json_object_object_add(o, "finished_at", json_time(t->finished_at));
+	json_object_object_add(o, "status_changed_at", json_time(t->status_changed_at));
 	return o;
 }
 
@@ -1014,7 +1016,7 @@ static struct task *task_new(struct project *p, json_object *args)
 		t->max_retries = (unsigned) i;
 	if (arg_string(args, "validation_command", &s) == 0)
 		t->validation_command = xstrdup(s);
-	t->created_at = t->updated_at = now_usec();
+	t->created_at = t->updated_at = t->status_changed_at = now_usec();
 	t->status = ST_WAITING;
 	return t;
 }

@@ -49,7 +49,7 @@ static const char *const sql[_Q_MAX] = {
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?, result=?,"
 		" error_message=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=?, token=?,"
-		" report=?, updated_at=?, started_at=?, finished_at=? WHERE id=?",
+		" report=?, updated_at=?, started_at=?, finished_at=?, status_changed_at=? WHERE id=?",
 	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
 	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
 	[Q_EVENT_INSERT] =
@@ -338,7 +338,8 @@ int store_task_save(const struct task *t)
 	sqlite3_bind_int64(st, 13, t->updated_at);
 	sqlite3_bind_int64(st, 14, t->started_at);
 	sqlite3_bind_int64(st, 15, t->finished_at);
-	sqlite3_bind_int64(st, 16, t->id);
+	sqlite3_bind_int64(st, 16, t->status_changed_at);
+	sqlite3_bind_int64(st, 17, t->id);
 	return step(st);
 }
 
@@ -523,8 +524,8 @@ int store_load(void)
 			       " executor_options, priority, timeout_usec, max_retries, backoff_usec,"
 			       " validation_command, status, released, attempt, tries, not_before,"
 			       " result, error_message, sandbox_id, sandbox_executor, sandbox_handle,"
-			       " token, report, created_at, updated_at, started_at, finished_at"
-			       " FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+			       " token, report, created_at, updated_at, started_at, finished_at,"
+			       " status_changed_at FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct task *t = calloc(1, sizeof(*t));
@@ -562,6 +563,7 @@ int store_load(void)
 		t->updated_at = sqlite3_column_int64(st, 27);
 		t->started_at = sqlite3_column_int64(st, 28);
 		t->finished_at = sqlite3_column_int64(st, 29);
+		t->status_changed_at = sqlite3_column_int64(st, 30);
 		t->heap_idx = -1;
 		if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
 			sqlite3_finalize(st);

@@ -176,7 +176,7 @@ def a_card_says_how_long_its_task_has_been_in_its_status():
     d = Daemon().start()
     p = d.project()
     t = d.add(p, "true", title="waits")
-    since = parse_time(d.task(t["id"])["updated_at"])
+    since = parse_time(d.task(t["id"])["status_changed_at"])
     for secs, shown in ((42, "42s"), (3725, "1h02m"), (125, "2m05s"), (90000, "1d01h")):
         now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(since) + 1 + secs)) + "Z"
         rc, out, err = d.dagctl("board", p["name"], "--width", 120, env={"DAGCTL_NOW": now})

@@ -49,7 +49,8 @@ static void a_new_database_is_migrated_to_the_latest_schema_once(void **state)
 static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **state)
 {
 	sqlite3 *db = peek();
-	char path[128];
+	int64_t version = scalar(db, "PRAGMA user_version");
+	char path[128], pragma[64];
 
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -59,7 +60,8 @@ static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **
 	assert_non_null(strstr(last_error(), "schema version 999 is newer"));
 	store_close();
 	db = peek();
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long) version);
+	assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_open(path), 0);
 }
@@ -77,6 +79,38 @@ static void changes_of_one_turn_share_one_commit_and_are_invisible_before_it(voi
 	assert_false(store_in_transaction());
 	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 8);
 	assert_int_equal(scalar(db, "SELECT count(*) FROM events WHERE type='TASK_CREATED'"), 8);
+	sqlite3_close(db);
+}
+
+extern const char *const schema_migrations[];
+
+static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state)
+{
+	char path[128];
+	sqlite3 *db;
+	struct project *p;
+
+	store_close();
+	engine_free();
+	snprintf(path, sizeof(path), "%s/old.db", unit_dir());
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, schema_migrations[0], NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'old', 1, 2);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
+		" VALUES (1, 1, 'kept', 'Kept', '\"true\"', 'ready', 5, 777000000);"
+		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path), 0);
+	assert_int_equal(engine_load(), 0);
+	p = project_find("old");
+	assert_non_null(p);
+	assert_string_equal(T(p, "kept")->title, "Kept");
+	assert_int_equal(T(p, "kept")->status_changed_at, 777000000);   /* from updated_at */
+	assert_string_equal(S(p, "kept"), "ready");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(scalar(db, "PRAGMA user_version"), 2);
 	sqlite3_close(db);
 }
 
@@ -127,6 +161,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_new_database_is_migrated_to_the_latest_schema_once, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_from_a_newer_dagd_is_refused_with_a_clear_message, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_database_of_an_older_schema_is_migrated_with_its_data, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 	};
 
