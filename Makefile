@@ -70,7 +70,7 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c
 
-PLUGINS = local docker
+PLUGINS = local docker daytona
 TEST_PLUGINS =
 
 SCHEMA = $(sort $(wildcard schema/*.sql))

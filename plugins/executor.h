@@ -57,7 +57,10 @@ struct dagd_spawn {
 	const char *const *argv;        /* NULL-terminated; a shell string arrives as sh -c */
 	const char *const *envp;        /* NULL-terminated "KEY=VALUE": the task's env and DAGD_* */
 	const char *cwd;                /* NULL: the plugin's default */
-	const char *log_path;           /* the attempt's log file; output is appended there */
+	const char *log_path;           /* the attempt's log file "…/N.log"; output is appended
+					 * there.  A sandbox that cannot report on the socket
+					 * may have its result (JSON) left at "…/N.result.json":
+					 * on exit 0 the host takes it as the task's result */
 	const char *options_json;       /* executor options: the project's, overlaid by the task's */
 	uint64_t timeout_usec;          /* 0: none; the host enforces it, this is information */
 };

@@ -69,11 +69,18 @@ struct http *http_free(struct http *h);
 int http_submit(struct http *h, const char *engine, const char *method, const char *body,
 		long timeout_ms, const struct http_calls *calls, void *userdata,
 		struct http_request **ret, const char *path_format, ...) _printf_(9, 10);
+/* Starts METHOD on url, over the Unix socket unix_socket unless it is NULL,
+ * with the extra headers (NULL-terminated "Name: value", or NULL). */
+int http_submit_url(struct http *h, const char *unix_socket, const char *url, const char *const *headers,
+		    const char *method, const char *body, long timeout_ms, const struct http_calls *calls,
+		    void *userdata, struct http_request **ret);
 /* Aborts a request; its done() is not called.  Not from inside headers() or data(). */
 void http_cancel(struct http_request *req);
 long http_status(const struct http_request *req);
 const char *http_body(const struct http_request *req);
 const char *http_engine(const struct http_request *req);
+/* Why the exchange did not go through (no answer, or one too large); NULL if it did. */
+const char *http_failure(const struct http_request *req);
 /* Whether the exchange went through and the engine answered 2xx or 304. */
 bool http_ok(const struct http_request *req);
 /* What went wrong, for a person: the engine's message, or why it could not be
@@ -146,5 +153,19 @@ int parse_size(json_object *v, int64_t *ret);
 int errorf(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
 /* s with everything but [A-Za-z0-9._~-] percent-encoded; malloc'd. */
 char *url_escape(const char *s);
+/* Option readers: each leaves *ret alone when the key is absent. */
+int type_error(char **ret_error, const char *key, const char *want);
+/* json parsed: a JSON object whose keys are all in known. */
+int parse_object(const char *json, const char *const *known, json_object **ret, char **ret_error);
+/* A non-empty string (*ret NULL if absent). */
+int get_string(json_object *o, const char *key, const char **ret, char **ret_error);
+/* A number from 0 to max. */
+int get_number(json_object *o, const char *key, double max, double *ret, char **ret_error);
+int get_bool(json_object *o, const char *key, bool *ret, char **ret_error);
+/* An object whose values are all strings (*ret NULL if absent). */
+int get_string_map(json_object *o, const char *key, json_object **ret, char **ret_error);
+/* Whether "KEY=VALUE" is the PATH or HOME the daemon passes on from its own
+ * environment: meaningless in a sandbox, which has its own. */
+bool host_default(const char *kv);
 
 #endif

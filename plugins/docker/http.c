@@ -1,6 +1,7 @@
 /*
- * http.c - HTTP to the Docker engine over its Unix socket, on libcurl's multi
- * interface driven by the host's sd-event loop.
+ * http.c - HTTP on libcurl's multi interface driven by the host's sd-event
+ * loop: to the Docker engine over its Unix socket (http_submit()), or to any
+ * URL (http_submit_url(), which the daytona executor uses too).
  *
  * libcurl says which sockets to watch (CURLMOPT_SOCKETFUNCTION: one sd-event
  * io source each) and when it wants to be called back (CURLMOPT_TIMERFUNCTION:
@@ -157,7 +158,7 @@ static void request_free(struct http_request *req) {
 static int easy_setup(CURL *easy, struct http_request *req, const char *engine, const char *url,
 		      long timeout_ms) {
 	if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK ||
-	    curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, engine) != CURLE_OK ||
+	    (engine && curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, engine) != CURLE_OK) ||
 	    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS) != CURLE_OK ||
 	    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK ||
@@ -170,10 +171,62 @@ static int easy_setup(CURL *easy, struct http_request *req, const char *engine, 
 	return 0;
 }
 
+int http_submit_url(struct http *h, const char *unix_socket, const char *url, const char *const *headers,
+		    const char *method, const char *body, long timeout_ms, const struct http_calls *calls,
+		    void *userdata, struct http_request **ret) {
+	struct http_request *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return -ENOMEM;
+	req->calls = calls;
+	req->userdata = userdata;
+	req->engine = strdup(unix_socket ? unix_socket : url);
+	req->easy = curl_easy_init();
+	if (!req->engine || !req->easy)
+		goto oom;
+	if (easy_setup(req->easy, req, unix_socket, url, timeout_ms) < 0 ||
+	    curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req) != CURLE_OK)
+		goto oom;
+	for (size_t i = 0; headers && headers[i]; i++) {
+		struct curl_slist *l = curl_slist_append(req->headers, headers[i]);
+
+		if (!l)
+			goto oom;
+		req->headers = l;
+	}
+	if (strcmp(method, "POST") == 0) {
+		/* no "Expect: 100-continue" round trip */
+		struct curl_slist *l = curl_slist_append(req->headers, "Expect:");
+
+		if (l && body)
+			l = curl_slist_append(req->headers = l, "Content-Type: application/json");
+		if (!l)
+			goto oom;
+		req->headers = l;
+		if (curl_easy_setopt(req->easy, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK)
+			goto oom;
+	} else if (strcmp(method, "GET") != 0 &&
+		   curl_easy_setopt(req->easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
+		goto oom;
+	if (req->headers && curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers) != CURLE_OK)
+		goto oom;
+
+	if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
+		goto oom;
+	req->h = h;
+	LIST_LINK(h->requests, req);
+	if (ret)
+		*ret = req;
+	return 0;
+
+oom:
+	request_free(req);
+	return -ENOMEM;
+}
+
 int http_submit(struct http *h, const char *engine, const char *method, const char *body,
 		long timeout_ms, const struct http_calls *calls, void *userdata,
 		struct http_request **ret, const char *path_format, ...) {
-	struct http_request *req = NULL;
 	_cleanup_free_ char *path = NULL, *url = NULL;
 	va_list ap;
 	int r;
@@ -189,43 +242,7 @@ int http_submit(struct http *h, const char *engine, const char *method, const ch
 		url = NULL;
 		return -ENOMEM;
 	}
-
-	req = calloc(1, sizeof(*req));
-	if (!req)
-		return -ENOMEM;
-	req->calls = calls;
-	req->userdata = userdata;
-	req->engine = strdup(engine);
-	req->easy = curl_easy_init();
-	if (!req->engine || !req->easy)
-		goto oom;
-	if (easy_setup(req->easy, req, engine, url, timeout_ms) < 0 ||
-	    curl_easy_setopt(req->easy, CURLOPT_PRIVATE, req) != CURLE_OK)
-		goto oom;
-	if (strcmp(method, "POST") == 0) {
-		/* no "Expect: 100-continue" round trip */
-		req->headers = curl_slist_append(NULL, "Expect:");
-		if (req->headers && body)
-			req->headers = curl_slist_append(req->headers, "Content-Type: application/json");
-		if (!req->headers ||
-		    curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers) != CURLE_OK ||
-		    curl_easy_setopt(req->easy, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK)
-			goto oom;
-	} else if (strcmp(method, "GET") != 0 &&
-		   curl_easy_setopt(req->easy, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK)
-		goto oom;
-
-	if (curl_multi_add_handle(h->multi, req->easy) != CURLM_OK)
-		goto oom;
-	req->h = h;
-	LIST_LINK(h->requests, req);
-	if (ret)
-		*ret = req;
-	return 0;
-
-oom:
-	request_free(req);
-	return -ENOMEM;
+	return http_submit_url(h, engine, url, NULL, method, body, timeout_ms, calls, userdata, ret);
 }
 
 void http_cancel(struct http_request *req) {
@@ -246,6 +263,10 @@ const char *http_body(const struct http_request *req) {
 
 const char *http_engine(const struct http_request *req) {
 	return req->engine;
+}
+
+const char *http_failure(const struct http_request *req) {
+	return req->result == CURLE_OK && !req->too_big ? NULL : failure(req);
 }
 
 bool http_ok(const struct http_request *req) {

@@ -1,6 +1,6 @@
 /*
- * util.c - small helpers of the docker executor: error messages for the host,
- * URL escaping.
+ * util.c - small helpers of the docker executor, which the daytona executor
+ * shares: error messages for the host, URL escaping, reading options.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "docker.h"
+
+/* The daemon gives a sandbox this PATH when it has none itself. */
+#define HOST_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 int errorf(char **ret_error, int r, const char *format, ...) {
 	va_list ap;
@@ -46,4 +49,107 @@ char *url_escape(const char *s) {
 	}
 	*p = '\0';
 	return out;
+}
+
+int type_error(char **ret_error, const char *key, const char *want) {
+	return errorf(ret_error, -EINVAL, "option '%s' must be %s", key, want);
+}
+
+/* o, parsed: a JSON object whose keys are all known. */
+int parse_object(const char *json, const char *const *known, json_object **ret, char **ret_error) {
+	_cleanup_json_ json_object *o = json_tokener_parse(json ? json : "{}");
+
+	if (!o || !json_object_is_type(o, json_type_object))
+		return errorf(ret_error, -EINVAL, "the options are not a JSON object");
+	json_object_object_foreach(o, key, val) {
+		_cleanup_free_ char *list = NULL;
+		size_t i, len = 0;
+
+		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (known[i])
+			continue;
+		for (i = 0; known[i]; i++)
+			len += strlen(known[i]) + 2;
+		list = calloc(1, len + 1);
+		for (i = 0; list && known[i]; i++)
+			strcat(strcat(list, i ? ", " : ""), known[i]);
+		return errorf(ret_error, -EINVAL, "unknown option '%s' (known: %s)", key, list ? list : "?");
+	}
+	*ret = TAKE_PTR(o);
+	return 0;
+}
+
+/* o's key as a string, or NULL if absent. */
+int get_string(json_object *o, const char *key, const char **ret, char **ret_error) {
+	json_object *v;
+
+	*ret = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+		return type_error(ret_error, key, "a non-empty string");
+	*ret = json_object_get_string(v);
+	return 0;
+}
+
+/* A number from 0 to max, or absent. */
+int get_number(json_object *o, const char *key, double max, double *ret, char **ret_error) {
+	json_object *v;
+	double n;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	n = json_object_get_double(v);
+	if ((!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) ||
+	    n < 0 || n > max)
+		return errorf(ret_error, -EINVAL, "option '%s' must be a number from 0 to %g", key, max);
+	*ret = n;
+	return 0;
+}
+
+int get_bool(json_object *o, const char *key, bool *ret, char **ret_error) {
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return type_error(ret_error, key, "true or false");
+	*ret = json_object_get_boolean(v);
+	return 0;
+}
+
+/* An object whose values are all strings, or NULL if absent. */
+int get_string_map(json_object *o, const char *key, json_object **ret, char **ret_error) {
+	json_object *v;
+
+	*ret = NULL;
+	if (!json_object_object_get_ex(o, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_object))
+		return type_error(ret_error, key, "an object of strings");
+	json_object_object_foreach(v, k, x) {
+		if (!json_object_is_type(x, json_type_string))
+			return errorf(ret_error, -EINVAL, "option '%s': the value of '%s' must be a string", key, k);
+		if (!*k)
+			return errorf(ret_error, -EINVAL, "option '%s': empty name", key);
+	}
+	*ret = v;
+	return 0;
+}
+
+/* Whether "KEY=VALUE" is the PATH or HOME the daemon passes on from its own
+ * environment: meaningless in an image, which has its own. */
+bool host_default(const char *kv) {
+	const char *v;
+
+	if (strncmp(kv, "PATH=", 5) == 0) {
+		v = getenv("PATH");
+		return strcmp(kv + 5, v ? v : HOST_DEFAULT_PATH) == 0;
+	}
+	if (strncmp(kv, "HOME=", 5) == 0) {
+		v = getenv("HOME");
+		return v && strcmp(kv + 5, v) == 0;
+	}
+	return false;
 }

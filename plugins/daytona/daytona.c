@@ -1,0 +1,1124 @@
+/*
+ * daytona.c - the `daytona` executor: each task attempt runs in a Daytona
+ * sandbox of its own, through Daytona's REST API and the sandbox's toolbox.
+ *
+ * The life of a sandbox is a chain of requests on libcurl's multi interface
+ * (the docker executor's http.c), paced by sd-event timers, so the loop never
+ * waits on Daytona and hundreds of sandboxes are polled side by side:
+ *
+ *   create   POST /sandbox; its id is the handle (sandbox_started)
+ *   start    GET /sandbox/{id} every poll_interval until "started";
+ *            "error" and "build_failed" fail the attempt with errorReason
+ *   session  POST {toolbox}/process/session, the session named after the
+ *            host's sandbox id ("dagd-<task>.<attempt>")
+ *   exec     POST {toolbox}/process/session/{sid}/exec, runAsync: 202, cmdId
+ *   run      GET {toolbox}/process/session/{sid}/command/{cmdId} every
+ *            poll_interval until it has an exitCode; every few polls, and
+ *            whenever the toolbox fails, GET /sandbox/{id} too: a sandbox
+ *            that stopped or vanished ends the attempt ("lost"); as often,
+ *            the output so far (below)
+ *   logs     GET {toolbox}/process/session/{sid}/command/{cmdId}/logs: the
+ *            whole output so far, of which what the attempt's log lacks is
+ *            appended to it (after a restart, the log's size says how much
+ *            it has)
+ *   result   GET {toolbox}/files/download?path=$DAGD_RESULT_FILE: a JSON
+ *            value there is written next to the attempt's log, as
+ *            <attempt>.result.json, which the host takes as the result
+ *   delete   DELETE /sandbox/{id}, from an idle-priority source after the
+ *            host's end-of-turn commit of the exit
+ *
+ * {toolbox} is the sandbox's toolboxProxyUrl followed by /{id}.  Requests go
+ * with "Authorization: Bearer <key>"; 429 and 5xx answers (and no answer)
+ * are retried with a doubling delay, up to MAX_FAILURES in a row; a create
+ * or an exec only on 429 and 503, which say nothing was done.  Sandboxes are
+ * created with autoStopInterval 0 unless the task asks otherwise (auto-stop
+ * fires even while a command runs).
+ *
+ * Cancel (and timeout): the command's output so far is copied into the log,
+ * and the sandbox deleted; one still being created is deleted once its id is
+ * known.  Adopt, after a restart or a plugin reload:
+ * the handle is the sandbox id; the session is named after the sandbox id, so
+ * its command is found again (GET {toolbox}/process/session/{sid}) and
+ * polled; a session with no command yet gets it.  Orphans, sandboxes
+ * labelled with this daemon's instance that no sandbox owns, are deleted at
+ * start and every orphan_sweep seconds.
+ *
+ * The host's calls are made from the loop only, never from inside spawn(),
+ * cancel() or adopt().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "daytona.h"
+
+/* How long one request may take. */
+#define REQUEST_TIMEOUT_MS 60000L
+/* Retryable failures in a row before giving up; the delay doubles up to the cap. */
+#define MAX_FAILURES 12
+#define BACKOFF_CAP_USEC (30 * 1000000ULL)
+/* While a command runs, its sandbox's state is asked every this many polls,
+ * and its output as many polls later. */
+#define STATE_EVERY 5
+#define LOGS_AT 2
+/* The largest result kept. */
+#define RESULT_MAX (1u << 20)
+#define TIMER_ACCURACY_USEC 10000
+
+enum step {
+	STEP_CREATE,            /* POST /sandbox sent */
+	STEP_START,             /* waiting for "started" */
+	STEP_SESSION,           /* session created, or looked up after adopt */
+	STEP_EXEC,              /* command sent */
+	STEP_RUN,               /* polling the command */
+	STEP_LOGS,              /* exited: logs, then the result */
+	STEP_RESULT,
+};
+
+struct dt_sandbox;
+typedef void (*answer_fn)(struct dt_sandbox *x, struct http_request *req);
+
+/* A sandbox to delete, after the commit; retried like any request. */
+struct deletion {
+	struct daytona *d;
+	struct deletion *next;
+	struct http_request *req;
+	sd_event_source *retry;
+	unsigned failures;
+	char *id;
+};
+
+struct daytona {
+	const struct dagd_host *host;
+	struct http *http;
+	struct daytona_settings set;
+	char *auth;                     /* "Authorization: Bearer ..." */
+	const char *headers[3];
+	sd_event_source *sweep_source;
+	sd_event_source *deletion_source;
+	struct deletion *pending;       /* not sent yet */
+	struct deletion *deletions;     /* sent, or waiting to be again */
+	struct dt_sandbox *sandboxes;
+};
+
+struct dt_sandbox {
+	struct daytona *d;
+	struct dagd_sandbox *sb;
+	struct dt_sandbox *prev, *next;
+	char *sandbox_id;               /* the host's */
+	char *session;
+	char *id;                       /* Daytona's; NULL until created */
+	char *toolbox;                  /* {toolboxProxyUrl}/{id} */
+	char *cmd_id;
+	char *command, *result_file, *create_body;
+	char *log_path;
+	enum step step;
+	bool cancel, adopted;
+	uint64_t deadline;              /* to be started by */
+	unsigned polls;
+	/* the request in flight, kept to send it again */
+	struct http_request *req;
+	sd_event_source *timer;
+	char *method, *url, *body;
+	answer_fn answer;
+	bool retry_any;                 /* safe to repeat whatever went wrong */
+	unsigned failures;
+	unsigned poll_failures;         /* the command's state not had, in a row */
+	size_t log_sent;                /* how much of the command's output is in the log */
+	int code;
+};
+
+static char *strdupf(const char *format, ...) _printf_(1, 2);
+static char *strdupf(const char *format, ...) {
+	va_list ap;
+	char *s;
+
+	va_start(ap, format);
+	if (vasprintf(&s, format, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
+static uint64_t now_usec(struct daytona *d) {
+	uint64_t t = 0;
+
+	(void) sd_event_now(d->host->event, CLOCK_MONOTONIC, &t);
+	return t;
+}
+
+/* The delay before the n-th try again: the poll interval, doubled each time. */
+static uint64_t backoff_usec(const struct daytona *d, unsigned n) {
+	uint64_t t = d->set.poll_usec;
+
+	while (n-- > 1 && t < BACKOFF_CAP_USEC)
+		t *= 2;
+	return t < BACKOFF_CAP_USEC ? t : BACKOFF_CAP_USEC;
+}
+
+static bool retryable(const struct http_request *req, bool any) {
+	long s = http_status(req);
+
+	if (s == 429 || s == 503)
+		return true;
+	return any && (s == 0 || s >= 500);
+}
+
+/* What Daytona said went wrong, for a person.  Malloc'd. */
+static char *api_error(const struct http_request *req) {
+	_cleanup_json_ json_object *o = NULL;
+	json_object *m;
+	const char *f = http_failure(req);
+
+	if (f)
+		return strdupf("cannot reach Daytona: %s", f);
+	o = json_tokener_parse(http_body(req));
+	if (o && (json_object_object_get_ex(o, "message", &m) || json_object_object_get_ex(o, "error", &m)) &&
+	    json_object_is_type(m, json_type_string))
+		return strdupf("%s (HTTP %ld)", json_object_get_string(m), http_status(req));
+	return strdupf("Daytona answered HTTP %ld", http_status(req));
+}
+
+/* ---- the list of sandboxes ---- */
+
+static void sandbox_unlink(struct dt_sandbox *x) {
+	struct daytona *d = x->d;
+
+	if (!d)
+		return;
+	if (x->prev)
+		x->prev->next = x->next;
+	else if (d->sandboxes == x)
+		d->sandboxes = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+static void sandbox_link(struct dt_sandbox *x) {
+	struct daytona *d = x->d;
+
+	x->prev = NULL;
+	x->next = d->sandboxes;
+	if (d->sandboxes)
+		d->sandboxes->prev = x;
+	d->sandboxes = x;
+}
+
+static void sandbox_free(struct dt_sandbox *x) {
+	if (!x)
+		return;
+	sandbox_unlink(x);
+	http_cancel(x->req);
+	sd_event_source_disable_unref(x->timer);
+	free(x->sandbox_id);
+	free(x->session);
+	free(x->id);
+	free(x->toolbox);
+	free(x->cmd_id);
+	free(x->command);
+	free(x->result_file);
+	free(x->create_body);
+	free(x->log_path);
+	free(x->method);
+	free(x->url);
+	free(x->body);
+	free(x);
+}
+
+static struct dt_sandbox *sandbox_new(struct daytona *d, struct dagd_sandbox *sb, const struct dagd_spawn *spec) {
+	const char *sandbox_id = spec && spec->sandbox_id ? spec->sandbox_id :
+		d->host->size >= sizeof(struct dagd_host) && d->host->sandbox_id ? d->host->sandbox_id(sb) : NULL;
+	struct dt_sandbox *x;
+
+	if (!sandbox_id)
+		return NULL;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->d = d;
+	x->sb = sb;
+	x->code = -1;
+	x->sandbox_id = strdup(sandbox_id);
+	x->session = strdupf("dagd-%s", sandbox_id);
+	x->log_path = spec && spec->log_path ? strdup(spec->log_path) : NULL;
+	if (!x->sandbox_id || !x->session || (spec && spec->log_path && !x->log_path)) {
+		sandbox_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* ---- deletion, after the host's commit ---- */
+
+static void deletion_free(struct deletion *del) {
+	http_cancel(del->req);
+	sd_event_source_disable_unref(del->retry);
+	free(del->id);
+	free(del);
+}
+
+static void deletion_drop(struct deletion *del) {
+	struct deletion **p = &del->d->deletions;
+
+	while (*p && *p != del)
+		p = &(*p)->next;
+	if (*p)
+		*p = del->next;
+	deletion_free(del);
+}
+
+static void deletion_send(struct deletion *del);
+
+static int on_deletion_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct deletion *del = userdata;
+
+	del->retry = sd_event_source_disable_unref(del->retry);
+	deletion_send(del);
+	return 0;
+}
+
+static void on_deleted(struct http_request *req, void *userdata) {
+	struct deletion *del = userdata;
+	struct daytona *d = del->d;
+	_cleanup_free_ char *m = NULL;
+
+	del->req = NULL;
+	/* 404: gone already */
+	if (http_ok(req) || http_status(req) == 404) {
+		deletion_drop(del);
+		return;
+	}
+	if (retryable(req, true) && ++del->failures < MAX_FAILURES &&
+	    sd_event_add_time_relative(d->host->event, &del->retry, CLOCK_MONOTONIC,
+				       backoff_usec(d, del->failures), TIMER_ACCURACY_USEC, on_deletion_retry, del) >= 0)
+		return;
+	m = api_error(req);
+	d->host->log(NULL, LOG_WARNING, "daytona: cannot delete sandbox %s: %s", del->id, m ? m : "out of memory");
+	deletion_drop(del);
+}
+
+static void deletion_send(struct deletion *del) {
+	static const struct http_calls calls = { .done = on_deleted };
+	struct daytona *d = del->d;
+	_cleanup_free_ char *url = strdupf("%s/sandbox/%s", d->set.api_url, del->id);
+	int r = url ? http_submit_url(d->http, NULL, url, d->headers, "DELETE", NULL, REQUEST_TIMEOUT_MS, &calls,
+				      del, &del->req) : -ENOMEM;
+
+	if (r < 0) {
+		d->host->log(NULL, LOG_WARNING, "daytona: cannot delete sandbox %s: %s", del->id, strerror(-r));
+		deletion_drop(del);
+	}
+}
+
+static bool deleting(const struct daytona *d, const char *id) {
+	for (const struct deletion *del = d->deletions; del; del = del->next)
+		if (strcmp(del->id, id) == 0)
+			return true;
+	for (const struct deletion *del = d->pending; del; del = del->next)
+		if (strcmp(del->id, id) == 0)
+			return true;
+	return false;
+}
+
+static int on_deletions(sd_event_source *s, void *userdata) {
+	struct daytona *d = userdata;
+	struct deletion *list = TAKE_PTR(d->pending), *next;
+
+	for (; list; list = next) {
+		next = list->next;
+		list->next = d->deletions;
+		d->deletions = list;
+		deletion_send(list);
+	}
+	return 0;
+}
+
+/* Deletes sandbox id: at once, or once nothing else is ready in the loop
+ * (after the host's end-of-turn flush, which commits the exit). */
+static void delete_sandbox(struct daytona *d, const char *id, bool now) {
+	struct deletion *del;
+
+	if (deleting(d, id))
+		return;
+	del = calloc(1, sizeof(*del));
+	if (del)
+		del->id = strdup(id);
+	if (!del || !del->id) {
+		free(del);
+		d->host->log(NULL, LOG_WARNING, "daytona: out of memory; sandbox %s is left to the orphan sweep", id);
+		return;
+	}
+	del->d = d;
+	if (now) {
+		del->next = d->deletions;
+		d->deletions = del;
+		deletion_send(del);
+		return;
+	}
+	del->next = d->pending;
+	d->pending = del;
+	if (sd_event_source_set_enabled(d->deletion_source, SD_EVENT_ONESHOT) < 0)
+		(void) on_deletions(NULL, d);
+}
+
+/* ---- the end of a sandbox ---- */
+
+/* Reports how it ended (message: malloc'd, taken) and forgets it; its
+ * Daytona sandbox is deleted, at once if it was cancelled. */
+static void sandbox_end(struct dt_sandbox *x, int code, const char *reason, char *message) {
+	struct daytona *d = x->d;
+	struct dagd_exit e = {
+		.code = code,
+		.reason = x->cancel ? "cancelled" : reason,
+		.message = message,
+	};
+
+	http_cancel(TAKE_PTR(x->req));
+	x->timer = sd_event_source_disable_unref(x->timer);
+	if (x->id)
+		delete_sandbox(d, x->id, x->cancel);
+	sandbox_unlink(x);
+	x->d = NULL;
+	d->host->sandbox_exited(x->sb, &e);
+	free(message);
+	sandbox_free(x);
+}
+
+static void sandbox_fail(struct dt_sandbox *x, const char *reason, const char *what, struct http_request *req) {
+	_cleanup_free_ char *m = api_error(req);
+
+	sandbox_end(x, -1, reason, strdupf("%s: %s", what, m ? m : "out of memory"));
+}
+
+/* ---- requests ---- */
+
+static void send_current(struct dt_sandbox *x);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct dt_sandbox *x = userdata;
+
+	x->timer = sd_event_source_disable_unref(x->timer);
+	send_current(x);
+	return 0;
+}
+
+static void on_command(struct dt_sandbox *x, struct http_request *req);
+
+static void on_answer(struct http_request *req, void *userdata) {
+	struct dt_sandbox *x = userdata;
+	_cleanup_free_ char *m = NULL;
+
+	x->req = NULL;
+	/* a command's state not had but for throttling: on_command() asks
+	 * whether the sandbox is still there */
+	if (retryable(req, x->retry_any) && !(x->answer == on_command && http_status(req) != 429) &&
+	    ++x->failures < MAX_FAILURES) {
+		uint64_t t = backoff_usec(x->d, x->failures);
+
+		m = api_error(req);
+		x->d->host->log(x->sb, LOG_DEBUG, "%s %s: %s; again in %llu ms", x->method, x->url,
+				m ? m : "?", (unsigned long long) (t / 1000));
+		if (sd_event_add_time_relative(x->d->host->event, &x->timer, CLOCK_MONOTONIC, t,
+					       TIMER_ACCURACY_USEC, on_retry, x) >= 0)
+			return;
+	}
+	x->failures = 0;
+	x->answer(x, req);
+}
+
+static int submit_current(struct dt_sandbox *x) {
+	static const struct http_calls calls = { .done = on_answer };
+
+	return http_submit_url(x->d->http, NULL, x->url, x->d->headers, x->method, x->body, REQUEST_TIMEOUT_MS,
+			       &calls, x, &x->req);
+}
+
+static void send_current(struct dt_sandbox *x) {
+	int r = submit_current(x);
+
+	if (r < 0)
+		sandbox_end(x, -1, "error", strdupf("cannot send a request to Daytona: %s", strerror(-r)));
+}
+
+/* Sends METHOD url (body: JSON or NULL) and hands the answer to answer();
+ * any: whether any failure may be retried (else only 429 and 503).  May end
+ * the sandbox. */
+static void send_request(struct dt_sandbox *x, const char *method, char *url, const char *body, bool any,
+			 answer_fn answer) {
+	free(x->method);
+	free(x->url);
+	free(x->body);
+	x->method = strdup(method);
+	x->url = url;
+	x->body = body ? strdup(body) : NULL;
+	x->answer = answer;
+	x->retry_any = any;
+	if (!x->method || !x->url || (body && !x->body)) {
+		sandbox_end(x, -1, "error", strdup("out of memory"));
+		return;
+	}
+	send_current(x);
+}
+
+/* Calls fn in usec, from the loop. */
+static void later(struct dt_sandbox *x, uint64_t usec, sd_event_time_handler_t fn) {
+	x->timer = sd_event_source_disable_unref(x->timer);
+	if (sd_event_add_time_relative(x->d->host->event, &x->timer, CLOCK_MONOTONIC, usec,
+				       TIMER_ACCURACY_USEC, fn, x) < 0)
+		sandbox_end(x, -1, "error", strdup("cannot arm a timer"));
+}
+
+/* ---- the steps ---- */
+
+static void check_state(struct dt_sandbox *x, json_object *sandbox);
+
+static void on_sandbox(struct dt_sandbox *x, struct http_request *req) {
+	_cleanup_json_ json_object *o = NULL;
+
+	if (http_status(req) == 404) {
+		sandbox_end(x, -1, "lost", strdupf("sandbox %s is gone", x->id));
+		return;
+	}
+	if (!http_ok(req) || !(o = json_tokener_parse(http_body(req)))) {
+		sandbox_fail(x, "lost", "cannot get the sandbox's state", req);
+		return;
+	}
+	check_state(x, o);
+}
+
+static void get_sandbox(struct dt_sandbox *x) {
+	send_request(x, "GET", strdupf("%s/sandbox/%s", x->d->set.api_url, x->id), NULL, true, on_sandbox);
+}
+
+static int on_start_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct dt_sandbox *x = userdata;
+
+	x->timer = sd_event_source_disable_unref(x->timer);
+	get_sandbox(x);
+	return 0;
+}
+
+static void poll_command(struct dt_sandbox *x);
+
+static int on_command_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct dt_sandbox *x = userdata;
+
+	x->timer = sd_event_source_disable_unref(x->timer);
+	poll_command(x);
+	return 0;
+}
+
+/* The command's whole output so far, of which the log lacks the end. */
+static void output_new(struct dt_sandbox *x, const char *body) {
+	size_t n = strlen(body);
+
+	if (n <= x->log_sent)
+		return;
+	x->d->host->sandbox_output(x->sb, body + x->log_sent, n - x->log_sent);
+	x->log_sent = n;
+}
+
+static void on_run_logs(struct dt_sandbox *x, struct http_request *req) {
+	if (http_ok(req))
+		output_new(x, http_body(req));
+	poll_command(x);
+}
+
+static int on_run_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct dt_sandbox *x = userdata;
+	unsigned n = ++x->polls % STATE_EVERY;
+
+	x->timer = sd_event_source_disable_unref(x->timer);
+	/* every few polls, and while adopting, the sandbox itself; as often,
+	 * the output so far */
+	if (!x->cmd_id || n == 0)
+		get_sandbox(x);
+	else if (n == LOGS_AT)
+		send_request(x, "GET", strdupf("%s/process/session/%s/command/%s/logs", x->toolbox, x->session,
+					       x->cmd_id), NULL, true, on_run_logs);
+	else
+		poll_command(x);
+	return 0;
+}
+
+static void write_result(struct dt_sandbox *x, const char *body) {
+	_cleanup_json_ json_object *o = json_tokener_parse(body);
+	_cleanup_free_ char *path = NULL, *tmp = NULL;
+	size_t n;
+	int fd;
+
+	if (!o) {
+		x->d->host->log(x->sb, LOG_WARNING, "the result file %s holds no JSON; ignored", x->result_file);
+		return;
+	}
+	if (!x->log_path)
+		return;
+	n = strlen(x->log_path);
+	if (n > 4 && strcmp(x->log_path + n - 4, ".log") == 0)
+		n -= 4;
+	path = strdupf("%.*s.result.json", (int) n, x->log_path);
+	tmp = path ? strdupf("%s.tmp", path) : NULL;
+	if (!tmp)
+		return;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd >= 0) {
+		const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+		bool ok = write(fd, s, strlen(s)) == (ssize_t) strlen(s);
+
+		ok = close(fd) == 0 && ok;
+		if (ok && rename(tmp, path) == 0) {
+			x->d->host->log(x->sb, LOG_INFO, "result: %s", s);
+			return;
+		}
+		(void) unlink(tmp);
+	}
+	x->d->host->log(x->sb, LOG_WARNING, "cannot write the result to %s: %m", path);
+}
+
+static void on_result(struct dt_sandbox *x, struct http_request *req) {
+	if (http_ok(req)) {
+		if (strlen(http_body(req)) <= RESULT_MAX)
+			write_result(x, http_body(req));
+		else
+			x->d->host->log(x->sb, LOG_WARNING, "the result file %s is too large; ignored", x->result_file);
+	} else if (http_status(req) != 404) {
+		_cleanup_free_ char *m = api_error(req);
+
+		x->d->host->log(x->sb, LOG_WARNING, "cannot fetch the result file: %s", m ? m : "?");
+	}
+	sandbox_end(x, x->code, NULL, NULL);
+}
+
+static void on_logs(struct dt_sandbox *x, struct http_request *req) {
+	_cleanup_free_ char *path = NULL;
+
+	if (http_ok(req))
+		output_new(x, http_body(req));
+	else {
+		_cleanup_free_ char *m = api_error(req);
+
+		x->d->host->log(x->sb, LOG_WARNING, "cannot fetch the command's output: %s", m ? m : "?");
+	}
+	if (!x->result_file) {
+		sandbox_end(x, x->code, NULL, NULL);
+		return;
+	}
+	path = url_escape(x->result_file);
+	x->step = STEP_RESULT;
+	send_request(x, "GET", path ? strdupf("%s/files/download?path=%s", x->toolbox, path) : NULL, NULL, true,
+		     on_result);
+}
+
+/* The command exited with code: its output, then its result. */
+static void command_exited(struct dt_sandbox *x, int code) {
+	x->code = code;
+	x->step = STEP_LOGS;
+	send_request(x, "GET", strdupf("%s/process/session/%s/command/%s/logs", x->toolbox, x->session, x->cmd_id),
+		     NULL, true, on_logs);
+}
+
+/* A command's state, from GET .../command/{cmdId} or a session's list. */
+static void check_command(struct dt_sandbox *x, json_object *cmd) {
+	json_object *v;
+
+	if (json_object_object_get_ex(cmd, "exitCode", &v) && v) {
+		command_exited(x, json_object_get_int(v));
+		return;
+	}
+	x->step = STEP_RUN;
+	if (x->cancel)
+		sandbox_end(x, -1, "cancelled", NULL);
+	else
+		later(x, x->d->set.poll_usec, on_run_poll);
+}
+
+static void on_command(struct dt_sandbox *x, struct http_request *req) {
+	_cleanup_json_ json_object *o = NULL;
+
+	if (!http_ok(req) || !(o = json_tokener_parse(http_body(req)))) {
+		/* the toolbox failed: what became of the sandbox? */
+		x->d->host->log(x->sb, LOG_DEBUG, "the command's state: HTTP %ld; asking for the sandbox's",
+				http_status(req));
+		if (http_status(req) == 404 || ++x->poll_failures >= MAX_FAILURES)
+			sandbox_fail(x, "lost", "cannot get the command's state", req);
+		else
+			get_sandbox(x);
+		return;
+	}
+	x->poll_failures = 0;
+	check_command(x, o);
+}
+
+static void poll_command(struct dt_sandbox *x) {
+	send_request(x, "GET", strdupf("%s/process/session/%s/command/%s", x->toolbox, x->session, x->cmd_id),
+		     NULL, true, on_command);
+}
+
+static void on_exec(struct dt_sandbox *x, struct http_request *req) {
+	_cleanup_json_ json_object *o = NULL;
+	json_object *v;
+
+	if (!http_ok(req)) {
+		sandbox_fail(x, "error", "cannot run the command in the sandbox", req);
+		return;
+	}
+	o = json_tokener_parse(http_body(req));
+	if (!o || !json_object_object_get_ex(o, "cmdId", &v) || !json_object_is_type(v, json_type_string)) {
+		sandbox_end(x, -1, "error", strdup("the toolbox took the command but gave no cmdId"));
+		return;
+	}
+	x->cmd_id = strdup(json_object_get_string(v));
+	if (!x->cmd_id) {
+		sandbox_end(x, -1, "error", strdup("out of memory"));
+		return;
+	}
+	x->d->host->log(x->sb, LOG_DEBUG, "command %s runs in sandbox %s", x->cmd_id, x->id);
+	check_command(x, o);
+}
+
+static void exec_command(struct dt_sandbox *x) {
+	_cleanup_json_ json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "command", json_object_new_string(x->command));
+	json_object_object_add(o, "runAsync", json_object_new_boolean(true));
+	x->step = STEP_EXEC;
+	send_request(x, "POST", strdupf("%s/process/session/%s/exec", x->toolbox, x->session),
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), false, on_exec);
+}
+
+static void on_session_created(struct dt_sandbox *x, struct http_request *req) {
+	/* 409: made before a restart */
+	if (!http_ok(req) && http_status(req) != 409) {
+		sandbox_fail(x, "error", "cannot open a session in the sandbox", req);
+		return;
+	}
+	if (!x->command) {
+		sandbox_end(x, -1, "lost", strdup("the command was never started, and is not known any more"));
+		return;
+	}
+	exec_command(x);
+}
+
+static void create_session(struct dt_sandbox *x) {
+	_cleanup_json_ json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "sessionId", json_object_new_string(x->session));
+	x->step = STEP_SESSION;
+	send_request(x, "POST", strdupf("%s/process/session", x->toolbox),
+		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), true, on_session_created);
+}
+
+/* After adopt: the session's command, if it has one. */
+static void on_session(struct dt_sandbox *x, struct http_request *req) {
+	_cleanup_json_ json_object *o = NULL;
+	json_object *cmds, *last, *v;
+	size_t n;
+
+	if (http_status(req) == 404) {
+		create_session(x);
+		return;
+	}
+	if (!http_ok(req) || !(o = json_tokener_parse(http_body(req)))) {
+		sandbox_fail(x, "lost", "cannot find the session again", req);
+		return;
+	}
+	if (!json_object_object_get_ex(o, "commands", &cmds) || !json_object_is_type(cmds, json_type_array) ||
+	    (n = json_object_array_length(cmds)) == 0) {
+		on_session_created(x, req);
+		return;
+	}
+	last = json_object_array_get_idx(cmds, n - 1);
+	if (!json_object_object_get_ex(last, "id", &v) || !(x->cmd_id = strdup(json_object_get_string(v)))) {
+		sandbox_end(x, -1, "lost", strdup("the session's command has no id"));
+		return;
+	}
+	x->d->host->log(x->sb, LOG_INFO, "found command %s of sandbox %s again", x->cmd_id, x->id);
+	check_command(x, last);
+}
+
+static void sandbox_ready(struct dt_sandbox *x) {
+	if (x->cmd_id) {
+		later(x, x->d->set.poll_usec, on_run_poll);
+		return;
+	}
+	if (x->adopted) {
+		x->step = STEP_SESSION;
+		send_request(x, "GET", strdupf("%s/process/session/%s", x->toolbox, x->session), NULL, true,
+			     on_session);
+		return;
+	}
+	create_session(x);
+}
+
+static const char *get_str(json_object *o, const char *key) {
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
+		json_object_get_string(v) : NULL;
+}
+
+static void check_state(struct dt_sandbox *x, json_object *sandbox) {
+	const char *state = get_str(sandbox, "state"), *reason = get_str(sandbox, "errorReason");
+	const char *proxy = get_str(sandbox, "toolboxProxyUrl");
+
+	if (x->cancel) {
+		sandbox_end(x, -1, "cancelled", NULL);
+		return;
+	}
+	if (!state)
+		state = "unknown";
+	if (strcmp(state, "error") == 0 || strcmp(state, "build_failed") == 0) {
+		bool running = x->step >= STEP_SESSION;
+
+		sandbox_end(x, -1, running ? "lost" : "error",
+			    strdupf("sandbox %s %s: %s", x->id,
+				    strcmp(state, "build_failed") == 0 ? "failed to build" :
+				    running ? "failed while the command ran" : "failed to start",
+				    reason ? reason : "no reason given"));
+		return;
+	}
+	if (strcmp(state, "started") == 0) {
+		if (!x->toolbox) {
+			size_t n = proxy ? strlen(proxy) : 0;
+
+			if (n == 0) {
+				sandbox_end(x, -1, "error", strdupf("sandbox %s has no toolboxProxyUrl", x->id));
+				return;
+			}
+			x->toolbox = strdupf("%.*s/%s", (int) (proxy[n - 1] == '/' ? n - 1 : n), proxy, x->id);
+			if (!x->toolbox) {
+				sandbox_end(x, -1, "error", strdup("out of memory"));
+				return;
+			}
+		}
+		/* running: on to the command, later if its state was not to be had */
+		if (x->step >= STEP_RUN && x->cmd_id && x->poll_failures == 0)
+			poll_command(x);
+		else if (x->step >= STEP_RUN && x->cmd_id)
+			later(x, backoff_usec(x->d, x->poll_failures), on_command_poll);
+		else
+			sandbox_ready(x);
+		return;
+	}
+	if (x->step >= STEP_SESSION || strcmp(state, "destroyed") == 0 || strcmp(state, "destroying") == 0 ||
+	    strcmp(state, "archived") == 0) {
+		sandbox_end(x, -1, "lost", strdupf("sandbox %s is %s%s%s", x->id, state, reason ? ": " : "",
+						    reason ? reason : ""));
+		return;
+	}
+	if (now_usec(x->d) > x->deadline) {
+		sandbox_end(x, -1, "error", strdupf("sandbox %s did not start within %llu s (it is %s)", x->id,
+						     (unsigned long long) (x->d->set.start_timeout_usec / 1000000),
+						     state));
+		return;
+	}
+	x->step = STEP_START;
+	later(x, x->d->set.poll_usec, on_start_poll);
+}
+
+static void on_created(struct dt_sandbox *x, struct http_request *req) {
+	_cleanup_json_ json_object *o = NULL;
+	const char *id;
+
+	if (!http_ok(req)) {
+		sandbox_fail(x, "error", "cannot create the sandbox", req);
+		return;
+	}
+	o = json_tokener_parse(http_body(req));
+	id = get_str(o, "id");
+	if (!id || !*id || strlen(id) > 512 || strpbrk(id, "/?#% ")) {
+		sandbox_end(x, -1, "error", strdup("Daytona created a sandbox but did not say its id"));
+		return;
+	}
+	x->id = strdup(id);
+	if (!x->id) {
+		sandbox_end(x, -1, "error", strdup("out of memory"));
+		return;
+	}
+	x->d->host->sandbox_started(x->sb, x->id);
+	x->d->host->log(x->sb, LOG_DEBUG, "created sandbox %s", x->id);
+	check_state(x, o);
+}
+
+/* ---- the sweep of orphans ---- */
+
+static bool sandbox_owns(const struct daytona *d, const char *id, const char *sandbox) {
+	for (const struct dt_sandbox *x = d->sandboxes; x; x = x->next)
+		if ((x->id && strcmp(x->id, id) == 0) || (sandbox && strcmp(x->sandbox_id, sandbox) == 0))
+			return true;
+	return false;
+}
+
+static void sweep_page(struct daytona *d, const char *cursor);
+
+static void on_sweep_list(struct http_request *req, void *userdata) {
+	struct daytona *d = userdata;
+	_cleanup_json_ json_object *o = NULL;
+	json_object *items;
+	const char *cursor;
+
+	if (!http_ok(req) || !(o = json_tokener_parse(http_body(req))) ||
+	    !json_object_object_get_ex(o, "items", &items) || !json_object_is_type(items, json_type_array)) {
+		_cleanup_free_ char *m = api_error(req);
+
+		d->host->log(NULL, LOG_WARNING, "daytona: cannot list sandboxes to delete orphans: %s",
+			     m ? m : "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(items); i++) {
+		json_object *s = json_object_array_get_idx(items, i), *labels = NULL;
+		const char *id = get_str(s, "id"), *state = get_str(s, "state"), *sandbox = NULL;
+
+		if (!id || (state && (strcmp(state, "destroyed") == 0 || strcmp(state, "destroying") == 0)))
+			continue;
+		if (json_object_object_get_ex(s, "labels", &labels))
+			sandbox = get_str(labels, LABEL_SANDBOX);
+		if (sandbox_owns(d, id, sandbox) || deleting(d, id))
+			continue;
+		d->host->log(NULL, LOG_NOTICE, "daytona: deleting sandbox %s (sandbox %s, %s): "
+			     "no sandbox of this daemon owns it", id, sandbox ? sandbox : "?", state ? state : "?");
+		delete_sandbox(d, id, true);
+	}
+	cursor = get_str(o, "nextCursor");
+	if (cursor && *cursor)
+		sweep_page(d, cursor);
+}
+
+static void sweep_page(struct daytona *d, const char *cursor) {
+	static const struct http_calls calls = { .done = on_sweep_list };
+	_cleanup_json_ json_object *filter = json_object_new_object();
+	_cleanup_free_ char *labels = NULL, *c = NULL, *url = NULL;
+	int r;
+
+	json_object_object_add(filter, LABEL_INSTANCE, json_object_new_string(d->host->instance));
+	labels = url_escape(json_object_to_json_string_ext(filter, JSON_C_TO_STRING_PLAIN));
+	c = cursor ? url_escape(cursor) : NULL;
+	if (labels && (!cursor || c))
+		url = strdupf("%s/sandbox?labels=%s%s%s", d->set.api_url, labels, c ? "&cursor=" : "", c ? c : "");
+	r = url ? http_submit_url(d->http, NULL, url, d->headers, "GET", NULL, REQUEST_TIMEOUT_MS, &calls, d, NULL)
+		: -ENOMEM;
+	if (r < 0)
+		d->host->log(NULL, LOG_WARNING, "daytona: cannot list sandboxes: %s", strerror(-r));
+}
+
+static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct daytona *d = userdata;
+
+	sweep_page(d, NULL);
+	if (d->set.sweep_usec > 0) {
+		(void) sd_event_source_set_time_relative(s, d->set.sweep_usec);
+		(void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	return 0;
+}
+
+/* ---- the executor ---- */
+
+static void daytona_shutdown(void *state) {
+	struct daytona *d = state;
+
+	if (!d)
+		return;
+	while (d->sandboxes)
+		sandbox_free(d->sandboxes);
+	/* deletions not done are left to the next sweep */
+	while (d->pending) {
+		struct deletion *del = d->pending;
+
+		d->pending = del->next;
+		deletion_free(del);
+	}
+	while (d->deletions) {
+		struct deletion *del = d->deletions;
+
+		d->deletions = del->next;
+		deletion_free(del);
+	}
+	sd_event_source_disable_unref(d->sweep_source);
+	sd_event_source_disable_unref(d->deletion_source);
+	http_free(d->http);
+	daytona_settings_done(&d->set);
+	if (d->auth)
+		explicit_bzero(d->auth, strlen(d->auth));
+	free(d->auth);
+	free(d);
+}
+
+static int daytona_init(const struct dagd_host *host, const char *options_json, void **ret_state, char **ret_error) {
+	struct daytona *d;
+	int r;
+
+	if (!host || host->abi_version != DAGD_EXECUTOR_ABI_VERSION ||
+	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
+		return errorf(ret_error, -EINVAL, "unsupported host interface");
+	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
+	    !host->sandbox_exited || !host->instance)
+		return errorf(ret_error, -EINVAL, "the host left out the event loop, its instance or a callback");
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	d->host = host;
+	r = daytona_settings_parse(options_json, &d->set, ret_error);
+	if (r < 0)
+		goto fail;
+	d->auth = strdupf("Authorization: Bearer %s", d->set.api_key);
+	if (!d->auth) {
+		r = errorf(ret_error, -ENOMEM, "Out of memory");
+		goto fail;
+	}
+	d->headers[0] = d->auth;
+	d->headers[1] = "Accept: application/json, text/plain, */*";
+	r = http_new(host->event, &d->http);
+	if (r < 0) {
+		r = errorf(ret_error, r, "cannot set up libcurl: %m");
+		goto fail;
+	}
+	r = sd_event_add_defer(host->event, &d->deletion_source, on_deletions, d);
+	if (r >= 0)
+		r = sd_event_source_set_priority(d->deletion_source, SD_EVENT_PRIORITY_IDLE + 1);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(d->deletion_source, SD_EVENT_OFF);
+	/* the first sweep from the loop: every live sandbox is adopted by then */
+	if (r >= 0)
+		r = sd_event_add_time_relative(host->event, &d->sweep_source, CLOCK_MONOTONIC, 0,
+					       TIMER_ACCURACY_USEC, on_sweep, d);
+	if (r < 0) {
+		r = errorf(ret_error, r, "cannot add event sources: %m");
+		goto fail;
+	}
+	*ret_state = d;
+	return 0;
+
+fail:
+	daytona_shutdown(d);
+	return r;
+}
+
+static int daytona_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
+			 void **ret_data, char **ret_error) {
+	struct daytona *d = state;
+	struct sandbox_def def = {};
+	struct dt_sandbox *x;
+	int r;
+
+	r = sandbox_def_build(&d->set, d->host->instance, spec, &def, ret_error);
+	if (r < 0)
+		return r;
+	x = sandbox_new(d, sb, spec);
+	if (!x) {
+		sandbox_def_done(&def);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
+	x->command = TAKE_PTR(def.command);
+	x->result_file = TAKE_PTR(def.result_file);
+	x->step = STEP_CREATE;
+	x->deadline = now_usec(d) + d->set.start_timeout_usec;
+	x->method = strdup("POST");
+	x->url = strdupf("%s/sandbox", d->set.api_url);
+	x->body = strdup(json_object_to_json_string_ext(def.create, JSON_C_TO_STRING_PLAIN));
+	x->answer = on_created;
+	sandbox_def_done(&def);
+	r = x->method && x->url && x->body ? submit_current(x) : -ENOMEM;
+	if (r < 0) {
+		sandbox_free(x);
+		return errorf(ret_error, r, "cannot ask Daytona for a sandbox: %m");
+	}
+	sandbox_link(x);
+	*ret_data = x;
+	return 0;
+}
+
+static void on_cancel_logs(struct dt_sandbox *x, struct http_request *req) {
+	if (http_ok(req))
+		output_new(x, http_body(req));
+	sandbox_end(x, -1, "cancelled", NULL);
+}
+
+/* The output so far into the log, if there is a command, then the end. */
+static int on_cancel(sd_event_source *s, uint64_t usec, void *userdata) {
+	struct dt_sandbox *x = userdata;
+
+	x->timer = sd_event_source_disable_unref(x->timer);
+	if (x->cmd_id && x->toolbox && x->step < STEP_LOGS) {
+		x->step = STEP_LOGS;
+		send_request(x, "GET", strdupf("%s/process/session/%s/command/%s/logs", x->toolbox, x->session,
+					       x->cmd_id), NULL, false, on_cancel_logs);
+		return 0;
+	}
+	sandbox_end(x, -1, "cancelled", NULL);
+	return 0;
+}
+
+static int daytona_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec) {
+	struct dt_sandbox *x = data;
+
+	if (!x)
+		return -EINVAL;
+	x->cancel = true;
+	/* a create in flight: its sandbox is deleted once its id is known */
+	if (x->step == STEP_CREATE && x->req)
+		return 0;
+	http_cancel(TAKE_PTR(x->req));
+	x->timer = sd_event_source_disable_unref(x->timer);
+	return sd_event_add_time_relative(x->d->host->event, &x->timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,
+					  on_cancel, x);
+}
+
+static int daytona_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
+			 const char *handle, void **ret_data, char **ret_error) {
+	struct daytona *d = state;
+	struct sandbox_def def = {};
+	_cleanup_free_ char *err = NULL;
+	struct dt_sandbox *x;
+	struct stat st;
+
+	if (!handle || !*handle || strpbrk(handle, "/?#% "))
+		return errorf(ret_error, -EINVAL, "invalid handle '%s': expected a Daytona sandbox id",
+			      handle ? handle : "(null)");
+	x = sandbox_new(d, sb, spec);
+	if (!x || !(x->id = strdup(handle))) {
+		sandbox_free(x);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
+	/* the command, in case it was never sent */
+	if (spec && sandbox_def_build(&d->set, d->host->instance, spec, &def, &err) >= 0) {
+		x->command = TAKE_PTR(def.command);
+		x->result_file = TAKE_PTR(def.result_file);
+		sandbox_def_done(&def);
+	}
+	/* the log has what was copied before (the host writes nothing else there) */
+	if (spec && spec->log_path && stat(spec->log_path, &st) == 0)
+		x->log_sent = (size_t) st.st_size;
+	x->adopted = true;
+	x->step = STEP_START;
+	x->deadline = now_usec(d) + d->set.start_timeout_usec;
+	if (sd_event_add_time_relative(d->host->event, &x->timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,
+				       on_start_poll, x) < 0) {
+		sandbox_free(x);
+		return errorf(ret_error, -ENOMEM, "cannot arm a timer");
+	}
+	sandbox_link(x);
+	*ret_data = x;
+	return 0;
+}
+
+const struct dagd_executor dagd_executor = {
+	DAGD_EXECUTOR_ABI_VERSION,
+	sizeof(struct dagd_executor),
+	"daytona",
+	"runs each task in a Daytona sandbox, through Daytona's API and the sandbox's toolbox",
+	0,
+	daytona_init,
+	daytona_shutdown,
+	daytona_spawn,
+	daytona_cancel,
+	daytona_adopt,
+};
