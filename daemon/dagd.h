@@ -201,7 +201,6 @@ int arg_required(int r, const char *key);
 json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
-bool json_text_equal(const char *a, const char *b);
 
 /* --- store.c ------------------------------------------------------------- */
 
@@ -210,7 +209,6 @@ void store_close(void);
 int store_begin(void);          /* lazily, on the first write of a batch */
 int store_commit(void);
 void store_rollback(void);
-bool store_failed(void);
 bool store_in_transaction(void);
 int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
@@ -312,7 +310,6 @@ int64_t server_committed_seq(void);
 int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t project_id,
 		     json_object *types);
 void server_reply(struct client *c, json_object *id, json_object *reply);
-bool client_is_operator(const struct client *c);
 int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
 		      off_t offset);
 void server_log_ended(int64_t task_id, unsigned attempt);

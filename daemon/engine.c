@@ -1433,7 +1433,6 @@ json_object *tasks_unblocked(struct project *p, size_t limit)
 static void claim(struct task *t)
 {
 	bool validator = t->status == ST_PENDING_VALIDATION;
-	struct executor *ex = task_executor(t);
 	char token[65];
 
 	heap_remove(t);
@@ -1453,7 +1452,6 @@ static void claim(struct task *t)
 	t->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
 	set_str(&t->sandbox_executor, t->executor ? t->executor : t->project->executor);
 	clear_str(&t->sandbox_handle);
-	(void) ex;
 	set_status(t, validator ? ST_VALIDATING : ST_SPAWNING);
 	if (n_spawn == spawn_cap) {
 		spawn_cap = spawn_cap ? 2 * spawn_cap : 16;

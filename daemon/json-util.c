@@ -125,19 +125,3 @@ const char *json_text(json_object *o)
 {
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
-
-/* Equal as JSON values, whatever their spelling. */
-bool json_text_equal(const char *a, const char *b)
-{
-	json_object *x, *y;
-	bool eq;
-
-	if (!a || !b)
-		return !a && !b;
-	x = json_tokener_parse(a);
-	y = json_tokener_parse(b);
-	eq = json_object_equal(x, y);
-	json_object_put(x);
-	json_object_put(y);
-	return eq;
-}

@@ -80,11 +80,6 @@ static int64_t committed_seq;
 
 static void client_update(struct client *c);
 
-bool client_is_operator(const struct client *c)
-{
-	return c->operator;
-}
-
 unsigned server_clients(void)
 {
 	return n_clients;

@@ -134,9 +134,20 @@ static int migrate(void)
 	return 0;
 }
 
-int store_open(const char *path)
+static int read_last_seq(void)
 {
 	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) != SQLITE_OK)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		last_seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int store_open(const char *path)
+{
 	int rc, r;
 
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -155,13 +166,7 @@ int store_open(const char *path)
 		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], NULL) !=
 		    SQLITE_OK)
 			return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
-	sqlite3_step(st);
-	last_seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return 0;
+	return read_last_seq();
 }
 
 void store_close(void)
@@ -218,18 +223,7 @@ void store_rollback(void)
 	in_txn = false;
 	failed = false;
 	/* the events of the rolled back batch are gone: find the last one again */
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			last_seq = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
-}
-
-bool store_failed(void)
-{
-	return failed;
+	(void) read_last_seq();
 }
 
 bool store_in_transaction(void)
