@@ -111,10 +111,11 @@ $(BUILD)/plugins/%.so: plugins/%/*.c plugins/executor.h Makefile
 # What a plugin links beyond libsystemd and json-c, and its own headers.
 PLUGIN_PKGS_docker = libcurl
 PLUGIN_LIBS_docker = -lm
-$(BUILD)/plugins/docker.so: plugins/docker/docker.h
-# The daytona executor shares the docker executor's HTTP client and helpers.
+# What the HTTP-speaking executors share, compiled into each.
+PLUGIN_COMMON = plugins/common/common.h plugins/common/http.c plugins/common/util.c
+$(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
-$(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h plugins/docker/docker.h plugins/docker/http.c plugins/docker/util.c
+$(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)
 
 # dagctl linked statically, to copy into container images (for `dagctl
 # complete` from inside a docker sandbox); the same whatever BUILD and SAN are.

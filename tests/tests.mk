@@ -46,22 +46,22 @@ $(DAEMON_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c tests/unit/unit.
 # The docker executor's unit tests: linked with the plugin's sources that
 # need no engine (the log frames, the options), not with the plugin.
 DOCKER_UNIT_TESTS = docker-frames docker-options
-DOCKER_UNIT_SRCS  = plugins/docker/frames.c plugins/docker/options.c plugins/docker/util.c
+DOCKER_UNIT_SRCS  = plugins/docker/frames.c plugins/docker/options.c plugins/common/util.c
 DOCKER_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(DOCKER_UNIT_TESTS))
 
 tests: $(DOCKER_TEST_BINS) $(BUILD)/dagctl-static
 
-$(DOCKER_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(DOCKER_UNIT_SRCS) plugins/docker/docker.h plugins/executor.h Makefile tests/tests.mk
+$(DOCKER_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(DOCKER_UNIT_SRCS) plugins/docker/docker.h plugins/common/common.h plugins/executor.h Makefile tests/tests.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Iplugins/docker $(LDFLAGS) -o $@ $< $(DOCKER_UNIT_SRCS) $(TEST_LDLIBS) $(LDLIBS)
 
 # The daytona executor's unit tests: its options, with the helpers it shares
 # with the docker executor.
-DAYTONA_UNIT_SRCS = plugins/daytona/options.c plugins/docker/util.c
+DAYTONA_UNIT_SRCS = plugins/daytona/options.c plugins/common/util.c
 DAYTONA_TEST_BINS = $(BUILD)/tests/test-daytona-options
 
 tests: $(DAYTONA_TEST_BINS)
 
-$(DAYTONA_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(DAYTONA_UNIT_SRCS) plugins/daytona/daytona.h plugins/docker/docker.h plugins/executor.h Makefile tests/tests.mk
+$(DAYTONA_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(DAYTONA_UNIT_SRCS) plugins/daytona/daytona.h plugins/common/common.h plugins/executor.h Makefile tests/tests.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Iplugins/daytona $(LDFLAGS) -o $@ $< $(DAYTONA_UNIT_SRCS) $(TEST_LDLIBS) $(LDLIBS)

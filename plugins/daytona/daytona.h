@@ -1,13 +1,12 @@
 /*
  * daytona.h - the daytona executor's own interfaces: its options and the
- * sandbox they define (options.c).  The HTTP client on libcurl's multi
- * interface and the small helpers are the docker executor's (docker.h),
- * compiled into this plugin too.  daytona.c, the executor itself, uses them.
+ * sandbox they define (options.c).  daytona.c, the executor itself, uses
+ * them and what plugins share (common/common.h: the HTTP client, helpers).
  */
 #ifndef DAGD_DAYTONA_H
 #define DAGD_DAYTONA_H
 
-#include "docker/docker.h"
+#include "common/common.h"
 
 /* Where the API is when nobody says. */
 #define DAYTONA_DEFAULT_API_URL "https://app.daytona.io/api"

@@ -1,6 +1,6 @@
 /*
- * util.c - small helpers of the docker executor, which the daytona executor
- * shares: error messages for the host, URL escaping, reading options.
+ * util.c - small helpers the HTTP-speaking executors share: error messages
+ * for the host, URL escaping, reading options.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "docker.h"
+#include "common.h"
 
 /* The daemon gives a sandbox this PATH when it has none itself. */
 #define HOST_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"

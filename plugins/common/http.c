@@ -18,7 +18,7 @@
 
 #include <curl/curl.h>
 
-#include "docker.h"
+#include "common.h"
 
 /* A buffered response larger than this is refused. */
 #define BODY_MAX (16u << 20)
@@ -224,27 +224,6 @@ oom:
 	return -ENOMEM;
 }
 
-int http_submit(struct http *h, const char *engine, const char *method, const char *body,
-		long timeout_ms, const struct http_calls *calls, void *userdata,
-		struct http_request **ret, const char *path_format, ...) {
-	_cleanup_free_ char *path = NULL, *url = NULL;
-	va_list ap;
-	int r;
-
-	va_start(ap, path_format);
-	r = vasprintf(&path, path_format, ap);
-	va_end(ap);
-	if (r < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	if (asprintf(&url, "http://docker/v" DOCKER_API_VERSION "%s", path) < 0) {
-		url = NULL;
-		return -ENOMEM;
-	}
-	return http_submit_url(h, engine, url, NULL, method, body, timeout_ms, calls, userdata, ret);
-}
-
 void http_cancel(struct http_request *req) {
 	/* (a request in its own done() has no h: it is freed right after) */
 	if (!req || !req->h)
@@ -446,24 +425,19 @@ struct http *http_free(struct http *h) {
 	return NULL;
 }
 
-int http_get_sync(const char *engine, const char *path, long timeout_ms, long *ret_status,
-		  char **ret_body, char **ret_error) {
+int http_get_sync_url(const char *unix_socket, const char *url, const char *what, long timeout_ms,
+		      long *ret_status, char **ret_body, char **ret_error) {
 	struct http_request req = {};
-	_cleanup_free_ char *url = NULL;
 	CURL *easy;
 	CURLcode c;
 	int r;
 
-	if (asprintf(&url, "http://docker%s", path) < 0) {
-		url = NULL;
-		return errorf(ret_error, -ENOMEM, "Out of memory");
-	}
 	easy = curl_easy_init();
 	if (!easy)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	req.easy = easy;
-	req.engine = (char *) engine;
-	r = easy_setup(easy, &req, engine, url, timeout_ms);
+	req.engine = (char *) (unix_socket ? unix_socket : url);
+	r = easy_setup(easy, &req, unix_socket, url, timeout_ms);
 	c = r < 0 ? CURLE_OUT_OF_MEMORY : curl_easy_perform(easy);
 	req.result = c;
 	(void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req.status);
@@ -473,7 +447,7 @@ int http_get_sync(const char *engine, const char *path, long timeout_ms, long *r
 		free(req.body);
 		return errorf(ret_error, c == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT :
 				         c == CURLE_OUT_OF_MEMORY ? -ENOMEM : -ECONNREFUSED,
-			      "cannot reach the Docker engine at '%s': %s", engine, failure(&req));
+			      "cannot reach %s at '%s': %s", what, req.engine, failure(&req));
 	}
 	*ret_status = req.status;
 	*ret_body = req.body ? req.body : strdup("");
