@@ -106,7 +106,7 @@ $(BUILD)/dagctl: $(CTL_OBJS)
 
 $(BUILD)/plugins/%.so: plugins/%/*.c plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs libsystemd json-c $(PLUGIN_PKGS_$*)) $(PLUGIN_LIBS_$*)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs libsystemd json-c $(PLUGIN_PKGS_$*)) $(PLUGIN_LIBS_$*)
 
 # What a plugin links beyond libsystemd and json-c, and its own headers.
 PLUGIN_PKGS_docker = libcurl

@@ -44,6 +44,11 @@ extern "C" {
 #define DAGD_EXECUTOR_ABI_VERSION 1
 #define DAGD_EXECUTOR_SYMBOL "dagd_executor"
 
+/* Mark the one symbol a plugin exports, so that it can build with
+ * -fvisibility=hidden and show nothing else:
+ *   DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = { ... }; */
+#define DAGD_EXECUTOR_EXPORT __attribute__((visibility("default")))
+
 /* A sandbox as the host knows it.  Opaque to plugins. */
 struct dagd_sandbox;
 

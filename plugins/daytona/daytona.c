@@ -1110,7 +1110,7 @@ static int daytona_adopt(void *state, struct dagd_sandbox *sb, const struct dagd
 	return 0;
 }
 
-const struct dagd_executor dagd_executor = {
+DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	DAGD_EXECUTOR_ABI_VERSION,
 	sizeof(struct dagd_executor),
 	"daytona",

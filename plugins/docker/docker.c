@@ -1125,7 +1125,7 @@ static int docker_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_
 	return 0;
 }
 
-const struct dagd_executor dagd_executor = {
+DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	DAGD_EXECUTOR_ABI_VERSION,
 	sizeof(struct dagd_executor),
 	"docker",

@@ -432,7 +432,7 @@ static void spawn_abandon(pid_t pid, pid_t pgid, const struct local_sandbox *x) 
 	(void) unlink(x->tmp_path);
 }
 
-extern const struct dagd_executor dagd_executor;
+extern DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor;
 
 /* The supervisor is installed in the directory local.so was loaded from. */
 static int supervisor_find(char **ret) {
@@ -737,7 +737,7 @@ fail:
 	return r;
 }
 
-const struct dagd_executor dagd_executor = {
+DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	DAGD_EXECUTOR_ABI_VERSION,
 	sizeof(struct dagd_executor),
 	"local",
