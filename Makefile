@@ -111,8 +111,10 @@ $(BUILD)/plugins/%.so: plugins/%/*.c plugins/executor.h Makefile
 # What a plugin links beyond libsystemd and json-c, and its own headers.
 PLUGIN_PKGS_docker = libcurl
 PLUGIN_LIBS_docker = -lm
-# What the HTTP-speaking executors share, compiled into each.
+# What the executors share, compiled into each (the HTTP client, into those
+# that speak HTTP).
 PLUGIN_COMMON = plugins/common/common.h plugins/common/http.c plugins/common/util.c
+$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
 $(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)

@@ -1,9 +1,10 @@
 /*
- * common.h - what the executor plugins that speak HTTP share, grouped by the
- * file that holds it: the HTTP client on libcurl's multi interface, driven
- * by the host's sd-event loop (http.c), and small helpers: error messages
- * for the host, URL escaping, reading options (util.c).  Each such plugin
- * compiles these files into itself: a plugin links nothing of the daemon.
+ * common.h - what the executor plugins share, grouped by the file that holds
+ * it: small helpers, error messages for the host, URL escaping, reading
+ * options (util.c), which every plugin here compiles in; the HTTP client on
+ * libcurl's multi interface, driven by the host's sd-event loop (http.c),
+ * which those that speak HTTP compile in.  A plugin links nothing of the
+ * daemon.
  */
 #ifndef DAGD_PLUGIN_COMMON_H
 #define DAGD_PLUGIN_COMMON_H

@@ -1,6 +1,6 @@
 /*
- * util.c - small helpers the HTTP-speaking executors share: error messages
- * for the host, URL escaping, reading options.
+ * util.c - small helpers the executors share: error messages for the host,
+ * URL escaping, reading options.
  */
 #include <errno.h>
 #include <stdarg.h>

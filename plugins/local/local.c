@@ -39,22 +39,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "executor.h"
+#include "common/common.h"
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define TAKE_PTR(p) ({ __typeof__(p) _take_ = (p); (p) = NULL; _take_; })
 
 /* The supervisor program, beside local.so. */
 #define SUPERVISOR "local-supervise"
 /* How late the SIGKILL after the grace period may come. */
 #define KILL_ACCURACY_USEC 10000
-
-static inline void freep(void *p) {
-	free(*(void **) p);
-}
 
 static inline void closep(int *fd) {
 	if (*fd >= 0) {
@@ -94,24 +87,6 @@ struct proc_stat {
 	pid_t session;
 	unsigned long long start_time;
 };
-
-static int errorf(char **ret_error, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
-
-/* Returns r; sets *ret_error to the formatted message (%m names -r). */
-static int errorf(char **ret_error, int r, const char *format, ...) {
-	va_list ap;
-	char *m;
-
-	if (!ret_error)
-		return r;
-	errno = -r;
-	va_start(ap, format);
-	if (vasprintf(&m, format, ap) < 0)
-		m = NULL;
-	va_end(ap);
-	*ret_error = m;
-	return r;
-}
 
 static int sys_pidfd_open(pid_t pid) {
 	return (int) syscall(SYS_pidfd_open, pid, 0);
