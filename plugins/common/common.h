@@ -33,6 +33,24 @@
 #define LABEL_SANDBOX "dagd.sandbox"
 #define LABEL_KEEP_FAILED "dagd.keep-failed"
 
+/* A doubly linked list: x has prev and next, head points at the first. */
+#define LIST_LINK(head, x) do {                 \
+		(x)->prev = NULL;               \
+		(x)->next = (head);             \
+		if (head)                       \
+			(head)->prev = (x);     \
+		(head) = (x);                   \
+	} while (0)
+#define LIST_UNLINK(head, x) do {                       \
+		if ((x)->prev)                          \
+			(x)->prev->next = (x)->next;    \
+		else if ((head) == (x))                 \
+			(head) = (x)->next;             \
+		if ((x)->next)                          \
+			(x)->next->prev = (x)->prev;    \
+		(x)->prev = (x)->next = NULL;           \
+	} while (0)
+
 static inline void freep(void *p) {
 	free(*(void **) p);
 }
@@ -85,6 +103,8 @@ int http_get_sync_url(const char *unix_socket, const char *url, const char *what
 
 /* --- util.c -------------------------------------------------------------- */
 
+/* A formatted string, malloc'd; NULL if out of memory. */
+char *strdupf(const char *format, ...) _printf_(1, 2);
 /* Returns r; sets *ret_error, if ret_error is not NULL, to the formatted
  * message (%m names -r). */
 int errorf(char **ret_error, int r, const char *format, ...) _printf_(3, 4);

@@ -57,22 +57,6 @@ struct http_request {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-#define LIST_LINK(head, x) do {                 \
-		(x)->prev = NULL;               \
-		(x)->next = (head);             \
-		if (head)                       \
-			(head)->prev = (x);     \
-		(head) = (x);                   \
-	} while (0)
-#define LIST_UNLINK(head, x) do {                       \
-		if ((x)->prev)                          \
-			(x)->prev->next = (x)->next;    \
-		else if ((head) == (x))                 \
-			(head) = (x)->next;             \
-		if ((x)->next)                          \
-			(x)->next->prev = (x)->prev;    \
-		(x)->prev = (x)->next = NULL;           \
-	} while (0)
 
 /* ---- buffers ---- */
 

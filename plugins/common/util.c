@@ -13,6 +13,17 @@
 /* The daemon gives a sandbox this PATH when it has none itself. */
 #define HOST_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
+char *strdupf(const char *format, ...) {
+	va_list ap;
+	char *s;
+
+	va_start(ap, format);
+	if (vasprintf(&s, format, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
 int errorf(char **ret_error, int r, const char *format, ...) {
 	va_list ap;
 	char *m;

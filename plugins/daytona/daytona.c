@@ -134,18 +134,6 @@ struct dt_sandbox {
 	int code;
 };
 
-static char *strdupf(const char *format, ...) _printf_(1, 2);
-static char *strdupf(const char *format, ...) {
-	va_list ap;
-	char *s;
-
-	va_start(ap, format);
-	if (vasprintf(&s, format, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
-
 static uint64_t now_usec(struct daytona *d) {
 	uint64_t t = 0;
 
@@ -188,27 +176,12 @@ static char *api_error(const struct http_request *req) {
 /* ---- the list of sandboxes ---- */
 
 static void sandbox_unlink(struct dt_sandbox *x) {
-	struct daytona *d = x->d;
-
-	if (!d)
-		return;
-	if (x->prev)
-		x->prev->next = x->next;
-	else if (d->sandboxes == x)
-		d->sandboxes = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	x->prev = x->next = NULL;
+	if (x->d)
+		LIST_UNLINK(x->d->sandboxes, x);
 }
 
 static void sandbox_link(struct dt_sandbox *x) {
-	struct daytona *d = x->d;
-
-	x->prev = NULL;
-	x->next = d->sandboxes;
-	if (d->sandboxes)
-		d->sandboxes->prev = x;
-	d->sandboxes = x;
+	LIST_LINK(x->d->sandboxes, x);
 }
 
 static void sandbox_free(struct dt_sandbox *x) {

@@ -131,17 +131,8 @@ struct docker_sandbox {
 
 /* Out of the executor's list, if it is in it. */
 static void sandbox_unlink(struct docker_sandbox *x) {
-	struct docker *d = x->d;
-
-	if (!d)
-		return;
-	if (x->prev)
-		x->prev->next = x->next;
-	else if (d->sandboxes == x)
-		d->sandboxes = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	x->prev = x->next = NULL;
+	if (x->d)
+		LIST_UNLINK(x->d->sandboxes, x);
 }
 
 static void sandbox_free(struct docker_sandbox *x) {
@@ -184,13 +175,7 @@ static struct docker_sandbox *sandbox_new(struct docker *d, struct dagd_sandbox 
 }
 
 static void sandbox_link(struct docker_sandbox *x) {
-	struct docker *d = x->d;
-
-	x->prev = NULL;
-	x->next = d->sandboxes;
-	if (d->sandboxes)
-		d->sandboxes->prev = x;
-	d->sandboxes = x;
+	LIST_LINK(x->d->sandboxes, x);
 }
 
 static const char *sandbox_id_of(const struct docker *d, struct dagd_sandbox *sb, const struct dagd_spawn *spec) {
@@ -257,18 +242,6 @@ static void remove_later(struct docker *d, const char *engine, const char *id) {
 }
 
 /* ---- the end of a sandbox ---- */
-
-static char *strdupf(const char *format, ...) _printf_(1, 2);
-static char *strdupf(const char *format, ...) {
-	va_list ap;
-	char *s;
-
-	va_start(ap, format);
-	if (vasprintf(&s, format, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
-}
 
 /* Reports the exit and forgets the sandbox. */
 static void sandbox_finish(struct docker_sandbox *x) {

@@ -177,12 +177,8 @@ static int proc_stat_read(pid_t pid, struct proc_stat *ret) {
 static void sandbox_free(struct local_sandbox *x) {
 	if (!x)
 		return;
-	if (x->prev)
-		x->prev->next = x->next;
-	else if (x->local && x->local->sandboxes == x)
-		x->local->sandboxes = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
+	if (x->local)
+		LIST_UNLINK(x->local->sandboxes, x);
 	sd_event_source_disable_unref(x->exit_source);
 	sd_event_source_disable_unref(x->kill_source);
 	if (x->pidfd >= 0)
@@ -194,11 +190,7 @@ static void sandbox_free(struct local_sandbox *x) {
 
 static void sandbox_link(struct local *l, struct local_sandbox *x) {
 	x->local = l;
-	x->prev = NULL;
-	x->next = l->sandboxes;
-	if (l->sandboxes)
-		l->sandboxes->prev = x;
-	l->sandboxes = x;
+	LIST_LINK(l->sandboxes, x);
 }
 
 static struct local_sandbox *sandbox_new(struct dagd_sandbox *sb) {
