@@ -85,6 +85,7 @@ struct sandbox {
 	unsigned attempt;
 	bool validator;
 	struct executor *ex;
+	char *executor;                 /* its name, to find it again after a reload */
 	void *data;                     /* the plugin's */
 	char *handle;                   /* the plugin's name for it, once started */
 	char *log_path;
@@ -285,6 +286,7 @@ struct executor {
 	char *error;                    /* why it is not loaded */
 	unsigned limit;                 /* 0: none */
 	unsigned active;
+	bool list_failed;               /* it can list its sandboxes, but could not */
 	struct executor *next;
 };
 
@@ -294,6 +296,19 @@ int plugins_load(const char *dir);
 void plugins_unload(void);
 int plugins_reload(void);
 struct executor *executor_find(const char *name);
+/* What an executor's list() reported: one sandbox it still has. */
+struct listed {
+	struct executor *ex;
+	char *sandbox_id;
+	char *handle;
+	bool owned;
+	struct listed *next;
+};
+int executor_list(struct executor *ex, struct listed **ret);
+bool executor_can_list(const struct executor *ex);
+void listed_free(struct listed *l);
+void executor_forget(struct executor *ex, const char *sandbox_id, const char *handle);
+int executor_check_options(struct executor *ex, const char *options_json, char **ret_error);
 bool executor_full(const struct executor *ex);
 
 /* --- server.c ------------------------------------------------------------ */

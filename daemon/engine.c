@@ -1593,6 +1593,7 @@ static struct sandbox *sandbox_new(struct task *t, struct executor *ex)
 	sb->attempt = t->attempt;
 	sb->validator = t->status == ST_VALIDATING;
 	sb->ex = ex;
+	sb->executor = xstrdup(t->sandbox_executor);
 	sb->log_fd = -EBADF;
 	sb->log_path = xasprintf("%s/logs/t-%lld/%u%s.log", D.state_dir, (long long) t->id, t->attempt,
 				 sb->validator ? ".validate" : "");
@@ -1620,6 +1621,7 @@ static void sandbox_free(struct sandbox *sb)
 	closep(&sb->log_fd);
 	free(sb->id);
 	free(sb->handle);
+	free(sb->executor);
 	free(sb->log_path);
 	free(sb);
 }
@@ -1871,10 +1873,14 @@ struct sandbox *sandbox_list(void)
 	return sandboxes;
 }
 
-/* The batch is on disk: what exited in it is done with. */
+/* The batch is on disk: what exited in it is done with, and its executor may
+ * forget it. */
 void engine_committed(void)
 {
 	for (size_t i = 0; i < n_reaped; i++) {
+		struct sandbox *sb = reaped_list[i].sb;
+
+		executor_forget(executor_find(sb->executor), sb->id, sb->handle);
 		free(reaped_list[i].e.reason);
 		free(reaped_list[i].e.message);
 		sandbox_free(reaped_list[i].sb);
@@ -1946,44 +1952,116 @@ int engine_load(void)
 	return 0;
 }
 
-/* At start-up: find again the sandboxes of the tasks that were running.  A
- * claim that never got a sandbox goes back to be dispatched again; it ran
- * nothing, so it costs no retry. */
+/* What the executors say they have, by sandbox id. */
+static struct listed *listed_all(void)
+{
+	struct listed *all = NULL, *l;
+
+	for (struct executor *ex = executors; ex; ex = ex->next) {
+		ex->list_failed = false;
+		if (!executor_can_list(ex))
+			continue;
+		if (executor_list(ex, &l) < 0) {
+			ex->list_failed = true;
+			continue;
+		}
+		while (l) {
+			struct listed *next = l->next;
+			l->next = all;
+			all = l;
+			l = next;
+		}
+	}
+	return all;
+}
+
+static struct listed *listed_find(struct listed *all, const char *executor, const char *sandbox_id)
+{
+	for (struct listed *l = all; executor && sandbox_id && l; l = l->next)
+		if (!l->owned && strcmp(l->ex->name, executor) == 0 && strcmp(l->sandbox_id, sandbox_id) == 0)
+			return l;
+	return NULL;
+}
+
+/* A listed sandbox that no attempt owns (started just before a crash, or
+ * whose exit is on disk but was not yet forgotten): its executor stops it
+ * and lets it go. */
+static void listed_forget_unowned(struct listed *all)
+{
+	for (struct listed *l = all; l; l = l->next)
+		if (!l->owned) {
+			log_info("executor '%s' has sandbox %s, which no attempt owns; stopping and forgetting it",
+				 l->ex->name, l->sandbox_id);
+			executor_forget(l->ex, l->sandbox_id, l->handle);
+		}
+}
+
+static void adopt_one(struct task *t, struct sandbox *sb)
+{
+	sb->validator = t->status == ST_VALIDATING;
+	sb->started = true;
+	if (!sb->handle)
+		sb->handle = xstrdup(t->sandbox_handle);
+	if (t->timeout_usec > 0 && !sb->timer) {
+		int64_t left = t->started_at + (int64_t) t->timeout_usec - now_usec();
+		(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC,
+						  left > 0 ? (uint64_t) left : 1, 10 * USEC_PER_MSEC,
+						  on_timeout, sb);
+	}
+	log_info("adopting sandbox %s of task t-%lld", sb->id, (long long) t->id);
+	sandbox_launch(t, sb, true);
+}
+
+/* At start-up: find again the sandboxes of the tasks that were running.  An
+ * executor that can list its sandboxes decides: a claimed attempt whose
+ * sandbox it has is adopted (whether or not its handle was committed), one it
+ * does not have and that has no handle never ran and is dispatched again
+ * without using up a retry.  Without a list, the stored handle decides. */
 int engine_adopt_all(void)
 {
+	struct listed *all = listed_all();
+
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
-		struct sandbox *sb;
+		struct executor *ex;
+		struct listed *l;
 
 		if (!t || !status_is_active(t->status) || t->sb)
 			continue;
-		if (!t->sandbox_handle) {
+		ex = executor_find(t->sandbox_executor);
+		l = listed_find(all, t->sandbox_executor, t->sandbox_id);
+		if (l) {
+			l->owned = true;
+			if (!t->sandbox_handle || strcmp(t->sandbox_handle, l->handle) != 0) {
+				set_str(&t->sandbox_handle, l->handle);
+				save(t);
+			}
+		} else if (!t->sandbox_handle) {
+			if (ex && ex->list_failed) {
+				/* it lists, but could not now: it may have started it */
+				task_failed(t, "cannot tell whether its sandbox started: the executor cannot list its sandboxes");
+				continue;
+			}
 			log_info("task t-%lld had no sandbox yet; dispatching it again", (long long) t->id);
 			if (t->status == ST_SPAWNING && t->tries > 0)
 				t->tries--;
 			set_status(t, t->status == ST_VALIDATING ? ST_PENDING_VALIDATION : ST_READY);
 			continue;
 		}
-		sb = sandbox_new(t, executor_find(t->sandbox_executor));
-		sb->validator = t->status == ST_VALIDATING;
-		sb->started = true;
-		sb->handle = xstrdup(t->sandbox_handle);
-		if (t->timeout_usec > 0) {
-			int64_t left = t->started_at + (int64_t) t->timeout_usec - now_usec();
-			(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC,
-							  left > 0 ? (uint64_t) left : 1, 10 * USEC_PER_MSEC,
-							  on_timeout, sb);
-		}
-		log_info("adopting sandbox %s of task t-%lld", sb->id, (long long) t->id);
-		sandbox_launch(t, sb, true);
+		adopt_one(t, sandbox_new(t, ex));
 	}
+	listed_forget_unowned(all);
+	listed_free(all);
 	return 0;
 }
 
 /* After the plugins were reloaded: hand every live sandbox to its new
- * instance, exactly as after a restart. */
+ * instance, exactly as after a restart.  A sandbox whose start was not yet
+ * reported is found by the executor's list; a cancel in progress is finished
+ * at once (the old instance's grace timer is gone). */
 void engine_readopt(void)
 {
+	struct listed *all = listed_all();
 	struct sandbox *next;
 
 	for (struct executor *ex = executors; ex; ex = ex->next)
@@ -1996,9 +2074,15 @@ void engine_readopt(void)
 		}
 	for (struct sandbox *sb = sandboxes; sb; sb = next) {
 		struct task *t = sandbox_task(sb);
+		struct listed *l = listed_find(all, sb->executor, sb->id);
 
 		next = sb->next;
-		sb->ex = t ? executor_find(t->sandbox_executor) : NULL;
+		sb->ex = executor_find(sb->executor);
+		if (l) {
+			l->owned = true;
+			if (!sb->handle)
+				sb->handle = xstrdup(l->handle);
+		}
 		if (!t || !sb->handle) {
 			sandbox_unlink(sb);
 			if (t) {
@@ -2006,11 +2090,19 @@ void engine_readopt(void)
 				if (status_is_active(t->status))
 					task_failed(t, "sandbox lost while the plugins were reloaded");
 			}
+			if (sb->handle)
+				executor_forget(sb->ex, sb->id, sb->handle);
 			sandbox_free(sb);
 			continue;
 		}
+		if (t->sandbox_handle == NULL)
+			set_str(&t->sandbox_handle, sb->handle);
 		sandbox_launch(t, sb, true);
+		if (sb->cancelled && !sb->exited && sb->ex && sb->ex->vt && t->sb == sb)
+			(void) sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, 0);
 	}
+	listed_forget_unowned(all);
+	listed_free(all);
 	dispatch_dirty = true;
 }
 

@@ -280,6 +280,7 @@ int main(int argc, char **argv)
 		sd_event_source_unref(sb->timer);
 		free(sb->id);
 		free(sb->handle);
+		free(sb->executor);
 		free(sb->log_path);
 		closep(&sb->log_fd);
 		free(sb);

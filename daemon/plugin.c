@@ -68,6 +68,77 @@ struct executor *executor_find(const char *name)
 	return NULL;
 }
 
+/* A version-2 member, if the plugin's struct has it and sets it. */
+#define VT_HAS(vt, m) ((vt)->abi_version >= 2 && \
+		       (vt)->size >= offsetof(struct dagd_executor, m) + sizeof((vt)->m) && (vt)->m)
+
+static void list_found(void *ctx, const char *sandbox_id, const char *handle)
+{
+	struct listed **list = ctx;
+	struct listed *l;
+
+	if (!sandbox_id || !*sandbox_id)
+		return;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		abort();
+	l->sandbox_id = xstrdup(sandbox_id);
+	l->handle = xstrdup(handle ? handle : "");
+	l->next = *list;
+	*list = l;
+}
+
+int executor_list(struct executor *ex, struct listed **ret)
+{
+	struct listed *list = NULL;
+	char *err = NULL;
+	int r;
+
+	if (!ex->vt || !VT_HAS(ex->vt, list))
+		return -EOPNOTSUPP;
+	r = ex->vt->list(ex->state, list_found, &list, &err);
+	if (r < 0) {
+		log_warning("executor '%s' cannot list its sandboxes: %s", ex->name, err ? err : strerror(-r));
+		free(err);
+		listed_free(list);
+		return r;
+	}
+	for (struct listed *l = list; l; l = l->next)
+		l->ex = ex;
+	*ret = list;
+	return 0;
+}
+
+void listed_free(struct listed *l)
+{
+	struct listed *next;
+
+	for (; l; l = next) {
+		next = l->next;
+		free(l->sandbox_id);
+		free(l->handle);
+		free(l);
+	}
+}
+
+bool executor_can_list(const struct executor *ex)
+{
+	return ex && ex->vt && VT_HAS(ex->vt, list);
+}
+
+void executor_forget(struct executor *ex, const char *sandbox_id, const char *handle)
+{
+	if (ex && ex->vt && VT_HAS(ex->vt, forget))
+		ex->vt->forget(ex->state, sandbox_id, handle ? handle : "");
+}
+
+int executor_check_options(struct executor *ex, const char *options_json, char **ret_error)
+{
+	if (!ex || !ex->vt || !VT_HAS(ex->vt, check_options))
+		return 0;
+	return ex->vt->check_options(ex->state, options_json, ret_error);
+}
+
 bool executor_full(const struct executor *ex)
 {
 	return ex->limit > 0 && ex->active >= ex->limit;
@@ -86,12 +157,12 @@ static int load_one(struct executor *ex)
 	vt = dlsym(ex->dl, DAGD_EXECUTOR_SYMBOL);
 	if (!vt)
 		return errorf(-ENOEXEC, "%s: no symbol '%s': %s", ex->path, DAGD_EXECUTOR_SYMBOL, dlerror());
-	if (vt->abi_version != DAGD_EXECUTOR_ABI_VERSION)
-		return errorf(-EPROTO, "%s: built for executor ABI version %u, this dagd speaks version %u",
+	if (vt->abi_version < 1 || vt->abi_version > DAGD_EXECUTOR_ABI_VERSION)
+		return errorf(-EPROTO, "%s: built for executor ABI version %u, this dagd speaks versions 1 to %u",
 			    ex->path, vt->abi_version, DAGD_EXECUTOR_ABI_VERSION);
-	if (vt->size < sizeof(struct dagd_executor))
+	if (vt->size < DAGD_EXECUTOR_V1_SIZE)
 		return errorf(-EPROTO, "%s: its struct dagd_executor is %u bytes, version %u needs %zu",
-			    ex->path, vt->size, DAGD_EXECUTOR_ABI_VERSION, sizeof(struct dagd_executor));
+			    ex->path, vt->size, vt->abi_version, DAGD_EXECUTOR_V1_SIZE);
 	if (!vt->name || !*vt->name || strspn(vt->name, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(vt->name))
 		return errorf(-EINVAL, "%s: executor name is missing or not of [a-z0-9_-]", ex->path);
 	if (!vt->init || !vt->shutdown || !vt->spawn || !vt->cancel || !vt->adopt)
@@ -106,6 +177,8 @@ static int load_one(struct executor *ex)
 	ex->limit = vt->max_concurrency;
 	if (opts && json_object_object_get_ex(opts, "max_concurrency", &v) && json_object_is_type(v, json_type_int))
 		ex->limit = (unsigned) json_object_get_int(v);
+	/* the host's struct is the same for both versions: say the plugin's */
+	host_iface.abi_version = vt->abi_version;
 	r = vt->init(&host_iface, opts ? json_text(opts) : "{}", &ex->state, &err);
 	if (r < 0) {
 		r = errorf(r, "%s: executor '%s' failed to start: %s", ex->path, vt->name,

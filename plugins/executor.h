@@ -23,12 +23,37 @@
  *             ->  host->sandbox_output(sb, ...)        (any number of times)
  *             ->  host->sandbox_exited(sb, &exit)      (exactly once)
  *
+ *             ->  forget(sandbox_id, handle)           (version 2: after the commit)
+ *
  * After sandbox_exited() returns, the plugin frees what it kept for the
  * sandbox and never names `sb` again; the host never calls cancel() for it.
  * The handle given to sandbox_started() is stored in the database.  When the
  * daemon restarts, or reloads its plugins, it calls adopt() with that handle
  * so the plugin can find the sandbox again; the life then goes on from
  * "started".
+ *
+ * Version 2: exactly once across crashes.  The host's database and the
+ * executor's sandboxes are two places; the daemon may die between writing one
+ * and the other.  So the host never relies on a handle it may not have
+ * committed yet, and the executor never forgets an exit the host may not have
+ * committed yet:
+ *
+ *   - list() reports every sandbox the executor still has for this daemon
+ *     instance, by the sandbox id the host gave spawn(): running ones, and
+ *     ended ones whose exit it still holds.  The host calls it at start and
+ *     after a reload, before any adopt(), and matches the answer to the
+ *     attempts it has claimed: a claimed attempt whose sandbox is listed is
+ *     adopted (never started twice), one that is not listed and has no handle
+ *     is started again (it never ran), and a listed sandbox that no attempt
+ *     owns is given to forget().
+ *   - An executor keeps what records an exit (an exit record, a stopped
+ *     container, a remote sandbox) until the host calls forget(): the exit is
+ *     then on disk.  If the daemon dies before that, list() shows the sandbox
+ *     again, adopt() reports its exit again, and the host judges it once.
+ *   - forget() of a sandbox that still runs stops it the hard way first.
+ *
+ * A version-1 plugin (without these members) keeps loading; for it the host
+ * relies on stored handles alone, as before.
  */
 #ifndef DAGD_EXECUTOR_H
 #define DAGD_EXECUTOR_H
@@ -41,7 +66,7 @@
 extern "C" {
 #endif
 
-#define DAGD_EXECUTOR_ABI_VERSION 1
+#define DAGD_EXECUTOR_ABI_VERSION 2
 #define DAGD_EXECUTOR_SYMBOL "dagd_executor"
 
 /* Mark the one symbol a plugin exports, so that it can build with
@@ -124,7 +149,29 @@ struct dagd_executor {
 	 * maybe at once), < 0: it is gone */
 	int (*adopt)(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 		     const char *handle, void **ret_data, char **ret_error);
+
+	/* ---- version 2; the host checks `size` before using any of these ---- */
+
+	/* Report every sandbox of this daemon instance the executor has, running
+	 * or ended and not yet forgotten: found(ctx, sandbox_id, handle) for each,
+	 * before returning.  It may block, for a bounded time (it runs before the
+	 * daemon answers anyone).  < 0: the executor cannot tell; the host then
+	 * relies on stored handles and starts nothing again that has none. */
+	int (*list)(void *state, void (*found)(void *ctx, const char *sandbox_id, const char *handle),
+		    void *ctx, char **ret_error);
+	/* The exit of this sandbox is on disk, or no attempt owns it: stop it if
+	 * it still runs, and delete everything that records it.  Never blocks;
+	 * failures are the plugin's to log and retry (or to sweep later). */
+	void (*forget)(void *state, const char *sandbox_id, const char *handle);
+	/* Check executor options before they are accepted (task.add,
+	 * project.create/update): the project's options overlaid by the task's,
+	 * a JSON object.  0: fine; < 0 and a message naming the option. */
+	int (*check_options)(void *state, const char *options_json, char **ret_error);
 };
+
+/* The size of a version-1 struct dagd_executor, which a version-2 host
+ * still loads. */
+#define DAGD_EXECUTOR_V1_SIZE offsetof(struct dagd_executor, list)
 
 #ifdef __cplusplus
 }

@@ -928,7 +928,7 @@ static int daytona_init(const struct dagd_host *host, const char *options_json, 
 	struct daytona *d;
 	int r;
 
-	if (!host || host->abi_version != DAGD_EXECUTOR_ABI_VERSION ||
+	if (!host || host->abi_version < 1 ||
 	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
 		return errorf(ret_error, -EINVAL, "unsupported host interface");
 	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
@@ -1084,14 +1084,14 @@ static int daytona_adopt(void *state, struct dagd_sandbox *sb, const struct dagd
 }
 
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
-	DAGD_EXECUTOR_ABI_VERSION,
-	sizeof(struct dagd_executor),
-	"daytona",
-	"runs each task in a Daytona sandbox, through Daytona's API and the sandbox's toolbox",
-	0,
-	daytona_init,
-	daytona_shutdown,
-	daytona_spawn,
-	daytona_cancel,
-	daytona_adopt,
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_executor),
+	.name = "daytona",
+	.description = "runs each task in a Daytona sandbox, through Daytona's API and the sandbox's toolbox",
+	.max_concurrency = 0,
+	.init = daytona_init,
+	.shutdown = daytona_shutdown,
+	.spawn = daytona_spawn,
+	.cancel = daytona_cancel,
+	.adopt = daytona_adopt,
 };

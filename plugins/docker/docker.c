@@ -928,7 +928,7 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 	struct docker *d;
 	int r;
 
-	if (!host || host->abi_version != DAGD_EXECUTOR_ABI_VERSION ||
+	if (!host || host->abi_version < 1 ||
 	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
 		return errorf(ret_error, -EINVAL, "unsupported host interface");
 	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
@@ -1099,14 +1099,14 @@ static int docker_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_
 }
 
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
-	DAGD_EXECUTOR_ABI_VERSION,
-	sizeof(struct dagd_executor),
-	"docker",
-	"runs each task in a container of the Docker engine (API " DOCKER_API_VERSION ")",
-	0,
-	docker_init,
-	docker_shutdown,
-	docker_spawn,
-	docker_cancel,
-	docker_adopt,
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_executor),
+	.name = "docker",
+	.description = "runs each task in a container of the Docker engine (API " DOCKER_API_VERSION ")",
+	.max_concurrency = 0,
+	.init = docker_init,
+	.shutdown = docker_shutdown,
+	.spawn = docker_spawn,
+	.cancel = docker_cancel,
+	.adopt = docker_adopt,
 };

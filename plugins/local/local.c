@@ -428,7 +428,7 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 	_cleanup_free_ char *cwd = NULL;
 	int r;
 
-	if (!host || host->abi_version != DAGD_EXECUTOR_ABI_VERSION ||
+	if (!host || host->abi_version < 1 ||
 	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
 		return errorf(ret_error, -EINVAL, "local: unsupported host interface");
 	if (!host->event || !host->state_dir || !*host->state_dir || !host->log ||
@@ -705,14 +705,14 @@ fail:
 }
 
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
-	DAGD_EXECUTOR_ABI_VERSION,
-	sizeof(struct dagd_executor),
-	"local",
-	"runs each task as a process group on this host, under a supervisor that outlives daemon restarts",
-	0,
-	local_init,
-	local_shutdown,
-	local_spawn,
-	local_cancel,
-	local_adopt,
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_executor),
+	.name = "local",
+	.description = "runs each task as a process group on this host, under a supervisor that outlives daemon restarts",
+	.max_concurrency = 0,
+	.init = local_init,
+	.shutdown = local_shutdown,
+	.spawn = local_spawn,
+	.cancel = local_cancel,
+	.adopt = local_adopt,
 };
