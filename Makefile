@@ -76,6 +76,15 @@ TEST_PLUGINS =
 SCHEMA = $(sort $(wildcard schema/*.sql))
 
 DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS))) $(BUILD)/schema.o
+
+.DEFAULT_GOAL := all
+
+# The paths compiled in: a build for another PREFIX recompiles what uses them.
+$(BUILD)/paths.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(PLUGINDIR)' | cmp -s - $@ || echo '$(PLUGINDIR)' > $@
+$(BUILD)/daemon/main.o: $(BUILD)/paths.stamp
+.PHONY: FORCE
 CTL_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
 PLUGIN_SOS  = $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGINS))
 # programs a plugin runs, installed beside it
