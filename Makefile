@@ -143,8 +143,14 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 all tests
 	tests/run build/san
 
-bench: all
+bench: all $(BUILD)/bench/floor
+	tests/bench/setup
 	tests/bench/run $(BUILD)
+
+# the one-exec floor the local executor is measured against
+$(BUILD)/bench/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 demo: all
 	tests/examples/demo $(BUILD)
