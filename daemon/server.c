@@ -632,7 +632,9 @@ static int bind_socket(const char *path)
 		if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
 			return log_error_errno(-errno, "cannot bind '%s': %m", path);
 	}
-	(void) chmod(path, 0660);
+	/* anyone may connect: a sandbox running as another user reports here;
+	 * what a peer may do is decided by its credentials (see cmd.c) */
+	(void) chmod(path, 0666);
 	if (listen(fd, SOMAXCONN) < 0)
 		return log_error_errno(-errno, "listen: %m");
 	D.socket_owned = true;
