@@ -1345,6 +1345,14 @@ static void sandbox_cancel(struct sandbox *sb)
 	sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, D.kill_grace_usec);
 }
 
+/* Stops what still runs of the task's current attempt (its status stays as
+ * it is): SIGTERM, then SIGKILL after the grace. */
+void task_stop_sandbox(struct task *t)
+{
+	if (t->sb && !t->sb->exited)
+		sandbox_cancel(t->sb);
+}
+
 int task_cancel(struct task *t)
 {
 	char id[24];
