@@ -125,7 +125,7 @@ class TaskPage {
       const d = JSON.parse(m.data), p = $('#log');
       if (!p) return;
       const atEnd = p.scrollTop + p.clientHeight >= p.scrollHeight - 4;
-      if (d.lines && d.lines.length) p.append(d.lines.join(''));
+      if (d.lines && d.lines.length) p.append(d.lines.map(l => l + '\n').join(''));
       if (atEnd) p.scrollTop = p.scrollHeight;
       if (d.end) {
         es.close();
