@@ -279,25 +279,33 @@ def the_task_page_follows_the_log_and_its_actions_work(d, w, br):
 
 
 @web_test(own_daemon=True, timeout=240)
-def ten_thousand_cards_render_in_under_a_second_and_stay_live(d, w, br):
+def ten_thousand_tasks_render_in_under_a_second_and_stay_live(d, w, br):
     p = d.project()
     n = 10000
     d.call("task.add_batch", project=p["id"],
            tasks=[{"name": f"n{i}", "title": f"generated task {i}", "command": ["true"]} for i in range(n)])
     open_board(br, w, p["id"])
-    times = br.eval("window.boardTimes")
+    times = br.wait("window.boardTimes", what="the first frame")
     expect_eq(times["tasks"], n, "tasks loaded")
-    expect_eq(br.eval("document.querySelectorAll('.card').length"), n, "cards drawn")
-    print(f"# 10,000 cards: fetched in {times['fetch']:.0f} ms, drawn and laid out in {times['render']:.0f} ms")
-    assert times["render"] < 1000, f"drawing 10,000 cards took {times['render']:.0f} ms"
+    print(f"# a board of 10,000 tasks: fetched in {times['fetch']:.0f} ms, "
+          f"drawn up to its first frame in {times['render']:.0f} ms")
+    assert times["render"] < 1000, f"drawing the board of 10,000 tasks took {times['render']:.0f} ms"
+    # a lane draws 500 cards, says how many it holds, and draws more on demand
+    expect_eq(br.eval("document.querySelector('.lane-ready .count').textContent"), str(n), "the ready count")
+    expect_eq(br.eval("document.querySelectorAll('.lane-ready .card').length"), 500, "cards drawn")
+    expect_eq(br.eval("document.querySelector('.lane-ready .more').textContent"), "Show 500 more (9500 not shown)",
+              "the more button")
+    ids = [t["id"] for t in d.tasks(p)]
+    br.click(".lane-ready .more")
+    shown = br.eval("[...document.querySelectorAll('.lane-ready .card')].map(c => c.dataset.id)")
+    expect_eq(shown, ids[:1000], "the first 1000 cards, in order")
 
     # a burst of events: the page keeps answering while it applies them
-    br.eval("""window.gaps = []; let last = performance.now();
+    br.eval("""window.boardStats = null; window.gaps = []; let last = performance.now();
       window.probe = setInterval(() => { const t = performance.now(); gaps.push(t - last); last = t; }, 20)""")
-    ids = [t["id"] for t in d.tasks(p)[:400]]
     t0 = time.monotonic()
     with d.client() as c:
-        for i in range(0, len(ids), 50):
+        for i in range(0, 400, 50):
             for tid in ids[i:i + 50]:
                 c.send({"id": tid, "cmd": "task.cancel", "args": {"task_id": tid}})
             for _ in ids[i:i + 50]:
@@ -305,11 +313,18 @@ def ten_thousand_cards_render_in_under_a_second_and_stay_live(d, w, br):
     burst = time.monotonic() - t0
     br.wait("document.querySelectorAll('.lane-failed .card').length === 400", what="400 cards moved")
     worst = br.eval("clearInterval(window.probe); return Math.max(...window.gaps)")
-    print(f"# 400 status events in {burst:.2f} s ({400 / burst:.0f}/s); the longest the page did not answer: "
-          f"{worst:.0f} ms")
-    assert worst < 500, f"the page did not answer for {worst:.0f} ms"
+    stats = br.eval("window.boardStats")
+    print(f"# 400 status events in {burst:.2f} s ({400 / burst:.0f}/s), applied in {stats['flushes']} batches, "
+          f"the longest {stats['maxFlushMs']:.0f} ms; the longest the page did not answer: {worst:.0f} ms")
+    expect_eq(stats["events"] >= 400, True, "events applied")
+    assert stats["flushes"] < 100, f"{stats['flushes']} batches for 400 events: not batched"
+    assert stats["maxFlushMs"] < 250, f"a batch of events took {stats['maxFlushMs']:.0f} ms to apply"
+    # on a machine busy with other work a frame may come late; a frozen page is a failure
+    assert worst < 1500, f"the page did not answer for {worst:.0f} ms"
     expect_eq(br.eval("document.querySelector('.lane-ready .count').textContent"), str(n - 400), "ready count")
     expect_eq(header(br)["badge"], str(n - 400), "the processable count")
+    expect_eq(br.eval("[...document.querySelectorAll('.lane-ready .card')].map(c => c.dataset.id)"), ids[400:1400],
+              "the ready lane refilled, in order")
 
 
 if __name__ == "__main__":
