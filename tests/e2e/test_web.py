@@ -215,6 +215,23 @@ def a_toggle_flipped_by_dagctl_shows_up_and_the_keyboard_flips_it_back(d, w, br)
     br.screenshot("settings-1280x800.png")
 
 
+@web_test
+def a_failed_attempt_with_retries_left_counts_down_on_its_card(d, w, br):
+    p = d.project()
+    t = d.add(p, "echo broken; exit 1", title="flaky", max_retries=1, retry_backoff=40)
+    open_board(br, w, p["id"])
+    d.call("task.start", task_id=t["id"])
+    sel = f".lane-ready .card[data-id=\"{t['id']}\"] .retry"
+    text = br.wait(f"document.querySelector('{sel}') && document.querySelector('{sel}').textContent", what="a countdown")
+    first = int(text.split()[2].rstrip("s"))
+    assert text.startswith("retry in ") and 0 < first <= 60, f"the countdown reads {text!r}"
+    br.wait(f"parseInt(document.querySelector('{sel}').textContent.split(' ')[2]) < {first}", what="it counts down")
+    meta = br.eval(f"document.querySelector('.card[data-id=\"{t['id']}\"] .meta').textContent")
+    assert "#1" in meta and "ready" in meta, f"the card's line: {meta!r}"
+    d.call("task.cancel", task_id=t["id"])
+    wait_lanes(br, {"failed": [t["id"]], "ready": []}, what="the cancelled card")
+
+
 @web_test(own_daemon=True)
 def a_daemon_restarted_mid_run_is_followed_without_losing_a_cards_state(d, w, br):
     p = d.project(autonomous=False)
