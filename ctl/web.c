@@ -97,6 +97,7 @@ static void open_browser(const char *url) {
 	char *argv[] = { (char *) "xdg-open", (char *) url, NULL };
 	pid_t pid;
 
+	signal(SIGCHLD, SIG_IGN);       /* nothing to wait for: the child is reaped by itself */
 	if (posix_spawnp(&pid, "xdg-open", NULL, NULL, argv, environ) != 0)
 		fprintf(stderr, "dagctl web: cannot start xdg-open; open the URL yourself\n");
 }

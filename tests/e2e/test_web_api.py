@@ -218,5 +218,24 @@ def no_task_token_ever_reaches_the_page(d, w):
     d.call("task.cancel", task_id=t["id"])
 
 
+@test
+def it_serves_on_a_unix_socket_only_its_owner_may_use():
+    d = daemon()
+    path = os.path.join(workdir(), "web.sock")
+    w = Web(d, listen=f"unix:{path}")
+    try:
+        expect_eq(oct(os.stat(path).st_mode & 0o777), "0o600", "the socket's mode")
+        assert w.url.startswith("http://localhost/?token="), w.url
+        status, r = curl("--unix-socket", path, "-b", f"dagctl_web={w.token}", "http://localhost/api/v1/projects")
+        expect_eq(status, 200, "with the secret")
+        assert isinstance(r["projects"], list), r
+        status, _ = curl("--unix-socket", path, "http://localhost/api/v1/projects")
+        expect_eq(status, 401, "without it")
+        w.stop()
+        assert not os.path.exists(path), "the socket is left behind"
+    finally:
+        stop_webs()
+
+
 if __name__ == "__main__":
     main()
