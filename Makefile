@@ -70,9 +70,10 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c
 
-# dagctl web (libmicrohttpd), with its page compiled in; the static dagctl
-# goes without it (ctl/web-none.c)
-WEB_SRCS = ctl/web.c ctl/web-http.c ctl/web-api.c ctl/web-sse.c
+# dagctl web, with its page compiled in; libmicrohttpd is loaded when it
+# starts (ctl/web-mhd.c), only its header is needed to build; the static
+# dagctl goes without it (ctl/web-none.c)
+WEB_SRCS = ctl/web.c ctl/web-http.c ctl/web-api.c ctl/web-sse.c ctl/web-mhd.c
 WEB_FILES = ctl/web/index.html ctl/web/app.css ctl/web/app.js ctl/web/pages.js ctl/web/graph.js
 
 PLUGINS = local docker daytona
@@ -118,7 +119,7 @@ $(BUILD)/dagd: $(DAEMON_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/dagctl: $(CTL_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs libmicrohttpd)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(patsubst %.c,$(BUILD)/%.o,$(WEB_SRCS)): ctl/web.h
 $(patsubst %.c,$(BUILD)/%.o,$(WEB_SRCS)): override CFLAGS += $(shell pkg-config --cflags libmicrohttpd)

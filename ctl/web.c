@@ -114,6 +114,9 @@ static int web_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 
 	if (json_object_object_get_ex(args, "listen", &v))
 		listen_spec = json_object_get_string(v);
+	r = web_mhd_load(c->err, sizeof c->err);
+	if (r < 0)
+		return ctl_fail(c, r, "%s", c->err);
 	r = make_token(w.token);
 	if (r < 0)
 		return ctl_fail(c, r, "cannot make a secret: %s", strerror(-r));

@@ -1,8 +1,9 @@
 /*
  * web.h - what the files of `dagctl web` share: the server's state, one
  * HTTP request as the handlers see it, and the prototypes of web.c (the
- * command), web-http.c (checks, routing, answers), web-api.c (the JSON API)
- * and web-sse.c (the event and log streams).  Only those files include it.
+ * command), web-http.c (checks, routing, answers), web-api.c (the JSON API),
+ * web-sse.c (the event and log streams) and web-mhd.c (libmicrohttpd,
+ * loaded at run time).  Only those files include it.
  *
  * libmicrohttpd runs one thread per connection; a handler may block.  Every
  * handler that needs dagd opens its own connection to it (a struct ctl of its
@@ -13,6 +14,28 @@
 #include <microhttpd.h>
 
 #include "dagctl.h"
+
+/* libmicrohttpd's functions, loaded by web_mhd_load() (web-mhd.c): the calls
+ * below go through this table. */
+struct web_mhd {
+	typeof(MHD_start_daemon) *start_daemon;
+	typeof(MHD_stop_daemon) *stop_daemon;
+	typeof(MHD_lookup_connection_value) *lookup_connection_value;
+	typeof(MHD_create_response_from_buffer) *create_response_from_buffer;
+	typeof(MHD_create_response_from_callback) *create_response_from_callback;
+	typeof(MHD_add_response_header) *add_response_header;
+	typeof(MHD_queue_response) *queue_response;
+	typeof(MHD_destroy_response) *destroy_response;
+};
+extern struct web_mhd web_mhd;
+#define MHD_start_daemon web_mhd.start_daemon
+#define MHD_stop_daemon web_mhd.stop_daemon
+#define MHD_lookup_connection_value web_mhd.lookup_connection_value
+#define MHD_create_response_from_buffer web_mhd.create_response_from_buffer
+#define MHD_create_response_from_callback web_mhd.create_response_from_callback
+#define MHD_add_response_header web_mhd.add_response_header
+#define MHD_queue_response web_mhd.queue_response
+#define MHD_destroy_response web_mhd.destroy_response
 
 #define WEB_COOKIE "dagctl_web"
 #define WEB_TOKEN_LEN 64        /* hex digits of the page's secret */
@@ -42,6 +65,9 @@ struct web_asset {
 	size_t len;
 };
 extern const struct web_asset web_assets[];
+
+/* web-mhd.c */
+int web_mhd_load(char *err, size_t err_size);
 
 /* web-http.c */
 enum MHD_Result web_handle(void *cls, struct MHD_Connection *conn, const char *url,

@@ -38,6 +38,9 @@ class TaskPage {
     const t = this.task = r.task;
     if (first) {
       crumbs([['#/', 'Projects'], ['#/p/' + t.project_id, t.project_id], [null, t.id]]);
+      api('GET', `projects/${encodeURIComponent(t.project_id)}`).then(r => {
+        if (!this.closed) crumbs([['#/', 'Projects'], ['#/p/' + t.project_id, r.project.name], [null, t.id]]);
+      }, () => {});
       this.feed = new Feed(`project=${encodeURIComponent(t.project_id)}`, ev => {
         if (ev.entity_id === this.id || (ev.payload && ev.payload.task_id === this.id)) this.later();
       }, () => this.later());
