@@ -104,7 +104,7 @@ class TaskPage {
   async act(what) {
     try {
       await api('POST', `tasks/${encodeURIComponent(this.id)}/${what}`);
-      say(`${what}: done`);
+      say({ start: 'Started', cancel: 'Cancelled', retry: 'Retried' }[what] + ' ' + this.id);
       this.later();
     } catch (e) {
       $('#task-error').textContent = e.message;

@@ -132,6 +132,17 @@ def the_lanes_show_the_right_cards_under_the_specs_header_at_both_sizes(d, w, br
     br.screenshot("board-autonomous-390x844.png")
     open_board(br, w, p["id"])
     br.screenshot("board-autonomous-1280x800.png")
+
+    # the graph: a node a task, an edge a dependency, dependencies above their dependents
+    br.click("nav.tabs a[href$='/graph']")
+    br.wait("document.querySelectorAll('svg.graph .node').length === 6", what="the graph's nodes")
+    expect_eq(br.eval("document.querySelectorAll('svg.graph .edge').length"), 3, "the graph's edges")
+    ys = br.eval("""return Object.fromEntries([...document.querySelectorAll('svg.graph .node')].map(n =>
+      [n.dataset.id, +n.querySelector('rect').getAttribute('y')]))""")
+    assert ys[a["id"]] < ys[b["id"]] < ys[e["id"]] and ys[c["id"]] < ys[e["id"]], f"the layers: {ys}"
+    expect_eq(br.eval(f"document.querySelector('svg.graph .node[data-id=\"{c['id']}\"] .node-meta').textContent"),
+              f"{c['id']} · failed", "a node says its status")
+    br.screenshot("graph-1280x800.png")
     for t in (a, f):
         d.call("task.cancel", task_id=t["id"])
 
