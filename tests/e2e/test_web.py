@@ -53,9 +53,10 @@ def open_view(br, w, hash, width=1280, height=800):
     br.eval(f"location.hash = '{hash}'")
 
 
-def open_board(br, w, pid, width=1280, height=800):
+def open_board(br, w, pid, width=1280, height=800, timeout=15):
     open_view(br, w, f"#/p/{pid}", width, height)
-    br.wait("window.boardTimes && document.querySelector('#process .label')", what="the board")
+    br.wait("window.boardTimes && document.querySelector('#process .label')", what="the board",
+            timeout=timeout * 1000)
     br.eval("window.notReloaded = 42")
 
 
@@ -310,9 +311,10 @@ def the_task_page_follows_the_log_and_its_actions_work(d, w, br):
 def ten_thousand_tasks_render_in_under_a_second_and_stay_live(d, w, br):
     p = d.project()
     n = 10000
-    d.call("task.add_batch", project=p["id"],
-           tasks=[{"name": f"n{i}", "title": f"generated task {i}", "command": ["true"]} for i in range(n)])
-    open_board(br, w, p["id"])
+    with d.client(timeout=180) as c:      # a sanitizer build on a busy machine takes its time
+        c.call("task.add_batch", project=p["id"],
+               tasks=[{"name": f"n{i}", "title": f"generated task {i}", "command": ["true"]} for i in range(n)])
+    open_board(br, w, p["id"], timeout=60)
     times = br.wait("window.boardTimes", what="the first frame")
     expect_eq(times["tasks"], n, "tasks loaded")
     print(f"# a board of 10,000 tasks: fetched in {times['fetch']:.0f} ms, "
@@ -323,7 +325,8 @@ def ten_thousand_tasks_render_in_under_a_second_and_stay_live(d, w, br):
     expect_eq(br.eval("document.querySelectorAll('.lane-ready .card').length"), 500, "cards drawn")
     expect_eq(br.eval("document.querySelector('.lane-ready .more').textContent"), "Show 500 more (9500 not shown)",
               "the more button")
-    ids = [t["id"] for t in d.tasks(p)]
+    with d.client(timeout=60) as c:
+        ids = [t["id"] for t in c.call("task.list", project=p["id"])["tasks"]]
     br.click(".lane-ready .more")
     shown = br.eval("[...document.querySelectorAll('.lane-ready .card')].map(c => c.dataset.id)")
     expect_eq(shown, ids[:1000], "the first 1000 cards, in order")
