@@ -195,6 +195,33 @@ def a_sandbox_completes_its_task_over_http_and_unblocks_the_dependents(d, w):
 
 
 @web_test
+def a_stale_attempts_sandbox_cannot_complete_the_retried_task(d, w):
+    wd = workdir()
+    p = d.project()
+    # the first attempt fails, the second waits for its report
+    t = d.add(p, f"env > {wd}/env.$DAGD_ATTEMPT; [ $DAGD_ATTEMPT = 1 ] && exit 1; sleep 60",
+              max_retries=1, retry_backoff=0.1)
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    old = wait_for(lambda: read_env(f"{wd}/env.1"), what="the first attempt's environment")
+    new = wait_for(lambda: read_env(f"{wd}/env.2"), timeout=30, what="the second attempt's environment")
+    d.wait_task_status(t["id"], "running")
+    body = json.dumps({"task_id": t["id"], "success": True})
+
+    def report(sandbox, token):
+        return curl("-X", "POST", "-H", f"Authorization: Bearer {token}", "-d", body,
+                    f"{w.origin}/api/v1/sandboxes/{sandbox}/task-complete")
+
+    for sandbox, token, what in ((old["DAGD_SANDBOX_ID"], old["DAGD_TASK_TOKEN"], "the old sandbox, its token"),
+                                 (old["DAGD_SANDBOX_ID"], new["DAGD_TASK_TOKEN"], "the old sandbox, the new token"),
+                                 (new["DAGD_SANDBOX_ID"], old["DAGD_TASK_TOKEN"], "the new sandbox, the old token")):
+        status, e = report(sandbox, token)
+        expect_eq((status, e["error"]["code"]), (403, "permission_denied"), what)
+    expect_eq(d.task(t["id"])["status"], "running", "the task after the refusals")
+    status, r = report(new["DAGD_SANDBOX_ID"], new["DAGD_TASK_TOKEN"])
+    expect_eq((status, r["new_status"]), (200, "completed"), "the current attempt's report")
+
+
+@web_test
 def no_task_token_ever_reaches_the_page(d, w):
     wd = workdir()
     p = d.project()
