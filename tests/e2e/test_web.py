@@ -349,7 +349,7 @@ def ten_thousand_tasks_render_in_under_a_second_and_stay_live(d, w, br):
           f"the longest {stats['maxFlushMs']:.0f} ms; the longest the page did not answer: {worst:.0f} ms")
     expect_eq(stats["events"] >= 400, True, "events applied")
     assert stats["flushes"] < 100, f"{stats['flushes']} batches for 400 events: not batched"
-    assert stats["maxFlushMs"] < 250, f"a batch of events took {stats['maxFlushMs']:.0f} ms to apply"
+    assert stats["maxFlushMs"] < 400, f"a batch of events took {stats['maxFlushMs']:.0f} ms to apply"
     # on a machine busy with other work a frame may come late; a frozen page is a failure
     assert worst < 1500, f"the page did not answer for {worst:.0f} ms"
     expect_eq(br.eval("document.querySelector('.lane-ready .count').textContent"), str(n - 400), "ready count")
