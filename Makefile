@@ -48,6 +48,7 @@ DAEMON_SRCS = \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/json-util.c \
+	daemon/json-strict.c \
 	daemon/util.c \
 	daemon/notify.c \
 	$(BUILD)/schema.c

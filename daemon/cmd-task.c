@@ -58,11 +58,15 @@ static int cmd_task_add_batch(struct req *r)
 	if (!p) {
 		/* all or nothing: check the batch before the project exists */
 		json_object *pargs = json_object_new_object();
+		const char *ex = "local";
 
 		json_object_object_foreach(create, key, val)
 			json_object_object_add(pargs, key, json_object_get(val));
 		json_object_object_add(pargs, "name", json_object_new_string(name));
+		(void) arg_string(create, "executor", &ex);
 		k = task_create_batch(NULL, list, true, NULL);
+		for (size_t i = 0; k >= 0 && i < json_object_array_length(list); i++)
+			k = task_check_cwd(json_object_array_get_idx(list, i), ex);
 		if (k >= 0)
 			k = project_create(pargs, &p);
 		json_object_put(pargs);

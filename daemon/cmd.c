@@ -52,6 +52,7 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);                 /* a message cut short mid-character */
 	json_object_object_add(e, "code", json_object_new_string(code));
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(o, "ok", json_object_new_boolean(false));
@@ -121,16 +122,12 @@ int req_task(struct req *r, struct task **ret)
 
 void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 {
-	struct json_tokener *tok = json_tokener_new_ex(64);
 	struct req r = { .client = c, .operator = operator };
-	json_object *req, *v, *empty = NULL;
+	json_object *req = NULL, *v, *empty = NULL;
 	const char *name;
 
-	req = json_tokener_parse_ex(tok, line, (int) len);
-	if (!req || json_tokener_get_parse_end(tok) != len) {
-		reply_error(&r, "bad_request", "malformed JSON: %s",
-			    req ? "trailing data after the object" :
-			    json_tokener_error_desc(json_tokener_get_error(tok)));
+	if (json_parse_strict(line, len, &req) < 0) {
+		reply_error(&r, "bad_request", "%s", last_error());
 		goto out;
 	}
 	if (!json_object_is_type(req, json_type_object)) {
@@ -164,9 +161,8 @@ void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 			e->exec(&r);
 		goto out;
 	}
-	reply_error(&r, "bad_request", "unknown command '%.64s'", name);
+	reply_error(&r, "bad_request", "unknown command '%.*s'", utf8_prefix(name, 64), name);
 out:
 	json_object_put(empty);
 	json_object_put(req);
-	json_tokener_free(tok);
 }

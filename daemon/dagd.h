@@ -202,6 +202,16 @@ json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
 
+/* --- json-strict.c --------------------------------------------------------- */
+
+#define JSON_DEPTH 64
+/* RFC 8259 JSON only; a mistake is errorf(-EINVAL) saying where and what. */
+int json_parse_strict(const char *text, size_t len, json_object **ret);
+bool utf8_valid(const char *s, size_t n);
+char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
+void utf8_trim(char *s);                /* cut a sequence left incomplete at the end */
+int utf8_prefix(const char *s, size_t max);     /* bytes of s up to max, whole characters */
+
 /* --- store.c ------------------------------------------------------------- */
 
 int store_open(const char *path);
@@ -251,6 +261,7 @@ int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released);
 int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
+int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
 int task_cancel(struct task *t);
