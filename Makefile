@@ -38,6 +38,7 @@ endif
 DAEMON_SRCS = \
 	daemon/main.c \
 	daemon/server.c \
+	daemon/server-follow.c \
 	daemon/cmd.c \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \

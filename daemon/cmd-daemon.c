@@ -61,6 +61,7 @@ static int cmd_daemon_status(struct req *r)
 	json_object_object_add(o, "tasks", json_object_new_int((int) nt));
 	json_object_object_add(o, "clients", json_object_new_int((int) server_clients()));
 	json_object_object_add(o, "last_event_seq", json_object_new_int64(server_committed_seq()));
+	server_status(o);
 	return reply_ok(r, o);
 }
 

@@ -206,9 +206,24 @@ static int cmd_task_unblocked(struct req *r)
 	return reply_ok(r, o);
 }
 
-/* The lines of fd's bytes [from, to).  With hold_partial a last line with no
- * newline yet is left out.  *ret_end is where the next read should start. */
-json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *ret_end)
+static json_object *line_string(const char *s, size_t n)
+{
+	_cleanup_free_ char *u = NULL;
+	size_t len;
+
+	if (utf8_valid(s, n))
+		return json_object_new_string_len(s, (int) n);
+	u = utf8_sanitize(s, n, &len);
+	return json_object_new_string_len(u, (int) len);
+}
+
+/* The lines of fd's bytes [from, to), as UTF-8 (bytes that are not shown
+ * as U+FFFD).  With hold_partial a last line with no newline yet is left
+ * out, unless nothing but it is there and it is piece bytes or longer: then
+ * that much of it is given, cut between characters, and *ret_partial set.
+ * *ret_end is where the next read should start. */
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
+		       bool *ret_partial)
 {
 	json_object *lines = json_object_new_array();
 	_cleanup_free_ char *buf = NULL;
@@ -216,6 +231,7 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *r
 	char *s, *e;
 
 	*ret_end = from;
+	*ret_partial = false;
 	if (to <= from)
 		return lines;
 	buf = xrealloc(NULL, (size_t) (to - from));
@@ -224,11 +240,21 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *r
 		return lines;
 	for (s = buf; s < buf + n; s = e + 1) {
 		e = memchr(s, '\n', (size_t) (buf + n - s));
-		if (!e && hold_partial)
+		if (!e && hold_partial) {
+			size_t k = (size_t) (buf + n - s), cut = k;
+
+			if (s != buf || k < piece)
+				break;
+			/* a piece of a long line, ending between two characters */
+			cut = utf8_complete(s, k);
+			json_object_array_add(lines, line_string(s, cut));
+			*ret_end = from + (off_t) cut;
+			*ret_partial = true;
 			break;
+		}
 		if (!e)
 			e = buf + n;
-		json_object_array_add(lines, json_object_new_string_len(s, (int) (e - s)));
+		json_object_array_add(lines, line_string(s, (size_t) (e - s)));
 		*ret_end = from + (e - buf) + (e < buf + n);
 	}
 	return lines;
@@ -249,7 +275,7 @@ static int cmd_task_logs(struct req *r)
 	int64_t attempt, max = 1024 * 1024, offset = -1;
 	json_object *o, *lines;
 	struct stat st = { .st_size = 0 };
-	bool follow = false, live;
+	bool follow = false, live, partial;
 	off_t from, end;
 	char id[24];
 	int k;
@@ -280,13 +306,15 @@ static int cmd_task_logs(struct req *r)
 	from = offset >= 0 ? (off_t) offset : st.st_size > max ? st.st_size - max : 0;
 	if (from > st.st_size)
 		from = st.st_size;
-	lines = log_lines(fd, from, st.st_size, follow && live, &end);
+	lines = log_lines(fd, from, st.st_size, follow && live, OUT_FEED, &end, &partial);
 	if (offset < 0 && from > 0 && json_object_array_length(lines) > 0)
 		json_object_array_del_idx(lines, 0, 1);    /* a cut line */
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
 	json_object_object_add(o, "attempt", json_object_new_int((int) attempt));
 	json_object_object_add(o, "lines", lines);
+	if (partial)
+		json_object_object_add(o, "partial", json_object_new_boolean(true));
 	json_object_object_add(o, "truncated", json_object_new_boolean(offset < 0 && from > 0));
 	json_object_object_add(o, "offset", json_object_new_int64(end));
 	if (follow) {

@@ -39,7 +39,7 @@ int reply_ok(struct req *r, json_object *result)
 
 	json_object_object_add(o, "ok", json_object_new_boolean(true));
 	json_object_object_add(o, "result", result ? result : json_object_new_object());
-	server_reply(r->client, r->id, o);
+	server_reply(r->client, r->id, o, store_writes() != r->writes);
 	return 0;
 }
 
@@ -57,7 +57,7 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...)
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(o, "ok", json_object_new_boolean(false));
 	json_object_object_add(o, "error", e);
-	server_reply(r->client, r->id, o);
+	server_reply(r->client, r->id, o, store_writes() != r->writes);
 	return 0;
 }
 
@@ -122,7 +122,7 @@ int req_task(struct req *r, struct task **ret)
 
 void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 {
-	struct req r = { .client = c, .operator = operator };
+	struct req r = { .client = c, .operator = operator, .writes = store_writes() };
 	json_object *req = NULL, *v, *empty = NULL;
 	const char *name;
 

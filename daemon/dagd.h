@@ -211,6 +211,7 @@ bool utf8_valid(const char *s, size_t n);
 char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
 void utf8_trim(char *s);                /* cut a sequence left incomplete at the end */
 int utf8_prefix(const char *s, size_t max);     /* bytes of s up to max, whole characters */
+size_t utf8_complete(const char *s, size_t n);  /* n, less a last character cut short */
 
 /* --- store.c ------------------------------------------------------------- */
 
@@ -220,6 +221,7 @@ int store_begin(void);          /* lazily, on the first write of a batch */
 int store_commit(void);
 void store_rollback(void);
 bool store_in_transaction(void);
+uint64_t store_writes(void);            /* writes ever begun: has a request written? */
 int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
@@ -307,9 +309,43 @@ int plugins_reload(void);
 struct executor *executor_find(const char *name);
 bool executor_full(const struct executor *ex);
 
-/* --- server.c ------------------------------------------------------------ */
+/* --- server.c, server-follow.c --------------------------------------------- */
 
-struct client;
+#define OUT_HIGH (1024 * 1024)          /* stop reading a client above this */
+#define OUT_FEED (256 * 1024)           /* feed followers below this */
+#define OUT_MAX (64 * 1024 * 1024)      /* drop a client above this */
+
+struct pend {
+	char *id;                       /* JSON text */
+	char *line;
+	bool durable;                   /* says what the batch changed: only once committed */
+};
+
+struct sub;
+struct logsub;
+
+struct client {
+	int fd;
+	sd_event_source *io;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool operator;
+	bool closing;                   /* close once the output is out */
+	bool paused;                    /* read this turn already: wait for the flush */
+	bool eof;                       /* it will send no more */
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	struct pend *pend;
+	size_t n_pend, pend_bytes;
+	struct sub *subs;               /* server-follow.c's */
+	struct logsub *logsubs;
+	struct client *next;
+};
+
+extern struct client *clients;
 
 int server_listen(void);
 void server_close(void);
@@ -318,12 +354,20 @@ void server_flush(void);
 struct client *server_client_new(int fd);
 unsigned server_clients(void);
 int64_t server_committed_seq(void);
+void server_status(json_object *o);     /* add the server's part of daemon.status */
+/* durable: the reply says what this turn wrote, so goes out only once committed */
+void server_reply(struct client *c, json_object *id, json_object *reply, bool durable);
+void client_out(struct client *c, const char *s, size_t n);
+size_t client_unsent(const struct client *c);
+
 int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t project_id,
 		     json_object *types);
-void server_reply(struct client *c, json_object *id, json_object *reply);
 int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
 		      off_t offset);
 void server_log_ended(int64_t task_id, unsigned attempt);
+bool follow_behind(const struct client *c);
+void follow_feed(struct client *c);
+void follow_free(struct client *c);
 
 /* --- cmd.c --------------------------------------------------------------- */
 
@@ -332,6 +376,7 @@ struct req {
 	json_object *id;                /* borrowed */
 	json_object *args;              /* borrowed; an empty object if none */
 	bool operator;
+	uint64_t writes;                /* store_writes() when it came */
 };
 
 struct cmd_entry {
@@ -349,7 +394,8 @@ int req_project(struct req *r, const char *key, struct project **ret);
 int req_task(struct req *r, struct task **ret);
 
 /* cmd-task.c */
-json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *ret_end);
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
+		       bool *ret_partial);
 char *log_path(int64_t task_id, unsigned attempt);
 
 /* cmd-*.c */

@@ -110,6 +110,21 @@ int utf8_prefix(const char *s, size_t max)
 	return (int) n;
 }
 
+size_t utf8_complete(const char *s, size_t n)
+{
+	size_t i = n;
+	unsigned c;
+
+	while (i > 0 && n - i < 4 && ((unsigned char) s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return n;
+	c = (unsigned char) s[i - 1];
+	if (c >= 0xc0 && (i - 1) + (c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2) > n)
+		return i - 1;
+	return n;
+}
+
 static void skip_ws(struct scan *s)
 {
 	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))

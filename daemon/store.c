@@ -19,6 +19,7 @@ extern const char *const schema_migrations[];
 static sqlite3 *db;
 static bool in_txn, failed;
 static int64_t last_seq;
+static uint64_t writes;
 
 enum {
 	Q_PROJECT_INSERT,
@@ -182,10 +183,16 @@ void store_close(void)
 	db = NULL;
 }
 
+uint64_t store_writes(void)
+{
+	return writes;
+}
+
 int store_begin(void)
 {
 	int r;
 
+	writes++;
 	if (in_txn)
 		return failed ? -EIO : 0;
 	r = exec("BEGIN IMMEDIATE");
