@@ -178,13 +178,16 @@ clean:
 
 .PHONY: all check bench demo install clean tests
 
-# libFuzzer targets (clang): build/fuzz/fuzz-line
+# libFuzzer targets (clang): build/fuzz/fuzz-line (request lines) and
+# build/fuzz/fuzz-engine (command sequences against the engine, with its
+# invariants checked); tests/fuzz/dagd.dict is the protocol's words.
 FUZZ_BUILD = build/fuzz
+FUZZ_TARGETS = fuzz-line fuzz-engine
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) SAN=1 CC=clang \
-		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/fuzz-line
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS))
 
-$(FUZZ_BUILD)/fuzz-line: tests/fuzz/fuzz-line.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+$(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS)): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
 	$(CC) $(CFLAGS) -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 .PHONY: fuzz

@@ -217,6 +217,7 @@ size_t utf8_complete(const char *s, size_t n);  /* n, less a last character cut 
 
 int store_open(const char *path);
 void store_close(void);
+int store_wipe(void);
 int store_begin(void);          /* lazily, on the first write of a batch */
 int store_commit(void);
 void store_rollback(void);
@@ -274,6 +275,7 @@ json_object *tasks_unblocked(struct project *p, size_t limit);
 
 int engine_load(void);
 void engine_free(void);
+void engine_reset(void);
 void engine_dispatch(void);
 bool engine_spawn_pending(void);
 void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active);

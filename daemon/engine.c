@@ -1933,6 +1933,14 @@ void engine_free(void)
 		ex->active = 0;
 }
 
+/* An empty engine, as on an empty database (store_wipe()), without reading it. */
+void engine_reset(void)
+{
+	engine_free();
+	next_project_id = next_task_id = 1;
+	dispatch_dirty = true;
+}
+
 int engine_load(void)
 {
 	int r;

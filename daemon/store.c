@@ -31,6 +31,11 @@ enum {
 	Q_DEP_DELETE,
 	Q_EVENT_INSERT,
 	Q_EVENTS_READ,
+	Q_WIPE_DEPS,
+	Q_WIPE_TASKS,
+	Q_WIPE_PROJECTS,
+	Q_WIPE_EVENTS,
+	Q_WIPE_IDS,
 	_Q_MAX,
 };
 
@@ -59,6 +64,11 @@ static const char *const sql[_Q_MAX] = {
 	[Q_EVENTS_READ] =
 		"SELECT seq, type, entity, entity_id, project_id, time, payload FROM events"
 		" WHERE seq > ?1 AND seq <= ?2 AND (?3 = 0 OR project_id = ?3) ORDER BY seq LIMIT ?4",
+	[Q_WIPE_DEPS] = "DELETE FROM deps",
+	[Q_WIPE_TASKS] = "DELETE FROM tasks",
+	[Q_WIPE_PROJECTS] = "DELETE FROM projects",
+	[Q_WIPE_EVENTS] = "DELETE FROM events",
+	[Q_WIPE_IDS] = "DELETE FROM sqlite_sequence",
 };
 
 static sqlite3_stmt *stmts[_Q_MAX];
@@ -168,6 +178,28 @@ int store_open(const char *path)
 		    SQLITE_OK)
 			return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	return read_last_seq();
+}
+
+/* Empty every table and start the ids again: a fresh state in the same
+ * database, at once (what the fuzzers start each input from). */
+int store_wipe(void)
+{
+	static uint64_t wiped = UINT64_MAX;
+
+	if (in_txn)
+		store_rollback();
+	if (wiped == writes)
+		return 0;               /* nothing written since */
+	wiped = writes;
+	for (int q = Q_WIPE_DEPS; q <= Q_WIPE_IDS; q++) {
+		int rc = sqlite3_step(stmts[q]);
+
+		sqlite3_reset(stmts[q]);
+		if (rc != SQLITE_DONE)
+			return errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+	}
+	last_seq = 0;
+	return 0;
 }
 
 void store_close(void)
