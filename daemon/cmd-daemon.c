@@ -65,6 +65,6 @@ static int cmd_daemon_status(struct req *r)
 	return reply_ok(r, o);
 }
 
-const struct cmd_entry cmd_executor_list_entry = { "executor.list", cmd_executor_list, 0 };
-const struct cmd_entry cmd_executor_reload_entry = { "executor.reload", cmd_executor_reload, 0 };
-const struct cmd_entry cmd_daemon_status_entry = { "daemon.status", cmd_daemon_status, 0 };
+const struct cmd_entry cmd_executor_list_entry = { "executor.list", cmd_executor_list, 0, NULL };
+const struct cmd_entry cmd_executor_reload_entry = { "executor.reload", cmd_executor_reload, 0, NULL };
+const struct cmd_entry cmd_daemon_status_entry = { "daemon.status", cmd_daemon_status, 0, NULL };

@@ -7,6 +7,10 @@
 
 #include "dagd.h"
 
+static const char *const complete_args[] = {
+	"task_id", "success", "result", "error_message", "token", NULL
+};
+
 static bool token_equal(const char *a, const char *b)
 {
 	size_t n = strlen(a);
@@ -56,4 +60,4 @@ static int cmd_task_complete(struct req *r)
 	return k < 0 ? reply_errno(r, k) : reply_ok(r, reply);
 }
 
-const struct cmd_entry cmd_task_complete_entry = { "task.complete", cmd_task_complete, CMD_ANYONE };
+const struct cmd_entry cmd_task_complete_entry = { "task.complete", cmd_task_complete, CMD_ANYONE, complete_args };

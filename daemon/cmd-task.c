@@ -3,11 +3,25 @@
  * cancel, retry, unblocked and logs.  task.complete has a file of its own.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dagd.h"
+
+/* task.add's, and (without "project") each of task.add_batch's tasks' */
+const char *const task_add_args[] = {
+	"project", "title", "command", "name", "depends_on", "env", "cwd", "executor",
+	"executor_options", "priority", "timeout", "max_retries", "retry_backoff",
+	"validation_command", NULL
+};
+static const char *const add_batch_args[] = { "project", "tasks", "create_project", NULL };
+static const char *const task_id_args[] = { "task_id", NULL };
+static const char *const list_args[] = { "project", "status", NULL };
+static const char *const depend_args[] = { "task_id", "on", NULL };
+static const char *const unblocked_args[] = { "project", "limit", NULL };
+static const char *const logs_args[] = { "task_id", "attempt", "max_bytes", "offset", "follow", NULL };
 
 static int task_reply(struct req *r, struct task *t)
 {
@@ -52,6 +66,23 @@ static int cmd_task_add_batch(struct req *r)
 	k = arg_required(arg_string(r->args, "project", &name), "project");
 	if (k < 0)
 		return reply_errno(r, k);
+	if (create && args_check(create, project_create_args, "create_project") < 0)
+		return reply_error(r, "bad_request", "%s", last_error());
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *t = json_object_array_get_idx(list, i);
+		const char *tn = NULL;
+		char what[96];
+
+		if (!json_object_is_type(t, json_type_object))
+			continue;       /* (refused as such below) */
+		(void) arg_string(t, "name", &tn);
+		if (tn)
+			snprintf(what, sizeof(what), "tasks[%zu] ('%.*s')", i, utf8_prefix(tn, 64), tn);
+		else
+			snprintf(what, sizeof(what), "tasks[%zu]", i);
+		if (args_check(t, task_add_args + 1, what) < 0)
+			return reply_error(r, "bad_request", "%s", last_error());
+	}
 	p = project_find(name);
 	if (!p && !create)
 		return reply_error(r, "not_found", "no project '%s'", name);
@@ -330,14 +361,14 @@ static int cmd_task_logs(struct req *r)
 	return 0;
 }
 
-const struct cmd_entry cmd_task_add_entry = { "task.add", cmd_task_add, 0 };
-const struct cmd_entry cmd_task_add_batch_entry = { "task.add_batch", cmd_task_add_batch, 0 };
-const struct cmd_entry cmd_task_get_entry = { "task.get", cmd_task_get, 0 };
-const struct cmd_entry cmd_task_list_entry = { "task.list", cmd_task_list, 0 };
-const struct cmd_entry cmd_task_depend_entry = { "task.depend", cmd_task_depend, 0 };
-const struct cmd_entry cmd_task_undepend_entry = { "task.undepend", cmd_task_undepend, 0 };
-const struct cmd_entry cmd_task_start_entry = { "task.start", cmd_task_start, 0 };
-const struct cmd_entry cmd_task_cancel_entry = { "task.cancel", cmd_task_cancel, 0 };
-const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0 };
-const struct cmd_entry cmd_task_unblocked_entry = { "task.unblocked", cmd_task_unblocked, 0 };
-const struct cmd_entry cmd_task_logs_entry = { "task.logs", cmd_task_logs, 0 };
+const struct cmd_entry cmd_task_add_entry = { "task.add", cmd_task_add, 0, task_add_args };
+const struct cmd_entry cmd_task_add_batch_entry = { "task.add_batch", cmd_task_add_batch, 0, add_batch_args };
+const struct cmd_entry cmd_task_get_entry = { "task.get", cmd_task_get, 0, task_id_args };
+const struct cmd_entry cmd_task_list_entry = { "task.list", cmd_task_list, 0, list_args };
+const struct cmd_entry cmd_task_depend_entry = { "task.depend", cmd_task_depend, 0, depend_args };
+const struct cmd_entry cmd_task_undepend_entry = { "task.undepend", cmd_task_undepend, 0, depend_args };
+const struct cmd_entry cmd_task_start_entry = { "task.start", cmd_task_start, 0, task_id_args };
+const struct cmd_entry cmd_task_cancel_entry = { "task.cancel", cmd_task_cancel, 0, task_id_args };
+const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0, task_id_args };
+const struct cmd_entry cmd_task_unblocked_entry = { "task.unblocked", cmd_task_unblocked, 0, unblocked_args };
+const struct cmd_entry cmd_task_logs_entry = { "task.logs", cmd_task_logs, 0, logs_args };

@@ -385,6 +385,7 @@ struct cmd_entry {
 	const char *name;
 	int (*exec)(struct req *r);
 	unsigned flags;
+	const char *const *args;        /* the arguments it takes, NULL-terminated */
 };
 #define CMD_ANYONE 1u                   /* not only operators */
 
@@ -394,6 +395,10 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(
 int reply_errno(struct req *r, int err);
 int req_project(struct req *r, const char *key, struct project **ret);
 int req_task(struct req *r, struct task **ret);
+/* errorf(-EINVAL) naming a key of o not in known (and the closest one that
+ * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
+int args_check(json_object *o, const char *const *known, const char *what);
+extern const char *const task_add_args[], *const project_create_args[];
 
 /* cmd-task.c */
 json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
