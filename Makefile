@@ -39,6 +39,7 @@ DAEMON_SRCS = \
 	daemon/main.c \
 	daemon/server.c \
 	daemon/server-follow.c \
+	daemon/server-socket.c \
 	daemon/cmd.c \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \

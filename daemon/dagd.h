@@ -311,7 +311,7 @@ int plugins_reload(void);
 struct executor *executor_find(const char *name);
 bool executor_full(const struct executor *ex);
 
-/* --- server.c, server-follow.c --------------------------------------------- */
+/* --- server.c, server-follow.c, server-socket.c --------------------------- */
 
 #define OUT_HIGH (1024 * 1024)          /* stop reading a client above this */
 #define OUT_FEED (256 * 1024)           /* feed followers below this */
@@ -370,6 +370,10 @@ void server_log_ended(int64_t task_id, unsigned attempt);
 bool follow_behind(const struct client *c);
 void follow_feed(struct client *c);
 void follow_free(struct client *c);
+int server_socket_open(void);
+int server_accept_start(int fd);
+void server_accept_stop(void);
+void server_accept_status(json_object *o);
 
 /* --- cmd.c --------------------------------------------------------------- */
 
