@@ -60,6 +60,18 @@ def invalid_utf8_is_refused_everywhere_and_never_echoed():
 
 
 @test
+def output_that_is_not_utf8_is_sent_as_replacement_characters():
+    d = daemon()
+    p = d.project(autonomous=True)
+    t = d.add(p, "printf 'caf\\303\\251 \\377\\376 ok\\n\\342\\202\\n'")["id"]
+    d.wait_task_status(t, "completed")
+    with d.client() as c:
+        msg = raw(c, json.dumps({"id": 1, "cmd": "task.logs", "args": {"task_id": t}}).encode())
+        expect_eq(msg["result"]["lines"], ["caf\u00e9 \ufffd\ufffd ok", "\ufffd\ufffd"],
+                  "lines of the log")
+
+
+@test
 def a_nul_in_any_string_is_refused():
     d = daemon()
     p = d.project()
