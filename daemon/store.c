@@ -36,6 +36,8 @@ enum {
 	Q_WIPE_PROJECTS,
 	Q_WIPE_EVENTS,
 	Q_WIPE_IDS,
+	Q_BEGIN,
+	Q_COMMIT,
 	_Q_MAX,
 };
 
@@ -69,6 +71,8 @@ static const char *const sql[_Q_MAX] = {
 	[Q_WIPE_PROJECTS] = "DELETE FROM projects",
 	[Q_WIPE_EVENTS] = "DELETE FROM events",
 	[Q_WIPE_IDS] = "DELETE FROM sqlite_sequence",
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
 };
 
 static sqlite3_stmt *stmts[_Q_MAX];
@@ -215,6 +219,17 @@ void store_close(void)
 	db = NULL;
 }
 
+/* BEGIN or COMMIT: prepared once, not parsed each turn. */
+static int txn(int q)
+{
+	int rc = sqlite3_step(stmts[q]), r = 0;
+
+	if (rc != SQLITE_DONE)
+		r = errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+	sqlite3_reset(stmts[q]);
+	return r;
+}
+
 uint64_t store_writes(void)
 {
 	return writes;
@@ -227,7 +242,7 @@ int store_begin(void)
 	writes++;
 	if (in_txn)
 		return failed ? -EIO : 0;
-	r = exec("BEGIN IMMEDIATE");
+	r = txn(Q_BEGIN);
 	if (r < 0) {
 		failed = true;
 		return r;
@@ -245,7 +260,7 @@ int store_commit(void)
 		return errorf(-EIO, "the database could not be written; nothing was changed");
 	if (!in_txn)
 		return 0;
-	r = exec("COMMIT");
+	r = txn(Q_COMMIT);
 	if (r < 0) {
 		failed = true;
 		return errorf(r, "the database could not be written (%s); nothing was changed",
