@@ -31,7 +31,7 @@ static int64_t committed_seq;
 /* a database that cannot be written */
 static struct {
 	int64_t since;                  /* usec; 0: it can */
-	uint64_t turns, turns_logged;   /* turns refused since, and when last said */
+	uint64_t turns;                 /* turns refused since */
 	int64_t logged_at;
 	char error[256];
 } db_down;
@@ -355,10 +355,8 @@ static void batch_failed(void)
 		log_error("still cannot commit to the database: %s (%llu turns refused since %llu s ago)",
 			  last_error(), (unsigned long long) db_down.turns,
 			  (unsigned long long) ((now - db_down.since) / (int64_t) USEC_PER_SEC));
-	if (say) {
+	if (say)
 		db_down.logged_at = now;
-		db_down.turns_logged = db_down.turns;
-	}
 	store_rollback();
 	replies_release(false);
 	if (engine_load() < 0 && say)
