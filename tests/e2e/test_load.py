@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from dagdtest import DAGD, Daemon, cpu_during, main, test, wait_for
+from dagdtest import DAGD, Daemon, cpu_during, main, skip, test, wait_for
 
 CLIENTS = 1000
 LOAD_SECONDS = 10
@@ -103,8 +103,8 @@ def p99(xs):
 @test(timeout=150)
 def a_thousand_clients_and_abusers_keep_the_probe_within_ten_times_idle():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < CLIENTS + 200:
-        raise AssertionError(f"this test needs {CLIENTS + 200} file descriptors (hard limit {hard})")
+    if hard < CLIENTS + 500:
+        skip(f"needs {CLIENTS + 500} file descriptors; the hard limit is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, CLIENTS + 200), hard))
     d = Daemon(prefix=["prlimit", f"--nofile={CLIENTS + 500}", "--"]).start()
     probe_project = d.project(name="probe")
