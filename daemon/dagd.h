@@ -209,6 +209,7 @@ const char *json_text(json_object *o);
 int json_parse_strict(const char *text, size_t len, json_object **ret);
 bool utf8_valid(const char *s, size_t n);
 char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
+char *utf8_valid_line(char *s);         /* s, or (freeing s) s made valid */
 void utf8_trim(char *s);                /* cut a sequence left incomplete at the end */
 int utf8_prefix(const char *s, size_t max);     /* bytes of s up to max, whole characters */
 size_t utf8_complete(const char *s, size_t n);  /* n, less a last character cut short */

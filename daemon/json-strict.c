@@ -90,6 +90,19 @@ char *utf8_sanitize(const char *s, size_t n, size_t *ret_len)
 	return out;
 }
 
+char *utf8_valid_line(char *s)
+{
+	size_t n = strlen(s), len;
+	char *u;
+
+	if (utf8_valid(s, n))
+		return s;
+	/* (what a plugin said, say, stored as it came) */
+	u = utf8_sanitize(s, n, &len);
+	free(s);
+	return u;
+}
+
 void utf8_trim(char *s)
 {
 	size_t n = strlen(s), i = n;

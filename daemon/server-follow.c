@@ -144,7 +144,7 @@ static int feed_line(int64_t seq, const char *line, void *userdata)
 	void **a = userdata;
 	struct client *c = a[0];
 	struct sub *s = a[1];
-	char *l = xasprintf("{\"id\":%s,\"event\":%s}\n", s->id, line);
+	char *l = utf8_valid_line(xasprintf("{\"id\":%s,\"event\":%s}\n", s->id, line));
 
 	client_out(c, l, strlen(l));
 	free(l);
