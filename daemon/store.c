@@ -184,23 +184,38 @@ int store_open(const char *path)
 	return read_last_seq();
 }
 
+/* Run a statement prepared once that returns no rows (BEGIN, COMMIT, the
+ * wipe's DELETEs): not parsed each turn. */
+static int txn(int q)
+{
+	int rc = sqlite3_step(stmts[q]), r = 0;
+
+	if (rc != SQLITE_DONE)
+		r = errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+	sqlite3_reset(stmts[q]);
+	return r;
+}
+
 /* Empty every table and start the ids again: a fresh state in the same
  * database, at once (what the fuzzers start each input from). */
 int store_wipe(void)
 {
 	static uint64_t wiped = UINT64_MAX;
+	int r;
 
 	if (in_txn)
 		store_rollback();
 	if (wiped == writes)
 		return 0;               /* nothing written since */
 	wiped = writes;
-	for (int q = Q_WIPE_DEPS; q <= Q_WIPE_IDS; q++) {
-		int rc = sqlite3_step(stmts[q]);
-
-		sqlite3_reset(stmts[q]);
-		if (rc != SQLITE_DONE)
-			return errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+	r = txn(Q_BEGIN);
+	for (int q = Q_WIPE_DEPS; r >= 0 && q <= Q_WIPE_IDS; q++)
+		r = txn(q);
+	if (r >= 0)
+		r = txn(Q_COMMIT);
+	if (r < 0) {
+		(void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return r;
 	}
 	last_seq = 0;
 	return 0;
@@ -217,17 +232,6 @@ void store_close(void)
 	memset(stmts, 0, sizeof(stmts));
 	sqlite3_close(db);
 	db = NULL;
-}
-
-/* BEGIN or COMMIT: prepared once, not parsed each turn. */
-static int txn(int q)
-{
-	int rc = sqlite3_step(stmts[q]), r = 0;
-
-	if (rc != SQLITE_DONE)
-		r = errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
-	sqlite3_reset(stmts[q]);
-	return r;
 }
 
 uint64_t store_writes(void)
