@@ -44,6 +44,8 @@ def past_the_fd_limit_accepting_pauses_instead_of_spinning():
     assert st["accept"]["pauses"] >= 1, st["accept"]
     assert "open files" in st["accept"]["last_error"], st["accept"]
     assert st["accept"]["last_error_at"], st["accept"]
+    rc, out, err = d.dagctl("status")
+    assert rc == 0 and "paused " in out and "open files" in out, f"dagctl status said: {out}{err}"
     # the connections held all along are served too
     for s in held:
         s.sendall(b'{"id":1,"cmd":"daemon.status"}\n')
@@ -187,6 +189,8 @@ def a_full_disk_neither_spins_nor_floods_and_reads_go_on():
     st = status(d)
     assert st["database"]["error"] and st["database"]["failing_since"], st["database"]
     assert st["database"]["refused_turns"] >= 1, st["database"]
+    rc, out, err = d.dagctl("status")
+    assert rc == 0 and "NOT WRITABLE" in out, f"dagctl status said: {out}{err}"
     with d.client() as c:
         # (what memory holds, though not yet on disk: the sandbox's end may be judged)
         assert c.call("task.get", task_id=t)["task"]["status"] in ("running",) + FINISHED
