@@ -11,7 +11,7 @@ import os
 import subprocess
 import time
 
-from dagdtest import DAGCTL, Daemon, expect_eq, main, parse_time, test, workdir
+from dagdtest import DAGCTL, Daemon, expect_eq, main, parse_time, test, wait_for, workdir
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 UPDATE = os.environ.get("DAGD_UPDATE_GOLDEN") == "1"
@@ -231,6 +231,8 @@ def wait_goes_on_across_a_restart_of_the_daemon():
     waiter = subprocess.Popen([DAGCTL, "--socket", d.sock,
                                "wait", a], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
+    # (on a busy machine dagctl can take longer than a fixed pause to start)
+    wait_for(lambda: d.call("daemon.status")["clients"] >= 2, 20, what="dagctl wait to connect")
     time.sleep(0.3)
     d.restart()
     open(f"{w}/go", "w").close()
