@@ -103,9 +103,10 @@ all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(PLUGIN_PROGS) $(BUILD)/dagctl
 
 # the local executor's helper: linked statically (but for the sanitizers),
 # so that it starts fast and a library upgrade under it changes nothing
-$(BUILD)/plugins/local-helper: plugins/local/helper/helper.c plugins/local/proto.h Makefile
+LOCAL_HELPER_SRCS = plugins/local/helper/helper.c plugins/local/helper/helper-task.c
+$(BUILD)/plugins/local-helper: $(LOCAL_HELPER_SRCS) plugins/local/helper/helper.h plugins/local/proto.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $<
+	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $(LOCAL_HELPER_SRCS)
 
 $(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
@@ -144,7 +145,7 @@ PLUGIN_LIBS_docker = -lm
 # What the executors share, compiled into each (the HTTP client, into those
 # that speak HTTP).
 PLUGIN_COMMON = plugins/common/common.h plugins/common/http.c plugins/common/util.c
-$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c plugins/local/proto.h
+$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c plugins/local/proto.h plugins/local/local.h
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
 $(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)
