@@ -144,6 +144,7 @@ static const struct ctl_opt logs_opts[] = {
 	{ "follow", NULL, ARG_TRUE, "follow", 0,
 	  "go on printing its output as it comes, until the attempt is over" },
 	{ "max-bytes", "N", ARG_INT, "max_bytes", 1, "at most the last N bytes (default 1 MiB)" },
+	CTL_OPT_PROJECT,
 	{}
 };
 
@@ -152,11 +153,12 @@ static const struct ctl_opt logs_opts[] = {
 	"is over (a task that has not run yet is waited for); the exit status is then\n" \
 	"0 if the task completed, 1 if not.  A restart of the daemon is followed\n" \
 	"through.  ^C stops following (exit 0).  --json prints each piece as a JSON\n" \
-	"object with its \"lines\".\n"
+	"object with its \"lines\".  TASK is an id (t-7), PROJECT/NAME, or a NAME with\n" \
+	"--project PROJECT.\n"
 
 const struct ctl_cmd ctl_cmd_logs = {
 	.name = "logs",
-	.usage = "TASK [--attempt N] [--follow] [--max-bytes N]",
+	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N]",
 	.summary = "Print the output of a task's run, or follow it",
 	.details = LOGS_DETAILS,
 	.example = "  dagctl logs t-3 --follow\n"
@@ -168,7 +170,7 @@ const struct ctl_cmd ctl_cmd_logs = {
 
 const struct ctl_cmd ctl_cmd_task_logs = {
 	.name = "task logs",
-	.usage = "TASK [--attempt N] [--follow] [--max-bytes N]",
+	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N]",
 	.summary = "Print the output of a task's run (the same as 'logs')",
 	.details = LOGS_DETAILS,
 	.example = "  dagctl task logs t-3 --attempt 1\n",

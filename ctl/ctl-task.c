@@ -100,7 +100,8 @@ int ctl_show_tasks(json_object *result) {
 static const struct ctl_opt add_opts[] = {
 	{ "title", "TEXT", ARG_STRING, "title", 0, "what it does, for people (required)" },
 	{ "name", "NAME", ARG_STRING, "name", 0, "a name, unique in the project" },
-	{ "after", "TASK", ARG_STRINGS, "depends_on", 0, "run after TASK (an id); repeat for more" },
+	{ "after", "TASK", ARG_STRINGS, "depends_on", 0,
+	  "run after TASK (an id, a NAME of this project, or PROJECT/NAME); repeat for more" },
 	{ "priority", "P", ARG_STRING, "priority", 0, "critical, high, medium (default) or low" },
 	{ "retries", "N", ARG_INT, "max_retries", 0, "retry a failed run N times (default 0)" },
 	{ "backoff", "SECONDS", ARG_SECONDS, "retry_backoff", 0,
@@ -122,9 +123,19 @@ static const struct ctl_opt list_opts[] = {
 };
 
 static const struct ctl_opt on_opts[] = {
-	{ "on", "TASK", ARG_STRINGS, "on", 0, "the task (an id) it depends on; repeat for more" },
+	{ "on", "TASK", ARG_STRINGS, "on", 0, "the task it depends on; repeat for more" },
+	CTL_OPT_PROJECT,
 	{}
 };
+
+/* The commands that take one TASK: an id, PROJECT/NAME, or NAME with -p. */
+static const struct ctl_opt task_opts[] = {
+	CTL_OPT_PROJECT,
+	{}
+};
+
+#define TASK_REF_DETAILS \
+	"TASK is an id (t-7), PROJECT/NAME, or a NAME with --project PROJECT.\n"
 
 static const struct ctl_opt unblocked_opts[] = {
 	{ "project", "PROJECT", ARG_STRING, "project", 0, "only this project's tasks" },
@@ -137,9 +148,10 @@ const struct ctl_cmd ctl_cmd_task_add = {
 	.usage = "PROJECT --title TEXT [OPTION...] (-- COMMAND [ARG...] | --shell STRING)",
 	.summary = "Add a task to a project; prints its id",
 	.details = "The words after '--' are run as they are (an argv); --shell runs a string\n"
-		   "with /bin/sh -c.  The task waits for the tasks given with --after.\n",
+		   "with /bin/sh -c.  The task waits for the tasks given with --after: ids, names\n"
+		   "of tasks of PROJECT, or PROJECT/NAME.\n",
 	.example = "  dagctl task add build --title Compile --name compile -- make -j4\n"
-		   "  dagctl task add build --title Test --after t-1 --retries 2 --shell 'make check'\n",
+		   "  dagctl task add build --title Test --after compile --retries 2 --shell 'make check'\n",
 	.opts = add_opts,
 	.min_args = 1, .max_args = 1, .keys = { "project" },
 	.dashdash = "command", .required = { "title", "command" },
@@ -160,47 +172,54 @@ const struct ctl_cmd ctl_cmd_task_list = {
 
 const struct ctl_cmd ctl_cmd_task_show = {
 	.name = "task show",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Show a task",
-	.example = "  dagctl task show t-3\n",
+	.details = TASK_REF_DETAILS,
+	.example = "  dagctl task show t-3\n"
+		   "  dagctl task show build/compile\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.get", .show = show_task,
 };
 
 const struct ctl_cmd ctl_cmd_task_cancel = {
 	.name = "task cancel",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Cancel a task, stopping its sandbox",
-	.details = "The tasks that depend on it become upstream_failed.\n",
+	.details = "The tasks that depend on it become upstream_failed.\n" TASK_REF_DETAILS,
 	.example = "  dagctl task cancel t-3\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.cancel", .show = show_task_status,
 };
 
 const struct ctl_cmd ctl_cmd_task_retry = {
 	.name = "task retry",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Run a failed or cancelled task again",
-	.details = "Its upstream_failed dependents go back to waiting.\n",
+	.details = "Its upstream_failed dependents go back to waiting.\n" TASK_REF_DETAILS,
 	.example = "  dagctl task retry t-3\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.retry", .show = show_task_status,
 };
 
 const struct ctl_cmd ctl_cmd_task_start = {
 	.name = "task start",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Release one ready task of a manual project",
+	.details = TASK_REF_DETAILS,
 	.example = "  dagctl task start t-3\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.start", .show = show_task_status,
 };
 
 const struct ctl_cmd ctl_cmd_task_depend = {
 	.name = "task depend",
-	.usage = "TASK --on TASK...",
+	.usage = "TASK --on TASK... [-p PROJECT]",
 	.summary = "Make a task depend on more tasks",
-	.details = "The tasks must be of its project, and may not make a cycle.\n",
+	.details = "The tasks must be of its project, and may not make a cycle.\n" TASK_REF_DETAILS,
 	.example = "  dagctl task depend t-5 --on t-3 t-4\n",
 	.opts = on_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },
@@ -209,8 +228,9 @@ const struct ctl_cmd ctl_cmd_task_depend = {
 
 const struct ctl_cmd ctl_cmd_task_undepend = {
 	.name = "task undepend",
-	.usage = "TASK --on TASK...",
+	.usage = "TASK --on TASK... [-p PROJECT]",
 	.summary = "Remove some of a task's dependencies",
+	.details = TASK_REF_DETAILS,
 	.example = "  dagctl task undepend t-5 --on t-3\n",
 	.opts = on_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },

@@ -139,20 +139,21 @@ static int show_result(struct ctl *c, struct waiting *w) {
 static int wait_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 		     int argc, char **argv) {
 	struct waiting w = { .v = VIEW_INIT, .after = -1 };
-	json_object *project = ctl_get(args, "project", json_type_string);
+	json_object *project = ctl_get(args, "project", json_type_string),
+		*task = ctl_get(args, "task_id", json_type_string);
 	json_object *timeout = ctl_get(args, "timeout", json_type_double) ?:
 			       ctl_get(args, "timeout", json_type_int);
 	int r;
 
-	if ((argc > 0) == !!project)
-		return ctl_usage_error(cmd, "name a TASK or a --project, one of them");
+	if (!task && !project)
+		return ctl_usage_error(cmd, "name a TASK or a --project");
 	if (timeout) {
 		double t = json_object_get_double(timeout);
 
 		c->deadline = ctl_monotonic() + (int64_t) fmin(t * 1e6, 1e15);
 	}
-	if (argc > 0)
-		r = wait_task_init(c, &w, argv[0]);
+	if (task)
+		r = wait_task_init(c, &w, json_object_get_string(task));
 	else
 		r = (w.v.project = strdup(json_object_get_string(project))) ? 0 : -ENOMEM;
 	if (r >= 0)
@@ -167,7 +168,8 @@ static int wait_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args
 }
 
 static const struct ctl_opt wait_opts[] = {
-	{ "project", "PROJECT", ARG_STRING, "project", 0, "wait for every task of PROJECT" },
+	{ "project", "PROJECT", ARG_STRING, "project", 0,
+	  "wait for every task of PROJECT; with TASK, where its name is looked up" },
 	{ "timeout", "SECONDS", ARG_SECONDS, "timeout", 0, "give up after this long (exit 1)" },
 	{}
 };
@@ -178,10 +180,11 @@ const struct ctl_cmd ctl_cmd_wait = {
 	.summary = "Wait until a task, or every task of a project, has finished",
 	.details = "Finished is completed, failed, upstream_failed or cancelled.  Prints the\n"
 		   "task's status, or the project's counts, then exits 0 if all completed, 1 if\n"
-		   "not (or after --timeout).  A restart of the daemon is waited through.\n",
+		   "not (or after --timeout).  A restart of the daemon is waited through.\n"
+		   "TASK is an id (t-7), PROJECT/NAME, or a NAME with --project PROJECT.\n",
 	.example = "  dagctl apply dag.json && dagctl autonomous build on &&\n"
 		   "  dagctl wait --project build --timeout 3600\n",
 	.opts = wait_opts,
-	.min_args = 0, .max_args = 1,
+	.min_args = 0, .max_args = 1, .keys = { "task_id" },
 	.exec = wait_exec,
 };

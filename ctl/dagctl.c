@@ -52,6 +52,21 @@ static const struct ctl_opt common_opts[] = {
 	{}
 };
 
+/* The short options, the same for every command that has the long one. */
+static const struct {
+	const char *name;
+	char letter;
+} letters[] = {
+	{ "project", 'p' },
+};
+
+static char opt_letter(const struct ctl_opt *o) {
+	for (size_t i = 0; i < ELEMENTSOF(letters); i++)
+		if (strcmp(letters[i].name, o->name) == 0)
+			return letters[i].letter;
+	return 0;
+}
+
 enum { OPT_JSON = 0x100, OPT_HELP, OPT_VERSION, OPT_CMD = 0x200 };
 
 static const char global_usage[] =
@@ -96,8 +111,11 @@ static void global_help(FILE *f) {
 static void opt_help(FILE *f, const struct ctl_opt *o) {
 	char left[64];
 
-	snprintf(left, sizeof left, "%s--%s%s%s", strcmp(o->name, "help") == 0 ? "-h, " : "",
-		 o->name, o->arg ? " " : "", o->arg ?: "");
+	char letter[8] = "";
+
+	if (opt_letter(o) || strcmp(o->name, "help") == 0)
+		snprintf(letter, sizeof letter, "-%c, ", opt_letter(o) ?: 'h');
+	snprintf(left, sizeof left, "%s--%s%s%s", letter, o->name, o->arg ? " " : "", o->arg ?: "");
 	fprintf(f, "  %-26s %s\n", left, o->help);
 }
 
@@ -214,18 +232,34 @@ static int apply_opt(const struct ctl_cmd *cmd, const struct ctl_opt *o, const c
 static int parse_opts(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv,
 		      json_object *args) {
 	struct option lo[40];
-	size_t n = 0;
+	char shorts[64] = "h";
+	size_t n = 0, k = 1;
 	int r;
 
-	for (const struct ctl_opt *o = cmd->opts; o && o->name && n < ELEMENTSOF(lo) - 3; o++, n++)
+	for (const struct ctl_opt *o = cmd->opts; o && o->name && n < ELEMENTSOF(lo) - 3; o++, n++) {
 		lo[n] = (struct option) { o->name, o->arg ? required_argument : no_argument, NULL,
 					  OPT_CMD + (int) n };
+		if (opt_letter(o) && k + 3 < sizeof shorts) {
+			shorts[k++] = opt_letter(o);
+			if (o->arg)
+				shorts[k++] = ':';
+			shorts[k] = '\0';
+		}
+	}
 	lo[n++] = (struct option) { "json", no_argument, NULL, OPT_JSON };
 	lo[n++] = (struct option) { "help", no_argument, NULL, 'h' };
 	lo[n] = (struct option) {};
 
 	optind = 0;
-	while ((r = getopt_long(argc, argv, "h", lo, NULL)) >= 0)
+	while ((r = getopt_long(argc, argv, shorts, lo, NULL)) >= 0) {
+		const struct ctl_opt *o = NULL;
+
+		if (r < OPT_JSON && r != 'h' && r != '?')
+			for (const struct ctl_opt *x = cmd->opts; x && x->name; x++)
+				if (opt_letter(x) == r)
+					o = x;
+		if (o)
+			r = OPT_CMD + (int) (o - cmd->opts);
 		switch (r) {
 		case 'h':
 			cmd_help(cmd, stdout);
@@ -240,6 +274,7 @@ static int parse_opts(struct ctl *c, const struct ctl_cmd *cmd, int argc, char *
 			if (r < 0)
 				return r;
 		}
+	}
 	return 0;
 }
 
@@ -299,6 +334,18 @@ static int run_cmd(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **ar
 			return ctl_usage_error(cmd, "missing --%s%s", key_option(cmd, cmd->required[i]),
 					       cmd->dashdash && strcmp(cmd->required[i], cmd->dashdash) == 0
 					       ? " or '-- COMMAND [ARG...]'" : "");
+
+	/* task names become ids; --project (as _project) only says where to look */
+	json_object *project = ctl_get(args, "_project", json_type_string) ?:
+			       ctl_get(args, "project", json_type_string);
+	_cleanup_(freep) char *where = project ? strdup(json_object_get_string(project)) : NULL;
+
+	if (project && !where)
+		return -ENOMEM;
+	json_object_object_del(args, "_project");
+	r = ctl_resolve_tasks(c, args, where);
+	if (r < 0)
+		return r;
 
 	if (cmd->exec)
 		return cmd->exec(c, cmd, args, nargs, argv);
@@ -469,5 +516,5 @@ int main(int argc, char **argv) {
 			fprintf(stderr, "dagctl: cannot write the output: %s\n", strerror(errno));
 		return 2;
 	}
-	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG || r == -ECANCELED ? 1 : 2;
+	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG || r == -ECANCELED || r == -ENXIO ? 1 : 2;
 }

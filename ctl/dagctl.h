@@ -12,7 +12,8 @@
  * message before failing.  Made-up errors mark the daemon's side:
  * -EREMOTEIO, the daemon answered with an error (exit 1); -EBADMSG, its reply
  * made no sense (exit 1); -ECANCELED, what was waited for ended but did not
- * complete (exit 1).  Anything else exits 2: a usage error, or no daemon.
+ * complete (exit 1); -ENXIO, a task or project named is not there (exit 1;
+ * wait: 4); -ETIME, wait ran out of time (exit 3).  Anything else exits 2: a usage error, or no daemon.
  */
 #pragma once
 
@@ -59,6 +60,11 @@ struct ctl_opt {
 	long long min;          /* ARG_INT: the least value */
 	const char *help;
 };
+
+/* -p/--project for a command that takes task names: where they are looked up
+ * (not sent to the daemon). */
+#define CTL_OPT_PROJECT \
+	{ "project", "PROJECT", ARG_STRING, "_project", 0, "look task names up in PROJECT" }
 
 struct ctl;
 
@@ -136,6 +142,9 @@ int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object *
 int ctl_result(json_object *reply, json_object **ret_result);
 int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result);
 int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result));
+
+/* ctl-names.c */
+int ctl_resolve_tasks(struct ctl *c, json_object *args, const char *project);
 
 /* ctl-output.c */
 json_object *ctl_get(json_object *o, const char *key, json_type type);
