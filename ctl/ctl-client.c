@@ -343,7 +343,10 @@ int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **re
 	r = ctl_request(c, cmd, args, &reply);
 	if (r < 0)
 		return r;
-	return ctl_result(reply, ret_result);
+	r = ctl_result(reply, ret_result);
+	snprintf(c->code, sizeof c->code, "%s",
+		 r == -EREMOTEIO ? ctl_str(ctl_get(reply, "error", json_type_object), "code") : "");
+	return r;
 }
 
 /* Calls cmd, then prints its result: as JSON if asked, else with show(). */

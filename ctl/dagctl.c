@@ -101,7 +101,8 @@ static void global_help(FILE *f) {
 	      "  --version      print dagctl's version\n"
 	      "\nExit status: 0 done; 1 the daemon refused (\"dagctl: CODE: MESSAGE\"), or what\n"
 	      "wait or logs --follow waited for did not complete; 2 a usage error, or the\n"
-	      "daemon cannot be reached.\n"
+	      "daemon cannot be reached; 3 wait timed out; 4 wait's task or project is not\n"
+	      "there.\n"
 	      "\nExample:\n"
 	      "  dagctl project create demo\n"
 	      "  dagctl task add demo --title 'Say hello' -- echo hello\n"
@@ -516,5 +517,9 @@ int main(int argc, char **argv) {
 			fprintf(stderr, "dagctl: cannot write the output: %s\n", strerror(errno));
 		return 2;
 	}
+	if (r == -ETIME)
+		return 3;
+	if (r == -ENODEV)
+		return 4;
 	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG || r == -ECANCELED || r == -ENXIO ? 1 : 2;
 }

@@ -101,6 +101,7 @@ struct ctl {
 	json_object *queue;     /* stream lines (events, logs) read while awaiting a reply */
 	size_t queue_head;
 	char err[1024];         /* the last transport error */
+	char code[32];          /* the code of the last error reply of ctl_call(), or "" */
 };
 
 /* The state of one project as its events change it: what board, wait and

@@ -4,8 +4,11 @@ a task that never ran, the common short options, and retry backoff shown."""
 
 import json
 import os
+import pty
+import subprocess
+import time
 
-from dagdtest import daemon, expect_eq, main, test, wait_for
+from dagdtest import DAGCTL, daemon, expect_eq, main, test, wait_for
 
 
 def ctl_ok(d, *args):
@@ -65,6 +68,75 @@ def tasks_are_named_project_slash_name_or_name_with_project_everywhere():
     out = ctl_ok(d, "complete", f"{p}/c", "--error", "by hand")
     assert c in out, f"complete PROJECT/NAME printed {out!r}"
     d.wait_task_status(c, "failed")
+
+
+
+def on_terminal(d, *args, then=None, timeout=30):
+    """dagctl ARGS with its stdout on a pseudo-terminal, then() a second after
+    it started: (rc, what it printed there, stderr)."""
+    master, slave = pty.openpty()
+    env = dict(os.environ, DAGD_SOCKET=d.sock)
+    p = subprocess.Popen([DAGCTL] + list(args), stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    if then:
+        time.sleep(1)
+        then()
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    rc = p.wait(timeout=max(1, deadline - time.monotonic()))
+    return rc, out.decode(errors="replace").replace("\r", ""), p.stderr.read().decode()
+
+
+@test
+def wait_exits_1_failed_3_timed_out_4_not_found_and_says_what_is_left():
+    d = daemon()
+    p = d.project()["name"]
+    bad = d.add(p, "exit 3", name="bad")
+    slow = d.add(p, ["sleep", "60"], name="slow")
+    d.call("task.start", task_id=bad["id"])
+    rc, out, err = d.dagctl("wait", f"{p}/bad", "--timeout", "30")
+    expect_eq(rc, 1, f"wait of a task that failed ({err.strip()})")
+    assert "failed" in out, f"wait prints no status: {out!r}"
+
+    rc, out, err = d.dagctl("wait", slow["id"], "--timeout", "0.5")
+    expect_eq(rc, 3, f"wait that timed out ({err.strip()})")
+    assert slow["id"] in err and "ready" in err, f"what is left is not said: {err!r}"
+    rc, out, err = d.dagctl("--json", "wait", "-p", p, "--timeout", "0.5")
+    expect_eq(rc, 3, "wait --json that timed out")
+    left = json.loads(out)
+    expect_eq([t["id"] for t in left["left"]], [slow["id"]], "--json: what is left")
+    expect_eq(left["timed_out"], True, "--json: timed_out")
+
+    expect_eq(d.dagctl("wait", "t-999999", "--timeout", "5")[0], 4, "wait of no such task")
+    expect_eq(d.dagctl("wait", f"{p}/nothing", "--timeout", "5")[0], 4, "wait of no such name")
+    expect_eq(d.dagctl("wait", "-p", "no-such-project", "--timeout", "5")[0], 4,
+              "wait of no such project")
+    d.call("task.cancel", task_id=slow["id"])
+
+
+@test
+def wait_points_out_ready_tasks_of_a_manual_project_and_prints_changes_on_a_terminal():
+    d = daemon()
+    p = d.project()["name"]
+    a = d.add(p, "true", name="a")
+    d.add(p, "true", name="b")
+    rc, out, err = d.dagctl("wait", "-p", p, "--timeout", "0.5")
+    expect_eq(rc, 3, "wait on a manual project nobody starts")
+    assert f"2 ready tasks wait for `dagctl start {p}`" in err, f"no hint at a start: {err!r}"
+
+    rc, out, err = on_terminal(d, "wait", "-p", p, "--timeout", "30",
+                               then=lambda: d.call("project.start", project=p))
+    expect_eq(rc, 0, f"wait on a terminal ({err.strip()})")
+    assert f"{a['id']} a: " in out and "-> completed" in out, f"no changes printed: {out!r}"
 
 
 main()
