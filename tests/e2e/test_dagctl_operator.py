@@ -139,4 +139,25 @@ def wait_points_out_ready_tasks_of_a_manual_project_and_prints_changes_on_a_term
     assert f"{a['id']} a: " in out and "-> completed" in out, f"no changes printed: {out!r}"
 
 
+
+@test
+def logs_of_a_task_that_never_ran_says_so_and_follow_ends_with_how_it_ended():
+    d = daemon()
+    p = d.project()["name"]
+    t = d.add(p, "echo out; exit 3", name="t")["id"]
+    rc, out, err = d.dagctl("logs", t)
+    expect_eq((rc, out), (0, ""), "logs of a task that never ran")
+    assert f"{t} has not run (it is ready)" in err, f"logs does not say it never ran: {err!r}"
+    d.call("task.start", task_id=t)
+    rc, out, err = d.dagctl("logs", "-p", p, "t", "--follow", timeout=30)
+    expect_eq(rc, 1, f"logs --follow of a task that failed ({err.strip()})")
+    assert "out" in out, f"the output: {out!r}"
+    assert f"{t} is failed (attempt 1): exited with code 3" in err, f"how it ended: {err!r}"
+    ok = d.add(p, "echo fine", name="ok")["id"]
+    d.call("task.start", task_id=ok)
+    rc, out, err = d.dagctl("logs", f"{p}/ok", "--follow", timeout=30)
+    expect_eq(rc, 0, f"logs --follow of a task that completed ({err.strip()})")
+    assert f"{ok} is completed (attempt 1)" in err, f"how it ended: {err!r}"
+
+
 main()
