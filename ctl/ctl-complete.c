@@ -60,7 +60,7 @@ static int complete_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *
 		fprintf(stderr, "dagctl: %s\n", c->err);
 		return r;
 	}
-	r = ctl_result(reply, &result);
+	r = ctl_reply_result(c, reply, &result);
 	if (r < 0)
 		return r;
 	return c->json ? ctl_print_json(result, CTL_JSON_PRETTY) : show_complete(result);

@@ -78,7 +78,7 @@ static int task_ref(struct ctl *c, json_object *cache, const char *project, cons
 			return 0;
 		}
 	}
-	fprintf(stderr, "dagctl: not_found: no task named '%s' in project '%s'\n", name, project);
+	ctl_error(c, "not_found", "no task named '%s' in project '%s'", name, project);
 	return -ENXIO;
 }
 

@@ -94,7 +94,33 @@ static void put_counts(FILE *f, json_object *counts) {
 		fputc('-', f);
 }
 
-/* An object as aligned "key: value" lines. */
+static bool ends_with(const char *s, const char *tail) {
+	size_t n = strlen(s), k = strlen(tail);
+
+	return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* For people, after the value: a time as how long ago (or how soon), a
+ * number of seconds as a duration. */
+static void put_relative(const char *key, json_object *v) {
+	char buf[32];
+	double t, now;
+
+	if ((ends_with(key, "_at") || strcmp(key, "not_before") == 0) &&
+	    json_object_is_type(v, json_type_string) &&
+	    ctl_parse_time(json_object_get_string(v), &t) >= 0 && ctl_now(&now) >= 0) {
+		if (t <= now)
+			printf(" (%s ago)", ctl_duration(now - t, buf));
+		else
+			printf(" (in %s)", ctl_duration(t - now + 0.999, buf));
+	} else if ((strcmp(key, "timeout") == 0 || strcmp(key, "retry_backoff") == 0 ||
+		    ends_with(key, "_seconds")) &&
+		   (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) &&
+		   json_object_get_double(v) >= 60)
+		printf(" (%s)", ctl_duration(json_object_get_double(v), buf));
+}
+
+/* An object as aligned "key: value" lines; times also as how long ago. */
 void ctl_print_kv(json_object *o) {
 	int w = 0;
 
@@ -105,8 +131,10 @@ void ctl_print_kv(json_object *o) {
 		printf("%s:%*s ", k, w - (int) strlen(k), "");
 		if (strcmp(k, "counts") == 0 && json_object_is_type(v, json_type_object))
 			put_counts(stdout, v);
-		else
+		else {
 			ctl_put_value(stdout, v);
+			put_relative(k, v);
+		}
 		putchar('\n');
 	}
 }

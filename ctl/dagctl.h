@@ -91,6 +91,7 @@ struct ctl_cmd {
 struct ctl {
 	const char *socket_path;
 	bool json;              /* print results as JSON */
+	bool silent;            /* -q: nothing on stdout */
 	bool quiet;             /* keep transport errors in err[] instead of printing them */
 	int fd;
 	int64_t next_id;
@@ -141,6 +142,8 @@ int64_t ctl_monotonic(void);
 bool ctl_lost(int r);
 int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply);
 int ctl_result(json_object *reply, json_object **ret_result);
+void ctl_error(struct ctl *c, const char *code, const char *format, ...) __attribute__((format(printf, 3, 4)));
+int ctl_reply_result(struct ctl *c, json_object *reply, json_object **ret_result);
 int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result);
 int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result));
 

@@ -8,7 +8,7 @@ import pty
 import subprocess
 import time
 
-from dagdtest import DAGCTL, daemon, expect_eq, main, test, wait_for
+from dagdtest import DAGCTL, daemon, expect_eq, main, parse_time, select_events, test, wait_for
 
 
 def ctl_ok(d, *args):
@@ -158,6 +158,88 @@ def logs_of_a_task_that_never_ran_says_so_and_follow_ends_with_how_it_ended():
     rc, out, err = d.dagctl("logs", f"{p}/ok", "--follow", timeout=30)
     expect_eq(rc, 0, f"logs --follow of a task that completed ({err.strip()})")
     assert f"{ok} is completed (attempt 1)" in err, f"how it ended: {err!r}"
+
+
+
+@test
+def short_options_quiet_and_json_errors_follow_one_convention():
+    d = daemon()
+    p = d.project(autonomous=True)["name"]
+    rc, out, err = d.dagctl("-q", "task", "add", p, "--title", "A", "--name", "a", "--", "echo", "hi")
+    expect_eq((rc, out), (0, ""), f"dagctl -q task add ({err.strip()})")
+    rc, out, err = d.dagctl("task", "show", "-q", f"{p}/a")
+    expect_eq((rc, out), (0, ""), "task show -q")
+    t = d.tasks(p)[0]["id"]
+    rc, out, err = d.dagctl("logs", "-f", t, timeout=30)
+    expect_eq(rc, 0, f"logs -f ({err.strip()})")
+    assert "hi" in out, f"logs -f printed {out!r}"
+    out = ctl_ok(d, "--json", "events", "-p", p, "-n", "2")
+    evs = [json.loads(line) for line in out.splitlines()]
+    expect_eq([e["seq"] for e in evs], [e["seq"] for e in d.events(project=p)][-2:],
+              "events -p PROJECT -n 2: the last two of the project")
+
+    rc, out, err = d.dagctl("--json", "task", "show", "t-999999")
+    expect_eq(rc, 1, "--json task show of no such task")
+    expect_eq(json.loads(err)["error"]["code"], "not_found", "--json: the error as JSON on stderr")
+    rc, out, err = d.dagctl("task", "show", "--json", f"{p}/zz")
+    expect_eq(json.loads(err)["error"]["code"], "not_found", "--json: a name not there")
+    assert "zz" in json.loads(err)["error"]["message"], err
+    rc, out, err = d.dagctl("task", "show", "t-999999")
+    assert err.startswith("dagctl: not_found: "), f"without --json, a line: {err!r}"
+
+
+@test
+def events_refuses_unknown_types_and_starts_at_a_time_or_a_seq():
+    d = daemon()
+    p = d.project()
+    for i in range(4):
+        d.add(p, "true", name=f"t{i}")
+        time.sleep(0.05)
+    rc, out, err = d.dagctl("events", "--type", "TASK_CRATED")
+    expect_eq(rc, 2, "events --type of no such type")
+    assert "TASK_CRATED" in err and "TASK_CREATED" in err, f"no list of the types: {err!r}"
+    evs = d.events(project=p["id"])
+    third = evs[2]
+    t = parse_time(third["time"])
+    want = [e["seq"] for e in evs if parse_time(e["time"]) >= t]
+    out = ctl_ok(d, "--json", "events", "-p", p["name"], "--since", third["time"])
+    expect_eq([json.loads(line)["seq"] for line in out.splitlines()], want, "--since TIME")
+    # the same moment, written with an offset
+    local = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(t) + 3600)) + \
+        third["time"][19:-1] + "+01:00"
+    out = ctl_ok(d, "--json", "events", "-p", p["name"], "--since", local)
+    expect_eq([json.loads(line)["seq"] for line in out.splitlines()], want, "--since TIME+01:00")
+    out = ctl_ok(d, "--json", "events", "-p", p["name"], "--since", str(third["seq"]))
+    expect_eq([json.loads(line)["seq"] for line in out.splitlines()],
+              [e["seq"] for e in evs if e["seq"] > third["seq"]], "--since SEQ")
+    expect_eq(d.dagctl("events", "--since", "yesterday")[0], 2, "--since of neither")
+
+
+@test
+def a_second_cancel_answers_success_and_changes_nothing():
+    d = daemon()
+    p = d.project()
+    t = d.add(p, "true", name="t")["id"]
+    ctl_ok(d, "task", "cancel", t)
+    before = d.events(project=p["id"])
+    out = ctl_ok(d, "task", "cancel", t)
+    assert "cancelled" in out, f"the second cancel says {out!r}"
+    expect_eq(d.call("task.cancel", task_id=t)["task"]["status"], "cancelled", "task.cancel again")
+    expect_eq(d.events(project=p["id"]), before, "events after cancelling a cancelled task")
+
+
+@test
+def human_output_shows_times_as_how_long_ago_and_json_as_they_are():
+    d = daemon()
+    p = d.project()
+    t = d.add(p, "true", timeout=600)
+    out = ctl_ok(d, "task", "show", t["id"])
+    line = next(x for x in out.splitlines() if x.startswith("created_at:"))
+    assert t["created_at"] in line and line.endswith("s ago)"), f"created_at: {line!r}"
+    line = next(x for x in out.splitlines() if x.startswith("timeout:"))
+    assert line.endswith("(10m00s)"), f"timeout: {line!r}"
+    shown = json.loads(ctl_ok(d, "--json", "task", "show", t["id"]))["task"]
+    expect_eq(shown["created_at"], t["created_at"], "--json: the time as it is")
 
 
 main()
