@@ -120,6 +120,21 @@ static void put_relative(const char *key, json_object *v) {
 		printf(" (%s)", ctl_duration(json_object_get_double(v), buf));
 }
 
+/* A task's status for people: "ready (retry in 12s)" while it waits out the
+ * backoff of a retry (its not_before is to come), else the status. */
+const char *ctl_status_text(json_object *task, char buf[static 64]) {
+	const char *status = ctl_str(task, "status");
+	double t, now;
+	char d[32];
+
+	if (strcmp(status, "ready") != 0 ||
+	    ctl_parse_time(json_object_get_string(ctl_get(task, "not_before", json_type_string)), &t) < 0 ||
+	    ctl_now(&now) < 0 || t <= now)
+		return status;
+	snprintf(buf, 64, "ready (retry in %s)", ctl_duration(t - now + 0.999, d));
+	return buf;
+}
+
 /* An object as aligned "key: value" lines; times also as how long ago. */
 void ctl_print_kv(json_object *o) {
 	int w = 0;
@@ -129,8 +144,12 @@ void ctl_print_kv(json_object *o) {
 			w = (int) strlen(key);
 	json_object_object_foreach(o, k, v) {
 		printf("%s:%*s ", k, w - (int) strlen(k), "");
+		char buf[64];
+
 		if (strcmp(k, "counts") == 0 && json_object_is_type(v, json_type_object))
 			put_counts(stdout, v);
+		else if (strcmp(k, "status") == 0 && json_object_is_type(v, json_type_string))
+			fputs(ctl_status_text(o, buf), stdout);
 		else {
 			ctl_put_value(stdout, v);
 			put_relative(k, v);

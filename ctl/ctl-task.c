@@ -81,13 +81,13 @@ int ctl_show_tasks(json_object *result) {
 		     : table_new(7, "ID", "NAME", "STATUS", "ATTEMPT", "PRIO", "DEPS", "TITLE");
 	for (size_t i = 0; i < n; i++) {
 		json_object *k = json_object_array_get_idx(ts, i);
-		char deps[128];
+		char deps[128], status[64];
 
 		if (projects)
 			table_add(t, "%s", ctl_str(k, "project_id"));
 		table_add(t, "%s", ctl_str(k, "id"));
 		table_add(t, "%s", ctl_str(k, "name"));
-		table_add(t, "%s", ctl_str(k, "status"));
+		table_add(t, "%s", ctl_status_text(k, status));
 		table_add(t, "%" PRId64, json_object_get_int64(ctl_get(k, "attempt", json_type_int)));
 		table_add(t, "%s", ctl_str(k, "priority"));
 		table_add(t, "%s", short_list(ctl_get(k, "depends_on", json_type_array), deps, sizeof deps));
@@ -163,7 +163,8 @@ const struct ctl_cmd ctl_cmd_task_list = {
 	.usage = "[PROJECT] [--status STATUS]...",
 	.summary = "List tasks, of one project or of all",
 	.details = "Statuses: waiting ready spawning running pending_validation validating\n"
-		   "completed failed upstream_failed cancelled.\n",
+		   "completed failed upstream_failed cancelled.  A task waiting out the backoff\n"
+		   "before a retry shows as \"ready (retry in 12s)\".\n",
 	.example = "  dagctl task list build --status failed --status upstream_failed\n",
 	.opts = list_opts,
 	.min_args = 0, .max_args = 1, .keys = { "project" },

@@ -5,6 +5,7 @@ a task that never ran, the common short options, and retry backoff shown."""
 import json
 import os
 import pty
+import re
 import subprocess
 import time
 
@@ -240,6 +241,27 @@ def human_output_shows_times_as_how_long_ago_and_json_as_they_are():
     assert line.endswith("(10m00s)"), f"timeout: {line!r}"
     shown = json.loads(ctl_ok(d, "--json", "task", "show", t["id"]))["task"]
     expect_eq(shown["created_at"], t["created_at"], "--json: the time as it is")
+
+
+
+@test
+def a_task_waiting_out_its_retry_backoff_shows_as_ready_retry_in():
+    d = daemon()
+    p = d.project(autonomous=True)
+    t = d.add(p, "exit 1", name="flaky", max_retries=1, retry_backoff=60)["id"]
+    # the backoff is 60 s or more: the retry is minutes away
+    d.wait_tasks(p, until=lambda ts: ts[0]["status"] == "ready" and ts[0]["attempt"] == 1)
+    out = ctl_ok(d, "task", "list", p["name"])
+    row = next(x for x in out.splitlines() if t in x)
+    assert re.search(r"ready \(retry in \d+(m\d\d)?s\)", row), f"task list: {row!r}"
+    out = ctl_ok(d, "task", "show", t)
+    line = next(x for x in out.splitlines() if x.startswith("status:"))
+    assert re.search(r"ready \(retry in \d+(m\d\d)?s\)$", line), f"task show: {line!r}"
+    expect_eq(json.loads(ctl_ok(d, "--json", "task", "show", t))["task"]["status"], "ready",
+              "--json: the status as it is")
+    d.call("task.cancel", task_id=t)
+    out = ctl_ok(d, "task", "list", p["name"])
+    assert "retry in" not in out, f"a cancelled task still shows a retry: {out!r}"
 
 
 main()
