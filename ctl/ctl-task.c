@@ -1,6 +1,7 @@
 /*
- * ctl-task.c - the task commands: task add, list, show, cancel, retry,
- * start, depend and undepend; and unblocked (task.unblocked).  task logs is
+ * ctl-task.c - the task commands: task add, list, show, cancel, retry (of
+ * several tasks, or of every failed one), start, depend and undepend; and
+ * unblocked (task.unblocked).  task logs is
  * in ctl-logs.c.
  */
 #include <inttypes.h>
@@ -194,15 +195,106 @@ const struct ctl_cmd ctl_cmd_task_cancel = {
 	.call = "task.cancel", .show = show_task_status,
 };
 
+/* The ids of a project's failed tasks, into ids. */
+static int failed_tasks(struct ctl *c, const char *project, json_object *ids) {
+	_cleanup_(json_object_putp) json_object *args = json_object_new_object(), *result = NULL;
+	json_object *ts;
+	int r;
+
+	if (!args)
+		return -ENOMEM;
+	json_object_object_add(args, "project", json_object_new_string(project));
+	json_object_object_add(args, "status", json_object_new_string("failed"));
+	r = ctl_call(c, "task.list", args, &result);
+	if (r < 0)
+		return r;
+	ts = ctl_expect(result, "tasks", json_type_array);
+	if (!ts)
+		return -EBADMSG;
+	for (size_t i = 0; i < json_object_array_length(ts); i++)
+		json_object_array_add(ids, json_object_new_string(ctl_str(json_object_array_get_idx(ts, i), "id")));
+	return 0;
+}
+
+/* task retry of each task named (or of each failed task of the project),
+ * going on past a refusal; the first error is the exit status. */
+static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
+		      int argc, char **argv) {
+	_cleanup_(json_object_putp) json_object *ids = json_object_new_array(),
+		*all = json_object_new_array();
+	json_object *given = ctl_get(args, "task_id", json_type_array);
+	const char *project = json_object_get_string(ctl_get(args, "project", json_type_string));
+	bool failed = json_object_get_boolean(ctl_get(args, "all_failed", json_type_boolean));
+	int r, ret = 0;
+
+	if (!ids || !all)
+		return -ENOMEM;
+	if (failed == (given != NULL))
+		return ctl_usage_error(cmd, "name the TASKs or give --all-failed, one of them");
+	if (failed && !project)
+		return ctl_usage_error(cmd, "--all-failed needs -p PROJECT");
+	if (failed) {
+		r = failed_tasks(c, project, ids);
+		if (r < 0)
+			return r;
+		if (json_object_array_length(ids) == 0 && !c->json)
+			fprintf(stderr, "dagctl: no failed task in %s\n", project);
+	} else
+		for (size_t i = 0; i < json_object_array_length(given); i++)
+			json_object_array_add(ids, json_object_get(json_object_array_get_idx(given, i)));
+
+	for (size_t i = 0; i < json_object_array_length(ids); i++) {
+		_cleanup_(json_object_putp) json_object *a = json_object_new_object(), *result = NULL;
+
+		if (!a)
+			return -ENOMEM;
+		json_object_object_add(a, "task_id", json_object_get(json_object_array_get_idx(ids, i)));
+		r = ctl_call(c, "task.retry", a, &result);
+		if (r < 0) {
+			if (ctl_lost(r) || r == -EBADMSG)
+				return r;
+			ret = ret ?: r;
+			continue;
+		}
+		if (!ctl_expect(result, "task", json_type_object))
+			return -EBADMSG;
+		if (!c->json)
+			show_task_status(result);
+		json_object_array_add(all, json_object_get(ctl_get(result, "task", json_type_object)));
+	}
+	if (c->json) {
+		_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+		if (!o)
+			return -ENOMEM;
+		if (!failed && json_object_array_length(ids) == 1 && json_object_array_length(all) == 1)
+			json_object_object_add(o, "task", json_object_get(json_object_array_get_idx(all, 0)));
+		else
+			json_object_object_add(o, "tasks", json_object_get(all));
+		if (json_object_array_length(all) > 0 || !ret)
+			ctl_print_json(o, CTL_JSON_PRETTY);
+	}
+	return ret;
+}
+
+static const struct ctl_opt retry_opts[] = {
+	{ "all-failed", NULL, ARG_TRUE, "all_failed", 0, "every failed task of the project (-p)" },
+	{ "project", "PROJECT", ARG_STRING, "project", 0, "look task names up in PROJECT" },
+	{}
+};
+
 const struct ctl_cmd ctl_cmd_task_retry = {
 	.name = "task retry",
-	.usage = "TASK [-p PROJECT]",
-	.summary = "Run a failed or cancelled task again",
-	.details = "Its upstream_failed dependents go back to waiting.\n" TASK_REF_DETAILS,
-	.example = "  dagctl task retry t-3\n",
-	.opts = task_opts,
-	.min_args = 1, .max_args = 1, .keys = { "task_id" },
-	.call = "task.retry", .show = show_task_status,
+	.usage = "TASK... [-p PROJECT] | --all-failed -p PROJECT",
+	.summary = "Run failed or cancelled tasks again",
+	.details = "Their upstream_failed dependents go back to waiting.  Each task is retried\n"
+		   "even if another is refused; the exit status is then 1.  --all-failed retries\n"
+		   "every failed task of PROJECT.\n" TASK_REF_DETAILS,
+	.example = "  dagctl task retry t-3 t-5\n"
+		   "  dagctl task retry --all-failed -p build\n",
+	.opts = retry_opts,
+	.min_args = 0, .max_args = -1, .keys = { "task_id" },
+	.exec = retry_exec,
 };
 
 const struct ctl_cmd ctl_cmd_task_start = {

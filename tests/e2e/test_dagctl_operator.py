@@ -6,10 +6,12 @@ import json
 import os
 import pty
 import re
+import shlex
+import shutil
 import subprocess
 import time
 
-from dagdtest import DAGCTL, daemon, expect_eq, main, parse_time, select_events, test, wait_for
+from dagdtest import DAGCTL, SRC, daemon, skip, expect_eq, main, parse_time, select_events, test, wait_for
 
 
 def ctl_ok(d, *args):
@@ -262,6 +264,70 @@ def a_task_waiting_out_its_retry_backoff_shows_as_ready_retry_in():
     d.call("task.cancel", task_id=t)
     out = ctl_ok(d, "task", "list", p["name"])
     assert "retry in" not in out, f"a cancelled task still shows a retry: {out!r}"
+
+
+
+@test
+def task_retry_takes_several_tasks_or_every_failed_one_of_a_project():
+    d = daemon()
+    p = d.project()
+    ids = {n: d.add(p, "exit 1", name=n)["id"] for n in ("a", "b", "c", "e")}
+    for t in ids.values():
+        d.call("task.start", task_id=t)
+    d.wait_done(p, status="failed")
+    out = ctl_ok(d, "task", "retry", "a", f"{p['name']}/b", "-p", p["name"])
+    for n in ("a", "b"):
+        assert f"{ids[n]}: ready" in out, f"task retry of two: {out!r}"
+        expect_eq(d.task(ids[n])["status"], "ready", f"{n} after task retry")
+    rc, out, err = d.dagctl("task", "retry", "t-999999", ids["e"])
+    expect_eq(rc, 1, "task retry of one that is not there and one that is")
+    expect_eq(d.task(ids["e"])["status"], "ready", "the one that is was retried all the same")
+    d.call("task.start", task_id=ids["e"])
+    d.wait_task_status(ids["e"], "failed")
+    expect_eq(d.dagctl("task", "retry", "--all-failed")[0], 2, "--all-failed without a project")
+    out = json.loads(ctl_ok(d, "--json", "task", "retry", "--all-failed", "-p", p["name"]))
+    expect_eq(sorted(t["id"] for t in out["tasks"]), sorted([ids["c"], ids["e"]]),
+              "--all-failed: the failed ones")
+    assert all(t["status"] != "failed" for t in d.tasks(p)), "a failed task is left"
+    out = json.loads(ctl_ok(d, "--json", "task", "retry", "--all-failed", "-p", p["name"]))
+    expect_eq(out["tasks"], [], "--all-failed when none failed")
+
+
+
+def complete(d, line):
+    """What bash completes for the words of `line`, in its order."""
+    words = line.split(" ")
+    script = (f"source {shlex.quote(os.path.join(SRC, 'ctl/dagctl.bash-completion'))}\n"
+              f"COMP_WORDS=({' '.join(shlex.quote(x) for x in words)})\n"
+              f"COMP_CWORD={len(words) - 1}\n"
+              "_dagctl\n"
+              "printf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    env = dict(os.environ, DAGD_SOCKET=d.sock,
+               PATH=os.path.dirname(DAGCTL) + os.pathsep + os.environ.get("PATH", ""))
+    p = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True,
+                       text=True, env=env, timeout=30)
+    assert p.returncode == 0 and not p.stderr, f"completion of {line!r}: {p.stderr}"
+    return [x for x in p.stdout.split("\n") if x]
+
+
+@test
+def bash_completes_short_options_and_offers_failed_tasks_first_to_retry():
+    if not shutil.which("bash"):
+        skip("no bash")
+    d = daemon()
+    p = d.project()
+    ok = d.add(p, "true", name="ok")["id"]
+    bad = d.add(p, "exit 1", name="bad")["id"]
+    d.call("task.start", task_id=bad)
+    d.wait_task_status(bad, "failed")
+    failed = {t["id"] for t in d.call("task.list", status="failed")["tasks"]}
+    for line in ("dagctl task retry ", f"dagctl task retry {bad} "):
+        offered = complete(d, line)
+        assert ok in offered and bad in offered, f"{line!r} offers {offered}"
+        expect_eq(set(offered[:len(failed)]), failed, f"{line!r}: the failed tasks first")
+    assert p["name"] in complete(d, "dagctl task show -p "), "-p completes projects"
+    assert "--last" in complete(d, "dagctl events --"), "events options"
+    assert ok in complete(d, f"dagctl task show -p {p['name']} "), "TASK after -p PROJECT"
 
 
 main()
