@@ -294,6 +294,27 @@ def task_retry_takes_several_tasks_or_every_failed_one_of_a_project():
 
 
 
+@test
+def graph_of_a_task_draws_the_part_of_its_project_it_is_in():
+    d = daemon()
+    p = d.project()
+    a = d.add(p, "true", name="a")["id"]
+    b = d.add(p, "true", name="b", depends_on=[a])["id"]
+    c = d.add(p, "true", name="c", depends_on=[b])["id"]
+    x = d.add(p, "true", name="x")["id"]
+    y = d.add(p, "true", name="y", depends_on=[x, b])["id"]
+    out = json.loads(ctl_ok(d, "--json", "graph", f"{p['name']}/c"))
+    expect_eq(sorted(t["id"] for t in out["tasks"]), sorted([a, b, c]), "graph PROJECT/NAME")
+    out = json.loads(ctl_ok(d, "--json", "graph", b))
+    expect_eq(sorted(t["id"] for t in out["tasks"]), sorted([a, b, c, y]), "graph t-N")
+    out = ctl_ok(d, "graph", f"{p['name']}/x", "--width", "200")
+    drawn = set(re.findall(r"t-\d+", out))
+    expect_eq(drawn, {x, y}, "the tree of graph PROJECT/NAME")
+    expect_eq(d.dagctl("graph", f"{p['name']}/zz")[0], 1, "graph of a name not there")
+    out = json.loads(ctl_ok(d, "--json", "graph", p["name"]))
+    expect_eq(len(out["tasks"]), 5, "graph PROJECT: all of it")
+
+
 def complete(d, line):
     """What bash completes for the words of `line`, in its order."""
     words = line.split(" ")
