@@ -258,8 +258,7 @@ static int task_operand(struct ctl *c, const char *s, struct view *v, char **ret
 }
 
 static bool is_task_ref(const char *s) {
-	return strchr(s, '/') ||
-	       (strncmp(s, "t-", 2) == 0 && s[2] && strspn(s + 2, "0123456789") == strlen(s + 2));
+	return strchr(s, '/') || ctl_is_task_id(s);
 }
 
 static int graph_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,

@@ -9,7 +9,7 @@
 #include "dagctl.h"
 
 /* Whether s is a task id: "t-" and digits. */
-static bool is_task_id(const char *s) {
+bool ctl_is_task_id(const char *s) {
 	return strncmp(s, "t-", 2) == 0 && s[2] && strspn(s + 2, "0123456789") == strlen(s + 2);
 }
 
@@ -47,7 +47,7 @@ static int task_ref(struct ctl *c, json_object *cache, const char *project, cons
 	json_object *tasks;
 	int r;
 
-	if (!slash && is_task_id(ref)) {
+	if (!slash && ctl_is_task_id(ref)) {
 		*ret_id = ref;
 		return 0;
 	}

@@ -46,7 +46,9 @@ static void say_changes(struct waiting *w) {
 			continue;
 		strftime(when, sizeof when, "%H:%M:%S", localtime(&now));
 		if (!first)
-			printf("%s %s %s: %s -> %s\n", when, id, ctl_str(ts[i], "name"),
+			printf("%s %s%s%s: %s -> %s\n", when, id,
+			       ctl_get(ts[i], "name", json_type_string) ? " " : "",
+			       json_object_get_string(ctl_get(ts[i], "name", json_type_string)) ?: "",
 			       old ? json_object_get_string(old) : "new", status);
 		json_object_object_add(w->seen, id, json_object_new_string(status));
 	}

@@ -48,7 +48,7 @@ static const struct ctl_cmd *const cmds[] = {
 
 /* The options every command takes, after its own. */
 static const struct ctl_opt common_opts[] = {
-	{ "json", NULL, ARG_TRUE, NULL, 0, "print the daemon's JSON result instead (errors: a JSON object on stderr)" },
+	{ "json", NULL, ARG_TRUE, NULL, 0, "print the JSON result instead (a refusal: JSON on stderr)" },
 	{ "quiet", NULL, ARG_TRUE, NULL, 0, "print nothing on stdout: the exit status says it" },
 	{ "help", NULL, ARG_TRUE, NULL, 0, "show this help" },
 	{}
@@ -114,7 +114,7 @@ static void global_help(FILE *f) {
 	      "  --socket PATH  the daemon's socket; default $DAGD_SOCKET, else /run/dagd/dagd.sock\n"
 	      "                 as root, else $XDG_RUNTIME_DIR/dagd.sock\n"
 	      "  --json         print the daemon's JSON result instead of tables and lines;\n"
-	      "                 an error is then a JSON object on stderr: {\"error\": {\"code\",\n"
+	      "                 a refusal is then a JSON object on stderr: {\"error\": {\"code\",\n"
 	      "                 \"message\"}}\n"
 	      "  -q, --quiet    print nothing on stdout (errors still go to stderr)\n"
 	      "  -h, --help     show this help; 'dagctl COMMAND --help' or 'dagctl help COMMAND'\n"
@@ -314,6 +314,19 @@ static const char *key_option(const struct ctl_cmd *cmd, const char *key) {
 	return key;
 }
 
+/* Task names in args become ids; the project they are looked up in is the
+ * command's (-p as _project, which only says where to look, or its project). */
+static int resolve_names(struct ctl *c, json_object *args) {
+	json_object *project = ctl_get(args, "_project", json_type_string) ?:
+			       ctl_get(args, "project", json_type_string);
+	_cleanup_(freep) char *where = project ? strdup(json_object_get_string(project)) : NULL;
+
+	if (project && !where)
+		return -ENOMEM;
+	json_object_object_del(args, "_project");
+	return ctl_resolve_tasks(c, args, where);
+}
+
 static int run_cmd(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv) {
 	_cleanup_(json_object_putp) json_object *args = json_object_new_object();
 	char prog[64], **words = argv;
@@ -366,15 +379,7 @@ static int run_cmd(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **ar
 	if (c->silent && (r = quiet()) < 0)
 		return r;
 
-	/* task names become ids; --project (as _project) only says where to look */
-	json_object *project = ctl_get(args, "_project", json_type_string) ?:
-			       ctl_get(args, "project", json_type_string);
-	_cleanup_(freep) char *where = project ? strdup(json_object_get_string(project)) : NULL;
-
-	if (project && !where)
-		return -ENOMEM;
-	json_object_object_del(args, "_project");
-	r = ctl_resolve_tasks(c, args, where);
+	r = resolve_names(c, args);
 	if (r < 0)
 		return r;
 

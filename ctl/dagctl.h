@@ -148,6 +148,7 @@ int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **re
 int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result));
 
 /* ctl-names.c */
+bool ctl_is_task_id(const char *s);
 int ctl_resolve_tasks(struct ctl *c, json_object *args, const char *project);
 
 /* ctl-output.c */
