@@ -38,6 +38,8 @@ endif
 DAEMON_SRCS = \
 	daemon/main.c \
 	daemon/server.c \
+	daemon/server-follow.c \
+	daemon/server-socket.c \
 	daemon/cmd.c \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \
@@ -48,6 +50,7 @@ DAEMON_SRCS = \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/json-util.c \
+	daemon/json-strict.c \
 	daemon/util.c \
 	daemon/notify.c \
 	$(BUILD)/schema.c
@@ -210,13 +213,16 @@ clean:
 
 .PHONY: all check bench demo install clean tests
 
-# libFuzzer targets (clang): build/fuzz/fuzz-line
+# libFuzzer targets (clang): build/fuzz/fuzz-line (request lines) and
+# build/fuzz/fuzz-engine (command sequences against the engine, with its
+# invariants checked); tests/fuzz/dagd.dict is the protocol's words.
 FUZZ_BUILD = build/fuzz
+FUZZ_TARGETS = fuzz-line fuzz-engine
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) SAN=1 CC=clang \
-		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/fuzz-line
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS))
 
-$(FUZZ_BUILD)/fuzz-line: tests/fuzz/fuzz-line.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+$(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS)): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
 	$(CC) $(CFLAGS) -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 .PHONY: fuzz

@@ -19,21 +19,26 @@ struct logs {
 	char status[32];        /* the task's status when the attempt ended */
 };
 
-/* Prints the lines of a reply or of a "log" message (json: the object). */
+/* Prints the lines of a reply or of a "log" message (json: the object).
+ * With "partial", its last line is a piece of one that goes on in the next
+ * message: no newline after it. */
 static int put_lines(bool json, json_object *o) {
 	json_object *lines = ctl_expect(o, "lines", json_type_array);
+	bool partial = json_object_get_boolean(ctl_get(o, "partial", json_type_boolean));
+	size_t n;
 
 	if (!lines)
 		return -EBADMSG;
+	n = json_object_array_length(lines);
 	if (json)
 		ctl_print_json(o, CTL_JSON_LINE);
 	else
-		for (size_t i = 0; i < json_object_array_length(lines); i++) {
+		for (size_t i = 0; i < n; i++) {
 			const char *s = json_object_get_string(json_object_array_get_idx(lines, i));
 			size_t len = s ? strlen(s) : 0;
 
 			fputs(s ?: "", stdout);
-			if (len == 0 || s[len - 1] != '\n')
+			if ((len == 0 || s[len - 1] != '\n') && !(partial && i == n - 1))
 				putchar('\n');
 		}
 	return fflush(stdout) == 0 ? 0 : -errno;
