@@ -1386,6 +1386,9 @@ int task_cancel(struct task *t)
 {
 	char id[24];
 
+	/* asked twice: it is what was asked for; nothing changes, no event */
+	if (t->status == ST_CANCELLED)
+		return 0;
 	if (status_is_finished(t->status))
 		return errorf(-EBUSY, "task %s is %s already", task_id_string(t->id, id),
 			    status_to_string(t->status));
