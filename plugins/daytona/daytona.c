@@ -1084,6 +1084,22 @@ static int daytona_adopt(void *state, struct dagd_sandbox *sb, const struct dagd
 	return 0;
 }
 
+/* Checks options as spawn() would, with a command standing in for the
+ * task's. */
+static int daytona_check_options(void *state, const char *options_json, char **ret_error) {
+	struct daytona *d = state;
+	static const char *const argv[] = { "true", NULL }, *const envp[] = { NULL };
+	struct dagd_spawn spec = { .sandbox_id = "t-0.0", .task_id = "t-0", .project_id = "p-0", .attempt = 1,
+				   .argv = argv, .envp = envp, .log_path = "/dev/null",
+				   .options_json = options_json ? options_json : "{}" };
+	struct sandbox_def def = {};
+	int r;
+
+	r = sandbox_def_build(&d->set, d->host->instance, &spec, &def, ret_error);
+	sandbox_def_done(&def);
+	return r;
+}
+
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
 	.size = sizeof(struct dagd_executor),
@@ -1096,4 +1112,5 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.cancel = daytona_cancel,
 	.adopt = daytona_adopt,
 	.forget = daytona_forget,
+	.check_options = daytona_check_options,
 };

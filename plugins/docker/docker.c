@@ -1099,6 +1099,27 @@ static int docker_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_
 	return 0;
 }
 
+/* Checks options as spawn() would, with a command and an image standing in
+ * for what the task may still give. */
+static int docker_check_options(void *state, const char *options_json, char **ret_error) {
+	struct docker *d = state;
+	static const char *const argv[] = { "true", NULL }, *const envp[] = { NULL };
+	_cleanup_json_ json_object *o = json_tokener_parse(options_json ? options_json : "{}");
+	struct dagd_spawn spec = { .sandbox_id = "t-0.0", .task_id = "t-0", .project_id = "p-0", .attempt = 1,
+				   .argv = argv, .envp = envp, .log_path = "/dev/null" };
+	struct container_def def = {};
+	int r;
+
+	if (!json_object_is_type(o, json_type_object))
+		return errorf(ret_error, -EINVAL, "executor options must be a JSON object");
+	if (!json_object_object_get_ex(o, "image", NULL))
+		json_object_object_add(o, "image", json_object_new_string("-"));
+	spec.options_json = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	r = container_def_build(&d->site, &spec, &def, ret_error);
+	container_def_done(&def);
+	return r;
+}
+
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
 	.size = sizeof(struct dagd_executor),
@@ -1111,4 +1132,5 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.cancel = docker_cancel,
 	.adopt = docker_adopt,
 	.forget = docker_forget,
+	.check_options = docker_check_options,
 };

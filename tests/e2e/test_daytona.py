@@ -14,7 +14,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "daytona"))
 
-from dagdtest import Daemon, expect_eq, main, select_events, workdir  # noqa: E402
+from dagdtest import Daemon, expect_eq, expect_error, main, select_events, workdir  # noqa: E402
 from daytonae2e import (Server, daemon, daytona_test, expect_faithful, log_text, project,  # noqa: E402
                         wait_no_sandboxes, wait_until)
 
@@ -154,11 +154,18 @@ def cancel_and_timeout_delete_the_sandbox():
 def resources_with_a_snapshot_are_refused_before_anything_is_sent():
     s = Server()
     d = daemon(s)
-    p = project(d, snapshot="daytonaio/sandbox:latest", cpu=4)
-    d.add(p, "true", title="refused")
-    t = d.wait_tasks(p, timeout=30)[0]
-    expect_eq(t["status"], "failed", "status")
-    assert "cannot go with a snapshot" in t["error_message"], t["error_message"]
+    # refused when given, with the executor's own words, before any sandbox exists
+    e = expect_error(project, "bad_request", d, snapshot="daytonaio/sandbox:latest", cpu=4)
+    assert "cannot go with a snapshot" in e.message, e.message
+    p = project(d)
+    e = expect_error(d.add, "bad_request", p, "true", executor_options={"snapshot": "x", "cpu": 4})
+    assert "cannot go with a snapshot" in e.message, e.message
+    # an executor-wide option given per task, and a typo, are refused by name
+    e = expect_error(d.add, "bad_request", p, "true", executor_options={"api_url": "http://x"})
+    assert "api_url" in e.message, e.message
+    e = expect_error(d.add, "bad_request", p, "true", executor_options={"snapshott": "x"})
+    assert "snapshott" in e.message, e.message
+    expect_eq(d.tasks(p), [], "tasks after the refusals")
     assert not [r for r in s.requests() if r["method"] == "POST" and r["path"] == "/sandbox"], \
         "a create was sent"
 

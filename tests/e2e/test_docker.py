@@ -100,6 +100,20 @@ def a_missing_image_fails_the_attempt_with_the_engines_message_and_leaves_nothin
 
 
 @docker_test
+def options_are_checked_when_given_not_at_dispatch():
+    d = daemon()
+    p = project(d)
+    for opts, word in (({"memory": "lots"}, "memory"), ({"imag": "x"}, "imag"), ({"cpus": "two"}, "cpus"),
+                       ({"binds": "/x:/y"}, "binds")):
+        e = expect_error(d.add, "bad_request", p, "true", executor_options=opts)
+        assert word in e.message, e.message
+    e = expect_error(d.project, "bad_request", executor="docker", executor_options={"memory": "lots"})
+    assert "memory" in e.message, e.message
+    expect_eq(d.tasks(p), [], "tasks after the refusals")
+    expect_eq(containers(d), [], "containers after the refusals")
+
+
+@docker_test
 def a_start_the_engine_refuses_fails_with_its_message_and_leaves_nothing():
     d = daemon()
     p = project(d)
