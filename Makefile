@@ -70,7 +70,7 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c
 
-PLUGINS = local docker daytona
+PLUGINS = local docker daytona slurm
 TEST_PLUGINS =
 
 SCHEMA = $(sort $(wildcard schema/*.sql))
@@ -118,6 +118,8 @@ $(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
 $(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)
+# the slurm executor drives Slurm's tools: the child runner, no HTTP
+$(BUILD)/plugins/slurm.so: plugins/slurm/slurm.h plugins/common/common.h plugins/common/util.c plugins/common/child.c
 
 # dagctl linked statically, to copy into container images (for `dagctl
 # complete` from inside a docker sandbox); the same whatever BUILD and SAN are.
