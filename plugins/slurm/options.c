@@ -292,7 +292,9 @@ static bool env_name_ok(const char *kv) {
 	return true;
 }
 
-/* The wrapper: the task's environment, then its command in the background,
+/* The wrapper: the task's environment (with the PATH and HOME the daemon
+ * passes on: a cluster's nodes are laid out like the host that submits),
+ * then its command in the background,
  * TERM and INT passed on to it, and how it ended recorded in <name>.exit. */
 static int script_build(const struct job_site *site, const struct dagd_spawn *spec, char **ret) {
 	_cleanup_free_ char *buf = NULL, *base = spool_path(site->spool, site->name, "");
@@ -314,7 +316,7 @@ static int script_build(const struct job_site *site, const struct dagd_spawn *sp
 		const char *kv = spec->envp[i];
 		_cleanup_free_ char *q = NULL;
 
-		if (!env_name_ok(kv) || host_default(kv) || strncmp(kv, "DAGD_RESULT_FILE=", 17) == 0)
+		if (!env_name_ok(kv) || strncmp(kv, "DAGD_RESULT_FILE=", 17) == 0)
 			continue;
 		q = shell_quote(strchr(kv, '=') + 1);
 		ok = q && fprintf(f, "export %.*s=%s\n", (int) (strchr(kv, '=') - kv), kv, q) >= 0;

@@ -5,7 +5,8 @@ A cluster is one host: munged, slurmctld and slurmd started as root, all on
 127.0.0.1, with every file they keep (munge key and socket, slurm.conf, state,
 spool, logs, pid files) under one directory.  slurm.conf names the node
 `localhost` (NodeAddr=127.0.0.1) with the CPUs and memory `slurmd -C` finds,
-schedules a job as soon as it is submitted, and forgets a finished job's
+schedules a job as soon as it is submitted, lets up to four jobs share a
+core (the tests run side by side on small machines), and forgets a finished job's
 record after MIN_JOB_AGE seconds.  The clients find it through SLURM_CONF.
 
 cluster() is the cluster to test against:
@@ -100,7 +101,8 @@ def _write_conf(d):
         "SlurmdTimeout=300",
         "MaxJobCount=100000",
         _node_line(),
-        "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO",
+        # up to 4 jobs share a core: tests run side by side on a small machine
+        "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4",
     ]
     with open(conf, "w") as f:
         f.write("\n".join(lines) + "\n")
