@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -61,13 +62,13 @@ def _node_line():
     return f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus.group(1)} RealMemory={mem.group(1)} State=UNKNOWN"
 
 
-def _write_conf(d):
+def _write_conf(d, ports):
     conf = os.path.join(d, "slurm.conf")
     lines = [
         "ClusterName=dagdtest",
         "SlurmctldHost=localhost(127.0.0.1)",
-        f"SlurmctldPort={PORTS[0]}",
-        f"SlurmdPort={PORTS[1]}",
+        f"SlurmctldPort={ports[0]}",
+        f"SlurmdPort={ports[1]}",
         "SlurmUser=root",
         "SlurmdUser=root",
         "AuthType=auth/munge",
@@ -197,8 +198,9 @@ def log_tail(d, name, n=30):
         return ""
 
 
-def start(d):
-    """Starts a cluster under d (made if need be); returns its slurm.conf."""
+def start(d, ports=PORTS):
+    """Starts a cluster under d (made if need be), its daemons on ports
+    (slurmctld's, slurmd's); returns its slurm.conf."""
     for name in ("slurmctld", "slurmd", "munged", "sinfo", "sbatch"):
         if not _which(name):
             raise ClusterUnavailable(f"{name} is not installed")
@@ -213,7 +215,7 @@ def start(d):
         with open(key, "wb") as f:
             f.write(os.urandom(1024))
         os.chmod(key, 0o400)
-    conf = _write_conf(d)
+    conf = _write_conf(d, ports)
     try:
         subprocess.run([_which("munged"), "--force", f"--key-file={key}",
                         f"--socket={d}/munge/munge.sock", f"--pid-file={d}/munge/munged.pid",
@@ -260,12 +262,40 @@ def cluster():
         return conf
     _private = tempfile.mkdtemp(prefix="dagd-slurm-")
     atexit.register(stop, _private)
-    _conf = start(_private)
+    _conf = start(_private, free_ports())
     return _conf
 
 
-def cluster_dir():
-    return os.path.dirname(cluster())
+def free_ports():
+    """Two TCP ports of 127.0.0.1 nothing listens on now."""
+    socks = [socket.socket() for _ in range(2)]
+    try:
+        for so in socks:
+            so.bind(("127.0.0.1", 0))
+        return tuple(so.getsockname()[1] for so in socks)
+    finally:
+        for so in socks:
+            so.close()
+
+
+class Private:
+    """A cluster of one test's own (`with Private() as conf:`), on other
+    ports than the shared one: for what would disturb the tests beside it."""
+
+    def __init__(self, ports=None):
+        self.ports = ports or free_ports()
+        self.dir = None
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="dagd-slurm-own-")
+        try:
+            return start(self.dir, self.ports)
+        except BaseException:
+            stop(self.dir)
+            raise
+
+    def __exit__(self, *exc):
+        stop(self.dir)
 
 
 def main(argv):
