@@ -222,8 +222,11 @@ static void on_scontrol(struct child *c, const struct child_result *res, void *u
 		const char *reason = NULL;
 		char *msg = NULL;
 
-		if (known && strncmp(j.state, "COMPLETED", 9) != 0 && strncmp(j.state, "RUNNING", 7) != 0 &&
-		    strncmp(j.state, "COMPLETING", 10) != 0 && strncmp(j.state, "FAILED", 6) != 0) {
+		/* Slurm has not settled the job's state yet: asked again in the next polls */
+		if (known && !state_is_final(j.state) && ++x->checks < MAX_CHECKS)
+			return;
+		if (known && state_is_final(j.state) && strncmp(j.state, "COMPLETED", 9) != 0 &&
+		    strncmp(j.state, "FAILED", 6) != 0) {
 			reason = state_reason(j.state);
 			msg = strdupf("Slurm job %s is %s%s%s%s", x->job_id, j.state,
 				      strcmp(reason, "cancelled") == 0 && !x->cancel ? " (cancelled outside dagd)" : "",

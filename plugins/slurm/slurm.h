@@ -116,6 +116,8 @@ const char *state_reason(const char *state);
 #define SQUEUE_FORMAT "%i|%j|%T|%r"
 /* Polls in a row that must show a job ended (or gone) with no exit file. */
 #define POLLS_BEFORE_LOST 2
+/* How often a job that recorded its exit is asked about before Slurm settles its state. */
+#define MAX_CHECKS 10
 /* Between two sweeps of orphans when the executor has no job. */
 #define IDLE_SWEEP_USEC (60 * 1000000ULL)
 /* The most output copied into a log per job and poll. */
@@ -141,6 +143,7 @@ struct sl_job {
 	bool cancel;
 	unsigned gen;                   /* squeues started after this one count */
 	unsigned final_polls;           /* ended or gone, with no exit file */
+	unsigned checks;                /* scontrol runs with an exit file there */
 	int out_fd;
 	off_t out_sent;
 };
