@@ -136,6 +136,7 @@ check:
 
 bench: all
 	tests/bench/run $(BUILD)
+	tests/bench/slurm $(BUILD)
 
 demo: all
 	tests/examples/demo $(BUILD)

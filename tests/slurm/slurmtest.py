@@ -93,7 +93,8 @@ def _write_conf(d, ports):
         "SelectTypeParameters=CR_Core",
         "SchedulerType=sched/backfill",
         # schedule at submit and at each end, not after seconds
-        "SchedulerParameters=defer_batch=0,sched_min_interval=0,batch_sched_delay=0,sbatch_wait_nodes=0",
+        "SchedulerParameters=defer_batch=0,sched_min_interval=0,batch_sched_delay=0,sbatch_wait_nodes=0,"
+        "sched_interval=1,bf_interval=1",
         "MessageTimeout=10",
         "ReturnToService=2",
         "KillWait=2",
