@@ -1,6 +1,6 @@
 """The slurm executor across restarts, against a real Slurm cluster: jobs
-running through a kill -9 of dagd are adopted and the exits that came while
-it was down collected, each once; a job whose record Slurm has already
+running through a kill -9 of dagd or a plugin reload are adopted and the
+exits that came while it was down collected, each once; a job whose record Slurm has already
 purged is still judged by its exit file; slurmctld restarted under running
 jobs; a submit that timed out is found again by its job name, not sent
 twice; jobs named for this daemon that no sandbox owns are cancelled, and
@@ -71,6 +71,20 @@ def kill_9_mid_run_then_restart_adopts_the_jobs_and_collects_exits_that_came_mea
     tasks = check_once(d, p, ids, ["completed", "failed", "completed"])
     expect_eq([tasks[t]["result"] for t in (ids[0], ids[2])], [{"n": ids[0]}, {"n": ids[2]}], "results")
     expect_eq(tasks[ids[1]]["error_message"], "exited with code 5", "the exit that came while dagd was down")
+    wait_spool_empty(d)
+
+
+@slurm_test(timeout=180)
+def a_plugin_reload_hands_running_jobs_to_the_new_instance():
+    w = workdir()
+    d = daemon()
+    p = project(d)
+    ids = start_waiting(d, w, p, n=2, then=["true", "exit 4"])
+    rc, out, err = d.dagctl("executors", "reload")
+    expect_eq(rc, 0, f"dagctl executors reload ({err})")
+    touch(os.path.join(w, "go"))
+    tasks = check_once(d, p, ids, ["completed", "failed"])
+    expect_eq(tasks[ids[0]]["result"], {"n": ids[0]}, "result after the reload")
     wait_spool_empty(d)
 
 

@@ -99,9 +99,10 @@ static void the_sbatch_line_names_the_job_and_exports_nothing_of_the_daemon(void
 	job_def_done(&def);
 }
 
-/* Runs the job's script under /bin/sh as Slurm would; returns its wait status
+/* Runs the job's script under /bin/sh as Slurm would (sending it TERM once the
+ * command has started, if asked); returns its wait status
  * and the exit file's text in exit_text. */
-static int run_script(const struct job_def *def, const char *signal_after, char *exit_text, size_t size) {
+static int run_script(const struct job_def *def, bool term, char *exit_text, size_t size) {
 	char sh[512], ex[512], cmd[1200];
 	FILE *f;
 	int status;
@@ -111,9 +112,11 @@ static int run_script(const struct job_def *def, const char *signal_after, char 
 	snprintf(ex, sizeof(ex), "%s/dagd-h-t-3.2.exit", spool);
 	unlink(ex);
 	assert_int_equal(write_file_atomic(sh, def->script, 0644), 0);
-	if (signal_after)
-		snprintf(cmd, sizeof(cmd), "cd / && env -i SLURM_JOB_ID=42 /bin/sh %s > %s/out 2>&1 & "
-			 "sleep %s; kill -TERM $!; wait $!", sh, spool, signal_after);
+	/* TERM once the command runs (the wrapper traps it before it starts the command) */
+	if (term)
+		snprintf(cmd, sizeof(cmd), "cd / && rm -f %s/started && { env -i SLURM_JOB_ID=42 /bin/sh %s > %s/out 2>&1 & "
+			 "while [ ! -e %s/started ]; do sleep 0.05; done; kill -TERM $!; wait $!; }", spool, sh, spool,
+			 spool);
 	else
 		snprintf(cmd, sizeof(cmd), "cd / && env -i SLURM_JOB_ID=42 /bin/sh %s > %s/out 2>&1", sh, spool);
 	status = system(cmd);
@@ -129,14 +132,15 @@ static void the_wrapper_records_exit_codes_signals_and_passes_term_on(void **sta
 	static const char *const exit7[] = { "/bin/sh", "-c", "exit 7", NULL };
 	static const char *const killed[] = { "/bin/sh", "-c", "kill -USR1 $$", NULL };
 	static const char *const env[] = { "/bin/sh", "-c", "printf '%s|%s|%s' \"$X\" \"$DAGD_TASK_ID\" \"$PWD\" > ../env", NULL };
-	static const char *const polite[] = { "/bin/sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.05; done", NULL };
+	static const char *const polite[] = { "/bin/sh", "-c", "trap 'exit 3' TERM; touch started; while :; do sleep 0.05; done",
+					      NULL };
 	struct job_def def = {};
 	char *err = NULL, text[256], path[600], dir[256];
 	struct job_exit e;
 	FILE *f;
 
 	assert_int_equal(build("{}", exit7, NULL, &def, &err), 0);
-	run_script(&def, NULL, text, sizeof(text));
+	run_script(&def, false, text, sizeof(text));
 	assert_string_equal(text, "exited 7\njob 42\n");
 	snprintf(path, sizeof(path), "%s/dagd-h-t-3.2.exit", spool);
 	assert_int_equal(exit_file_read(path, &e), 0);
@@ -146,7 +150,7 @@ static void the_wrapper_records_exit_codes_signals_and_passes_term_on(void **sta
 	job_def_done(&def);
 
 	assert_int_equal(build("{}", killed, NULL, &def, &err), 0);
-	run_script(&def, NULL, text, sizeof(text));
+	run_script(&def, false, text, sizeof(text));
 	assert_string_equal(text, "killed 10\njob 42\n");
 	assert_int_equal(exit_file_read(path, &e), 0);
 	assert_int_equal(e.code, -1);
@@ -157,7 +161,7 @@ static void the_wrapper_records_exit_codes_signals_and_passes_term_on(void **sta
 	snprintf(dir, sizeof(dir), "%s/work", spool);
 	assert_int_equal(mkdir_p(dir, 0755), 0);
 	assert_int_equal(build("{}", env, dir, &def, &err), 0);
-	run_script(&def, NULL, text, sizeof(text));
+	run_script(&def, false, text, sizeof(text));
 	assert_string_equal(text, "exited 0\njob 42\n");
 	snprintf(path, sizeof(path), "%s/env", spool);
 	f = fopen(path, "r");
@@ -170,13 +174,13 @@ static void the_wrapper_records_exit_codes_signals_and_passes_term_on(void **sta
 
 	/* a directory that is not there: 127, said in the output */
 	assert_int_equal(build("{}", exit7, "/no/such/dir", &def, &err), 0);
-	run_script(&def, NULL, text, sizeof(text));
+	run_script(&def, false, text, sizeof(text));
 	assert_string_equal(text, "exited 127\njob 42\n");
 	job_def_done(&def);
 
 	/* TERM to the wrapper reaches the command, which exits on its own */
 	assert_int_equal(build("{}", polite, NULL, &def, &err), 0);
-	run_script(&def, "0.5", text, sizeof(text));
+	run_script(&def, true, text, sizeof(text));
 	assert_string_equal(text, "exited 3\njob 42\n");
 	job_def_done(&def);
 }
