@@ -76,16 +76,27 @@ TEST_PLUGINS =
 SCHEMA = $(sort $(wildcard schema/*.sql))
 
 DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS))) $(BUILD)/schema.o
+
+.DEFAULT_GOAL := all
+
+# The paths compiled in: a build for another PREFIX recompiles what uses them.
+$(BUILD)/paths.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(PLUGINDIR)' | cmp -s - $@ || echo '$(PLUGINDIR)' > $@
+$(BUILD)/daemon/main.o: $(BUILD)/paths.stamp
+.PHONY: FORCE
 CTL_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
 PLUGIN_SOS  = $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGINS))
 # programs a plugin runs, installed beside it
-PLUGIN_PROGS = $(BUILD)/plugins/local-supervise
+PLUGIN_PROGS = $(BUILD)/plugins/local-helper
 
 all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(PLUGIN_PROGS) $(BUILD)/dagctl-static
 
-$(BUILD)/plugins/local-supervise: plugins/local/supervise/supervise.c Makefile
+# the local executor's helper: linked statically (but for the sanitizers),
+# so that it starts fast and a library upgrade under it changes nothing
+$(BUILD)/plugins/local-helper: plugins/local/helper/helper.c plugins/local/proto.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $<
 
 $(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
@@ -114,7 +125,7 @@ PLUGIN_LIBS_docker = -lm
 # What the executors share, compiled into each (the HTTP client, into those
 # that speak HTTP).
 PLUGIN_COMMON = plugins/common/common.h plugins/common/http.c plugins/common/util.c
-$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c
+$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c plugins/local/proto.h
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
 $(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)
@@ -134,9 +145,15 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 all tests
 	tests/run build/san
 
-bench: all
+bench: all $(BUILD)/bench/floor
+	tests/bench/setup
 	tests/bench/run $(BUILD)
 	tests/bench/slurm $(BUILD)
+
+# the one-exec floor the local executor is measured against
+$(BUILD)/bench/floor: tests/bench/floor.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 demo: all
 	tests/examples/demo $(BUILD)

@@ -270,7 +270,7 @@ static int cmd_task_logs(struct req *r)
 	/* its sandbox still runs: more may come */
 	live = t->sb && !t->sb->validator && t->sb->attempt == attempt && !t->sb->exited;
 	path = log_path(t->id, (unsigned) attempt);
-	fd = open(path, O_RDONLY | O_CLOEXEC | (follow && live ? O_CREAT : 0), 0640);
+	fd = follow && live ? log_open(path, O_RDONLY) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		(void) fstat(fd, &st);
 	from = offset >= 0 ? (off_t) offset : st.st_size > max ? st.st_size - max : 0;

@@ -161,6 +161,8 @@ int64_t now_usec(void);
 char *format_time(int64_t usec, char buf[static 32]);
 int random_hex(char *buf, size_t n_bytes);
 int mkdir_p(const char *path, mode_t mode);
+int log_open(const char *path, int flags);
+void crash_point(const char *point);
 char *xstrdup(const char *s);
 void *xrealloc(void *p, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);

@@ -507,6 +507,33 @@ static int check_executor(const char *name)
 	return 0;
 }
 
+/* Asks the executor whether it takes these options: `base` (JSON text, the
+ * project's, or NULL) overlaid by `over` (the task's, or NULL). */
+static int check_options(const char *executor, const char *base, json_object *over)
+{
+	struct executor *ex = executor_find(executor);
+	json_object *o = base ? json_parse(base) : NULL;
+	char *err = NULL;
+	int r;
+
+	if (!ex || !ex->vt)
+		return 0;
+	if (!json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = json_object_new_object();
+	}
+	json_object_object_foreach(over, k, v)
+		json_object_object_add(o, k, json_object_get(v));
+	r = executor_check_options(ex, json_text(o), &err);
+	json_object_put(o);
+	if (r < 0) {
+		r = errorf(-EINVAL, "executor '%s' refuses the options: %s", executor,
+			   err ? err : strerror(-r));
+		free(err);
+	}
+	return r;
+}
+
 /* Validates the arguments of project.create or project.update (p != NULL). */
 static int project_args(const struct project *p, json_object *args)
 {
@@ -541,9 +568,13 @@ static int project_args(const struct project *p, json_object *args)
 		return r;
 	if (r < 0 && r != -ENOENT)
 		return r;
+	if (r == -ENOENT)
+		executor = p ? p->executor : "local";
 	r = arg_object(args, "executor_options", &opts);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	if (r == 0 || (p && strcmp(executor, p->executor) != 0))
+		return check_options(executor, r == 0 ? NULL : p->executor_options, r == 0 ? opts : NULL);
 	return 0;
 }
 
@@ -917,9 +948,9 @@ static int check_command(json_object *args, const char *key, bool required)
 	return 0;
 }
 
-static int check_task_args(json_object *args, bool need_name)
+static int check_task_args(const struct project *p, json_object *args, bool need_name)
 {
-	const char *s;
+	const char *s, *executor;
 	json_object *o;
 	uint64_t u;
 	int64_t i;
@@ -949,17 +980,26 @@ static int check_task_args(json_object *args, bool need_name)
 				return errorf(-EINVAL, "env '%s' must be a string", k);
 			if (!*k || strchr(k, '='))
 				return errorf(-EINVAL, "env name '%s' is not valid", k);
+			if (strncmp(k, "DAGD_", 5) == 0)
+				return errorf(-EINVAL, "env name '%s': DAGD_* variables are set by dagd, not by a task", k);
 		}
 	} else if (r != -ENOENT)
 		return r;
 	if ((r = arg_string(args, "cwd", &s)) < 0 && r != -ENOENT)
 		return r;
-	r = arg_string(args, "executor", &s);
-	if (r == 0 && (r = check_executor(s)) < 0)
+	r = arg_string(args, "executor", &executor);
+	if (r == 0 && (r = check_executor(executor)) < 0)
 		return r;
 	if (r < 0 && r != -ENOENT)
 		return r;
+	if (r == -ENOENT)
+		executor = p ? p->executor : NULL;
 	if ((r = arg_object(args, "executor_options", &o)) < 0 && r != -ENOENT)
+		return r;
+	/* a batch's project that does not exist yet: checked once it does */
+	if (p && (r == 0 || strcmp(executor, p->executor) != 0) &&
+	    (r = check_options(executor, strcmp(executor, p->executor) == 0 ? p->executor_options : NULL,
+			       r == 0 ? o : NULL)) < 0)
 		return r;
 	r = arg_string(args, "priority", &s);
 	if (r == 0 && priority_from_string(s) < 0)
@@ -1054,7 +1094,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
 
 		nt[i].args = args;
-		r = check_task_args(args, batch);
+		r = check_task_args(p, args, batch);
 		if (r < 0)
 			goto fail;
 		(void) arg_string(args, "name", &nt[i].name);
@@ -1637,9 +1677,6 @@ static void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	spec.task_id = task_id_string(t->id, idbuf);
 	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
 	spec.project_id = pid;
-	*strrchr(sb->log_path, '/') = 0;
-	(void) mkdir_p(sb->log_path, 0750);
-	sb->log_path[strlen(sb->log_path)] = '/';
 	sb->data = NULL;
 	if (!sb->ex || !sb->ex->vt)
 		r = errorf(-ENOENT, "executor '%s' is not loaded", t->sandbox_executor);
@@ -1651,8 +1688,11 @@ static void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	if (r < 0 && !err)
 		err = xstrdup(sb->ex ? strerror(-r) : last_error());
 	spec_free(&spec, argv, envp, opts);
-	if (r >= 0)
+	if (r >= 0) {
+		if (!adopt)
+			crash_point("spawned");
 		return;
+	}
 
 	if (t->sb == sb)
 		t->sb = NULL;
@@ -1739,7 +1779,7 @@ void sandbox_started(struct sandbox *sb, const char *handle)
 void sandbox_output(struct sandbox *sb, const void *data, size_t size)
 {
 	if (sb->log_fd < 0)
-		sb->log_fd = open(sb->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		sb->log_fd = log_open(sb->log_path, O_WRONLY | O_APPEND);
 	if (sb->log_fd >= 0)
 		(void) !write(sb->log_fd, data, size);
 }
@@ -1863,6 +1903,7 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	r->e.message = xstrdup(e->message);
 	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
 	sandbox_judge(sb, &r->e);
+	crash_point("exited");
 	if (!sb->validator)
 		server_log_ended(sb->task_id, sb->attempt);
 	server_kick();

@@ -7,6 +7,7 @@
  * activated), the running sandboxes adopted; only then READY=1.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +86,26 @@ static char *activated_socket_path(void)
 		return NULL;
 	memcpy(path, sa.sun_path, len - offsetof(struct sockaddr_un, sun_path));
 	return xstrdup(path);
+}
+
+/* Run from its build tree (BUILD/dagd beside BUILD/plugins/local.so), dagd
+ * takes the plugins built with it, not the installed ones (an installed dagd
+ * has no plugins/ beside it). */
+static char *build_tree_plugins(void)
+{
+	char exe[PATH_MAX], *slash;
+	_cleanup_free_ char *probe = NULL;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return NULL;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = 0;
+	probe = xasprintf("%s/plugins/local.so", exe);
+	return access(probe, F_OK) == 0 ? xasprintf("%s/plugins", exe) : NULL;
 }
 
 static int parse_args(int argc, char **argv)
@@ -193,8 +214,12 @@ static int parse_args(int argc, char **argv)
 	}
 	if (!D.state_dir)
 		D.state_dir = default_path("XDG_STATE_HOME", ".local/state", "dagd", "/var/lib/dagd");
+	if (!D.plugin_dir && getenv("DAGD_PLUGIN_DIR"))
+		D.plugin_dir = xstrdup(getenv("DAGD_PLUGIN_DIR"));
 	if (!D.plugin_dir)
-		D.plugin_dir = xstrdup(getenv("DAGD_PLUGIN_DIR") ? getenv("DAGD_PLUGIN_DIR") : DAGD_PLUGINDIR);
+		D.plugin_dir = build_tree_plugins();
+	if (!D.plugin_dir)
+		D.plugin_dir = xstrdup(DAGD_PLUGINDIR);
 	return 0;
 }
 

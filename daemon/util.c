@@ -290,3 +290,55 @@ const char *last_error(void)
 {
 	return error_buf;
 }
+
+/* Opens (creating it) an attempt's log file, and its directory on first use:
+ * a task that prints nothing leaves nothing on disk. */
+int log_open(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CREAT | O_CLOEXEC, 0640);
+
+	if (fd < 0 && errno == ENOENT) {
+		_cleanup_free_ char *dir = xstrdup(path);
+		char *slash = strrchr(dir, '/');
+
+		if (slash && slash != dir) {
+			*slash = 0;
+			(void) mkdir_p(dir, 0750);
+		}
+		fd = open(path, flags | O_CREAT | O_CLOEXEC, 0640);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* Test-only: DAGD_TEST_CRASH_AT=POINT[:N] makes dagd kill itself (SIGKILL,
+ * as a power cut would) the Nth time (default 1) it passes POINT, to put a
+ * crash exactly inside a window between a write and its commit.  Points:
+ * "spawned" (a sandbox started, its claim's state not yet committed) and
+ * "exited" (an exit judged, not yet committed). */
+void crash_point(const char *point)
+{
+	static const char *at;
+	static long left = -1;
+	const char *colon;
+
+	if (left == 0)
+		return;
+	if (left < 0) {
+		at = getenv("DAGD_TEST_CRASH_AT");
+		left = 0;
+		if (!at || !*at)
+			return;
+		colon = strchr(at, ':');
+		left = colon ? strtol(colon + 1, NULL, 10) : 1;
+		if (left <= 0)
+			left = 1;
+	}
+	colon = strchr(at, ':');
+	if (strncmp(at, point, colon ? (size_t) (colon - at) : strlen(at)) != 0 ||
+	    strlen(point) != (colon ? (size_t) (colon - at) : strlen(at)))
+		return;
+	if (--left == 0) {
+		log_warning("DAGD_TEST_CRASH_AT=%s: killing myself here (test only)", at);
+		(void) raise(SIGKILL);
+	}
+}

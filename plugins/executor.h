@@ -165,7 +165,9 @@ struct dagd_executor {
 	void (*forget)(void *state, const char *sandbox_id, const char *handle);
 	/* Check executor options before they are accepted (task.add,
 	 * project.create/update): the project's options overlaid by the task's,
-	 * a JSON object.  0: fine; < 0 and a message naming the option. */
+	 * a JSON object.  Unknown and ill-typed options are refused here; what
+	 * is missing may still come from the task, so a required option is
+	 * checked at spawn().  0: fine; < 0 and a message naming the option. */
 	int (*check_options)(void *state, const char *options_json, char **ret_error);
 };
 

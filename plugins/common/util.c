@@ -3,10 +3,12 @@
  * URL and shell quoting, reading options.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common.h"
 
@@ -186,4 +188,28 @@ bool host_default(const char *kv) {
 		return v && strcmp(kv + 5, v) == 0;
 	}
 	return false;
+}
+
+/* Opens (O_CREAT) a file in an attempt's log directory, which the host makes
+ * only when something is written there: made here too if it is missing. */
+int open_in_log_dir(const char *path, int flags) {
+	int fd = open(path, flags | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+	if (fd < 0 && errno == ENOENT) {
+		_cleanup_free_ char *dir = strdup(path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (!slash || slash == dir)
+			return -ENOENT;
+		*slash = 0;
+		for (char *c = dir + 1; *c; c++)
+			if (*c == '/') {
+				*c = 0;
+				(void) mkdir(dir, 0750);
+				*c = '/';
+			}
+		(void) mkdir(dir, 0750);
+		fd = open(path, flags | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	}
+	return fd < 0 ? -errno : fd;
 }

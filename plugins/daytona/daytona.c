@@ -540,7 +540,7 @@ static void write_result(struct dt_sandbox *x, const char *body) {
 	tmp = path ? strdupf("%s.tmp", path) : NULL;
 	if (!tmp)
 		return;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+	fd = open_in_log_dir(tmp, O_WRONLY | O_TRUNC);
 	if (fd >= 0) {
 		const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 		bool ok = write(fd, s, strlen(s)) == (ssize_t) strlen(s);

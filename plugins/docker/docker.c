@@ -75,9 +75,11 @@ enum step {
 	STEP_COLLECT,           /* exited: inspect sent, the logs draining */
 };
 
+/* A container whose exit the host has yet to commit: removed on forget(). */
 struct removal {
 	struct removal *next;
 	char *engine;
+	char *sandbox_id;
 	char id[65];
 };
 
@@ -90,7 +92,6 @@ struct docker {
 	struct docker_site site;
 	char *socket_dir, *socket_inside;
 	sd_event_source *sweep_source;
-	sd_event_source *removal_source;
 	struct removal *removals;
 	struct docker_sandbox *sandboxes;
 };
@@ -209,36 +210,43 @@ static void remove_now(struct docker *d, const char *engine, const char *id) {
 		d->host->log(NULL, LOG_WARNING, "docker: cannot remove container %.12s: %s", id, strerror(-r));
 }
 
-static int on_removals(sd_event_source *s, void *userdata) {
-	struct docker *d = userdata;
-	struct removal *list = TAKE_PTR(d->removals), *next;
-
-	for (; list; list = next) {
-		next = list->next;
-		remove_now(d, list->engine, list->id);
-		free(list->engine);
-		free(list);
-	}
-	return 0;
+static void removal_free(struct removal *rm) {
+	free(rm->engine);
+	free(rm->sandbox_id);
+	free(rm);
 }
 
-/* Removes the container once nothing else is ready in the loop, i.e. after
- * the host's end-of-turn flush, which commits the exit. */
-static void remove_later(struct docker *d, const char *engine, const char *id) {
+/* Keeps the container until the host says its exit is on disk (forget()):
+ * a daemon that dies before that finds it again, and its exit with it. */
+static void remove_later(struct docker *d, const char *engine, const char *id, const char *sandbox_id) {
 	struct removal *rm = calloc(1, sizeof(*rm));
 
-	if (rm)
+	if (rm) {
 		rm->engine = strdup(engine);
-	if (!rm || !rm->engine) {
-		free(rm);
-		remove_now(d, engine, id);
-		return;
+		rm->sandbox_id = strdup(sandbox_id ? sandbox_id : "");
+	}
+	if (!rm || !rm->engine || !rm->sandbox_id) {
+		if (rm)
+			removal_free(rm);
+		return;         /* the orphan sweep removes it */
 	}
 	snprintf(rm->id, sizeof(rm->id), "%s", id);
 	rm->next = d->removals;
 	d->removals = rm;
-	if (sd_event_source_set_enabled(d->removal_source, SD_EVENT_ONESHOT) < 0)
-		(void) on_removals(NULL, d);
+}
+
+static void docker_forget(void *state, const char *sandbox_id, const char *handle) {
+	struct docker *d = state;
+
+	for (struct removal **p = &d->removals; *p; p = &(*p)->next)
+		if (strcmp((*p)->sandbox_id, sandbox_id) == 0) {
+			struct removal *rm = *p;
+
+			*p = rm->next;
+			remove_now(d, rm->engine, rm->id);
+			removal_free(rm);
+			return;
+		}
 }
 
 /* ---- the end of a sandbox ---- */
@@ -259,7 +267,7 @@ static void sandbox_finish(struct docker_sandbox *x) {
 		if (x->keep_failed && failed)
 			host->log(x->sb, LOG_INFO, "keeping failed container %.12s (keep_failed)", x->id);
 		else
-			remove_later(d, x->engine, x->id);
+			remove_later(d, x->engine, x->id, x->sandbox_id);
 	}
 	/* out of our list first: nothing of ours may name it after the host's call */
 	sandbox_unlink(x);
@@ -912,11 +920,9 @@ static void docker_shutdown(void *state) {
 		struct removal *rm = d->removals;
 
 		d->removals = rm->next;
-		free(rm->engine);
-		free(rm);
+		removal_free(rm);
 	}
 	sd_event_source_disable_unref(d->sweep_source);
-	sd_event_source_disable_unref(d->removal_source);
 	http_free(d->http);
 	executor_settings_done(&d->set);
 	free(d->socket_dir);
@@ -959,11 +965,6 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 	r = engine_check(d, ret_error);
 	if (r < 0)
 		goto fail;
-	r = sd_event_add_defer(host->event, &d->removal_source, on_removals, d);
-	if (r >= 0)
-		r = sd_event_source_set_priority(d->removal_source, SD_EVENT_PRIORITY_IDLE + 1);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(d->removal_source, SD_EVENT_OFF);
 	/* the first sweep from the loop: every live sandbox is adopted by then */
 	if (r >= 0)
 		r = sd_event_add_time_relative(host->event, &d->sweep_source, CLOCK_MONOTONIC, 0,
@@ -986,7 +987,7 @@ static int log_open(const struct dagd_spawn *spec) {
 
 	if (!spec || !spec->log_path)
 		return -EBADF;
-	fd = open(spec->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	fd = open_in_log_dir(spec->log_path, O_WRONLY | O_APPEND);
 	return fd >= 0 ? fd : -EBADF;
 }
 
@@ -1109,4 +1110,5 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.spawn = docker_spawn,
 	.cancel = docker_cancel,
 	.adopt = docker_adopt,
+	.forget = docker_forget,
 };

@@ -1,53 +1,75 @@
 /*
- * local.c - the `local` executor: each task runs as its own process group on
- * this host, under a small supervisor process that outlives the daemon.
+ * local.c - the `local` executor: each task runs as its own session and
+ * process group on this host, started by one helper process per daemon
+ * instance (helper/helper.c, installed beside local.so as local-helper).
  *
- * spawn() starts the supervisor, a small program (supervise/supervise.c)
- * run with posix_spawn().  The supervisor leaves the daemon's session
- * (setsid), ignores the signals a cancel sends to the task, forks the task as
- * the leader of a new process group, waits for it and records how it ended in
- * STATE_DIR/local/<sandbox>.exit ("exited N", "killed S" or "dumped S",
- * written to a temporary file and renamed), then exits.  The daemon watches
- * the supervisor through a pidfd, which works the same for its own children
- * and for supervisors adopted after a restart.
+ * The executor never forks a task itself.  It speaks proto.h to the helper
+ * over STATE_DIR/local/helper.sock, starting the helper (with posix_spawn,
+ * handing it the bound socket) when none answers.  Nothing blocks the loop
+ * but list(), which waits, bounded, for the helper's answer before the
+ * daemon answers anyone.
  *
- * The handle is "<supervisor pid>:<task pgid>:<supervisor start time>"; the
- * start time (field 22 of /proc/<pid>/stat) tells the real supervisor from a
- * process that got its pid later.
- *
- * posix_spawn() copies nothing of the daemon's address space: starting a task
- * costs the same however many tasks the daemon holds.
+ * The handle of a sandbox is its sandbox id: the helper knows its tasks by
+ * it, so a sandbox whose start was never committed is still found by list().
+ * The helper holds every exit until forget(), i.e. until the daemon has the
+ * exit on disk.  If the helper dies, its tasks die with it (their
+ * parent-death signal) and their sandboxes end as lost.
  */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
-#include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/common.h"
+#include "proto.h"
 
-#define _cleanup_close_ _cleanup_(closep)
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
+/* how long list() waits for the helper */
+#define LIST_TIMEOUT_MS 5000
 
-/* The supervisor program, beside local.so. */
-#define SUPERVISOR "local-supervise"
-/* How late the SIGKILL after the grace period may come. */
-#define KILL_ACCURACY_USEC 10000
+struct local_sandbox;
+
+struct local {
+	const struct dagd_host *host;
+	char *dir;                              /* absolute STATE_DIR/local */
+	char *helper;                           /* the program's path */
+	char *user;                             /* run tasks as this user, or NULL */
+	uid_t uid;
+	gid_t gid;
+	int fd;                                 /* to the helper; -EBADF: none */
+	sd_event_source *io;
+	sd_event_source *child;                 /* the helper's pidfd, when we started it */
+	pid_t child_pid;
+	char *in, *out;
+	size_t in_len, in_cap, out_len, out_cap;
+	/* list() in progress */
+	bool listing;
+	void (*found)(void *ctx, const char *sandbox_id, const char *handle);
+	void *found_ctx;
+	struct local_sandbox *sandboxes;
+};
+
+struct local_sandbox {
+	struct local *local;
+	struct dagd_sandbox *sb;
+	char *id;
+	pid_t pid;                              /* once the helper said; 0 before */
+	struct local_sandbox *prev, *next;
+};
 
 static inline void closep(int *fd) {
 	if (*fd >= 0) {
@@ -56,353 +78,328 @@ static inline void closep(int *fd) {
 		errno = saved;
 	}
 }
-
-struct local_sandbox;
-
-struct local {
-	const struct dagd_host *host;
-	char *dir;                              /* absolute STATE_DIR/local */
-	char *supervisor;                       /* the program's path */
-	struct local_sandbox *sandboxes;        /* all we watch, to free at shutdown */
-};
-
-struct local_sandbox {
-	struct local *local;
-	struct dagd_sandbox *sb;
-	struct local_sandbox *prev, *next;
-	pid_t pid;                              /* the supervisor */
-	pid_t pgid;                             /* the task's process group */
-	unsigned long long start_time;          /* the supervisor's, clock ticks after boot */
-	int pidfd;                              /* the supervisor's; -EBADF once it is gone */
-	sd_event_source *exit_source;           /* the pidfd, or a defer source for a recorded exit */
-	sd_event_source *kill_source;           /* SIGKILL when the grace period is over */
-	char *exit_path;
-	char *tmp_path;
-	bool cancelled;
-};
-
-struct proc_stat {
-	char state;
-	pid_t pgrp;
-	pid_t session;
-	unsigned long long start_time;
-};
-
-static int sys_pidfd_open(pid_t pid) {
-	return (int) syscall(SYS_pidfd_open, pid, 0);
-}
-
-/* Whether the process behind pidfd has exited (never blocks). */
-static bool pidfd_exited(int pidfd) {
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) > 0;
-}
-
-/* Makes sure fd is not 0, 1 or 2, so that dup2() onto those never clobbers it. */
-static int fd_move_above_stdio(int fd) {
-	int copy;
-
-	if (fd < 0 || fd > 2)
-		return fd;
-	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (copy < 0)
-		copy = -errno;
-	close(fd);
-	return copy;
-}
-
-/* mkdir -p of path itself. */
-static int mkdir_p(const char *path, mode_t mode) {
-	_cleanup_free_ char *p = strdup(path);
-	char *s;
-
-	if (!p)
-		return -ENOMEM;
-	for (s = p + 1; ; s++) {
-		if (*s != '/' && *s != '\0')
-			continue;
-		char c = *s;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	return 0;
-}
-
-/* mkdir -p of the directory holding file. */
-static int mkdir_parents(const char *file, mode_t mode) {
-	_cleanup_free_ char *p = strdup(file);
-	char *slash;
-
-	if (!p)
-		return -ENOMEM;
-	slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0;
-	*slash = '\0';
-	return mkdir_p(p, mode);
-}
-
-static int proc_stat_read(pid_t pid, struct proc_stat *ret) {
-	char path[64], buf[1024];
-	_cleanup_close_ int fd = -EBADF;
-	struct proc_stat st;
-	ssize_t n;
-	char *p;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	/* the command name in field 2 may hold spaces and parentheses */
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	/* fields 3 to 6, then 15 skipped, then 22 */
-	if (sscanf(p + 1, " %c %*d %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
-		   &st.state, &st.pgrp, &st.session, &st.start_time) != 4)
-		return -EIO;
-	*ret = st;
-	return 0;
-}
+#define _cleanup_close_ _cleanup_(closep)
 
 static void sandbox_free(struct local_sandbox *x) {
 	if (!x)
 		return;
 	if (x->local)
 		LIST_UNLINK(x->local->sandboxes, x);
-	sd_event_source_disable_unref(x->exit_source);
-	sd_event_source_disable_unref(x->kill_source);
-	if (x->pidfd >= 0)
-		close(x->pidfd);
-	free(x->exit_path);
-	free(x->tmp_path);
+	free(x->id);
 	free(x);
 }
 
-static void sandbox_link(struct local *l, struct local_sandbox *x) {
-	x->local = l;
-	LIST_LINK(l->sandboxes, x);
-}
-
-static struct local_sandbox *sandbox_new(struct dagd_sandbox *sb) {
-	struct local_sandbox *x = calloc(1, sizeof(*x));
-
-	if (!x)
-		return NULL;
-	x->sb = sb;
-	x->pidfd = -EBADF;
-	return x;
-}
-
-static const char *sandbox_id_of(struct local *l, struct dagd_sandbox *sb, const struct dagd_spawn *spec) {
-	if (spec && spec->sandbox_id)
-		return spec->sandbox_id;
-	if (l->host->size >= sizeof(struct dagd_host) && l->host->sandbox_id)
-		return l->host->sandbox_id(sb);
+static struct local_sandbox *sandbox_find(struct local *l, const char *id) {
+	for (struct local_sandbox *x = l->sandboxes; x; x = x->next)
+		if (strcmp(x->id, id) == 0)
+			return x;
 	return NULL;
 }
 
-/* STATE_DIR/local/<id>.exit and its temporary twin. */
-static int exit_paths(struct local *l, const char *id, struct local_sandbox *x, char **ret_error) {
-	if (!id || !*id || id[0] == '.' || strchr(id, '/') || strlen(id) > NAME_MAX - 16)
-		return errorf(ret_error, -EINVAL, "Invalid sandbox id '%s'", id ? id : "(null)");
-	if (asprintf(&x->exit_path, "%s/%s.exit", l->dir, id) < 0) {
-		x->exit_path = NULL;
-		return errorf(ret_error, -ENOMEM, "Out of memory");
+static struct local_sandbox *sandbox_add(struct local *l, struct dagd_sandbox *sb, const char *id) {
+	struct local_sandbox *x = calloc(1, sizeof(*x));
+
+	if (!x || !(x->id = strdup(id))) {
+		free(x);
+		return NULL;
 	}
-	if (asprintf(&x->tmp_path, "%s/%s.exit.tmp", l->dir, id) < 0) {
-		x->tmp_path = NULL;
-		return errorf(ret_error, -ENOMEM, "Out of memory");
+	x->sb = sb;
+	x->local = l;
+	LIST_LINK(l->sandboxes, x);
+	return x;
+}
+
+/* Reports the end of x to the host and forgets it. */
+static void sandbox_end(struct local_sandbox *x, int code, int sig, const char *reason, const char *message) {
+	const struct dagd_host *host = x->local->host;
+	struct dagd_exit e = {
+		.code = code,
+		.signal = sig,
+		.reason = reason && *reason ? reason : NULL,
+		.message = message && *message ? message : NULL,
+	};
+	struct dagd_sandbox *sb = x->sb;
+
+	sandbox_free(x);
+	host->sandbox_exited(sb, &e);
+}
+
+/* ---- the connection ---- */
+
+static void helper_lost(struct local *l, const char *why);
+
+static int flush_out(struct local *l) {
+	while (l->out_len > 0) {
+		ssize_t n = write(l->fd, l->out, l->out_len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return -errno;
+		memmove(l->out, l->out + n, l->out_len - (size_t) n);
+		l->out_len -= (size_t) n;
 	}
+	return sd_event_source_set_io_events(l->io, EPOLLIN | (l->out_len ? EPOLLOUT : 0));
+}
+
+/* Queues a message: a type letter and fields (count given), then sends what
+ * it can without blocking. */
+static int send_fields(struct local *l, char type, const char *const *f, size_t n) {
+	size_t len = 1;
+	uint32_t len32;
+
+	if (l->fd < 0)
+		return -ENOTCONN;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(f[i]) + 1;
+	if (len > PROTO_MAX_MESSAGE)
+		return -E2BIG;
+	if (l->out_len + 4 + len > l->out_cap) {
+		size_t cap = (l->out_len + 4 + len) * 2;
+		char *p = realloc(l->out, cap);
+		if (!p)
+			return -ENOMEM;
+		l->out = p;
+		l->out_cap = cap;
+	}
+	len32 = (uint32_t) len;
+	memcpy(l->out + l->out_len, &len32, 4);
+	l->out_len += 4;
+	l->out[l->out_len++] = type;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(f[i]) + 1;
+		memcpy(l->out + l->out_len, f[i], k);
+		l->out_len += k;
+	}
+	return flush_out(l);
+}
+
+static void handle(struct local *l, const char *msg, size_t len) {
+	const char *f[8] = { NULL };
+	struct local_sandbox *x;
+	int n;
+
+	if (len < 1 || (n = proto_fields(msg + 1, len - 1, f, 8)) < 0)
+		return;
+	switch (msg[0]) {
+	case 'P':
+		if (n >= 2 && (x = sandbox_find(l, f[0])))
+			x->pid = (pid_t) atoi(f[1]);
+		break;
+	case 'X':
+		if (n >= 5 && (x = sandbox_find(l, f[0])))
+			sandbox_end(x, atoi(f[1]), atoi(f[2]), f[3], f[4]);
+		break;
+	case 'N':
+		if (n >= 1 && (x = sandbox_find(l, f[0])))
+			sandbox_end(x, -1, 0, "lost", "the local helper has no such task: it was lost while dagd was down");
+		break;
+	case 'E':
+		if (n >= 2 && l->listing && l->found)
+			l->found(l->found_ctx, f[0], f[0]);
+		break;
+	case 'D':
+		l->listing = false;
+		break;
+	}
+}
+
+/* Reads what the helper sent and handles every whole message. */
+static int read_in(struct local *l) {
+	size_t off = 0;
+	int r = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (l->in_cap - l->in_len < 4096) {
+			size_t cap = l->in_cap * 2 + 65536;
+			char *p = realloc(l->in, cap);
+			if (!p)
+				return -ENOMEM;
+			l->in = p;
+			l->in_cap = cap;
+		}
+		n = read(l->fd, l->in + l->in_len, l->in_cap - l->in_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			r = n < 0 ? -errno : -ECONNRESET;
+			break;
+		}
+		l->in_len += (size_t) n;
+	}
+	while (l->in_len - off >= 4) {
+		uint32_t len;
+
+		memcpy(&len, l->in + off, 4);
+		if (len > PROTO_MAX_MESSAGE)
+			return -EBADMSG;
+		if (l->in_len - off - 4 < len)
+			break;
+		handle(l, l->in + off + 4, len);
+		off += 4 + len;
+		if (l->fd < 0)
+			return 0;
+	}
+	memmove(l->in, l->in + off, l->in_len - off);
+	l->in_len -= off;
+	return r;
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	struct local *l = userdata;
+	int r = 0;
+
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		r = read_in(l);
+	if (r >= 0 && l->fd >= 0 && (revents & EPOLLOUT))
+		r = flush_out(l);
+	if (r < 0 && l->fd >= 0)
+		helper_lost(l, strerror(-r));
 	return 0;
 }
 
-/* Signals the task's process group: 1 if sent, 0 if there was nothing to
- * signal.  Only while the task (alive or a zombie) is still in the
- * supervisor's session: it cannot leave it (a group leader cannot setsid()),
- * so this never hits a group that merely got the same number. */
-static int group_kill(struct local_sandbox *x, int sig) {
-	struct proc_stat st;
-
-	if (proc_stat_read(x->pgid, &st) < 0 || st.session != x->pid)
-		return 0;
-	if (kill(-x->pgid, sig) < 0)
-		return errno == ESRCH ? 0 : -errno;
-	return 1;
+static void disconnect(struct local *l) {
+	l->io = sd_event_source_disable_unref(l->io);
+	closep(&l->fd);
+	l->fd = -EBADF;
+	l->in_len = l->out_len = 0;
+	l->listing = false;
 }
 
-/* Reads the supervisor's record into *ret (code, signal, a message in msg). */
-static int exit_read(struct local_sandbox *x, struct dagd_exit *ret, char *msg, size_t msg_size) {
-	_cleanup_close_ int fd = -EBADF;
-	char buf[64], kind[16];
-	ssize_t n;
-	int value;
+/* The helper went away: its tasks died with it (their parent-death signal);
+ * what they left in their groups is killed here.  Every sandbox ends lost. */
+static void helper_lost(struct local *l, const char *why) {
+	_cleanup_free_ char *m = strdupf("the local helper went away (%s); the task was killed", why);
 
-	fd = open(x->exit_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	l->host->log(NULL, LOG_ERR, "local: the helper went away (%s); its tasks end as lost", why);
+	disconnect(l);
+	while (l->sandboxes) {
+		struct local_sandbox *x = l->sandboxes;
+
+		if (x->pid > 0)
+			(void) kill(-x->pid, SIGKILL);
+		sandbox_end(x, -1, 0, "lost", m);
+	}
+}
+
+/* The helper we started ended: reap it. */
+static int on_helper_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+	struct local *l = userdata;
+	pid_t pid = l->child_pid;
+	int status = 0;
+
+	l->child = sd_event_source_disable_unref(l->child);
+	l->child_pid = 0;
+	if (waitpid(pid, &status, WNOHANG) == pid && status != 0)
+		l->host->log(NULL, LOG_WARNING, "local: the helper ended (%s %d)",
+			     WIFEXITED(status) ? "exit status" : "signal",
+			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	return 0;
+}
+
+/* Starts the helper on a fresh socket at path. */
+static int helper_start(struct local *l, const char *path) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -EBADF;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, def;
+	char *argv[] = { (char *) PROTO_HELPER, (char *) path, NULL };
+	char *envp[] = { NULL };
+	pid_t pid;
+	int pidfd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n < 0)
+	(void) unlink(path);
+	if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
 		return -errno;
-	buf[n] = '\0';
-	if (sscanf(buf, "%15s %d", kind, &value) != 2)
-		return -EBADMSG;
-
-	/* the host words the plain cases itself; only what it cannot know is said */
-	if (strcmp(kind, "exited") == 0)
-		*ret = (struct dagd_exit) { .code = value };
-	else if (strcmp(kind, "killed") == 0 || strcmp(kind, "dumped") == 0) {
-		*ret = (struct dagd_exit) { .code = -1, .signal = value };
-		if (kind[0] == 'd') {
-			snprintf(msg, msg_size, "core dumped");
-			ret->message = msg;
-		}
-	} else
-		return -EBADMSG;
-	return 0;
-}
-
-/* The supervisor has exited: report how the task ended, forget the sandbox. */
-static void sandbox_finish(struct local_sandbox *x) {
-	const struct dagd_host *host = x->local->host;
-	struct dagd_exit e;
-	char msg[256];
-	int r;
-
-	r = exit_read(x, &e, msg, sizeof(msg));
-	if (r < 0) {
-		/* nobody could report what is left of the task any more */
-		bool killed = group_kill(x, SIGKILL) > 0;
-
-		snprintf(msg, sizeof(msg),
-			 "the supervisor (pid %d) ended without recording the task's exit (%s)%s",
-			 (int) x->pid, strerror(-r),
-			 killed ? "; the rest of the task's process group was killed" : "");
-		e = (struct dagd_exit) { .code = -1, .reason = "lost", .message = msg };
-		host->log(x->sb, LOG_WARNING, "%s", msg);
-	} else if (x->cancelled)
-		e.reason = "cancelled";
-
-	/* out of our list first: the host may shut us down from its callback */
-	if (x->prev)
-		x->prev->next = x->next;
-	else if (x->local->sandboxes == x)
-		x->local->sandboxes = x->next;
-	if (x->next)
-		x->next->prev = x->prev;
-	x->prev = x->next = NULL;
-	x->local = NULL;
-
-	host->sandbox_exited(x->sb, &e);
-
-	/* removed only now, so that a crash before the host took note leaves it to adopt() */
-	(void) unlink(x->exit_path);
-	(void) unlink(x->tmp_path);
-	sandbox_free(x);
-}
-
-static int on_supervisor_exit(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-	struct local_sandbox *x = userdata;
-	siginfo_t si = { .si_pid = 0 };
-
-	/* reap it if it is our child; P_PIDFD cannot hit another process that got its pid */
-	if (waitid(P_PIDFD, (id_t) fd, &si, WEXITED | WNOHANG) < 0 && errno != ECHILD)
-		x->local->host->log(x->sb, LOG_DEBUG, "waitid() on supervisor %d: %m", (int) x->pid);
-	sandbox_finish(x);
-	return 0;
-}
-
-static int on_recorded_exit(sd_event_source *s, void *userdata) {
-	sandbox_finish(userdata);
-	return 0;
-}
-
-static int on_grace_over(sd_event_source *s, uint64_t usec, void *userdata) {
-	struct local_sandbox *x = userdata;
-	int r;
-
-	x->kill_source = sd_event_source_disable_unref(x->kill_source);
-	if (x->pidfd < 0 || pidfd_exited(x->pidfd))
-		return 0;
-	x->local->host->log(x->sb, LOG_NOTICE, "process group %d still runs after its grace period, sending SIGKILL",
-			    (int) x->pgid);
-	r = group_kill(x, SIGKILL);
-	if (r < 0)
-		x->local->host->log(x->sb, LOG_ERR, "Cannot kill process group %d: %s", (int) x->pgid, strerror(-r));
-	return 0;
-}
-
-/* Watches the supervisor behind x->pidfd. */
-static int sandbox_watch(struct local *l, struct local_sandbox *x) {
-	return sd_event_add_io(l->host->event, &x->exit_source, x->pidfd, EPOLLIN, on_supervisor_exit, x);
-}
-
-/* Starts the supervisor with posix_spawn(): the daemon's address space is
- * not copied, so this costs the same however many tasks the daemon holds. */
-static int supervisor_spawn(struct local *l, const struct dagd_spawn *spec, const struct local_sandbox *x,
-			    int null_fd, int log_fd, int pipe_fd, pid_t *ret_pid) {
-	static const char *const no_env[] = { NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t all;
-	size_t n = 0;
-	const char **argv;
-	int r;
-
-	while (spec->argv[n])
-		n++;
-	argv = calloc(n + 6, sizeof(*argv));
-	if (!argv)
-		return -ENOMEM;
-	argv[0] = SUPERVISOR;
-	argv[1] = x->exit_path;
-	argv[2] = x->tmp_path;
-	argv[3] = spec->cwd ? spec->cwd : "";
-	argv[4] = "--";
-	memcpy(argv + 5, spec->argv, n * sizeof(*argv));
-
-	sigfillset(&all);
+	sigemptyset(&none);
+	sigfillset(&def);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
-	(void) posix_spawn_file_actions_adddup2(&fa, null_fd, STDIN_FILENO);
-	(void) posix_spawn_file_actions_adddup2(&fa, log_fd, STDOUT_FILENO);
-	(void) posix_spawn_file_actions_adddup2(&fa, log_fd, STDERR_FILENO);
-	(void) posix_spawn_file_actions_adddup2(&fa, pipe_fd, 3);
-	(void) posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	(void) posix_spawnattr_setsigmask(&at, &all);
-	(void) posix_spawnattr_setsigdefault(&at, &all);
-	r = posix_spawn(ret_pid, l->supervisor, &fa, &at, (char *const *) argv,
-			(char *const *) (spec->envp ? spec->envp : no_env));
+	posix_spawnattr_init(&attr);
+	/* nothing of the daemon's: not even its stderr, which a reader would
+	 * see open long after the daemon is gone */
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, fd, 3);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &def);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(&pid, l->helper, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	free(argv);
-	return -r;
+	posix_spawnattr_destroy(&attr);
+	if (r != 0)
+		return -r;
+	/* our child: reap it when it ends (after a restart it is not ours) */
+	l->child = sd_event_source_disable_unref(l->child);
+	l->child_pid = pid;
+	pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0 || sd_event_add_io(l->host->event, &l->child, pidfd, EPOLLIN, on_helper_exit, l) < 0) {
+		l->host->log(NULL, LOG_WARNING, "local: cannot watch the helper (pid %d)", (int) pid);
+		closep(&pidfd);
+	} else
+		(void) sd_event_source_set_io_fd_own(l->child, true);
+	return 0;
 }
 
-/* Undoes a spawn that cannot be watched: kill it all, reap the supervisor. */
-static void spawn_abandon(pid_t pid, pid_t pgid, const struct local_sandbox *x) {
-	if (pgid > 1)
-		(void) kill(-pgid, SIGKILL);
-	(void) kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	(void) unlink(x->exit_path);
-	(void) unlink(x->tmp_path);
+/* Connects to the helper, starting one if none answers and `start`; without
+ * it, -ESRCH when none runs. */
+static int helper_connect(struct local *l, bool start) {
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_free_ char *path = NULL;
+	int r;
+
+	if (l->fd >= 0)
+		return 0;
+	path = strdupf("%s/" PROTO_SOCKET, l->dir);
+	if (!path)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	for (int tries = 0; ; tries++) {
+		_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
+			(void) fcntl(fd, F_SETFL, O_NONBLOCK);
+			r = sd_event_add_io(l->host->event, &l->io, fd, EPOLLIN, on_io, l);
+			if (r < 0)
+				return r;
+			l->fd = fd;
+			fd = -EBADF;
+			return 0;
+		}
+		r = -errno;
+		if (tries > 0 || (r != -ENOENT && r != -ECONNREFUSED))
+			return r;
+		if (!start)
+			return -ESRCH;
+		r = helper_start(l, path);
+		if (r < 0)
+			return r;
+	}
 }
+
+/* ---- the executor ---- */
 
 extern DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor;
 
-/* The supervisor is installed in the directory local.so was loaded from. */
-static int supervisor_find(char **ret) {
+/* The helper is installed in the directory local.so was loaded from. */
+static int helper_find(char **ret) {
 	Dl_info info;
 	const char *slash;
 	char *path;
@@ -410,8 +407,8 @@ static int supervisor_find(char **ret) {
 	if (!dladdr((const void *) &dagd_executor, &info) || !info.dli_fname)
 		return -ENOENT;
 	slash = strrchr(info.dli_fname, '/');
-	if (asprintf(&path, "%.*s" SUPERVISOR, slash ? (int) (slash - info.dli_fname + 1) : 0,
-		     info.dli_fname) < 0)
+	path = strdupf("%.*s" PROTO_HELPER, slash ? (int) (slash - info.dli_fname + 1) : 0, info.dli_fname);
+	if (!path)
 		return -ENOMEM;
 	if (access(path, X_OK) < 0) {
 		int r = -errno;
@@ -422,10 +419,72 @@ static int supervisor_find(char **ret) {
 	return 0;
 }
 
+/* mkdir -p; the last directory private. */
+static int mkdir_p(const char *path) {
+	_cleanup_free_ char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s; s++)
+		if (*s == '/') {
+			*s = 0;
+			if (mkdir(p, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*s = '/';
+		}
+	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* The user a task runs as: a name or a number. */
+static int user_resolve(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_error) {
+	struct passwd *pw;
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		n = strtoul(user, &end, 10);
+		if (*user && !*end && (pw = getpwuid((uid_t) n)) == NULL) {
+			*ret_uid = (uid_t) n;
+			*ret_gid = (gid_t) n;
+			return 0;
+		}
+	}
+	if (!pw)
+		return errorf(ret_error, -ESRCH, "option 'user': no user '%s'", user);
+	if (geteuid() != 0 && pw->pw_uid != geteuid())
+		return errorf(ret_error, -EPERM, "option 'user': dagd runs as uid %u and cannot run tasks as '%s'",
+			      (unsigned) geteuid(), user);
+	*ret_uid = pw->pw_uid;
+	*ret_gid = pw->pw_gid;
+	return 0;
+}
+
+static const char *const executor_keys[] = { "user", "max_concurrency", NULL };
+static const char *const task_keys[] = { "user", NULL };
+
+static int local_check_options(void *state, const char *options_json, char **ret_error) {
+	_cleanup_json_ json_object *o = NULL;
+	const char *user;
+	uid_t uid;
+	gid_t gid;
+	int r;
+
+	r = parse_object(options_json, task_keys, &o, ret_error);
+	if (r < 0)
+		return r;
+	r = get_string(o, "user", &user, ret_error);
+	if (r < 0)
+		return r;
+	return user ? user_resolve(user, &uid, &gid, ret_error) : 0;
+}
+
 static int local_init(const struct dagd_host *host, const char *options_json,
 		      void **ret_state, char **ret_error) {
-	_cleanup_free_ struct local *l = NULL;
-	_cleanup_free_ char *cwd = NULL;
+	_cleanup_json_ json_object *o = NULL;
+	struct local *l;
+	const char *user;
 	int r;
 
 	if (!host || host->abi_version < 1 ||
@@ -434,40 +493,50 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 	if (!host->event || !host->state_dir || !*host->state_dir || !host->log ||
 	    !host->sandbox_started || !host->sandbox_exited)
 		return errorf(ret_error, -EINVAL, "local: the host left out the event loop, state directory or a callback");
+	r = parse_object(options_json, executor_keys, &o, ret_error);
+	if (r < 0)
+		return r;
+	r = get_string(o, "user", &user, ret_error);
+	if (r < 0)
+		return r;
 
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	l->host = host;
-
-	/* absolute, for the supervisor works from / */
+	l->fd = -EBADF;
+	if (user && (r = user_resolve(user, &l->uid, &l->gid, ret_error)) < 0)
+		goto fail;
+	if (user && !(l->user = strdup(user))) {
+		r = errorf(ret_error, -ENOMEM, "Out of memory");
+		goto fail;
+	}
 	if (host->state_dir[0] == '/')
-		r = asprintf(&l->dir, "%s/local", host->state_dir);
+		l->dir = strdupf("%s/local", host->state_dir);
 	else {
-		cwd = getcwd(NULL, 0);
-		if (!cwd)
-			return errorf(ret_error, -errno, "Cannot get the current directory: %m");
-		r = asprintf(&l->dir, "%s/%s/local", cwd, host->state_dir);
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+		l->dir = cwd ? strdupf("%s/%s/local", cwd, host->state_dir) : NULL;
 	}
+	if (!l->dir) {
+		r = errorf(ret_error, -ENOMEM, "Cannot make the path of the helper's directory: %m");
+		goto fail;
+	}
+	if (mkdir_p(l->dir) < 0) {
+		r = errorf(ret_error, -errno, "Cannot create '%s': %m", l->dir);
+		goto fail;
+	}
+	r = helper_find(&l->helper);
 	if (r < 0) {
-		l->dir = NULL;
-		return errorf(ret_error, -ENOMEM, "Out of memory");
+		r = errorf(ret_error, r, "Cannot find the program '" PROTO_HELPER "' beside local.so: %s", strerror(-r));
+		goto fail;
 	}
-	r = mkdir_p(l->dir, 0700);
-	if (r < 0) {
-		r = errorf(ret_error, r, "Cannot create '%s': %m", l->dir);
-		free(l->dir);
-		return r;
-	}
-	r = supervisor_find(&l->supervisor);
-	if (r < 0) {
-		r = errorf(ret_error, r, "Cannot find the program '" SUPERVISOR "' beside local.so: %m");
-		free(l->dir);
-		return r;
-	}
-
-	*ret_state = TAKE_PTR(l);
+	*ret_state = l;
 	return 0;
+fail:
+	free(l->user);
+	free(l->dir);
+	free(l);
+	return r;
 }
 
 static void local_shutdown(void *state) {
@@ -475,9 +544,19 @@ static void local_shutdown(void *state) {
 
 	if (!l)
 		return;
+	/* what is queued for the helper goes out before we let go */
+	if (l->fd >= 0 && l->out_len > 0) {
+		(void) fcntl(l->fd, F_SETFL, 0);
+		(void) !write(l->fd, l->out, l->out_len);
+	}
+	disconnect(l);
+	l->child = sd_event_source_disable_unref(l->child);
 	while (l->sandboxes)
 		sandbox_free(l->sandboxes);
-	free(l->supervisor);
+	free(l->in);
+	free(l->out);
+	free(l->helper);
+	free(l->user);
 	free(l->dir);
 	free(l);
 }
@@ -485,234 +564,172 @@ static void local_shutdown(void *state) {
 static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 		       void **ret_data, char **ret_error) {
 	struct local *l = state;
-	struct local_sandbox *x = NULL;
-	_cleanup_close_ int log_fd = -EBADF, null_fd = -EBADF, pipe_r = -EBADF, pipe_w = -EBADF;
-	struct proc_stat st;
-	char handle[128];
-	int p[2], v;
-	ssize_t n;
-	pid_t pid;
+	_cleanup_json_ json_object *o = NULL;
+	_cleanup_free_ const char **f = NULL;
+	const char *user;
+	char uid[16] = "", gid[16] = "", argc[24];
+	size_t n = 0, na = 0, ne = 0;
+	struct local_sandbox *x;
+	uid_t u = l->uid;
+	gid_t g = l->gid;
 	int r;
 
-	if (!spec || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
+	if (!spec || !spec->sandbox_id || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
 		return errorf(ret_error, -EINVAL, "Nothing to run: the command is empty");
 	if (!spec->log_path || !*spec->log_path)
 		return errorf(ret_error, -EINVAL, "No log file given");
+	if (!*spec->sandbox_id || spec->sandbox_id[0] == '.' || strchr(spec->sandbox_id, '/'))
+		return errorf(ret_error, -EINVAL, "Not a sandbox id: '%s'", spec->sandbox_id);
+	r = parse_object(spec->options_json, executor_keys, &o, ret_error);
+	if (r < 0)
+		return r;
+	r = get_string(o, "user", &user, ret_error);
+	if (r < 0)
+		return r;
+	if (user && (r = user_resolve(user, &u, &g, ret_error)) < 0)
+		return r;
+	if (user || l->user) {
+		snprintf(uid, sizeof(uid), "%u", (unsigned) u);
+		snprintf(gid, sizeof(gid), "%u", (unsigned) g);
+	}
+	r = helper_connect(l, true);
+	if (r < 0)
+		return errorf(ret_error, r, "Cannot reach the local helper: %s", strerror(-r));
 
-	x = sandbox_new(sb);
+	while (spec->argv[na])
+		na++;
+	while (spec->envp && spec->envp[ne])
+		ne++;
+	f = calloc(6 + na + ne, sizeof(*f));
+	if (!f)
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	snprintf(argc, sizeof(argc), "%zu", na);
+	f[n++] = spec->sandbox_id;
+	f[n++] = spec->log_path;
+	f[n++] = spec->cwd ? spec->cwd : "";
+	f[n++] = uid;
+	f[n++] = gid;
+	f[n++] = argc;
+	for (size_t i = 0; i < na; i++)
+		f[n++] = spec->argv[i];
+	for (size_t i = 0; i < ne; i++)
+		f[n++] = spec->envp[i];
+	x = sandbox_add(l, sb, spec->sandbox_id);
 	if (!x)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
-	r = exit_paths(l, sandbox_id_of(l, sb, spec), x, ret_error);
-	if (r < 0)
-		goto fail;
-
-	r = mkdir_parents(spec->log_path, 0750);
+	r = send_fields(l, 'S', f, n);
 	if (r < 0) {
-		r = errorf(ret_error, r, "Cannot create the directory of log file '%s': %m", spec->log_path);
-		goto fail;
+		sandbox_free(x);
+		return errorf(ret_error, r, "Cannot hand the task to the local helper: %s", strerror(-r));
 	}
-	log_fd = open(spec->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
-	if (log_fd < 0) {
-		r = errorf(ret_error, -errno, "Cannot open log file '%s': %m", spec->log_path);
-		goto fail;
-	}
-	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (null_fd < 0) {
-		r = errorf(ret_error, -errno, "Cannot open /dev/null: %m");
-		goto fail;
-	}
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		r = errorf(ret_error, -errno, "Cannot create a pipe: %m");
-		goto fail;
-	}
-	pipe_r = p[0];
-	pipe_w = p[1];
-	log_fd = fd_move_above_stdio(log_fd);
-	null_fd = fd_move_above_stdio(null_fd);
-	pipe_w = fd_move_above_stdio(pipe_w);
-	if (log_fd < 0 || null_fd < 0 || pipe_w < 0) {
-		r = errorf(ret_error, -EMFILE, "Cannot move file descriptors: %m");
-		goto fail;
-	}
-	/* a record left by an earlier sandbox of the same id would be taken for this one's */
-	(void) unlink(x->exit_path);
-	(void) unlink(x->tmp_path);
-
-	pid = 0;
-	r = supervisor_spawn(l, spec, x, null_fd, log_fd, pipe_w, &pid);
-	if (r < 0) {
-		r = errorf(ret_error, r, "Cannot start the supervisor '%s': %m", l->supervisor);
-		goto fail;
-	}
-
-	closep(&pipe_w);
-	pipe_w = -EBADF;
-	/* blocks only until the supervisor has forked the task */
-	do
-		n = read(pipe_r, &v, sizeof(v));
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t) sizeof(v) || v <= 1) {
-		r = n == (ssize_t) sizeof(v) && v < 0 ? v : -EIO;
-		spawn_abandon(pid, 0, x);
-		r = errorf(ret_error, r, "The supervisor could not start the task: %m");
-		goto fail;
-	}
-	x->pid = pid;
-	x->pgid = (pid_t) v;
-
-	r = proc_stat_read(pid, &st);
-	if (r < 0) {
-		spawn_abandon(pid, x->pgid, x);
-		r = errorf(ret_error, r, "Cannot read /proc/%d/stat: %m", (int) pid);
-		goto fail;
-	}
-	x->start_time = st.start_time;
-	x->pidfd = sys_pidfd_open(pid);
-	if (x->pidfd < 0) {
-		r = -errno;
-		spawn_abandon(pid, x->pgid, x);
-		r = errorf(ret_error, r, "pidfd_open(%d) failed: %m", (int) pid);
-		goto fail;
-	}
-	r = sandbox_watch(l, x);
-	if (r < 0) {
-		spawn_abandon(pid, x->pgid, x);
-		r = errorf(ret_error, r, "Cannot watch the supervisor: %m");
-		goto fail;
-	}
-	sandbox_link(l, x);
-
-	snprintf(handle, sizeof(handle), "%d:%d:%llu", (int) x->pid, (int) x->pgid, x->start_time);
-	l->host->log(sb, LOG_DEBUG, "started process group %d under supervisor %d", (int) x->pgid, (int) x->pid);
 	*ret_data = x;
-	l->host->sandbox_started(sb, handle);
+	l->host->sandbox_started(sb, spec->sandbox_id);
 	return 0;
-
-fail:
-	sandbox_free(x);
-	return r;
 }
 
 static int local_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec) {
 	struct local *l = state;
 	struct local_sandbox *x = data;
-	int r;
+	char grace[32];
+	const char *f[2];
 
 	if (!x)
-		return -EINVAL;
-	/* gone already: its exit is on the way */
-	if (x->pidfd < 0 || pidfd_exited(x->pidfd))
-		return 0;
-	x->cancelled = true;
-	if (grace_usec == 0)
-		return MIN(group_kill(x, SIGKILL), 0);
-	r = group_kill(x, SIGTERM);
-	if (r <= 0)
-		return r;
-	if (x->kill_source)
-		return 0;
-	r = sd_event_add_time_relative(l->host->event, &x->kill_source, CLOCK_MONOTONIC, grace_usec,
-				       KILL_ACCURACY_USEC, on_grace_over, x);
-	if (r < 0) {
-		l->host->log(sb, LOG_WARNING, "Cannot arm the grace period timer (%s), killing at once", strerror(-r));
-		return MIN(group_kill(x, SIGKILL), 0);
-	}
-	return 0;
-}
-
-static int handle_parse(const char *handle, pid_t *ret_pid, pid_t *ret_pgid, unsigned long long *ret_start) {
-	long pid, pgid;
-	unsigned long long start;
-	char *end;
-
-	if (!handle || strspn(handle, "0123456789:") != strlen(handle))
-		return -EINVAL;
-	errno = 0;
-	pid = strtol(handle, &end, 10);
-	if (errno || end == handle || *end != ':')
-		return -EINVAL;
-	handle = end + 1;
-	pgid = strtol(handle, &end, 10);
-	if (errno || end == handle || *end != ':')
-		return -EINVAL;
-	handle = end + 1;
-	start = strtoull(handle, &end, 10);
-	if (end == handle)
-		return -EINVAL;
-	if (errno || *end != '\0')
-		return -EINVAL;
-	/* never let kill(-pgid) reach everything, our own group, or the supervisor */
-	if (pid <= 1 || pid > INT_MAX || pgid <= 1 || pgid > INT_MAX || pgid == pid || pgid == getpgrp())
-		return -EINVAL;
-	*ret_pid = (pid_t) pid;
-	*ret_pgid = (pid_t) pgid;
-	*ret_start = start;
-	return 0;
+		return -ENOENT;
+	snprintf(grace, sizeof(grace), "%llu", (unsigned long long) grace_usec);
+	f[0] = x->id;
+	f[1] = grace;
+	return send_fields(l, 'K', f, 2);
 }
 
 static int local_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 		       const char *handle, void **ret_data, char **ret_error) {
 	struct local *l = state;
-	struct local_sandbox *x = NULL;
-	struct proc_stat st;
+	struct local_sandbox *x;
+	const char *id = spec && spec->sandbox_id ? spec->sandbox_id : handle;
 	int r;
 
-	x = sandbox_new(sb);
+	if (!id || !*id)
+		return errorf(ret_error, -EINVAL, "No sandbox id to adopt");
+	r = helper_connect(l, true);
+	if (r < 0)
+		return errorf(ret_error, r, "Cannot reach the local helper: %s", strerror(-r));
+	x = sandbox_add(l, sb, id);
 	if (!x)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
-	r = handle_parse(handle, &x->pid, &x->pgid, &x->start_time);
+	r = send_fields(l, 'A', &id, 1);
 	if (r < 0) {
-		r = errorf(ret_error, r, "Invalid handle '%s': expected <pid>:<pgid>:<start time>",
-			   handle ? handle : "(null)");
-		goto fail;
+		sandbox_free(x);
+		return errorf(ret_error, r, "Cannot reach the local helper: %s", strerror(-r));
 	}
-	r = exit_paths(l, sandbox_id_of(l, sb, spec), x, ret_error);
-	if (r < 0)
-		goto fail;
-
-	/* open first, then check: a matching start time means the pidfd is the supervisor's */
-	x->pidfd = sys_pidfd_open(x->pid);
-	if (x->pidfd < 0 && errno != ESRCH) {
-		r = errorf(ret_error, -errno, "pidfd_open(%d) failed: %m", (int) x->pid);
-		goto fail;
-	}
-	if (x->pidfd >= 0 && (proc_stat_read(x->pid, &st) < 0 || st.start_time != x->start_time)) {
-		close(x->pidfd);
-		x->pidfd = -EBADF;
-	}
-
-	if (x->pidfd >= 0)
-		r = sandbox_watch(l, x);
-	else if (access(x->exit_path, F_OK) == 0)
-		/* finished while nobody watched: report from the loop, not from inside adopt() */
-		r = sd_event_add_defer(l->host->event, &x->exit_source, on_recorded_exit, x);
-	else {
-		r = errorf(ret_error, -ESRCH, "The supervisor (pid %d) is gone and left no exit status in '%s'",
-			   (int) x->pid, x->exit_path);
-		goto fail;
-	}
-	if (r < 0) {
-		r = errorf(ret_error, r, "Cannot watch the sandbox: %m");
-		goto fail;
-	}
-	sandbox_link(l, x);
 	*ret_data = x;
 	return 0;
+}
 
-fail:
-	sandbox_free(x);
-	return r;
+static int local_list(void *state, void (*found)(void *ctx, const char *sandbox_id, const char *handle),
+		      void *ctx, char **ret_error) {
+	struct local *l = state;
+	int r;
+
+	/* no helper runs: none holds anything */
+	r = helper_connect(l, false);
+	if (r == -ESRCH)
+		return 0;
+	if (r < 0)
+		return errorf(ret_error, r, "Cannot reach the local helper: %s", strerror(-r));
+	l->listing = true;
+	l->found = found;
+	l->found_ctx = ctx;
+	r = send_fields(l, 'L', NULL, 0);
+	while (r >= 0 && l->listing) {
+		struct pollfd p = { .fd = l->fd, .events = POLLIN | (l->out_len ? POLLOUT : 0) };
+		int k = poll(&p, 1, LIST_TIMEOUT_MS);
+
+		if (k == 0)
+			r = -ETIMEDOUT;
+		else if (k < 0)
+			r = errno == EINTR ? 0 : -errno;
+		else {
+			if (p.revents & POLLOUT)
+				r = flush_out(l);
+			if (r >= 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)))
+				r = read_in(l);
+		}
+		if (r >= 0 && l->fd < 0)
+			r = -ECONNRESET;
+	}
+	l->listing = false;
+	l->found = NULL;
+	if (r < 0) {
+		if (l->fd >= 0)
+			helper_lost(l, strerror(-r));
+		return errorf(ret_error, r, "The local helper did not list its tasks: %s", strerror(-r));
+	}
+	return 0;
+}
+
+static void local_forget(void *state, const char *sandbox_id, const char *handle) {
+	struct local *l = state;
+
+	int r = helper_connect(l, false);
+
+	if (r == -ESRCH)
+		return;
+	if (r < 0 || send_fields(l, 'G', &sandbox_id, 1) < 0)
+		l->host->log(NULL, LOG_WARNING, "local: cannot tell the helper to forget %s", sandbox_id);
 }
 
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
 	.size = sizeof(struct dagd_executor),
 	.name = "local",
-	.description = "runs each task as a process group on this host, under a supervisor that outlives daemon restarts",
+	.description = "runs each task as a process session on this host, under a helper that outlives daemon restarts",
 	.max_concurrency = 0,
 	.init = local_init,
 	.shutdown = local_shutdown,
 	.spawn = local_spawn,
 	.cancel = local_cancel,
 	.adopt = local_adopt,
+	.list = local_list,
+	.forget = local_forget,
+	.check_options = local_check_options,
 };

@@ -152,6 +152,20 @@ def sandbox_pids(sock):
     return pids
 
 
+def helper_pid(state_dir):
+    """The local executor's helper of this state directory, or None."""
+    want = b"local-helper\0" + os.path.join(state_dir, "local", "helper.sock").encode() + b"\0"
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if f.read() == want:
+                        return int(pid)
+            except OSError:
+                pass
+    return None
+
+
 def pid_alive(pid):
     """True if pid exists and is not a zombie."""
     try:
@@ -468,7 +482,8 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
-        for pid in sandbox_pids(self.sock):
+        helper = helper_pid(self.state_dir)
+        for pid in sandbox_pids(self.sock) + ([helper] if helper else []):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:

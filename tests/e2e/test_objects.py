@@ -3,6 +3,7 @@ project commands, daemon.status, task.logs, and what a sandbox is given."""
 
 import json
 import os
+import pwd
 import sys
 
 from dagdtest import (DagdError, STATUSES, daemon, expect_eq, expect_error, main, parse_time,
@@ -22,12 +23,16 @@ def project_create_get_update_list_delete():
     d = daemon()
     since = d.call("daemon.status")["last_event_seq"]
     name = f"crud-{since}"
+    me = pwd.getpwuid(os.getuid()).pw_name
+    # an option the executor does not know is refused, naming it
+    err = expect_error(d.call, "bad_request", "project.create", name=name, executor_options={"k": "v"})
+    assert "'k'" in err.message, err.message
     p = d.call("project.create", name=name, max_concurrency=3, autonomous=False,
-               executor_options={"k": "v"})["project"]
+               executor_options={"user": me})["project"]
     assert PROJECT_KEYS <= set(p), f"project lacks {PROJECT_KEYS - set(p)}"
     expect_eq((p["name"], p["max_concurrency"], p["autonomous_execution_enabled"],
                p["executor"], p["executor_options"], p["active"]),
-              (name, 3, False, "local", {"k": "v"}, 0), "created project")
+              (name, 3, False, "local", {"user": me}, 0), "created project")
     expect_eq(set(p["counts"]), set(STATUSES), "keys of counts")
     assert p["id"].startswith("p-") and p["id"][2:].isdigit(), p["id"]
     parse_time(p["created_at"])

@@ -22,7 +22,7 @@ BROKEN = {
 
 def copy_local(w):
     """The local executor: its .so and the supervisor program beside it."""
-    for f in ("local.so", "local-supervise"):
+    for f in ("local.so", "local-helper"):
         shutil.copy(os.path.join(PLUGIN_DIR, f), w)
 
 

@@ -3,7 +3,8 @@
  *
  * The host here is what the daemon is to a plugin: an sd-event loop it runs
  * until the callback a test waits for arrives (or a timeout), and a struct
- * dagd_host whose callbacks record into the sandbox.  The plugin is the built
+ * dagd_host whose callbacks record into the sandbox.  The plugin starts its
+ * helper (local-helper) in the test's state directory; teardown kills it.  The plugin is the built
  * local.so, dlopen()ed from the directory in argv[1], $DAGD_TEST_PLUGIN_DIR,
  * or the build tree.  Each test gets its own directory, state and loop.
  */
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -158,9 +160,48 @@ static int setup(void **unused) {
 	return 0;
 }
 
+/* The pid of the helper of this test's state directory (its argument is
+ * its socket's path); 0 if none runs. */
+static pid_t helper_pid(void) {
+	char want[PATH_MAX], path[64], cmd[PATH_MAX + 64];
+	struct dirent *de;
+	pid_t found = 0;
+	DIR *d;
+
+	snprintf(want, sizeof(want), "local-helper%c%s/local/helper.sock", 0, E.state_dir);
+	d = opendir("/proc");
+	assert_non_null(d);
+	while (!found && (de = readdir(d))) {
+		size_t want_len = strlen("local-helper") + 1 + strlen(want + strlen("local-helper") + 1);
+		ssize_t n;
+		int fd;
+
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", atoi(de->d_name));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, cmd, sizeof(cmd));
+		close(fd);
+		if (n == (ssize_t) want_len + 1 && memcmp(cmd, want, want_len) == 0)
+			found = atoi(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
 static int teardown(void **unused) {
+	pid_t helper;
+
 	if (E.state)
 		plugin_stop();
+	helper = helper_pid();
+	if (helper > 0) {
+		kill(helper, SIGKILL);
+		/* it is this process's child when this process started it */
+		(void) waitpid(helper, NULL, 0);
+	}
 	E.event = sd_event_unref(E.event);
 	nftw(E.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	memset(&E, 0, sizeof(E));
@@ -278,7 +319,7 @@ static bool proc_gone(const void *arg) {
 
 struct stat_fields {
 	char state;
-	int pgrp, session;
+	int ppid, pgrp, session;
 	unsigned long long start_time;
 };
 
@@ -293,8 +334,8 @@ static void proc_stat_fields(pid_t pid, struct stat_fields *ret) {
 	fclose(f);
 	p = strrchr(buf, ')');
 	assert_non_null(p);
-	assert_int_equal(sscanf(p + 1, " %c %*d %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
-				&ret->state, &ret->pgrp, &ret->session, &ret->start_time), 4);
+	assert_int_equal(sscanf(p + 1, " %c %d %d %d %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+				&ret->state, &ret->ppid, &ret->pgrp, &ret->session, &ret->start_time), 5);
 }
 
 /* The hex mask of a "SigIgn:"-like line of /proc/<pid>/status. */
@@ -339,17 +380,6 @@ static const char *proc_fds(pid_t pid) {
 		if (seen[fd])
 			len += (size_t) snprintf(list + len, sizeof(list) - len, "%s%d", len ? " " : "", fd);
 	return list;
-}
-
-static void handle_split(const char *handle, pid_t *ret_pid, pid_t *ret_pgid, unsigned long long *ret_start) {
-	int pid, pgid, n = 0;
-	unsigned long long start;
-
-	assert_int_equal(sscanf(handle, "%d:%d:%llu%n", &pid, &pgid, &start, &n), 3);
-	assert_int_equal((size_t) n, strlen(handle));
-	*ret_pid = pid;
-	*ret_pgid = pgid;
-	*ret_start = start;
 }
 
 static void sb_new(struct dagd_sandbox *sb, const char *id) {
@@ -410,10 +440,6 @@ static void *adopt_ok(struct dagd_sandbox *sb, const char *handle) {
 	return data;
 }
 
-static void exit_path(const struct dagd_sandbox *sb, char *buf, size_t size) {
-	snprintf(buf, size, "%s/local/%s.exit", E.state_dir, sb->id);
-}
-
 static void touch(const char *name) {
 	char path[PATH_MAX];
 	int fd;
@@ -424,27 +450,58 @@ static void touch(const char *name) {
 	close(fd);
 }
 
+/* The number a task wrote into a file of the test's directory. */
+static pid_t read_pid(const char *name) {
+	char path[PATH_MAX], *text;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s/%s", E.dir, name);
+	text = file_read(path);
+	assert_non_null(text);
+	pid = atoi(text);
+	free(text);
+	assert_true(pid > 1);
+	return pid;
+}
+
+static void list_found(void *ctx, const char *sandbox_id, const char *handle) {
+	char *seen = ctx;
+
+	assert_string_equal(sandbox_id, handle);
+	strcat(seen, sandbox_id);
+	strcat(seen, " ");
+}
+
+/* What list() reports, as "id id ". */
+static const char *list_ids(void) {
+	static char seen[1024];
+	char *error = NULL;
+
+	seen[0] = 0;
+	if (X->list(E.state, list_found, seen, &error) < 0)
+		fail_msg("list: %s", error ? error : "no message");
+	return seen;
+}
+
 /* ---- exits ---- */
 
-static void test_exit_zero_is_reported(void **unused) {
+static void test_exit_zero_is_reported_and_a_silent_task_leaves_no_file(void **unused) {
 	static const char *const argv[] = { "true", NULL };
 	struct dagd_sandbox sb;
-	char path[PATH_MAX];
-	pid_t pid, pgid;
-	unsigned long long start;
+	char dir[PATH_MAX];
 
 	sb_new(&sb, "t-1.1");
+	snprintf(sb.log, sizeof(sb.log), "%s/logs/t-1/1.log", E.dir);
 	spawn_ok(&sb, argv, NULL, NULL);
-	handle_split(sb.handle, &pid, &pgid, &start);
+	assert_string_equal(sb.handle, "t-1.1");        /* the handle is the sandbox id */
 	wait_exit(&sb);
 	assert_int_equal(sb.code, 0);
 	assert_int_equal(sb.signal, 0);
 	assert_string_equal(sb.reason, "");
 	assert_string_equal(sb.message, "");
-
-	/* its record is gone, and nothing more is reported */
-	exit_path(&sb, path, sizeof(path));
-	assert_int_equal(access(path, F_OK), -1);
+	/* nothing on disk: no log, not even its directory */
+	snprintf(dir, sizeof(dir), "%s/logs", E.dir);
+	assert_int_equal(access(dir, F_OK), -1);
 	run_for(100 * MSEC);
 	assert_int_equal(sb.exited, 1);
 	assert_int_equal(sb.started, 1);
@@ -556,8 +613,7 @@ static void test_stdin_is_dev_null(void **unused) {
 }
 
 static void test_no_descriptor_of_the_host_leaks(void **unused) {
-	char script[128];
-	const char *argv[] = { "sh", "-c", script, NULL };
+	static const char *const argv[] = { "sh", "-c", "ls /proc/$$/fd | tr '\\n' ' '", NULL };
 	struct dagd_sandbox sb;
 	int fd, leaky;
 
@@ -567,14 +623,13 @@ static void test_no_descriptor_of_the_host_leaks(void **unused) {
 	leaky = fcntl(fd, F_DUPFD, 40);
 	assert_true(leaky >= 40);
 	close(fd);
-	snprintf(script, sizeof(script), "if [ -e /proc/$$/fd/%d ]; then echo leaked; else echo clean; fi", leaky);
 
 	sb_new(&sb, "t-1.1");
 	spawn_ok(&sb, argv, NULL, NULL);
 	wait_exit(&sb);
 	close(leaky);
 	assert_int_equal(sb.code, 0);
-	assert_log_equal(&sb, "clean\n");
+	assert_log_equal(&sb, "0 1 2 ");
 }
 
 static void test_output_is_appended_to_the_log_in_new_directories(void **unused) {
@@ -584,7 +639,7 @@ static void test_output_is_appended_to_the_log_in_new_directories(void **unused)
 	struct stat st;
 
 	sb_new(&a, "t-1.1");
-	snprintf(a.log, sizeof(a.log), "%s/logs/deep/er/t-1/1.log", E.dir);
+	snprintf(a.log, sizeof(a.log), "%s/logs/t-1/1.log", E.dir);
 	spawn_ok(&a, one, NULL, NULL);
 	wait_exit(&a);
 
@@ -595,7 +650,20 @@ static void test_output_is_appended_to_the_log_in_new_directories(void **unused)
 
 	assert_log_equal(&b, "one\nerr\ntwo\n");
 	assert_int_equal(stat(a.log, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0640);     /* main() set umask 022 */
+	assert_int_equal(st.st_mode & 0777, 0640);
+}
+
+static void test_output_that_cannot_be_written_is_said(void **unused) {
+	static const char *const argv[] = { "echo", "lost", NULL };
+	struct dagd_sandbox sb;
+
+	touch("file");
+	sb_new(&sb, "t-1.1");
+	snprintf(sb.log, sizeof(sb.log), "%s/file/sub/x.log", E.dir);
+	spawn_ok(&sb, argv, NULL, NULL);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	assert_non_null(strstr(sb.message, "could not be written"));
 }
 
 /* ---- what cannot run ---- */
@@ -629,7 +697,6 @@ static void test_missing_cwd_exits_127(void **unused) {
 static void test_spawn_errors_start_nothing(void **unused) {
 	static const char *const empty[] = { NULL };
 	static const char *const argv[] = { "true", NULL };
-	char file[DIR_MAX];
 	struct dagd_sandbox sb;
 	char *error = NULL;
 	void *data = NULL;
@@ -638,16 +705,6 @@ static void test_spawn_errors_start_nothing(void **unused) {
 	sb_new(&sb, "t-1.1");
 	r = spawn(&sb, empty, NULL, NULL, &data, &error);
 	assert_int_equal(r, -EINVAL);
-	assert_non_null(error);
-	free(error);
-	error = NULL;
-
-	/* the log's directory would have to be made inside a regular file */
-	snprintf(file, sizeof(file), "%.*s/file", DIR_MAX - 64, E.dir);
-	touch("file");
-	snprintf(sb.log, sizeof(sb.log), "%s/sub/x.log", file);
-	r = spawn(&sb, argv, NULL, NULL, &data, &error);
-	assert_true(r < 0);
 	assert_non_null(error);
 	free(error);
 	error = NULL;
@@ -664,72 +721,89 @@ static void test_spawn_errors_start_nothing(void **unused) {
 	assert_int_equal(sb.exited, 0);
 }
 
-/* ---- the process and its supervisor ---- */
+/* ---- the process and the helper ---- */
 
-static void test_task_leads_its_own_group_under_a_supervisor(void **unused) {
-	static const char *const argv[] = { "sh", "-c", "echo ready; while [ ! -e go ]; do sleep 0.02; done", NULL };
+static void test_each_task_leads_its_session_as_a_child_of_one_helper(void **unused) {
+	static const char *const a_argv[] = { "sh", "-c", "echo $$ > a.pid; echo ready; exec sleep 30", NULL };
+	static const char *const b_argv[] = { "sh", "-c", "echo $$ > b.pid; echo ready; exec sleep 30", NULL };
+	struct dagd_sandbox a, b;
+	struct stat_fields ta, tb, h;
+	pid_t helper, pa, pb;
+	void *da, *db;
+
+	sb_new(&a, "t-1.1");
+	sb_new(&b, "t-2.1");
+	da = spawn_ok(&a, a_argv, NULL, E.dir);
+	db = spawn_ok(&b, b_argv, NULL, E.dir);
+	wait_for_log(&a, "ready");
+	wait_for_log(&b, "ready");
+	helper = helper_pid();
+	assert_true(helper > 1);
+	pa = read_pid("a.pid");
+	pb = read_pid("b.pid");
+
+	proc_stat_fields(pa, &ta);
+	proc_stat_fields(pb, &tb);
+	proc_stat_fields(helper, &h);
+	assert_int_equal(ta.ppid, helper);              /* one helper, the parent of both */
+	assert_int_equal(tb.ppid, helper);
+	assert_int_equal(ta.session, pa);               /* each in a session and group of its own */
+	assert_int_equal(ta.pgrp, pa);
+	assert_int_equal(tb.session, pb);
+	assert_int_not_equal(h.session, getsid(0));     /* the helper left the host's session */
+	assert_int_not_equal(ta.pgrp, getpgrp());
+
+	/* the task blocks and ignores nothing, though this host blocks SIGTERM
+	 * and SIGCHLD; it holds its stdio and nothing else */
+	assert_false(proc_status_mask(pa, "SigIgn:") & (1ULL << (SIGTERM - 1)));
+	assert_false(proc_status_mask(pa, "SigIgn:") & (1ULL << (SIGPIPE - 1)));
+	assert_int_equal(proc_status_mask(pa, "SigBlk:"), 0);
+	assert_string_equal(proc_fds(pa), "0 1 2");
+
+	assert_int_equal(X->cancel(E.state, &a, da, 0), 0);
+	assert_int_equal(X->cancel(E.state, &b, db, 0), 0);
+	wait_exit(&a);
+	wait_exit(&b);
+	assert_int_equal(a.signal, SIGKILL);
+	assert_int_equal(b.signal, SIGKILL);
+}
+
+static void test_a_killed_helper_takes_its_tasks_along_and_they_end_lost(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "echo $$ > task.pid; sleep 30 & echo $! > child.pid; echo ready; wait", NULL };
 	struct dagd_sandbox sb;
-	struct stat_fields sup, task;
-	unsigned long long start;
-	pid_t pid, pgid;
+	pid_t helper, task, child;
 
 	sb_new(&sb, "t-1.1");
 	spawn_ok(&sb, argv, NULL, E.dir);
-	handle_split(sb.handle, &pid, &pgid, &start);
-	assert_true(pid > 1);
-	assert_true(pgid > 1);
-	assert_int_not_equal(pid, pgid);
 	wait_for_log(&sb, "ready");
+	helper = helper_pid();
+	assert_true(helper > 1);
+	task = read_pid("task.pid");
+	child = read_pid("child.pid");
 
-	proc_stat_fields(pid, &sup);
-	assert_int_equal(sup.start_time, start);
-	assert_int_equal(sup.session, pid);             /* setsid() */
-	assert_int_equal(sup.pgrp, pid);
-	assert_int_not_equal(sup.session, getsid(0));
-
-	proc_stat_fields(pgid, &task);
-	assert_int_equal(task.pgrp, pgid);              /* its own group */
-	assert_int_equal(task.session, pid);
-	assert_int_not_equal(task.pgrp, getpgrp());
-
-	/* the supervisor ignores what a cancel sends; the task does not, and
-	 * blocks nothing although this host blocks SIGTERM and SIGCHLD */
-	assert_true(proc_status_mask(pid, "SigIgn:") & (1ULL << (SIGTERM - 1)));
-	assert_true(proc_status_mask(pid, "SigIgn:") & (1ULL << (SIGINT - 1)));
-	assert_true(proc_status_mask(pid, "SigIgn:") & (1ULL << (SIGHUP - 1)));
-	assert_false(proc_status_mask(pgid, "SigIgn:") & (1ULL << (SIGTERM - 1)));
-	assert_int_equal(proc_status_mask(pgid, "SigBlk:"), 0);
-
-	/* the supervisor holds nothing of its host's but stdio (on /dev/null),
-	 * once it has passed the task's pid on (it may not have closed that
-	 * pipe yet when the task is already talking) */
-	for (int i = 0; i < 200 && strcmp(proc_fds(pid), "0 1 2") != 0; i++)
-		usleep(10000);
-	assert_string_equal(proc_fds(pid), "0 1 2");
-
-	touch("go");
-	wait_exit(&sb);
-	assert_int_equal(sb.code, 0);
-}
-
-static void test_lost_supervisor_is_reported_and_its_task_killed(void **unused) {
-	static const char *const argv[] = { "sh", "-c", "echo ready; exec sleep 30", NULL };
-	struct dagd_sandbox sb;
-	unsigned long long start;
-	pid_t pid, pgid;
-
-	sb_new(&sb, "t-1.1");
-	spawn_ok(&sb, argv, NULL, NULL);
-	handle_split(sb.handle, &pid, &pgid, &start);
-	wait_for_log(&sb, "ready");
-
-	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(kill(helper, SIGKILL), 0);
 	wait_exit(&sb);
 	assert_int_equal(sb.code, -1);
 	assert_string_equal(sb.reason, "lost");
-	assert_true(sb.message[0] != '\0');
-	if (!run_until(proc_gone, &pgid, 5 * SEC))
-		fail_msg("the task %d of a lost supervisor still runs", (int) pgid);
+	assert_non_null(strstr(sb.message, "helper"));
+	if (!run_until(proc_gone, &task, 5 * SEC))
+		fail_msg("the task %d of a killed helper still runs", (int) task);
+	if (!run_until(proc_gone, &child, 5 * SEC))
+		fail_msg("the task's child %d outlived the helper", (int) child);
+}
+
+static void test_what_a_task_leaves_behind_is_killed_when_it_ends(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "sleep 30 & echo $! > child.pid", NULL };
+	struct dagd_sandbox sb;
+	pid_t child;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, E.dir);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	child = read_pid("child.pid");
+	if (!run_until(proc_gone, &child, 5 * SEC))
+		fail_msg("the task's child %d outlived it", (int) child);
 }
 
 /* ---- cancel ---- */
@@ -751,8 +825,6 @@ static void test_cancel_terminates_with_sigterm(void **unused) {
 	assert_string_equal(sb.reason, "cancelled");
 }
 
-/* A SIGTERM that comes before the task has dropped the supervisor's SIG_IGN
- * must not be lost. */
 static void test_cancel_right_after_spawn_is_not_lost(void **unused) {
 	static const char *const argv[] = { "sleep", "30", NULL };
 	struct dagd_sandbox sb;
@@ -813,48 +885,52 @@ static void test_cancel_without_grace_kills_at_once(void **unused) {
 	assert_int_equal(sb.exited, 1);
 }
 
-static void test_cancel_kills_the_whole_process_group(void **unused) {
-	static const char *const argv[] = { "sh", "-c", "sleep 30 & echo $! > child.pid; echo ready; wait", NULL };
+static void test_cancel_kills_the_group_and_what_left_it_in_the_session(void **unused) {
+	/* a stubborn child in the group, and one that made a group of its own */
+	static const char *const argv[] = { "sh", "-c",
+		"(trap '' TERM; echo $$ > /dev/null; exec sleep 30) & echo $! > child.pid; "
+		"perl -e 'setpgrp(0, 0); $SIG{TERM} = \"IGNORE\"; sleep 30' & echo $! > grouped.pid; "
+		"echo ready; wait", NULL };
 	struct dagd_sandbox sb;
-	char path[PATH_MAX], *text;
-	pid_t child;
+	pid_t child, grouped;
+	struct stat_fields g;
 	void *data;
 
 	sb_new(&sb, "t-1.1");
 	data = spawn_ok(&sb, argv, NULL, E.dir);
 	wait_for_log(&sb, "ready");
-	snprintf(path, sizeof(path), "%s/child.pid", E.dir);
-	text = file_read(path);
-	assert_non_null(text);
-	child = atoi(text);
-	free(text);
-	assert_true(child > 1);
-	assert_false(proc_gone(&child));
+	child = read_pid("child.pid");
+	grouped = read_pid("grouped.pid");
+	run_for(100 * MSEC);
+	proc_stat_fields(grouped, &g);
+	assert_int_equal(g.pgrp, grouped);
 
-	assert_int_equal(X->cancel(E.state, &sb, data, 10 * SEC), 0);
+	assert_int_equal(X->cancel(E.state, &sb, data, 300 * MSEC), 0);
 	wait_exit(&sb);
-	assert_int_equal(sb.signal, SIGTERM);
 	if (!run_until(proc_gone, &child, 5 * SEC))
 		fail_msg("the task's child %d survived the cancel", (int) child);
+	if (!run_until(proc_gone, &grouped, 5 * SEC))
+		fail_msg("the task's child %d in a group of its own survived the cancel", (int) grouped);
 }
 
-/* ---- adopt ---- */
+/* ---- restarts: list, adopt, forget ---- */
 
 static void test_adopt_after_restart_reports_the_running_task(void **unused) {
-	static const char *const argv[] = { "sh", "-c", "while [ ! -e go ]; do sleep 0.02; done; exit 7", NULL };
+	static const char *const argv[] = { "sh", "-c", "echo $$ > task.pid; while [ ! -e go ]; do sleep 0.02; done; exit 7", NULL };
 	struct dagd_sandbox before, after;
-	unsigned long long start;
-	pid_t pid, pgid;
+	pid_t task;
 
 	sb_new(&before, "t-1.1");
 	spawn_ok(&before, argv, NULL, E.dir);
-	handle_split(before.handle, &pid, &pgid, &start);
+	run_for(200 * MSEC);
+	task = read_pid("task.pid");
 
 	plugin_stop();
 	run_for(100 * MSEC);
-	assert_false(proc_gone(&pgid));                 /* shutdown kills nothing */
+	assert_false(proc_gone(&task));                 /* shutdown kills nothing */
 	plugin_start();
 
+	assert_string_equal(list_ids(), "t-1.1 ");
 	sb_new(&after, "t-1.1");
 	adopt_ok(&after, before.handle);
 	run_for(100 * MSEC);
@@ -884,160 +960,125 @@ static void test_adopted_task_can_be_cancelled(void **unused) {
 	assert_string_equal(after.reason, "cancelled");
 }
 
-static void test_adopt_collects_an_exit_recorded_while_nobody_watched(void **unused) {
+/* The daemon died after the exit came but before it committed it: the next
+ * one must find the exit again, and only forget() lets it go. */
+static void test_an_exit_is_held_until_forgotten(void **unused) {
 	static const char *const argv[] = { "sh", "-c", "exit 5", NULL };
-	struct dagd_sandbox before, after;
-	unsigned long long start;
-	char path[PATH_MAX];
-	pid_t pid, pgid;
-	int status;
+	struct dagd_sandbox before, after, again;
 
 	sb_new(&before, "t-1.1");
 	spawn_ok(&before, argv, NULL, NULL);
-	handle_split(before.handle, &pid, &pgid, &start);
+	wait_exit(&before);
+	assert_int_equal(before.code, 5);
 	plugin_stop();
 
-	/* the supervisor ends and is reaped (as if by init) with nobody watching */
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	exit_path(&before, path, sizeof(path));
-	assert_int_equal(access(path, F_OK), 0);
-
 	plugin_start();
+	assert_string_equal(list_ids(), "t-1.1 ");
 	sb_new(&after, "t-1.1");
-	adopt_ok(&after, before.handle);
+	adopt_ok(&after, "t-1.1");
 	assert_int_equal(after.exited, 0);              /* from the loop, not from inside adopt() */
 	wait_exit(&after);
 	assert_int_equal(after.code, 5);
-	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(before.exited, 0);
+
+	X->forget(E.state, "t-1.1", "t-1.1");
+	assert_string_equal(list_ids(), "");
+	sb_new(&again, "t-1.1");
+	adopt_ok(&again, "t-1.1");
+	wait_exit(&again);
+	assert_string_equal(again.reason, "lost");
 }
 
-static void test_adopt_reaps_a_supervisor_that_ended_while_nobody_watched(void **unused) {
-	static const char *const argv[] = { "sh", "-c", "exit 4", NULL };
+/* The daemon died after spawn() but before the handle was on disk: list()
+ * still has the task, so it is adopted, not started twice. */
+static void test_list_has_a_task_whose_start_was_never_committed(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "echo run >> runs; while [ ! -e go ]; do sleep 0.02; done", NULL };
 	struct dagd_sandbox before, after;
-	unsigned long long start;
-	pid_t pid, pgid;
-	int status;
+	char path[PATH_MAX], *runs;
 
-	sb_new(&before, "t-1.1");
-	spawn_ok(&before, argv, NULL, NULL);
-	handle_split(before.handle, &pid, &pgid, &start);
-	plugin_stop();
-	if (!run_until(proc_gone, &pid, 5 * SEC))
-		fail_msg("the supervisor %d did not end", (int) pid);
-
-	/* a plugin reload: the supervisor is still this process's child, a zombie */
+	sb_new(&before, "t-3.1");
+	spawn_ok(&before, argv, NULL, E.dir);
+	plugin_stop();                                  /* at once: nothing ran in the loop */
 	plugin_start();
-	sb_new(&after, "t-1.1");
-	adopt_ok(&after, before.handle);
+	assert_string_equal(list_ids(), "t-3.1 ");
+	sb_new(&after, "t-3.1");
+	adopt_ok(&after, "t-3.1");
+	touch("go");
 	wait_exit(&after);
-	assert_int_equal(after.code, 4);
-	assert_int_equal(waitpid(pid, &status, WNOHANG), -1);
-	assert_int_equal(errno, ECHILD);
+	assert_int_equal(after.code, 0);
+	snprintf(path, sizeof(path), "%s/runs", E.dir);
+	runs = file_read(path);
+	assert_non_null(runs);
+	assert_string_equal(runs, "run\n");
+	free(runs);
 }
 
-/* A handle whose group is not the task's (a corrupt database, say) must not
- * let cancel() signal somebody else. */
-static void test_cancel_never_signals_a_group_the_supervisor_did_not_make(void **unused) {
-	static const char *const argv[] = { "sleep", "30", NULL };
-	struct dagd_sandbox before, after;
-	unsigned long long start;
-	char forged[128];
-	sigset_t none;
-	pid_t pid, pgid, victim;
-	int status;
-	void *data;
-
-	sb_new(&before, "t-1.1");
-	spawn_ok(&before, argv, NULL, NULL);
-	handle_split(before.handle, &pid, &pgid, &start);
-
-	victim = fork();
-	assert_true(victim >= 0);
-	if (victim == 0) {
-		setpgid(0, 0);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execlp("sleep", "sleep", "30", (char *) NULL);
-		_exit(127);
-	}
-	setpgid(victim, victim);
-
-	plugin_stop();
-	plugin_start();
-	snprintf(forged, sizeof(forged), "%d:%d:%llu", (int) pid, (int) victim, start);
-	sb_new(&after, "t-1.1");
-	data = adopt_ok(&after, forged);
-	assert_int_equal(X->cancel(E.state, &after, data, 0), 0);
-	run_for(200 * MSEC);
-	assert_int_equal(waitpid(victim, &status, WNOHANG), 0);
-
-	kill(victim, SIGKILL);
-	assert_int_equal(waitpid(victim, &status, 0), victim);
-	kill(-pgid, SIGKILL);
-	wait_exit(&after);
-	assert_int_equal(after.signal, SIGKILL);
-}
-
-static void adopt_fails(const char *handle, int expected) {
-	static const char *const argv[] = { "true", NULL };
+static void test_forget_of_a_running_task_kills_it(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "echo $$ > task.pid; trap '' TERM; echo ready; while :; do sleep 0.02; done", NULL };
 	struct dagd_sandbox sb;
-	struct dagd_spawn spec;
-	char *error = NULL;
-	void *data = NULL;
-	int r;
+	pid_t task;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, E.dir);
+	wait_for_log(&sb, "ready");
+	task = read_pid("task.pid");
+	plugin_stop();
+	plugin_start();
+	X->forget(E.state, "t-1.1", "t-1.1");
+	if (!run_until(proc_gone, &task, 5 * SEC))
+		fail_msg("a forgotten task %d still runs", (int) task);
+	assert_string_equal(list_ids(), "");
+}
+
+static void test_adopt_of_an_unknown_sandbox_ends_it_as_lost(void **unused) {
+	struct dagd_sandbox sb;
 
 	sb_new(&sb, "t-9.1");
-	spec = spec_of(&sb, argv, NULL, NULL);
-	r = X->adopt(E.state, &sb, &spec, handle, &data, &error);
-	if (r != expected)
-		fail_msg("adopt('%s') = %d, expected %d", handle ? handle : "(null)", r, expected);
+	adopt_ok(&sb, "t-9.1");
+	wait_exit(&sb);
+	assert_int_equal(sb.code, -1);
+	assert_string_equal(sb.reason, "lost");
+}
+
+/* ---- options ---- */
+
+static void check_refused(const char *json, const char *needle) {
+	char *error = NULL;
+
+	assert_true(X->check_options(E.state, json, &error) < 0);
 	assert_non_null(error);
-	assert_null(data);
+	if (!strstr(error, needle))
+		fail_msg("the error for %s does not name '%s': %s", json, needle, error);
 	free(error);
-	run_for(50 * MSEC);
-	assert_int_equal(sb.exited, 0);
 }
 
-static void test_adopt_rejects_a_malformed_handle(void **unused) {
-	char own_group[64];
+static void test_options_are_checked(void **unused) {
+	char *error = NULL;
 
-	adopt_fails(NULL, -EINVAL);
-	adopt_fails("", -EINVAL);
-	adopt_fails("garbage", -EINVAL);
-	adopt_fails("12:34", -EINVAL);
-	adopt_fails("12:34:", -EINVAL);
-	adopt_fails("12:34:56:78", -EINVAL);
-	adopt_fails("-5:34:56", -EINVAL);
-	adopt_fails("12: 34:56", -EINVAL);
-	adopt_fails("1:1:1", -EINVAL);                   /* kill(-1) is everything */
-	adopt_fails("0:0:0", -EINVAL);
-	adopt_fails("99999999999:34:56", -EINVAL);
-	adopt_fails("1234:1234:56", -EINVAL);            /* the task's group is never the supervisor's */
-	snprintf(own_group, sizeof(own_group), "%d:%d:1", (int) getpid() + 1, (int) getpgrp());
-	adopt_fails(own_group, -EINVAL);
+	assert_int_equal(X->check_options(E.state, "{}", &error), 0);
+	assert_int_equal(X->check_options(E.state, "{\"user\": \"root\"}", &error), geteuid() == 0 ? 0 : -EPERM);
+	free(error);
+	check_refused("{\"usr\": \"nobody\"}", "usr");
+	check_refused("{\"user\": 5}", "user");
+	check_refused("{\"user\": \"dagd-no-such-user\"}", "dagd-no-such-user");
 }
 
-static void test_adopt_rejects_a_recycled_or_dead_pid(void **unused) {
-	struct stat_fields self;
-	char handle[128];
-	int status;
-	pid_t pid;
+static void test_a_task_runs_as_the_user_it_names(void **unused) {
+	static const char *const argv[] = { "id", "-u", NULL };
+	struct dagd_sandbox sb;
+	struct dagd_spawn spec;
+	char *error = NULL, expected[32];
+	void *data = NULL;
 
-	/* a live process whose start time is not the one recorded */
-	proc_stat_fields(getpid(), &self);
-	snprintf(handle, sizeof(handle), "%d:%d:%llu", (int) getpid(), 999999, self.start_time + 1);
-	adopt_fails(handle, -ESRCH);
-
-	/* a pid nobody has any more */
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	snprintf(handle, sizeof(handle), "%d:%d:%llu", (int) pid, 999999, self.start_time);
-	adopt_fails(handle, -ESRCH);
+	if (geteuid() != 0)
+		skip();
+	sb_new(&sb, "t-1.1");
+	spec = spec_of(&sb, argv, NULL, "/");
+	spec.options_json = "{\"user\": \"nobody\"}";
+	assert_int_equal(X->spawn(E.state, &sb, &spec, &data, &error), 0);
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	snprintf(expected, sizeof(expected), "%u\n", (unsigned) getpwnam("nobody")->pw_uid);
+	assert_log_equal(&sb, expected);
 }
 
 /* ---- the broken plugins of the loader tests are broken as they claim ---- */
@@ -1106,6 +1147,9 @@ static void test_plugin_describes_itself(void **unused) {
 	assert_non_null(X->spawn);
 	assert_non_null(X->cancel);
 	assert_non_null(X->adopt);
+	assert_non_null(X->list);
+	assert_non_null(X->forget);
+	assert_non_null(X->check_options);
 }
 
 int main(int argc, char **argv) {
@@ -1117,7 +1161,7 @@ int main(int argc, char **argv) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_plugin_describes_itself),
-		T(test_exit_zero_is_reported),
+		T(test_exit_zero_is_reported_and_a_silent_task_leaves_no_file),
 		T(test_exit_code_3_is_reported),
 		T(test_death_by_signal_is_reported),
 		T(test_argv_and_env_reach_the_process),
@@ -1127,23 +1171,26 @@ int main(int argc, char **argv) {
 		T(test_stdin_is_dev_null),
 		T(test_no_descriptor_of_the_host_leaks),
 		T(test_output_is_appended_to_the_log_in_new_directories),
+		T(test_output_that_cannot_be_written_is_said),
 		T(test_unknown_command_exits_127),
 		T(test_missing_cwd_exits_127),
 		T(test_spawn_errors_start_nothing),
-		T(test_task_leads_its_own_group_under_a_supervisor),
-		T(test_lost_supervisor_is_reported_and_its_task_killed),
+		T(test_each_task_leads_its_session_as_a_child_of_one_helper),
+		T(test_a_killed_helper_takes_its_tasks_along_and_they_end_lost),
+		T(test_what_a_task_leaves_behind_is_killed_when_it_ends),
 		T(test_cancel_terminates_with_sigterm),
 		T(test_cancel_right_after_spawn_is_not_lost),
 		T(test_cancel_kills_after_the_grace_period_when_sigterm_is_ignored),
 		T(test_cancel_without_grace_kills_at_once),
-		T(test_cancel_kills_the_whole_process_group),
+		T(test_cancel_kills_the_group_and_what_left_it_in_the_session),
 		T(test_adopt_after_restart_reports_the_running_task),
 		T(test_adopted_task_can_be_cancelled),
-		T(test_adopt_collects_an_exit_recorded_while_nobody_watched),
-		T(test_adopt_reaps_a_supervisor_that_ended_while_nobody_watched),
-		T(test_cancel_never_signals_a_group_the_supervisor_did_not_make),
-		T(test_adopt_rejects_a_malformed_handle),
-		T(test_adopt_rejects_a_recycled_or_dead_pid),
+		T(test_an_exit_is_held_until_forgotten),
+		T(test_list_has_a_task_whose_start_was_never_committed),
+		T(test_forget_of_a_running_task_kills_it),
+		T(test_adopt_of_an_unknown_sandbox_ends_it_as_lost),
+		T(test_options_are_checked),
+		T(test_a_task_runs_as_the_user_it_names),
 		T(test_broken_plugins_fail_the_way_they_should),
 	};
 #undef T

@@ -61,8 +61,15 @@ static int fake_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 }
 
 static const struct dagd_executor fake_vt = {
-	DAGD_EXECUTOR_ABI_VERSION, sizeof(struct dagd_executor), "local", "in-process fake", 0,
-	fake_init, fake_shutdown, fake_spawn, fake_cancel, fake_adopt,
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_executor),
+	.name = "local",
+	.description = "in-process fake",
+	.init = fake_init,
+	.shutdown = fake_shutdown,
+	.spawn = fake_spawn,
+	.cancel = fake_cancel,
+	.adopt = fake_adopt,
 };
 static struct executor fake_ex;
 

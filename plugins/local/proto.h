@@ -1,0 +1,49 @@
+/*
+ * proto.h - what the local executor and its helper say to each other.
+ *
+ * One stream socket, STATE_DIR/local/helper.sock.  A message is a 32-bit
+ * length (host order) and that many bytes: a type letter, then fields, each
+ * ended by a NUL.  Numbers are decimal text.
+ *
+ *   executor -> helper
+ *     S id log_path cwd uid gid argc argv... envp...   start a task
+ *     K id grace_usec                                 SIGTERM now, SIGKILL after the grace
+ *     G id                                            forget it (SIGKILL first if it runs)
+ *     A id                                            watch it again (after a restart)
+ *     L                                               list every task held
+ *   helper -> executor
+ *     P id pid                                        it runs (answers S and A)
+ *     X id code signal reason message                 it ended (to the watcher; answers A)
+ *     N id                                            no such task (answers A)
+ *     E id pid                                        one task held (answers L; pid 0: ended)
+ *     D                                               end of the list
+ *
+ * The helper keeps an ended task's exit until G: a daemon that dies before
+ * its commit finds the exit again.
+ */
+#ifndef DAGD_LOCAL_PROTO_H
+#define DAGD_LOCAL_PROTO_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* a message may carry a whole command line and environment */
+#define PROTO_MAX_MESSAGE (8u * 1024 * 1024)
+#define PROTO_SOCKET "helper.sock"
+#define PROTO_HELPER "local-helper"
+
+/* Splits the fields of a message body (after its type letter) into f, at
+ * most max; the number found, or -1 if the body does not end with a NUL. */
+static inline int proto_fields(const char *body, size_t len, const char **f, int max) {
+	int n = 0;
+
+	if (len > 0 && body[len - 1] != '\0')
+		return -1;
+	for (size_t i = 0; i < len && n < max; ) {
+		f[n++] = body + i;
+		i += strlen(body + i) + 1;
+	}
+	return n;
+}
+
+#endif
