@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "slurm.h"
 
@@ -38,8 +39,8 @@ static void slurm_shutdown(void *state) {
 }
 
 static int slurm_init(const struct dagd_host *host, const char *options_json, void **ret_state, char **ret_error) {
+	char hash[13], hostname[256] = "", *key;
 	struct slurm *s;
-	char hash[13];
 	int r;
 
 	if (!host || host->abi_version < 1 ||
@@ -57,7 +58,16 @@ static int slurm_init(const struct dagd_host *host, const char *options_json, vo
 		free(s);
 		return r;
 	}
-	instance_hash(host->instance, hash);
+	/* the host too: another host's daemon may keep its state in the same directory */
+	if (gethostname(hostname, sizeof(hostname) - 1) < 0)
+		snprintf(hostname, sizeof(hostname), "localhost");
+	key = strdupf("%s:%s", hostname, host->instance);
+	if (!key) {
+		free(s);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
+	instance_hash(key, hash);
+	free(key);
 	snprintf(s->prefix, sizeof(s->prefix), JOB_PREFIX "%s-", hash);
 	s->spool = s->set.spool_dir ? strdup(s->set.spool_dir) : strdupf("%s/" SPOOL_SUBDIR, host->state_dir);
 	if (!s->spool) {

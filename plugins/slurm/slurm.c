@@ -7,8 +7,9 @@
  *            "dagd-<instance hash>-<sandbox id>" (and its comment naming the
  *            sandbox and the instance), its wrapper script in the spool
  *            directory (spool.c); the job id is the handle.  A submit that
- *            timed out is looked up by its name in the next squeue before it
- *            is sent again, so that an attempt never runs twice.
+ *            timed out, or could not reach slurmctld, is looked up by its
+ *            name in the next squeue that answers before it is sent again,
+ *            so that an attempt never runs twice.
  *   poll     every poll_interval: the job's output file copied into the
  *            attempt's log as it grows, its exit file looked for; and one
  *            squeue for every job of this user, kept if named for this
@@ -298,14 +299,23 @@ void job_running(struct sl_job *x, const char *id) {
 		scancel(x->s, x->job_id, NULL);
 }
 
+/* Whether sbatch failed for want of the controller, not for the job's sake. */
+static bool transient(const char *err) {
+	return strstr(err, "Unable to contact slurm controller") || strstr(err, "Socket timed out") ||
+		strstr(err, "Zero Bytes were transmitted") || strstr(err, "Connection refused");
+}
+
 static void on_submitted(struct child *c, const struct child_result *res, void *userdata) {
 	struct sl_job *x = userdata;
 	_cleanup_free_ char *id = NULL, *err = NULL;
 
 	x->child = NULL;
-	if (res->error == -ETIME) {
-		/* it may have gone through: the next squeue says */
-		x->s->host->log(x->sb, LOG_WARNING, "slurm: sbatch timed out; looking for job %s", x->name);
+	/* it may have gone through: the next squeue that answers says, and the
+	 * job is sent again only if it shows none of that name */
+	if ((res->error == -ETIME || (res->error >= 0 && res->status != 0 && transient(res->err))) &&
+	    ++x->submits < MAX_SUBMITS) {
+		x->s->host->log(x->sb, LOG_WARNING, "slurm: sbatch %s; looking for job %s",
+				res->error == -ETIME ? "timed out" : "could not reach slurmctld", x->name);
 		x->step = STEP_LOOKUP;
 		x->gen = x->s->gen;
 		return;

@@ -13,7 +13,7 @@
 
 #include "common/common.h"
 
-/* What names a job of dagd: "dagd-<instance hash>-<sandbox id>". */
+/* What names a job of dagd: "dagd-<instance hash>-<sandbox id>" (see instance_hash()). */
 #define JOB_PREFIX "dagd-"
 /* The spool directory under the state directory, unless the options say. */
 #define SPOOL_SUBDIR "slurm-spool"
@@ -56,8 +56,9 @@ void strv_free(char **v);
 
 /* --- spool.c ------------------------------------------------------------- */
 
-/* A short hash of the daemon's instance, which names its jobs: 12 hex digits. */
-void instance_hash(const char *instance, char ret[13]);
+/* A short hash of "<host name>:<the daemon's instance>", which names its
+ * jobs: 12 hex digits. */
+void instance_hash(const char *key, char ret[13]);
 /* "<spool>/<name><suffix>", malloc'd. */
 char *spool_path(const char *spool, const char *name, const char *suffix);
 int mkdir_p(const char *path, mode_t mode);
@@ -118,6 +119,9 @@ const char *state_reason(const char *state);
 #define POLLS_BEFORE_LOST 2
 /* How often a job that recorded its exit is asked about before Slurm settles its state. */
 #define MAX_CHECKS 10
+/* Submits of one attempt that may have gone through (timed out, or the
+ * controller unreachable) before it fails. */
+#define MAX_SUBMITS 5
 /* Between two sweeps of orphans when the executor has no job. */
 #define IDLE_SWEEP_USEC (60 * 1000000ULL)
 /* The most output copied into a log per job and poll. */
@@ -144,6 +148,7 @@ struct sl_job {
 	unsigned gen;                   /* squeues started after this one count */
 	unsigned final_polls;           /* ended or gone, with no exit file */
 	unsigned checks;                /* scontrol runs with an exit file there */
+	unsigned submits;               /* sbatch runs that may have gone through */
 	int out_fd;
 	off_t out_sent;
 };

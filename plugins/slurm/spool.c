@@ -24,10 +24,10 @@
 /* The largest result kept (the host reads at most 256 KiB). */
 #define RESULT_MAX (256u * 1024)
 
-void instance_hash(const char *instance, char ret[13]) {
+void instance_hash(const char *key, char ret[13]) {
 	uint64_t h = 0xcbf29ce484222325ULL;        /* FNV-1a */
 
-	for (const unsigned char *p = (const unsigned char *) instance; *p; p++)
+	for (const unsigned char *p = (const unsigned char *) key; *p; p++)
 		h = (h ^ *p) * 0x100000001b3ULL;
 	snprintf(ret, 13, "%012llx", (unsigned long long) (h & 0xffffffffffffULL));
 }

@@ -10,6 +10,7 @@ jobs of the daemons it started.
 import functools
 import json
 import os
+import socket
 import subprocess
 
 import dagdtest
@@ -55,9 +56,9 @@ def jobs(d):
 
 
 def instance_hash(instance):
-    """The executor's hash of an instance (FNV-1a, 48 bits)."""
+    """The executor's hash of this host and a daemon's instance (FNV-1a, 48 bits)."""
     h = 0xcbf29ce484222325
-    for b in instance.encode():
+    for b in f"{socket.gethostname()}:{instance}".encode():
         h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
     return f"{h & 0xffffffffffff:012x}"
 
