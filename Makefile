@@ -70,6 +70,12 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c
 
+# dagctl web, with its page compiled in; libmicrohttpd is loaded when it
+# starts (ctl/web-mhd.c), only its header is needed to build; the static
+# dagctl goes without it (ctl/web-none.c)
+WEB_SRCS = ctl/web.c ctl/web-http.c ctl/web-api.c ctl/web-sse.c ctl/web-mhd.c
+WEB_FILES = ctl/web/index.html ctl/web/app.css ctl/web/app.js ctl/web/pages.js ctl/web/graph.js
+
 PLUGINS = local docker daytona slurm
 TEST_PLUGINS =
 
@@ -85,7 +91,7 @@ $(BUILD)/paths.stamp: FORCE
 	@echo '$(PLUGINDIR)' | cmp -s - $@ || echo '$(PLUGINDIR)' > $@
 $(BUILD)/daemon/main.o: $(BUILD)/paths.stamp
 .PHONY: FORCE
-CTL_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS))
+CTL_OBJS    = $(patsubst %.c,$(BUILD)/%.o,$(CTL_SRCS) $(WEB_SRCS)) $(BUILD)/web-assets.o
 PLUGIN_SOS  = $(patsubst %,$(BUILD)/plugins/%.so,$(PLUGINS))
 # programs a plugin runs, installed beside it
 PLUGIN_PROGS = $(BUILD)/plugins/local-helper
@@ -115,6 +121,16 @@ $(BUILD)/dagd: $(DAEMON_OBJS)
 $(BUILD)/dagctl: $(CTL_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(patsubst %.c,$(BUILD)/%.o,$(WEB_SRCS)): ctl/web.h
+$(patsubst %.c,$(BUILD)/%.o,$(WEB_SRCS)): override CFLAGS += $(shell pkg-config --cflags libmicrohttpd)
+
+$(BUILD)/web-assets.c: $(WEB_FILES) ctl/web/embed.sh
+	@mkdir -p $(dir $@)
+	sh ctl/web/embed.sh $(WEB_FILES) > $@
+
+$(BUILD)/web-assets.o: $(BUILD)/web-assets.c ctl/web.h
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libmicrohttpd) -Ictl -c -o $@ $<
+
 $(BUILD)/plugins/%.so: plugins/%/*.c plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -shared $(LDFLAGS) -o $@ $(filter %.c,$^) $(shell pkg-config --libs libsystemd json-c $(PLUGIN_PKGS_$*)) $(PLUGIN_LIBS_$*)
@@ -134,10 +150,10 @@ $(BUILD)/plugins/slurm.so: plugins/slurm/slurm.h plugins/common/common.h plugins
 
 # dagctl linked statically, to copy into container images (for `dagctl
 # complete` from inside a docker sandbox); the same whatever BUILD and SAN are.
-$(BUILD)/dagctl-static: $(CTL_SRCS) ctl/dagctl.h Makefile
+$(BUILD)/dagctl-static: $(CTL_SRCS) ctl/web-none.c ctl/dagctl.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -D_GNU_SOURCE -DDAGD_VERSION='"$(VERSION)"' $(shell pkg-config --cflags json-c) \
-		-static -o $@ $(CTL_SRCS) $(shell pkg-config --libs --static json-c) -lm
+		-static -o $@ $(CTL_SRCS) ctl/web-none.c $(shell pkg-config --libs --static json-c) -lm
 
 -include tests/tests.mk
 

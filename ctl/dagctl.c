@@ -35,6 +35,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_complete,
 	&ctl_cmd_board,
 	&ctl_cmd_graph,
+	&ctl_cmd_web,
 	&ctl_cmd_wait,
 	&ctl_cmd_logs,
 	&ctl_cmd_events,

@@ -221,5 +221,8 @@ extern const struct ctl_cmd ctl_cmd_apply;
 /* ctl-events.c */
 extern const struct ctl_cmd ctl_cmd_events;
 
+/* web.c (web-none.c in the static dagctl) */
+extern const struct ctl_cmd ctl_cmd_web;
+
 /* ctl-daemon.c */
 extern const struct ctl_cmd ctl_cmd_status, ctl_cmd_executors, ctl_cmd_executors_reload;

@@ -51,7 +51,13 @@ static int cmd_task_complete(struct req *r)
 	    strlen(json_text(result)) > 256 * 1024)
 		return reply_error(r, "bad_request", "result is larger than 256 KiB");
 	k = task_report(t, success, result, error_message, &reply);
-	return k < 0 ? reply_errno(r, k) : reply_ok(r, reply);
+	if (k < 0)
+		return reply_errno(r, k);
+	/* completed by hand: what still runs of it is stopped, as by a cancel,
+	 * and never goes on outside every limit */
+	if (!token)
+		task_stop_sandbox(t);
+	return reply_ok(r, reply);
 }
 
 const struct cmd_entry cmd_task_complete_entry = { "task.complete", cmd_task_complete, CMD_ANYONE };

@@ -258,6 +258,7 @@ int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
 int task_cancel(struct task *t);
 int task_retry(struct task *t);
+void task_stop_sandbox(struct task *t);
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
 		json_object **ret_reply);
 json_object *tasks_unblocked(struct project *p, size_t limit);

@@ -1345,6 +1345,14 @@ static void sandbox_cancel(struct sandbox *sb)
 	sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, D.kill_grace_usec);
 }
 
+/* Stops what still runs of the task's current attempt (its status stays as
+ * it is): SIGTERM, then SIGKILL after the grace. */
+void task_stop_sandbox(struct task *t)
+{
+	if (t->sb && !t->sb->exited)
+		sandbox_cancel(t->sb);
+}
+
 int task_cancel(struct task *t)
 {
 	char id[24];
@@ -2037,10 +2045,12 @@ static void listed_forget_unowned(struct listed *all)
 		}
 }
 
-static void adopt_one(struct task *t, struct sandbox *sb)
+/* record_start: its start was never committed (the executor listed it): it
+ * is recorded now, with its SANDBOX_SPAWNED event. */
+static void adopt_one(struct task *t, struct sandbox *sb, bool record_start)
 {
 	sb->validator = t->status == ST_VALIDATING;
-	sb->started = true;
+	sb->started = !record_start;
 	if (!sb->handle)
 		sb->handle = xstrdup(t->sandbox_handle);
 	if (t->timeout_usec > 0 && !sb->timer) {
@@ -2051,6 +2061,13 @@ static void adopt_one(struct task *t, struct sandbox *sb)
 	}
 	log_info("adopting sandbox %s of task t-%lld", sb->id, (long long) t->id);
 	sandbox_launch(t, sb, true);
+	if (record_start && t->sb == sb && !sb->exited) {
+		_cleanup_free_ char *handle = xstrdup(sb->handle);
+
+		free(sb->handle);
+		sb->handle = NULL;
+		sandbox_started(sb, handle);
+	}
 }
 
 /* At start-up: find again the sandboxes of the tasks that were running.  An
@@ -2066,13 +2083,16 @@ int engine_adopt_all(void)
 		struct task *t = tasks[i];
 		struct executor *ex;
 		struct listed *l;
+		bool record_start;
 
 		if (!t || !status_is_active(t->status) || t->sb)
 			continue;
 		ex = executor_find(t->sandbox_executor);
 		l = listed_find(all, t->sandbox_executor, t->sandbox_id);
+		record_start = false;
 		if (l) {
 			l->owned = true;
+			record_start = !t->sandbox_handle;
 			if (!t->sandbox_handle || strcmp(t->sandbox_handle, l->handle) != 0) {
 				set_str(&t->sandbox_handle, l->handle);
 				save(t);
@@ -2089,7 +2109,7 @@ int engine_adopt_all(void)
 			set_status(t, t->status == ST_VALIDATING ? ST_PENDING_VALIDATION : ST_READY);
 			continue;
 		}
-		adopt_one(t, sandbox_new(t, ex));
+		adopt_one(t, sandbox_new(t, ex), record_start);
 	}
 	listed_forget_unowned(all);
 	listed_free(all);

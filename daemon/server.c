@@ -73,7 +73,7 @@ struct client {
 };
 
 static int listen_fd = -EBADF;
-static sd_event_source *listen_source, *flush_source, *retry_source;
+static sd_event_source *listen_source, *flush_source, *retry_source, *spawned_source;
 static struct client *clients;
 static unsigned n_clients;
 static int64_t committed_seq;
@@ -539,23 +539,34 @@ static void batch_failed(void)
 						  100 * USEC_PER_MSEC, on_retry, NULL);
 }
 
+static int on_spawned(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	server_kick();
+	return 0;
+}
+
 /* The end of a turn: dispatch, commit, spawn what was claimed, and let the
- * replies and events of the committed batch out. */
+ * replies and events of the committed batch out.  What the spawns changed
+ * (a start, its event) needs no commit of its own before anything else may
+ * happen: an executor lists a sandbox whose start was not committed, and the
+ * next daemon adopts it.  So it goes with the next turn's commit (an exit, a
+ * request), or within SPAWN_COMMIT_USEC: one fsync a task, not two. */
+#define SPAWN_COMMIT_USEC (2 * USEC_PER_MSEC)
 void server_flush(void)
 {
 	struct client *next;
 
-	for (int round = 0; round < 64; round++) {
-		engine_dispatch();
-		if (store_commit() < 0) {
-			batch_failed();
-			break;
-		}
+	spawned_source = sd_event_source_disable_unref(spawned_source);
+	engine_dispatch();
+	if (store_commit() < 0)
+		batch_failed();
+	else {
 		engine_committed();
 		replies_release(true);
 		committed_seq = store_last_seq();
-		if (!engine_spawn_pending())
-			break;
+		if (engine_spawn_pending())
+			(void) sd_event_add_time_relative(D.event, &spawned_source, CLOCK_MONOTONIC,
+							  SPAWN_COMMIT_USEC, 0, on_spawned, NULL);
 	}
 	for (struct client *c = clients; c; c = next) {
 		next = c->next;
@@ -632,7 +643,9 @@ static int bind_socket(const char *path)
 		if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
 			return log_error_errno(-errno, "cannot bind '%s': %m", path);
 	}
-	(void) chmod(path, 0660);
+	/* anyone may connect: a sandbox running as another user reports here;
+	 * what a peer may do is decided by its credentials (see cmd.c) */
+	(void) chmod(path, 0666);
 	if (listen(fd, SOMAXCONN) < 0)
 		return log_error_errno(-errno, "listen: %m");
 	D.socket_owned = true;
@@ -680,6 +693,7 @@ void server_close(void)
 		client_free(clients);
 	listen_source = sd_event_source_disable_unref(listen_source);
 	flush_source = sd_event_source_disable_unref(flush_source);
+	spawned_source = sd_event_source_disable_unref(spawned_source);
 	retry_source = sd_event_source_disable_unref(retry_source);
 	closep(&listen_fd);
 	if (D.socket_owned)

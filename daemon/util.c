@@ -53,7 +53,7 @@ char *format_time(int64_t usec, char buf[static 32])
 	gmtime_r(&sec, &tm);
 	size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 
-	snprintf(buf + n, 32 - n, ".%03dZ", (int) (usec % 1000000 / 1000));
+	snprintf(buf + n, 32 - n, ".%06dZ", (int) (usec % 1000000));
 	return buf;
 }
 

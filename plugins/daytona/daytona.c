@@ -24,7 +24,7 @@
  *   result   GET {toolbox}/files/download?path=$DAGD_RESULT_FILE: a JSON
  *            value there is written next to the attempt's log, as
  *            <attempt>.result.json, which the host takes as the result
- *   delete   DELETE /sandbox/{id}, from an idle-priority source after the
+ *   delete   DELETE /sandbox/{id}, on the host's forget() after the
  *            host's end-of-turn commit of the exit
  *
  * {toolbox} is the sandbox's toolboxProxyUrl followed by /{id}.  Requests go
@@ -92,6 +92,7 @@ struct deletion {
 	sd_event_source *retry;
 	unsigned failures;
 	char *id;
+	char *sandbox_id;               /* the host's, for forget(); NULL once sent */
 };
 
 struct daytona {
@@ -101,8 +102,7 @@ struct daytona {
 	char *auth;                     /* "Authorization: Bearer ..." */
 	const char *headers[3];
 	sd_event_source *sweep_source;
-	sd_event_source *deletion_source;
-	struct deletion *pending;       /* not sent yet */
+	struct deletion *pending;       /* not sent yet: waiting for forget() */
 	struct deletion *deletions;     /* sent, or waiting to be again */
 	struct dt_sandbox *sandboxes;
 };
@@ -234,6 +234,7 @@ static void deletion_free(struct deletion *del) {
 	http_cancel(del->req);
 	sd_event_source_disable_unref(del->retry);
 	free(del->id);
+	free(del->sandbox_id);
 	free(del);
 }
 
@@ -300,30 +301,24 @@ static bool deleting(const struct daytona *d, const char *id) {
 	return false;
 }
 
-static int on_deletions(sd_event_source *s, void *userdata) {
-	struct daytona *d = userdata;
-	struct deletion *list = TAKE_PTR(d->pending), *next;
-
-	for (; list; list = next) {
-		next = list->next;
-		list->next = d->deletions;
-		d->deletions = list;
-		deletion_send(list);
-	}
-	return 0;
-}
-
-/* Deletes sandbox id: at once, or once nothing else is ready in the loop
- * (after the host's end-of-turn flush, which commits the exit). */
-static void delete_sandbox(struct daytona *d, const char *id, bool now) {
+/* Deletes sandbox id: at once, or once the host says the exit is on disk
+ * (forget() of sandbox_id): a daemon that dies before its commit finds the
+ * sandbox, and its exit, again. */
+static void delete_sandbox(struct daytona *d, const char *id, const char *sandbox_id, bool now) {
 	struct deletion *del;
 
 	if (deleting(d, id))
 		return;
 	del = calloc(1, sizeof(*del));
-	if (del)
+	if (del) {
 		del->id = strdup(id);
-	if (!del || !del->id) {
+		del->sandbox_id = now ? NULL : strdup(sandbox_id ? sandbox_id : "");
+	}
+	if (!del || !del->id || (!now && !del->sandbox_id)) {
+		if (del) {
+			free(del->id);
+			free(del->sandbox_id);
+		}
 		free(del);
 		d->host->log(NULL, LOG_WARNING, "daytona: out of memory; sandbox %s is left to the orphan sweep", id);
 		return;
@@ -337,8 +332,21 @@ static void delete_sandbox(struct daytona *d, const char *id, bool now) {
 	}
 	del->next = d->pending;
 	d->pending = del;
-	if (sd_event_source_set_enabled(d->deletion_source, SD_EVENT_ONESHOT) < 0)
-		(void) on_deletions(NULL, d);
+}
+
+static void daytona_forget(void *state, const char *sandbox_id, const char *handle) {
+	struct daytona *d = state;
+
+	for (struct deletion **p = &d->pending; *p; p = &(*p)->next)
+		if (strcmp((*p)->sandbox_id, sandbox_id) == 0) {
+			struct deletion *del = *p;
+
+			*p = del->next;
+			del->next = d->deletions;
+			d->deletions = del;
+			deletion_send(del);
+			return;
+		}
 }
 
 /* ---- the end of a sandbox ---- */
@@ -356,7 +364,7 @@ static void sandbox_end(struct dt_sandbox *x, int code, const char *reason, char
 	http_cancel(TAKE_PTR(x->req));
 	x->timer = sd_event_source_disable_unref(x->timer);
 	if (x->id)
-		delete_sandbox(d, x->id, x->cancel);
+		delete_sandbox(d, x->id, x->sandbox_id, x->cancel);
 	sandbox_unlink(x);
 	x->d = NULL;
 	d->host->sandbox_exited(x->sb, &e);
@@ -857,7 +865,7 @@ static void on_sweep_list(struct http_request *req, void *userdata) {
 			continue;
 		d->host->log(NULL, LOG_NOTICE, "daytona: deleting sandbox %s (sandbox %s, %s): "
 			     "no sandbox of this daemon owns it", id, sandbox ? sandbox : "?", state ? state : "?");
-		delete_sandbox(d, id, true);
+		delete_sandbox(d, id, NULL, true);
 	}
 	cursor = get_str(o, "nextCursor");
 	if (cursor && *cursor)
@@ -915,7 +923,6 @@ static void daytona_shutdown(void *state) {
 		deletion_free(del);
 	}
 	sd_event_source_disable_unref(d->sweep_source);
-	sd_event_source_disable_unref(d->deletion_source);
 	http_free(d->http);
 	daytona_settings_done(&d->set);
 	if (d->auth)
@@ -954,14 +961,8 @@ static int daytona_init(const struct dagd_host *host, const char *options_json, 
 		r = errorf(ret_error, r, "cannot set up libcurl: %m");
 		goto fail;
 	}
-	r = sd_event_add_defer(host->event, &d->deletion_source, on_deletions, d);
-	if (r >= 0)
-		r = sd_event_source_set_priority(d->deletion_source, SD_EVENT_PRIORITY_IDLE + 1);
-	if (r >= 0)
-		r = sd_event_source_set_enabled(d->deletion_source, SD_EVENT_OFF);
 	/* the first sweep from the loop: every live sandbox is adopted by then */
-	if (r >= 0)
-		r = sd_event_add_time_relative(host->event, &d->sweep_source, CLOCK_MONOTONIC, 0,
+	r = sd_event_add_time_relative(host->event, &d->sweep_source, CLOCK_MONOTONIC, 0,
 					       TIMER_ACCURACY_USEC, on_sweep, d);
 	if (r < 0) {
 		r = errorf(ret_error, r, "cannot add event sources: %m");
@@ -1094,4 +1095,5 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.spawn = daytona_spawn,
 	.cancel = daytona_cancel,
 	.adopt = daytona_adopt,
+	.forget = daytona_forget,
 };

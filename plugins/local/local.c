@@ -38,6 +38,9 @@
 #include "common/common.h"
 #include "proto.h"
 
+/* whom a root daemon runs tasks as, unless told otherwise ("user") */
+#define DEFAULT_USER "nobody"
+
 /* how long list() waits for the helper */
 #define LIST_TIMEOUT_MS 5000
 
@@ -505,6 +508,10 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	l->host = host;
 	l->fd = -EBADF;
+	/* a task must not be able to do what the daemon does: as root, tasks
+	 * run as an unprivileged user unless the operator names another */
+	if (!user && geteuid() == 0)
+		user = DEFAULT_USER;
 	if (user && (r = user_resolve(user, &l->uid, &l->gid, ret_error)) < 0)
 		goto fail;
 	if (user && !(l->user = strdup(user))) {

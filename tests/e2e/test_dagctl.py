@@ -4,8 +4,8 @@
 import json
 import os
 
-from dagdtest import (FINISHED, daemon, dagctl, expect_eq, expect_error, main, read_file, test,
-                      workdir)
+from dagdtest import (FINISHED, daemon, dagctl, expect_eq, expect_error, main, pid_alive, read_file,
+                      test, wait_for, workdir)
 
 
 def ok_json(d, *args):
@@ -120,7 +120,7 @@ def apply_of_a_bad_file_creates_nothing():
 def task_add_start_and_complete_by_hand():
     d, w = daemon(), workdir()
     p = d.project()
-    first = d.add(p, "exec sleep 30", title="first")["id"]
+    first = d.add(p, f"echo $$ > {w}/first.pid; exec sleep 30", title="first")["id"]
     rc, out, err = d.dagctl("task", "add", p["name"], "--title", "second", "--after", first,
                             "--retries", "1", "--priority", "low", "--env", "X=1",
                             "--", "sh", "-c", f'echo "$0" > {w}/arg', "a b")
@@ -133,9 +133,13 @@ def task_add_start_and_complete_by_hand():
     rc, out, err = d.dagctl("start", p["id"])
     assert rc == 0 and first in out, f"dagctl start: {rc} {out!r} {err!r}"
     d.wait_task_status(first, "running")
+    wait_for(lambda: read_file(f"{w}/first.pid"), what="the first task's pid")
     rc, out, err = d.dagctl("complete", first, "--result", '{"by": "hand"}')
     assert rc == 0, f"dagctl complete exited {rc}: {err}"
     expect_eq(d.task(first)["result"], {"by": "hand"}, "result")
+    # completed by hand, its process is stopped as by a cancel
+    pid = int(read_file(f"{w}/first.pid"))
+    wait_for(lambda: not pid_alive(pid), timeout=15, what="the task completed by hand to be stopped")
     expect_eq(d.dagctl("complete", first, "--result", '{"by": "someone else"}')[0], 1,
               "a conflicting report")
     expect_eq(d.dagctl("task", "start", second)[0], 0, "dagctl task start")

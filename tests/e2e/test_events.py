@@ -5,7 +5,7 @@ import re
 
 from dagdtest import (Timeout, daemon, expect_eq, main, parse_time, select_events, test)
 
-TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
 def check_seqs(events, what):

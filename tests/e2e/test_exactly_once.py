@@ -52,8 +52,11 @@ def run_crash_at(point):
     wait_for(lambda: os.path.exists(f"{w}/ok"), what="the task's marker")
     time.sleep(0.5)
     expect_eq(lines(f"{w}/ok"), ["ok"], "runs that succeeded, by the task's own marker")
-    exits = [e for e in d.events(0) if e["type"] == "SANDBOX_EXITED"]
-    expect_eq(len(exits), 1, "SANDBOX_EXITED events")
+    events = d.events(0)
+    for typ in ("SANDBOX_SPAWNED", "SANDBOX_EXITED"):
+        expect_eq(len([e for e in events if e["type"] == typ]), 1, f"{typ} events")
+    ran = [e["payload"]["new_status"] for e in events if e["type"] == "TASK_STATUS_CHANGED"]
+    assert "running" in ran, f"the task was never recorded running: {ran}"
     d.stop()
 
 

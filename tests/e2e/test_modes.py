@@ -1,6 +1,9 @@
 """Manual and autonomous mode, releasing tasks, and the concurrency limits
 (checked by replaying the event log)."""
 
+import os
+import pwd
+
 from dagdtest import (Daemon, daemon, expect_eq, expect_error, main, replay_active, test,
                       workdir)
 
@@ -148,7 +151,7 @@ def global_max_concurrency_holds_across_projects():
 
 @test
 def an_executor_limit_holds_across_projects_and_is_listed():
-    d = Daemon(args=["--executor-options", 'local={"max_concurrency":2}']).start()
+    d = Daemon(args=["--executor-options", 'local={"max_concurrency": 2, "user": "%s"}' % pwd.getpwuid(os.getuid()).pw_name]).start()
     local = [e for e in d.call("executor.list")["executors"] if e["name"] == "local"]
     expect_eq([e["limit"] for e in local], [2], "the local executor's limit")
     expect_eq(peak_of_two_projects(d, 4), 2, "most tasks holding a slot at once, by executor")

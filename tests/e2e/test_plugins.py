@@ -21,7 +21,7 @@ BROKEN = {
 
 
 def copy_local(w):
-    """The local executor: its .so and the supervisor program beside it."""
+    """The local executor: its .so and the helper program beside it."""
     for f in ("local.so", "local-helper"):
         shutil.copy(os.path.join(PLUGIN_DIR, f), w)
 
@@ -94,6 +94,27 @@ def reload_picks_up_plugins_added_and_removed():
     p = d.project(autonomous=True)
     d.add(p, "true")
     d.wait_done(p)
+
+
+@test(timeout=90)
+def a_version_1_plugin_still_loads_and_runs_tasks():
+    if not BROKEN_DIR:
+        skip("DAGD_TEST_BROKEN_DIR is not set")
+    w = workdir()
+    copy_local(w)
+    shutil.copy(os.path.join(BROKEN_DIR, "noop.so"), w)
+    d = Daemon(plugin_dir=w).start()
+    execs = by_file(d.call("executor.list")["executors"])
+    expect_eq((execs["noop.so"]["name"], execs["noop.so"]["error"]), ("noop", None), "the version-1 plugin")
+    p = d.project(executor="noop", autonomous=True)
+    made = d.call("task.add_batch", project=p["id"],
+                  tasks=[{"name": f"n{i}", "title": "n", "command": ["true"],
+                          "depends_on": [f"n{i - 1}"] if i % 10 else []} for i in range(100)])["tasks"]
+    expect_eq(len(made), 100, "tasks added")
+    d.wait_done(p)
+    d.restart()                          # and after a restart with nothing to list
+    expect_eq({t["status"] for t in d.tasks(p)}, {"completed"}, "statuses after a restart")
+    d.stop()
 
 
 if __name__ == "__main__":

@@ -527,6 +527,12 @@ def make_install_puts_everything_in_place_and_a_plugin_builds_out_of_tree_with_p
     ex = d.call("executor.list")["executors"]
     expect_eq([(e["name"], e["error"]) for e in ex], [("outoftree", None)], "executors")
     d.stop()
+    # the installed daemon looks for its plugins where this PREFIX put them
+    d = Daemon(env={k: v for k, v in os.environ.items() if k != "DAGD_PLUGIN_DIR"})
+    d.start_installed(os.path.join(prefix, "sbin/dagd"))
+    ex = {e["name"]: e["path"] for e in d.call("executor.list")["executors"]}
+    expect_eq(ex.get("local"), os.path.join(prefix, "lib/dagd/plugins/local.so"), "the installed local.so")
+    d.stop()
 
 
 if __name__ == "__main__":

@@ -305,6 +305,34 @@ def the_hardening_holds_for_dagd_and_its_tasks():
     assert float(m.group(1)) <= 2.5, f"exposure {m.group(1)} (was 1.5): hardening was lost\n{out}"
 
 
+def sleepers(c, marks):
+    """How many processes of the container run `sleep MARK` for these marks."""
+    script = ("for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done | "
+              "grep -cE '^sleep (" + "|".join(marks) + ") $' || true")
+    return int(c.run("sh", "-c", script).stdout.strip() or 0)
+
+
+@test
+def a_cancel_kills_everything_the_task_started_even_outside_its_session():
+    c = container()
+    ids = apply(c, {"project": "contain", "autonomous": True, "tasks": [
+        {"name": "escape", "title": "escape",
+         "command": "setsid sleep 1001 & (trap '' TERM; exec sleep 1002) & "
+                    "trap '' TERM; echo started; while :; do sleep 0.1; done"},
+        {"name": "leaves", "title": "leaves a daemon behind", "command": "setsid sleep 1003 &"}]})
+    wait_tasks(c, "contain", lambda ts: ts["escape"]["status"] == "running"
+               and ts["leaves"]["status"] == "completed", 30, "escape running, leaves done")
+    wait_until(lambda: sleepers(c, ["1001", "1002"]) == 2, 15, "the task's two children")
+    # the task that ended took what it left behind along
+    wait_until(lambda: sleepers(c, ["1003"]) == 0, 15, "what a finished task left behind to be killed")
+    dagctl(c, "task", "cancel", ids["escape"])
+    # SIGTERM is ignored by two of them: the SIGKILL at the end of the grace
+    # goes to the task's cgroup, which holds the one that left its session too
+    wait_until(lambda: sleepers(c, ["1001", "1002"]) == 0, 30, "everything the task started to be killed")
+    ts = wait_tasks(c, "contain", finished, 30, "the cancel")
+    expect_eq(ts["escape"]["status"], "cancelled", "status")
+
+
 @test
 def a_hung_dagd_is_killed_by_the_watchdog_and_restarted_and_the_dag_completes():
     c = container()

@@ -11,7 +11,7 @@ import os
 import subprocess
 import time
 
-from dagdtest import DAGCTL, Daemon, expect_eq, main, parse_time, test, workdir
+from dagdtest import DAGCTL, Daemon, expect_eq, main, parse_time, test, wait_for, workdir
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 UPDATE = os.environ.get("DAGD_UPDATE_GOLDEN") == "1"
@@ -231,6 +231,9 @@ def wait_goes_on_across_a_restart_of_the_daemon():
     waiter = subprocess.Popen([DAGCTL, "--socket", d.sock,
                                "wait", a], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
+    # the waiter is connected (this test's client is the other one) and has
+    # had time to follow: a slow start must not make it miss the daemon
+    wait_for(lambda: d.call("daemon.status")["clients"] >= 2, what="dagctl wait to connect")
     time.sleep(0.3)
     d.restart()
     open(f"{w}/go", "w").close()

@@ -115,7 +115,9 @@ static void plugin_start(void) {
 	char *error = NULL;
 	int r;
 
-	r = X->init(&E.host, "{}", &E.state, &error);
+	/* as root, tasks would run as nobody: these write into the test's
+	 * own directory (test_tasks_of_a_root_host_run_as_nobody tests that) */
+	r = X->init(&E.host, geteuid() == 0 ? "{\"user\": \"root\"}" : "{}", &E.state, &error);
 	if (r < 0)
 		fail_msg("init: %s (%s)", strerror(-r), error ? error : "no message");
 	assert_null(error);
@@ -1062,6 +1064,23 @@ static void test_options_are_checked(void **unused) {
 	check_refused("{\"user\": \"dagd-no-such-user\"}", "dagd-no-such-user");
 }
 
+static void test_tasks_of_a_root_host_run_as_nobody(void **unused) {
+	static const char *const argv[] = { "id", "-u", NULL };
+	struct dagd_sandbox sb;
+	char *error = NULL, expected[32];
+
+	if (geteuid() != 0)
+		skip();
+	plugin_stop();
+	assert_int_equal(X->init(&E.host, "{}", &E.state, &error), 0);
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, "/");
+	wait_exit(&sb);
+	assert_int_equal(sb.code, 0);
+	snprintf(expected, sizeof(expected), "%u\n", (unsigned) getpwnam("nobody")->pw_uid);
+	assert_log_equal(&sb, expected);
+}
+
 static void test_a_task_runs_as_the_user_it_names(void **unused) {
 	static const char *const argv[] = { "id", "-u", NULL };
 	struct dagd_sandbox sb;
@@ -1190,6 +1209,7 @@ int main(int argc, char **argv) {
 		T(test_forget_of_a_running_task_kills_it),
 		T(test_adopt_of_an_unknown_sandbox_ends_it_as_lost),
 		T(test_options_are_checked),
+		T(test_tasks_of_a_root_host_run_as_nobody),
 		T(test_a_task_runs_as_the_user_it_names),
 		T(test_broken_plugins_fail_the_way_they_should),
 	};

@@ -15,6 +15,13 @@
  * A task gets SIGKILL as its parent-death signal: if the helper dies, its
  * tasks do too, so none runs on behind a "lost" verdict.
  *
+ * Where the helper's own cgroup (v2) is delegated to it (a unit with
+ * Delegate=yes), each task gets a cgroup of its own beneath it: the end of a
+ * task, a cancel's SIGKILL and a forget() kill the whole cgroup
+ * (cgroup.kill), so nothing the task started survives, not even what left
+ * its session.  Without one, the task's process group (and, after a cancel,
+ * its session) is all there is to kill.
+ *
  * Its socket's path is its argument.  Once that path names something else,
  * or nothing (the state directory was removed), nobody can reach the helper
  * again: it kills its tasks and exits.
@@ -37,6 +44,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +71,7 @@ struct task {
 	pid_t pid;                      /* leader, session and group */
 	int out_fd, log_fd;
 	bool ended, forgotten, log_failed, cancelled;
+	char *cgroup;                   /* its own cgroup's directory, or NULL */
 	int code, sig;
 	uint64_t kill_at;               /* CLOCK_MONOTONIC usec; 0: none */
 	struct conn *watcher;
@@ -77,6 +86,9 @@ static struct task *tasks;
 static bool served;
 static pid_t self;
 static const char *socket_path;
+static char *cg_base;                   /* the delegated cgroup, or NULL */
+static char **cg_doomed;                /* cgroups to remove once empty */
+static size_t n_doomed;
 static ino_t socket_ino;
 
 /* how often the helper checks that its socket is still there */
@@ -169,6 +181,80 @@ static void send_exit(struct conn *c, const struct task *t) {
 		 NULL);
 }
 
+/* ---- cgroups ---- */
+
+/* Finds the helper's cgroup in the v2 hierarchy, and keeps it if it was
+ * delegated (systemd marks such a cgroup with the xattr trusted.delegate or
+ * user.delegate) and can be written. */
+static void cgroup_setup(void) {
+	char line[4096], mnt[4096] = "", path[4096] = "", val[8];
+	FILE *f;
+
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "0::", 3) == 0)
+			snprintf(path, sizeof(path), "%s", line + 3);
+	if (f)
+		fclose(f);
+	path[strcspn(path, "\n")] = 0;
+	f = fopen("/proc/self/mountinfo", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char point[4096], *dash = strstr(line, " - cgroup2 ");
+
+		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1)
+			snprintf(mnt, sizeof(mnt), "%s", point);
+	}
+	if (f)
+		fclose(f);
+	if (!*mnt || !*path || strcmp(path, "/") == 0)
+		return;
+	char *base = xmalloc(strlen(mnt) + strlen(path) + 1);
+	strcpy(base, mnt);
+	strcat(base, path);
+	if ((getxattr(base, "trusted.delegate", val, sizeof(val)) > 0 ||
+	     getxattr(base, "user.delegate", val, sizeof(val)) > 0) && val[0] == '1' &&
+	    access(base, W_OK) == 0)
+		cg_base = base;
+	else
+		free(base);
+}
+
+/* SIGKILL to every process of the cgroup dir. */
+static void cgroup_kill(const char *dir) {
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void) !write(fd, "1", 1);
+		close(fd);
+	}
+}
+
+/* Removes the task's cgroup, now or once its last process is gone. */
+static void cgroup_remove(char *dir) {
+	if (rmdir(dir) == 0 || errno == ENOENT) {
+		free(dir);
+		return;
+	}
+	cg_doomed = realloc(cg_doomed, (n_doomed + 1) * sizeof(*cg_doomed));
+	if (!cg_doomed)
+		abort();
+	cg_doomed[n_doomed++] = dir;
+}
+
+static void cgroup_reap(void) {
+	size_t k = 0;
+
+	for (size_t i = 0; i < n_doomed; i++)
+		if (rmdir(cg_doomed[i]) == 0 || errno == ENOENT)
+			free(cg_doomed[i]);
+		else
+			cg_doomed[k++] = cg_doomed[i];
+	n_doomed = k;
+}
+
 /* ---- tasks ---- */
 
 static struct task *task_find(const char *id) {
@@ -188,6 +274,8 @@ static void task_free(struct task *t) {
 		close(t->out_fd);
 	if (t->log_fd >= 0)
 		close(t->log_fd);
+	if (t->cgroup)
+		cgroup_remove(t->cgroup);
 	free(t->id);
 	free(t->log_path);
 	free(t);
@@ -259,6 +347,8 @@ static void task_kill_hard(struct task *t) {
 	DIR *d;
 	struct dirent *de;
 
+	if (t->cgroup)
+		cgroup_kill(t->cgroup);
 	(void) kill(-t->pid, SIGKILL);
 	d = opendir("/proc");
 	if (!d)
@@ -296,8 +386,11 @@ static void task_ended(struct task *t, int status) {
 	 * anywhere in its session too */
 	if (t->cancelled)
 		task_kill_hard(t);
-	else
+	else {
 		(void) kill(-t->pid, SIGKILL);
+		if (t->cgroup)
+			cgroup_kill(t->cgroup);
+	}
 	if (t->out_fd >= 0) {
 		(void) task_drain(t);
 		pipe_close(t);
@@ -305,6 +398,10 @@ static void task_ended(struct task *t, int status) {
 	if (t->log_fd >= 0) {
 		close(t->log_fd);
 		t->log_fd = -1;
+	}
+	if (t->cgroup) {
+		cgroup_remove(t->cgroup);
+		t->cgroup = NULL;
 	}
 	if (!t->forgotten)
 		send_exit(t->watcher, t);
@@ -365,7 +462,7 @@ static void child_fail(int fd, const char *what, const char *arg, int err) {
 /* vfork and exec, the child in a session of its own, output to `out`; kept
  * apart so that nothing of the caller's is live across the vfork. */
 static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv, char **envp, const char *cwd,
-						   const char *user, uid_t uid, gid_t gid, int out) {
+						   const char *user, uid_t uid, gid_t gid, int out, int cg_procs) {
 	sigset_t none;
 	pid_t pid;
 
@@ -377,6 +474,11 @@ static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv,
 		(void) sigprocmask(SIG_SETMASK, &none, NULL);
 		(void) signal(SIGPIPE, SIG_DFL);
 		(void) setsid();
+		/* into its own cgroup before it can start anything */
+		if (cg_procs >= 0 && write(cg_procs, "0", 1) != 1) {
+			child_fail(out, "cannot enter the cgroup of", "the task", errno);
+			_exit(126);
+		}
 		if (*user && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)) {
 			child_fail(out, "cannot switch to user", user, errno);
 			_exit(126);
@@ -439,7 +541,26 @@ static void task_spawn(struct conn *c, const char **f, int n) {
 	t->log_fd = -1;
 	t->watcher = c;
 
-	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1]);
+	int cg_procs = -1;
+	if (cg_base) {
+		size_t len = strlen(cg_base) + strlen(t->id) + 2;
+
+		t->cgroup = xmalloc(len);
+		snprintf(t->cgroup, len, "%s/%s", cg_base, t->id);
+		if (mkdir(t->cgroup, 0755) < 0 && errno != EEXIST) {
+			free(t->cgroup);
+			t->cgroup = NULL;
+		} else {
+			char *procs = xmalloc(len + 16);
+
+			snprintf(procs, len + 16, "%s/cgroup.procs", t->cgroup);
+			cg_procs = open(procs, O_WRONLY | O_CLOEXEC);
+			free(procs);
+		}
+	}
+	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1], cg_procs);
+	if (cg_procs >= 0)
+		close(cg_procs);
 	close(p[1]);
 	free(exe);
 	free(argv);
@@ -448,6 +569,8 @@ static void task_spawn(struct conn *c, const char **f, int n) {
 		char err[256];
 
 		close(p[0]);
+		if (t->cgroup)
+			cgroup_remove(t->cgroup);
 		snprintf(err, sizeof(err), "cannot start the task: %s", strerror(errno));
 		send_msg(c, 'X', f[0], "-1", "0", "error", err, NULL);
 		free(t->id);
@@ -620,6 +743,7 @@ int main(int argc, char **argv) {
 	struct epoll_event ev;
 
 	self = getpid();
+	cgroup_setup();
 	/* nothing of the daemon's but the socket: a task must not inherit it */
 	(void) close_range(4, ~0u, 0);
 	(void) prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -659,6 +783,8 @@ int main(int argc, char **argv) {
 				next = t->kill_at;
 		if (next)
 			timeout = next <= now ? 0 : (int) ((next - now + 999) / 1000);
+		if (n_doomed && (timeout < 0 || timeout > 100))
+			timeout = 100;
 		n = epoll_wait(epfd, evs, 64, timeout);
 		for (int i = 0; i < n; i++) {
 			struct src *s = evs[i].data.ptr;
@@ -691,6 +817,7 @@ int main(int argc, char **argv) {
 			if (t->forgotten && t->ended)
 				task_free(t);
 		}
+		cgroup_reap();
 		for (struct conn *c = conns, *next_c; c; c = next_c) {
 			next_c = c->next;
 			if (c->dead)
