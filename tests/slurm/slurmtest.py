@@ -234,6 +234,35 @@ def start(d, ports=PORTS):
     return conf
 
 
+def _kill_steps(conf):
+    """Kills what slurmd of this cluster left running (slurmstepd outlives
+    slurmd, and jobs whose controller is gone are never cancelled): every
+    slurmstepd whose environment names conf, and their descendants."""
+    procs = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        procs[int(pid)] = (comm, ppid, f"SLURM_CONF={conf}".encode() in env)
+    doomed = {pid for pid, (comm, _, mine) in procs.items() if comm == "slurmstepd" and mine}
+    grew = True
+    while grew:
+        more = {pid for pid, (_, ppid, _) in procs.items() if ppid in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def stop(d, remove=True):
     """Stops what start(d) started, whatever state it is in; removes d."""
     conf = os.path.join(d, "slurm.conf")
@@ -242,6 +271,7 @@ def stop(d, remove=True):
         subprocess.run(["scancel", "--full", "--user=root"], env=_env(conf), capture_output=True, timeout=30)
     for name in DAEMONS:
         _stop_pid(_pid(_pidfile(d, name)))
+    _kill_steps(conf)
     if remove:
         shutil.rmtree(d, ignore_errors=True)
 
