@@ -38,6 +38,8 @@ endif
 DAEMON_SRCS = \
 	daemon/main.c \
 	daemon/server.c \
+	daemon/server-follow.c \
+	daemon/server-socket.c \
 	daemon/cmd.c \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \
@@ -48,6 +50,7 @@ DAEMON_SRCS = \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/json-util.c \
+	daemon/json-strict.c \
 	daemon/util.c \
 	daemon/notify.c \
 	$(BUILD)/schema.c
@@ -68,7 +71,8 @@ CTL_SRCS = \
 	ctl/ctl-logs.c \
 	ctl/ctl-board.c \
 	ctl/ctl-graph.c \
-	ctl/ctl-wait.c
+	ctl/ctl-wait.c \
+	ctl/ctl-names.c
 
 # dagctl web, with its page compiled in; libmicrohttpd is loaded when it
 # starts (ctl/web-mhd.c), only its header is needed to build; the static
@@ -100,9 +104,10 @@ all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(PLUGIN_PROGS) $(BUILD)/dagctl
 
 # the local executor's helper: linked statically (but for the sanitizers),
 # so that it starts fast and a library upgrade under it changes nothing
-$(BUILD)/plugins/local-helper: plugins/local/helper/helper.c plugins/local/proto.h Makefile
+LOCAL_HELPER_SRCS = plugins/local/helper/helper.c plugins/local/helper/helper-task.c
+$(BUILD)/plugins/local-helper: $(LOCAL_HELPER_SRCS) plugins/local/helper/helper.h plugins/local/proto.h Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $<
+	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $(LOCAL_HELPER_SRCS)
 
 $(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
@@ -141,7 +146,7 @@ PLUGIN_LIBS_docker = -lm
 # What the executors share, compiled into each (the HTTP client, into those
 # that speak HTTP).
 PLUGIN_COMMON = plugins/common/common.h plugins/common/http.c plugins/common/util.c
-$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c plugins/local/proto.h
+$(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c plugins/local/proto.h plugins/local/local.h
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
 $(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)
@@ -212,13 +217,16 @@ clean:
 
 .PHONY: all check bench demo install clean tests
 
-# libFuzzer targets (clang): build/fuzz/fuzz-line
+# libFuzzer targets (clang): build/fuzz/fuzz-line (request lines) and
+# build/fuzz/fuzz-engine (command sequences against the engine, with its
+# invariants checked); tests/fuzz/dagd.dict is the protocol's words.
 FUZZ_BUILD = build/fuzz
+FUZZ_TARGETS = fuzz-line fuzz-engine
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) SAN=1 CC=clang \
-		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/fuzz-line
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS))
 
-$(FUZZ_BUILD)/fuzz-line: tests/fuzz/fuzz-line.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
+$(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS)): $(FUZZ_BUILD)/%: tests/fuzz/%.c $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
 	$(CC) $(CFLAGS) -Idaemon -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 .PHONY: fuzz

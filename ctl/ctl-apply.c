@@ -7,6 +7,7 @@
  *    "tasks": [{"name": ..., "title": ..., "command": ..., "depends_on": [names or ids]}, ...]}
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 
 #include "dagctl.h"
@@ -65,10 +66,53 @@ static int show_applied(json_object *result) {
 	return 0;
 }
 
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b. */
+static unsigned distance(const char *a, const char *b) {
+	size_t n = strlen(a), m = strlen(b);
+	unsigned d[65][65];
+
+	if (n > 64 || m > 64)
+		return UINT_MAX;
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = (unsigned) i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = (unsigned) j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			unsigned x = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < x)
+				x = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < x)
+				x = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < x)
+				x = d[i - 2][j - 2] + 1;
+			d[i][j] = x;
+		}
+	return d[n][m];
+}
+
+/* The known key closest to key, if close enough to be a typo of it. */
+static const char *closest(const char *key, const char *const *known) {
+	const char *best = NULL;
+	unsigned best_d = UINT_MAX;
+
+	for (; *known; known++) {
+		unsigned d = distance(key, *known);
+
+		if (d <= 3 && 2 * d < strlen(*known) && d < best_d)
+			best = *known, best_d = d;
+	}
+	return best;
+}
+
 static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 		      int argc, char **argv) {
 	static const char *const settings[] = {
 		"autonomous", "max_concurrency", "executor", "executor_options", NULL
+	};
+	static const char *const keys[] = {
+		"project", "tasks", "autonomous", "max_concurrency", "executor", "executor_options", NULL
 	};
 	_cleanup_(json_object_putp) json_object *spec = NULL, *create = NULL;
 	_cleanup_(freep) char *text = NULL;
@@ -82,6 +126,21 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 		return r;
 	}
 	r = ctl_parse_json(text, len, &spec);
+	if (r >= 0 && json_object_is_type(spec, json_type_object)) {
+		json_object_object_foreach(spec, k, v) {
+			const char *const *s = keys, *like;
+
+			(void) v;
+			while (*s && strcmp(*s, k) != 0)
+				s++;
+			if (*s)
+				continue;
+			like = closest(k, keys);
+			fprintf(stderr, "dagctl: %s: unknown key \"%s\"%s%s%s\n", argv[0], k,
+				like ? "; did you mean \"" : "", like ? like : "", like ? "\"?" : "");
+			return -EINVAL;
+		}
+	}
 	name = ctl_get(spec, "project", json_type_string);
 	tasks = ctl_get(spec, "tasks", json_type_array);
 	if (r < 0 || !name || !tasks) {
@@ -101,8 +160,6 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 			s++;
 		if (*s)
 			json_object_object_add(create, key, json_object_get(val));
-		else if (strcmp(key, "project") != 0 && strcmp(key, "tasks") != 0)
-			fprintf(stderr, "dagctl: %s: ignoring unknown key \"%s\"\n", argv[0], key);
 	}
 	json_object_object_add(args, "project", json_object_get(name));
 	json_object_object_add(args, "tasks", json_object_get(tasks));

@@ -336,6 +336,49 @@ int ctl_result(json_object *reply, json_object **ret_result) {
 	return 0;
 }
 
+/* Says an error: "dagctl: CODE: MESSAGE", or with --json the object
+ * {"error": {"code": CODE, "message": MESSAGE}}, on stderr. */
+void ctl_error(struct ctl *c, const char *code, const char *format, ...) {
+	_cleanup_(json_object_putp) json_object *o = NULL;
+	_cleanup_(freep) char *msg = NULL;
+	json_object *e;
+	va_list ap;
+	int r;
+
+	va_start(ap, format);
+	r = vasprintf(&msg, format, ap);
+	va_end(ap);
+	if (r < 0)
+		msg = NULL;
+	if (!c->json || !(o = json_object_new_object()) || !(e = json_object_new_object())) {
+		fprintf(stderr, "dagctl: %s: %s\n", code, msg ?: format);
+		return;
+	}
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(msg ?: format));
+	json_object_object_add(o, "error", e);
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, CTL_JSON_LINE));
+}
+
+/* ctl_result(), the error said as c wants it (ctl_error), its code kept in c->code. */
+int ctl_reply_result(struct ctl *c, json_object *reply, json_object **ret_result) {
+	json_object *ok = ctl_get(reply, "ok", json_type_boolean), *e;
+
+	c->code[0] = '\0';
+	if (!ok || json_object_get_boolean(ok) || !c->json) {
+		int r = ctl_result(reply, ret_result);
+
+		if (r == -EREMOTEIO)
+			snprintf(c->code, sizeof c->code, "%s",
+				 ctl_str(ctl_get(reply, "error", json_type_object), "code"));
+		return r;
+	}
+	e = ctl_get(reply, "error", json_type_object);
+	snprintf(c->code, sizeof c->code, "%s", e ? ctl_str(e, "code") : "error");
+	ctl_error(c, c->code, "%s", e ? ctl_str(e, "message") : "(no message)");
+	return -EREMOTEIO;
+}
+
 int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result) {
 	_cleanup_(json_object_putp) json_object *reply = NULL;
 	int r;
@@ -343,7 +386,7 @@ int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **re
 	r = ctl_request(c, cmd, args, &reply);
 	if (r < 0)
 		return r;
-	return ctl_result(reply, ret_result);
+	return ctl_reply_result(c, reply, ret_result);
 }
 
 /* Calls cmd, then prints its result: as JSON if asked, else with show(). */

@@ -27,14 +27,15 @@ static bool unavailable(json_object *reply) {
 static int complete_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 			 int argc, char **argv) {
 	const char *env_id = getenv("DAGD_TASK_ID"), *token = getenv("DAGD_TASK_TOKEN"),
-		*id = argc > 0 ? argv[0] : env_id;
+		*id = json_object_get_string(ctl_get(args, "task_id", json_type_string)) ?: env_id;
 	_cleanup_(json_object_putp) json_object *reply = NULL, *result = NULL;
 	unsigned waited = 0, delay = 100;
 	int r;
 
 	if (!id || !*id)
 		return ctl_usage_error(cmd, "no TASK, and no DAGD_TASK_ID in the environment");
-	json_object_object_add(args, "task_id", json_object_new_string(id));
+	if (!json_object_object_get_ex(args, "task_id", NULL))
+		json_object_object_add(args, "task_id", json_object_new_string(id));
 	/* the sandbox's token is good for its own task only */
 	if (!json_object_object_get_ex(args, "token", NULL) && token && *token &&
 	    env_id && strcmp(id, env_id) == 0)
@@ -59,7 +60,7 @@ static int complete_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *
 		fprintf(stderr, "dagctl: %s\n", c->err);
 		return r;
 	}
-	r = ctl_result(reply, &result);
+	r = ctl_reply_result(c, reply, &result);
 	if (r < 0)
 		return r;
 	return c->json ? ctl_print_json(result, CTL_JSON_PRETTY) : show_complete(result);
@@ -70,20 +71,21 @@ static const struct ctl_opt complete_opts[] = {
 	{ "result", "JSON", ARG_JSON, "result", 0, "the task's result, any JSON" },
 	{ "error", "MESSAGE", ARG_STRING, "error_message", 0, "why it failed (implies --failed)" },
 	{ "token", "TOKEN", ARG_STRING, "token", 0, "the attempt's token (default $DAGD_TASK_TOKEN)" },
+	CTL_OPT_PROJECT,
 	{}
 };
 
 const struct ctl_cmd ctl_cmd_complete = {
 	.name = "complete",
-	.usage = "[TASK] [--failed] [--result JSON] [--error MESSAGE] [--token TOKEN]",
+	.usage = "[TASK] [-p PROJECT] [--failed] [--result JSON] [--error MESSAGE] [--token TOKEN]",
 	.summary = "Report that a task finished; prints its new status",
 	.details = "Inside a sandbox, TASK, the token and the socket default to $DAGD_TASK_ID,\n"
 		   "$DAGD_TASK_TOKEN and $DAGD_SOCKET.  Without a token, only an operator may\n"
 		   "complete a task.  While the daemon is unavailable, the report is retried\n"
-		   "for up to 5 seconds.\n",
+		   "for up to 5 seconds.  TASK is an id, PROJECT/NAME, or a NAME with --project.\n",
 	.example = "  dagctl complete --result '{\"artifacts\": 3}'\n"
 		   "  dagctl complete t-3 --error 'disk full'\n",
 	.opts = complete_opts,
-	.min_args = 0, .max_args = 1,
+	.min_args = 0, .max_args = 1, .keys = { "task_id" },
 	.exec = complete_exec,
 };

@@ -3,11 +3,41 @@
  * (executor.list) and executors reload (executor.reload).
  */
 #include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "dagctl.h"
 
+/* "accept" and "database" said in a line each: "ok", or what is wrong. */
+static json_object *health(const char *key, json_object *v) {
+	char buf[512];
+
+	if (strcmp(key, "database") == 0) {
+		if (json_object_get_boolean(ctl_get(v, "writable", json_type_boolean)))
+			return json_object_new_string("writable");
+		snprintf(buf, sizeof buf, "NOT WRITABLE since %s: %s (%" PRId64 " turns refused; "
+			 "reads still answered)", ctl_str(v, "failing_since"), ctl_str(v, "error"),
+			 json_object_get_int64(ctl_get(v, "refused_turns", json_type_int)));
+		return json_object_new_string(buf);
+	}
+	if (json_object_get_int64(ctl_get(v, "pauses", json_type_int)) == 0)
+		return json_object_new_string("ok");
+	snprintf(buf, sizeof buf, "%spaused %" PRId64 " times (last at %s: %s)",
+		 json_object_get_boolean(ctl_get(v, "paused", json_type_boolean)) ? "PAUSED now; " : "",
+		 json_object_get_int64(ctl_get(v, "pauses", json_type_int)),
+		 ctl_str(v, "last_error_at"), ctl_str(v, "last_error"));
+	return json_object_new_string(buf);
+}
+
 static int show_status(json_object *result) {
-	ctl_print_kv(result);
+	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_foreach(result, k, v)
+		json_object_object_add(o, k, (strcmp(k, "database") == 0 || strcmp(k, "accept") == 0) &&
+				       json_object_is_type(v, json_type_object) ? health(k, v) : json_object_get(v));
+	ctl_print_kv(o);
 	return 0;
 }
 

@@ -2,7 +2,8 @@
  * ctl-graph.c - graph: a project's DAG, as an indented tree for the terminal
  * (each task under the tasks it depends on; one with several of them is drawn
  * in full the first time, then named with "(see above)"), or as Graphviz dot,
- * a dependency's arrow pointing at its dependent, the statuses as colours.
+ * a dependency's arrow pointing at its dependent, the statuses as colours;
+ * of a whole project, or of the part of it a task is in.
  */
 #include <string.h>
 
@@ -199,8 +200,70 @@ static int show_dot(struct view *v) {
 	return 0;
 }
 
+/* Adds to keep the task and, following key (depends_on or dependents), all
+ * it reaches. */
+static void reach(struct view *v, json_object *keep, const char *id, const char *key) {
+	json_object *t = ctl_get(v->tasks, id, json_type_object), *ids;
+
+	if (!t || json_object_object_get_ex(keep, id, NULL))
+		return;
+	json_object_object_add(keep, id, json_object_new_boolean(true));
+	ids = ctl_get(t, key, json_type_array);
+	for (size_t i = 0; ids && i < json_object_array_length(ids); i++)
+		reach(v, keep, json_object_get_string(json_object_array_get_idx(ids, i)) ?: "", key);
+}
+
+/* Keeps of the view only the task, what it depends on and what depends on it. */
+static int narrow(struct view *v, const char *id) {
+	_cleanup_(json_object_putp) json_object *keep = json_object_new_object(),
+		*tasks = json_object_new_object();
+
+	if (!keep || !tasks)
+		return -ENOMEM;
+	if (!ctl_get(v->tasks, id, json_type_object))
+		return ctl_bad_reply("task %s is not in project %s", id, v->project);
+	reach(v, keep, id, "depends_on");
+	json_object_object_del(keep, id);
+	reach(v, keep, id, "dependents");
+	json_object_object_foreach(keep, k, val) {
+		(void) val;
+		json_object_object_add(tasks, k, json_object_get(ctl_get(v->tasks, k, json_type_object)));
+	}
+	json_object_put(v->tasks);
+	v->tasks = TAKE_PTR(tasks);
+	return 0;
+}
+
+/* A TASK operand (t-N, PROJECT/NAME): its id, and its project in v. */
+static int task_operand(struct ctl *c, const char *s, struct view *v, char **ret_id) {
+	_cleanup_(json_object_putp) json_object *args = json_object_new_object(), *result = NULL;
+	json_object *t;
+	int r;
+
+	if (!args)
+		return -ENOMEM;
+	json_object_object_add(args, "task_id", json_object_new_string(s));
+	r = ctl_resolve_tasks(c, args, NULL);
+	if (r < 0)
+		return r;
+	r = ctl_call(c, "task.get", args, &result);
+	if (r < 0)
+		return r;
+	t = ctl_expect(result, "task", json_type_object);
+	if (!t || !ctl_expect(t, "project_id", json_type_string))
+		return -EBADMSG;
+	v->project = strdup(ctl_str(t, "project_id"));
+	*ret_id = strdup(ctl_str(t, "id"));
+	return v->project && *ret_id ? 0 : -ENOMEM;
+}
+
+static bool is_task_ref(const char *s) {
+	return strchr(s, '/') || ctl_is_task_id(s);
+}
+
 static int graph_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 		      int argc, char **argv) {
+	_cleanup_(freep) char *task = NULL;
 	const char *format = json_object_get_string(ctl_get(args, "format", json_type_string)) ?: "text";
 	struct view v = { .seq = -1 };
 	int rows, width, r;
@@ -210,10 +273,14 @@ static int graph_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 	ctl_size_option(args, "width", &width);
 	if (!width && ctl_term_size(STDOUT_FILENO, &rows, &width) < 0)
 		width = 0;
-	v.project = strdup(argv[0]);
-	if (!v.project)
-		return -ENOMEM;
-	r = view_load(c, &v);
+	if (is_task_ref(argv[0]))
+		r = task_operand(c, argv[0], &v, &task);
+	else
+		r = (v.project = strdup(argv[0])) ? 0 : -ENOMEM;
+	if (r >= 0)
+		r = view_load(c, &v);
+	if (r >= 0 && task)
+		r = narrow(&v, task);
 	if (r >= 0 && c->json) {
 		_cleanup_(json_object_putp) json_object *o = json_object_new_object();
 		_cleanup_(freep) json_object **ts = NULL;
@@ -240,14 +307,16 @@ static const struct ctl_opt graph_opts[] = {
 
 const struct ctl_cmd ctl_cmd_graph = {
 	.name = "graph",
-	.usage = "PROJECT [--format dot|text] [--width N]",
+	.usage = "PROJECT|TASK [--format dot|text] [--width N]",
 	.summary = "Draw a project's DAG: a tree for the terminal, or Graphviz dot",
 	.details = "The tree has the tasks that depend on nothing at its roots and each task under\n"
 		   "the tasks it depends on, with its status (and attempt, past the first); a\n"
 		   "task that depends on several is drawn in full once, then \"(see above)\".\n"
 		   "In dot, each arrow goes from a dependency to its dependent, and the fill\n"
-		   "colour is the status.\n",
+		   "colour is the status.  Given a TASK (t-7 or PROJECT/NAME), only the part of\n"
+		   "its project's DAG it is in: what it depends on and what depends on it.\n",
 	.example = "  dagctl graph build\n"
+		   "  dagctl graph build/compile\n"
 		   "  dagctl graph build --format dot | dot -Tsvg > build.svg\n",
 	.opts = graph_opts,
 	.min_args = 1, .max_args = 1, .keys = { "project" },

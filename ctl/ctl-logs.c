@@ -1,7 +1,8 @@
 /*
  * ctl-logs.c - logs (and task logs): the output of a task's attempt, at
  * once, or followed (task.logs with follow) as the sandbox writes it, until
- * the attempt is over: exit 0 if the task then completed, 1 if not.  A
+ * the attempt is over: exit 0 if the task then completed, 1 if not, with how
+ * it ended said on stderr; a task that never ran is said to have not run.  A
  * follower that loses the daemon comes back with the offset it had and misses
  * nothing; one that asks before the task has run waits for its first attempt;
  * one whose attempt ends in validation waits for the verdict.
@@ -18,21 +19,26 @@ struct logs {
 	char status[32];        /* the task's status when the attempt ended */
 };
 
-/* Prints the lines of a reply or of a "log" message (json: the object). */
+/* Prints the lines of a reply or of a "log" message (json: the object).
+ * With "partial", its last line is a piece of one that goes on in the next
+ * message: no newline after it. */
 static int put_lines(bool json, json_object *o) {
 	json_object *lines = ctl_expect(o, "lines", json_type_array);
+	bool partial = json_object_get_boolean(ctl_get(o, "partial", json_type_boolean));
+	size_t n;
 
 	if (!lines)
 		return -EBADMSG;
+	n = json_object_array_length(lines);
 	if (json)
 		ctl_print_json(o, CTL_JSON_LINE);
 	else
-		for (size_t i = 0; i < json_object_array_length(lines); i++) {
+		for (size_t i = 0; i < n; i++) {
 			const char *s = json_object_get_string(json_object_array_get_idx(lines, i));
 			size_t len = s ? strlen(s) : 0;
 
 			fputs(s ?: "", stdout);
-			if (len == 0 || s[len - 1] != '\n')
+			if ((len == 0 || s[len - 1] != '\n') && !(partial && i == n - 1))
 				putchar('\n');
 		}
 	return fflush(stdout) == 0 ? 0 : -errno;
@@ -48,6 +54,43 @@ static void warn_truncated(json_object *result) {
 static int show_logs(json_object *result) {
 	warn_truncated(result);
 	return put_lines(false, result);
+}
+
+/* The task as it is now; NULL (said) if it cannot be had. */
+static json_object *get_task(struct ctl *c, const char *task_id, json_object **ret_result) {
+	_cleanup_(json_object_putp) json_object *args = json_object_new_object();
+
+	if (!args)
+		return NULL;
+	json_object_object_add(args, "task_id", json_object_new_string(task_id));
+	if (ctl_call(c, "task.get", args, ret_result) < 0)
+		return NULL;
+	return ctl_expect(*ret_result, "task", json_type_object);
+}
+
+/* The log of a task that never ran is no output at all: say why. */
+static int show_never_ran(struct ctl *c, const char *task_id) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	json_object *t = get_task(c, task_id, &result);
+
+	if (!t)
+		return -EBADMSG;
+	fprintf(stderr, "dagctl: %s has not run (it is %s); 'dagctl logs --follow %s' waits for it\n",
+		task_id, ctl_str(t, "status"), task_id);
+	return 0;
+}
+
+/* How a followed task ended: "t-3 is failed (attempt 1): exited with code 3". */
+static void say_end(struct ctl *c, const char *task_id) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	json_object *t = get_task(c, task_id, &result), *msg;
+
+	if (!t)
+		return;
+	msg = ctl_get(t, "error_message", json_type_string);
+	fprintf(stderr, "dagctl: %s is %s (attempt %s)%s%s\n", task_id, ctl_str(t, "status"),
+		json_object_get_string(ctl_get(t, "attempt", json_type_int)) ?: "?",
+		msg ? ": " : "", msg ? json_object_get_string(msg) : "");
 }
 
 /* Notes where the stream is; 1 and the status if the attempt is over. */
@@ -126,17 +169,28 @@ static int follow(struct ctl *c, json_object *args) {
 		if (r < 0)
 			return r == -EINTR ? 0 : r;
 	}
-	if (strcmp(l.status, "completed") == 0)
-		return 0;
-	fprintf(stderr, "dagctl: %s is %s\n", l.task_id, l.status);
-	return -ECANCELED;
+	say_end(c, l.task_id);
+	return strcmp(l.status, "completed") == 0 ? 0 : -ECANCELED;
 }
 
 static int logs_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 		     int argc, char **argv) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	json_object *lines;
+	int r;
+
 	if (json_object_get_boolean(ctl_get(args, "follow", json_type_boolean)))
 		return follow(c, args);
-	return ctl_run(c, "task.logs", args, show_logs);
+	r = ctl_call(c, "task.logs", args, &result);
+	if (r < 0)
+		return r;
+	lines = ctl_expect(result, "lines", json_type_array);
+	if (!lines)
+		return -EBADMSG;
+	if (json_object_get_int64(ctl_get(result, "attempt", json_type_int)) == 0 &&
+	    json_object_array_length(lines) == 0 && !c->json)
+		return show_never_ran(c, ctl_str(result, "task_id"));
+	return c->json ? ctl_print_json(result, CTL_JSON_PRETTY) : show_logs(result);
 }
 
 static const struct ctl_opt logs_opts[] = {
@@ -144,19 +198,23 @@ static const struct ctl_opt logs_opts[] = {
 	{ "follow", NULL, ARG_TRUE, "follow", 0,
 	  "go on printing its output as it comes, until the attempt is over" },
 	{ "max-bytes", "N", ARG_INT, "max_bytes", 1, "at most the last N bytes (default 1 MiB)" },
+	CTL_OPT_PROJECT,
 	{}
 };
 
 #define LOGS_DETAILS \
+	"The log of a task that has not run is no output: dagctl says so on stderr.\n" \
 	"With --follow, the output is printed as the task writes it, until its attempt\n" \
-	"is over (a task that has not run yet is waited for); the exit status is then\n" \
-	"0 if the task completed, 1 if not.  A restart of the daemon is followed\n" \
-	"through.  ^C stops following (exit 0).  --json prints each piece as a JSON\n" \
-	"object with its \"lines\".\n"
+	"is over (a task that has not run yet is waited for); how it ended is then said\n" \
+	"on stderr (\"dagctl: t-3 is failed (attempt 1): exited with code 3\") and the\n" \
+	"exit status is 0 if the task completed, 1 if not.  A restart of the daemon is\n" \
+	"followed through.  ^C stops following (exit 0).  --json prints each piece as a\n" \
+	"JSON object with its \"lines\".  TASK is an id (t-7), PROJECT/NAME, or a NAME\n" \
+	"with --project PROJECT.\n"
 
 const struct ctl_cmd ctl_cmd_logs = {
 	.name = "logs",
-	.usage = "TASK [--attempt N] [--follow] [--max-bytes N]",
+	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N]",
 	.summary = "Print the output of a task's run, or follow it",
 	.details = LOGS_DETAILS,
 	.example = "  dagctl logs t-3 --follow\n"
@@ -168,7 +226,7 @@ const struct ctl_cmd ctl_cmd_logs = {
 
 const struct ctl_cmd ctl_cmd_task_logs = {
 	.name = "task logs",
-	.usage = "TASK [--attempt N] [--follow] [--max-bytes N]",
+	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N]",
 	.summary = "Print the output of a task's run (the same as 'logs')",
 	.details = LOGS_DETAILS,
 	.example = "  dagctl task logs t-3 --attempt 1\n",

@@ -94,7 +94,48 @@ static void put_counts(FILE *f, json_object *counts) {
 		fputc('-', f);
 }
 
-/* An object as aligned "key: value" lines. */
+static bool ends_with(const char *s, const char *tail) {
+	size_t n = strlen(s), k = strlen(tail);
+
+	return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/* For people, after the value: a time as how long ago (or how soon), a
+ * number of seconds as a duration. */
+static void put_relative(const char *key, json_object *v) {
+	char buf[32];
+	double t, now;
+
+	if ((ends_with(key, "_at") || strcmp(key, "not_before") == 0) &&
+	    json_object_is_type(v, json_type_string) &&
+	    ctl_parse_time(json_object_get_string(v), &t) >= 0 && ctl_now(&now) >= 0) {
+		if (t <= now)
+			printf(" (%s ago)", ctl_duration(now - t, buf));
+		else
+			printf(" (in %s)", ctl_duration(t - now + 0.999, buf));
+	} else if ((strcmp(key, "timeout") == 0 || strcmp(key, "retry_backoff") == 0 ||
+		    ends_with(key, "_seconds")) &&
+		   (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) &&
+		   json_object_get_double(v) >= 60)
+		printf(" (%s)", ctl_duration(json_object_get_double(v), buf));
+}
+
+/* A task's status for people: "ready (retry in 12s)" while it waits out the
+ * backoff of a retry (its not_before is to come), else the status. */
+const char *ctl_status_text(json_object *task, char buf[static 64]) {
+	const char *status = ctl_str(task, "status");
+	double t, now;
+	char d[32];
+
+	if (strcmp(status, "ready") != 0 ||
+	    ctl_parse_time(json_object_get_string(ctl_get(task, "not_before", json_type_string)), &t) < 0 ||
+	    ctl_now(&now) < 0 || t <= now)
+		return status;
+	snprintf(buf, 64, "ready (retry in %s)", ctl_duration(t - now + 0.999, d));
+	return buf;
+}
+
+/* An object as aligned "key: value" lines; times also as how long ago. */
 void ctl_print_kv(json_object *o) {
 	int w = 0;
 
@@ -103,10 +144,16 @@ void ctl_print_kv(json_object *o) {
 			w = (int) strlen(key);
 	json_object_object_foreach(o, k, v) {
 		printf("%s:%*s ", k, w - (int) strlen(k), "");
+		char buf[64];
+
 		if (strcmp(k, "counts") == 0 && json_object_is_type(v, json_type_object))
 			put_counts(stdout, v);
-		else
+		else if (strcmp(k, "status") == 0 && json_object_is_type(v, json_type_string))
+			fputs(ctl_status_text(o, buf), stdout);
+		else {
 			ctl_put_value(stdout, v);
+			put_relative(k, v);
+		}
 		putchar('\n');
 	}
 }

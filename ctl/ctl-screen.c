@@ -165,7 +165,8 @@ int ctl_term_size(int fd, int *ret_rows, int *ret_cols) {
 	return 0;
 }
 
-/* An RFC 3339 UTC time ("2026-11-25T12:00:00.123Z") as seconds since the epoch. */
+/* An RFC 3339 time ("2026-11-25T12:00:00.123Z", or with an offset such as
+ * "+02:00" instead of the Z) as seconds since the epoch. */
 int ctl_parse_time(const char *s, double *ret) {
 	struct tm tm = {};
 	double frac = 0;
@@ -181,11 +182,17 @@ int ctl_parse_time(const char *s, double *ret) {
 		frac = strtod(s, &end);
 		s = end;
 	}
-	if (strcmp(s, "Z") != 0)
-		return -EINVAL;
+	int oh = 0, om = 0, sign = 0;
+
+	if (strcmp(s, "Z") != 0 && strcmp(s, "z") != 0) {
+		if ((*s != '+' && *s != '-') || strlen(s) != 6 ||
+		    sscanf(s + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 || oh > 23 || om > 59)
+			return -EINVAL;
+		sign = *s == '+' ? 1 : -1;
+	}
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
-	*ret = (double) timegm(&tm) + frac;
+	*ret = (double) timegm(&tm) + frac - sign * (oh * 3600 + om * 60);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /*
- * ctl-task.c - the task commands: task add, list, show, cancel, retry,
- * start, depend and undepend; and unblocked (task.unblocked).  task logs is
+ * ctl-task.c - the task commands: task add, list, show, cancel, retry (of
+ * several tasks, or of every failed one), start, depend and undepend; and
+ * unblocked (task.unblocked).  task logs is
  * in ctl-logs.c.
  */
 #include <inttypes.h>
@@ -81,13 +82,13 @@ int ctl_show_tasks(json_object *result) {
 		     : table_new(7, "ID", "NAME", "STATUS", "ATTEMPT", "PRIO", "DEPS", "TITLE");
 	for (size_t i = 0; i < n; i++) {
 		json_object *k = json_object_array_get_idx(ts, i);
-		char deps[128];
+		char deps[128], status[64];
 
 		if (projects)
 			table_add(t, "%s", ctl_str(k, "project_id"));
 		table_add(t, "%s", ctl_str(k, "id"));
 		table_add(t, "%s", ctl_str(k, "name"));
-		table_add(t, "%s", ctl_str(k, "status"));
+		table_add(t, "%s", ctl_status_text(k, status));
 		table_add(t, "%" PRId64, json_object_get_int64(ctl_get(k, "attempt", json_type_int)));
 		table_add(t, "%s", ctl_str(k, "priority"));
 		table_add(t, "%s", short_list(ctl_get(k, "depends_on", json_type_array), deps, sizeof deps));
@@ -100,7 +101,8 @@ int ctl_show_tasks(json_object *result) {
 static const struct ctl_opt add_opts[] = {
 	{ "title", "TEXT", ARG_STRING, "title", 0, "what it does, for people (required)" },
 	{ "name", "NAME", ARG_STRING, "name", 0, "a name, unique in the project" },
-	{ "after", "TASK", ARG_STRINGS, "depends_on", 0, "run after TASK (an id); repeat for more" },
+	{ "after", "TASK", ARG_STRINGS, "depends_on", 0,
+	  "run after TASK (an id, a NAME of this project, or PROJECT/NAME); repeat for more" },
 	{ "priority", "P", ARG_STRING, "priority", 0, "critical, high, medium (default) or low" },
 	{ "retries", "N", ARG_INT, "max_retries", 0, "retry a failed run N times (default 0)" },
 	{ "backoff", "SECONDS", ARG_SECONDS, "retry_backoff", 0,
@@ -122,9 +124,19 @@ static const struct ctl_opt list_opts[] = {
 };
 
 static const struct ctl_opt on_opts[] = {
-	{ "on", "TASK", ARG_STRINGS, "on", 0, "the task (an id) it depends on; repeat for more" },
+	{ "on", "TASK", ARG_STRINGS, "on", 0, "the task it depends on; repeat for more" },
+	CTL_OPT_PROJECT,
 	{}
 };
+
+/* The commands that take one TASK: an id, PROJECT/NAME, or NAME with -p. */
+static const struct ctl_opt task_opts[] = {
+	CTL_OPT_PROJECT,
+	{}
+};
+
+#define TASK_REF_DETAILS \
+	"TASK is an id (t-7), PROJECT/NAME, or a NAME with --project PROJECT.\n"
 
 static const struct ctl_opt unblocked_opts[] = {
 	{ "project", "PROJECT", ARG_STRING, "project", 0, "only this project's tasks" },
@@ -137,9 +149,10 @@ const struct ctl_cmd ctl_cmd_task_add = {
 	.usage = "PROJECT --title TEXT [OPTION...] (-- COMMAND [ARG...] | --shell STRING)",
 	.summary = "Add a task to a project; prints its id",
 	.details = "The words after '--' are run as they are (an argv); --shell runs a string\n"
-		   "with /bin/sh -c.  The task waits for the tasks given with --after.\n",
+		   "with /bin/sh -c.  The task waits for the tasks given with --after: ids, names\n"
+		   "of tasks of PROJECT, or PROJECT/NAME.\n",
 	.example = "  dagctl task add build --title Compile --name compile -- make -j4\n"
-		   "  dagctl task add build --title Test --after t-1 --retries 2 --shell 'make check'\n",
+		   "  dagctl task add build --title Test --after compile --retries 2 --shell 'make check'\n",
 	.opts = add_opts,
 	.min_args = 1, .max_args = 1, .keys = { "project" },
 	.dashdash = "command", .required = { "title", "command" },
@@ -151,7 +164,8 @@ const struct ctl_cmd ctl_cmd_task_list = {
 	.usage = "[PROJECT] [--status STATUS]...",
 	.summary = "List tasks, of one project or of all",
 	.details = "Statuses: waiting ready spawning running pending_validation validating\n"
-		   "completed failed upstream_failed cancelled.\n",
+		   "completed failed upstream_failed cancelled.  A task waiting out the backoff\n"
+		   "before a retry shows as \"ready (retry in 12s)\".\n",
 	.example = "  dagctl task list build --status failed --status upstream_failed\n",
 	.opts = list_opts,
 	.min_args = 0, .max_args = 1, .keys = { "project" },
@@ -160,47 +174,145 @@ const struct ctl_cmd ctl_cmd_task_list = {
 
 const struct ctl_cmd ctl_cmd_task_show = {
 	.name = "task show",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Show a task",
-	.example = "  dagctl task show t-3\n",
+	.details = TASK_REF_DETAILS,
+	.example = "  dagctl task show t-3\n"
+		   "  dagctl task show build/compile\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.get", .show = show_task,
 };
 
 const struct ctl_cmd ctl_cmd_task_cancel = {
 	.name = "task cancel",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Cancel a task, stopping its sandbox",
-	.details = "The tasks that depend on it become upstream_failed.\n",
+	.details = "The tasks that depend on it become upstream_failed.\n" TASK_REF_DETAILS,
 	.example = "  dagctl task cancel t-3\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.cancel", .show = show_task_status,
 };
 
+/* The ids of a project's failed tasks, into ids. */
+static int failed_tasks(struct ctl *c, const char *project, json_object *ids) {
+	_cleanup_(json_object_putp) json_object *args = json_object_new_object(), *result = NULL;
+	json_object *ts;
+	int r;
+
+	if (!args)
+		return -ENOMEM;
+	json_object_object_add(args, "project", json_object_new_string(project));
+	json_object_object_add(args, "status", json_object_new_string("failed"));
+	r = ctl_call(c, "task.list", args, &result);
+	if (r < 0)
+		return r;
+	ts = ctl_expect(result, "tasks", json_type_array);
+	if (!ts)
+		return -EBADMSG;
+	for (size_t i = 0; i < json_object_array_length(ts); i++)
+		json_object_array_add(ids, json_object_new_string(ctl_str(json_object_array_get_idx(ts, i), "id")));
+	return 0;
+}
+
+/* task retry of each task named (or of each failed task of the project),
+ * going on past a refusal; the first error is the exit status. */
+static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
+		      int argc, char **argv) {
+	_cleanup_(json_object_putp) json_object *ids = json_object_new_array(),
+		*all = json_object_new_array();
+	json_object *given = ctl_get(args, "task_id", json_type_array);
+	const char *project = json_object_get_string(ctl_get(args, "project", json_type_string));
+	bool failed = json_object_get_boolean(ctl_get(args, "all_failed", json_type_boolean));
+	int r, ret = 0;
+
+	if (!ids || !all)
+		return -ENOMEM;
+	if (failed == (given != NULL))
+		return ctl_usage_error(cmd, "name the TASKs or give --all-failed, one of them");
+	if (failed && !project)
+		return ctl_usage_error(cmd, "--all-failed needs -p PROJECT");
+	if (failed) {
+		r = failed_tasks(c, project, ids);
+		if (r < 0)
+			return r;
+		if (json_object_array_length(ids) == 0 && !c->json)
+			fprintf(stderr, "dagctl: no failed task in %s\n", project);
+	} else
+		for (size_t i = 0; i < json_object_array_length(given); i++)
+			json_object_array_add(ids, json_object_get(json_object_array_get_idx(given, i)));
+
+	for (size_t i = 0; i < json_object_array_length(ids); i++) {
+		_cleanup_(json_object_putp) json_object *a = json_object_new_object(), *result = NULL;
+
+		if (!a)
+			return -ENOMEM;
+		json_object_object_add(a, "task_id", json_object_get(json_object_array_get_idx(ids, i)));
+		r = ctl_call(c, "task.retry", a, &result);
+		if (r < 0) {
+			if (ctl_lost(r) || r == -EBADMSG)
+				return r;
+			ret = ret ?: r;
+			continue;
+		}
+		if (!ctl_expect(result, "task", json_type_object))
+			return -EBADMSG;
+		if (!c->json)
+			show_task_status(result);
+		json_object_array_add(all, json_object_get(ctl_get(result, "task", json_type_object)));
+	}
+	if (c->json) {
+		_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+		if (!o)
+			return -ENOMEM;
+		if (!failed && json_object_array_length(ids) == 1 && json_object_array_length(all) == 1)
+			json_object_object_add(o, "task", json_object_get(json_object_array_get_idx(all, 0)));
+		else
+			json_object_object_add(o, "tasks", json_object_get(all));
+		if (json_object_array_length(all) > 0 || !ret)
+			ctl_print_json(o, CTL_JSON_PRETTY);
+	}
+	return ret;
+}
+
+static const struct ctl_opt retry_opts[] = {
+	{ "all-failed", NULL, ARG_TRUE, "all_failed", 0, "every failed task of the project (-p)" },
+	{ "project", "PROJECT", ARG_STRING, "project", 0, "look task names up in PROJECT" },
+	{}
+};
+
 const struct ctl_cmd ctl_cmd_task_retry = {
 	.name = "task retry",
-	.usage = "TASK",
-	.summary = "Run a failed or cancelled task again",
-	.details = "Its upstream_failed dependents go back to waiting.\n",
-	.example = "  dagctl task retry t-3\n",
-	.min_args = 1, .max_args = 1, .keys = { "task_id" },
-	.call = "task.retry", .show = show_task_status,
+	.usage = "TASK... [-p PROJECT] | --all-failed -p PROJECT",
+	.summary = "Run failed or cancelled tasks again",
+	.details = "Their upstream_failed dependents go back to waiting.  Each task is retried\n"
+		   "even if another is refused; the exit status is then 1.  --all-failed retries\n"
+		   "every failed task of PROJECT.\n" TASK_REF_DETAILS,
+	.example = "  dagctl task retry t-3 t-5\n"
+		   "  dagctl task retry --all-failed -p build\n",
+	.opts = retry_opts,
+	.min_args = 0, .max_args = -1, .keys = { "task_id" },
+	.exec = retry_exec,
 };
 
 const struct ctl_cmd ctl_cmd_task_start = {
 	.name = "task start",
-	.usage = "TASK",
+	.usage = "TASK [-p PROJECT]",
 	.summary = "Release one ready task of a manual project",
+	.details = TASK_REF_DETAILS,
 	.example = "  dagctl task start t-3\n",
+	.opts = task_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.call = "task.start", .show = show_task_status,
 };
 
 const struct ctl_cmd ctl_cmd_task_depend = {
 	.name = "task depend",
-	.usage = "TASK --on TASK...",
+	.usage = "TASK --on TASK... [-p PROJECT]",
 	.summary = "Make a task depend on more tasks",
-	.details = "The tasks must be of its project, and may not make a cycle.\n",
+	.details = "The tasks must be of its project, and may not make a cycle.\n" TASK_REF_DETAILS,
 	.example = "  dagctl task depend t-5 --on t-3 t-4\n",
 	.opts = on_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },
@@ -209,8 +321,9 @@ const struct ctl_cmd ctl_cmd_task_depend = {
 
 const struct ctl_cmd ctl_cmd_task_undepend = {
 	.name = "task undepend",
-	.usage = "TASK --on TASK...",
+	.usage = "TASK --on TASK... [-p PROJECT]",
 	.summary = "Remove some of a task's dependencies",
+	.details = TASK_REF_DETAILS,
 	.example = "  dagctl task undepend t-5 --on t-3\n",
 	.opts = on_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id", "on" }, .required = { "on" },

@@ -3,6 +3,7 @@
  * commands, the help drawn from it, and the parsing that turns a command's
  * options and operands into the args of its request.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -47,15 +48,47 @@ static const struct ctl_cmd *const cmds[] = {
 
 /* The options every command takes, after its own. */
 static const struct ctl_opt common_opts[] = {
-	{ "json", NULL, ARG_TRUE, NULL, 0, "print the daemon's JSON result instead" },
+	{ "json", NULL, ARG_TRUE, NULL, 0, "print the JSON result instead (a refusal: JSON on stderr)" },
+	{ "quiet", NULL, ARG_TRUE, NULL, 0, "print nothing on stdout: the exit status says it" },
 	{ "help", NULL, ARG_TRUE, NULL, 0, "show this help" },
 	{}
 };
 
+/* The short options, the same for every command that has the long one. */
+static const struct {
+	const char *name;
+	char letter;
+} letters[] = {
+	{ "project", 'p' },
+	{ "follow", 'f' },
+	{ "last", 'n' },
+};
+
+static char opt_letter(const struct ctl_opt *o) {
+	for (size_t i = 0; i < ELEMENTSOF(letters); i++)
+		if (strcmp(letters[i].name, o->name) == 0)
+			return letters[i].letter;
+	return 0;
+}
+
 enum { OPT_JSON = 0x100, OPT_HELP, OPT_VERSION, OPT_CMD = 0x200 };
 
+/* -q: stdout goes nowhere; what goes wrong is still said on stderr. */
+static int quiet(void) {
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (dup2(fd, STDOUT_FILENO) < 0) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
 static const char global_usage[] =
-	"usage: dagctl [--socket PATH] [--json] COMMAND [ARG...]\n";
+	"usage: dagctl [--socket PATH] [--json] [-q] COMMAND [ARG...]\n";
 
 static void list_cmds(FILE *f, const char *family) {
 	size_t flen = family ? strlen(family) : 0, w = 0;
@@ -80,13 +113,17 @@ static void global_help(FILE *f) {
 	fputs("\nGlobal options (before COMMAND):\n"
 	      "  --socket PATH  the daemon's socket; default $DAGD_SOCKET, else /run/dagd/dagd.sock\n"
 	      "                 as root, else $XDG_RUNTIME_DIR/dagd.sock\n"
-	      "  --json         print the daemon's JSON result instead of tables and lines\n"
+	      "  --json         print the daemon's JSON result instead of tables and lines;\n"
+	      "                 a refusal is then a JSON object on stderr: {\"error\": {\"code\",\n"
+	      "                 \"message\"}}\n"
+	      "  -q, --quiet    print nothing on stdout (errors still go to stderr)\n"
 	      "  -h, --help     show this help; 'dagctl COMMAND --help' or 'dagctl help COMMAND'\n"
 	      "                 explain one command\n"
 	      "  --version      print dagctl's version\n"
 	      "\nExit status: 0 done; 1 the daemon refused (\"dagctl: CODE: MESSAGE\"), or what\n"
 	      "wait or logs --follow waited for did not complete; 2 a usage error, or the\n"
-	      "daemon cannot be reached.\n"
+	      "daemon cannot be reached; 3 wait timed out; 4 wait's task or project is not\n"
+	      "there.\n"
 	      "\nExample:\n"
 	      "  dagctl project create demo\n"
 	      "  dagctl task add demo --title 'Say hello' -- echo hello\n"
@@ -96,8 +133,13 @@ static void global_help(FILE *f) {
 static void opt_help(FILE *f, const struct ctl_opt *o) {
 	char left[64];
 
-	snprintf(left, sizeof left, "%s--%s%s%s", strcmp(o->name, "help") == 0 ? "-h, " : "",
-		 o->name, o->arg ? " " : "", o->arg ?: "");
+	char letter[8] = "";
+
+	if (opt_letter(o) || strcmp(o->name, "help") == 0)
+		snprintf(letter, sizeof letter, "-%c, ", opt_letter(o) ?: 'h');
+	if (strcmp(o->name, "quiet") == 0)
+		snprintf(letter, sizeof letter, "-q, ");
+	snprintf(left, sizeof left, "%s--%s%s%s", letter, o->name, o->arg ? " " : "", o->arg ?: "");
 	fprintf(f, "  %-26s %s\n", left, o->help);
 }
 
@@ -214,24 +256,44 @@ static int apply_opt(const struct ctl_cmd *cmd, const struct ctl_opt *o, const c
 static int parse_opts(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv,
 		      json_object *args) {
 	struct option lo[40];
-	size_t n = 0;
+	char shorts[64] = "hq";
+	size_t n = 0, k = 2;
 	int r;
 
-	for (const struct ctl_opt *o = cmd->opts; o && o->name && n < ELEMENTSOF(lo) - 3; o++, n++)
+	for (const struct ctl_opt *o = cmd->opts; o && o->name && n < ELEMENTSOF(lo) - 4; o++, n++) {
 		lo[n] = (struct option) { o->name, o->arg ? required_argument : no_argument, NULL,
 					  OPT_CMD + (int) n };
+		if (opt_letter(o) && k + 3 < sizeof shorts) {
+			shorts[k++] = opt_letter(o);
+			if (o->arg)
+				shorts[k++] = ':';
+			shorts[k] = '\0';
+		}
+	}
 	lo[n++] = (struct option) { "json", no_argument, NULL, OPT_JSON };
 	lo[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+	lo[n++] = (struct option) { "quiet", no_argument, NULL, 'q' };
 	lo[n] = (struct option) {};
 
 	optind = 0;
-	while ((r = getopt_long(argc, argv, "h", lo, NULL)) >= 0)
+	while ((r = getopt_long(argc, argv, shorts, lo, NULL)) >= 0) {
+		const struct ctl_opt *o = NULL;
+
+		if (r < OPT_JSON && r != 'h' && r != 'q' && r != '?')
+			for (const struct ctl_opt *x = cmd->opts; x && x->name; x++)
+				if (opt_letter(x) == r)
+					o = x;
+		if (o)
+			r = OPT_CMD + (int) (o - cmd->opts);
 		switch (r) {
 		case 'h':
 			cmd_help(cmd, stdout);
 			exit(EXIT_SUCCESS);
 		case OPT_JSON:
 			c->json = true;
+			break;
+		case 'q':
+			c->silent = true;
 			break;
 		case '?':
 			return ctl_usage_error(cmd, NULL);
@@ -240,6 +302,7 @@ static int parse_opts(struct ctl *c, const struct ctl_cmd *cmd, int argc, char *
 			if (r < 0)
 				return r;
 		}
+	}
 	return 0;
 }
 
@@ -249,6 +312,19 @@ static const char *key_option(const struct ctl_cmd *cmd, const char *key) {
 		if (strcmp(o->key, key) == 0)
 			return o->name;
 	return key;
+}
+
+/* Task names in args become ids; the project they are looked up in is the
+ * command's (-p as _project, which only says where to look, or its project). */
+static int resolve_names(struct ctl *c, json_object *args) {
+	json_object *project = ctl_get(args, "_project", json_type_string) ?:
+			       ctl_get(args, "project", json_type_string);
+	_cleanup_(freep) char *where = project ? strdup(json_object_get_string(project)) : NULL;
+
+	if (project && !where)
+		return -ENOMEM;
+	json_object_object_del(args, "_project");
+	return ctl_resolve_tasks(c, args, where);
 }
 
 static int run_cmd(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **argv) {
@@ -299,6 +375,13 @@ static int run_cmd(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **ar
 			return ctl_usage_error(cmd, "missing --%s%s", key_option(cmd, cmd->required[i]),
 					       cmd->dashdash && strcmp(cmd->required[i], cmd->dashdash) == 0
 					       ? " or '-- COMMAND [ARG...]'" : "");
+
+	if (c->silent && (r = quiet()) < 0)
+		return r;
+
+	r = resolve_names(c, args);
+	if (r < 0)
+		return r;
 
 	if (cmd->exec)
 		return cmd->exec(c, cmd, args, nargs, argv);
@@ -426,6 +509,7 @@ int main(int argc, char **argv) {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{}
@@ -436,10 +520,13 @@ int main(int argc, char **argv) {
 
 	signal(SIGPIPE, SIG_IGN);
 	argv[0] = (char *) "dagctl";
-	while ((o = getopt_long(argc, argv, "+hs:", opts, NULL)) >= 0)
+	while ((o = getopt_long(argc, argv, "+hqs:", opts, NULL)) >= 0)
 		switch (o) {
 		case 's':
 			sock = optarg;
+			break;
+		case 'q':
+			c.silent = true;
 			break;
 		case OPT_JSON:
 			c.json = true;
@@ -469,5 +556,9 @@ int main(int argc, char **argv) {
 			fprintf(stderr, "dagctl: cannot write the output: %s\n", strerror(errno));
 		return 2;
 	}
-	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG || r == -ECANCELED ? 1 : 2;
+	if (r == -ETIME)
+		return 3;
+	if (r == -ENODEV)
+		return 4;
+	return r >= 0 ? 0 : r == -EREMOTEIO || r == -EBADMSG || r == -ECANCELED || r == -ENXIO ? 1 : 2;
 }

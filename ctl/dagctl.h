@@ -12,7 +12,8 @@
  * message before failing.  Made-up errors mark the daemon's side:
  * -EREMOTEIO, the daemon answered with an error (exit 1); -EBADMSG, its reply
  * made no sense (exit 1); -ECANCELED, what was waited for ended but did not
- * complete (exit 1).  Anything else exits 2: a usage error, or no daemon.
+ * complete (exit 1); -ENXIO, a task or project named is not there (exit 1;
+ * wait: 4); -ETIME, wait ran out of time (exit 3).  Anything else exits 2: a usage error, or no daemon.
  */
 #pragma once
 
@@ -60,6 +61,11 @@ struct ctl_opt {
 	const char *help;
 };
 
+/* -p/--project for a command that takes task names: where they are looked up
+ * (not sent to the daemon). */
+#define CTL_OPT_PROJECT \
+	{ "project", "PROJECT", ARG_STRING, "_project", 0, "look task names up in PROJECT" }
+
 struct ctl;
 
 struct ctl_cmd {
@@ -85,6 +91,7 @@ struct ctl_cmd {
 struct ctl {
 	const char *socket_path;
 	bool json;              /* print results as JSON */
+	bool silent;            /* -q: nothing on stdout */
 	bool quiet;             /* keep transport errors in err[] instead of printing them */
 	int fd;
 	int64_t next_id;
@@ -95,6 +102,7 @@ struct ctl {
 	json_object *queue;     /* stream lines (events, logs) read while awaiting a reply */
 	size_t queue_head;
 	char err[1024];         /* the last transport error */
+	char code[32];          /* the code of the last error reply of ctl_call(), or "" */
 };
 
 /* The state of one project as its events change it: what board, wait and
@@ -134,8 +142,14 @@ int64_t ctl_monotonic(void);
 bool ctl_lost(int r);
 int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply);
 int ctl_result(json_object *reply, json_object **ret_result);
+void ctl_error(struct ctl *c, const char *code, const char *format, ...) __attribute__((format(printf, 3, 4)));
+int ctl_reply_result(struct ctl *c, json_object *reply, json_object **ret_result);
 int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **ret_result);
 int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result));
+
+/* ctl-names.c */
+bool ctl_is_task_id(const char *s);
+int ctl_resolve_tasks(struct ctl *c, json_object *args, const char *project);
 
 /* ctl-output.c */
 json_object *ctl_get(json_object *o, const char *key, json_type type);
@@ -144,6 +158,7 @@ const char *ctl_str(json_object *o, const char *key);
 int ctl_bad_reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
 int ctl_print_json(json_object *o, int flags);
 void ctl_put_value(FILE *f, json_object *v);
+const char *ctl_status_text(json_object *task, char buf[static 64]);
 void ctl_print_kv(json_object *o);
 void ctl_print_ids(const char *label, json_object *ids);
 

@@ -61,9 +61,10 @@ static int cmd_daemon_status(struct req *r)
 	json_object_object_add(o, "tasks", json_object_new_int((int) nt));
 	json_object_object_add(o, "clients", json_object_new_int((int) server_clients()));
 	json_object_object_add(o, "last_event_seq", json_object_new_int64(server_committed_seq()));
+	server_status(o);
 	return reply_ok(r, o);
 }
 
-const struct cmd_entry cmd_executor_list_entry = { "executor.list", cmd_executor_list, 0 };
-const struct cmd_entry cmd_executor_reload_entry = { "executor.reload", cmd_executor_reload, 0 };
-const struct cmd_entry cmd_daemon_status_entry = { "daemon.status", cmd_daemon_status, 0 };
+const struct cmd_entry cmd_executor_list_entry = { "executor.list", cmd_executor_list, 0, NULL };
+const struct cmd_entry cmd_executor_reload_entry = { "executor.reload", cmd_executor_reload, 0, NULL };
+const struct cmd_entry cmd_daemon_status_entry = { "daemon.status", cmd_daemon_status, 0, NULL };

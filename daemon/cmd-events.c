@@ -6,6 +6,8 @@
 
 #include "dagd.h"
 
+static const char *const subscribe_args[] = { "since", "project", "types", "follow", "limit", NULL };
+
 static int collect(int64_t seq, const char *line, void *userdata)
 {
 	json_object_array_add(userdata, json_parse(line));
@@ -58,4 +60,4 @@ static int cmd_events_subscribe(struct req *r)
 	return reply_ok(r, o);
 }
 
-const struct cmd_entry cmd_events_subscribe_entry = { "events.subscribe", cmd_events_subscribe, 0 };
+const struct cmd_entry cmd_events_subscribe_entry = { "events.subscribe", cmd_events_subscribe, 0, subscribe_args };

@@ -4,6 +4,15 @@
  */
 #include "dagd.h"
 
+const char *const project_create_args[] = {
+	"name", "autonomous", "max_concurrency", "executor", "executor_options", NULL
+};
+static const char *const project_args[] = { "project", NULL };
+static const char *const project_update_args[] = {
+	"project", "name", "autonomous", "max_concurrency", "executor", "executor_options", NULL
+};
+static const char *const project_set_autonomous_args[] = { "project", "enabled", NULL };
+
 static int project_reply(struct req *r, struct project *p)
 {
 	json_object *o = json_object_new_object();
@@ -95,10 +104,10 @@ static int cmd_project_start(struct req *r)
 	return reply_ok(r, o);
 }
 
-const struct cmd_entry cmd_project_create_entry = { "project.create", cmd_project_create, 0 };
-const struct cmd_entry cmd_project_list_entry = { "project.list", cmd_project_list, 0 };
-const struct cmd_entry cmd_project_get_entry = { "project.get", cmd_project_get, 0 };
-const struct cmd_entry cmd_project_update_entry = { "project.update", cmd_project_update, 0 };
-const struct cmd_entry cmd_project_delete_entry = { "project.delete", cmd_project_delete, 0 };
-const struct cmd_entry cmd_project_set_autonomous_entry = { "project.set_autonomous", cmd_project_set_autonomous, 0 };
-const struct cmd_entry cmd_project_start_entry = { "project.start", cmd_project_start, 0 };
+const struct cmd_entry cmd_project_create_entry = { "project.create", cmd_project_create, 0, project_create_args };
+const struct cmd_entry cmd_project_list_entry = { "project.list", cmd_project_list, 0, NULL };
+const struct cmd_entry cmd_project_get_entry = { "project.get", cmd_project_get, 0, project_args };
+const struct cmd_entry cmd_project_update_entry = { "project.update", cmd_project_update, 0, project_update_args };
+const struct cmd_entry cmd_project_delete_entry = { "project.delete", cmd_project_delete, 0, project_args };
+const struct cmd_entry cmd_project_set_autonomous_entry = { "project.set_autonomous", cmd_project_set_autonomous, 0, project_set_autonomous_args };
+const struct cmd_entry cmd_project_start_entry = { "project.start", cmd_project_start, 0, project_args };

@@ -3,11 +3,25 @@
  * cancel, retry, unblocked and logs.  task.complete has a file of its own.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dagd.h"
+
+/* task.add's, and (without "project") each of task.add_batch's tasks' */
+const char *const task_add_args[] = {
+	"project", "title", "command", "name", "depends_on", "env", "cwd", "executor",
+	"executor_options", "priority", "timeout", "max_retries", "retry_backoff",
+	"validation_command", NULL
+};
+static const char *const add_batch_args[] = { "project", "tasks", "create_project", NULL };
+static const char *const task_id_args[] = { "task_id", NULL };
+static const char *const list_args[] = { "project", "status", NULL };
+static const char *const depend_args[] = { "task_id", "on", NULL };
+static const char *const unblocked_args[] = { "project", "limit", NULL };
+static const char *const logs_args[] = { "task_id", "attempt", "max_bytes", "offset", "follow", NULL };
 
 static int task_reply(struct req *r, struct task *t)
 {
@@ -52,17 +66,38 @@ static int cmd_task_add_batch(struct req *r)
 	k = arg_required(arg_string(r->args, "project", &name), "project");
 	if (k < 0)
 		return reply_errno(r, k);
+	if (create && args_check(create, project_create_args, "create_project") < 0)
+		return reply_error(r, "bad_request", "%s", last_error());
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *t = json_object_array_get_idx(list, i);
+		const char *tn = NULL;
+		char what[96];
+
+		if (!json_object_is_type(t, json_type_object))
+			continue;       /* (refused as such below) */
+		(void) arg_string(t, "name", &tn);
+		if (tn)
+			snprintf(what, sizeof(what), "tasks[%zu] ('%.*s')", i, utf8_prefix(tn, 64), tn);
+		else
+			snprintf(what, sizeof(what), "tasks[%zu]", i);
+		if (args_check(t, task_add_args + 1, what) < 0)
+			return reply_error(r, "bad_request", "%s", last_error());
+	}
 	p = project_find(name);
 	if (!p && !create)
 		return reply_error(r, "not_found", "no project '%s'", name);
 	if (!p) {
 		/* all or nothing: check the batch before the project exists */
 		json_object *pargs = json_object_new_object();
+		const char *ex = "local";
 
 		json_object_object_foreach(create, key, val)
 			json_object_object_add(pargs, key, json_object_get(val));
 		json_object_object_add(pargs, "name", json_object_new_string(name));
+		(void) arg_string(create, "executor", &ex);
 		k = task_create_batch(NULL, list, true, NULL);
+		for (size_t i = 0; k >= 0 && i < json_object_array_length(list); i++)
+			k = task_check_cwd(json_object_array_get_idx(list, i), ex);
 		if (k >= 0)
 			k = project_create(pargs, &p);
 		json_object_put(pargs);
@@ -202,9 +237,24 @@ static int cmd_task_unblocked(struct req *r)
 	return reply_ok(r, o);
 }
 
-/* The lines of fd's bytes [from, to).  With hold_partial a last line with no
- * newline yet is left out.  *ret_end is where the next read should start. */
-json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *ret_end)
+static json_object *line_string(const char *s, size_t n)
+{
+	_cleanup_free_ char *u = NULL;
+	size_t len;
+
+	if (utf8_valid(s, n))
+		return json_object_new_string_len(s, (int) n);
+	u = utf8_sanitize(s, n, &len);
+	return json_object_new_string_len(u, (int) len);
+}
+
+/* The lines of fd's bytes [from, to), as UTF-8 (bytes that are not shown
+ * as U+FFFD).  With hold_partial a last line with no newline yet is left
+ * out, unless nothing but it is there and it is piece bytes or longer: then
+ * that much of it is given, cut between characters, and *ret_partial set.
+ * *ret_end is where the next read should start. */
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
+		       bool *ret_partial)
 {
 	json_object *lines = json_object_new_array();
 	_cleanup_free_ char *buf = NULL;
@@ -212,6 +262,7 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *r
 	char *s, *e;
 
 	*ret_end = from;
+	*ret_partial = false;
 	if (to <= from)
 		return lines;
 	buf = xrealloc(NULL, (size_t) (to - from));
@@ -220,11 +271,21 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *r
 		return lines;
 	for (s = buf; s < buf + n; s = e + 1) {
 		e = memchr(s, '\n', (size_t) (buf + n - s));
-		if (!e && hold_partial)
+		if (!e && hold_partial) {
+			size_t k = (size_t) (buf + n - s), cut = k;
+
+			if (s != buf || k < piece)
+				break;
+			/* a piece of a long line, ending between two characters */
+			cut = utf8_complete(s, k);
+			json_object_array_add(lines, line_string(s, cut));
+			*ret_end = from + (off_t) cut;
+			*ret_partial = true;
 			break;
+		}
 		if (!e)
 			e = buf + n;
-		json_object_array_add(lines, json_object_new_string_len(s, (int) (e - s)));
+		json_object_array_add(lines, line_string(s, (size_t) (e - s)));
 		*ret_end = from + (e - buf) + (e < buf + n);
 	}
 	return lines;
@@ -245,7 +306,7 @@ static int cmd_task_logs(struct req *r)
 	int64_t attempt, max = 1024 * 1024, offset = -1;
 	json_object *o, *lines;
 	struct stat st = { .st_size = 0 };
-	bool follow = false, live;
+	bool follow = false, live, partial;
 	off_t from, end;
 	char id[24];
 	int k;
@@ -276,13 +337,15 @@ static int cmd_task_logs(struct req *r)
 	from = offset >= 0 ? (off_t) offset : st.st_size > max ? st.st_size - max : 0;
 	if (from > st.st_size)
 		from = st.st_size;
-	lines = log_lines(fd, from, st.st_size, follow && live, &end);
+	lines = log_lines(fd, from, st.st_size, follow && live, OUT_FEED, &end, &partial);
 	if (offset < 0 && from > 0 && json_object_array_length(lines) > 0)
 		json_object_array_del_idx(lines, 0, 1);    /* a cut line */
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
 	json_object_object_add(o, "attempt", json_object_new_int((int) attempt));
 	json_object_object_add(o, "lines", lines);
+	if (partial)
+		json_object_object_add(o, "partial", json_object_new_boolean(true));
 	json_object_object_add(o, "truncated", json_object_new_boolean(offset < 0 && from > 0));
 	json_object_object_add(o, "offset", json_object_new_int64(end));
 	if (follow) {
@@ -298,14 +361,14 @@ static int cmd_task_logs(struct req *r)
 	return 0;
 }
 
-const struct cmd_entry cmd_task_add_entry = { "task.add", cmd_task_add, 0 };
-const struct cmd_entry cmd_task_add_batch_entry = { "task.add_batch", cmd_task_add_batch, 0 };
-const struct cmd_entry cmd_task_get_entry = { "task.get", cmd_task_get, 0 };
-const struct cmd_entry cmd_task_list_entry = { "task.list", cmd_task_list, 0 };
-const struct cmd_entry cmd_task_depend_entry = { "task.depend", cmd_task_depend, 0 };
-const struct cmd_entry cmd_task_undepend_entry = { "task.undepend", cmd_task_undepend, 0 };
-const struct cmd_entry cmd_task_start_entry = { "task.start", cmd_task_start, 0 };
-const struct cmd_entry cmd_task_cancel_entry = { "task.cancel", cmd_task_cancel, 0 };
-const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0 };
-const struct cmd_entry cmd_task_unblocked_entry = { "task.unblocked", cmd_task_unblocked, 0 };
-const struct cmd_entry cmd_task_logs_entry = { "task.logs", cmd_task_logs, 0 };
+const struct cmd_entry cmd_task_add_entry = { "task.add", cmd_task_add, 0, task_add_args };
+const struct cmd_entry cmd_task_add_batch_entry = { "task.add_batch", cmd_task_add_batch, 0, add_batch_args };
+const struct cmd_entry cmd_task_get_entry = { "task.get", cmd_task_get, 0, task_id_args };
+const struct cmd_entry cmd_task_list_entry = { "task.list", cmd_task_list, 0, list_args };
+const struct cmd_entry cmd_task_depend_entry = { "task.depend", cmd_task_depend, 0, depend_args };
+const struct cmd_entry cmd_task_undepend_entry = { "task.undepend", cmd_task_undepend, 0, depend_args };
+const struct cmd_entry cmd_task_start_entry = { "task.start", cmd_task_start, 0, task_id_args };
+const struct cmd_entry cmd_task_cancel_entry = { "task.cancel", cmd_task_cancel, 0, task_id_args };
+const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0, task_id_args };
+const struct cmd_entry cmd_task_unblocked_entry = { "task.unblocked", cmd_task_unblocked, 0, unblocked_args };
+const struct cmd_entry cmd_task_logs_entry = { "task.logs", cmd_task_logs, 0, logs_args };

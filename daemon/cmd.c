@@ -39,7 +39,7 @@ int reply_ok(struct req *r, json_object *result)
 
 	json_object_object_add(o, "ok", json_object_new_boolean(true));
 	json_object_object_add(o, "result", result ? result : json_object_new_object());
-	server_reply(r->client, r->id, o);
+	server_reply(r->client, r->id, o, store_writes() != r->writes);
 	return 0;
 }
 
@@ -52,11 +52,12 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_trim(msg);                 /* a message cut short mid-character */
 	json_object_object_add(e, "code", json_object_new_string(code));
 	json_object_object_add(e, "message", json_object_new_string(msg));
 	json_object_object_add(o, "ok", json_object_new_boolean(false));
 	json_object_object_add(o, "error", e);
-	server_reply(r->client, r->id, o);
+	server_reply(r->client, r->id, o, store_writes() != r->writes);
 	return 0;
 }
 
@@ -119,18 +120,68 @@ int req_task(struct req *r, struct task **ret)
 	return 0;
 }
 
+/* Edits (insert, delete, substitute, swap two neighbours) from a to b,
+ * stopping early above max. */
+static unsigned distance(const char *a, const char *b, unsigned max)
+{
+	size_t n = strlen(a), m = strlen(b);
+	unsigned d[65][65];
+
+	if (n > 64 || m > 64)
+		return max + 1;
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = (unsigned) i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = (unsigned) j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			unsigned x = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < x)
+				x = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < x)
+				x = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < x)
+				x = d[i - 2][j - 2] + 1;
+			d[i][j] = x;
+		}
+	return d[n][m];
+}
+
+int args_check(json_object *o, const char *const *known, const char *what)
+{
+	json_object_object_foreach(o, key, val) {
+		const char *best = NULL;
+		unsigned best_d = 0;
+		bool found = false;
+
+		(void) val;
+		for (const char *const *k = known; k && *k && !found; k++) {
+			unsigned d = distance(key, *k, 3);
+
+			found = d == 0;
+			/* close: a few edits, and fewer than half its letters */
+			if (d <= 3 && 2 * d < strlen(*k) && (!best || d < best_d))
+				best = *k, best_d = d;
+		}
+		if (found)
+			continue;
+		if (best)
+			return errorf(-EINVAL, "%s: unknown argument '%.*s'; did you mean '%s'?", what,
+				      utf8_prefix(key, 64), key, best);
+		return errorf(-EINVAL, "%s: unknown argument '%.*s'", what, utf8_prefix(key, 64), key);
+	}
+	return 0;
+}
+
 void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 {
-	struct json_tokener *tok = json_tokener_new_ex(64);
-	struct req r = { .client = c, .operator = operator };
-	json_object *req, *v, *empty = NULL;
+	struct req r = { .client = c, .operator = operator, .writes = store_writes() };
+	json_object *req = NULL, *v, *empty = NULL;
 	const char *name;
 
-	req = json_tokener_parse_ex(tok, line, (int) len);
-	if (!req || json_tokener_get_parse_end(tok) != len) {
-		reply_error(&r, "bad_request", "malformed JSON: %s",
-			    req ? "trailing data after the object" :
-			    json_tokener_error_desc(json_tokener_get_error(tok)));
+	if (json_parse_strict(line, len, &req) < 0) {
+		reply_error(&r, "bad_request", "%s", last_error());
 		goto out;
 	}
 	if (!json_object_is_type(req, json_type_object)) {
@@ -160,13 +211,14 @@ void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 			continue;
 		if (!operator && !(e->flags & CMD_ANYONE))
 			reply_error(&r, "permission_denied", "'%s' is for operators only", name);
+		else if (args_check(r.args, e->args, e->name) < 0)
+			reply_error(&r, "bad_request", "%s", last_error());
 		else
 			e->exec(&r);
 		goto out;
 	}
-	reply_error(&r, "bad_request", "unknown command '%.64s'", name);
+	reply_error(&r, "bad_request", "unknown command '%.*s'", utf8_prefix(name, 64), name);
 out:
 	json_object_put(empty);
 	json_object_put(req);
-	json_tokener_free(tok);
 }

@@ -205,14 +205,28 @@ json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
 
+/* --- json-strict.c --------------------------------------------------------- */
+
+#define JSON_DEPTH 64
+/* RFC 8259 JSON only; a mistake is errorf(-EINVAL) saying where and what. */
+int json_parse_strict(const char *text, size_t len, json_object **ret);
+bool utf8_valid(const char *s, size_t n);
+char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
+char *utf8_valid_line(char *s);         /* s, or (freeing s) s made valid */
+void utf8_trim(char *s);                /* cut a sequence left incomplete at the end */
+int utf8_prefix(const char *s, size_t max);     /* bytes of s up to max, whole characters */
+size_t utf8_complete(const char *s, size_t n);  /* n, less a last character cut short */
+
 /* --- store.c ------------------------------------------------------------- */
 
 int store_open(const char *path);
 void store_close(void);
+int store_wipe(void);
 int store_begin(void);          /* lazily, on the first write of a batch */
 int store_commit(void);
 void store_rollback(void);
 bool store_in_transaction(void);
+uint64_t store_writes(void);            /* writes ever begun: has a request written? */
 int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
@@ -254,6 +268,7 @@ int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released);
 int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
+int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
 int task_cancel(struct task *t);
@@ -265,6 +280,7 @@ json_object *tasks_unblocked(struct project *p, size_t limit);
 
 int engine_load(void);
 void engine_free(void);
+void engine_reset(void);
 void engine_dispatch(void);
 bool engine_spawn_pending(void);
 void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active);
@@ -314,9 +330,43 @@ void executor_forget(struct executor *ex, const char *sandbox_id, const char *ha
 int executor_check_options(struct executor *ex, const char *options_json, char **ret_error);
 bool executor_full(const struct executor *ex);
 
-/* --- server.c ------------------------------------------------------------ */
+/* --- server.c, server-follow.c, server-socket.c --------------------------- */
 
-struct client;
+#define OUT_HIGH (1024 * 1024)          /* stop reading a client above this */
+#define OUT_FEED (256 * 1024)           /* feed followers below this */
+#define OUT_MAX (64 * 1024 * 1024)      /* drop a client above this */
+
+struct pend {
+	char *id;                       /* JSON text */
+	char *line;
+	bool durable;                   /* says what the batch changed: only once committed */
+};
+
+struct sub;
+struct logsub;
+
+struct client {
+	int fd;
+	sd_event_source *io;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool operator;
+	bool closing;                   /* close once the output is out */
+	bool paused;                    /* read this turn already: wait for the flush */
+	bool eof;                       /* it will send no more */
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	struct pend *pend;
+	size_t n_pend, pend_bytes;
+	struct sub *subs;               /* server-follow.c's */
+	struct logsub *logsubs;
+	struct client *next;
+};
+
+extern struct client *clients;
 
 int server_listen(void);
 void server_close(void);
@@ -325,12 +375,24 @@ void server_flush(void);
 struct client *server_client_new(int fd);
 unsigned server_clients(void);
 int64_t server_committed_seq(void);
+void server_status(json_object *o);     /* add the server's part of daemon.status */
+/* durable: the reply says what this turn wrote, so goes out only once committed */
+void server_reply(struct client *c, json_object *id, json_object *reply, bool durable);
+void client_out(struct client *c, const char *s, size_t n);
+size_t client_unsent(const struct client *c);
+
 int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t project_id,
 		     json_object *types);
-void server_reply(struct client *c, json_object *id, json_object *reply);
 int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
 		      off_t offset);
 void server_log_ended(int64_t task_id, unsigned attempt);
+bool follow_behind(const struct client *c);
+void follow_feed(struct client *c);
+void follow_free(struct client *c);
+int server_socket_open(void);
+int server_accept_start(int fd);
+void server_accept_stop(void);
+void server_accept_status(json_object *o);
 
 /* --- cmd.c --------------------------------------------------------------- */
 
@@ -339,12 +401,14 @@ struct req {
 	json_object *id;                /* borrowed */
 	json_object *args;              /* borrowed; an empty object if none */
 	bool operator;
+	uint64_t writes;                /* store_writes() when it came */
 };
 
 struct cmd_entry {
 	const char *name;
 	int (*exec)(struct req *r);
 	unsigned flags;
+	const char *const *args;        /* the arguments it takes, NULL-terminated */
 };
 #define CMD_ANYONE 1u                   /* not only operators */
 
@@ -354,9 +418,14 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(
 int reply_errno(struct req *r, int err);
 int req_project(struct req *r, const char *key, struct project **ret);
 int req_task(struct req *r, struct task **ret);
+/* errorf(-EINVAL) naming a key of o not in known (and the closest one that
+ * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
+int args_check(json_object *o, const char *const *known, const char *what);
+extern const char *const task_add_args[], *const project_create_args[];
 
 /* cmd-task.c */
-json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, off_t *ret_end);
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
+		       bool *ret_partial);
 char *log_path(int64_t task_id, unsigned attempt);
 
 /* cmd-*.c */

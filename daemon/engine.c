@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -945,6 +946,32 @@ static int check_command(json_object *args, const char *key, bool required)
 	for (size_t i = 0; i < json_object_array_length(v); i++)
 		if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
 			return errorf(-EINVAL, "argument '%s' must be an array of strings", key);
+	if (!*json_object_get_string(json_object_array_get_idx(v, 0)))
+		return errorf(-EINVAL, "argument '%s' must not start with an empty string", key);
+	return 0;
+}
+
+/* A cwd the local executor is to use must be a directory on this host now;
+ * that of another executor (a container's, a remote sandbox's) cannot be
+ * known before it runs.  executor: the project's, NULL if not known yet. */
+int task_check_cwd(json_object *args, const char *executor)
+{
+	const char *cwd, *ex = NULL;
+	struct stat st;
+
+	if (arg_string(args, "cwd", &cwd) < 0)
+		return 0;
+	if (!*cwd)
+		return errorf(-EINVAL, "argument 'cwd' must not be empty");
+	(void) arg_string(args, "executor", &ex);
+	if (!ex)
+		ex = executor;
+	if (!ex || strcmp(ex, "local") != 0)
+		return 0;
+	if (stat(cwd, &st) < 0)
+		return errorf(-EINVAL, "cwd '%s': %s", cwd, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return errorf(-EINVAL, "cwd '%s' is not a directory", cwd);
 	return 0;
 }
 
@@ -1095,6 +1122,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 
 		nt[i].args = args;
 		r = check_task_args(p, args, batch);
+		if (r >= 0)
+			r = task_check_cwd(args, p ? p->executor : NULL);
 		if (r < 0)
 			goto fail;
 		(void) arg_string(args, "name", &nt[i].name);
@@ -1357,6 +1386,9 @@ int task_cancel(struct task *t)
 {
 	char id[24];
 
+	/* asked twice: it is what was asked for; nothing changes, no event */
+	if (t->status == ST_CANCELLED)
+		return 0;
 	if (status_is_finished(t->status))
 		return errorf(-EBUSY, "task %s is %s already", task_id_string(t->id, id),
 			    status_to_string(t->status));
@@ -1957,6 +1989,14 @@ void engine_free(void)
 	active_total = 0;
 	for (struct executor *ex = executors; ex; ex = ex->next)
 		ex->active = 0;
+}
+
+/* An empty engine, as on an empty database (store_wipe()), without reading it. */
+void engine_reset(void)
+{
+	engine_free();
+	next_project_id = next_task_id = 1;
+	dispatch_dirty = true;
 }
 
 int engine_load(void)

@@ -165,7 +165,11 @@ static int parse_args(int argc, char **argv)
 			break;
 		case 'o':
 			eq = strchr(optarg, '=');
-			v = eq ? json_tokener_parse(eq + 1) : NULL;
+			v = NULL;
+			if (eq && json_parse_strict(eq + 1, strlen(eq + 1), &v) < 0) {
+				fprintf(stderr, "dagd: --executor-options '%s': %s\n", optarg, last_error());
+				return -EINVAL;
+			}
 			if (!v || !json_object_is_type(v, json_type_object)) {
 				json_object_put(v);
 				fprintf(stderr, "dagd: --executor-options wants NAME={json object}, not '%s'\n", optarg);

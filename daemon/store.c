@@ -19,6 +19,7 @@ extern const char *const schema_migrations[];
 static sqlite3 *db;
 static bool in_txn, failed;
 static int64_t last_seq;
+static uint64_t writes;
 
 enum {
 	Q_PROJECT_INSERT,
@@ -30,6 +31,13 @@ enum {
 	Q_DEP_DELETE,
 	Q_EVENT_INSERT,
 	Q_EVENTS_READ,
+	Q_WIPE_DEPS,
+	Q_WIPE_TASKS,
+	Q_WIPE_PROJECTS,
+	Q_WIPE_EVENTS,
+	Q_WIPE_IDS,
+	Q_BEGIN,
+	Q_COMMIT,
 	_Q_MAX,
 };
 
@@ -58,6 +66,13 @@ static const char *const sql[_Q_MAX] = {
 	[Q_EVENTS_READ] =
 		"SELECT seq, type, entity, entity_id, project_id, time, payload FROM events"
 		" WHERE seq > ?1 AND seq <= ?2 AND (?3 = 0 OR project_id = ?3) ORDER BY seq LIMIT ?4",
+	[Q_WIPE_DEPS] = "DELETE FROM deps",
+	[Q_WIPE_TASKS] = "DELETE FROM tasks",
+	[Q_WIPE_PROJECTS] = "DELETE FROM projects",
+	[Q_WIPE_EVENTS] = "DELETE FROM events",
+	[Q_WIPE_IDS] = "DELETE FROM sqlite_sequence",
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
 };
 
 static sqlite3_stmt *stmts[_Q_MAX];
@@ -169,6 +184,43 @@ int store_open(const char *path)
 	return read_last_seq();
 }
 
+/* Run a statement prepared once that returns no rows (BEGIN, COMMIT, the
+ * wipe's DELETEs): not parsed each turn. */
+static int txn(int q)
+{
+	int rc = sqlite3_step(stmts[q]), r = 0;
+
+	if (rc != SQLITE_DONE)
+		r = errorf(sqlerr(rc), "database: %s", sqlite3_errmsg(db));
+	sqlite3_reset(stmts[q]);
+	return r;
+}
+
+/* Empty every table and start the ids again: a fresh state in the same
+ * database, at once (what the fuzzers start each input from). */
+int store_wipe(void)
+{
+	static uint64_t wiped = UINT64_MAX;
+	int r;
+
+	if (in_txn)
+		store_rollback();
+	if (wiped == writes)
+		return 0;               /* nothing written since */
+	wiped = writes;
+	r = txn(Q_BEGIN);
+	for (int q = Q_WIPE_DEPS; r >= 0 && q <= Q_WIPE_IDS; q++)
+		r = txn(q);
+	if (r >= 0)
+		r = txn(Q_COMMIT);
+	if (r < 0) {
+		(void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return r;
+	}
+	last_seq = 0;
+	return 0;
+}
+
 void store_close(void)
 {
 	if (!db)
@@ -182,13 +234,19 @@ void store_close(void)
 	db = NULL;
 }
 
+uint64_t store_writes(void)
+{
+	return writes;
+}
+
 int store_begin(void)
 {
 	int r;
 
+	writes++;
 	if (in_txn)
 		return failed ? -EIO : 0;
-	r = exec("BEGIN IMMEDIATE");
+	r = txn(Q_BEGIN);
 	if (r < 0) {
 		failed = true;
 		return r;
@@ -206,7 +264,7 @@ int store_commit(void)
 		return errorf(-EIO, "the database could not be written; nothing was changed");
 	if (!in_txn)
 		return 0;
-	r = exec("COMMIT");
+	r = txn(Q_COMMIT);
 	if (r < 0) {
 		failed = true;
 		return errorf(r, "the database could not be written (%s); nothing was changed",

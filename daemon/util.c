@@ -276,13 +276,17 @@ int log_errno(int priority, int r, const char *fmt, ...)
 	return r < 0 ? r : -r;
 }
 
+/* Formatted aside first: the arguments may be last_error() itself. */
 int errorf(int r, const char *fmt, ...)
 {
+	char buf[sizeof(error_buf)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(error_buf, sizeof(error_buf), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	utf8_trim(buf);
+	memcpy(error_buf, buf, sizeof(buf));
 	return r;
 }
 

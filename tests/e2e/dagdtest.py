@@ -166,6 +166,20 @@ def helper_pid(state_dir):
     return None
 
 
+def cpu_seconds(pid):
+    """User and system CPU time used so far by a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_during(pid, seconds):
+    """The share of one CPU a process used over the next `seconds`."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
+
+
 def pid_alive(pid):
     """True if pid exists and is not a zombie."""
     try:
@@ -380,7 +394,7 @@ def read_env(path):
 class Daemon:
     """A dagd on a private directory."""
 
-    def __init__(self, args=(), plugin_dir=None, env=None, shared=False, root_tasks=True):
+    def __init__(self, args=(), plugin_dir=None, env=None, shared=False, prefix=(), root_tasks=True):
         self.dir = tempfile.mkdtemp(prefix="dagd-e2e-")
         os.chmod(self.dir, 0o711)       # lets user nobody reach the socket
         self.sock = os.path.join(self.dir, "s")
@@ -392,6 +406,7 @@ class Daemon:
         if os.geteuid() == 0 and root_tasks and not any(
                 str(a).startswith("local=") for a in self.args):
             self.args += ["--executor-options", 'local={"user": "root"}']
+        self.prefix = list(prefix)     # a command that execs dagd (prlimit, unshare)
         self.env = env
         self.proc = None
         self.starts = 0
@@ -415,7 +430,7 @@ class Daemon:
         self.stderr_path = os.path.join(self.dir, f"stderr.{self.starts}")
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
-        cmd = [binary, "--socket", self.sock, "--state-dir", self.state_dir] + \
+        cmd = self.prefix + [binary, "--socket", self.sock, "--state-dir", self.state_dir] + \
             (["--plugin-dir", self.plugin_dir] if self.plugin_dir else []) + self.args
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,

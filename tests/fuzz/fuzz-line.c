@@ -1,11 +1,14 @@
 /*
  * fuzz-line.c - libFuzzer target for what a client sends: each input is cut
  * into lines and handed to the command parser of a daemon running in this
- * process on a real database, exactly as the socket server does; then the
- * turn ends (dispatch, commit, replies).  Nothing a client sends may crash
- * it, leak, or trip a sanitizer.
+ * process, exactly as the socket server does; then the turn ends (dispatch,
+ * commit, replies).  Every input starts from a clean state: an empty
+ * in-memory database and an empty engine, freed again after it, so that
+ * inputs do not slow each other down and a leak is a leak.  Nothing a client
+ * sends may crash it, leak, or trip a sanitizer; everything it is sent back
+ * must be valid UTF-8.
  *
- *   make fuzz && build/fuzz/fuzz-line -max_total_time=60 tests/fuzz/corpus
+ *   make fuzz && build/fuzz/fuzz-line -dict=tests/fuzz/dagd.dict tests/fuzz/corpus
  */
 #include <fcntl.h>
 #include <ftw.h>
@@ -39,7 +42,6 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	char db[64];
 	int sv[2];
 
 	if (!mkdtemp(dir))
@@ -47,10 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	D.state_dir = dir;
 	D.socket_path = (char *) "/nonexistent";
 	D.global_limit = 4;
-	if (sd_event_new(&D.event) < 0)
-		abort();
-	snprintf(db, sizeof(db), "%s/dagd.db", dir);
-	if (store_open(db) < 0 || engine_load() < 0)
+	if (sd_event_new(&D.event) < 0 || store_open(":memory:") < 0)
 		abort();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
 		abort();
@@ -60,11 +59,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Read what the daemon sent; it must be valid UTF-8 (a character cut in
+ * two by the read is kept for the next). */
+static void drain(void)
+{
+	static char sink[(1 << 16) + 4];
+	static size_t keep;
+	ssize_t n;
+
+	while ((n = read(peer, sink + keep, sizeof(sink) - 4)) > 0) {
+		size_t total = keep + (size_t) n, whole = utf8_complete(sink, total);
+
+		if (!utf8_valid(sink, whole))
+			abort();
+		keep = total - whole;
+		memmove(sink, sink + whole, keep);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = malloc(size + 1), sink[65536];
+	char *buf = malloc(size + 1);
 	size_t start = 0;
 
+	if (store_wipe() < 0)
+		abort();
+	engine_reset();
 	memcpy(buf, data, size);
 	buf[size] = 0;
 	for (size_t i = 0; i <= size; i++) {
@@ -76,8 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		start = i + 1;
 	}
 	server_flush();
-	while (read(peer, sink, sizeof(sink)) > 0)
-		;
+	drain();
+	follow_free(client);
+	engine_free();
 	free(buf);
 	return 0;
 }

@@ -26,75 +26,21 @@
  * or nothing (the state directory was removed), nobody can reach the helper
  * again: it kills its tasks and exits.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <grp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <sys/xattr.h>
-#include <time.h>
-#include <unistd.h>
+#include "helper.h"
 
-#include "../proto.h"
-
-enum kind { K_LISTEN, K_SIGNAL, K_CONN, K_PIPE };
-
-struct src {
-	enum kind kind;
-};
-
-struct conn {
-	struct src src;
-	int fd;
-	char *in, *out;
-	size_t in_len, in_cap, out_len, out_off, out_cap;
-	bool dead;
-	struct conn *next;
-};
-
-struct task {
-	struct src src;                 /* K_PIPE: its output */
-	char *id, *log_path;
-	pid_t pid;                      /* leader, session and group */
-	int out_fd, log_fd;
-	bool ended, forgotten, log_failed, cancelled;
-	char *cgroup;                   /* its own cgroup's directory, or NULL */
-	int code, sig;
-	uint64_t kill_at;               /* CLOCK_MONOTONIC usec; 0: none */
-	struct conn *watcher;
-	struct task *next;
-};
-
-static int epfd = -1;
+int epfd = -1;
 static struct src listen_src = { K_LISTEN }, signal_src = { K_SIGNAL };
-static int listen_fd = 3, signal_fd = -1;
+static int listen_fd = 3;
+int signal_fd = -1;
 static struct conn *conns;
-static struct task *tasks;
+struct task *tasks;
 static bool served;
-static pid_t self;
+pid_t self;
 static const char *socket_path;
-static char *cg_base;                   /* the delegated cgroup, or NULL */
-static char **cg_doomed;                /* cgroups to remove once empty */
-static size_t n_doomed;
 static ino_t socket_ino;
 
-/* how often the helper checks that its socket is still there */
-#define SOCKET_CHECK_USEC (10u * 1000000u)
 
-static void *xmalloc(size_t n) {
+void *xmalloc(size_t n) {
 	void *p = malloc(n ? n : 1);
 
 	if (!p)
@@ -102,7 +48,7 @@ static void *xmalloc(size_t n) {
 	return p;
 }
 
-static char *xstrdup(const char *s) {
+char *xstrdup(const char *s) {
 	char *p = strdup(s);
 
 	if (!p)
@@ -110,7 +56,7 @@ static char *xstrdup(const char *s) {
 	return p;
 }
 
-static uint64_t now_usec(void) {
+uint64_t now_usec(void) {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -140,7 +86,7 @@ static void conn_flush(struct conn *c) {
 }
 
 /* Queues a message of the given type and NULL-ended fields. */
-static void send_msg(struct conn *c, char type, ...) {
+void send_msg(struct conn *c, char type, ...) {
 	size_t len = 1;
 	uint32_t len32;
 	va_list ap;
@@ -172,422 +118,13 @@ static void send_msg(struct conn *c, char type, ...) {
 	conn_flush(c);
 }
 
-static void send_exit(struct conn *c, const struct task *t) {
+void send_exit(struct conn *c, const struct task *t) {
 	char code[16], sig[16];
 
 	snprintf(code, sizeof(code), "%d", t->code);
 	snprintf(sig, sizeof(sig), "%d", t->sig);
 	send_msg(c, 'X', t->id, code, sig, t->cancelled ? "cancelled" : "", t->log_failed ? "its output could not be written to the log" : "",
 		 NULL);
-}
-
-/* ---- cgroups ---- */
-
-/* Finds the helper's cgroup in the v2 hierarchy, and keeps it if it was
- * delegated (systemd marks such a cgroup with the xattr trusted.delegate or
- * user.delegate) and can be written. */
-static void cgroup_setup(void) {
-	char line[4096], mnt[4096] = "", path[4096] = "", val[8];
-	FILE *f;
-
-	f = fopen("/proc/self/cgroup", "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "0::", 3) == 0)
-			snprintf(path, sizeof(path), "%s", line + 3);
-	if (f)
-		fclose(f);
-	path[strcspn(path, "\n")] = 0;
-	f = fopen("/proc/self/mountinfo", "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char point[4096], *dash = strstr(line, " - cgroup2 ");
-
-		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1)
-			snprintf(mnt, sizeof(mnt), "%s", point);
-	}
-	if (f)
-		fclose(f);
-	if (!*mnt || !*path || strcmp(path, "/") == 0)
-		return;
-	char *base = xmalloc(strlen(mnt) + strlen(path) + 1);
-	strcpy(base, mnt);
-	strcat(base, path);
-	if ((getxattr(base, "trusted.delegate", val, sizeof(val)) > 0 ||
-	     getxattr(base, "user.delegate", val, sizeof(val)) > 0) && val[0] == '1' &&
-	    access(base, W_OK) == 0)
-		cg_base = base;
-	else
-		free(base);
-}
-
-/* SIGKILL to every process of the cgroup dir. */
-static void cgroup_kill(const char *dir) {
-	char path[4200];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void) !write(fd, "1", 1);
-		close(fd);
-	}
-}
-
-/* Removes the task's cgroup, now or once its last process is gone. */
-static void cgroup_remove(char *dir) {
-	if (rmdir(dir) == 0 || errno == ENOENT) {
-		free(dir);
-		return;
-	}
-	cg_doomed = realloc(cg_doomed, (n_doomed + 1) * sizeof(*cg_doomed));
-	if (!cg_doomed)
-		abort();
-	cg_doomed[n_doomed++] = dir;
-}
-
-static void cgroup_reap(void) {
-	size_t k = 0;
-
-	for (size_t i = 0; i < n_doomed; i++)
-		if (rmdir(cg_doomed[i]) == 0 || errno == ENOENT)
-			free(cg_doomed[i]);
-		else
-			cg_doomed[k++] = cg_doomed[i];
-	n_doomed = k;
-}
-
-/* ---- tasks ---- */
-
-static struct task *task_find(const char *id) {
-	for (struct task *t = tasks; t; t = t->next)
-		if (!t->forgotten && strcmp(t->id, id) == 0)
-			return t;
-	return NULL;
-}
-
-static void task_free(struct task *t) {
-	for (struct task **p = &tasks; *p; p = &(*p)->next)
-		if (*p == t) {
-			*p = t->next;
-			break;
-		}
-	if (t->out_fd >= 0)
-		close(t->out_fd);
-	if (t->log_fd >= 0)
-		close(t->log_fd);
-	if (t->cgroup)
-		cgroup_remove(t->cgroup);
-	free(t->id);
-	free(t->log_path);
-	free(t);
-}
-
-static int log_open(struct task *t) {
-	if (t->log_fd >= 0 || t->log_failed)
-		return t->log_fd;
-	t->log_fd = open(t->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (t->log_fd < 0 && errno == ENOENT) {
-		char *dir = xstrdup(t->log_path), *slash = strrchr(dir, '/');
-
-		/* mkdir -p of the log's directory */
-		if (slash && slash != dir) {
-			*slash = 0;
-			for (char *s = dir + 1; *s; s++)
-				if (*s == '/') {
-					*s = 0;
-					(void) mkdir(dir, 0750);
-					*s = '/';
-				}
-			(void) mkdir(dir, 0750);
-		}
-		free(dir);
-		t->log_fd = open(t->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	}
-	if (t->log_fd < 0)
-		t->log_failed = true;
-	return t->log_fd;
-}
-
-/* Copies what the pipe holds into the log; false at its end. */
-static bool task_drain(struct task *t) {
-	char buf[65536];
-
-	for (;;) {
-		ssize_t n = read(t->out_fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return true;
-		if (n <= 0)
-			return false;
-		if (log_open(t) >= 0)
-			for (ssize_t off = 0; off < n; ) {
-				ssize_t w = write(t->log_fd, buf + off, (size_t) (n - off));
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w <= 0) {
-					t->log_failed = true;
-					break;
-				}
-				off += w;
-			}
-	}
-}
-
-static void pipe_close(struct task *t) {
-	if (t->out_fd < 0)
-		return;
-	(void) epoll_ctl(epfd, EPOLL_CTL_DEL, t->out_fd, NULL);
-	close(t->out_fd);
-	t->out_fd = -1;
-}
-
-/* SIGKILL to the task's group and to every process of its session. */
-static void task_kill_hard(struct task *t) {
-	DIR *d;
-	struct dirent *de;
-
-	if (t->cgroup)
-		cgroup_kill(t->cgroup);
-	(void) kill(-t->pid, SIGKILL);
-	d = opendir("/proc");
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char path[64], buf[512], *p;
-		pid_t pid = (pid_t) atoi(de->d_name);
-		int sid = 0, fd;
-		ssize_t n;
-
-		if (pid <= 1 || pid == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %*d %*d %d", &sid) == 1 && sid == t->pid)
-			(void) kill(pid, SIGKILL);
-	}
-	closedir(d);
-}
-
-static void task_ended(struct task *t, int status) {
-	t->ended = true;
-	t->kill_at = 0;
-	t->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-	t->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	/* what it left in its group goes with it; after a cancel, what it left
-	 * anywhere in its session too */
-	if (t->cancelled)
-		task_kill_hard(t);
-	else {
-		(void) kill(-t->pid, SIGKILL);
-		if (t->cgroup)
-			cgroup_kill(t->cgroup);
-	}
-	if (t->out_fd >= 0) {
-		(void) task_drain(t);
-		pipe_close(t);
-	}
-	if (t->log_fd >= 0) {
-		close(t->log_fd);
-		t->log_fd = -1;
-	}
-	if (t->cgroup) {
-		cgroup_remove(t->cgroup);
-		t->cgroup = NULL;
-	}
-	if (!t->forgotten)
-		send_exit(t->watcher, t);
-}
-
-static void reap(void) {
-	struct signalfd_siginfo si;
-	int status;
-	pid_t pid;
-
-	while (read(signal_fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
-		;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		for (struct task *t = tasks; t; t = t->next)
-			if (t->pid == pid && !t->ended) {
-				task_ended(t, status);
-				break;
-			}
-}
-
-/* The program argv[0] names, searched in the task's PATH: the helper's own
- * environment is not the task's. */
-static char *resolve(const char *name, char *const *envp) {
-	const char *path = "/usr/local/bin:/usr/bin:/bin";
-
-	if (strchr(name, '/') || !*name)
-		return xstrdup(name);
-	for (char *const *e = envp; *e; e++)
-		if (strncmp(*e, "PATH=", 5) == 0)
-			path = *e + 5;
-	while (*path) {
-		size_t n = strcspn(path, ":");
-		char *cand = xmalloc(n + strlen(name) + 3);
-
-		snprintf(cand, n + strlen(name) + 3, "%.*s/%s", (int) n, n ? path : ".", name);
-		if (access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		path += n + (path[n] == ':');
-	}
-	return xstrdup(name);
-}
-
-/* Writes "dagd: WHAT 'ARG': ERROR\n" with nothing but write(): it runs in a
- * vfork child. */
-static void child_fail(int fd, const char *what, const char *arg, int err) {
-	const char *e = strerror(err);
-
-	(void) !write(fd, "dagd: ", 6);
-	(void) !write(fd, what, strlen(what));
-	(void) !write(fd, " '", 2);
-	(void) !write(fd, arg, strlen(arg));
-	(void) !write(fd, "': ", 3);
-	(void) !write(fd, e, strlen(e));
-	(void) !write(fd, "\n", 1);
-}
-
-/* vfork and exec, the child in a session of its own, output to `out`; kept
- * apart so that nothing of the caller's is live across the vfork. */
-static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv, char **envp, const char *cwd,
-						   const char *user, uid_t uid, gid_t gid, int out, int cg_procs) {
-	sigset_t none;
-	pid_t pid;
-
-	sigemptyset(&none);
-	pid = vfork();
-	if (pid == 0) {
-		int null;
-
-		(void) sigprocmask(SIG_SETMASK, &none, NULL);
-		(void) signal(SIGPIPE, SIG_DFL);
-		(void) setsid();
-		/* into its own cgroup before it can start anything */
-		if (cg_procs >= 0 && write(cg_procs, "0", 1) != 1) {
-			child_fail(out, "cannot enter the cgroup of", "the task", errno);
-			_exit(126);
-		}
-		if (*user && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)) {
-			child_fail(out, "cannot switch to user", user, errno);
-			_exit(126);
-		}
-		(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != self)
-			_exit(126);
-		null = open("/dev/null", O_RDONLY);
-		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
-			_exit(126);
-		if (null > 2)
-			close(null);
-		if (*cwd && chdir(cwd) < 0) {
-			child_fail(2, "cannot enter the directory", cwd, errno);
-			_exit(127);
-		}
-		execve(exe, argv, envp);
-		child_fail(2, "cannot run", argv[0], errno);
-		_exit(errno == ENOENT ? 127 : 126);
-	}
-	return pid;
-}
-
-static void task_spawn(struct conn *c, const char **f, int n) {
-	int argc, p[2];
-	uid_t uid;
-	gid_t gid;
-	char **argv, **envp, *exe;
-	struct task *t;
-	pid_t pid;
-
-	if (n < 7 || (argc = atoi(f[5])) < 1 || argc > n - 6)
-		return;
-	if (task_find(f[0])) {
-		/* a repeated request (after a reconnect): it runs already */
-		t = task_find(f[0]);
-		t->watcher = c;
-		if (t->ended)
-			send_exit(c, t);
-		return;
-	}
-	uid = (uid_t) strtoul(f[3], NULL, 10);
-	gid = (gid_t) strtoul(f[4], NULL, 10);
-	argv = xmalloc(sizeof(*argv) * (size_t) (argc + 1));
-	envp = xmalloc(sizeof(*envp) * (size_t) (n - 6 - argc + 1));
-	for (int i = 0; i < argc; i++)
-		argv[i] = (char *) f[6 + i];
-	argv[argc] = NULL;
-	for (int i = 6 + argc; i < n; i++)
-		envp[i - 6 - argc] = (char *) f[i];
-	envp[n - 6 - argc] = NULL;
-	exe = resolve(argv[0], envp);
-
-	t = calloc(1, sizeof(*t));
-	if (!t || pipe2(p, O_CLOEXEC) < 0)
-		abort();
-	t->src.kind = K_PIPE;
-	t->id = xstrdup(f[0]);
-	t->log_path = xstrdup(f[1]);
-	t->log_fd = -1;
-	t->watcher = c;
-
-	int cg_procs = -1;
-	if (cg_base) {
-		size_t len = strlen(cg_base) + strlen(t->id) + 2;
-
-		t->cgroup = xmalloc(len);
-		snprintf(t->cgroup, len, "%s/%s", cg_base, t->id);
-		if (mkdir(t->cgroup, 0755) < 0 && errno != EEXIST) {
-			free(t->cgroup);
-			t->cgroup = NULL;
-		} else {
-			char *procs = xmalloc(len + 16);
-
-			snprintf(procs, len + 16, "%s/cgroup.procs", t->cgroup);
-			cg_procs = open(procs, O_WRONLY | O_CLOEXEC);
-			free(procs);
-		}
-	}
-	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1], cg_procs);
-	if (cg_procs >= 0)
-		close(cg_procs);
-	close(p[1]);
-	free(exe);
-	free(argv);
-	free(envp);
-	if (pid < 0) {
-		char err[256];
-
-		close(p[0]);
-		if (t->cgroup)
-			cgroup_remove(t->cgroup);
-		snprintf(err, sizeof(err), "cannot start the task: %s", strerror(errno));
-		send_msg(c, 'X', f[0], "-1", "0", "error", err, NULL);
-		free(t->id);
-		free(t->log_path);
-		free(t);
-		return;
-	}
-	t->pid = pid;
-	t->out_fd = p[0];
-	(void) fcntl(t->out_fd, F_SETFL, O_NONBLOCK);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = t };
-	(void) epoll_ctl(epfd, EPOLL_CTL_ADD, t->out_fd, &ev);
-	t->next = tasks;
-	tasks = t;
-	char pidbuf[16];
-	snprintf(pidbuf, sizeof(pidbuf), "%d", (int) pid);
-	send_msg(c, 'P', t->id, pidbuf, NULL);
 }
 
 static void handle(struct conn *c, const char *msg, size_t len) {

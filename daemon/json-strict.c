@@ -1,0 +1,415 @@
+/*
+ * json-strict.c - what the daemon reads as JSON: RFC 8259 and nothing more,
+ * and the UTF-8 it writes.
+ *
+ * json-c, even in its strict mode, lets through things a client should be
+ * told about: duplicate keys (the last one wins), integers out of range
+ * (clamped), "\u0000" (which cuts a C string short).  So a request line is
+ * first scanned here: the grammar of RFC 8259, strings of valid UTF-8 with
+ * no control characters and no NUL, escapes with paired surrogates,
+ * integers that fit in 64 bits, finite numbers, at most JSON_DEPTH levels;
+ * then json-c parses it in strict mode, and an object that came out with
+ * fewer members than the text had held a duplicate key.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dagd.h"
+
+struct scan {
+	const unsigned char *start, *p, *end;
+	size_t members;                 /* object members seen */
+	unsigned depth;
+};
+
+static int scan_fail(const struct scan *s, const char *what)
+{
+	return errorf(-EINVAL, "malformed JSON at byte %zu: %s", (size_t) (s->p - s->start), what);
+}
+
+/* The length of the UTF-8 sequence at p (at most n bytes), or 0 if it is
+ * not valid: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t utf8_char(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len;
+	unsigned cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+bool utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	for (size_t i = 0, k; i < n; i += k)
+		if (!(k = utf8_char(p + i, n - i)))
+			return false;
+	return true;
+}
+
+char *utf8_sanitize(const char *s, size_t n, size_t *ret_len)
+{
+	const unsigned char *p = (const unsigned char *) s;
+	char *out = xrealloc(NULL, 3 * n + 1), *o = out;
+
+	for (size_t i = 0, k; i < n; i += k) {
+		k = utf8_char(p + i, n - i);
+		if (k) {
+			memcpy(o, p + i, k);
+			o += k;
+		} else {
+			memcpy(o, "\xef\xbf\xbd", 3);       /* U+FFFD */
+			o += 3;
+			k = 1;
+		}
+	}
+	*o = 0;
+	*ret_len = (size_t) (o - out);
+	return out;
+}
+
+char *utf8_valid_line(char *s)
+{
+	size_t n = strlen(s), len;
+	char *u;
+
+	if (utf8_valid(s, n))
+		return s;
+	/* (what a plugin said, say, stored as it came) */
+	u = utf8_sanitize(s, n, &len);
+	free(s);
+	return u;
+}
+
+void utf8_trim(char *s)
+{
+	size_t n = strlen(s), i = n;
+
+	/* back to the start of the last sequence, if it is cut short */
+	while (i > 0 && n - i < 4 && ((unsigned char) s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i > 0 && (unsigned char) s[i - 1] >= 0xc0 && !utf8_char((unsigned char *) s + i - 1, n - i + 1))
+		s[i - 1] = 0;
+}
+
+int utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	while (n > 0 && s[n] && ((unsigned char) s[n] & 0xc0) == 0x80)
+		n--;
+	return (int) n;
+}
+
+size_t utf8_complete(const char *s, size_t n)
+{
+	size_t i = n;
+	unsigned c;
+
+	while (i > 0 && n - i < 4 && ((unsigned char) s[i - 1] & 0xc0) == 0x80)
+		i--;
+	if (i == 0)
+		return n;
+	c = (unsigned char) s[i - 1];
+	if (c >= 0xc0 && (i - 1) + (c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2) > n)
+		return i - 1;
+	return n;
+}
+
+static void skip_ws(struct scan *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+		s->p++;
+}
+
+static int hex4(struct scan *s, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (s->end - s->p < 4)
+		return scan_fail(s, "a \\u escape needs four hex digits");
+	for (int i = 0; i < 4; i++, s->p++) {
+		unsigned c = *s->p;
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return scan_fail(s, "a \\u escape needs four hex digits");
+	}
+	*ret = v;
+	return 0;
+}
+
+static int scan_string(struct scan *s)
+{
+	s->p++;                         /* the opening quote */
+	while (s->p < s->end) {
+		unsigned c = *s->p, u, lo;
+		size_t k;
+		int r;
+
+		if (c == '"') {
+			s->p++;
+			return 0;
+		}
+		if (c < 0x20)
+			return scan_fail(s, "a control character in a string must be escaped");
+		if (c >= 0x80) {
+			k = utf8_char(s->p, (size_t) (s->end - s->p));
+			if (!k)
+				return scan_fail(s, "invalid UTF-8 in a string");
+			s->p += k;
+			continue;
+		}
+		s->p++;
+		if (c != '\\')
+			continue;
+		if (s->p >= s->end)
+			break;
+		c = *s->p;
+		if (strchr("\"\\/bfnrt", (int) c) && c) {
+			s->p++;
+			continue;
+		}
+		if (c != 'u')
+			return scan_fail(s, "unknown escape in a string");
+		s->p++;
+		if ((r = hex4(s, &u)) < 0)
+			return r;
+		if (u == 0)
+			return scan_fail(s, "\\u0000 is not allowed in a string");
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return scan_fail(s, "an unpaired surrogate in a string");
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
+				return scan_fail(s, "an unpaired surrogate in a string");
+			s->p += 2;
+			if ((r = hex4(s, &lo)) < 0)
+				return r;
+			if (lo < 0xdc00 || lo > 0xdfff)
+				return scan_fail(s, "an unpaired surrogate in a string");
+		}
+	}
+	return scan_fail(s, "unterminated string");
+}
+
+static int scan_number(struct scan *s)
+{
+	const unsigned char *b = s->p;
+	bool integer = true, neg = false;
+	uint64_t v = 0;
+	char buf[512];
+
+	if (*s->p == '-')
+		s->p++, neg = true;
+	if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+		return scan_fail(s, "a number needs a digit");
+	if (*s->p == '0') {
+		s->p++;
+		if (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+			return scan_fail(s, "a number must not have leading zeros");
+	} else
+		while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+			unsigned d = *s->p - '0';
+
+			if (v > (UINT64_MAX - d) / 10)
+				v = UINT64_MAX;  /* out of range, whatever follows */
+			else
+				v = v * 10 + d;
+			s->p++;
+		}
+	if (s->p < s->end && *s->p == '.') {
+		integer = false;
+		s->p++;
+		if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+			return scan_fail(s, "a digit must follow the decimal point");
+		while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+			s->p++;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		integer = false;
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+			s->p++;
+		if (s->p >= s->end || *s->p < '0' || *s->p > '9')
+			return scan_fail(s, "a digit must follow the exponent");
+		while (s->p < s->end && *s->p >= '0' && *s->p <= '9')
+			s->p++;
+	}
+	if (integer) {
+		if (v > (neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX)) {
+			s->p = b;
+			return scan_fail(s, "an integer out of the range of 64 bits");
+		}
+		return 0;
+	}
+	if ((size_t) (s->p - b) >= sizeof(buf)) {
+		s->p = b;
+		return scan_fail(s, "a number with too many digits");
+	}
+	memcpy(buf, b, (size_t) (s->p - b));
+	buf[s->p - b] = 0;
+	if (!isfinite(strtod(buf, NULL))) {
+		s->p = b;
+		return scan_fail(s, "a number out of range");
+	}
+	return 0;
+}
+
+static int scan_word(struct scan *s, const char *w)
+{
+	size_t n = strlen(w);
+
+	if ((size_t) (s->end - s->p) < n || memcmp(s->p, w, n) != 0)
+		return scan_fail(s, "not a JSON value");
+	s->p += n;
+	return 0;
+}
+
+static int scan_value(struct scan *s);
+
+static int scan_container(struct scan *s, bool object)
+{
+	char close = object ? '}' : ']';
+	int r;
+
+	if (++s->depth > JSON_DEPTH)
+		return scan_fail(s, "nested too deeply");
+	s->p++;
+	skip_ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth--;
+		return 0;
+	}
+	for (;;) {
+		if (object) {
+			if (s->p >= s->end || *s->p != '"')
+				return scan_fail(s, "an object key must be a string");
+			if ((r = scan_string(s)) < 0)
+				return r;
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != ':')
+				return scan_fail(s, "expected ':' after an object key");
+			s->p++;
+			skip_ws(s);
+			s->members++;
+		}
+		if ((r = scan_value(s)) < 0)
+			return r;
+		skip_ws(s);
+		if (s->p < s->end && *s->p == close) {
+			s->p++;
+			s->depth--;
+			return 0;
+		}
+		if (s->p >= s->end || *s->p != ',')
+			return scan_fail(s, object ? "expected ',' or '}'" : "expected ',' or ']'");
+		s->p++;
+		skip_ws(s);
+	}
+}
+
+static int scan_value(struct scan *s)
+{
+	if (s->p >= s->end)
+		return scan_fail(s, "unexpected end of input");
+	switch (*s->p) {
+	case '{':
+		return scan_container(s, true);
+	case '[':
+		return scan_container(s, false);
+	case '"':
+		return scan_string(s);
+	case 't':
+		return scan_word(s, "true");
+	case 'f':
+		return scan_word(s, "false");
+	case 'n':
+		return scan_word(s, "null");
+	default:
+		if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
+			return scan_number(s);
+		return scan_fail(s, "not a JSON value");
+	}
+}
+
+static size_t count_members(json_object *o)
+{
+	size_t n = 0;
+
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v) {
+			(void) k;
+			n += 1 + count_members(v);
+		}
+	} else if (json_object_is_type(o, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			n += count_members(json_object_array_get_idx(o, i));
+	return n;
+}
+
+int json_parse_strict(const char *text, size_t len, json_object **ret)
+{
+	struct scan s = { (const unsigned char *) text, (const unsigned char *) text,
+			  (const unsigned char *) text + len, 0, 0 };
+	struct json_tokener *tok;
+	json_object *o;
+	int r;
+
+	skip_ws(&s);
+	r = scan_value(&s);
+	if (r < 0)
+		return r;
+	skip_ws(&s);
+	if (s.p != s.end)
+		return scan_fail(&s, "trailing data after the value");
+
+	tok = json_tokener_new_ex(JSON_DEPTH + 1);
+	if (!tok)
+		return errorf(-ENOMEM, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, text, (int) len);
+	/* a bare number or word needs the end of input said */
+	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
+		o = json_tokener_parse_ex(tok, "", 1);
+	if (!o && json_tokener_get_error(tok) != json_tokener_success) {
+		r = errorf(-EINVAL, "malformed JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
+		json_tokener_free(tok);
+		return r;
+	}
+	json_tokener_free(tok);
+	if (count_members(o) != s.members) {
+		json_object_put(o);
+		return errorf(-EINVAL, "malformed JSON: an object has the same key twice");
+	}
+	*ret = o;
+	return 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * fuzz-engine.c - libFuzzer target for whole command sequences against a
+ * live engine: each input is read as a program of operations (add a task
+ * with dependencies, depend, undepend, claim, spawn, complete, fail,
+ * cancel, retry, start, switch a project's mode, end a turn), each applied
+ * to the engine and committed, and after each the engine's invariants are
+ * checked:
+ *
+ *   - a project's counts match the statuses of its tasks, and its active
+ *     count the tasks holding a slot;
+ *   - a task's unmet count is the number of its dependencies not completed,
+ *     and its dependents list it among their dependencies;
+ *   - no task is ready, spawning or running with unmet dependencies;
+ *   - the dependency graph has no cycle.
+ *
+ * Every input starts from an empty in-memory database and engine.
+ *
+ *   make fuzz && build/fuzz/fuzz-engine -dict=tests/fuzz/dagd.dict
+ */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd.h"
+
+struct daemon D;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char dir[] = "/tmp/dagd-fuzz-engine.XXXXXX";
+
+static int rm(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(p);
+}
+
+static void cleanup(void)
+{
+	store_close();
+	nftw(dir, rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (!mkdtemp(dir))
+		abort();
+	D.state_dir = dir;
+	D.socket_path = (char *) "/nonexistent";
+	D.global_limit = 3;
+	if (sd_event_new(&D.event) < 0 || store_open(":memory:") < 0)
+		abort();
+	atexit(cleanup);
+	return 0;
+}
+
+#define CHECK(x) do { if (!(x)) { fprintf(stderr, "invariant broken: %s\n", #x); abort(); } } while (0)
+
+/* Does a path of dependencies lead from t back to itself? colour: 0 new,
+ * 1 on the path, 2 done. */
+static bool cycle_from(struct task *t, unsigned char *colour)
+{
+	colour[t->id] = 1;
+	for (size_t i = 0; i < t->n_deps; i++) {
+		struct task *d = t->deps[i];
+
+		if (colour[d->id] == 1 || (colour[d->id] == 0 && cycle_from(d, colour)))
+			return true;
+	}
+	colour[t->id] = 2;
+	return false;
+}
+
+static void check(void)
+{
+	unsigned char *colour = calloc(n_tasks + 1, 1);
+
+	for (size_t i = 0; i < n_projects; i++) {
+		struct project *p = projects[i];
+		unsigned counts[_ST_MAX] = { 0 }, active = 0;
+
+		if (!p)
+			continue;
+		for (size_t k = 0; k < n_tasks; k++)
+			if (tasks[k] && tasks[k]->project == p) {
+				counts[tasks[k]->status]++;
+				active += status_is_active(tasks[k]->status);
+			}
+		for (int s = 0; s < _ST_MAX; s++)
+			CHECK(p->counts[s] == counts[s]);
+		CHECK(p->active == active);
+	}
+	for (size_t i = 0; i < n_tasks; i++) {
+		struct task *t = tasks[i];
+		unsigned unmet = 0;
+
+		if (!t)
+			continue;
+		for (size_t k = 0; k < t->n_deps; k++) {
+			struct task *d = t->deps[k];
+			bool listed = false;
+
+			unmet += d->status != ST_COMPLETED;
+			for (size_t j = 0; j < d->n_rdeps; j++)
+				listed |= d->rdeps[j] == t;
+			CHECK(listed);
+		}
+		CHECK(t->unmet == unmet);
+		if (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING)
+			CHECK(unmet == 0);
+		if (!colour[t->id])
+			CHECK(!cycle_from(t, colour));
+	}
+	free(colour);
+}
+
+struct prog {
+	const uint8_t *p, *end;
+};
+
+static unsigned next(struct prog *g)
+{
+	return g->p < g->end ? *g->p++ : 0;
+}
+
+static struct task *pick(struct prog *g)
+{
+	unsigned b = next(g);
+
+	if (n_tasks <= 1)
+		return NULL;
+	return tasks[1 + b % (n_tasks - 1)];
+}
+
+static struct project *pick_project(struct prog *g)
+{
+	unsigned b = next(g);
+
+	if (n_projects <= 1)
+		return NULL;
+	return projects[1 + b % (n_projects - 1)];
+}
+
+static json_object *id_list(struct prog *g, unsigned n)
+{
+	json_object *a = json_object_new_array();
+	char buf[24];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct task *t = pick(g);
+
+		if (t)
+			json_object_array_add(a, json_object_new_string(task_id_string(t->id, buf)));
+	}
+	return a;
+}
+
+static void op_add(struct prog *g)
+{
+	struct project *p = pick_project(g);
+	json_object *list = json_object_new_array(), *args = json_object_new_object(), *made = NULL;
+	unsigned b = next(g);
+
+	if (!p) {
+		json_object_put(list);
+		json_object_put(args);
+		return;
+	}
+	json_object_object_add(args, "title", json_object_new_string("t"));
+	json_object_object_add(args, "command", json_object_new_string("true"));
+	json_object_object_add(args, "max_retries", json_object_new_int((int) (b & 3)));
+	json_object_object_add(args, "retry_backoff", json_object_new_int(0));
+	if (b & 4)
+		json_object_object_add(args, "validation_command", json_object_new_string("true"));
+	json_object_object_add(args, "depends_on", id_list(g, (b >> 3) & 3));
+	json_object_array_add(list, args);
+	(void) task_create_batch(p, list, false, &made);
+	json_object_put(made);
+	json_object_put(list);
+}
+
+static void op_depend(struct prog *g, bool add)
+{
+	struct task *t = pick(g);
+	json_object *on = id_list(g, 1 + (next(g) & 1));
+
+	if (t)
+		(void) task_depend(t, on, add);
+	json_object_put(on);
+}
+
+static void op_report(struct prog *g, bool success)
+{
+	struct task *t = pick(g);
+	json_object *reply = NULL;
+
+	if (t && task_report(t, success, NULL, success ? NULL : "failed", &reply) >= 0)
+		json_object_put(reply);
+}
+
+static void op_project(struct prog *g)
+{
+	json_object *args = json_object_new_object();
+	struct project *p;
+	char name[16];
+
+	snprintf(name, sizeof(name), "p%zu", n_projects);
+	json_object_object_add(args, "name", json_object_new_string(name));
+	json_object_object_add(args, "max_concurrency", json_object_new_int(1 + (int) (next(g) & 3)));
+	(void) project_create(args, &p);
+	json_object_put(args);
+}
+
+static void commit(void)
+{
+	if (store_commit() < 0)
+		abort();
+	engine_committed();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct prog g = { data, data + size };
+	struct project *p;
+	struct task *t;
+
+	if (store_wipe() < 0)
+		abort();
+	engine_reset();
+	op_project(&g);
+	commit();
+	while (g.p < g.end) {
+		switch (next(&g) % 14) {
+		case 0:
+		case 1:
+			op_add(&g);
+			break;
+		case 2:
+			op_depend(&g, true);
+			break;
+		case 3:
+			op_depend(&g, false);
+			break;
+		case 4:                 /* claim, not spawned yet */
+			engine_dispatch();
+			break;
+		case 5:                 /* spawn the claims: no executor here, so they fail */
+			commit();
+			(void) engine_spawn_pending();
+			break;
+		case 6:
+			op_report(&g, true);
+			break;
+		case 7:
+			op_report(&g, false);
+			break;
+		case 8:
+			if ((t = pick(&g)))
+				(void) task_cancel(t);
+			break;
+		case 9:
+			if ((t = pick(&g)))
+				(void) task_retry(t);
+			break;
+		case 10:
+			if ((t = pick(&g)))
+				(void) task_start(t);
+			break;
+		case 11:
+			if ((p = pick_project(&g)))
+				(void) project_set_autonomous(p, next(&g) & 1);
+			break;
+		case 12:
+			op_project(&g);
+			break;
+		case 13:                /* a whole turn, as the server ends it */
+			server_flush();
+			break;
+		}
+		commit();
+		check();
+	}
+	engine_free();
+	return 0;
+}

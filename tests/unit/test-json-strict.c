@@ -1,0 +1,159 @@
+/*
+ * test-json-strict.c - what the daemon reads as JSON: RFC 8259 and nothing
+ * more (each refusal saying where), and the UTF-8 helpers that keep what it
+ * writes valid.
+ */
+#include <string.h>
+
+#include "unit.h"
+
+static void refused(const char *text, const char *why)
+{
+	json_object *o = NULL;
+
+	if (json_parse_strict(text, strlen(text), &o) != -EINVAL) {
+		print_error("accepted: %s\n", text);
+		fail();
+	}
+	assert_null(o);
+	if (!strstr(last_error(), why)) {
+		print_error("%s: '%s' does not say '%s'\n", text, last_error(), why);
+		fail();
+	}
+}
+
+static json_object *accepted(const char *text)
+{
+	json_object *o = NULL;
+
+	if (json_parse_strict(text, strlen(text), &o) < 0) {
+		print_error("refused: %s: %s\n", text, last_error());
+		fail();
+	}
+	return o;
+}
+
+static void what_rfc_8259_allows_is_read_as_written(void **state)
+{
+	static const char *const ok[] = {
+		"{}", "[]", "0", "-0", "1.5", "-1e-3", "2E+8", "true", "false", "null", "\"\"",
+		" \t\r{ \"a\" : [ 1 , 2 ] , \"b\" : { } } ", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+		"\"\\u00e9\\ud83d\\ude00\"", "\"caf\xc3\xa9 \xf0\x9f\x98\x80 \xef\xbf\xbd\"",
+		"9223372036854775807", "-9223372036854775808", "1e308", "[[[[[[[[[[1]]]]]]]]]]",
+		"{\"a\":1,\"A\":2,\"a \":3}",
+	};
+	json_object *o;
+
+	for (size_t i = 0; i < ELEMENTSOF(ok); i++)
+		json_object_put(accepted(ok[i]));
+	o = accepted("{\"k\":\"a\\u00e9\\ud83d\\ude00\",\"n\":-9223372036854775808}");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "k")), "a\xc3\xa9\xf0\x9f\x98\x80");
+	assert_true(json_object_get_int64(json_object_object_get(o, "n")) == INT64_MIN);
+	json_object_put(o);
+}
+
+static void what_it_does_not_is_refused_saying_why(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "{'a':1}", "key must be a string" },
+		{ "{\"a\":1,}", "key must be a string" },
+		{ "[1,]", "not a JSON value" },
+		{ "{\"a\":1 /* c */}", "expected ','" },
+		{ "[1] // c", "trailing data" },
+		{ "01", "leading zeros" },
+		{ "-", "needs a digit" },
+		{ ".5", "not a JSON value" },
+		{ "1.", "decimal point" },
+		{ "1e", "exponent" },
+		{ "+1", "not a JSON value" },
+		{ "NaN", "not a JSON value" },
+		{ "Infinity", "not a JSON value" },
+		{ "1e400", "out of range" },
+		{ "9223372036854775808", "64 bits" },
+		{ "-9223372036854775809", "64 bits" },
+		{ "123456789012345678901234567890", "64 bits" },
+		{ "\"a\tb\"", "control character" },
+		{ "\"a\nb\"", "control character" },
+		{ "\"\\x41\"", "unknown escape" },
+		{ "\"\\u12\"", "four hex digits" },
+		{ "\"\\u0000\"", "\\u0000" },
+		{ "\"\\ud800\"", "unpaired surrogate" },
+		{ "\"\\ud800\\u0041\"", "unpaired surrogate" },
+		{ "\"\\udc00\"", "unpaired surrogate" },
+		{ "\"\xff\"", "UTF-8" },
+		{ "\"\xc0\xaf\"", "UTF-8" },
+		{ "\"\xe0\x80\xaf\"", "UTF-8" },
+		{ "\"\xed\xa0\x80\"", "UTF-8" },
+		{ "\"\xf4\x90\x80\x80\"", "UTF-8" },
+		{ "\"\xe2\x82\"", "UTF-8" },
+		{ "\"abc", "unterminated" },
+		{ "tru", "not a JSON value" },
+		{ "{\"a\":1,\"a\":2}", "same key twice" },
+		{ "{\"x\":{\"a\":1,\"\\u0061\":2}}", "same key twice" },
+		{ "", "end of input" },
+		{ "{\"a\" 1}", "expected ':'" },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		refused(bad[i][0], bad[i][1]);
+}
+
+static void nesting_is_bounded(void **state)
+{
+	char deep[2 * (JSON_DEPTH + 1) + 1];
+
+	memset(deep, '[', JSON_DEPTH);
+	memset(deep + JSON_DEPTH, ']', JSON_DEPTH);
+	deep[2 * JSON_DEPTH] = 0;
+	json_object_put(accepted(deep));
+	memset(deep, '[', JSON_DEPTH + 1);
+	memset(deep + JSON_DEPTH + 1, ']', JSON_DEPTH + 1);
+	deep[2 * JSON_DEPTH + 2] = 0;
+	refused(deep, "nested too deeply");
+}
+
+static void a_nul_byte_in_the_text_is_refused(void **state)
+{
+	json_object *o = NULL;
+
+	assert_int_equal(json_parse_strict("\"a\0b\"", 5, &o), -EINVAL);
+	assert_int_equal(json_parse_strict("{}\0", 3, &o), -EINVAL);
+	assert_null(o);
+}
+
+static void utf8_helpers_keep_output_valid(void **state)
+{
+	char msg[16];
+	size_t n;
+	char *s;
+
+	s = utf8_sanitize("a\xff" "b\xe2\x82", 5, &n);
+	assert_string_equal(s, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+	assert_int_equal(n, strlen(s));
+	free(s);
+	assert_true(utf8_valid("caf\xc3\xa9", 5));
+	assert_false(utf8_valid("caf\xc3", 4));
+	assert_int_equal(utf8_complete("caf\xc3", 4), 3);
+	assert_int_equal(utf8_complete("caf\xc3\xa9", 5), 5);
+	assert_int_equal(utf8_complete("\xf0\x9f\x98", 3), 0);
+	assert_int_equal(utf8_prefix("\xc3\xa9\xc3\xa9", 3), 2);
+	strcpy(msg, "ab\xe2\x82");
+	utf8_trim(msg);
+	assert_string_equal(msg, "ab");
+	strcpy(msg, "ab\xe2\x82\xac");
+	utf8_trim(msg);
+	assert_string_equal(msg, "ab\xe2\x82\xac");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(what_rfc_8259_allows_is_read_as_written),
+		cmocka_unit_test(what_it_does_not_is_refused_saying_why),
+		cmocka_unit_test(nesting_is_bounded),
+		cmocka_unit_test(a_nul_byte_in_the_text_is_refused),
+		cmocka_unit_test(utf8_helpers_keep_output_valid),
+	};
+
+	return cmocka_run_group_tests_name("json-strict", tests, NULL, NULL);
+}
