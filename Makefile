@@ -80,7 +80,7 @@ CTL_SRCS = \
 WEB_SRCS = ctl/web.c ctl/web-http.c ctl/web-api.c ctl/web-sse.c ctl/web-mhd.c
 WEB_FILES = ctl/web/index.html ctl/web/app.css ctl/web/app.js ctl/web/pages.js ctl/web/graph.js
 
-PLUGINS = local docker daytona
+PLUGINS = local docker daytona slurm
 TEST_PLUGINS =
 
 SCHEMA = $(sort $(wildcard schema/*.sql))
@@ -150,6 +150,8 @@ $(BUILD)/plugins/local.so: plugins/common/common.h plugins/common/util.c plugins
 $(BUILD)/plugins/docker.so: plugins/docker/docker.h $(PLUGIN_COMMON)
 PLUGIN_PKGS_daytona = libcurl
 $(BUILD)/plugins/daytona.so: plugins/daytona/daytona.h $(PLUGIN_COMMON)
+# the slurm executor drives Slurm's tools: the child runner, no HTTP
+$(BUILD)/plugins/slurm.so: plugins/slurm/slurm.h plugins/common/common.h plugins/common/util.c plugins/common/child.c
 
 # dagctl linked statically, to copy into container images (for `dagctl
 # complete` from inside a docker sandbox); the same whatever BUILD and SAN are.
@@ -167,6 +169,7 @@ check:
 bench: all $(BUILD)/bench/floor
 	tests/bench/setup
 	tests/bench/run $(BUILD)
+	tests/bench/slurm $(BUILD)
 
 # the one-exec floor the local executor is measured against
 $(BUILD)/bench/floor: tests/bench/floor.c

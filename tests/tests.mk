@@ -68,3 +68,16 @@ tests: $(DAYTONA_TEST_BINS)
 $(DAYTONA_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(DAYTONA_UNIT_SRCS) plugins/daytona/daytona.h plugins/common/common.h plugins/executor.h Makefile tests/tests.mk
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Iplugins/daytona $(LDFLAGS) -o $@ $< $(DAYTONA_UNIT_SRCS) $(TEST_LDLIBS) $(LDLIBS)
+
+# The slurm executor's unit tests: its options, the job they define and its
+# wrapper script run under /bin/sh, what the tools say; linked with the
+# plugin's sources (check_options() is called through dagd_executor).
+SLURM_UNIT_SRCS = plugins/slurm/executor.c plugins/slurm/slurm.c plugins/slurm/options.c \
+	plugins/slurm/spool.c plugins/slurm/tools.c plugins/common/util.c plugins/common/child.c
+SLURM_TEST_BINS = $(BUILD)/tests/test-slurm-options
+
+tests: $(SLURM_TEST_BINS)
+
+$(SLURM_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c $(SLURM_UNIT_SRCS) plugins/slurm/slurm.h plugins/common/common.h plugins/executor.h Makefile tests/tests.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) -Iplugins/slurm $(LDFLAGS) -o $@ $< $(SLURM_UNIT_SRCS) $(TEST_LDLIBS) $(LDLIBS)

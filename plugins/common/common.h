@@ -1,10 +1,11 @@
 /*
  * common.h - what the executor plugins share, grouped by the file that holds
- * it: small helpers, error messages for the host, URL escaping, reading
- * options (util.c), which every plugin here compiles in; the HTTP client on
- * libcurl's multi interface, driven by the host's sd-event loop (http.c),
- * which those that speak HTTP compile in.  A plugin links nothing of the
- * daemon.
+ * it: small helpers, error messages for the host, URL and shell quoting,
+ * reading options (util.c), which every plugin here compiles in; the HTTP
+ * client on libcurl's multi interface, driven by the host's sd-event loop
+ * (http.c), which those that speak HTTP compile in; helper programs run from
+ * the loop (child.c), for those that drive command-line tools.  A plugin
+ * links nothing of the daemon.
  */
 #ifndef DAGD_PLUGIN_COMMON_H
 #define DAGD_PLUGIN_COMMON_H
@@ -101,6 +102,40 @@ char *http_error(const struct http_request *req);
 int http_get_sync_url(const char *unix_socket, const char *url, const char *what, long timeout_ms,
 		      long *ret_status, char **ret_body, char **ret_error);
 
+/* --- child.c ------------------------------------------------------------- */
+
+/* Helper programs run from the loop, at most max_running at a time (0: no
+ * limit), the others queued in order. */
+struct child_runner;
+struct child;
+
+/* How a child ended: error < 0 if it could not be started or was killed at
+ * its time limit (-ETIME); else status, as from waitpid().  out and err: what
+ * it wrote (NUL-terminated, never NULL), valid during the call only. */
+struct child_result {
+	int error;
+	int status;
+	const char *out, *err;
+};
+
+/* Called once from the loop, never from inside child_run(); the child is
+ * freed after it returns. */
+typedef void (*child_done_fn)(struct child *c, const struct child_result *res, void *userdata);
+
+int child_runner_new(sd_event *event, unsigned max_running, struct child_runner **ret);
+/* Kills and forgets every child, queued or running; their done() is not called. */
+struct child_runner *child_runner_free(struct child_runner *r);
+/* Runs argv (looked up in PATH) with the daemon's environment, stdin
+ * /dev/null, killed after timeout_usec (0: never). */
+int child_run(struct child_runner *r, const char *const *argv, uint64_t timeout_usec, child_done_fn done,
+	      void *userdata, struct child **ret);
+/* Kills it (if it runs) and forgets it; done() is not called. */
+void child_kill(struct child *c);
+/* The blocking form, for init() and list(): -ETIME after timeout_usec.  The
+ * outputs are malloc'd. */
+int child_run_sync(const char *const *argv, uint64_t timeout_usec, int *ret_status, char **ret_out,
+		   char **ret_err);
+
 /* --- util.c -------------------------------------------------------------- */
 
 /* A formatted string, malloc'd; NULL if out of memory. */
@@ -110,6 +145,8 @@ char *strdupf(const char *format, ...) _printf_(1, 2);
 int errorf(char **ret_error, int r, const char *format, ...) _printf_(3, 4);
 /* s with everything but [A-Za-z0-9._~-] percent-encoded; malloc'd. */
 char *url_escape(const char *s);
+/* s quoted for a POSIX shell; malloc'd. */
+char *shell_quote(const char *s);
 /* Option readers: each leaves *ret alone when the key is absent. */
 int type_error(char **ret_error, const char *key, const char *want);
 /* json parsed: a JSON object whose keys are all in known. */

@@ -1,6 +1,6 @@
 /*
  * util.c - small helpers the executors share: error messages for the host,
- * URL escaping, reading options.
+ * URL and shell quoting, reading options.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +60,29 @@ char *url_escape(const char *s) {
 			*p++ = hex[c & 15];
 		}
 	}
+	*p = '\0';
+	return out;
+}
+
+char *shell_quote(const char *s) {
+	size_t n = 2;
+	char *out, *p;
+
+	for (const char *c = s; *c; c++)
+		n += *c == '\'' ? 4 : 1;
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	p = out;
+	*p++ = '\'';
+	for (; *s; s++) {
+		if (*s == '\'') {
+			memcpy(p, "'\\''", 4);
+			p += 4;
+		} else
+			*p++ = *s;
+	}
+	*p++ = '\'';
 	*p = '\0';
 	return out;
 }

@@ -42,7 +42,5 @@ void sandbox_def_done(struct sandbox_def *def);
  * task's options ask for it. */
 int sandbox_def_build(const struct daytona_settings *set, const char *instance, const struct dagd_spawn *spec,
 		      struct sandbox_def *ret, char **ret_error);
-/* s quoted for a POSIX shell; malloc'd. */
-char *shell_quote(const char *s);
 
 #endif

@@ -130,29 +130,6 @@ void sandbox_def_done(struct sandbox_def *def) {
 	*def = (struct sandbox_def) {};
 }
 
-char *shell_quote(const char *s) {
-	size_t n = 2;
-	char *out, *p;
-
-	for (const char *c = s; *c; c++)
-		n += *c == '\'' ? 4 : 1;
-	out = malloc(n + 1);
-	if (!out)
-		return NULL;
-	p = out;
-	*p++ = '\'';
-	for (; *s; s++) {
-		if (*s == '\'') {
-			memcpy(p, "'\\''", 4);
-			p += 4;
-		} else
-			*p++ = *s;
-	}
-	*p++ = '\'';
-	*p = '\0';
-	return out;
-}
-
 /* "cd 'DIR' && 'ARG0' 'ARG1' ...": what the session's shell runs. */
 static int build_command(const struct dagd_spawn *spec, const char *workdir, char **ret, char **ret_error) {
 	const char *dir = spec->cwd && *spec->cwd ? spec->cwd : workdir;
