@@ -170,11 +170,11 @@ static void the_environment_drops_the_daemons_path_and_home_and_points_dagd_sock
 
 	/* a PATH or HOME the task sets itself is kept */
 	envp[0] = "PATH=/opt/bin:/bin";
-	envp[1] = "HOME=/work";
+	envp[1] = "HOME=/home/builder";
 	assert_int_equal(build("{\"image\": \"i\"}", NULL, envp, &def, NULL), 0);
 	env = get(def.create, "Env");
 	assert_true(array_has(env, "PATH=/opt/bin:/bin"));
-	assert_true(array_has(env, "HOME=/work"));
+	assert_true(array_has(env, "HOME=/home/builder"));
 	container_def_done(&def);
 }
 
