@@ -8,10 +8,23 @@
 
 #include "dagctl.h"
 
-/* "accept" and "database" said in a line each: "ok", or what is wrong. */
+/* "accept", "database" and "executors" said in a line each: "ok", or what is
+ * wrong. */
 static json_object *health(const char *key, json_object *v) {
 	char buf[512];
 
+	if (strcmp(key, "executors") == 0) {
+		int64_t loaded = json_object_get_int64(ctl_get(v, "loaded", json_type_int)),
+			failed = json_object_get_int64(ctl_get(v, "failed", json_type_int));
+
+		if (loaded == 0)
+			snprintf(buf, sizeof buf, "NONE LOADED: no task can run (%" PRId64 " failed to load; "
+				 "see 'dagctl executors')", failed);
+		else
+			snprintf(buf, sizeof buf, "%" PRId64 " loaded%s", loaded,
+				 failed ? ", some failed to load (see 'dagctl executors')" : "");
+		return json_object_new_string(buf);
+	}
 	if (strcmp(key, "database") == 0) {
 		if (json_object_get_boolean(ctl_get(v, "writable", json_type_boolean)))
 			return json_object_new_string("writable");
@@ -35,7 +48,8 @@ static int show_status(json_object *result) {
 	if (!o)
 		return -ENOMEM;
 	json_object_object_foreach(result, k, v)
-		json_object_object_add(o, k, (strcmp(k, "database") == 0 || strcmp(k, "accept") == 0) &&
+		json_object_object_add(o, k, (strcmp(k, "database") == 0 || strcmp(k, "accept") == 0 ||
+					      strcmp(k, "executors") == 0) &&
 				       json_object_is_type(v, json_type_object) ? health(k, v) : json_object_get(v));
 	ctl_print_kv(o);
 	return 0;
@@ -44,6 +58,7 @@ static int show_status(json_object *result) {
 static int show_executors(json_object *result) {
 	json_object *es = ctl_expect(result, "executors", json_type_array);
 	_cleanup_(table_freep) struct table *t = NULL;
+	size_t loaded = 0;
 
 	if (!es)
 		return -EBADMSG;
@@ -57,8 +72,12 @@ static int show_executors(json_object *result) {
 		table_add(t, "%" PRId64, json_object_get_int64(ctl_get(e, "active", json_type_int)));
 		table_add(t, "%s%s", error ? "error: " : "loaded", error ? json_object_get_string(error) : "");
 		table_add(t, "%s", ctl_str(e, "description"));
+		loaded += !error;
 	}
 	table_print(t);
+	if (loaded == 0)
+		fprintf(stderr, "dagctl: no executor is loaded: no task can run; see the errors above "
+			"(and dagd --plugin-dir)\n");
 	return 0;
 }
 

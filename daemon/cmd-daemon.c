@@ -61,6 +61,16 @@ static int cmd_daemon_status(struct req *r)
 	json_object_object_add(o, "tasks", json_object_new_int((int) nt));
 	json_object_object_add(o, "clients", json_object_new_int((int) server_clients()));
 	json_object_object_add(o, "last_event_seq", json_object_new_int64(server_committed_seq()));
+	{
+		json_object *ex = json_object_new_object();
+		int loaded = 0, failed = 0;
+
+		for (struct executor *e = executors; e; e = e->next)
+			e->vt ? loaded++ : failed++;
+		json_object_object_add(ex, "loaded", json_object_new_int(loaded));
+		json_object_object_add(ex, "failed", json_object_new_int(failed));
+		json_object_object_add(o, "executors", ex);
+	}
 	server_status(o);
 	return reply_ok(r, o);
 }

@@ -96,6 +96,23 @@ def reload_picks_up_plugins_added_and_removed():
     d.wait_done(p)
 
 
+@test
+def a_daemon_with_no_executor_says_so_loudly():
+    w = workdir()                       # a plugin directory with nothing loadable
+    open(os.path.join(w, "broken.so"), "w").write("not a shared object\n")
+    d = Daemon(plugin_dir=w).start()
+    expect_eq(d.call("daemon.status")["executors"], {"loaded": 0, "failed": 1}, "daemon.status")
+    rc, out, err = d.dagctl("status")
+    assert rc == 0 and "NONE LOADED" in out, f"dagctl status: {rc} {out!r}"
+    rc, out, err = d.dagctl("executors")
+    assert rc == 0 and "no executor is loaded" in err, f"dagctl executors: {rc} {err!r}"
+    d.stop()
+    d = Daemon().start()                # and the usual daemon says nothing of the kind
+    rc, out, err = d.dagctl("status")
+    assert "NONE LOADED" not in out and "loaded" in out, out
+    d.stop()
+
+
 @test(timeout=90)
 def a_version_1_plugin_still_loads_and_runs_tasks():
     if not BROKEN_DIR:
