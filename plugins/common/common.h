@@ -161,6 +161,7 @@ int get_string_map(json_object *o, const char *key, json_object **ret, char **re
 /* Whether "KEY=VALUE" is the PATH or HOME the daemon passes on from its own
  * environment: meaningless in a sandbox, which has its own. */
 bool host_default(const char *kv);
+int mkdir_p(const char *path, mode_t mode);
 /* open(path, flags | O_CREAT), making its directory first if need be */
 int open_in_log_dir(const char *path, int flags);
 

@@ -190,6 +190,25 @@ bool host_default(const char *kv) {
 	return false;
 }
 
+/* mkdir -p: each directory of path that is missing is made with mode. */
+int mkdir_p(const char *path, mode_t mode) {
+	_cleanup_free_ char *p = strdup(path);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *c = p + 1; ; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char was = *c;
+		*c = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*c = was;
+		if (!was)
+			return 0;
+	}
+}
+
 /* Opens (O_CREAT) a file in an attempt's log directory, which the host makes
  * only when something is written there: made here too if it is missing. */
 int open_in_log_dir(const char *path, int flags) {
@@ -202,13 +221,7 @@ int open_in_log_dir(const char *path, int flags) {
 		if (!slash || slash == dir)
 			return -ENOENT;
 		*slash = 0;
-		for (char *c = dir + 1; *c; c++)
-			if (*c == '/') {
-				*c = 0;
-				(void) mkdir(dir, 0750);
-				*c = '/';
-			}
-		(void) mkdir(dir, 0750);
+		(void) mkdir_p(dir, 0750);
 		fd = open(path, flags | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 	}
 	return fd < 0 ? -errno : fd;

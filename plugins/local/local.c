@@ -49,22 +49,6 @@ static int helper_find(char **ret) {
 	return 0;
 }
 
-/* mkdir -p; the last directory private. */
-static int mkdir_p(const char *path) {
-	_cleanup_free_ char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = 0;
-			if (mkdir(p, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*s = '/';
-		}
-	return mkdir(p, 0700) < 0 && errno != EEXIST ? -errno : 0;
-}
-
 /* The user a task runs as: a name or a number. */
 static int user_resolve(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_error) {
 	struct passwd *pw;
@@ -155,7 +139,7 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 		r = errorf(ret_error, -ENOMEM, "Cannot make the path of the helper's directory: %m");
 		goto fail;
 	}
-	if (mkdir_p(l->dir) < 0) {
+	if (mkdir_p(l->dir, 0700) < 0) {
 		r = errorf(ret_error, -errno, "Cannot create '%s': %m", l->dir);
 		goto fail;
 	}

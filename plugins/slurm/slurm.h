@@ -61,7 +61,6 @@ void strv_free(char **v);
 void instance_hash(const char *key, char ret[13]);
 /* "<spool>/<name><suffix>", malloc'd. */
 char *spool_path(const char *spool, const char *name, const char *suffix);
-int mkdir_p(const char *path, mode_t mode);
 /* Writes text to path atomically (a temporary file, renamed). */
 int write_file_atomic(const char *path, const char *text, mode_t mode);
 

@@ -36,25 +36,6 @@ char *spool_path(const char *spool, const char *name, const char *suffix) {
 	return strdupf("%s/%s%s", spool, name, suffix);
 }
 
-int mkdir_p(const char *path, mode_t mode) {
-	_cleanup_free_ char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = p + 1; ; s++) {
-		char c = *s;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*s = c;
-		if (c == '\0')
-			return 0;
-	}
-}
-
 int write_file_atomic(const char *path, const char *text, mode_t mode) {
 	_cleanup_free_ char *tmp = strdupf("%s.tmp", path);
 	size_t n = strlen(text);
