@@ -1958,6 +1958,8 @@ struct sandbox *sandbox_list(void)
  * forget it. */
 void engine_committed(void)
 {
+	if (n_reaped > 0)
+		crash_point("committed");
 	for (size_t i = 0; i < n_reaped; i++) {
 		struct sandbox *sb = reaped_list[i].sb;
 

@@ -317,8 +317,9 @@ int log_open(const char *path, int flags)
 /* Test-only: DAGD_TEST_CRASH_AT=POINT[:N] makes dagd kill itself (SIGKILL,
  * as a power cut would) the Nth time (default 1) it passes POINT, to put a
  * crash exactly inside a window between a write and its commit.  Points:
- * "spawned" (a sandbox started, its claim's state not yet committed) and
- * "exited" (an exit judged, not yet committed). */
+ * "spawned" (a sandbox started, its start not yet committed), "exited" (an
+ * exit judged, not yet committed) and "committed" (an exit committed, its
+ * executor not yet told to forget it). */
 void crash_point(const char *point)
 {
 	static const char *at;

@@ -57,17 +57,41 @@ def run_crash_at(point):
         expect_eq(len([e for e in events if e["type"] == typ]), 1, f"{typ} events")
     ran = [e["payload"]["new_status"] for e in events if e["type"] == "TASK_STATUS_CHANGED"]
     assert "running" in ran, f"the task was never recorded running: {ran}"
-    d.stop()
+    return d
+
+
+def helper_holds(d):
+    """The sandbox ids the daemon's local helper still holds (its L answer)."""
+    import socket
+    import struct
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(os.path.join(d.state_dir, "local", "helper.sock"))
+    s.sendall(struct.pack("=I", 1) + b"L")
+    f, held = s.makefile("rb"), []
+    while True:
+        n = struct.unpack("=I", f.read(4))[0]
+        msg = f.read(n)
+        if msg[:1] == b"D":
+            return held
+        held.append(msg[1:].split(b"\0")[0].decode())
 
 
 @test(timeout=90)
 def a_crash_between_a_start_and_its_commit_runs_the_task_once():
-    run_crash_at("spawned")
+    run_crash_at("spawned").stop()
 
 
 @test(timeout=90)
 def a_crash_between_an_exit_and_its_commit_judges_it_once():
-    run_crash_at("exited")
+    run_crash_at("exited").stop()
+
+
+@test(timeout=90)
+def a_crash_between_an_exits_commit_and_its_forget_judges_it_once_and_forgets_it():
+    d = run_crash_at("committed")
+    # the helper was told to forget the exit the dead daemon had committed
+    expect_eq(helper_holds(d), [], "what the helper still holds")
+    d.stop()
 
 
 @test(timeout=90)
