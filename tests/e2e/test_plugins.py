@@ -6,7 +6,7 @@ import re
 import shutil
 import signal
 
-from dagdtest import (BROKEN_DIR, PLUGIN_DIR, Daemon, expect_eq, main, skip, test, wait_for,
+from dagdtest import (BROKEN_DIR, DAGD, PLUGIN_DIR, Daemon, expect_eq, main, skip, test, wait_for,
                      workdir)
 
 # file -> what its error must say (besides naming the file)
@@ -94,6 +94,17 @@ def reload_picks_up_plugins_added_and_removed():
     p = d.project(autonomous=True)
     d.add(p, "true")
     d.wait_done(p)
+
+
+@test
+def dagd_run_from_its_build_tree_loads_the_plugins_built_with_it():
+    env = {k: v for k, v in os.environ.items() if k != "DAGD_PLUGIN_DIR"}
+    d = Daemon(env=env)
+    d.start_installed(DAGD)             # no --plugin-dir, no DAGD_PLUGIN_DIR
+    ex = {e["name"]: (e["path"], e["error"]) for e in d.call("executor.list")["executors"]}
+    expect_eq(ex.get("local"), (os.path.join(os.path.dirname(DAGD), "plugins", "local.so"), None),
+              "the build tree's local.so")
+    d.stop()
 
 
 @test

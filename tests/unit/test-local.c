@@ -808,6 +808,31 @@ static void test_what_a_task_leaves_behind_is_killed_when_it_ends(void **unused)
 		fail_msg("the task's child %d outlived it", (int) child);
 }
 
+/* A helper nobody can reach again (its state directory removed) must not
+ * run on, nor keep its tasks running, forever. */
+static void test_a_helper_whose_socket_is_gone_kills_its_tasks_and_exits(void **unused) {
+	static const char *const argv[] = { "sh", "-c", "echo $$ > task.pid; exec sleep 60", NULL };
+	char sock[PATH_MAX];
+	struct dagd_sandbox sb;
+	pid_t helper, task;
+
+	sb_new(&sb, "t-1.1");
+	spawn_ok(&sb, argv, NULL, E.dir);
+	run_for(200 * MSEC);
+	task = read_pid("task.pid");
+	helper = helper_pid();
+	assert_true(helper > 1);
+	plugin_stop();
+	snprintf(sock, sizeof(sock), "%s/local/helper.sock", E.state_dir);
+	assert_int_equal(unlink(sock), 0);
+	/* it looks every 10 s */
+	if (!run_until(proc_gone, &task, 15 * SEC))
+		fail_msg("the task %d of an unreachable helper still runs", (int) task);
+	if (!run_until(proc_gone, &helper, 5 * SEC))
+		fail_msg("the unreachable helper %d still runs", (int) helper);
+	(void) waitpid(helper, NULL, 0);
+}
+
 /* ---- cancel ---- */
 
 static void test_cancel_terminates_with_sigterm(void **unused) {
@@ -1197,6 +1222,7 @@ int main(int argc, char **argv) {
 		T(test_each_task_leads_its_session_as_a_child_of_one_helper),
 		T(test_a_killed_helper_takes_its_tasks_along_and_they_end_lost),
 		T(test_what_a_task_leaves_behind_is_killed_when_it_ends),
+		T(test_a_helper_whose_socket_is_gone_kills_its_tasks_and_exits),
 		T(test_cancel_terminates_with_sigterm),
 		T(test_cancel_right_after_spawn_is_not_lost),
 		T(test_cancel_kills_after_the_grace_period_when_sigterm_is_ignored),
