@@ -123,6 +123,7 @@ struct docker_sandbox {
 	struct frame_reader frames;
 	bool raw;                       /* output not multiplexed */
 	int wait_code;                  /* what the wait said, in case inspect cannot */
+	int64_t memory;                 /* its memory limit, bytes (0 none) */
 	/* how it ended, once known */
 	bool ended;
 	int code, signal;
@@ -335,6 +336,32 @@ static void sandbox_fail_errno(struct docker_sandbox *x, const char *what, int r
 	sandbox_end(x, -1, 0, "error", strdupf("%s: %s", what, strerror(-r)));
 }
 
+static void on_oom_events(struct http_request *req, void *userdata) {
+	struct docker_sandbox *x = userdata;
+
+	x->req = NULL;
+	if (http_ok(req) && strstr(http_body(req), "\"oom\""))
+		sandbox_end(x, -1, SIGKILL, "oom", strdupf("over its memory limit of %" PRId64 " bytes", x->memory));
+	else
+		sandbox_end(x, 128 + SIGKILL, 0, NULL, NULL);
+}
+
+static const struct http_calls oom_events_calls = { .done = on_oom_events };
+
+/* The engine sets OOMKilled only if the kernel's OOM event reaches it before
+ * the exit does; under load it can come after, and then only the engine's
+ * event log has it.  So a SIGKILLed container with a memory limit that dagd
+ * did not stop is looked up there, the stream held open a second more for an
+ * event still on its way.  Returns < 0 if the question cannot be asked. */
+static int oom_events_submit(struct docker_sandbox *x) {
+	time_t now = time(NULL);
+
+	return http_submit(x->d->http, x->engine, "GET", NULL, 5000L, &oom_events_calls, x, &x->req,
+			   "/events?since=%lld&until=%lld&filters=%%7B%%22container%%22%%3A%%5B%%22%s%%22%%5D"
+			   "%%2C%%22event%%22%%3A%%5B%%22oom%%22%%5D%%7D",
+			   (long long) now - 7 * 86400, (long long) now + 1, x->id);
+}
+
 /* How a container ended, from its inspection. */
 static void sandbox_end_inspected(struct docker_sandbox *x, json_object *info) {
 	json_object *state = NULL, *hc = NULL, *v;
@@ -354,6 +381,9 @@ static void sandbox_end_inspected(struct docker_sandbox *x, json_object *info) {
 	if (json_object_object_get_ex(info, "HostConfig", &hc) && json_object_object_get_ex(hc, "Memory", &v))
 		memory = json_object_get_int64(v);
 
+	x->memory = memory;
+	if (!oom && code == 128 + SIGKILL && memory > 0 && !x->cancel && oom_events_submit(x) >= 0)
+		return;
 	if (oom && code == 128 + SIGKILL)
 		sandbox_end(x, -1, SIGKILL, "oom",
 			    memory > 0 ? strdupf("over its memory limit of %" PRId64 " bytes", memory) : NULL);
