@@ -121,12 +121,15 @@ static void put_relative(const char *key, json_object *v) {
 }
 
 /* A task's status for people: "ready (retry in 12s)" while it waits out the
- * backoff of a retry (its not_before is to come), else the status. */
+ * backoff of a retry (its not_before is to come), "running (paused)" while an
+ * operator has stopped it, else the status. */
 const char *ctl_status_text(json_object *task, char buf[static 64]) {
 	const char *status = ctl_str(task, "status");
 	double t, now;
 	char d[32];
 
+	if (strcmp(status, "running") == 0 && json_object_get_boolean(ctl_get(task, "paused", json_type_boolean)))
+		return "running (paused)";
 	if (strcmp(status, "ready") != 0 ||
 	    ctl_parse_time(json_object_get_string(ctl_get(task, "not_before", json_type_string)), &t) < 0 ||
 	    ctl_now(&now) < 0 || t <= now)
