@@ -65,12 +65,16 @@ static int show_executors(json_object *result) {
 	t = table_new(5, "NAME", "LIMIT", "ACTIVE", "STATE", "DESCRIPTION");
 	for (size_t i = 0; i < json_object_array_length(es); i++) {
 		json_object *e = json_object_array_get_idx(es, i),
-			*error = ctl_get(e, "error", json_type_string);
+			*error = ctl_get(e, "error", json_type_string),
+			*status = ctl_get(e, "status", json_type_string);
 
 		table_add(t, "%s", ctl_str(e, "name"));
 		table_add(t, "%" PRId64, json_object_get_int64(ctl_get(e, "limit", json_type_int)));
 		table_add(t, "%" PRId64, json_object_get_int64(ctl_get(e, "active", json_type_int)));
-		table_add(t, "%s%s", error ? "error: " : "loaded", error ? json_object_get_string(error) : "");
+		if (error)
+			table_add(t, "error: %s", json_object_get_string(error));
+		else
+			table_add(t, "loaded%s%s", status ? ": " : "", status ? json_object_get_string(status) : "");
 		table_add(t, "%s", ctl_str(e, "description"));
 		loaded += !error;
 	}

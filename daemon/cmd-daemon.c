@@ -16,6 +16,9 @@ static int executors_reply(struct req *r)
 		json_object_object_add(e, "path", json_object_new_string(ex->path));
 		json_object_object_add(e, "description",
 				       ex->vt && ex->vt->description ? json_object_new_string(ex->vt->description) : NULL);
+		const char *status = executor_status(ex);
+
+		json_object_object_add(e, "status", status ? json_object_new_string(status) : NULL);
 		json_object_object_add(e, "limit", ex->limit ? json_object_new_int((int) ex->limit) : NULL);
 		json_object_object_add(e, "active", json_object_new_int((int) ex->active));
 		json_object_object_add(e, "error", ex->error ? json_object_new_string(ex->error) : NULL);

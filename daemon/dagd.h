@@ -331,6 +331,7 @@ void listed_free(struct listed *l);
 void executor_forget(struct executor *ex, const char *sandbox_id, const char *handle);
 int executor_check_options(struct executor *ex, const char *options_json, char **ret_error);
 int executor_pause(struct executor *ex, struct dagd_sandbox *sb, void *data, bool paused);
+const char *executor_status(struct executor *ex);
 bool executor_full(const struct executor *ex);
 
 /* --- server.c, server-follow.c, server-socket.c --------------------------- */

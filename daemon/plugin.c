@@ -139,6 +139,14 @@ int executor_check_options(struct executor *ex, const char *options_json, char *
 	return ex->vt->check_options(ex->state, options_json, ret_error);
 }
 
+/* What the executor says of how it works now, or NULL. */
+const char *executor_status(struct executor *ex)
+{
+	if (!ex || !ex->vt || !VT_HAS(ex->vt, status))
+		return NULL;
+	return ex->vt->status(ex->state);
+}
+
 /* -EOPNOTSUPP if the executor cannot pause its sandboxes. */
 int executor_pause(struct executor *ex, struct dagd_sandbox *sb, void *data, bool paused)
 {

@@ -57,7 +57,8 @@
  *
  * Version 3 adds pause(): an operator may stop a running sandbox's processes
  * and let them go on later (task.pause, task.resume).  Without it, or when it
- * answers -EOPNOTSUPP, the host refuses to pause that executor's tasks.
+ * answers -EOPNOTSUPP, the host refuses to pause that executor's tasks.  And
+ * status(): a few words on how the executor works now, for the operator.
  */
 #ifndef DAGD_EXECUTOR_H
 #define DAGD_EXECUTOR_H
@@ -181,6 +182,10 @@ struct dagd_executor {
 	 * state, and a cancel still ends it.  NULL, or -EOPNOTSUPP: this executor
 	 * cannot; the operator's task.pause is then refused. */
 	int (*pause)(void *state, struct dagd_sandbox *sb, void *data, int paused);
+	/* How the executor works now, in a few words for `dagctl executors`
+	 * (e.g. how it contains tasks); the plugin's string, valid until the
+	 * next call.  NULL: nothing to say. */
+	const char *(*status)(void *state);
 };
 
 /* The size of a version-1 struct dagd_executor, which a version-2 host

@@ -283,6 +283,18 @@ static int helper_start(struct local *l, const char *path) {
 	return 0;
 }
 
+/* A new connection's first message is the helper's hello (nothing else can
+ * come before we ask): wait for it, briefly, so that what the helper can do
+ * is known before anything is asked of it.  An older helper says none. */
+static void hello_wait(struct local *l) {
+	struct pollfd p = { .fd = l->fd, .events = POLLIN };
+
+	l->helper_version = 0;
+	l->mode[0] = '\0';
+	if (poll(&p, 1, HELLO_TIMEOUT_MS) == 1 && read_in(l) < 0)
+		helper_lost(l, "it hung up at once");
+}
+
 /* Connects to the helper, starting one if none answers and `start`; without
  * it, -ESRCH when none runs. */
 int helper_connect(struct local *l, bool start) {
@@ -309,9 +321,8 @@ int helper_connect(struct local *l, bool start) {
 			if (r < 0)
 				return r;
 			l->fd = fd;
-			l->helper_version = 0;
-			l->mode[0] = '\0';
 			fd = -EBADF;
+			hello_wait(l);
 			return 0;
 		}
 		r = -errno;

@@ -245,6 +245,19 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	return 0;
 }
 
+/* How tasks are contained, as the helper said in its hello. */
+static const char *local_status(void *state) {
+	struct local *l = state;
+
+	if (helper_connect(l, false) < 0 || l->fd < 0)
+		return "no helper runs yet (it starts with the first task)";
+	if (strcmp(l->mode, "cgroup") == 0)
+		return "each task in a cgroup of its own (delegated): cancel kills all it started";
+	if (strcmp(l->mode, "session") == 0)
+		return "each task in a session and process group of its own (no delegated cgroup)";
+	return "the helper runs (an older one: it does not say how it contains tasks)";
+}
+
 /* The helper freezes the task's cgroup, or stops its process group; an
  * older helper, which cannot, is not asked. */
 static int local_pause(void *state, struct dagd_sandbox *sb, void *data, int paused) {
@@ -369,4 +382,5 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.forget = local_forget,
 	.check_options = local_check_options,
 	.pause = local_pause,
+	.status = local_status,
 };

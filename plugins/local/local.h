@@ -60,6 +60,9 @@ struct local_sandbox {
 	struct local_sandbox *prev, *next;
 };
 
+/* how long a new connection waits for the helper's hello */
+#define HELLO_TIMEOUT_MS 2000
+
 static inline void closep(int *fd) {
 	if (*fd >= 0) {
 		int saved = errno;

@@ -325,6 +325,16 @@ def a_cancel_kills_everything_the_task_started_even_outside_its_session():
     wait_until(lambda: sleepers(c, ["1001", "1002"]) == 2, 15, "the task's two children")
     # the task that ended took what it left behind along
     wait_until(lambda: sleepers(c, ["1003"]) == 0, 15, "what a finished task left behind to be killed")
+    out = dagctl(c, "executors").stdout
+    assert "each task in a cgroup of its own" in out, f"containment not shown:\n{out}"
+    # a pause freezes the task's cgroup (the one that left its session too);
+    # the cancel that follows must still reach every process
+    dagctl(c, "task", "pause", ids["escape"])
+    sandbox = dagctl_json(c, "task", "show", ids["escape"])["task"]["sandbox_id"]
+    # the v2 hierarchy: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host
+    v2 = c.run("findmnt", "-n", "-t", "cgroup2", "-o", "TARGET").stdout.split()[0]
+    events = f"{v2}/system.slice/dagd.service/{sandbox}/cgroup.events"
+    wait_until(lambda: "frozen 1" in c.run("cat", events, check=False).stdout, 15, f"{events}: frozen 1")
     dagctl(c, "task", "cancel", ids["escape"])
     # SIGTERM is ignored by two of them: the SIGKILL at the end of the grace
     # goes to the task's cgroup, which holds the one that left its session too
