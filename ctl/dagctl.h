@@ -224,7 +224,8 @@ extern const struct ctl_cmd ctl_cmd_board;
 extern const struct ctl_cmd ctl_cmd_graph;
 
 /* ctl-wait.c */
-int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, char status[static 32]);
+int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, bool validating,
+		  char status[static 32]);
 extern const struct ctl_cmd ctl_cmd_wait;
 
 /* ctl-complete.c */
