@@ -217,6 +217,25 @@ extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_sh
 /* ctl-logs.c */
 extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;
 
+/* ctl-board-draw.c */
+#define BOARD_LANES 6
+/* A board: the view it shows, its size and how it is drawn. */
+struct board {
+	struct view v;
+	int width, height;      /* height 0: as many lines as it takes */
+	bool colour, watch;
+	const struct glyphs *g;
+	double now;
+	json_object **lane[BOARD_LANES]; /* the tasks of each lane, borrowed */
+	size_t count[BOARD_LANES];
+	char note[256];         /* --watch: the last key's outcome, or what went wrong */
+	bool note_bad, lost;
+};
+void board_lanes_free(struct board *b);
+bool board_autonomous(const struct board *b);
+int board_draw(struct board *b, struct sbuf *o);
+int board_show_json(struct board *b);
+
 /* ctl-board.c */
 extern const struct ctl_cmd ctl_cmd_board;
 
