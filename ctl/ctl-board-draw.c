@@ -217,10 +217,23 @@ static void draw_lane_line(struct board *b, struct sbuf *o, int i, int line, int
 		draw_cell(b, o, w, "1", ctl_str(t, "id"), buf);
 	} else {
 		const char *note = status_note(ctl_str(t, "status"));
+		char retry[48];
+		int n;
 
-		int n = snprintf(buf, sizeof buf, "  #%lld %s %s",
-				 (long long) json_object_get_int64(ctl_get(t, "attempt", json_type_int)),
-				 b->g->dot, ctl_duration(b->now - task_time(t), age));
+		/* waiting out a retry's backoff: when it ends, rather than since
+		 * when, without the attempt if need be */
+		if (ctl_retry_text(t, b->now, retry)) {
+			n = snprintf(buf, sizeof buf, "  #%lld %s %s",
+				     (long long) json_object_get_int64(ctl_get(t, "attempt", json_type_int)),
+				     b->g->dot, retry);
+			if (text_width(buf) > w)
+				snprintf(buf, sizeof buf, "  %s", retry);
+			draw_cell(b, o, w, "2", buf, NULL);
+			return;
+		}
+		n = snprintf(buf, sizeof buf, "  #%lld %s %s",
+			     (long long) json_object_get_int64(ctl_get(t, "attempt", json_type_int)),
+			     b->g->dot, ctl_duration(b->now - task_time(t), age));
 
 		if (note && n > 0 && (size_t) n < sizeof buf)
 			snprintf(buf + n, sizeof buf - (size_t) n, " %s %s", b->g->dot, note);

@@ -158,6 +158,7 @@ const char *ctl_str(json_object *o, const char *key);
 int ctl_bad_reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
 int ctl_print_json(json_object *o, int flags);
 void ctl_put_value(FILE *f, json_object *v);
+const char *ctl_retry_text(json_object *task, double now, char buf[static 48]);
 const char *ctl_status_text(json_object *task, char buf[static 64]);
 void ctl_print_kv(json_object *o);
 void ctl_print_ids(const char *label, json_object *ids);
