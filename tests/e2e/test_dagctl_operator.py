@@ -1,6 +1,8 @@
 """dagctl as an operator uses it every day: tasks named PROJECT/NAME (or NAME
 with -p) wherever a task is taken, wait's exit codes and what it says, logs of
-a task that never ran, the common short options, and retry backoff shown."""
+a task that never ran, the common short options, --json and -q on every
+listing, retry backoff shown, status's uptime and executors, and dagd's own
+lines on stderr stamped with the time unless the journal reads them."""
 
 import json
 import os
@@ -11,7 +13,8 @@ import shutil
 import subprocess
 import time
 
-from dagdtest import DAGCTL, SRC, daemon, skip, expect_eq, main, parse_time, select_events, test, wait_for
+from dagdtest import (DAGCTL, SRC, Daemon, daemon, skip, expect_eq, main, parse_time, select_events,
+                      test, wait_for)
 
 
 def ctl_ok(d, *args):
@@ -189,6 +192,30 @@ def short_options_quiet_and_json_errors_follow_one_convention():
     assert "zz" in json.loads(err)["error"]["message"], err
     rc, out, err = d.dagctl("task", "show", "t-999999")
     assert err.startswith("dagctl: not_found: "), f"without --json, a line: {err!r}"
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+@test
+def dagd_stamps_its_stderr_lines_with_the_time_unless_the_journal_reads_them():
+    d = Daemon(env={k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}).start()
+    lines = [x for x in d.stderr().splitlines() if x]
+    assert lines, "dagd said nothing at start"
+    for line in lines:
+        m = re.match(rf"({STAMP}) dagd: ", line)
+        assert m, f"a line without its time: {line!r}"
+        assert abs(parse_time(m.group(1)) - time.time()) < 120, f"the time is not now: {line!r}"
+    d.stop()
+    # a JOURNAL_STREAM that is not its stderr: still stderr, but read as the
+    # journal reads a service's: the priority in front, no time
+    j = Daemon(env=dict(os.environ, JOURNAL_STREAM="1:1")).start()
+    lines = [x for x in j.stderr().splitlines() if x]
+    assert lines, "dagd said nothing at start"
+    for line in lines:
+        assert re.match(r"<\d>dagd: ", line) and not re.search(STAMP, line), \
+            f"under the journal, a line with a time or without its priority: {line!r}"
+    j.stop()
 
 
 @test
