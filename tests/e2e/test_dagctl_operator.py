@@ -194,6 +194,29 @@ def short_options_quiet_and_json_errors_follow_one_convention():
     assert err.startswith("dagctl: not_found: "), f"without --json, a line: {err!r}"
 
 
+@test
+def status_shows_uptime_as_a_duration_and_each_executors_health():
+    d = daemon()
+    out = ctl_ok(d, "status")
+    line = next(x for x in out.splitlines() if x.startswith("uptime:"))
+    assert re.fullmatch(r"uptime: +(\d+d)?(\d+h)?(\d+m)?\d+s|uptime: +\d+[dh]\d\d[hm]", line), \
+        f"uptime is not a duration: {line!r}"
+    executors = d.call("executor.list")["executors"]
+    assert any(e["error"] is None for e in executors), "no executor loaded"
+    for e in executors:
+        line = next((x for x in out.splitlines() if x.startswith(f"executor {e['name']}:")), None)
+        assert line, f"no line for executor {e['name']}:\n{out}"
+        if e["error"] is None:
+            assert re.search(r": +ok, \d+ active", line), f"a loaded executor: {line!r}"
+        else:
+            assert "NOT LOADED: " in line and e["error"] in line, f"a failed one: {line!r}"
+    s = json.loads(ctl_ok(d, "--json", "status"))
+    assert isinstance(s["uptime"], (int, float)), "--json: uptime in seconds, as it is"
+    expect_eq([(x["name"], x["loaded"], x["error"]) for x in s["executors"]["each"]],
+              [(e["name"], e["error"] is None, e["error"]) for e in executors],
+              "daemon.status's executors, each")
+
+
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
