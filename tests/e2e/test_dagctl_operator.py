@@ -195,6 +195,36 @@ def short_options_quiet_and_json_errors_follow_one_convention():
 
 
 @test
+def every_listing_takes_json_and_quiet_and_task_list_takes_p():
+    d = daemon()
+    p = d.project()["name"]
+    a = d.add(p, "true", name="a")["id"]
+    other = d.project()["name"]
+    d.add(other, "true", name="b")
+    # each listing: --json prints JSON (the events, a line each), -q nothing
+    listings = [("project", "list"), ("task", "list", p), ("task", "list", "-p", p),
+                ("unblocked", "-p", p), ("events", "-p", p, "-n", "5"), ("executors",),
+                ("status",), ("board", p), ("graph", p)]
+    for cmd in listings:
+        out = ctl_ok(d, *cmd, "--json")
+        docs = [json.loads(line) for line in out.splitlines()] if cmd[0] == "events" \
+            else [json.loads(out)]
+        assert docs and all(isinstance(x, dict) for x in docs), f"{cmd} --json: {out!r}"
+        rc, out, err = d.dagctl("-q", *cmd)
+        expect_eq((rc, out), (0, ""), f"dagctl -q {' '.join(cmd)} ({err.strip()})")
+        rc, out, err = d.dagctl(*cmd, "--quiet")
+        expect_eq((rc, out), (0, ""), f"dagctl {' '.join(cmd)} --quiet ({err.strip()})")
+    # task list -p PROJECT: that project's tasks, as task list PROJECT gives them
+    tasks = json.loads(ctl_ok(d, "--json", "task", "list", "-p", p))["tasks"]
+    expect_eq([t["id"] for t in tasks], [a], "task list -p PROJECT")
+    expect_eq(ctl_ok(d, "task", "list", "--project", p).splitlines()[1:],
+              ctl_ok(d, "task", "list", p).splitlines()[1:], "task list --project = PROJECT")
+    rc, out, err = d.dagctl("task", "list", other, "-p", p)
+    expect_eq(rc, 2, "task list PROJECT -p PROJECT: which one?")
+    assert "given twice" in err, err
+
+
+@test
 def status_shows_uptime_as_a_duration_and_each_executors_health():
     d = daemon()
     out = ctl_ok(d, "status")
