@@ -428,6 +428,8 @@ def bash_completes_short_options_and_offers_failed_tasks_first_to_retry():
         expect_eq(set(offered[:len(failed)]), failed, f"{line!r}: the failed tasks first")
     assert p["name"] in complete(d, "dagctl task show -p "), "-p completes projects"
     assert "--last" in complete(d, "dagctl events --"), "events options"
+    assert "--validation" in complete(d, "dagctl logs --"), "logs options"
+    assert p["name"] in complete(d, "dagctl task list -p "), "task list -p completes projects"
     assert ok in complete(d, f"dagctl task show -p {p['name']} "), "TASK after -p PROJECT"
 
 
