@@ -185,9 +185,31 @@ static const char *status_note(const char *status) {
 	return NULL;
 }
 
+/* A card's second line, w columns: "  #2 · 41s · pending"; or, while the
+ * task waits out a retry's backoff, when that ends rather than since when
+ * ("  #1 · retry in 12s", without the attempt in a lane too narrow for it). */
+static void draw_card_status(struct board *b, struct sbuf *o, json_object *t, int w) {
+	const char *note = status_note(ctl_str(t, "status"));
+	long long attempt = json_object_get_int64(ctl_get(t, "attempt", json_type_int));
+	char buf[160], when[48];
+	int n;
+
+	if (ctl_retry_text(t, b->now, when)) {
+		snprintf(buf, sizeof buf, "  #%lld %s %s", attempt, b->g->dot, when);
+		if (text_width(buf) > w)
+			snprintf(buf, sizeof buf, "  %s", when);
+	} else {
+		n = snprintf(buf, sizeof buf, "  #%lld %s %s", attempt, b->g->dot,
+			     ctl_duration(b->now - task_time(t), when));
+		if (note && n > 0 && (size_t) n < sizeof buf)
+			snprintf(buf + n, sizeof buf - (size_t) n, " %s %s", b->g->dot, note);
+	}
+	draw_cell(b, o, w, "2", buf, NULL);
+}
+
 /* Line `line` of lane i, w columns wide, `shown` cards drawn of its count. */
 static void draw_lane_line(struct board *b, struct sbuf *o, int i, int line, int w, size_t shown) {
-	char buf[160], age[32];
+	char buf[160];
 	size_t card = (size_t) (line - 2) / 2;
 	json_object *t;
 
@@ -215,30 +237,8 @@ static void draw_lane_line(struct board *b, struct sbuf *o, int i, int line, int
 	if ((line - 2) % 2 == 0) {
 		snprintf(buf, sizeof buf, " %s", ctl_str(t, "title"));
 		draw_cell(b, o, w, "1", ctl_str(t, "id"), buf);
-	} else {
-		const char *note = status_note(ctl_str(t, "status"));
-		char retry[48];
-		int n;
-
-		/* waiting out a retry's backoff: when it ends, rather than since
-		 * when, without the attempt if need be */
-		if (ctl_retry_text(t, b->now, retry)) {
-			n = snprintf(buf, sizeof buf, "  #%lld %s %s",
-				     (long long) json_object_get_int64(ctl_get(t, "attempt", json_type_int)),
-				     b->g->dot, retry);
-			if (text_width(buf) > w)
-				snprintf(buf, sizeof buf, "  %s", retry);
-			draw_cell(b, o, w, "2", buf, NULL);
-			return;
-		}
-		n = snprintf(buf, sizeof buf, "  #%lld %s %s",
-			     (long long) json_object_get_int64(ctl_get(t, "attempt", json_type_int)),
-			     b->g->dot, ctl_duration(b->now - task_time(t), age));
-
-		if (note && n > 0 && (size_t) n < sizeof buf)
-			snprintf(buf + n, sizeof buf - (size_t) n, " %s %s", b->g->dot, note);
-		draw_cell(b, o, w, "2", buf, NULL);
-	}
+	} else
+		draw_card_status(b, o, t, w);
 }
 
 /* The lanes, `per_row` side by side, each row of lanes in at most `rows`
