@@ -44,6 +44,7 @@ DAEMON_SRCS = \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \
 	daemon/cmd-task-complete.c \
+	daemon/cmd-task-pause.c \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \
@@ -61,6 +62,7 @@ CTL_SRCS = \
 	ctl/ctl-output.c \
 	ctl/ctl-project.c \
 	ctl/ctl-task.c \
+	ctl/ctl-pause.c \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
 	ctl/ctl-events.c \

@@ -12,7 +12,7 @@
 
 static const char *const view_types[] = {
 	"TASK_CREATED", "TASK_STATUS_CHANGED", "TASK_FAILED", "PROJECT_UPDATED", "PROJECT_DELETED",
-	"AUTONOMOUS_MODE_CHANGED", NULL
+	"AUTONOMOUS_MODE_CHANGED", "TASK_PAUSED", "TASK_RESUMED", NULL
 };
 
 bool status_finished(const char *status) {
@@ -166,6 +166,11 @@ bool view_apply(struct view *v, json_object *line) {
 		if (!t || !o)
 			return false;
 		json_object_object_add(t, "not_before", json_object_get(o));
+	} else if (strcmp(type, "TASK_PAUSED") == 0 || strcmp(type, "TASK_RESUMED") == 0) {
+		t = ctl_get(v->tasks, ctl_str(payload, "task_id"), json_type_object);
+		if (!t)
+			return false;
+		json_object_object_add(t, "paused", json_object_new_boolean(strcmp(type, "TASK_PAUSED") == 0));
 	} else if (strcmp(type, "PROJECT_UPDATED") == 0) {
 		o = ctl_get(payload, "project", json_type_object);
 		if (!o)

@@ -27,6 +27,8 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_task_show,
 	&ctl_cmd_task_cancel,
 	&ctl_cmd_task_retry,
+	&ctl_cmd_task_pause,
+	&ctl_cmd_task_resume,
 	&ctl_cmd_task_start,
 	&ctl_cmd_task_depend,
 	&ctl_cmd_task_undepend,

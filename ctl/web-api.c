@@ -42,7 +42,7 @@ int web_call(struct web *w, const char *cmd, json_object *args, json_object **re
 static unsigned code_status(const char *code) {
 	static const struct { const char *code; unsigned status; } map[] = {
 		{ "bad_request", 400 }, { "permission_denied", 403 }, { "not_found", 404 },
-		{ "conflict", 409 }, { "invalid_state", 409 }, { "unavailable", 503 },
+		{ "conflict", 409 }, { "invalid_state", 409 }, { "unsupported", 501 }, { "unavailable", 503 },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(map); i++)

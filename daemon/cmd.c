@@ -25,6 +25,8 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_task_complete_entry,
 	&cmd_task_cancel_entry,
 	&cmd_task_retry_entry,
+	&cmd_task_pause_entry,
+	&cmd_task_resume_entry,
 	&cmd_task_unblocked_entry,
 	&cmd_task_logs_entry,
 	&cmd_events_subscribe_entry,
@@ -78,6 +80,9 @@ int reply_errno(struct req *r, int err)
 		break;
 	case -EBUSY:
 		code = "invalid_state";
+		break;
+	case -EOPNOTSUPP:
+		code = "unsupported";
 		break;
 	case -EPERM:
 	case -EACCES:

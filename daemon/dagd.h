@@ -114,6 +114,7 @@ struct task {
 
 	enum status status;
 	bool released;
+	bool paused;                    /* its sandbox's processes stopped (task.pause) */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
 	int64_t not_before;             /* usec; 0 none */
@@ -272,6 +273,7 @@ int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
 int task_cancel(struct task *t);
+int task_pause(struct task *t, bool paused);
 int task_retry(struct task *t);
 void task_stop_sandbox(struct task *t);
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
@@ -328,6 +330,7 @@ bool executor_can_list(const struct executor *ex);
 void listed_free(struct listed *l);
 void executor_forget(struct executor *ex, const char *sandbox_id, const char *handle);
 int executor_check_options(struct executor *ex, const char *options_json, char **ret_error);
+int executor_pause(struct executor *ex, struct dagd_sandbox *sb, void *data, bool paused);
 bool executor_full(const struct executor *ex);
 
 /* --- server.c, server-follow.c, server-socket.c --------------------------- */
@@ -437,6 +440,7 @@ extern const struct cmd_entry cmd_task_add_entry, cmd_task_add_batch_entry, cmd_
 	cmd_task_cancel_entry, cmd_task_retry_entry, cmd_task_unblocked_entry,
 	cmd_task_logs_entry;
 extern const struct cmd_entry cmd_task_complete_entry;
+extern const struct cmd_entry cmd_task_pause_entry, cmd_task_resume_entry;
 extern const struct cmd_entry cmd_events_subscribe_entry;
 extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
 	cmd_daemon_status_entry;

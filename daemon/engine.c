@@ -278,6 +278,8 @@ static void set_status(struct task *t, enum status s)
 	else if (!status_is_active(old) && status_is_active(s))
 		count_active(t, +1);
 	t->status_changed_at = now_usec();
+	if (s != ST_RUNNING)
+		t->paused = false;
 	if (status_is_finished(s))
 		t->finished_at = t->status_changed_at;
 	save(t);
@@ -781,6 +783,7 @@ json_object *task_to_json(const struct task *t)
 			       t->validation_command ? json_object_new_string(t->validation_command) : NULL);
 	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
 	json_object_object_add(o, "released", json_object_new_boolean(t->released));
+	json_object_object_add(o, "paused", json_object_new_boolean(t->paused));
 	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
 	json_object_object_add(o, "not_before",
 			       t->backoff && t->status == ST_READY ? json_time(t->not_before) : NULL);
@@ -1399,6 +1402,36 @@ int task_cancel(struct task *t)
 	set_str(&t->error_message, "cancelled by an operator");
 	set_status(t, ST_CANCELLED);
 	propagate_failure(t);
+	return 0;
+}
+
+/* Stops (or lets go on) the processes of a running task's sandbox.  Asked
+ * for what already is: nothing changes, no event.  The timeout still counts
+ * while it is paused; a cancel or a timeout ends a paused task as any other. */
+int task_pause(struct task *t, bool paused)
+{
+	json_object *o;
+	char id[24];
+	int r;
+
+	if (t->paused == paused && (t->status == ST_RUNNING || !paused))
+		return 0;
+	if (t->status != ST_RUNNING || !t->sb || !t->sb->started || t->sb->exited)
+		return errorf(-EBUSY, "task %s is %s; only a running task can be paused", task_id_string(t->id, id),
+			    status_to_string(t->status));
+	r = executor_pause(t->sb->ex, (struct dagd_sandbox *) t->sb, t->sb->data, paused);
+	if (r == -EOPNOTSUPP)
+		return errorf(r, "task %s: executor '%s' cannot pause its sandboxes", task_id_string(t->id, id),
+			    t->sandbox_executor);
+	if (r < 0)
+		return errorf(r, "task %s: cannot %s its sandbox: %s", task_id_string(t->id, id),
+			    paused ? "pause" : "resume", strerror(-r));
+	t->paused = paused;
+	save(t);
+	o = json_object_new_object();
+	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
+	json_object_object_add(o, "sandbox_id", json_object_new_string(t->sb->id));
+	event_emit(paused ? "TASK_PAUSED" : "TASK_RESUMED", "task", id, t->project->id, o);
 	return 0;
 }
 

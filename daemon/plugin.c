@@ -139,6 +139,14 @@ int executor_check_options(struct executor *ex, const char *options_json, char *
 	return ex->vt->check_options(ex->state, options_json, ret_error);
 }
 
+/* -EOPNOTSUPP if the executor cannot pause its sandboxes. */
+int executor_pause(struct executor *ex, struct dagd_sandbox *sb, void *data, bool paused)
+{
+	if (!ex || !ex->vt || !VT_HAS(ex->vt, pause))
+		return -EOPNOTSUPP;
+	return ex->vt->pause(ex->state, sb, data, paused);
+}
+
 bool executor_full(const struct executor *ex)
 {
 	return ex->limit > 0 && ex->active >= ex->limit;

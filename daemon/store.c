@@ -57,7 +57,7 @@ static const char *const sql[_Q_MAX] = {
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?, result=?,"
 		" error_message=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=?, token=?,"
-		" report=?, updated_at=?, started_at=?, finished_at=?, status_changed_at=? WHERE id=?",
+		" report=?, updated_at=?, started_at=?, finished_at=?, status_changed_at=?, paused=? WHERE id=?",
 	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
 	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
 	[Q_EVENT_INSERT] =
@@ -391,7 +391,8 @@ int store_task_save(const struct task *t)
 	sqlite3_bind_int64(st, 14, t->started_at);
 	sqlite3_bind_int64(st, 15, t->finished_at);
 	sqlite3_bind_int64(st, 16, t->status_changed_at);
-	sqlite3_bind_int64(st, 17, t->id);
+	sqlite3_bind_int(st, 17, t->paused);
+	sqlite3_bind_int64(st, 18, t->id);
 	return step(st);
 }
 
@@ -577,7 +578,7 @@ int store_load(void)
 			       " validation_command, status, released, attempt, tries, not_before,"
 			       " result, error_message, sandbox_id, sandbox_executor, sandbox_handle,"
 			       " token, report, created_at, updated_at, started_at, finished_at,"
-			       " status_changed_at FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+			       " status_changed_at, paused FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct task *t = calloc(1, sizeof(*t));
@@ -616,6 +617,7 @@ int store_load(void)
 		t->started_at = sqlite3_column_int64(st, 28);
 		t->finished_at = sqlite3_column_int64(st, 29);
 		t->status_changed_at = sqlite3_column_int64(st, 30);
+		t->paused = sqlite3_column_int(st, 31) && t->status == ST_RUNNING;
 		t->heap_idx = -1;
 		if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
 			sqlite3_finalize(st);

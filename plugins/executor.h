@@ -54,6 +54,10 @@
  *
  * A version-1 plugin (without these members) keeps loading; for it the host
  * relies on stored handles alone, as before.
+ *
+ * Version 3 adds pause(): an operator may stop a running sandbox's processes
+ * and let them go on later (task.pause, task.resume).  Without it, or when it
+ * answers -EOPNOTSUPP, the host refuses to pause that executor's tasks.
  */
 #ifndef DAGD_EXECUTOR_H
 #define DAGD_EXECUTOR_H
@@ -66,7 +70,7 @@
 extern "C" {
 #endif
 
-#define DAGD_EXECUTOR_ABI_VERSION 2
+#define DAGD_EXECUTOR_ABI_VERSION 3
 #define DAGD_EXECUTOR_SYMBOL "dagd_executor"
 
 /* Mark the one symbol a plugin exports, so that it can build with
@@ -169,6 +173,14 @@ struct dagd_executor {
 	 * is missing may still come from the task, so a required option is
 	 * checked at spawn().  0: fine; < 0 and a message naming the option. */
 	int (*check_options)(void *state, const char *options_json, char **ret_error);
+
+	/* ---- version 3 ---- */
+
+	/* Stop (paused 1) or let go on (paused 0) every process of a running
+	 * sandbox, at once and without waiting: a stopped sandbox keeps its
+	 * state, and a cancel still ends it.  NULL, or -EOPNOTSUPP: this executor
+	 * cannot; the operator's task.pause is then refused. */
+	int (*pause)(void *state, struct dagd_sandbox *sb, void *data, int paused);
 };
 
 /* The size of a version-1 struct dagd_executor, which a version-2 host

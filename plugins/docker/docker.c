@@ -772,9 +772,14 @@ static void on_created(struct http_request *req, void *userdata) {
 /* ---- the sweep of orphans ---- */
 
 /* Whether a container (id, its sandbox label) is one of ours, alive or in the making. */
+/* A live sandbox, or one whose exit the host has yet to commit (removed on
+ * forget(), not before: a daemon killed before the commit must find it). */
 static bool sandbox_owns(struct docker *d, const char *id, const char *sandbox) {
 	for (struct docker_sandbox *x = d->sandboxes; x; x = x->next)
 		if (strcmp(x->id, id) == 0 || (sandbox && strcmp(x->sandbox_id, sandbox) == 0))
+			return true;
+	for (struct removal *rm = d->removals; rm; rm = rm->next)
+		if (strcmp(rm->id, id) == 0 || (sandbox && strcmp(rm->sandbox_id, sandbox) == 0))
 			return true;
 	return false;
 }

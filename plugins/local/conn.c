@@ -126,6 +126,12 @@ static void handle(struct local *l, const char *msg, size_t len) {
 	case 'D':
 		l->listing = false;
 		break;
+	case 'H':
+		if (n >= 2) {
+			l->helper_version = atoi(f[0]);
+			snprintf(l->mode, sizeof(l->mode), "%s", f[1]);
+		}
+		break;
 	}
 }
 
@@ -303,6 +309,8 @@ int helper_connect(struct local *l, bool start) {
 			if (r < 0)
 				return r;
 			l->fd = fd;
+			l->helper_version = 0;
+			l->mode[0] = '\0';
 			fd = -EBADF;
 			return 0;
 		}

@@ -245,6 +245,24 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	return 0;
 }
 
+/* The helper freezes the task's cgroup, or stops its process group; an
+ * older helper, which cannot, is not asked. */
+static int local_pause(void *state, struct dagd_sandbox *sb, void *data, int paused) {
+	struct local *l = state;
+	struct local_sandbox *x = data;
+	const char *f[2];
+
+	if (!x)
+		return -ENOENT;
+	if (l->fd < 0)
+		return -ENOTCONN;
+	if (l->helper_version < 2)
+		return -EOPNOTSUPP;
+	f[0] = x->id;
+	f[1] = paused ? "1" : "0";
+	return send_fields(l, 'Z', f, 2);
+}
+
 static int local_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec) {
 	struct local *l = state;
 	struct local_sandbox *x = data;
@@ -350,4 +368,5 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.list = local_list,
 	.forget = local_forget,
 	.check_options = local_check_options,
+	.pause = local_pause,
 };

@@ -43,6 +43,8 @@ struct local {
 	pid_t child_pid;
 	char *in, *out;
 	size_t in_len, in_cap, out_len, out_cap;
+	int helper_version;                     /* its hello's; 1: it said none */
+	char mode[16];                          /* its containment: "cgroup" or "session" */
 	/* list() in progress */
 	bool listing;
 	void (*found)(void *ctx, const char *sandbox_id, const char *handle);

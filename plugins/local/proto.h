@@ -10,8 +10,11 @@
  *     K id grace_usec                                 SIGTERM now, SIGKILL after the grace
  *     G id                                            forget it (SIGKILL first if it runs)
  *     A id                                            watch it again (after a restart)
+ *     Z id 1|0                                        pause it (freeze), or let it go on
  *     L                                               list every task held
  *   helper -> executor
+ *     H version mode                                  hello, on every connection: its
+ *                                                     PROTO_VERSION, "cgroup" or "session"
  *     P id pid                                        it runs (answers S and A)
  *     X id code signal reason message                 it ended (to the watcher; answers A)
  *     N id                                            no such task (answers A)
@@ -20,6 +23,10 @@
  *
  * The helper keeps an ended task's exit until G: a daemon that dies before
  * its commit finds the exit again.
+ *
+ * A helper outlives its daemon, so an upgraded executor may meet an older
+ * helper: one that says no hello (version 1) knows neither H nor Z, and the
+ * executor then refuses to pause rather than pretend to.
  */
 #ifndef DAGD_LOCAL_PROTO_H
 #define DAGD_LOCAL_PROTO_H
@@ -31,6 +38,7 @@
 #define PROTO_MAX_MESSAGE (8u * 1024 * 1024)
 #define PROTO_SOCKET "helper.sock"
 #define PROTO_HELPER "local-helper"
+#define PROTO_VERSION "2"
 
 /* Splits the fields of a message body (after its type letter) into f, at
  * most max; the number found, or -1 if the body does not end with a NUL. */

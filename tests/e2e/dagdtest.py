@@ -46,7 +46,7 @@ FINISHED = ("completed", "failed", "upstream_failed", "cancelled")
 STATUSES = ("waiting", "ready", "spawning", "running", "pending_validation", "validating",
             "completed", "failed", "upstream_failed", "cancelled")
 ERROR_CODES = ("bad_request", "not_found", "conflict", "invalid_state", "permission_denied",
-               "unavailable", "internal")
+               "unavailable", "unsupported", "internal")
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|UndefinedBehaviorSanitizer|"
                           r"runtime error:|SUMMARY: \w+Sanitizer")
 

@@ -135,6 +135,10 @@ def cancel_and_timeout_stop_the_container_and_leave_none_behind():
     slow = d.add(p, "sleep 300", title="times out", timeout=1)["id"]
     container_of(d, plain)
     container_of(d, init)
+    # this executor cannot pause: refused, and nothing changes
+    e = expect_error(d.call, "unsupported", "task.pause", task_id=plain)
+    assert "cannot pause" in e.message, e.message
+    expect_eq(d.task(plain)["paused"], False, "paused after a refused pause")
     d.call("task.cancel", task_id=plain)
     d.call("task.cancel", task_id=init)
     tasks = {t["id"]: t for t in d.wait_tasks(p, timeout=60,

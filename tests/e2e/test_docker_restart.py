@@ -7,8 +7,11 @@ Without an engine the tests skip, or fail when DAGD_REQUIRE_DOCKER=1.
 """
 
 import collections
+import json
 import os
 import sys
+import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docker"))
 
@@ -114,6 +117,44 @@ def containers_that_finished_while_dagd_was_down_are_collected():
         lines = collections.Counter(log_text(d, t).splitlines())
         expect_eq((lines[f"before {t}"], lines[f"while down {t}"]), (1, 1), f"lines in the log of {t}")
     wait_no_containers(d)
+
+
+def engine_events(d, action):
+    """The Docker engine's own events of this action for d's containers."""
+    now = int(time.time())
+    filters = urllib.parse.quote(json.dumps({"label": [f"dagd.instance={d.state_dir}"], "event": [action]}))
+    status, body = api().raw("GET", f"/events?since={now - 3600}&until={now}&filters={filters}")
+    expect_eq(status, 200, "the engine's events")
+    return [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+
+
+@docker_test(timeout=180)
+def a_kill_between_a_containers_exit_and_its_commit_judges_the_exit_once():
+    """DAGD_TEST_CRASH_AT: dagd kills itself once the exit is judged and
+    before its commit ("exited"), or after the commit and before the executor
+    is told to forget it ("committed").  The container must still be there
+    for the next daemon (no sweep may take it), which judges its exit code,
+    once, and never creates another; then it is removed."""
+    for point in ("exited", "committed"):
+        d = daemon(start=False)
+        d.env = dict(os.environ, DAGD_TEST_CRASH_AT=point)
+        d.start()
+        p = project(d)
+        t = d.add(p, "echo ran; exit 5")["id"]
+        wait_for(lambda: d.proc.poll() is not None, timeout=60, what=f"dagd to die at '{point}'")
+        assert f"DAGD_TEST_CRASH_AT={point}" in d.stderr(), d.stderr_tail()
+        d.kill()
+        d.env = dict(os.environ)
+        d.start()
+        task = d.wait_task_status(t, ("completed", "failed"))
+        expect_eq((task["status"], task["error_message"], task["attempt"]),
+                  ("failed", "exited with code 5", 1), f"the task after a kill at '{point}'")
+        expect_eq(log_text(d, t).splitlines(), ["ran"], "the task's output")
+        expect_eq(len(engine_events(d, "create")), 1, "containers created, by the engine's own events")
+        exits = select_events(d.events(0, project=p["id"]), "SANDBOX_EXITED")
+        expect_eq([e["payload"]["task_id"] for e in exits], [t], f"SANDBOX_EXITED events after '{point}'")
+        wait_no_containers(d)
+        d.stop()
 
 
 @docker_test

@@ -73,7 +73,8 @@ def helper_holds(d):
         msg = f.read(n)
         if msg[:1] == b"D":
             return held
-        held.append(msg[1:].split(b"\0")[0].decode())
+        if msg[:1] == b"E":         # (H, its hello, comes first)
+            held.append(msg[1:].split(b"\0")[0].decode())
 
 
 @test(timeout=90)

@@ -60,6 +60,35 @@ static void cgroup_kill(const char *dir) {
 	}
 }
 
+/* How the helper contains tasks: "cgroup" (a delegated cgroup each) or
+ * "session" (a session and process group each). */
+const char *cgroup_mode(void) {
+	return cg_base ? "cgroup" : "session";
+}
+
+/* Stops (or lets go on) every process of the task: the cgroup's freezer,
+ * which nothing in it can notice or escape, or else SIGSTOP and SIGCONT to
+ * its process group. */
+void task_freeze(struct task *t, bool frozen) {
+	if (t->cgroup) {
+		char path[4200];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/cgroup.freeze", t->cgroup);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			bool ok = write(fd, frozen ? "1" : "0", 1) == 1;
+
+			close(fd);
+			if (ok)
+				return;
+		}
+	}
+	if (frozen || t->stopped)
+		(void) kill(-t->pid, frozen ? SIGSTOP : SIGCONT);
+	t->stopped = frozen;
+}
+
 /* Removes the task's cgroup, now or once its last process is gone. */
 static void cgroup_remove(char *dir) {
 	if (rmdir(dir) == 0 || errno == ENOENT) {

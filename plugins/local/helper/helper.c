@@ -74,8 +74,10 @@ static void conn_flush(struct conn *c) {
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			c->dead = true;
-			return;
+			/* the peer is gone: what it sent before it went is still
+			 * read and done (conn_read() ends the connection) */
+			c->out_off = c->out_len = 0;
+			break;
 		}
 		c->out_off += (size_t) n;
 	}
@@ -148,6 +150,7 @@ static void handle(struct conn *c, const char *msg, size_t len) {
 			uint64_t grace = strtoull(f[1], NULL, 10);
 
 			t->cancelled = true;
+			task_freeze(t, false);          /* a paused task must hear the SIGTERM */
 			if (grace == 0)
 				task_kill_hard(t);
 			else {
@@ -157,6 +160,10 @@ static void handle(struct conn *c, const char *msg, size_t len) {
 					t->kill_at = now_usec() + grace;
 			}
 		}
+		break;
+	case 'Z':
+		if (n >= 2 && (t = task_find(f[0])) && !t->ended)
+			task_freeze(t, strcmp(f[1], "1") == 0);
 		break;
 	case 'G':
 		if (n >= 1 && (t = task_find(f[0]))) {
@@ -273,6 +280,7 @@ static void on_accept(void) {
 	served = true;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 	(void) epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+	send_msg(c, 'H', PROTO_VERSION, cgroup_mode(), NULL);
 }
 
 int main(int argc, char **argv) {

@@ -30,9 +30,6 @@
 
 #include "../proto.h"
 
-
-#include "../proto.h"
-
 enum kind { K_LISTEN, K_SIGNAL, K_CONN, K_PIPE };
 
 struct src {
@@ -54,6 +51,7 @@ struct task {
 	pid_t pid;                      /* leader, session and group */
 	int out_fd, log_fd;
 	bool ended, forgotten, log_failed, cancelled;
+	bool stopped;                   /* paused by SIGSTOP (no freezer) */
 	char *cgroup;                   /* its own cgroup's directory, or NULL */
 	int code, sig;
 	uint64_t kill_at;               /* CLOCK_MONOTONIC usec; 0: none */
@@ -85,5 +83,7 @@ void pipe_close(struct task *t);
 void task_kill_hard(struct task *t);
 void reap(void);
 void task_spawn(struct conn *c, const char **f, int n);
+void task_freeze(struct task *t, bool frozen);
+const char *cgroup_mode(void);
 
 #endif
