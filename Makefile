@@ -72,6 +72,7 @@ CTL_SRCS = \
 	ctl/ctl-screen.c \
 	ctl/ctl-logs.c \
 	ctl/ctl-board.c \
+	ctl/ctl-board-draw.c \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
 	ctl/ctl-names.c

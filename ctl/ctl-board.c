@@ -1,11 +1,9 @@
 /*
- * ctl-board.c - board: a project as a Kanban board, in lanes (waiting, ready,
- * running, validating, done, failed) of cards, under a header with the mode
- * and the counts; once, or live (--watch) in the terminal's alternate screen,
- * redrawn from the project's events once per burst, with keys to toggle
- * autonomous mode, start processing and quit.  The lanes fit the width: six
- * side by side, else three or two or one a row; a lane with more cards than
- * room says "+N more".
+ * ctl-board.c - board: a project as a Kanban board (drawn by
+ * ctl-board-draw.c), once, or live (--watch) in the terminal's alternate
+ * screen, redrawn from the project's events once per burst and each second
+ * (the times on the cards age), with keys to toggle autonomous mode, start
+ * processing and quit.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -16,296 +14,9 @@
 
 #include "dagctl.h"
 
-#define GAP 2                   /* columns between lanes */
-#define LANE_MIN 15             /* the narrowest lane worth drawing */
 #define QUIET_USEC 20000        /* a burst of events is over after this long without one */
 #define BURST_USEC 100000       /* ... or this long after its first: draw at most this often */
 #define TICK_USEC 1000000       /* the times on the cards age */
-
-struct lane {
-	const char *name, *title, *sgr;
-	const char *statuses[4];
-	bool recent_first;      /* the last to arrive on top, else in the order of ids */
-};
-
-static const struct lane lanes[] = {
-	{ "waiting", "WAITING", "1;37", { "waiting" }, false },
-	{ "ready", "READY", "1;36", { "ready" }, false },
-	{ "running", "RUNNING", "1;33", { "spawning", "running" }, false },
-	{ "validating", "VALIDATING", "1;35", { "pending_validation", "validating" }, false },
-	{ "done", "DONE", "1;32", { "completed" }, true },
-	{ "failed", "FAILED", "1;31", { "failed", "upstream_failed", "cancelled" }, true },
-};
-#define NLANES ((int) ELEMENTSOF(lanes))
-
-/* What a card says of a status its lane holds with others. */
-static const char *const status_notes[][2] = {
-	{ "spawning", "spawning" }, { "pending_validation", "pending" },
-	{ "upstream_failed", "upstream" }, { "cancelled", "cancelled" },
-};
-
-struct board {
-	struct view v;
-	int width, height;      /* height 0: as many lines as it takes */
-	bool colour, watch;
-	const struct glyphs *g;
-	double now;
-	json_object **lane[NLANES];     /* the tasks of each lane, borrowed */
-	size_t count[NLANES];
-	char note[256];         /* --watch: the last key's outcome, or what went wrong */
-	bool note_bad, lost;
-};
-
-static int lane_of(const char *status) {
-	for (int i = 0; i < NLANES; i++)
-		for (const char *const *s = lanes[i].statuses; *s; s++)
-			if (strcmp(*s, status) == 0)
-				return i;
-	return -1;
-}
-
-static double task_time(json_object *t) {
-	double secs = 0;
-
-	(void) ctl_parse_time(ctl_str(t, "status_changed_at"), &secs);
-	return secs;
-}
-
-static int recent_first(const void *a, const void *b) {
-	json_object *x = *(json_object *const *) a, *y = *(json_object *const *) b;
-	double tx = task_time(x), ty = task_time(y);
-	int64_t nx = task_number(x), ny = task_number(y);
-
-	return tx != ty ? (tx < ty) - (tx > ty) : (nx < ny) - (nx > ny);
-}
-
-static void lanes_free(struct board *b) {
-	for (int i = 0; i < NLANES; i++) {
-		free(TAKE_PTR(b->lane[i]));
-		b->count[i] = 0;
-	}
-}
-
-/* Sorts the view's tasks into the lanes. */
-static int lanes_fill(struct board *b) {
-	_cleanup_(freep) json_object **ts = NULL;
-	size_t n;
-
-	lanes_free(b);
-	ts = view_sorted(&b->v, &n);
-	if (!ts && n > 0)
-		return -ENOMEM;
-	for (int i = 0; i < NLANES; i++) {
-		b->lane[i] = calloc(n + 1, sizeof *b->lane[i]);
-		if (!b->lane[i])
-			return -ENOMEM;
-	}
-	for (size_t k = 0; k < n; k++) {
-		int i = lane_of(ctl_str(ts[k], "status"));
-
-		if (i >= 0)
-			b->lane[i][b->count[i]++] = ts[k];
-	}
-	for (int i = 0; i < NLANES; i++)
-		if (lanes[i].recent_first)
-			qsort(b->lane[i], b->count[i], sizeof *b->lane[i], recent_first);
-	return 0;
-}
-
-static size_t lane_count(const struct board *b, const char *name) {
-	for (int i = 0; i < NLANES; i++)
-		if (strcmp(lanes[i].name, name) == 0)
-			return b->count[i];
-	return 0;
-}
-
-static bool autonomous(const struct board *b) {
-	return json_object_get_boolean(ctl_get(b->v.p, "autonomous_execution_enabled", json_type_boolean));
-}
-
-/* "build (p-1)        Autonomous: ON · 3 running", the mode on the right. */
-static void draw_title(struct board *b, struct sbuf *o) {
-	const char *name = ctl_str(b->v.p, "name");
-	char mode[64], id[64];
-	int w = b->width, wmode, wname = text_width(name), wid, used, room;
-
-	if (b->v.deleted)
-		snprintf(mode, sizeof mode, "deleted");
-	else if (autonomous(b))
-		snprintf(mode, sizeof mode, "Autonomous: ON %s %zu running", b->g->dot,
-			 lane_count(b, "running"));
-	else
-		snprintf(mode, sizeof mode, "Start Processing %s %zu ready", b->g->dot,
-			 lane_count(b, "ready"));
-	snprintf(id, sizeof id, " (%s)", ctl_str(b->v.p, "id"));
-	wmode = text_width(mode);
-	wid = text_width(id);
-	if (wname + wid + GAP + wmode > w)
-		wid = 0;
-	if (wname + GAP + wmode > w)    /* the name gives way to the mode, down to 8 columns */
-		wname = w - GAP - wmode > 8 ? w - GAP - wmode : wname < 8 ? wname : 8;
-	sbuf_style(o, b->colour, "1");
-	used = sbuf_text(o, name, wname < w ? wname : w, false, b->g);
-	sbuf_style(o, b->colour, NULL);
-	used += sbuf_text(o, id, wid, false, b->g);
-	room = w - used - GAP;
-	if (room > 0) {
-		sbuf_printf(o, "%*s", GAP + room - (wmode < room ? wmode : room), "");
-		sbuf_style(o, b->colour, b->v.deleted ? "1;31" : autonomous(b) ? "1;32" : "1;33");
-		sbuf_text(o, mode, room, false, b->g);
-		sbuf_style(o, b->colour, NULL);
-	}
-	sbuf_end_line(o, b->watch);
-}
-
-/* "waiting 2 · ready 1 · ... · failed 0  (11 tasks)", shorter if need be. */
-static void draw_counts(struct board *b, struct sbuf *o) {
-	static const char *const shorter[NLANES] = { "wait", "ready", "run", "val", "done", "fail" };
-	_cleanup_(sbuf_freep) struct sbuf line = {};
-	size_t total = 0;
-
-	for (int i = 0; i < NLANES; i++)
-		total += b->count[i];
-	/* in full; short words; short words without the total */
-	for (int form = 0; form < 3; form++) {
-		line.len = 0;
-		for (int i = 0; i < NLANES; i++) {
-			if (i > 0 && form)
-				sbuf_put(&line, " ", 1);
-			else if (i > 0)
-				sbuf_printf(&line, " %s ", b->g->dot);
-			sbuf_printf(&line, "%s %zu", form ? shorter[i] : lanes[i].name, b->count[i]);
-		}
-		if (form < 2)
-			sbuf_printf(&line, "  (%zu task%s)", total, total == 1 ? "" : "s");
-		if (text_width(line.s) <= b->width)
-			break;
-	}
-	sbuf_text(o, line.s, b->width, false, b->g);
-	sbuf_end_line(o, b->watch);
-}
-
-/* One line of a lane, exactly w columns: a first part in style sgr, then the rest. */
-static void draw_cell(struct board *b, struct sbuf *o, int w, const char *sgr, const char *first,
-		      const char *rest) {
-	int used;
-
-	sbuf_style(o, b->colour && sgr, sgr);
-	used = sbuf_text(o, first, w, false, b->g);
-	sbuf_style(o, b->colour && sgr, NULL);
-	if (rest && used < w)
-		used += sbuf_text(o, rest, w - used, false, b->g);
-	sbuf_printf(o, "%*s", w - used, "");
-}
-
-static const char *status_note(const char *status) {
-	for (size_t i = 0; i < ELEMENTSOF(status_notes); i++)
-		if (strcmp(status_notes[i][0], status) == 0)
-			return status_notes[i][1];
-	return NULL;
-}
-
-/* Line `line` of lane i, w columns wide, `shown` cards drawn of its count. */
-static void draw_lane_line(struct board *b, struct sbuf *o, int i, int line, int w, size_t shown) {
-	char buf[160], age[32];
-	size_t card = (size_t) (line - 2) / 2;
-	json_object *t;
-
-	if (line == 0) {
-		snprintf(buf, sizeof buf, "%s %zu", lanes[i].title, b->count[i]);
-		draw_cell(b, o, w, lanes[i].sgr, buf, NULL);
-		return;
-	}
-	if (line == 1) {
-		sbuf_style(o, b->colour, "2");
-		for (int k = 0; k < w; k++)
-			sbuf_put(o, b->g->rule, strlen(b->g->rule));
-		sbuf_style(o, b->colour, NULL);
-		return;
-	}
-	if (card >= shown) {
-		if (card == shown && (line - 2) % 2 == 0 && shown < b->count[i]) {
-			snprintf(buf, sizeof buf, "+%zu more", b->count[i] - shown);
-			draw_cell(b, o, w, "2", buf, NULL);
-		} else
-			sbuf_printf(o, "%*s", w, "");
-		return;
-	}
-	t = b->lane[i][card];
-	if ((line - 2) % 2 == 0) {
-		snprintf(buf, sizeof buf, " %s", ctl_str(t, "title"));
-		draw_cell(b, o, w, "1", ctl_str(t, "id"), buf);
-	} else {
-		const char *note = status_note(ctl_str(t, "status"));
-
-		int n = snprintf(buf, sizeof buf, "  #%lld %s %s",
-				 (long long) json_object_get_int64(ctl_get(t, "attempt", json_type_int)),
-				 b->g->dot, ctl_duration(b->now - task_time(t), age));
-
-		if (note && n > 0 && (size_t) n < sizeof buf)
-			snprintf(buf + n, sizeof buf - (size_t) n, " %s %s", b->g->dot, note);
-		draw_cell(b, o, w, "2", buf, NULL);
-	}
-}
-
-/* The lanes, `per_row` side by side, each row of lanes in at most `rows`
- * lines (0: as many as it takes). */
-static void draw_lanes(struct board *b, struct sbuf *o, int per_row, int rows) {
-	int w = (b->width - GAP * (per_row - 1)) / per_row;
-
-	for (int first = 0; first < NLANES; first += per_row) {
-		size_t shown[NLANES] = {};
-		int lines = 2;
-
-		if (first > 0)
-			sbuf_end_line(o, b->watch);
-		for (int i = first; i < first + per_row; i++) {
-			shown[i] = b->count[i];
-			if (rows > 0 && (int) (2 + 2 * shown[i]) > rows) {
-				int room = rows - 3;
-
-				shown[i] = room > 0 ? (size_t) room / 2 : 0;
-			}
-			if ((int) (2 + 2 * shown[i] + (shown[i] < b->count[i])) > lines)
-				lines = (int) (2 + 2 * shown[i] + (shown[i] < b->count[i]));
-		}
-		for (int line = 0; line < lines; line++) {
-			for (int i = first; i < first + per_row; i++) {
-				if (i > first)
-					sbuf_printf(o, "%*s", GAP, "");
-				draw_lane_line(b, o, i, line, w, shown[i]);
-			}
-			sbuf_end_line(o, b->watch);
-		}
-	}
-}
-
-/* The whole board into o; with a height, the lanes share what the header and
- * (watching) the status line leave. */
-static int draw(struct board *b, struct sbuf *o) {
-	int per_row = NLANES, rows = 0, r;
-
-	r = lanes_fill(b);
-	if (r < 0)
-		return r;
-	r = ctl_now(&b->now);
-	if (r < 0)
-		return r;
-	while (per_row > 1 && per_row * LANE_MIN + (per_row - 1) * GAP > b->width)
-		per_row = per_row == 6 ? 3 : per_row - 1;
-	if (b->height > 0) {
-		int nrows = NLANES / per_row, body = b->height - 3 - (b->watch ? 1 : 0);
-
-		rows = (body - (nrows - 1)) / nrows;
-		if (rows < 1)
-			rows = 1;
-	}
-	draw_title(b, o);
-	draw_counts(b, o);
-	sbuf_end_line(o, b->watch);
-	draw_lanes(b, o, per_row, rows);
-	return 0;
-}
 
 static int write_all(int fd, const char *p, size_t n) {
 	while (n > 0) {
@@ -335,30 +46,6 @@ static void size_of(struct board *b, json_object *args) {
 		rows--;         /* the prompt's line */
 	b->width = w ? w : cols;
 	b->height = h ? h : rows;
-}
-
-static int show_json(struct board *b) {
-	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
-	json_object *ls = json_object_new_array();
-	int r;
-
-	if (!o || !ls)
-		return -ENOMEM;
-	r = lanes_fill(b);
-	if (r < 0)
-		return r;
-	json_object_object_add(o, "project", json_object_get(b->v.p));
-	json_object_object_add(o, "lanes", ls);
-	for (int i = 0; i < NLANES; i++) {
-		json_object *l = json_object_new_object(), *ts = json_object_new_array();
-
-		json_object_object_add(l, "name", json_object_new_string(lanes[i].name));
-		for (size_t k = 0; k < b->count[i]; k++)
-			json_object_array_add(ts, json_object_get(b->lane[i][k]));
-		json_object_object_add(l, "tasks", ts);
-		json_object_array_add(ls, l);
-	}
-	return ctl_print_json(o, CTL_JSON_PRETTY);
 }
 
 /* --- watching ------------------------------------------------------------ */
@@ -461,7 +148,7 @@ static int redraw(struct board *b) {
 		b->height = rows;
 	}
 	sbuf_printf(&o, "\033[H");
-	r = draw(b, &o);
+	r = board_draw(b, &o);
 	if (r < 0)
 		return r;
 	/* what does not fit is cut: the status line keeps its place */
@@ -508,7 +195,7 @@ static void key(struct ctl *c, struct board *b, char k) {
 		return;
 	json_object_object_add(args, "project", json_object_new_string(b->v.project));
 	if (k == 'a') {
-		bool on = !autonomous(b);
+		bool on = !board_autonomous(b);
 
 		json_object_object_add(args, "enabled", json_object_new_boolean(on));
 		result = key_call(c, b, "project.set_autonomous", args);
@@ -700,14 +387,14 @@ static int board_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 	else {
 		r = view_load(c, &b.v);
 		if (r >= 0 && c->json)
-			r = show_json(&b);
+			r = board_show_json(&b);
 		else if (r >= 0) {
-			r = draw(&b, &o);
+			r = board_draw(&b, &o);
 			if (r >= 0)
 				fputs(o.s ?: "", stdout);
 		}
 	}
-	lanes_free(&b);
+	board_lanes_free(&b);
 	view_done(&b.v);
 	return r;
 }
@@ -727,9 +414,10 @@ const struct ctl_cmd ctl_cmd_board = {
 	.details = "Lanes: waiting, ready, running (spawning, running), validating\n"
 		   "(pending_validation, validating), done (completed), failed (failed,\n"
 		   "upstream_failed, cancelled).  A card is a task: its id and title, then its\n"
-		   "attempt and how long it has been in its status.  The header tells the mode:\n"
-		   "\"Autonomous: ON\" and how many tasks run, or \"Start Processing\" and how many\n"
-		   "are ready to be started.\n"
+		   "attempt and how long it has been in its status, or, while it waits out the\n"
+		   "backoff of a retry, how soon it is retried (\"retry in 12s\").  The header\n"
+		   "tells the mode: \"Autonomous: ON\" and how many tasks run, or \"Start\n"
+		   "Processing\" and how many are ready to be started.\n"
 		   "With --watch the board takes the terminal and is redrawn from the project's\n"
 		   "events as they come; keys: a turns autonomous mode on or off, s starts\n"
 		   "processing (releases the ready tasks), q or ^C quits.  If the daemon goes\n"

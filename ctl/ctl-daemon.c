@@ -42,15 +42,52 @@ static json_object *health(const char *key, json_object *v) {
 	return json_object_new_string(buf);
 }
 
+/* One executor's health: "ok, 2 active of 4", or why it is not loaded. */
+static json_object *executor_health(json_object *e) {
+	json_object *limit = ctl_get(e, "limit", json_type_int);
+	int64_t active = json_object_get_int64(ctl_get(e, "active", json_type_int));
+	char buf[512];
+
+	if (!json_object_get_boolean(ctl_get(e, "loaded", json_type_boolean)))
+		snprintf(buf, sizeof buf, "NOT LOADED: %s", ctl_str(e, "error"));
+	else if (limit)
+		snprintf(buf, sizeof buf, "ok, %" PRId64 " active of %" PRId64 "%s", active,
+			 json_object_get_int64(limit), active >= json_object_get_int64(limit) ? " (full)" : "");
+	else
+		snprintf(buf, sizeof buf, "ok, %" PRId64 " active (no limit of its own)", active);
+	return json_object_new_string(buf);
+}
+
+/* After the executors' count, a line for each: "executor local: ok, 0 active of 4". */
+static void add_executors(json_object *o, json_object *each) {
+	for (size_t i = 0; each && i < json_object_array_length(each); i++) {
+		json_object *e = json_object_array_get_idx(each, i);
+		char key[160];
+
+		snprintf(key, sizeof key, "executor %s", ctl_str(e, "name"));
+		json_object_object_add(o, key, executor_health(e));
+	}
+}
+
 static int show_status(json_object *result) {
 	_cleanup_(json_object_putp) json_object *o = json_object_new_object();
+	char buf[64];
 
 	if (!o)
 		return -ENOMEM;
-	json_object_object_foreach(result, k, v)
-		json_object_object_add(o, k, (strcmp(k, "database") == 0 || strcmp(k, "accept") == 0 ||
-					      strcmp(k, "executors") == 0) &&
-				       json_object_is_type(v, json_type_object) ? health(k, v) : json_object_get(v));
+	json_object_object_foreach(result, k, v) {
+		if (strcmp(k, "uptime") == 0 && (json_object_is_type(v, json_type_double) ||
+						 json_object_is_type(v, json_type_int)))
+			json_object_object_add(o, k, json_object_new_string(
+				ctl_duration(json_object_get_double(v), buf)));
+		else if ((strcmp(k, "database") == 0 || strcmp(k, "accept") == 0 ||
+			  strcmp(k, "executors") == 0) && json_object_is_type(v, json_type_object))
+			json_object_object_add(o, k, health(k, v));
+		else
+			json_object_object_add(o, k, json_object_get(v));
+		if (strcmp(k, "executors") == 0)
+			add_executors(o, ctl_get(v, "each", json_type_array));
+	}
 	ctl_print_kv(o);
 	return 0;
 }

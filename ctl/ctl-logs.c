@@ -5,7 +5,9 @@
  * it ended said on stderr; a task that never ran is said to have not run.  A
  * follower that loses the daemon comes back with the offset it had and misses
  * nothing; one that asks before the task has run waits for its first attempt;
- * one whose attempt ends in validation waits for the verdict.
+ * one whose attempt ends in validation waits for the verdict.  With
+ * --validation, the same of the output of the attempt's validator: one that
+ * asks while the work still runs waits for the validator.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -80,6 +82,20 @@ static int show_never_ran(struct ctl *c, const char *task_id) {
 	return 0;
 }
 
+/* A validator that printed nothing, or has not run yet: say so. */
+static int show_no_validation(struct ctl *c, json_object *result) {
+	_cleanup_(json_object_putp) json_object *tr = NULL;
+	const char *task_id = ctl_str(result, "task_id");
+	json_object *t = get_task(c, task_id, &tr);
+
+	if (!t)
+		return -EBADMSG;
+	fprintf(stderr, "dagctl: no validation output for %s attempt %s (it is %s)\n", task_id,
+		json_object_get_string(ctl_get(result, "attempt", json_type_int)) ?: "?",
+		ctl_str(t, "status"));
+	return 0;
+}
+
 /* How a followed task ended: "t-3 is failed (attempt 1): exited with code 3". */
 static void say_end(struct ctl *c, const char *task_id) {
 	_cleanup_(json_object_putp) json_object *result = NULL;
@@ -140,11 +156,19 @@ static int logs_line(struct ctl *c, json_object *line, void *userdata) {
 	return r < 0 ? r : advance(userdata, log);
 }
 
+/* Whether the validator of the task's latest attempt is still to come. */
+static bool validator_to_come(const char *status) {
+	return strcmp(status, "spawning") == 0 || strcmp(status, "running") == 0 ||
+	       strcmp(status, "pending_validation") == 0;
+}
+
 static int follow(struct ctl *c, json_object *args) {
 	static const int sigs[] = { SIGINT, SIGTERM, 0 };
 	struct logs l = { .args = args, .task_id = json_object_get_string(ctl_get(args, "task_id",
 									       json_type_string)),
 			  .offset = -1 };
+	bool validation = json_object_get_boolean(ctl_get(args, "validation", json_type_boolean)),
+	     pinned = json_object_object_get_ex(args, "attempt", NULL);
 	int r;
 
 	ctl_catch_signals(c, sigs);
@@ -154,18 +178,24 @@ static int follow(struct ctl *c, json_object *args) {
 			return 0;
 		if (r < 0)
 			return r;
-		/* not run yet: wait for its first attempt, then follow that */
-		if (l.attempt > 0 || status_finished(l.status) ||
-		    json_object_object_get_ex(args, "attempt", NULL))
+		if (pinned || status_finished(l.status))
 			break;
-		r = ctl_wait_task(c, l.task_id, 0, l.status);
+		/* not run yet: wait for its first attempt, then follow that; the
+		 * validator of an attempt still at work: wait for it to start */
+		if (!validation && l.attempt > 0)
+			break;
+		if (validation && l.attempt > 0 && !validator_to_come(l.status))
+			break;
+		r = ctl_wait_task(c, l.task_id, validation ? -1 : 0, validation, l.status);
 		if (r < 0)
 			return r == -EINTR ? 0 : r;
+		json_object_object_del(args, "attempt");
+		json_object_object_del(args, "offset");
 		l.offset = -1;
 	}
 	/* the work is done; the validator has yet to judge it */
 	if (strcmp(l.status, "pending_validation") == 0 || strcmp(l.status, "validating") == 0) {
-		r = ctl_wait_task(c, l.task_id, -1, l.status);
+		r = ctl_wait_task(c, l.task_id, -1, false, l.status);
 		if (r < 0)
 			return r == -EINTR ? 0 : r;
 	}
@@ -190,6 +220,9 @@ static int logs_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args
 	if (json_object_get_int64(ctl_get(result, "attempt", json_type_int)) == 0 &&
 	    json_object_array_length(lines) == 0 && !c->json)
 		return show_never_ran(c, ctl_str(result, "task_id"));
+	if (json_object_get_boolean(ctl_get(result, "validation", json_type_boolean)) &&
+	    json_object_array_length(lines) == 0 && !c->json)
+		return show_no_validation(c, result);
 	return c->json ? ctl_print_json(result, CTL_JSON_PRETTY) : show_logs(result);
 }
 
@@ -198,6 +231,8 @@ static const struct ctl_opt logs_opts[] = {
 	{ "follow", NULL, ARG_TRUE, "follow", 0,
 	  "go on printing its output as it comes, until the attempt is over" },
 	{ "max-bytes", "N", ARG_INT, "max_bytes", 1, "at most the last N bytes (default 1 MiB)" },
+	{ "validation", NULL, ARG_TRUE, "validation", 0,
+	  "the output of the attempt's validator instead of its work's" },
 	CTL_OPT_PROJECT,
 	{}
 };
@@ -208,17 +243,20 @@ static const struct ctl_opt logs_opts[] = {
 	"is over (a task that has not run yet is waited for); how it ended is then said\n" \
 	"on stderr (\"dagctl: t-3 is failed (attempt 1): exited with code 3\") and the\n" \
 	"exit status is 0 if the task completed, 1 if not.  A restart of the daemon is\n" \
-	"followed through.  ^C stops following (exit 0).  --json prints each piece as a\n" \
-	"JSON object with its \"lines\".  TASK is an id (t-7), PROJECT/NAME, or a NAME\n" \
-	"with --project PROJECT.\n"
+	"followed through.  ^C stops following (exit 0).  --validation shows what the\n" \
+	"attempt's validator printed (a task without a validation command is an\n" \
+	"error); with --follow, a validator yet to start is waited for.  --json prints\n" \
+	"each piece as a JSON object with its \"lines\".  TASK is an id (t-7),\n" \
+	"PROJECT/NAME, or a NAME with --project PROJECT.\n"
 
 const struct ctl_cmd ctl_cmd_logs = {
 	.name = "logs",
-	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N]",
+	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N] [--validation]",
 	.summary = "Print the output of a task's run, or follow it",
 	.details = LOGS_DETAILS,
 	.example = "  dagctl logs t-3 --follow\n"
-		   "  dagctl logs t-3 --attempt 1 | grep -i error\n",
+		   "  dagctl logs t-3 --attempt 1 | grep -i error\n"
+		   "  dagctl logs t-3 --validation\n",
 	.opts = logs_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.exec = logs_exec,
@@ -226,7 +264,7 @@ const struct ctl_cmd ctl_cmd_logs = {
 
 const struct ctl_cmd ctl_cmd_task_logs = {
 	.name = "task logs",
-	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N]",
+	.usage = "TASK [-p PROJECT] [--attempt N] [--follow] [--max-bytes N] [--validation]",
 	.summary = "Print the output of a task's run (the same as 'logs')",
 	.details = LOGS_DETAILS,
 	.example = "  dagctl task logs t-3 --attempt 1\n",

@@ -120,21 +120,33 @@ static void put_relative(const char *key, json_object *v) {
 		printf(" (%s)", ctl_duration(json_object_get_double(v), buf));
 }
 
-/* A task's status for people: "ready (retry in 12s)" while it waits out the
- * backoff of a retry (its not_before is to come), "running (paused)" while an
- * operator has stopped it, else the status. */
-const char *ctl_status_text(json_object *task, char buf[static 64]) {
-	const char *status = ctl_str(task, "status");
-	double t, now;
+/* "retry in 12s" while a ready task waits out the backoff of a retry (its
+ * not_before is after now), else NULL. */
+const char *ctl_retry_text(json_object *task, double now, char buf[static 48]) {
+	double t;
 	char d[32];
+
+	if (strcmp(ctl_str(task, "status"), "ready") != 0 ||
+	    ctl_parse_time(json_object_get_string(ctl_get(task, "not_before", json_type_string)), &t) < 0 ||
+	    t <= now)
+		return NULL;
+	snprintf(buf, 48, "retry in %s", ctl_duration(t - now + 0.999, d));
+	return buf;
+}
+
+/* A task's status for people: "ready (retry in 12s)" while it waits out the
+ * backoff of a retry, "running (paused)" while an operator has stopped it,
+ * else the status. */
+const char *ctl_status_text(json_object *task, char buf[static 64]) {
+	const char *status = ctl_str(task, "status"), *retry;
+	double now;
+	char r[48];
 
 	if (strcmp(status, "running") == 0 && json_object_get_boolean(ctl_get(task, "paused", json_type_boolean)))
 		return "running (paused)";
-	if (strcmp(status, "ready") != 0 ||
-	    ctl_parse_time(json_object_get_string(ctl_get(task, "not_before", json_type_string)), &t) < 0 ||
-	    ctl_now(&now) < 0 || t <= now)
+	if (ctl_now(&now) < 0 || !(retry = ctl_retry_text(task, now, r)))
 		return status;
-	snprintf(buf, 64, "ready (retry in %s)", ctl_duration(t - now + 0.999, d));
+	snprintf(buf, 64, "%s (%s)", status, retry);
 	return buf;
 }
 

@@ -119,6 +119,7 @@ static const struct ctl_opt add_opts[] = {
 };
 
 static const struct ctl_opt list_opts[] = {
+	{ "project", "PROJECT", ARG_STRING, "project", 0, "only this project's tasks (as PROJECT does)" },
 	{ "status", "STATUS", ARG_STRINGS, "status", 0, "only tasks in STATUS; repeat for more" },
 	{}
 };
@@ -161,7 +162,7 @@ const struct ctl_cmd ctl_cmd_task_add = {
 
 const struct ctl_cmd ctl_cmd_task_list = {
 	.name = "task list",
-	.usage = "[PROJECT] [--status STATUS]...",
+	.usage = "[PROJECT | -p PROJECT] [--status STATUS]...",
 	.summary = "List tasks, of one project or of all",
 	.details = "Statuses: waiting ready spawning running pending_validation validating\n"
 		   "completed failed upstream_failed cancelled.  A task waiting out the backoff\n"

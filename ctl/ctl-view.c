@@ -11,7 +11,7 @@
 #include "dagctl.h"
 
 static const char *const view_types[] = {
-	"TASK_CREATED", "TASK_STATUS_CHANGED", "PROJECT_UPDATED", "PROJECT_DELETED",
+	"TASK_CREATED", "TASK_STATUS_CHANGED", "TASK_FAILED", "PROJECT_UPDATED", "PROJECT_DELETED",
 	"AUTONOMOUS_MODE_CHANGED", "TASK_PAUSED", "TASK_RESUMED", NULL
 };
 
@@ -154,10 +154,18 @@ bool view_apply(struct view *v, json_object *line) {
 		if (!t || !o)
 			return false;
 		json_object_object_add(t, "status", json_object_get(o));
+		json_object_object_del(t, "not_before");        /* a retry's, if any, comes next */
 		if ((o = ctl_get(payload, "attempt", json_type_int)))
 			json_object_object_add(t, "attempt", json_object_get(o));
 		if ((o = ctl_get(ev, "time", json_type_string)))
 			json_object_object_add(t, "status_changed_at", json_object_get(o));
+	} else if (strcmp(type, "TASK_FAILED") == 0) {
+		/* a retry to come after a backoff: when */
+		t = ctl_get(v->tasks, ctl_str(payload, "task_id"), json_type_object);
+		o = ctl_get(payload, "retry_at", json_type_string);
+		if (!t || !o)
+			return false;
+		json_object_object_add(t, "not_before", json_object_get(o));
 	} else if (strcmp(type, "TASK_PAUSED") == 0 || strcmp(type, "TASK_RESUMED") == 0) {
 		t = ctl_get(v->tasks, ctl_str(payload, "task_id"), json_type_object);
 		if (!t)

@@ -17,6 +17,7 @@ struct waiting {
 	struct view v;
 	const char *task_id;    /* NULL: every task of the project */
 	int64_t after;          /* with a task: also done once its attempt is past this; -1 not */
+	bool validating;        /* with a task: also done once its validator runs */
 	bool talk;              /* say what changes (wait on a terminal) */
 	bool hint;              /* point out ready tasks that wait for a start (wait) */
 	json_object *seen;      /* talking: task id -> the status last said */
@@ -92,7 +93,8 @@ static int over(struct waiting *w) {
 	if (!t)
 		return ctl_bad_reply("task %s is not in project %s", w->task_id, w->v.project);
 	return status_finished(ctl_str(t, "status")) ||
-	       (w->after >= 0 && json_object_get_int64(ctl_get(t, "attempt", json_type_int)) > w->after);
+	       (w->after >= 0 && json_object_get_int64(ctl_get(t, "attempt", json_type_int)) > w->after) ||
+	       (w->validating && strcmp(ctl_str(t, "status"), "validating") == 0);
 }
 
 static int wait_open(struct ctl *c, void *userdata) {
@@ -153,10 +155,12 @@ static int wait_task_init(struct ctl *c, struct waiting *w, const char *task_id)
 	return w->v.project ? 0 : -ENOMEM;
 }
 
-/* Waits until the task has finished or (after >= 0) has started an attempt
- * past `after`; its status then goes into status. */
-int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, char status[static 32]) {
-	struct waiting w = { .v = VIEW_INIT, .after = after };
+/* Waits until the task has finished, or (after >= 0) has started an attempt
+ * past `after`, or (validating) runs its validator; its status then goes into
+ * status. */
+int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, bool validating,
+		  char status[static 32]) {
+	struct waiting w = { .v = VIEW_INIT, .after = after, .validating = validating };
 	int r;
 
 	r = wait_task_init(c, &w, task_id);

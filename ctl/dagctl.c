@@ -360,6 +360,10 @@ static int run_cmd(struct ctl *c, const struct ctl_cmd *cmd, int argc, char **ar
 		if (i == nkeys - 1 && cmd->max_args < 0)
 			for (int j = i; j < nargs; j++)
 				append_string(args, cmd->keys[i], argv[j]);
+		else if (json_object_object_get_ex(args, cmd->keys[i], NULL))
+			/* "task list build -p test": which one? */
+			return ctl_usage_error(cmd, "'%s' given twice: as an operand and with --%s", argv[i],
+					       key_option(cmd, cmd->keys[i]));
 		else
 			json_object_object_add(args, cmd->keys[i], json_object_new_string(argv[i]));
 

@@ -158,6 +158,7 @@ const char *ctl_str(json_object *o, const char *key);
 int ctl_bad_reply(const char *format, ...) __attribute__((format(printf, 1, 2)));
 int ctl_print_json(json_object *o, int flags);
 void ctl_put_value(FILE *f, json_object *v);
+const char *ctl_retry_text(json_object *task, double now, char buf[static 48]);
 const char *ctl_status_text(json_object *task, char buf[static 64]);
 void ctl_print_kv(json_object *o);
 void ctl_print_ids(const char *label, json_object *ids);
@@ -220,6 +221,25 @@ extern const struct ctl_cmd ctl_cmd_task_pause, ctl_cmd_task_resume;
 /* ctl-logs.c */
 extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;
 
+/* ctl-board-draw.c */
+#define BOARD_LANES 6
+/* A board: the view it shows, its size and how it is drawn. */
+struct board {
+	struct view v;
+	int width, height;      /* height 0: as many lines as it takes */
+	bool colour, watch;
+	const struct glyphs *g;
+	double now;
+	json_object **lane[BOARD_LANES]; /* the tasks of each lane, borrowed */
+	size_t count[BOARD_LANES];
+	char note[256];         /* --watch: the last key's outcome, or what went wrong */
+	bool note_bad, lost;
+};
+void board_lanes_free(struct board *b);
+bool board_autonomous(const struct board *b);
+int board_draw(struct board *b, struct sbuf *o);
+int board_show_json(struct board *b);
+
 /* ctl-board.c */
 extern const struct ctl_cmd ctl_cmd_board;
 
@@ -227,7 +247,8 @@ extern const struct ctl_cmd ctl_cmd_board;
 extern const struct ctl_cmd ctl_cmd_graph;
 
 /* ctl-wait.c */
-int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, char status[static 32]);
+int ctl_wait_task(struct ctl *c, const char *task_id, int64_t after, bool validating,
+		  char status[static 32]);
 extern const struct ctl_cmd ctl_cmd_wait;
 
 /* ctl-complete.c */

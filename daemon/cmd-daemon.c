@@ -65,13 +65,24 @@ static int cmd_daemon_status(struct req *r)
 	json_object_object_add(o, "clients", json_object_new_int((int) server_clients()));
 	json_object_object_add(o, "last_event_seq", json_object_new_int64(server_committed_seq()));
 	{
-		json_object *ex = json_object_new_object();
+		json_object *ex = json_object_new_object(), *each = json_object_new_array();
 		int loaded = 0, failed = 0;
 
-		for (struct executor *e = executors; e; e = e->next)
+		/* each one's health: loaded (and how busy), or why not */
+		for (struct executor *e = executors; e; e = e->next) {
+			json_object *h = json_object_new_object();
+
 			e->vt ? loaded++ : failed++;
+			json_object_object_add(h, "name", json_object_new_string(e->name));
+			json_object_object_add(h, "loaded", json_object_new_boolean(e->vt != NULL));
+			json_object_object_add(h, "error", e->error ? json_object_new_string(e->error) : NULL);
+			json_object_object_add(h, "active", json_object_new_int((int) e->active));
+			json_object_object_add(h, "limit", e->limit ? json_object_new_int((int) e->limit) : NULL);
+			json_object_array_add(each, h);
+		}
 		json_object_object_add(ex, "loaded", json_object_new_int(loaded));
 		json_object_object_add(ex, "failed", json_object_new_int(failed));
+		json_object_object_add(ex, "each", each);
 		json_object_object_add(o, "executors", ex);
 	}
 	server_status(o);

@@ -21,7 +21,9 @@ static const char *const task_id_args[] = { "task_id", NULL };
 static const char *const list_args[] = { "project", "status", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
 static const char *const unblocked_args[] = { "project", "limit", NULL };
-static const char *const logs_args[] = { "task_id", "attempt", "max_bytes", "offset", "follow", NULL };
+static const char *const logs_args[] = {
+	"task_id", "attempt", "max_bytes", "offset", "follow", "validation", NULL
+};
 
 static int task_reply(struct req *r, struct task *t)
 {
@@ -291,13 +293,16 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t p
 	return lines;
 }
 
-char *log_path(int64_t task_id, unsigned attempt)
+/* An attempt's log, or (validation) its validator's: where the sandbox
+ * writes its output (see sandbox_new()). */
+char *log_path(int64_t task_id, unsigned attempt, bool validation)
 {
-	return xasprintf("%s/logs/t-%lld/%u.log", D.state_dir, (long long) task_id, attempt);
+	return xasprintf("%s/logs/t-%lld/%u%s.log", D.state_dir, (long long) task_id, attempt,
+			 validation ? ".validate" : "");
 }
 
-/* task.logs: the end of an attempt's output; with follow, then the rest of
- * it as it comes, until the attempt is over. */
+/* task.logs: the end of an attempt's output (validation: of its validator's);
+ * with follow, then the rest of it as it comes, until that sandbox is over. */
 static int cmd_task_logs(struct req *r)
 {
 	struct task *t;
@@ -306,7 +311,7 @@ static int cmd_task_logs(struct req *r)
 	int64_t attempt, max = 1024 * 1024, offset = -1;
 	json_object *o, *lines;
 	struct stat st = { .st_size = 0 };
-	bool follow = false, live, partial;
+	bool follow = false, validation = false, live, partial;
 	off_t from, end;
 	char id[24];
 	int k;
@@ -327,10 +332,16 @@ static int cmd_task_logs(struct req *r)
 	k = arg_bool(r->args, "follow", &follow);
 	if (k < 0 && k != -ENOENT)
 		return reply_errno(r, k);
+	k = arg_bool(r->args, "validation", &validation);
+	if (k < 0 && k != -ENOENT)
+		return reply_errno(r, k);
+	if (validation && !t->validation_command)
+		return reply_error(r, "invalid_state", "task %s has no validation command",
+				   task_id_string(t->id, id));
 
 	/* its sandbox still runs: more may come */
-	live = t->sb && !t->sb->validator && t->sb->attempt == attempt && !t->sb->exited;
-	path = log_path(t->id, (unsigned) attempt);
+	live = t->sb && t->sb->validator == validation && t->sb->attempt == attempt && !t->sb->exited;
+	path = log_path(t->id, (unsigned) attempt, validation);
 	fd = follow && live ? log_open(path, O_RDONLY) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)
 		(void) fstat(fd, &st);
@@ -343,6 +354,8 @@ static int cmd_task_logs(struct req *r)
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
 	json_object_object_add(o, "attempt", json_object_new_int((int) attempt));
+	if (validation)
+		json_object_object_add(o, "validation", json_object_new_boolean(true));
 	json_object_object_add(o, "lines", lines);
 	if (partial)
 		json_object_object_add(o, "partial", json_object_new_boolean(true));
@@ -357,7 +370,8 @@ static int cmd_task_logs(struct req *r)
 	}
 	reply_ok(r, o);
 	if (follow && live && fd >= 0)
-		return server_follow_log(r->client, r->id, t->id, (unsigned) attempt, TAKE_FD(fd), end);
+		return server_follow_log(r->client, r->id, t->id, (unsigned) attempt, validation,
+					 TAKE_FD(fd), end);
 	return 0;
 }
 

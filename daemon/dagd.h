@@ -387,9 +387,9 @@ size_t client_unsent(const struct client *c);
 
 int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t project_id,
 		     json_object *types);
-int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
-		      off_t offset);
-void server_log_ended(int64_t task_id, unsigned attempt);
+int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt,
+		      bool validation, int fd, off_t offset);
+void server_log_ended(int64_t task_id, unsigned attempt, bool validation);
 bool follow_behind(const struct client *c);
 void follow_feed(struct client *c);
 void follow_free(struct client *c);
@@ -430,7 +430,7 @@ extern const char *const task_add_args[], *const project_create_args[];
 /* cmd-task.c */
 json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
 		       bool *ret_partial);
-char *log_path(int64_t task_id, unsigned attempt);
+char *log_path(int64_t task_id, unsigned attempt, bool validation);
 
 /* cmd-*.c */
 extern const struct cmd_entry cmd_project_create_entry, cmd_project_list_entry,

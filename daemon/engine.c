@@ -1977,8 +1977,7 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
 	sandbox_judge(sb, &r->e);
 	crash_point("exited");
-	if (!sb->validator)
-		server_log_ended(sb->task_id, sb->attempt);
+	server_log_ended(sb->task_id, sb->attempt, sb->validator);
 	server_kick();
 }
 

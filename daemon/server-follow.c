@@ -1,6 +1,6 @@
 /*
  * server-follow.c - what a client follows: the event log (events.subscribe)
- * and an attempt's output (task.logs with follow).
+ * and an attempt's output, or its validator's (task.logs with follow).
  *
  * Followers are fed at the end of a turn, from the database and from the log
  * file, while their client has less than OUT_FEED waiting to be read, so a
@@ -25,11 +25,12 @@ struct sub {
 	struct sub *next;
 };
 
-/* A follower of an attempt's log. */
+/* A follower of an attempt's log, or of its validator's. */
 struct logsub {
 	char *id;
 	int64_t task_id;
 	unsigned attempt;
+	bool validation;
 	int fd;
 	off_t offset;                   /* sent up to here */
 	off_t looked;                   /* read up to here (the rest of a line held back) */
@@ -88,8 +89,8 @@ static int on_log_change(sd_event_source *s, const struct inotify_event *ev, voi
 	return 0;
 }
 
-int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt, int fd,
-		      off_t offset)
+int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt,
+		      bool validation, int fd, off_t offset)
 {
 	struct logsub *l = calloc(1, sizeof(*l));
 	int r;
@@ -99,6 +100,7 @@ int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsign
 	l->id = xstrdup(id ? json_text(id) : "null");
 	l->task_id = task_id;
 	l->attempt = attempt;
+	l->validation = validation;
 	l->fd = fd;
 	l->offset = l->looked = offset;
 	r = sd_event_add_inotify_fd(D.event, &l->watch, fd, IN_MODIFY | IN_CLOSE_WRITE, on_log_change, l);
@@ -110,11 +112,11 @@ int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsign
 	return 0;
 }
 
-void server_log_ended(int64_t task_id, unsigned attempt)
+void server_log_ended(int64_t task_id, unsigned attempt, bool validation)
 {
 	for (struct client *c = clients; c; c = c->next)
 		for (struct logsub *l = c->logsubs; l; l = l->next)
-			if (l->task_id == task_id && l->attempt == attempt)
+			if (l->task_id == task_id && l->attempt == attempt && l->validation == validation)
 				l->ended = true;
 	server_kick();
 }
@@ -169,6 +171,8 @@ static bool feed_log(struct client *c, struct logsub *l)
 	l->looked = upto;
 	json_object_object_add(log, "task_id", json_object_new_string(task_id_string(l->task_id, id)));
 	json_object_object_add(log, "attempt", json_object_new_int((int) l->attempt));
+	if (l->validation)
+		json_object_object_add(log, "validation", json_object_new_boolean(true));
 	json_object_object_add(log, "lines", lines);
 	if (partial)
 		json_object_object_add(log, "partial", json_object_new_boolean(true));

@@ -4,12 +4,14 @@
  *
  * Logging goes to the journal, with structured fields, when dagd runs under
  * systemd (its stderr is the stream JOURNAL_STREAM names) or when asked to
- * (--log-target journal); otherwise to stderr, one line per message.  A
- * message about a task or a sandbox names it ("task t-3 ...", "sandbox
- * t-3.1 ..."), and the journal entry then carries DAGD_TASK=, DAGD_SANDBOX=
- * and DAGD_PROJECT= (looked up from the task), so that `journalctl
- * DAGD_TASK=t-3` finds everything said about it; log_task() gives the fields
- * explicitly.
+ * (--log-target journal); otherwise to stderr, one line per message, with
+ * its time in front, unless JOURNAL_STREAM is set: the journal stamps the
+ * lines of a service's stderr itself, and "<N>" in front gives it the
+ * priority.  A message about a task or a sandbox names it ("task t-3 ...",
+ * "sandbox t-3.1 ..."), and the journal entry then carries DAGD_TASK=,
+ * DAGD_SANDBOX= and DAGD_PROJECT= (looked up from the task), so that
+ * `journalctl DAGD_TASK=t-3` finds everything said about it; log_task() gives
+ * the fields explicitly.
  */
 #include <ctype.h>
 #include <fcntl.h>
@@ -196,6 +198,19 @@ static void log_subject(const char *msg, int64_t *ret_task, char sandbox[static 
 		*ret_task = strtoll(p + 7, NULL, 10);
 }
 
+/* Now as "2026-03-01T12:00:00.123Z", for a line on stderr. */
+static const char *log_time(char buf[static 40])
+{
+	struct timespec ts;
+	struct tm tm;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !gmtime_r(&ts.tv_sec, &tm) ||
+	    strftime(buf, 40, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		return "-";
+	snprintf(buf + strlen(buf), 40 - strlen(buf), ".%03ldZ", ts.tv_nsec / 1000000);
+	return buf;
+}
+
 static void log_emit(int priority, int64_t task_id, const char *sandbox, const char *msg)
 {
 	static const char *const prefix[] = { "<0>", "<1>", "<2>", "<3>", "<4>", "<5>", "<6>", "<7>" };
@@ -226,7 +241,14 @@ static void log_emit(int priority, int64_t task_id, const char *sandbox, const c
 			return;
 		/* no journal to talk to: say it on stderr after all */
 	}
-	fprintf(stderr, "%sdagd: %s\n", getenv("JOURNAL_STREAM") ? prefix[priority & 7] : "", msg);
+	/* the journal stamps its lines itself, and reads the priority from <N> */
+	if (getenv("JOURNAL_STREAM"))
+		fprintf(stderr, "%sdagd: %s\n", prefix[priority & 7], msg);
+	else {
+		char when[40];
+
+		fprintf(stderr, "%s dagd: %s\n", log_time(when), msg);
+	}
 }
 
 _printf_(4, 0) static void log_va(int priority, int64_t task_id, const char *sandbox, const char *fmt, va_list ap)

@@ -251,6 +251,35 @@ def a_restart_of_the_daemon_is_said_and_survived():
 
 
 @test(timeout=120)
+def a_task_that_fails_while_watched_counts_down_to_its_retry_on_its_card():
+    d = Daemon().start()
+    p = d.project(autonomous=True)
+    pane = board(d, p["name"], 160, 24)
+    try:
+        pane.wait_text("Autonomous: ON · 0 running")
+        # the retry comes 30 to 90 s later: the board learns when from the event
+        t = d.add(p, "exit 1", title="flaky", max_retries=1, retry_backoff=60)["id"]
+        retry_re = re.compile(rf"#1 · retry in (\d+)s\b|#1 · retry in 1m(\d\d)s\b")
+
+        def left(screen):
+            m = retry_re.search(screen)
+            return None if not m else int(m.group(1)) if m.group(1) else 60 + int(m.group(2))
+        s = pane.wait(lambda s: card_in(s, t, "READY") and left(s) is not None,
+                      "the countdown on the card")
+        first = left(s)
+        assert 25 <= first <= 91, f"the countdown starts at {first}s:\n{s}"
+        s = pane.wait(lambda s: left(s) is not None and left(s) <= first - 2,
+                      "the countdown going down", timeout=10)
+        d.call("task.cancel", task_id=t)
+        s = pane.wait(lambda s: card_in(s, t, "FAILED"), "the cancelled task in FAILED")
+        assert "retry in" not in s, f"a cancelled task counts down still:\n{s}"
+        pane.keys("q")
+        expect_eq(check_restored(pane), 0, "exit status")
+    finally:
+        pane.close()
+
+
+@test(timeout=120)
 def colour_on_a_terminal_and_none_with_no_color():
     d = Daemon().start()
     p = d.project()

@@ -1,6 +1,8 @@
 """dagctl as an operator uses it every day: tasks named PROJECT/NAME (or NAME
 with -p) wherever a task is taken, wait's exit codes and what it says, logs of
-a task that never ran, the common short options, and retry backoff shown."""
+a task that never ran, the common short options, --json and -q on every
+listing, retry backoff shown, status's uptime and executors, and dagd's own
+lines on stderr stamped with the time unless the journal reads them."""
 
 import json
 import os
@@ -11,7 +13,8 @@ import shutil
 import subprocess
 import time
 
-from dagdtest import DAGCTL, SRC, daemon, skip, expect_eq, main, parse_time, select_events, test, wait_for
+from dagdtest import (DAGCTL, SRC, Daemon, daemon, skip, expect_eq, main, parse_time, select_events,
+                      test, wait_for)
 
 
 def ctl_ok(d, *args):
@@ -192,6 +195,83 @@ def short_options_quiet_and_json_errors_follow_one_convention():
 
 
 @test
+def every_listing_takes_json_and_quiet_and_task_list_takes_p():
+    d = daemon()
+    p = d.project()["name"]
+    a = d.add(p, "true", name="a")["id"]
+    other = d.project()["name"]
+    d.add(other, "true", name="b")
+    # each listing: --json prints JSON (the events, a line each), -q nothing
+    listings = [("project", "list"), ("task", "list", p), ("task", "list", "-p", p),
+                ("unblocked", "-p", p), ("events", "-p", p, "-n", "5"), ("executors",),
+                ("status",), ("board", p), ("graph", p)]
+    for cmd in listings:
+        out = ctl_ok(d, *cmd, "--json")
+        docs = [json.loads(line) for line in out.splitlines()] if cmd[0] == "events" \
+            else [json.loads(out)]
+        assert docs and all(isinstance(x, dict) for x in docs), f"{cmd} --json: {out!r}"
+        rc, out, err = d.dagctl("-q", *cmd)
+        expect_eq((rc, out), (0, ""), f"dagctl -q {' '.join(cmd)} ({err.strip()})")
+        rc, out, err = d.dagctl(*cmd, "--quiet")
+        expect_eq((rc, out), (0, ""), f"dagctl {' '.join(cmd)} --quiet ({err.strip()})")
+    # task list -p PROJECT: that project's tasks, as task list PROJECT gives them
+    tasks = json.loads(ctl_ok(d, "--json", "task", "list", "-p", p))["tasks"]
+    expect_eq([t["id"] for t in tasks], [a], "task list -p PROJECT")
+    expect_eq(ctl_ok(d, "task", "list", "--project", p).splitlines()[1:],
+              ctl_ok(d, "task", "list", p).splitlines()[1:], "task list --project = PROJECT")
+    rc, out, err = d.dagctl("task", "list", other, "-p", p)
+    expect_eq(rc, 2, "task list PROJECT -p PROJECT: which one?")
+    assert "given twice" in err, err
+
+
+@test
+def status_shows_uptime_as_a_duration_and_each_executors_health():
+    d = daemon()
+    out = ctl_ok(d, "status")
+    line = next(x for x in out.splitlines() if x.startswith("uptime:"))
+    assert re.fullmatch(r"uptime: +(\d+d)?(\d+h)?(\d+m)?\d+s|uptime: +\d+[dh]\d\d[hm]", line), \
+        f"uptime is not a duration: {line!r}"
+    executors = d.call("executor.list")["executors"]
+    assert any(e["error"] is None for e in executors), "no executor loaded"
+    for e in executors:
+        line = next((x for x in out.splitlines() if x.startswith(f"executor {e['name']}:")), None)
+        assert line, f"no line for executor {e['name']}:\n{out}"
+        if e["error"] is None:
+            assert re.search(r": +ok, \d+ active", line), f"a loaded executor: {line!r}"
+        else:
+            assert "NOT LOADED: " in line and e["error"] in line, f"a failed one: {line!r}"
+    s = json.loads(ctl_ok(d, "--json", "status"))
+    assert isinstance(s["uptime"], (int, float)), "--json: uptime in seconds, as it is"
+    expect_eq([(x["name"], x["loaded"], x["error"]) for x in s["executors"]["each"]],
+              [(e["name"], e["error"] is None, e["error"]) for e in executors],
+              "daemon.status's executors, each")
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+@test
+def dagd_stamps_its_stderr_lines_with_the_time_unless_the_journal_reads_them():
+    d = Daemon(env={k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}).start()
+    lines = [x for x in d.stderr().splitlines() if x]
+    assert lines, "dagd said nothing at start"
+    for line in lines:
+        m = re.match(rf"({STAMP}) dagd: ", line)
+        assert m, f"a line without its time: {line!r}"
+        assert abs(parse_time(m.group(1)) - time.time()) < 120, f"the time is not now: {line!r}"
+    d.stop()
+    # a JOURNAL_STREAM that is not its stderr: still stderr, but read as the
+    # journal reads a service's: the priority in front, no time
+    j = Daemon(env=dict(os.environ, JOURNAL_STREAM="1:1")).start()
+    lines = [x for x in j.stderr().splitlines() if x]
+    assert lines, "dagd said nothing at start"
+    for line in lines:
+        assert re.match(r"<\d>dagd: ", line) and not re.search(STAMP, line), \
+            f"under the journal, a line with a time or without its priority: {line!r}"
+    j.stop()
+
+
+@test
 def events_refuses_unknown_types_and_starts_at_a_time_or_a_seq():
     d = daemon()
     p = d.project()
@@ -348,6 +428,8 @@ def bash_completes_short_options_and_offers_failed_tasks_first_to_retry():
         expect_eq(set(offered[:len(failed)]), failed, f"{line!r}: the failed tasks first")
     assert p["name"] in complete(d, "dagctl task show -p "), "-p completes projects"
     assert "--last" in complete(d, "dagctl events --"), "events options"
+    assert "--validation" in complete(d, "dagctl logs --"), "logs options"
+    assert p["name"] in complete(d, "dagctl task list -p "), "task list -p completes projects"
     assert ok in complete(d, f"dagctl task show -p {p['name']} "), "TASK after -p PROJECT"
 
 

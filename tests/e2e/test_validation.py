@@ -1,8 +1,14 @@
 """A task's validation command runs after its work succeeded, in its own
 sandbox: its dependents wait for the verdict, a failing validator fails the
-task (and is retried with it), and the statuses in between are announced."""
+task (and is retried with it), and the statuses in between are announced.
+What a validator prints is its own log, read and followed with task.logs's
+`validation` (dagctl logs --validation)."""
 
-from dagdtest import Daemon, expect_eq, main, select_events, test, workdir
+import os
+import subprocess
+
+from dagdtest import (DAGCTL, SANITIZER_RE, Daemon, expect_eq, main, select_events, test, wait_for,
+                      workdir)
 
 
 @test
@@ -48,6 +54,68 @@ def a_failing_validator_fails_the_task_and_is_retried_with_it():
     expect_eq((d.task(bad["id"])["status"], d.task(bad["id"])["error_message"]),
               ("failed", "validation failed: exited with code 3"), "a validator that never passes")
     expect_eq(d.task(dep["id"])["status"], "upstream_failed", "its dependent")
+
+
+@test(timeout=120)
+def logs_validation_shows_and_follows_what_the_validator_printed():
+    d, w = Daemon().start(), workdir()
+    p = d.project(autonomous=True)
+    # the work waits for work-go, the validator of attempt N for go-N; the
+    # first attempt's fails, the second's passes
+    t = d.add(p, f"echo work output; while [ ! -e {w}/work-go ]; do sleep 0.02; done",
+              title="checked", max_retries=1, retry_backoff=0.1,
+              validation_command=f"echo checking $DAGD_ATTEMPT; "
+                                 f"while [ ! -e {w}/go-$DAGD_ATTEMPT ]; do sleep 0.02; done; "
+                                 "echo verdict; test $DAGD_ATTEMPT -ge 2")["id"]
+    d.wait_task_status(t, "running")
+    # a follower that comes while the work runs waits for the validator
+    out_path, err_path = f"{w}/out", f"{w}/err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        follower = subprocess.Popen([DAGCTL, "--socket", d.sock, "logs", t, "--validation",
+                                     "--follow"], stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        open(f"{w}/work-go", "w").close()
+        wait_for(lambda: "checking 1" in open(out_path).read(), timeout=30,
+                 what="the validator's first line from the follower")
+        expect_eq(d.task(t)["status"], "validating", "the task while its validator runs")
+        open(f"{w}/go-1", "w").close()
+        rc = follower.wait(30)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    err = open(err_path).read()
+    assert not SANITIZER_RE.search(err), err
+    expect_eq((rc, open(out_path).read()), (1, "checking 1\nverdict\n"),
+              f"logs --validation --follow of a failing validator ({err.strip()})")
+    assert f"{t} is " in err and "validation failed: exited with code 1" in err, \
+        f"how it ended: {err!r}"
+
+    open(f"{w}/go-2", "w").close()
+    d.wait_task_status(t, "completed")
+    rc, out, err = d.dagctl("logs", t, "--validation")
+    expect_eq((rc, out), (0, "checking 2\nverdict\n"), f"logs --validation: the latest ({err})")
+    rc, out, err = d.dagctl("logs", t, "--validation", "--attempt", 1)
+    expect_eq((rc, out), (0, "checking 1\nverdict\n"), f"logs --validation --attempt 1 ({err})")
+    rc, out, err = d.dagctl("logs", t)
+    expect_eq((rc, out), (0, "work output\n"), "logs without --validation: the work's own")
+    r = d.call("task.logs", task_id=t, validation=True, attempt=2)
+    expect_eq((r["validation"], r["attempt"], r["lines"]), (True, 2, ["checking 2", "verdict"]),
+              "task.logs with validation")
+    f = d.call("task.logs", task_id=t, validation=True, follow=True)
+    expect_eq((f["following"], f["end"], f["status"]), (False, True, "completed"),
+              "following the validator of a finished attempt")
+    assert os.path.exists(os.path.join(d.state_dir, "logs", t, "2.validate.log"))
+
+    # a task without a validator: asking for its validation output is an error
+    plain = d.add(p, "echo plain", title="plain")["id"]
+    d.wait_task_status(plain, "completed")
+    with d.client() as c:
+        c.send({"id": 1, "cmd": "task.logs", "args": {"task_id": plain, "validation": True}})
+        reply = c.read_reply()
+    expect_eq(reply["error"]["code"], "invalid_state", "task.logs validation without a validator")
+    rc, out, err = d.dagctl("logs", plain, "--validation")
+    expect_eq((rc, out), (1, ""), "dagctl logs --validation of a task without a validator")
+    assert "no validation command" in err, err
 
 
 if __name__ == "__main__":

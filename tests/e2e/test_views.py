@@ -8,6 +8,7 @@ Set DAGD_UPDATE_GOLDEN=1 to write the golden files from what dagctl prints
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -183,6 +184,47 @@ def a_card_says_how_long_its_task_has_been_in_its_status():
         assert rc == 0, err
         assert f"#0 · {shown}" in out or f"#0 - {shown}" in out, \
             f"{secs + 1}s (less a fraction) is not shown as {shown}:\n{out}"
+
+
+def card_second_line(board, task_id):
+    """The line under a card's id, in its lane's column, stripped."""
+    lines = board.splitlines()
+    i = next(k for k, line in enumerate(lines) if re.search(rf"\b{task_id}\b", line))
+    col = re.search(rf"\b{task_id}\b", lines[i]).start()
+    return re.split(r"\s{2,}", lines[i + 1][col:].strip())[0]
+
+
+@test
+def a_card_of_a_task_waiting_out_its_retry_backoff_says_when_it_is_retried():
+    d = Daemon().start()
+    p = d.project(autonomous=True)
+    t = d.add(p, "exit 1", title="flaky", max_retries=1, retry_backoff=60)["id"]
+    other = d.add(p, "exit 1", title="other", depends_on=[t])["id"]
+    d.wait_task_status(t, "ready", timeout=30)
+    task = d.task(t)
+    expect_eq(task["attempt"], 1, "the task waits for its second attempt")
+    retry = parse_time(task["not_before"])
+    # (at 120 columns a lane is 18 wide: too narrow for the attempt as well)
+    for secs, width, shown in ((12, 160, "#1 · retry in 12s"), (75, 160, "#1 · retry in 1m15s"),
+                               (12, 120, "retry in 12s")):
+        # the clock `secs` before the retry (with the same fraction of a second)
+        now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(retry) - secs)) + \
+            task["not_before"][19:]
+        rc, out, err = d.dagctl("board", p["name"], "--width", width,
+                                env={"DAGCTL_NOW": now, "LC_ALL": "C.UTF-8"})
+        assert rc == 0, err
+        lines = out.splitlines()
+        expect_eq(lines[5].index(t), lines[3].index("READY"), f"{t}'s column: READY's\n{out}")
+        expect_eq(card_second_line(out, t), shown, f"{t}'s card at {width} columns\n{out}")
+        assert re.fullmatch(r"#0 · (\d+[dhm])?\d+[dhms]", card_second_line(out, other)) and \
+            out.count("retry in") == 1, f"only the task in backoff says so:\n{out}"
+    # once the backoff is over (by the clock), the card says how long it has been ready
+    now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(retry) + 5)) + "Z"
+    rc, out, err = d.dagctl("board", p["name"], "--width", 120, env={"DAGCTL_NOW": now})
+    assert rc == 0 and "retry in" not in out, f"a backoff that is over still shows:\n{out}"
+    d.call("task.cancel", task_id=t)
+    rc, out, err = d.dagctl("board", p["name"], "--width", 120)
+    assert rc == 0 and "retry in" not in out, f"a cancelled task still shows a retry:\n{out}"
 
 
 @test
