@@ -183,7 +183,8 @@ demo: all
 	tests/examples/demo $(BUILD)
 
 # The units name the installed binaries.
-UNIT_PATHS = -e 's|/usr/local/sbin/dagd|$(SBINDIR)/dagd|g' -e 's|/usr/local/bin/dagctl|$(BINDIR)/dagctl|g'
+UNIT_PATHS = -e 's|/usr/local/sbin/dagd|$(SBINDIR)/dagd|g' -e 's|/usr/local/bin/dagctl|$(BINDIR)/dagctl|g' \
+	-e 's|/usr/local/lib/dagd/plugins|$(PLUGINDIR)|g'
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
@@ -205,6 +206,10 @@ install: all
 		sed $(UNIT_PATHS) units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
 		sed $(UNIT_PATHS) units/user/$$u > $(DESTDIR)$(USERUNITDIR)/$$u && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u $(DESTDIR)$(USERUNITDIR)/$$u || exit 1; \
+	done
+	@# the system daemon's local tasks run under a helper of their own
+	for u in dagd-helper.socket dagd-helper.service; do \
+		sed $(UNIT_PATHS) units/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 0644 units/dagd-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/dagd.conf
 	@# dagd.pc, for out-of-tree plugins:
