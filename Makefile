@@ -49,6 +49,7 @@ DAEMON_SRCS = \
 	daemon/engine.c \
 	daemon/store.c \
 	daemon/plugin.c \
+	daemon/plugin-copy.c \
 	daemon/json-util.c \
 	daemon/json-strict.c \
 	daemon/util.c \

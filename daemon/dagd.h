@@ -298,8 +298,10 @@ struct sandbox *sandbox_list(void);
 
 struct executor {
 	char *name;
-	char *path;
+	char *path;                     /* the file, what messages name */
+	int fd;                         /* its private copy (plugin-copy.c), what is loaded */
 	void *dl;
+	struct dagd_host host;          /* what init() was given */
 	const struct dagd_executor *vt;
 	void *state;
 	char *error;                    /* why it is not loaded */
@@ -329,6 +331,14 @@ void listed_free(struct listed *l);
 void executor_forget(struct executor *ex, const char *sandbox_id, const char *handle);
 int executor_check_options(struct executor *ex, const char *options_json, char **ret_error);
 bool executor_full(const struct executor *ex);
+
+/* --- plugin-copy.c ------------------------------------------------------- */
+
+/* A sealed private copy of the plugin file at path, checked to be a whole
+ * ELF shared object: its fd, to be loaded by the name plugin_copy_name()
+ * gives it.  errorf() naming path on failure. */
+int plugin_copy(const char *path, int *ret_fd);
+void plugin_copy_name(int fd, char *buf, size_t size);
 
 /* --- server.c, server-follow.c, server-socket.c --------------------------- */
 

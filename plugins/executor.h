@@ -123,7 +123,18 @@ struct dagd_host {
 	void (*sandbox_output)(struct dagd_sandbox *sb, const void *data, size_t size);
 	void (*sandbox_exited)(struct dagd_sandbox *sb, const struct dagd_exit *exit);
 	const char *(*sandbox_id)(const struct dagd_sandbox *sb);
+
+	/* ---- added later: a plugin checks `size` before using these ---- */
+
+	/* The plugin's file as installed, e.g. ".../plugins/local.so".  The
+	 * host loads a private copy of that file (so that rewriting it cannot
+	 * touch running code), so dladdr() names "/proc/self/fd/N": find what
+	 * is installed beside the plugin from this path instead. */
+	const char *plugin_path;
 };
+
+/* The size of the struct dagd_host of a host without plugin_path. */
+#define DAGD_HOST_V2_SIZE offsetof(struct dagd_host, plugin_path)
 
 /* What a plugin exports.  `state` is the plugin's own, from init(); `data` is
  * what spawn() or adopt() returned for that sandbox. */
