@@ -59,6 +59,7 @@ DAEMON_SRCS = \
 CTL_SRCS = \
 	ctl/dagctl.c \
 	ctl/ctl-client.c \
+	ctl/ctl-socket.c \
 	ctl/ctl-output.c \
 	ctl/ctl-project.c \
 	ctl/ctl-task.c \
