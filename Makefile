@@ -193,6 +193,7 @@ install: all
 	install -m 0755 $(PLUGIN_SOS) $(PLUGIN_PROGS) $(DESTDIR)$(PLUGINDIR)/
 	install -D -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
 	install -m 0644 plugins/executor.h $(DESTDIR)$(INCLUDEDIR)/dagd/executor.h
+	install -D -m 0644 plugins/example/example.c $(DESTDIR)$(DATADIR)/doc/dagd/examples/example.c
 	install -m 0644 $(SCHEMA) $(DESTDIR)$(DATADIR)/dagd/schema/
 	install -d $(DESTDIR)$(DATADIR)/man/man1 $(DESTDIR)$(DATADIR)/man/man7 $(DESTDIR)$(DATADIR)/man/man8 \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions
