@@ -24,19 +24,22 @@
 #define MFD_EXEC 0x0010U
 #endif
 
-/* Read all of fd into a new memfd; returns it, or a negative errno. */
+/* Read all of fd into a new memfd, named for the file (/proc/PID/maps shows
+ * "/memfd:local.so"); returns it, or a negative errno. */
 static int copy_to_memfd(int fd, const char *path, off_t *ret_size)
 {
 	_cleanup_close_ int mfd = -EBADF;
-	char buf[64 * 1024];
+	const char *base = strrchr(path, '/');
+	char buf[64 * 1024], name[64];
 	off_t size = 0;
 	ssize_t n;
 
+	snprintf(name, sizeof(name), "%s", base ? base + 1 : path);
 	/* MFD_EXEC: its code will be mapped executable; kernels before 6.3
 	 * do not know the flag and allow that anyway */
-	mfd = memfd_create("dagd-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 	if (mfd < 0 && errno == EINVAL)
-		mfd = memfd_create("dagd-plugin", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		mfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
 		return errorf(-errno, "%s: cannot make a private copy to load: memfd_create: %m", path);
 	for (;;) {

@@ -280,8 +280,8 @@ static void refuse_duplicates(struct executor **exs, const struct dagd_executor 
 		for (size_t j = i; j < n; j++) {
 			if (!vts[j] || exs[j] == cand[keep] || strcmp(exs[j]->name, cand[keep]->name) != 0)
 				continue;
-			errorf(-EEXIST, "%s: executor '%s' is loaded from %s already; this one is refused",
-			       exs[j]->path, exs[j]->name, cand[keep]->path);
+			errorf(-EEXIST, "%s: refused: %s names executor '%s' too, and keeps it",
+			       exs[j]->path, cand[keep]->path, exs[j]->name);
 			exs[j]->error = xstrdup(last_error());
 			vts[j] = NULL;
 		}

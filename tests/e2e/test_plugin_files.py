@@ -107,7 +107,8 @@ def a_second_file_naming_a_loaded_executor_does_not_shadow_it():
     expect_eq(got["local.so"], ("local", None), "the stock local.so")
     err = got["a-local.so"][1]
     assert err and first in err and local in err, f"the refusal names both files: {err!r}"
-    assert f"{first}: executor 'local' is loaded from {local} already" in d.stderr(), d.stderr_tail()
+    assert f"{first}: refused: {local} names executor 'local' too, and keeps it" in d.stderr(), \
+        d.stderr_tail()
     run_task(d, "local")
     d.stop()
 
