@@ -10,10 +10,11 @@ daemon's group (root's, as the test daemon runs as root) with setpriv
 --groups=0, as an operator is made a member of group dagd."""
 
 import os
+import shlex
 import shutil
 import subprocess
 
-from dagdtest import DAGCTL, SANITIZER_RE, Daemon, expect_eq, main, skip, test, workdir
+from dagdtest import DAGCTL, SANITIZER_RE, SRC, Daemon, expect_eq, main, skip, test, workdir
 
 
 def runtime_dir():
@@ -127,6 +128,37 @@ def when_nothing_answers_the_hint_fits_the_case():
     assert rc == 2 and gone in err and "dagd --socket " + gone in err and "systemctl" not in err, err
     d.stop()
 
+
+
+@test
+def bash_completion_asks_the_daemon_system_or_user_names():
+    if not shutil.which("bash"):
+        skip("no bash")
+    d = system_daemon()
+    xdg = runtime_dir()
+    mine = Daemon()
+    mine.sock = os.path.join(xdg, "dagd.sock")
+    mine.start()
+    d.project("sys-project")
+    mine.project("user-project")
+
+    def complete(line):
+        words = line.split(" ")
+        script = (f"source {shlex.quote(os.path.join(SRC, 'ctl/dagctl.bash-completion'))}\n"
+                  f"COMP_WORDS=({' '.join(shlex.quote(x) for x in words)})\n"
+                  f"COMP_CWORD={len(words) - 1}\n_dagctl\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n")
+        env = {"PATH": os.path.dirname(DAGCTL) + os.pathsep + os.environ.get("PATH", ""),
+               "XDG_RUNTIME_DIR": xdg, "DAGCTL_TEST_SYSTEM_SOCKET": d.sock}
+        p = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True,
+                           text=True, env=env, timeout=30)
+        assert p.returncode == 0 and not p.stderr, f"completion of {line!r}: {p.stderr}"
+        return set(p.stdout.split())
+
+    expect_eq(complete("dagctl --user project show "), {"user-project"}, "--user")
+    expect_eq(complete("dagctl --system project show "), {"sys-project"}, "--system")
+    assert {"--system", "--user"} <= complete("dagctl --"), "the global options"
+    mine.stop()
+    d.stop()
 
 if __name__ == "__main__":
     main()
