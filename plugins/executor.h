@@ -124,7 +124,8 @@ struct dagd_host {
 	void (*sandbox_exited)(struct dagd_sandbox *sb, const struct dagd_exit *exit);
 	const char *(*sandbox_id)(const struct dagd_sandbox *sb);
 
-	/* ---- added later: a plugin checks `size` before using these ---- */
+	/* ---- added later: a plugin checks `size` before using these, e.g.
+	 * host->size >= offsetof(struct dagd_host, plugin_path) + sizeof(char *) ---- */
 
 	/* The plugin's file as installed, e.g. ".../plugins/local.so".  The
 	 * host loads a private copy of that file (so that rewriting it cannot
@@ -132,9 +133,6 @@ struct dagd_host {
 	 * is installed beside the plugin from this path instead. */
 	const char *plugin_path;
 };
-
-/* The size of the struct dagd_host of a host without plugin_path. */
-#define DAGD_HOST_V2_SIZE offsetof(struct dagd_host, plugin_path)
 
 /* What a plugin exports.  `state` is the plugin's own, from init(); `data` is
  * what spawn() or adopt() returned for that sandbox. */
