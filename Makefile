@@ -50,6 +50,7 @@ DAEMON_SRCS = \
 	daemon/engine.c \
 	daemon/store.c \
 	daemon/plugin.c \
+	daemon/plugin-copy.c \
 	daemon/json-util.c \
 	daemon/json-strict.c \
 	daemon/util.c \
@@ -59,6 +60,7 @@ DAEMON_SRCS = \
 CTL_SRCS = \
 	ctl/dagctl.c \
 	ctl/ctl-client.c \
+	ctl/ctl-socket.c \
 	ctl/ctl-output.c \
 	ctl/ctl-project.c \
 	ctl/ctl-task.c \
@@ -195,6 +197,7 @@ install: all
 	install -m 0755 $(PLUGIN_SOS) $(PLUGIN_PROGS) $(DESTDIR)$(PLUGINDIR)/
 	install -D -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
 	install -m 0644 plugins/executor.h $(DESTDIR)$(INCLUDEDIR)/dagd/executor.h
+	install -D -m 0644 plugins/example/example.c $(DESTDIR)$(DATADIR)/doc/dagd/examples/example.c
 	install -m 0644 $(SCHEMA) $(DESTDIR)$(DATADIR)/dagd/schema/
 	install -d $(DESTDIR)$(DATADIR)/man/man1 $(DESTDIR)$(DATADIR)/man/man7 $(DESTDIR)$(DATADIR)/man/man8 \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions

@@ -61,14 +61,10 @@ int ctl_parse_json(const char *s, size_t len, json_object **ret) {
 }
 
 static int fail_connect(struct ctl *c, int r) {
-	if (r == -EACCES)
-		return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n"
-				"Only root, dagd's user and the members of its group may use it.",
-				c->socket_path, strerror(-r));
-	return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n"
-			"Is dagd running?  Start it (dagd --socket %s, or systemctl start dagd.socket),\n"
-			"or name its socket with --socket PATH or DAGD_SOCKET.",
-			c->socket_path, strerror(-r), c->socket_path);
+	char hint[512];
+
+	return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n%s", c->socket_path, strerror(-r),
+			ctl_socket_hint(c, r, hint, sizeof hint));
 }
 
 int ctl_connect(struct ctl *c) {

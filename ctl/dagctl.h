@@ -87,9 +87,16 @@ struct ctl_cmd {
 		    int argc, char **argv);
 };
 
+/* Which daemon: --system, --user, or as found (ctl-socket.c). */
+enum ctl_scope { CTL_SCOPE_ANY, CTL_SCOPE_SYSTEM, CTL_SCOPE_USER };
+/* Where the socket path came from, for the hint when nothing answers. */
+enum ctl_socket_from { CTL_SOCKET_OPTION, CTL_SOCKET_ENV, CTL_SOCKET_SYSTEM, CTL_SOCKET_USER };
+
 /* One connection to the daemon, and how the user wants output. */
 struct ctl {
 	const char *socket_path;
+	enum ctl_socket_from socket_from;
+	const char *user_tried; /* the user's socket, not there, before the system's */
 	bool json;              /* print results as JSON */
 	bool silent;            /* -q: nothing on stdout */
 	bool quiet;             /* keep transport errors in err[] instead of printing them */
@@ -129,6 +136,10 @@ struct glyphs {
 /* dagctl.c */
 int ctl_usage_error(const struct ctl_cmd *cmd, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ctl-socket.c */
+void ctl_socket_resolve(struct ctl *c, const char *arg, enum ctl_scope scope);
+const char *ctl_socket_hint(const struct ctl *c, int r, char *buf, size_t size);
 
 /* ctl-client.c */
 int ctl_fail(struct ctl *c, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));

@@ -300,8 +300,10 @@ struct sandbox *sandbox_list(void);
 
 struct executor {
 	char *name;
-	char *path;
+	char *path;                     /* the file, what messages name */
+	int fd;                         /* its private copy (plugin-copy.c), what is loaded */
 	void *dl;
+	struct dagd_host host;          /* what init() was given */
 	const struct dagd_executor *vt;
 	void *state;
 	char *error;                    /* why it is not loaded */
@@ -333,6 +335,14 @@ int executor_check_options(struct executor *ex, const char *options_json, char *
 int executor_pause(struct executor *ex, struct dagd_sandbox *sb, void *data, bool paused);
 const char *executor_status(struct executor *ex);
 bool executor_full(const struct executor *ex);
+
+/* --- plugin-copy.c ------------------------------------------------------- */
+
+/* A sealed private copy of the plugin file at path, checked to be a whole
+ * ELF shared object: its fd, to be loaded by the name plugin_copy_name()
+ * gives it.  errorf() naming path on failure. */
+int plugin_copy(const char *path, int *ret_fd);
+void plugin_copy_name(int fd, char *buf, size_t size);
 
 /* --- server.c, server-follow.c, server-socket.c --------------------------- */
 

@@ -28,16 +28,22 @@
 
 extern DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor;
 
-/* The helper is installed in the directory local.so was loaded from. */
-static int helper_find(char **ret) {
+/* The helper is installed beside local.so: the host says where that file is
+ * (it loads a private copy, which dladdr() would name); an older host loads
+ * the file itself. */
+static int helper_find(const struct dagd_host *host, char **ret) {
+	const char *file = NULL, *slash;
 	Dl_info info;
-	const char *slash;
 	char *path;
 
-	if (!dladdr((const void *) &dagd_executor, &info) || !info.dli_fname)
+	if (host->size >= offsetof(struct dagd_host, plugin_path) + sizeof(host->plugin_path))
+		file = host->plugin_path;
+	if (!file && dladdr((const void *) &dagd_executor, &info))
+		file = info.dli_fname;
+	if (!file)
 		return -ENOENT;
-	slash = strrchr(info.dli_fname, '/');
-	path = strdupf("%.*s" PROTO_HELPER, slash ? (int) (slash - info.dli_fname + 1) : 0, info.dli_fname);
+	slash = strrchr(file, '/');
+	path = strdupf("%.*s" PROTO_HELPER, slash ? (int) (slash - file + 1) : 0, file);
 	if (!path)
 		return -ENOMEM;
 	if (access(path, X_OK) < 0) {
@@ -163,7 +169,7 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 		r = errorf(ret_error, -errno, "Cannot create '%s': %m", l->dir);
 		goto fail;
 	}
-	r = helper_find(&l->helper);
+	r = helper_find(host, &l->helper);
 	if (r < 0) {
 		r = errorf(ret_error, r, "Cannot find the program '" PROTO_HELPER "' beside local.so: %s", strerror(-r));
 		goto fail;

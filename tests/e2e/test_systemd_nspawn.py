@@ -8,7 +8,8 @@ DAGD_TEST_HANG_SIGNAL) is killed by the watchdog and restarted, and the DAG
 still completes; `systemctl stop` then a new connection loses nothing; dagd
 exits when idle and the socket brings it back; the journal has its messages
 with task, project and sandbox fields; the user units work for a user
-without root.
+without root; dagctl finds the system's daemon for a user without one of their
+own, and says what to do when they are not in group dagd.
 
 The tree is built once by tests/systemd/rootfs and reused.  Skipped where
 nspawn cannot run (not root, no systemd-nspawn, no tree and no debootstrap),
@@ -468,6 +469,30 @@ def the_user_units_run_dagd_for_a_user_without_root():
                    check=False, **u).stdout
     assert "1 completed" in status, status
 
+
+
+@test
+def an_operator_without_a_daemon_of_their_own_reaches_the_system_one():
+    c = container()
+    c.run("useradd", "--create-home", "--uid", "1501", "operator2")
+    u = dict(user="operator2")
+    p = c.run("dagctl", "status", check=False, **u)
+    expect_eq(p.returncode, 2, "dagctl status, not in group dagd")
+    assert "'/run/dagd/dagd.sock': Permission denied" in p.stderr and \
+        "are you in\ngroup dagd?" in p.stderr and "usermod -aG dagd operator2" in p.stderr, p.stderr
+    c.run("usermod", "-aG", "dagd", "operator2")
+    st = json.loads(c.run("dagctl", "--json", "status", **u).stdout)
+    expect_eq(st["socket"], "/run/dagd/dagd.sock", "the daemon operator2 reaches")
+    p = c.run("dagctl", "--user", "status", check=False, **u)
+    assert p.returncode == 2 and "/run/user/1501/dagd.sock" in p.stderr and \
+        "systemctl --user enable --now dagd.socket" in p.stderr, p.stderr
+    # operator1 has a daemon of their own (the test before): theirs first,
+    # --system for the system's, which they may not use
+    env = ["env", "XDG_RUNTIME_DIR=/run/user/1500", f"PATH={ENV['PATH']}"]
+    st = json.loads(c.run(*env, "dagctl", "--json", "status", user="operator1").stdout)
+    expect_eq(st["socket"], "/run/user/1500/dagd.sock", "the daemon operator1 reaches")
+    p = c.run(*env, "dagctl", "--system", "status", check=False, user="operator1")
+    assert p.returncode == 2 and "group dagd?" in p.stderr, p.stderr
 
 if __name__ == "__main__":
     try:
