@@ -364,9 +364,16 @@ int ctl_reply_result(struct ctl *c, json_object *reply, json_object **ret_result
 	if (!ok || json_object_get_boolean(ok) || !c->json) {
 		int r = ctl_result(reply, ret_result);
 
-		if (r == -EREMOTEIO)
+		if (r == -EREMOTEIO) {
 			snprintf(c->code, sizeof c->code, "%s",
 				 ctl_str(ctl_get(reply, "error", json_type_object), "code"));
+			/* the socket let us in, as anyone: only operators may do more */
+			if (strcmp(c->code, "permission_denied") == 0) {
+				char hint[512];
+
+				fprintf(stderr, "%s\n", ctl_socket_hint(c, -EACCES, hint, sizeof hint));
+			}
+		}
 		return r;
 	}
 	e = ctl_get(reply, "error", json_type_object);
