@@ -393,11 +393,64 @@ int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **re
 }
 
 /* Calls cmd, then prints its result: as JSON if asked, else with show(). */
-int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result)) {
-	_cleanup_(json_object_putp) json_object *result = NULL;
+/* The commands whose answers may be long, and the list each answers with:
+ * asked for page by page (keyset: "after" the last id of the page before),
+ * so that no answer is huge, and put together again. */
+static const struct { const char *cmd, *key; } paged[] = {
+	{ "task.list", "tasks" }, { "project.list", "projects" },
+};
+#define PAGE_SIZE 1000
+
+static int call_paged(struct ctl *c, const char *cmd, const char *key, json_object *args, json_object **ret) {
+	_cleanup_(json_object_putp) json_object *all = NULL;
+	json_object *list = json_object_new_array();
 	int r;
 
-	r = ctl_call(c, cmd, args, &result);
+	if (!list)
+		return -ENOMEM;
+	json_object_object_add(args, "limit", json_object_new_int(PAGE_SIZE));
+	for (;;) {
+		_cleanup_(json_object_putp) json_object *page = NULL;
+		json_object *items, *next;
+
+		r = ctl_call(c, cmd, args, &page);
+		if (r < 0) {
+			json_object_put(list);
+			return r;
+		}
+		items = ctl_expect(page, key, json_type_array);
+		if (!items) {
+			json_object_put(list);
+			return -EBADMSG;
+		}
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			json_object_array_add(list, json_object_get(json_object_array_get_idx(items, i)));
+		next = ctl_get(page, "next", json_type_string);
+		if (!next)
+			break;
+		json_object_object_add(args, "after", json_object_get(next));
+	}
+	json_object_object_del(args, "limit");
+	json_object_object_del(args, "after");
+	all = json_object_new_object();
+	if (!all) {
+		json_object_put(list);
+		return -ENOMEM;
+	}
+	json_object_object_add(all, key, list);
+	*ret = TAKE_PTR(all);
+	return 0;
+}
+
+int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result)) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	const char *key = NULL;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(paged); i++)
+		if (strcmp(paged[i].cmd, cmd) == 0 && !json_object_object_get_ex(args, "limit", NULL))
+			key = paged[i].key;
+	r = key ? call_paged(c, cmd, key, args, &result) : ctl_call(c, cmd, args, &result);
 	if (r < 0)
 		return r;
 	if (c->json || !show)

@@ -2,6 +2,8 @@
  * cmd-project.c - project.create, list, get, update, delete, set_autonomous
  * and start.
  */
+#include <stdio.h>
+
 #include "dagd.h"
 
 const char *const project_create_args[] = {
@@ -31,11 +33,28 @@ static int cmd_project_create(struct req *r)
 
 static int cmd_project_list(struct req *r)
 {
-	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	json_object *o, *a;
+	int64_t after, last = 0;
+	size_t limit, n = 0;
+	int k = arg_page(r->args, 'p', &after, &limit);
 
-	for (size_t i = 0; i < n_projects; i++)
-		if (projects[i])
+	if (k < 0)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	a = json_object_new_array();
+	for (size_t i = (size_t) after + 1; i < n_projects; i++)
+		if (projects[i]) {
+			if (limit && n == limit) {
+				char id[24];
+
+				snprintf(id, sizeof(id), "p-%lld", (long long) last);
+				json_object_object_add(o, "next", json_object_new_string(id));
+				break;
+			}
 			json_object_array_add(a, project_to_json(projects[i]));
+			last = projects[i]->id;
+			n++;
+		}
 	json_object_object_add(o, "projects", a);
 	return reply_ok(r, o);
 }
@@ -105,7 +124,8 @@ static int cmd_project_start(struct req *r)
 }
 
 const struct cmd_entry cmd_project_create_entry = { "project.create", cmd_project_create, 0, project_create_args };
-const struct cmd_entry cmd_project_list_entry = { "project.list", cmd_project_list, 0, NULL };
+static const char *const page_args[] = { "after", "limit", NULL };
+const struct cmd_entry cmd_project_list_entry = { "project.list", cmd_project_list, 0, page_args };
 const struct cmd_entry cmd_project_get_entry = { "project.get", cmd_project_get, 0, project_args };
 const struct cmd_entry cmd_project_update_entry = { "project.update", cmd_project_update, 0, project_update_args };
 const struct cmd_entry cmd_project_delete_entry = { "project.delete", cmd_project_delete, 0, project_args };

@@ -18,7 +18,7 @@ const char *const task_add_args[] = {
 };
 static const char *const add_batch_args[] = { "project", "tasks", "create_project", NULL };
 static const char *const task_id_args[] = { "task_id", NULL };
-static const char *const list_args[] = { "project", "status", NULL };
+static const char *const list_args[] = { "project", "status", "after", "limit", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
 static const char *const unblocked_args[] = { "project", "limit", NULL };
 static const char *const logs_args[] = {
@@ -129,8 +129,13 @@ static int cmd_task_list(struct req *r)
 	json_object *st = NULL, *a, *o;
 	bool want[_ST_MAX];
 	const char *s;
+	int64_t after, last = 0;
+	size_t limit, n = 0;
 	int k;
 
+	k = arg_page(r->args, 't', &after, &limit);
+	if (k < 0)
+		return reply_errno(r, k);
 	if (json_object_object_get_ex(r->args, "project", NULL)) {
 		k = req_project(r, "project", &p);
 		if (k < 0)
@@ -157,11 +162,21 @@ static int cmd_task_list(struct req *r)
 			want[x] = true;
 		}
 	}
+	/* by id, from after on: a page, then whether another task follows */
 	a = json_object_new_array();
-	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (!p || tasks[i]->project == p) && want[tasks[i]->status])
-			json_object_array_add(a, task_to_json(tasks[i]));
 	o = json_object_new_object();
+	for (size_t i = (size_t) after + 1; i < n_tasks; i++)
+		if (tasks[i] && (!p || tasks[i]->project == p) && want[tasks[i]->status]) {
+			if (limit && n == limit) {
+				char id[24];
+
+				json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
+				break;
+			}
+			json_object_array_add(a, task_to_json(tasks[i]));
+			last = tasks[i]->id;
+			n++;
+		}
 	json_object_object_add(o, "tasks", a);
 	return reply_ok(r, o);
 }

@@ -198,6 +198,7 @@ void notify_stopping(const char *why);
 int arg_string(json_object *args, const char *key, const char **ret);
 int arg_bool(json_object *args, const char *key, bool *ret);
 int arg_int(json_object *args, const char *key, int64_t min, int64_t max, int64_t *ret);
+int arg_page(json_object *args, char prefix, int64_t *ret_after, size_t *ret_limit);
 int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec);
 int arg_object(json_object *args, const char *key, json_object **ret);
 int arg_array(json_object *args, const char *key, json_object **ret);
