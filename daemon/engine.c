@@ -1892,6 +1892,7 @@ static void result_from_file(struct task *t, const struct sandbox *sb)
 struct exit_info {
 	int code, signal;
 	char *reason, *message;
+	bool result_left;
 };
 
 /* Judge a task by how its sandbox ended.  Kept apart from sandbox_exited()
@@ -1933,7 +1934,8 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 	if (sb->timed_out)
 		msg = xasprintf("timed out after %.3g s", (double) t->timeout_usec / 1e6);
 	else if (e->code == 0) {
-		result_from_file(t, sb);
+		if (e->result_left)
+			result_from_file(t, sb);
 		json_object_put(task_succeeded(t, sb->id));
 		return;
 	} else if (e->signal)
@@ -1974,6 +1976,7 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	r->e.signal = e->signal;
 	r->e.reason = xstrdup(e->reason);
 	r->e.message = xstrdup(e->message);
+	r->e.result_left = e->result_left;
 	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
 	sandbox_judge(sb, &r->e);
 	crash_point("exited");

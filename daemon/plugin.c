@@ -46,7 +46,12 @@ static void host_output(struct dagd_sandbox *s, const void *data, size_t size)
 
 static void host_exited(struct dagd_sandbox *s, const struct dagd_exit *e)
 {
-	sandbox_exited((struct sandbox *) s, e);
+	struct sandbox *sb = (struct sandbox *) s;
+	struct dagd_exit x = { .code = e->code, .signal = e->signal, .reason = e->reason, .message = e->message };
+
+	/* result_left is only in a version-3 plugin's struct */
+	x.result_left = sb->ex && sb->ex->vt && sb->ex->vt->abi_version >= 3 ? e->result_left : 1;
+	sandbox_exited(sb, &x);
 }
 
 static const char *host_sandbox_id(const struct dagd_sandbox *s)

@@ -106,6 +106,11 @@ struct dagd_exit {
 	int signal;                     /* terminating signal, or 0 */
 	const char *reason;             /* NULL, or one word: "oom", "lost", "error", "cancelled" */
 	const char *message;            /* NULL, or what a person needs to know */
+	/* version 3: the sandbox left its result beside its log, as
+	 * "<attempt>.result.json" (for sandboxes that cannot reach the socket);
+	 * the host reads that file only then.  From a plugin of an older
+	 * version (whose struct ends before this) the host always looks. */
+	int result_left;
 };
 
 /* The host's side, given to init().  Valid until shutdown() returns. */
