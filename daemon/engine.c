@@ -718,15 +718,16 @@ int project_delete(struct project *p)
 	if (p->active > 0)
 		return errorf(-EBUSY, "project '%s' has %u task(s) running; cancel them first", p->name,
 			    p->active);
+	/* (a claim cancelled in this turn is still queued: forget it first) */
+	for (size_t i = 0; i < n_spawn; i++)
+		if (spawn_queue[i] && spawn_queue[i]->project == p)
+			spawn_queue[i] = NULL;
 	for (size_t i = 0; i < n_tasks; i++)
 		if (tasks[i] && tasks[i]->project == p) {
 			tasks[i]->project->counts[tasks[i]->status]--;
 			task_free(tasks[i]);
 			tasks[i] = NULL;
 		}
-	for (size_t i = 0; i < n_spawn; i++)
-		if (spawn_queue[i] && !tasks[spawn_queue[i]->id])
-			spawn_queue[i] = NULL;
 	(void) store_project_delete(p->id);
 	o = json_object_new_object();
 	snprintf(id, sizeof(id), "p-%lld", (long long) p->id);
