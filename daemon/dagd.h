@@ -114,6 +114,7 @@ struct task {
 
 	enum status status;
 	bool released;
+	bool held;                      /* by an operator: never dispatched */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
 	int64_t not_before;             /* usec; 0 none */
@@ -231,6 +232,8 @@ int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
 int store_task_save(const struct task *t);
+int store_task_define(const struct task *t);
+int store_task_delete(int64_t id);
 int store_dep_insert(int64_t task, int64_t on);
 int store_dep_delete(int64_t task, int64_t on);
 int store_event_append(const char *type, const char *entity, const char *entity_id,
