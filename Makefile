@@ -47,6 +47,7 @@ DAEMON_SRCS = \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \
+	daemon/engine-lifecycle.c \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/json-util.c \

@@ -92,15 +92,16 @@ static int cmd_project_set_autonomous(struct req *r)
 static int cmd_project_start(struct req *r)
 {
 	struct project *p;
-	json_object *released, *o;
+	json_object *released, *held, *o;
 	int k = req_project(r, "project", &p);
 
 	if (k >= 0)
-		k = project_start(p, &released);
+		k = project_start(p, &released, &held);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();
 	json_object_object_add(o, "released", released);
+	json_object_object_add(o, "held", held);
 	return reply_ok(r, o);
 }
 

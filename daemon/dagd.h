@@ -258,6 +258,7 @@ const char *priority_to_string(enum priority p);
 enum priority priority_from_string(const char *s);
 bool status_is_active(enum status s);
 bool status_is_finished(enum status s);
+bool status_is_failure(enum status s);
 
 struct project *project_find(const char *name_or_id);
 struct task *task_find(const char *id);
@@ -269,7 +270,7 @@ int project_create(json_object *args, struct project **ret);
 int project_update(struct project *p, json_object *args);
 int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
-int project_start(struct project *p, json_object **ret_released);
+int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
 int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
 int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);
@@ -280,6 +281,30 @@ void task_stop_sandbox(struct task *t);
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
 		json_object **ret_reply);
 json_object *tasks_unblocked(struct project *p, size_t limit);
+
+/* engine.c, for the engine's other rooms */
+void set_status(struct task *t, enum status s);    /* with its event */
+void task_save(struct task *t);         /* write its state; its heap place follows */
+void task_reorder(struct task *t);      /* its priority changed */
+void heap_sync(struct task *t);
+bool has_failed_dep(const struct task *t);
+void propagate_failure(struct task *t);
+void propagate_recovery(struct task *t);
+void remove_edge(struct task *t, struct task *on);
+void task_unlink(struct task *t);       /* out of the graph, the store and memory */
+json_object *task_payload(const struct task *t);
+void task_event(const struct task *t, const char *type, json_object *payload);
+json_object *ids_to_json(struct task **list, size_t n);
+void clear_str(char **p);
+void set_str(char **p, const char *s);
+int check_task_args(const struct project *p, json_object *args, bool need_name);
+
+/* engine-lifecycle.c: what an operator does to a task beyond running it */
+int task_hold(struct task *t, bool hold);
+int task_edit(struct task *t, json_object *args, json_object **ret_changed);
+int task_remove(struct task *t);
+int project_clean(struct project *p, bool failed, json_object **ret_removed, json_object **ret_kept);
+int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_ids);
 
 int engine_load(void);
 void engine_free(void);
