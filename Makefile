@@ -44,6 +44,7 @@ DAEMON_SRCS = \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \
 	daemon/cmd-task-complete.c \
+	daemon/cmd-task-lifecycle.c \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \

@@ -465,6 +465,8 @@ extern const struct cmd_entry cmd_task_add_entry, cmd_task_add_batch_entry, cmd_
 	cmd_task_cancel_entry, cmd_task_retry_entry, cmd_task_unblocked_entry,
 	cmd_task_logs_entry;
 extern const struct cmd_entry cmd_task_complete_entry;
+extern const struct cmd_entry cmd_task_hold_entry, cmd_task_release_entry, cmd_task_edit_entry,
+	cmd_task_remove_entry, cmd_project_clean_entry;
 extern const struct cmd_entry cmd_events_subscribe_entry;
 extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
 	cmd_daemon_status_entry;
