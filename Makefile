@@ -74,7 +74,8 @@ CTL_SRCS = \
 	ctl/ctl-board.c \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
-	ctl/ctl-names.c
+	ctl/ctl-names.c \
+	ctl/ctl-lifecycle.c
 
 # dagctl web, with its page compiled in; libmicrohttpd is loaded when it
 # starts (ctl/web-mhd.c), only its header is needed to build; the static

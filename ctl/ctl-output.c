@@ -120,13 +120,18 @@ static void put_relative(const char *key, json_object *v) {
 		printf(" (%s)", ctl_duration(json_object_get_double(v), buf));
 }
 
-/* A task's status for people: "ready (retry in 12s)" while it waits out the
- * backoff of a retry (its not_before is to come), else the status. */
+/* A task's status for people: "ready (held)" while an operator holds it,
+ * "ready (retry in 12s)" while it waits out the backoff of a retry (its
+ * not_before is to come), else the status. */
 const char *ctl_status_text(json_object *task, char buf[static 64]) {
 	const char *status = ctl_str(task, "status");
 	double t, now;
 	char d[32];
 
+	if (json_object_get_boolean(ctl_get(task, "held", json_type_boolean))) {
+		snprintf(buf, 64, "%s (held)", status);
+		return buf;
+	}
 	if (strcmp(status, "ready") != 0 ||
 	    ctl_parse_time(json_object_get_string(ctl_get(task, "not_before", json_type_string)), &t) < 0 ||
 	    ctl_now(&now) < 0 || t <= now)
