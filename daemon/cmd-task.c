@@ -98,7 +98,8 @@ static int cmd_task_add_batch(struct req *r)
 		(void) arg_string(create, "executor", &ex);
 		k = task_create_batch(NULL, list, true, NULL);
 		for (size_t i = 0; k >= 0 && i < json_object_array_length(list); i++)
-			k = task_check_cwd(json_object_array_get_idx(list, i), ex);
+			if ((k = task_check_cwd(json_object_array_get_idx(list, i), ex)) < 0)
+				k = batch_error(list, i, k);
 		if (k >= 0)
 			k = project_create(pargs, &p);
 		json_object_put(pargs);

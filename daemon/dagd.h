@@ -272,6 +272,7 @@ int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
 int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
+int batch_error(json_object *list, size_t i, int r);
 int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);

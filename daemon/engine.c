@@ -1139,6 +1139,19 @@ static struct task *task_new(struct project *p, json_object *args)
 	return t;
 }
 
+/* r, its message saying which task of a batch it is about: "tasks[2]
+ * ('b'): ...", as args_check() names them. */
+int batch_error(json_object *list, size_t i, int r)
+{
+	_cleanup_free_ char *msg = xstrdup(last_error());
+	const char *name = NULL;
+
+	(void) arg_string(json_object_array_get_idx(list, i), "name", &name);
+	if (name)
+		return errorf(r, "tasks[%zu] ('%.*s'): %s", i, utf8_prefix(name, 64), name, msg);
+	return errorf(r, "tasks[%zu]: %s", i, msg);
+}
+
 static void newtasks_free(struct newtask *nt, size_t n)
 {
 	for (size_t i = 0; nt && i < n; i++)
@@ -1156,7 +1169,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
 	struct names existing;
 	struct task **made;
-	size_t *queue;
+	size_t *queue, at = SIZE_MAX;   /* the task an error is about */
 	json_object *out;
 	int r;
 
@@ -1172,6 +1185,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
 
 		nt[i].args = args;
+		at = i;
 		r = check_task_args(p, args, batch);
 		if (r >= 0)
 			r = task_check_cwd(args, p ? p->executor : NULL);
@@ -1191,6 +1205,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		if (!nt[i].deps)
 			abort();
 	}
+	at = SIZE_MAX;
 	if (n_bn > 1)
 		qsort(bn, n_bn, sizeof(*bn), bname_cmp);
 	for (size_t i = 1; i < n_bn; i++)
@@ -1203,6 +1218,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object *deps = NULL;
 
 		(void) arg_array(nt[i].args, "depends_on", &deps);
+		at = i;
 		for (size_t k = 0; k < nt[i].n_deps; k++) {
 			json_object *v = json_object_array_get_idx(deps, k);
 			const char *s = json_object_get_string(v);
@@ -1238,6 +1254,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			nt[i].deps[k] = (int) -on->id;
 		}
 	}
+	at = SIZE_MAX;
 	/* Kahn: a batch only adds edges among its own tasks and towards
 	 * existing ones, so a cycle can only be within the batch. */
 	queue = calloc(n, sizeof(*queue));
@@ -1322,6 +1339,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	*ret = out;
 	return 0;
 fail:
+	if (batch && at != SIZE_MAX)
+		r = batch_error(list, at, r);
 	newtasks_free(nt, n);
 	free(bn);
 	free(existing.v);
