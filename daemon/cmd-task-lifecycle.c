@@ -9,7 +9,7 @@
 static const char *const task_id_args[] = { "task_id", NULL };
 static const char *const edit_args[] = {
 	"task_id", "title", "command", "priority", "timeout", "max_retries", "retry_backoff", "env",
-	"cwd", "validation_command", NULL
+	"cwd", "validation_command", "dry_run", NULL
 };
 
 static int hold(struct req *r, bool on)
@@ -41,15 +41,19 @@ static int cmd_task_edit(struct req *r)
 {
 	struct task *t;
 	json_object *changed = NULL, *o;
+	bool dry_run = false;
 	int k = req_task(r, &t);
 
+	if (k >= 0 && (k = arg_bool(r->args, "dry_run", &dry_run)) == -ENOENT)
+		k = 0;
 	if (k >= 0)
-		k = task_edit(t, r->args, &changed);
+		k = task_edit(t, r->args, dry_run, &changed);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();
 	json_object_object_add(o, "task", task_to_json(t));
 	json_object_object_add(o, "changed", changed);
+	json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
 	return reply_ok(r, o);
 }
 

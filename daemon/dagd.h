@@ -302,7 +302,7 @@ int check_task_args(const struct project *p, json_object *args, bool need_name);
 
 /* engine-lifecycle.c: what an operator does to a task beyond running it */
 int task_hold(struct task *t, bool hold);
-int task_edit(struct task *t, json_object *args, json_object **ret_changed);
+int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret_changed);
 int task_remove(struct task *t);
 int project_clean(struct project *p, bool failed, json_object **ret_removed, json_object **ret_kept);
 int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_ids);

@@ -88,11 +88,13 @@ static bool same_str(const char *a, const char *b)
 	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* Sets *p to v (NULL clears it); whether that changed it. */
-static bool change_str(char **p, const char *v)
+/* Sets *p to v (NULL clears it) if apply; whether that changes it. */
+static bool change_str(char **p, const char *v, bool apply)
 {
 	if (same_str(*p, v))
 		return false;
+	if (!apply)
+		return true;
 	if (v)
 		set_str(p, v);
 	else
@@ -103,8 +105,9 @@ static bool change_str(char **p, const char *v)
 /* task.edit: the given fields of a task's definition (the keys of `edit`
  * below), for a task that has not started, or for the next attempt of a
  * failed or cancelled one.  *ret_changed: the fields that changed; none
- * changed is no write and no event. */
-int task_edit(struct task *t, json_object *args, json_object **ret_changed)
+ * changed is no write and no event.  dry_run: checked, and *ret_changed
+ * what would change, but nothing changes. */
+int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret_changed)
 {
 	static const char *const nullable[] = { "cwd", "validation_command", NULL };
 	static const char *const keys[] = {
@@ -155,16 +158,16 @@ int task_edit(struct task *t, json_object *args, json_object **ret_changed)
 		return r;
 	}
 
-	/* valid: apply what differs */
+	/* valid: apply what differs (unless only asked what would) */
 	changed = json_object_new_array();
 #define GIVEN(k) json_object_object_get_ex(args, k, NULL)
 #define CHANGED(k) json_object_array_add(changed, json_object_new_string(k))
-	if (GIVEN("title") && arg_string(merged, "title", &s) == 0 && change_str(&t->title, s))
+	if (GIVEN("title") && arg_string(merged, "title", &s) == 0 && change_str(&t->title, s, !dry_run))
 		CHANGED("title");
 	if (GIVEN("command") && json_object_object_get_ex(merged, "command", &v) &&
-	    change_str(&t->command, json_text(v)))
+	    change_str(&t->command, json_text(v), !dry_run))
 		CHANGED("command");
-	if (GIVEN("env") && json_object_object_get_ex(merged, "env", &v) && change_str(&t->env, json_text(v)))
+	if (GIVEN("env") && json_object_object_get_ex(merged, "env", &v) && change_str(&t->env, json_text(v), !dry_run))
 		CHANGED("env");
 	for (const char *const *n = nullable; *n; n++) {
 		char **field = strcmp(*n, "cwd") == 0 ? &t->cwd : &t->validation_command;
@@ -173,30 +176,34 @@ int task_edit(struct task *t, json_object *args, json_object **ret_changed)
 		if (!GIVEN(*n))
 			continue;
 		(void) arg_string(merged, *n, &s);
-		if (change_str(field, s))
+		if (change_str(field, s, !dry_run))
 			CHANGED(*n);
 	}
 	if (GIVEN("priority") && arg_string(merged, "priority", &s) == 0 && priority_from_string(s) != t->priority) {
-		t->priority = priority_from_string(s);
+		if (!dry_run)
+			t->priority = priority_from_string(s);
 		CHANGED("priority");
 	}
 	if (GIVEN("timeout") && arg_seconds(merged, "timeout", &u) == 0 && u != t->timeout_usec) {
-		t->timeout_usec = u;
+		if (!dry_run)
+			t->timeout_usec = u;
 		CHANGED("timeout");
 	}
 	if (GIVEN("retry_backoff") && arg_seconds(merged, "retry_backoff", &u) == 0 && u != t->backoff_usec) {
-		t->backoff_usec = u;
+		if (!dry_run)
+			t->backoff_usec = u;
 		CHANGED("retry_backoff");
 	}
 	if (GIVEN("max_retries") && arg_int(merged, "max_retries", 0, 1000, &i) == 0 &&
 	    (unsigned) i != t->max_retries) {
-		t->max_retries = (unsigned) i;
+		if (!dry_run)
+			t->max_retries = (unsigned) i;
 		CHANGED("max_retries");
 	}
 #undef CHANGED
 #undef GIVEN
 	json_object_put(merged);
-	if (json_object_array_length(changed) > 0) {
+	if (!dry_run && json_object_array_length(changed) > 0) {
 		(void) store_task_define(t);
 		task_save(t);
 		for (size_t k = 0; k < json_object_array_length(changed); k++)

@@ -256,7 +256,7 @@ static void op_edit(struct prog *g)
 
 	json_object_object_add(args, "priority", json_object_new_string(prio[b & 3]));
 	json_object_object_add(args, "max_retries", json_object_new_int((int) ((b >> 2) & 3)));
-	if (t && task_edit(t, args, &changed) >= 0)
+	if (t && task_edit(t, args, b & 32, &changed) >= 0)
 		json_object_put(changed);
 	json_object_put(args);
 }

@@ -93,12 +93,17 @@ static void edit_changes_a_waiting_task_and_refuses_a_running_one(void **state)
 	json_object *bad = json_tokener_parse("{\"priority\":\"urgent\"}"), *changed = NULL;
 
 	mktasks(p, "a b:a");
-	assert_int_equal(task_edit(T(p, "b"), bad, &changed), -EINVAL);
+	assert_int_equal(task_edit(T(p, "b"), bad, false, &changed), -EINVAL);
 	assert_int_equal(T(p, "b")->priority, PRIO_MEDIUM);
-	assert_int_equal(task_edit(T(p, "b"), args, &changed), 0);
+	assert_int_equal(task_edit(T(p, "b"), args, true, &changed), 0);       /* a dry run */
 	assert_int_equal(json_object_array_length(changed), 3);
 	json_object_put(changed);
-	assert_int_equal(task_edit(T(p, "b"), args, &changed), 0);
+	assert_int_equal(T(p, "b")->priority, PRIO_MEDIUM);
+	assert_string_equal(T(p, "b")->title, "b");
+	assert_int_equal(task_edit(T(p, "b"), args, false, &changed), 0);
+	assert_int_equal(json_object_array_length(changed), 3);
+	json_object_put(changed);
+	assert_int_equal(task_edit(T(p, "b"), args, false, &changed), 0);
 	assert_int_equal(json_object_array_length(changed), 0);         /* the same again */
 	json_object_put(changed);
 	unit_reopen();
@@ -109,7 +114,7 @@ static void edit_changes_a_waiting_task_and_refuses_a_running_one(void **state)
 	assert_int_equal(task_start(T(p, "a")), 0);
 	flush();
 	assert_string_equal(S(p, "a"), "running");
-	assert_int_equal(task_edit(T(p, "a"), args, &changed), -EBUSY);
+	assert_int_equal(task_edit(T(p, "a"), args, false, &changed), -EBUSY);
 	json_object_put(args);
 	json_object_put(bad);
 }
