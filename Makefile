@@ -65,6 +65,7 @@ CTL_SRCS = \
 	ctl/ctl-task.c \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
+	ctl/ctl-apply-update.c \
 	ctl/ctl-events.c \
 	ctl/ctl-daemon.c \
 	ctl/ctl-follow.c \

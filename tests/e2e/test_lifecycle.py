@@ -9,7 +9,7 @@ import subprocess
 import time
 
 from dagdtest import (DAGCTL, Daemon, daemon, expect_eq, expect_error, main, select_events, test,
-                      wait_for)
+                      wait_for, workdir)
 
 
 def ctl_ok(d, *args):
@@ -310,6 +310,102 @@ def rerun_is_refused_while_a_dependent_runs_and_keeps_counts_exact():
     t = d.task(r)
     expect_eq((t["status"], t["unmet"]), ("waiting", 1), "a ready dependent waits again")
     expect_eq(d.task(s)["unmet"], 1, "a cancelled dependent counts it unmet")
+
+
+# --- apply again ------------------------------------------------------------------
+
+
+def dag(project, **change):
+    tasks = [
+        {"name": "a", "title": "A", "command": ["echo", "a"]},
+        {"name": "b", "title": "B", "command": "echo b", "depends_on": ["a"], "timeout": 60},
+        {"name": "c", "title": "C", "command": "echo c", "depends_on": ["a"], "priority": "high"},
+        {"name": "d", "title": "D", "command": "echo d", "depends_on": ["b", "c"], "env": {"X": "1"}},
+        {"name": "e", "title": "E", "command": "echo e", "max_retries": 2},
+    ]
+    for name, fields in change.items():
+        t = next((t for t in tasks if t["name"] == name), None)
+        if t is None:
+            tasks.append(t := {"name": name})
+        t.update(fields)
+    return {"project": project, "tasks": tasks}
+
+
+def write(w, name, obj):
+    path = os.path.join(w, name)
+    with open(path, "w") as f:
+        f.write(obj if isinstance(obj, str) else json.dumps(obj, indent=1))
+    return path
+
+
+@test
+def apply_again_changes_nothing_and_a_changed_file_needs_update_for_tasks_not_started():
+    d, w = daemon(), workdir()
+    pn = f"applied-again-{os.getpid()}"
+    out = ctl_ok(d, "apply", write(w, "dag.json", dag(pn)))
+    assert out.endswith("5 added, 0 unchanged\n"), f"first apply: {out!r}"
+    before = seq(d)
+    expect_eq(ctl_ok(d, "apply", write(w, "dag.json", dag(pn))), "0 added, 5 unchanged\n", "apply again")
+    expect_eq(d.events(before), [], "apply again: no event")
+
+    # a changed file: what differs is said, nothing changes without --update
+    changed = write(w, "changed.json", dag(pn, b={"title": "B2"}, c={"priority": "low"},
+                                           d={"depends_on": ["b"]}))
+    rc, out, err = d.dagctl("apply", changed)
+    expect_eq(rc, 1, f"apply of a changed file ({err.strip()})")
+    for words in (["tasks[1] ('b')", 'title: "B" -> "B2"'], ["tasks[2] ('c')", "priority"],
+                  ["tasks[3] ('d')", "depends_on"], ["--update"]):
+        assert all(x in err for x in words), f"{words} not said: {err!r}"
+    rc, out, err = d.dagctl("apply", changed, "--update")
+    expect_eq(rc, 1, "--update of a dependency")
+    assert "tasks[3] ('d')" in err and "depends_on" in err and "cannot" in err, err
+    expect_eq(d.events(before), [], "refused: no change, no event")
+
+    # --update: edits the tasks not started, adds the new one
+    changed = write(w, "changed.json", dag(pn, b={"title": "B2"}, c={"priority": "low"},
+                                           f={"title": "F", "command": "true", "depends_on": ["e"]}))
+    out = ctl_ok(d, "apply", changed, "--update")
+    assert out.endswith("1 added, 2 updated, 3 unchanged\n"), f"apply --update: {out!r}"
+    ts = {t["name"]: t for t in d.tasks(pn)}
+    expect_eq((ts["b"]["title"], ts["c"]["priority"], ts["f"]["depends_on"]),
+              ("B2", "low", [ts["e"]["id"]]), "after --update")
+    expect_eq(sorted(e["payload"]["task_id"] for e in select_events(d.events(before), "TASK_UPDATED")),
+              sorted([ts["b"]["id"], ts["c"]["id"]]), "TASK_UPDATED of the edits")
+    expect_eq(ctl_ok(d, "apply", changed), "0 added, 6 unchanged\n", "the updated file again")
+
+    # a task that ran is not changed, nor anything else
+    d.call("task.start", task_id=ts["a"]["id"])
+    d.wait_task_status(ts["a"]["id"], "completed")
+    before = seq(d)
+    rc, out, err = d.dagctl("apply", write(w, "ran.json", dag(pn, a={"title": "A2"}, b={"title": "B3"},
+                                                               c={"priority": "low"}, f={"title": "F", "command": "true", "depends_on": ["e"]},
+                                                               g={"title": "G", "command": "true"})), "--update")
+    expect_eq(rc, 1, "--update of a task that ran")
+    assert "tasks[0] ('a')" in err and "completed" in err, err
+    expect_eq(d.events(before), [], "nothing changed")
+
+
+@test
+def apply_names_the_task_by_index_and_name_and_a_file_not_json_by_line_and_column():
+    d, w = daemon(), workdir()
+    pn = f"applied-bad-{os.getpid()}"
+    rc, out, err = d.dagctl("apply", write(w, "bad.json", '{"project": "x",\n  "tasks": [\n    {"name": "a",, }\n]}\n'))
+    expect_eq(rc, 2, "a file that is not JSON")
+    assert "bad.json:3:18:" in err, f"no line and column: {err!r}"
+    bad = dag(pn, q={"title": "Q", "command": "true", "priority": "urgent"})
+    rc, out, err = d.dagctl("apply", write(w, "q.json", bad))
+    expect_eq(rc, 1, "a bad priority in a new project")
+    assert "tasks[5] ('q')" in err and "urgent" in err, err
+    expect_error(d.call, "not_found", "project.get", project=pn)
+    ctl_ok(d, "apply", write(w, "dag.json", dag(pn)))
+    rc, out, err = d.dagctl("apply", write(w, "q.json", bad))
+    expect_eq(rc, 1, "a bad priority in a project that exists")
+    assert "tasks[5] ('q')" in err and "urgent" in err, f"the file's index: {err!r}"
+    rc, out, err = d.dagctl("apply", write(w, "noname.json", {"project": pn, "tasks": [
+        {"title": "T", "command": "true"}]}))
+    expect_eq(rc, 2, "a task without a name")
+    assert "tasks[0]" in err and "name" in err, err
+    expect_eq(len(d.tasks(pn)), 5, "nothing added")
 
 
 if __name__ == "__main__":
