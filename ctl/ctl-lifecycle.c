@@ -95,6 +95,12 @@ static int show_edited(json_object *result) {
 	return 0;
 }
 
+static int edit_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args, int argc, char **argv) {
+	if (json_object_object_length(args) < 2)
+		return ctl_usage_error(cmd, "nothing to change");
+	return ctl_run(c, cmd->call, args, show_edited);
+}
+
 static int show_cleaned(json_object *result) {
 	json_object *removed = ctl_expect(result, "removed", json_type_array),
 		*kept = ctl_expect(result, "kept", json_type_array);
@@ -186,7 +192,7 @@ const struct ctl_cmd ctl_cmd_task_edit = {
 	.opts = edit_opts,
 	.min_args = 1, .max_args = 1, .keys = { "task_id" },
 	.dashdash = "command",
-	.call = "task.edit", .show = show_edited,
+	.call = "task.edit", .exec = edit_exec,
 };
 
 const struct ctl_cmd ctl_cmd_task_remove = {

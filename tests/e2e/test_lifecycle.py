@@ -65,6 +65,9 @@ def a_held_task_is_never_started_in_manual_or_autonomous_mode_and_stays_held_aft
 
     r = d.call("project.start", project=p["id"])
     expect_eq((r["released"], r["held"]), ([], [a]), "project.start passes a held task by")
+    rc, out, err = d.dagctl("start", pn)
+    expect_eq((rc, out), (0, ""), "dagctl start releases nothing")
+    assert f"held, so not released: {a}" in err, f"dagctl start does not say what it passed by: {err!r}"
     e = expect_error(d.call, "invalid_state", "task.start", task_id=a)
     assert "held" in e.message, f"task.start of a held task: {e.message!r}"
     out = ctl_ok(d, "task", "list", pn)
@@ -126,6 +129,9 @@ def edit_changes_a_task_not_started_and_the_next_attempt_of_a_failed_one_durably
               ["command", "max_retries", "priority", "timeout", "title"], "what the event says changed")
     out = ctl_ok(d, "task", "edit", w, "--title", "Renamed")
     assert "nothing changed" in out, f"an edit that changes nothing: {out!r}"
+    rc, out, err = d.dagctl("task", "edit", w)
+    expect_eq(rc, 2, "task edit with nothing to change")
+    assert "nothing to change" in err, err
     expect_eq(len(select_events(d.events(before), "TASK_UPDATED")), 1, "no event for no change")
 
     # bad input: a clear error, nothing changed
