@@ -1545,7 +1545,7 @@ json_object *tasks_unblocked(struct project *p, size_t limit)
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
 
-		if (!t || t->status != ST_READY || !t->project->autonomous || (p && t->project != p))
+		if (!t || t->status != ST_READY || !t->project->autonomous || t->held || (p && t->project != p))
 			continue;
 		list = xrealloc(list, (n + 1) * sizeof(*list));
 		list[n++] = t;

@@ -78,6 +78,10 @@ def a_held_task_is_never_started_in_manual_or_autonomous_mode_and_stays_held_aft
     d.call("project.set_autonomous", project=p["id"], enabled=True)
     time.sleep(1.5)
     expect_eq(statuses(d, p), {"a": "ready", "b": "waiting"}, "an autonomous project starts nothing held")
+    expect_eq(d.call("task.unblocked", project=p["id"])["tasks"], [], "a held task is not next to run")
+    rc, out, err = d.dagctl("wait", "-p", pn, "--timeout", "1")
+    expect_eq(rc, 3, "wait on held tasks times out")
+    assert "2 tasks are held: they wait for `dagctl task release`" in err, f"wait says nothing of holds: {err!r}"
 
     out = ctl_ok(d, "task", "release", a)
     expect_eq(out.strip().split(": ")[0], a, "task release prints the task")
