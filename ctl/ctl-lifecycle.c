@@ -115,7 +115,7 @@ static int show_cleaned(json_object *result) {
 		printf("%s%s", i ? " " : ": ", json_object_get_string(json_object_array_get_idx(removed, i)) ?: "?");
 	putchar('\n');
 	if (k > 0) {
-		printf("kept %zu that tasks not finished depend on:", k);
+		printf("kept %zu (tasks not finished depend on them, or they are still stopping):", k);
 		for (size_t i = 0; i < k; i++)
 			printf(" %s", json_object_get_string(json_object_array_get_idx(kept, i)) ?: "?");
 		putchar('\n');
@@ -213,7 +213,8 @@ const struct ctl_cmd ctl_cmd_project_clean = {
 	.usage = "PROJECT [--failed]",
 	.summary = "Remove a project's completed tasks (--failed: and its failed ones)",
 	.details = "Tasks that a task not finished still depends on, directly or through other\n"
-		   "such tasks, are kept and listed.  Prints how many were removed, and their ids.\n",
+		   "such tasks, and those whose sandbox is still stopping, are kept and listed.\n"
+		   "Prints how many were removed, and their ids.\n",
 	.example = "  dagctl project clean build --failed\n",
 	.opts = clean_opts,
 	.min_args = 1, .max_args = 1, .keys = { "project" },

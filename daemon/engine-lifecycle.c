@@ -266,7 +266,8 @@ int task_remove(struct task *t)
 
 /* project.clean: removes the project's completed tasks (with `failed`, also
  * the failed, upstream_failed and cancelled ones), but for those a task that
- * stays and still waits depends on: those are *ret_kept. */
+ * stays and still waits depends on, and those whose sandbox is still
+ * stopping: those are *ret_kept. */
 int project_clean(struct project *p, bool failed, json_object **ret_removed, json_object **ret_kept)
 {
 	_cleanup_free_ unsigned char *mark = calloc(n_tasks ? n_tasks : 1, 1);   /* 1 goes, 2 kept */
@@ -279,10 +280,10 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
 
-		if (!t || t->project != p || t->sb)
+		if (!t || t->project != p)
 			continue;
 		if (t->status == ST_COMPLETED || (failed && status_is_failure(t->status)))
-			mark[i] = 1;
+			mark[i] = t->sb ? 2 : 1;        /* its sandbox still stopping: kept */
 	}
 	/* a task kept keeps what it depends on: until nothing more changes */
 	while (again) {
