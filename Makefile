@@ -45,9 +45,11 @@ DAEMON_SRCS = \
 	daemon/cmd-task.c \
 	daemon/cmd-task-complete.c \
 	daemon/cmd-task-pause.c \
+	daemon/cmd-task-lifecycle.c \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \
+	daemon/engine-lifecycle.c \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
@@ -67,6 +69,7 @@ CTL_SRCS = \
 	ctl/ctl-pause.c \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
+	ctl/ctl-apply-update.c \
 	ctl/ctl-events.c \
 	ctl/ctl-daemon.c \
 	ctl/ctl-follow.c \
@@ -77,7 +80,8 @@ CTL_SRCS = \
 	ctl/ctl-board-draw.c \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
-	ctl/ctl-names.c
+	ctl/ctl-names.c \
+	ctl/ctl-lifecycle.c
 
 # dagctl web, with its page compiled in; libmicrohttpd is loaded when it
 # starts (ctl/web-mhd.c), only its header is needed to build; the static

@@ -20,6 +20,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_project_show,
 	&ctl_cmd_project_set,
 	&ctl_cmd_project_delete,
+	&ctl_cmd_project_clean,
 	&ctl_cmd_autonomous,
 	&ctl_cmd_start,
 	&ctl_cmd_task_add,
@@ -29,6 +30,10 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_task_retry,
 	&ctl_cmd_task_pause,
 	&ctl_cmd_task_resume,
+	&ctl_cmd_task_hold,
+	&ctl_cmd_task_release,
+	&ctl_cmd_task_edit,
+	&ctl_cmd_task_remove,
 	&ctl_cmd_task_start,
 	&ctl_cmd_task_depend,
 	&ctl_cmd_task_undepend,
@@ -126,9 +131,9 @@ static void global_help(FILE *f) {
 	      "                 explain one command\n"
 	      "  --version      print dagctl's version\n"
 	      "\nExit status: 0 done; 1 the daemon refused (\"dagctl: CODE: MESSAGE\"), or what\n"
-	      "wait or logs --follow waited for did not complete; 2 a usage error, or the\n"
-	      "daemon cannot be reached; 3 wait timed out; 4 wait's task or project is not\n"
-	      "there.\n"
+	      "wait or logs --follow waited for did not complete, or apply found differences\n"
+	      "(without --update); 2 a usage error, or the daemon cannot be reached; 3 wait\n"
+	      "timed out; 4 wait's task or project is not there.\n"
 	      "\nExample:\n"
 	      "  dagctl project create demo\n"
 	      "  dagctl task add demo --title 'Say hello' -- echo hello\n"

@@ -12,7 +12,7 @@
  * message before failing.  Made-up errors mark the daemon's side:
  * -EREMOTEIO, the daemon answered with an error (exit 1); -EBADMSG, its reply
  * made no sense (exit 1); -ECANCELED, what was waited for ended but did not
- * complete (exit 1); -ENXIO, a task or project named is not there (exit 1;
+ * complete, or apply found its project differs from its file (exit 1); -ENXIO, a task or project named is not there (exit 1;
  * wait: 4); -ETIME, wait ran out of time (exit 3).  Anything else exits 2: a usage error, or no daemon.
  */
 #pragma once
@@ -228,6 +228,9 @@ extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_sh
 
 /* ctl-pause.c */
 extern const struct ctl_cmd ctl_cmd_task_pause, ctl_cmd_task_resume;
+/* ctl-lifecycle.c */
+extern const struct ctl_cmd ctl_cmd_task_hold, ctl_cmd_task_release, ctl_cmd_task_edit,
+	ctl_cmd_task_remove, ctl_cmd_project_clean;
 
 /* ctl-logs.c */
 extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;
@@ -266,7 +269,13 @@ extern const struct ctl_cmd ctl_cmd_wait;
 extern const struct ctl_cmd ctl_cmd_complete;
 
 /* ctl-apply.c */
+int ctl_show_applied(json_object *result);
+const char *ctl_closest(const char *key, const char *const *known);
 extern const struct ctl_cmd ctl_cmd_apply;
+
+/* ctl-apply-update.c */
+int apply_check_tasks(const char *path, json_object *tasks);
+int apply_existing(struct ctl *c, const char *path, json_object *spec, bool update);
 
 /* ctl-events.c */
 extern const struct ctl_cmd ctl_cmd_events;

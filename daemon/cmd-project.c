@@ -1,6 +1,6 @@
 /*
- * cmd-project.c - project.create, list, get, update, delete, set_autonomous
- * and start.
+ * cmd-project.c - project.create, list, get, update, delete, set_autonomous,
+ * start and clean.
  */
 #include <stdio.h>
 
@@ -14,6 +14,7 @@ static const char *const project_update_args[] = {
 	"project", "name", "autonomous", "max_concurrency", "executor", "executor_options", NULL
 };
 static const char *const project_set_autonomous_args[] = { "project", "enabled", NULL };
+static const char *const project_clean_args[] = { "project", "failed", NULL };
 
 static int project_reply(struct req *r, struct project *p)
 {
@@ -111,15 +112,35 @@ static int cmd_project_set_autonomous(struct req *r)
 static int cmd_project_start(struct req *r)
 {
 	struct project *p;
-	json_object *released, *o;
+	json_object *released, *held, *o;
 	int k = req_project(r, "project", &p);
 
 	if (k >= 0)
-		k = project_start(p, &released);
+		k = project_start(p, &released, &held);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();
 	json_object_object_add(o, "released", released);
+	json_object_object_add(o, "held", held);
+	return reply_ok(r, o);
+}
+
+static int cmd_project_clean(struct req *r)
+{
+	struct project *p;
+	json_object *removed, *kept, *o;
+	bool failed = false;
+	int k = req_project(r, "project", &p);
+
+	if (k >= 0 && (k = arg_bool(r->args, "failed", &failed)) == -ENOENT)
+		k = 0;
+	if (k >= 0)
+		k = project_clean(p, failed, &removed, &kept);
+	if (k < 0)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	json_object_object_add(o, "removed", removed);
+	json_object_object_add(o, "kept", kept);
 	return reply_ok(r, o);
 }
 
@@ -131,3 +152,4 @@ const struct cmd_entry cmd_project_update_entry = { "project.update", cmd_projec
 const struct cmd_entry cmd_project_delete_entry = { "project.delete", cmd_project_delete, 0, project_args };
 const struct cmd_entry cmd_project_set_autonomous_entry = { "project.set_autonomous", cmd_project_set_autonomous, 0, project_set_autonomous_args };
 const struct cmd_entry cmd_project_start_entry = { "project.start", cmd_project_start, 0, project_args };
+const struct cmd_entry cmd_project_clean_entry = { "project.clean", cmd_project_clean, 0, project_clean_args };
