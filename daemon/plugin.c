@@ -335,6 +335,8 @@ static int plugins_load_keeping(const char *dir, char **prev)
 	host_iface.state_dir = D.state_dir;
 	host_iface.socket_path = D.socket_path;
 	host_iface.instance = D.instance;
+	if (!dir)
+		return log_error_errno(-ENOENT, "no plugin directory: no executor is loaded");
 	n = scandir(dir, &list, is_plugin, name_cmp);
 	if (n < 0)
 		return log_error_errno(-errno, "cannot read plugin directory '%s': %m", dir);
