@@ -347,33 +347,65 @@ def _started_remove(d):
 # --- the journal ------------------------------------------------------------------
 
 
-def fake_journal(w):
+class FakeJournal:
     """A datagram socket where a private mount namespace will have
-    /run/systemd/journal/socket; returns (socket, directory)."""
+    /run/systemd/journal/socket, read all the time as journald reads (a
+    sender blocks once a few datagrams wait unread), into entries."""
+
+    def __init__(self, jdir):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(os.path.join(jdir, "socket"))
+        os.chmod(os.path.join(jdir, "socket"), 0o666)
+        self.entries, self.lock = [], threading.Lock()
+        self.sock.settimeout(0.1)
+        self.open = True
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while self.open:
+            try:
+                data = self.sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            entry = {}
+            for line in data.split(b"\n"):
+                if b"=" in line:
+                    k, v = line.split(b"=", 1)
+                    entry[k.decode()] = v.decode(errors="replace")
+            with self.lock:
+                self.entries.append(entry)
+
+    def close(self):
+        self.open = False
+        self.thread.join()
+        self.sock.close()
+
+
+def fake_journal(w):
+    """A FakeJournal and its directory."""
     jdir = os.path.join(w, "journal")
     os.mkdir(jdir)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(os.path.join(jdir, "socket"))
-    os.chmod(os.path.join(jdir, "socket"), 0o666)
-    return s, jdir
+    return FakeJournal(jdir), jdir
 
 
-def journal_entries(s, timeout=0.5):
-    """Datagrams of the native journal protocol, as dicts (simple fields)."""
-    out = []
-    s.settimeout(timeout)
-    while True:
-        try:
-            data = s.recv(1 << 20)
-        except socket.timeout:
-            return out
-        entry = {}
-        for line in data.split(b"\n"):
-            if b"=" in line:
-                k, v = line.split(b"=", 1)
-                entry[k.decode()] = v.decode(errors="replace")
-        out.append(entry)
-        s.settimeout(0.2)
+def journal_entries(j, timeout=0.5):
+    """What came since the last call (native journal protocol, simple fields
+    as dicts), once nothing more came for a moment (at most timeout)."""
+    deadline = time.monotonic() + timeout
+    seen = -1
+    while time.monotonic() < deadline:
+        with j.lock:
+            n = len(j.entries)
+        if n == seen and n:
+            break
+        seen = n
+        time.sleep(0.2)
+    with j.lock:
+        out, j.entries = j.entries, []
+    return out
 
 
 class JournalDaemon(Daemon):
