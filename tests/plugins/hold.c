@@ -1,0 +1,124 @@
+/*
+ * hold.c - an executor whose sandboxes start at once and never end by
+ * themselves: each task stays running until a client reports it with
+ * task.complete (or an operator cancels it).  What the benchmark of
+ * task.complete drives.  A sandbox's task token, which a real sandbox finds
+ * in its environment, is appended as "TASK_ID TOKEN" to STATE_DIR/hold.tokens,
+ * where the client that reports for it reads it.  Built from the public
+ * header only, like any out-of-tree plugin.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+#define TOKEN_VAR "DAGD_TASK_TOKEN="
+
+struct hold_sandbox {
+	struct dagd_sandbox *sb;
+	sd_event_source *defer;
+};
+
+static const struct dagd_host *host;
+static int tokens_fd = -EBADF;
+
+static int hold_init(const struct dagd_host *h, const char *options_json, void **ret_state, char **ret_error)
+{
+	char *path;
+
+	host = h;
+	if (asprintf(&path, "%s/hold.tokens", h->state_dir) < 0)
+		return -ENOMEM;
+	tokens_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	free(path);
+	if (tokens_fd < 0) {
+		int r = -errno;
+
+		if (asprintf(ret_error, "cannot open hold.tokens: %s", strerror(errno)) < 0)
+			*ret_error = NULL;
+		return r;
+	}
+	*ret_state = NULL;
+	return 0;
+}
+
+static void hold_shutdown(void *state)
+{
+	if (tokens_fd >= 0)
+		close(tokens_fd);
+	tokens_fd = -EBADF;
+}
+
+static int hold_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, void **ret_data,
+		      char **ret_error)
+{
+	struct hold_sandbox *x;
+	const char *token = "";
+	char line[256];
+	int n;
+
+	for (const char *const *e = spec->envp; *e; e++)
+		if (strncmp(*e, TOKEN_VAR, strlen(TOKEN_VAR)) == 0)
+			token = *e + strlen(TOKEN_VAR);
+	n = snprintf(line, sizeof(line), "%s %s\n", spec->task_id, token);
+	if (n < 0 || (size_t) n >= sizeof(line) || write(tokens_fd, line, n) != n)
+		return -EIO;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->sb = sb;
+	host->sandbox_started(sb, spec->sandbox_id);
+	*ret_data = x;
+	return 0;
+}
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	struct hold_sandbox *x = userdata;
+	struct dagd_exit e = { .code = -1, .signal = 15 };
+	struct dagd_sandbox *sb = x->sb;
+
+	sd_event_source_disable_unref(x->defer);
+	free(x);
+	host->sandbox_exited(sb, &e);
+	return 0;
+}
+
+/* ends it from the loop, as if it died of SIGTERM */
+static int hold_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec)
+{
+	struct hold_sandbox *x = data;
+
+	if (x->defer)
+		return 0;
+	return sd_event_add_defer(host->event, &x->defer, on_defer, x);
+}
+
+/* a held sandbox outlives the daemon: after a restart it still runs */
+static int hold_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, const char *handle,
+		      void **ret_data, char **ret_error)
+{
+	struct hold_sandbox *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return -ENOMEM;
+	x->sb = sb;
+	*ret_data = x;
+	return 0;
+}
+
+DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_executor),
+	.name = "hold",
+	.description = "runs nothing: every sandbox runs until its task is reported or cancelled",
+	.init = hold_init,
+	.shutdown = hold_shutdown,
+	.spawn = hold_spawn,
+	.cancel = hold_cancel,
+	.adopt = hold_adopt,
+};
