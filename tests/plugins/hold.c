@@ -21,14 +21,43 @@
 struct hold_sandbox {
 	struct dagd_sandbox *sb;
 	sd_event_source *defer;
+	struct hold_sandbox *prev, *next;
 };
 
 static const struct dagd_host *host;
 static int tokens_fd = -EBADF;
+static struct hold_sandbox *held;      /* every sandbox, to free at shutdown */
+
+static struct hold_sandbox *hold_new(struct dagd_sandbox *sb)
+{
+	struct hold_sandbox *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->sb = sb;
+	x->next = held;
+	if (held)
+		held->prev = x;
+	held = x;
+	return x;
+}
+
+static void hold_free(struct hold_sandbox *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		held = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	sd_event_source_disable_unref(x->defer);
+	free(x);
+}
 
 static int hold_init(const struct dagd_host *h, const char *options_json, void **ret_state, char **ret_error)
 {
 	char *path;
+	int r;
 
 	host = h;
 	if (asprintf(&path, "%s/hold.tokens", h->state_dir) < 0)
@@ -36,9 +65,8 @@ static int hold_init(const struct dagd_host *h, const char *options_json, void *
 	tokens_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(path);
 	if (tokens_fd < 0) {
-		int r = -errno;
-
-		if (asprintf(ret_error, "cannot open hold.tokens: %s", strerror(errno)) < 0)
+		r = -errno;
+		if (asprintf(ret_error, "cannot open hold.tokens: %s", strerror(-r)) < 0)
 			*ret_error = NULL;
 		return r;
 	}
@@ -46,8 +74,11 @@ static int hold_init(const struct dagd_host *h, const char *options_json, void *
 	return 0;
 }
 
+/* the sandboxes "go on" (a restart adopts them); only their records go */
 static void hold_shutdown(void *state)
 {
+	while (held)
+		hold_free(held);
 	if (tokens_fd >= 0)
 		close(tokens_fd);
 	tokens_fd = -EBADF;
@@ -67,10 +98,9 @@ static int hold_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 	n = snprintf(line, sizeof(line), "%s %s\n", spec->task_id, token);
 	if (n < 0 || (size_t) n >= sizeof(line) || write(tokens_fd, line, n) != n)
 		return -EIO;
-	x = calloc(1, sizeof(*x));
+	x = hold_new(sb);
 	if (!x)
 		return -ENOMEM;
-	x->sb = sb;
 	host->sandbox_started(sb, spec->sandbox_id);
 	*ret_data = x;
 	return 0;
@@ -82,8 +112,7 @@ static int on_defer(sd_event_source *s, void *userdata)
 	struct dagd_exit e = { .code = -1, .signal = 15 };
 	struct dagd_sandbox *sb = x->sb;
 
-	sd_event_source_disable_unref(x->defer);
-	free(x);
+	hold_free(x);
 	host->sandbox_exited(sb, &e);
 	return 0;
 }
@@ -102,11 +131,10 @@ static int hold_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_
 static int hold_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, const char *handle,
 		      void **ret_data, char **ret_error)
 {
-	struct hold_sandbox *x = calloc(1, sizeof(*x));
+	struct hold_sandbox *x = hold_new(sb);
 
 	if (!x)
 		return -ENOMEM;
-	x->sb = sb;
 	*ret_data = x;
 	return 0;
 }
