@@ -45,11 +45,14 @@ DAEMON_SRCS = \
 	daemon/cmd-task.c \
 	daemon/cmd-task-complete.c \
 	daemon/cmd-task-pause.c \
+	daemon/cmd-task-lifecycle.c \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \
+	daemon/engine-lifecycle.c \
 	daemon/store.c \
 	daemon/plugin.c \
+	daemon/plugin-copy.c \
 	daemon/json-util.c \
 	daemon/json-strict.c \
 	daemon/util.c \
@@ -59,12 +62,14 @@ DAEMON_SRCS = \
 CTL_SRCS = \
 	ctl/dagctl.c \
 	ctl/ctl-client.c \
+	ctl/ctl-socket.c \
 	ctl/ctl-output.c \
 	ctl/ctl-project.c \
 	ctl/ctl-task.c \
 	ctl/ctl-pause.c \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
+	ctl/ctl-apply-update.c \
 	ctl/ctl-events.c \
 	ctl/ctl-daemon.c \
 	ctl/ctl-follow.c \
@@ -75,7 +80,8 @@ CTL_SRCS = \
 	ctl/ctl-board-draw.c \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
-	ctl/ctl-names.c
+	ctl/ctl-names.c \
+	ctl/ctl-lifecycle.c
 
 # dagctl web, with its page compiled in; libmicrohttpd is loaded when it
 # starts (ctl/web-mhd.c), only its header is needed to build; the static
@@ -184,7 +190,8 @@ demo: all
 	tests/examples/demo $(BUILD)
 
 # The units name the installed binaries.
-UNIT_PATHS = -e 's|/usr/local/sbin/dagd|$(SBINDIR)/dagd|g' -e 's|/usr/local/bin/dagctl|$(BINDIR)/dagctl|g'
+UNIT_PATHS = -e 's|/usr/local/sbin/dagd|$(SBINDIR)/dagd|g' -e 's|/usr/local/bin/dagctl|$(BINDIR)/dagctl|g' \
+	-e 's|/usr/local/lib/dagd/plugins|$(PLUGINDIR)|g'
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(PLUGINDIR) \
@@ -195,6 +202,7 @@ install: all
 	install -m 0755 $(PLUGIN_SOS) $(PLUGIN_PROGS) $(DESTDIR)$(PLUGINDIR)/
 	install -D -m 0755 $(BUILD)/dagctl-static $(DESTDIR)$(LIBDIR)/dagd/dagctl-static
 	install -m 0644 plugins/executor.h $(DESTDIR)$(INCLUDEDIR)/dagd/executor.h
+	install -D -m 0644 plugins/example/example.c $(DESTDIR)$(DATADIR)/doc/dagd/examples/example.c
 	install -m 0644 $(SCHEMA) $(DESTDIR)$(DATADIR)/dagd/schema/
 	install -d $(DESTDIR)$(DATADIR)/man/man1 $(DESTDIR)$(DATADIR)/man/man7 $(DESTDIR)$(DATADIR)/man/man8 \
 		$(DESTDIR)$(DATADIR)/bash-completion/completions
@@ -206,6 +214,10 @@ install: all
 		sed $(UNIT_PATHS) units/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
 		sed $(UNIT_PATHS) units/user/$$u > $(DESTDIR)$(USERUNITDIR)/$$u && \
 		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u $(DESTDIR)$(USERUNITDIR)/$$u || exit 1; \
+	done
+	@# the system daemon's local tasks run under a helper of their own
+	for u in dagd-helper.socket dagd-helper.service; do \
+		sed $(UNIT_PATHS) units/$$u > $(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 0644 units/dagd-sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/dagd.conf
 	@# dagd.pc, for out-of-tree plugins:

@@ -1,6 +1,9 @@
 /*
  * ctl-apply.c - apply: load a whole DAG from a JSON file in one
- * task.add_batch, creating its project if need be, all or nothing.
+ * task.add_batch, creating its project if need be, all or nothing.  A
+ * project that exists already is compared with the file by task name
+ * (ctl-apply-update.c): only the tasks it lacks are added, and what differs
+ * is said, and changed only with --update.
  *
  *   {"project": "NAME", "autonomous"?: bool, "max_concurrency"?: n,
  *    "executor"?: "...", "executor_options"?: {...},
@@ -48,7 +51,46 @@ static int read_file(const char *path, char **ret, size_t *ret_len) {
 	return 0;
 }
 
-static int show_applied(json_object *result) {
+/* The file's text as JSON; if it is not, where and why, as FILE:LINE:COL. */
+static int parse_file(const char *path, const char *s, size_t len, json_object **ret) {
+	enum json_tokener_error e;
+	json_tokener *tok;
+	json_object *o;
+	size_t end, line = 1, col = 1;
+	const char *why;
+
+	if (len >= INT32_MAX) {
+		fprintf(stderr, "dagctl: %s: too large\n", path);
+		return -E2BIG;
+	}
+	tok = json_tokener_new_ex(512);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, s, (int) len + 1);
+	e = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	why = e != json_tokener_success ? json_tokener_error_desc(e) : "unexpected text after the JSON value";
+	if (e == json_tokener_success)
+		while (end < len && strchr(" \t\r\n", s[end]))
+			end++;
+	if (e == json_tokener_success && end >= len) {
+		*ret = o;
+		return 0;
+	}
+	json_object_put(o);
+	if (end > len)
+		end = len;
+	for (size_t i = 0; i < end; i++)
+		if (s[i] == '\n')
+			line++, col = 1;
+		else if (((unsigned char) s[i] & 0xc0) != 0x80)
+			col++;
+	fprintf(stderr, "dagctl: %s:%zu:%zu: not valid JSON: %s\n", path, line, col, why);
+	return -EINVAL;
+}
+
+int ctl_show_applied(json_object *result) {
 	json_object *ts = ctl_expect(result, "tasks", json_type_array);
 	_cleanup_(table_freep) struct table *t = NULL;
 
@@ -63,6 +105,7 @@ static int show_applied(json_object *result) {
 		table_add(t, "%s", ctl_str(k, "status"));
 	}
 	table_print(t);
+	printf("%zu added, 0 unchanged\n", json_object_array_length(ts));
 	return 0;
 }
 
@@ -93,7 +136,7 @@ static unsigned distance(const char *a, const char *b) {
 }
 
 /* The known key closest to key, if close enough to be a typo of it. */
-static const char *closest(const char *key, const char *const *known) {
+const char *ctl_closest(const char *key, const char *const *known) {
 	const char *best = NULL;
 	unsigned best_d = UINT_MAX;
 
@@ -125,8 +168,10 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 		fprintf(stderr, "dagctl: cannot read '%s': %s\n", argv[0], strerror(-r));
 		return r;
 	}
-	r = ctl_parse_json(text, len, &spec);
-	if (r >= 0 && json_object_is_type(spec, json_type_object)) {
+	r = parse_file(argv[0], text, len, &spec);
+	if (r < 0)
+		return r;
+	if (json_object_is_type(spec, json_type_object)) {
 		json_object_object_foreach(spec, k, v) {
 			const char *const *s = keys, *like;
 
@@ -135,7 +180,7 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 				s++;
 			if (*s)
 				continue;
-			like = closest(k, keys);
+			like = ctl_closest(k, keys);
 			fprintf(stderr, "dagctl: %s: unknown key \"%s\"%s%s%s\n", argv[0], k,
 				like ? "; did you mean \"" : "", like ? like : "", like ? "\"?" : "");
 			return -EINVAL;
@@ -143,11 +188,19 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 	}
 	name = ctl_get(spec, "project", json_type_string);
 	tasks = ctl_get(spec, "tasks", json_type_array);
-	if (r < 0 || !name || !tasks) {
-		fprintf(stderr, "dagctl: '%s' is not %s\n", argv[0], r < 0 ? "valid JSON" :
-			"a JSON object with \"project\" (a name) and \"tasks\" (an array)");
+	if (!name || !tasks) {
+		fprintf(stderr, "dagctl: '%s' is not a JSON object with \"project\" (a name) and \"tasks\" "
+			"(an array)\n", argv[0]);
 		return -EINVAL;
 	}
+	r = apply_check_tasks(argv[0], tasks);
+	if (r < 0)
+		return r;
+	r = apply_existing(c, argv[0], spec, json_object_get_boolean(ctl_get(args, "update", json_type_boolean)));
+	if (r != 0)
+		return r < 0 ? r : 0;   /* > 0: the project is there, and it is done */
+	if (json_object_get_boolean(ctl_get(args, "update", json_type_boolean)))
+		json_object_object_del(args, "update");
 
 	create = json_object_new_object();
 	if (!create)
@@ -164,23 +217,36 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 	json_object_object_add(args, "project", json_object_get(name));
 	json_object_object_add(args, "tasks", json_object_get(tasks));
 	json_object_object_add(args, "create_project", TAKE_PTR(create));
-	return ctl_run(c, "task.add_batch", args, show_applied);
+	return ctl_run(c, "task.add_batch", args, ctl_show_applied);
 }
+
+static const struct ctl_opt apply_opts[] = {
+	{ "update", NULL, ARG_TRUE, "update", 0,
+	  "change the tasks not started yet that differ from the file" },
+	{}
+};
 
 const struct ctl_cmd ctl_cmd_apply = {
 	.name = "apply",
-	.usage = "FILE",
+	.usage = "FILE [--update]",
 	.summary = "Add a whole DAG from a JSON file (- for stdin), all or nothing",
 	.details = "FILE holds {\"project\": NAME, \"tasks\": [...]} and, for a project that does not\n"
 		   "exist yet, its settings: \"autonomous\", \"max_concurrency\", \"executor\",\n"
 		   "\"executor_options\".  Each task has the args of 'task add' (\"name\", \"title\",\n"
 		   "\"command\": [argv] or \"shell string\", \"priority\", \"env\", ...) and its\n"
 		   "\"depends_on\" names tasks of the file by name, or existing tasks by id.\n"
-		   "Prints each task's name and new id.\n",
+		   "Prints each task's name and new id, and how many were added and unchanged.\n"
+		   "If the project exists, the file is compared with it task by task (by name):\n"
+		   "tasks it lacks are added, the same again is \"0 added, 5 unchanged\", and what\n"
+		   "differs is said and nothing changed (exit 1), unless --update: then the tasks\n"
+		   "that differ are edited (task edit), if none has started yet.  A mistake names\n"
+		   "the task by its index in the file and its name; a file that is not JSON, the\n"
+		   "line and column.\n",
 	.example = "  echo '{\"project\": \"demo\", \"tasks\": [\n"
 		   "    {\"name\": \"a\", \"title\": \"A\", \"command\": [\"echo\", \"a\"]},\n"
 		   "    {\"name\": \"b\", \"title\": \"B\", \"command\": \"echo b\", \"depends_on\": [\"a\"]}]}' |\n"
 		   "  dagctl apply -\n",
+	.opts = apply_opts,
 	.min_args = 1, .max_args = 1,
 	.exec = apply_exec,
 };

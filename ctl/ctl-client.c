@@ -61,14 +61,10 @@ int ctl_parse_json(const char *s, size_t len, json_object **ret) {
 }
 
 static int fail_connect(struct ctl *c, int r) {
-	if (r == -EACCES)
-		return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n"
-				"Only root, dagd's user and the members of its group may use it.",
-				c->socket_path, strerror(-r));
-	return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n"
-			"Is dagd running?  Start it (dagd --socket %s, or systemctl start dagd.socket),\n"
-			"or name its socket with --socket PATH or DAGD_SOCKET.",
-			c->socket_path, strerror(-r), c->socket_path);
+	char hint[512];
+
+	return ctl_fail(c, r, "cannot connect to dagd at '%s': %s\n%s", c->socket_path, strerror(-r),
+			ctl_socket_hint(c, r, hint, sizeof hint));
 }
 
 int ctl_connect(struct ctl *c) {
@@ -368,9 +364,16 @@ int ctl_reply_result(struct ctl *c, json_object *reply, json_object **ret_result
 	if (!ok || json_object_get_boolean(ok) || !c->json) {
 		int r = ctl_result(reply, ret_result);
 
-		if (r == -EREMOTEIO)
+		if (r == -EREMOTEIO) {
 			snprintf(c->code, sizeof c->code, "%s",
 				 ctl_str(ctl_get(reply, "error", json_type_object), "code"));
+			/* the socket let us in, as anyone: only operators may do more */
+			if (strcmp(c->code, "permission_denied") == 0) {
+				char hint[512];
+
+				fprintf(stderr, "%s\n", ctl_socket_hint(c, -EACCES, hint, sizeof hint));
+			}
+		}
 		return r;
 	}
 	e = ctl_get(reply, "error", json_type_object);
@@ -390,11 +393,64 @@ int ctl_call(struct ctl *c, const char *cmd, json_object *args, json_object **re
 }
 
 /* Calls cmd, then prints its result: as JSON if asked, else with show(). */
-int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result)) {
-	_cleanup_(json_object_putp) json_object *result = NULL;
+/* The commands whose answers may be long, and the list each answers with:
+ * asked for page by page (keyset: "after" the last id of the page before),
+ * so that no answer is huge, and put together again. */
+static const struct { const char *cmd, *key; } paged[] = {
+	{ "task.list", "tasks" }, { "project.list", "projects" },
+};
+#define PAGE_SIZE 1000
+
+static int call_paged(struct ctl *c, const char *cmd, const char *key, json_object *args, json_object **ret) {
+	_cleanup_(json_object_putp) json_object *all = NULL;
+	json_object *list = json_object_new_array();
 	int r;
 
-	r = ctl_call(c, cmd, args, &result);
+	if (!list)
+		return -ENOMEM;
+	json_object_object_add(args, "limit", json_object_new_int(PAGE_SIZE));
+	for (;;) {
+		_cleanup_(json_object_putp) json_object *page = NULL;
+		json_object *items, *next;
+
+		r = ctl_call(c, cmd, args, &page);
+		if (r < 0) {
+			json_object_put(list);
+			return r;
+		}
+		items = ctl_expect(page, key, json_type_array);
+		if (!items) {
+			json_object_put(list);
+			return -EBADMSG;
+		}
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			json_object_array_add(list, json_object_get(json_object_array_get_idx(items, i)));
+		next = ctl_get(page, "next", json_type_string);
+		if (!next)
+			break;
+		json_object_object_add(args, "after", json_object_get(next));
+	}
+	json_object_object_del(args, "limit");
+	json_object_object_del(args, "after");
+	all = json_object_new_object();
+	if (!all) {
+		json_object_put(list);
+		return -ENOMEM;
+	}
+	json_object_object_add(all, key, list);
+	*ret = TAKE_PTR(all);
+	return 0;
+}
+
+int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_object *result)) {
+	_cleanup_(json_object_putp) json_object *result = NULL;
+	const char *key = NULL;
+	int r;
+
+	for (size_t i = 0; i < ELEMENTSOF(paged); i++)
+		if (strcmp(paged[i].cmd, cmd) == 0 && !json_object_object_get_ex(args, "limit", NULL))
+			key = paged[i].key;
+	r = key ? call_paged(c, cmd, key, args, &result) : ctl_call(c, cmd, args, &result);
 	if (r < 0)
 		return r;
 	if (c->json || !show)

@@ -134,7 +134,8 @@ static int follow(struct ctl *c, json_object *args) {
 static const char *const types[] = {
 	"PROJECT_CREATED", "PROJECT_UPDATED", "PROJECT_DELETED", "AUTONOMOUS_MODE_CHANGED",
 	"TASK_CREATED", "TASK_STATUS_CHANGED", "TASK_COMPLETED", "TASK_FAILED", "TASKS_UNBLOCKED",
-	"TASK_DEPENDENCY_UPDATED", "TASK_PAUSED", "TASK_RESUMED", "SANDBOX_SPAWNED", "SANDBOX_EXITED", NULL
+	"TASK_DEPENDENCY_UPDATED", "TASK_UPDATED", "TASK_REMOVED", "TASK_PAUSED", "TASK_RESUMED",
+	"SANDBOX_SPAWNED", "SANDBOX_EXITED", NULL
 };
 
 static int check_types(const struct ctl_cmd *cmd, json_object *args) {
@@ -320,8 +321,8 @@ const struct ctl_cmd ctl_cmd_events = {
 	.details = "Each event is a line: SEQ TIME TYPE ENTITY key=value... (--json: the event).\n"
 		   "Types: PROJECT_CREATED PROJECT_UPDATED PROJECT_DELETED AUTONOMOUS_MODE_CHANGED\n"
 		   "TASK_CREATED TASK_STATUS_CHANGED TASK_COMPLETED TASK_FAILED TASKS_UNBLOCKED\n"
-		   "TASK_DEPENDENCY_UPDATED TASK_PAUSED TASK_RESUMED SANDBOX_SPAWNED SANDBOX_EXITED;\n"
-		   "another is refused.\n"
+		   "TASK_DEPENDENCY_UPDATED TASK_UPDATED TASK_REMOVED TASK_PAUSED TASK_RESUMED\n"
+		   "SANDBOX_SPAWNED SANDBOX_EXITED; another is refused.\n"
 		   "With --follow, only new events unless --since or -n says from where.\n"
 		   "Following goes on until ^C (exit 0); if the daemon goes away, dagctl says so\n"
 		   "on stderr, reconnects when it is back and goes on after the last event it\n"

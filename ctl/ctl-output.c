@@ -135,8 +135,8 @@ const char *ctl_retry_text(json_object *task, double now, char buf[static 48]) {
 }
 
 /* A task's status for people: "ready (retry in 12s)" while it waits out the
- * backoff of a retry, "running (paused)" while an operator has stopped it,
- * else the status. */
+ * backoff of a retry, "ready (held)" while an operator holds it, "running
+ * (paused)" while an operator has stopped it, else the status. */
 const char *ctl_status_text(json_object *task, char buf[static 64]) {
 	const char *status = ctl_str(task, "status"), *retry;
 	double now;
@@ -144,6 +144,10 @@ const char *ctl_status_text(json_object *task, char buf[static 64]) {
 
 	if (strcmp(status, "running") == 0 && json_object_get_boolean(ctl_get(task, "paused", json_type_boolean)))
 		return "running (paused)";
+	if (json_object_get_boolean(ctl_get(task, "held", json_type_boolean))) {
+		snprintf(buf, 64, "%s (held)", status);
+		return buf;
+	}
 	if (ctl_now(&now) < 0 || !(retry = ctl_retry_text(task, now, r)))
 		return status;
 	snprintf(buf, 64, "%s (%s)", status, retry);

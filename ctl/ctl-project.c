@@ -88,7 +88,7 @@ static int show_mode(json_object *result) {
 }
 
 static int show_released(json_object *result) {
-	json_object *ids = ctl_expect(result, "released", json_type_array);
+	json_object *ids = ctl_expect(result, "released", json_type_array), *held;
 
 	if (!ids)
 		return -EBADMSG;
@@ -98,6 +98,13 @@ static int show_released(json_object *result) {
 	}
 	if (json_object_array_length(ids) == 0)
 		fputs("dagctl: no ready task to release\n", stderr);
+	held = ctl_get(result, "held", json_type_array);
+	if (held && json_object_array_length(held) > 0) {
+		fputs("dagctl: held, so not released:", stderr);
+		for (size_t i = 0; i < json_object_array_length(held); i++)
+			fprintf(stderr, " %s", json_object_get_string(json_object_array_get_idx(held, i)) ?: "?");
+		fputc('\n', stderr);
+	}
 	return 0;
 }
 
@@ -205,7 +212,8 @@ const struct ctl_cmd ctl_cmd_start = {
 	.usage = "PROJECT",
 	.summary = "Release a manual project's ready tasks; prints their ids",
 	.details = "Only the tasks ready at this moment are released; tasks unblocked later\n"
-		   "wait for another start (or autonomous mode).\n",
+		   "wait for another start (or autonomous mode).  Held tasks are passed by, and\n"
+		   "said so on stderr.\n",
 	.example = "  dagctl start build\n",
 	.min_args = 1, .max_args = 1, .keys = { "project" },
 	.call = "project.start", .show = show_released,

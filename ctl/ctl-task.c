@@ -1,6 +1,7 @@
 /*
  * ctl-task.c - the task commands: task add, list, show, cancel, retry (of
- * several tasks, or of every failed one), start, depend and undepend; and
+ * several tasks, or of every failed one; a completed one reruns, with what
+ * depends on it if asked), start, depend and undepend; and
  * unblocked (task.unblocked).  task logs is
  * in ctl-logs.c.
  */
@@ -29,10 +30,11 @@ static int show_task_id(json_object *result) {
 
 static int show_task_status(json_object *result) {
 	json_object *t = ctl_expect(result, "task", json_type_object);
+	char buf[64];
 
 	if (!t)
 		return -EBADMSG;
-	printf("%s: %s%s\n", ctl_str(t, "id"), ctl_str(t, "status"),
+	printf("%s: %s%s\n", ctl_str(t, "id"), ctl_status_text(t, buf),
 	       json_object_get_boolean(ctl_get(t, "released", json_type_boolean)) &&
 	       strcmp(ctl_str(t, "status"), "ready") == 0 ? " (released)" : "");
 	return 0;
@@ -222,13 +224,15 @@ static int failed_tasks(struct ctl *c, const char *project, json_object *ids) {
 static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 		      int argc, char **argv) {
 	_cleanup_(json_object_putp) json_object *ids = json_object_new_array(),
-		*all = json_object_new_array();
+		*all = json_object_new_array(), *rerun = json_object_new_array();
 	json_object *given = ctl_get(args, "task_id", json_type_array);
 	const char *project = json_object_get_string(ctl_get(args, "project", json_type_string));
 	bool failed = json_object_get_boolean(ctl_get(args, "all_failed", json_type_boolean));
+	bool downstream = json_object_get_boolean(ctl_get(args, "downstream", json_type_boolean));
+	bool dry_run = json_object_get_boolean(ctl_get(args, "dry_run", json_type_boolean));
 	int r, ret = 0;
 
-	if (!ids || !all)
+	if (!ids || !all || !rerun)
 		return -ENOMEM;
 	if (failed == (given != NULL))
 		return ctl_usage_error(cmd, "name the TASKs or give --all-failed, one of them");
@@ -249,7 +253,13 @@ static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 
 		if (!a)
 			return -ENOMEM;
+		json_object *more;
+
 		json_object_object_add(a, "task_id", json_object_get(json_object_array_get_idx(ids, i)));
+		if (downstream)
+			json_object_object_add(a, "downstream", json_object_new_boolean(true));
+		if (dry_run)
+			json_object_object_add(a, "dry_run", json_object_new_boolean(true));
 		r = ctl_call(c, "task.retry", a, &result);
 		if (r < 0) {
 			if (ctl_lost(r) || r == -EBADMSG)
@@ -257,10 +267,19 @@ static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 			ret = ret ?: r;
 			continue;
 		}
-		if (!ctl_expect(result, "task", json_type_object))
+		if (!ctl_expect(result, "task", json_type_object) || !(more = ctl_expect(result, "rerun", json_type_array)))
 			return -EBADMSG;
-		if (!c->json)
+		for (size_t k = 0; k < json_object_array_length(more); k++)
+			json_object_array_add(rerun, json_object_get(json_object_array_get_idx(more, k)));
+		if (!c->json && dry_run)
+			ctl_print_ids("would run again", more);
+		else if (!c->json) {
 			show_task_status(result);
+			if (json_object_array_length(more) > 1) {
+				json_object_array_del_idx(more, 0, 1);
+				ctl_print_ids("  then after it", more);
+			}
+		}
 		json_object_array_add(all, json_object_get(ctl_get(result, "task", json_type_object)));
 	}
 	if (c->json) {
@@ -272,6 +291,8 @@ static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 			json_object_object_add(o, "task", json_object_get(json_object_array_get_idx(all, 0)));
 		else
 			json_object_object_add(o, "tasks", json_object_get(all));
+		json_object_object_add(o, "rerun", json_object_get(rerun));
+		json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
 		if (json_object_array_length(all) > 0 || !ret)
 			ctl_print_json(o, CTL_JSON_PRETTY);
 	}
@@ -280,19 +301,27 @@ static int retry_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 
 static const struct ctl_opt retry_opts[] = {
 	{ "all-failed", NULL, ARG_TRUE, "all_failed", 0, "every failed task of the project (-p)" },
+	{ "downstream", NULL, ARG_TRUE, "downstream", 0,
+	  "also run again what depends on it, transitively" },
+	{ "dry-run", NULL, ARG_TRUE, "dry_run", 0, "only list what would run again; change nothing" },
 	{ "project", "PROJECT", ARG_STRING, "project", 0, "look task names up in PROJECT" },
 	{}
 };
 
 const struct ctl_cmd ctl_cmd_task_retry = {
 	.name = "task retry",
-	.usage = "TASK... [-p PROJECT] | --all-failed -p PROJECT",
-	.summary = "Run failed or cancelled tasks again",
-	.details = "Their upstream_failed dependents go back to waiting.  Each task is retried\n"
-		   "even if another is refused; the exit status is then 1.  --all-failed retries\n"
-		   "every failed task of PROJECT.\n" TASK_REF_DETAILS,
+	.usage = "TASK... [-p PROJECT] | --all-failed -p PROJECT [--downstream] [--dry-run]",
+	.summary = "Run failed, cancelled or completed tasks again",
+	.details = "Each runs as a new attempt; their upstream_failed dependents go back to waiting.\n"
+		   "A completed task's dependents that had not started wait for it again; with\n"
+		   "--downstream everything that depends on it, transitively, runs again after it\n"
+		   "(refused while one of them runs).  --dry-run lists what would run again and\n"
+		   "changes nothing.  Each task is retried even if another is refused; the exit\n"
+		   "status is then 1.  --all-failed retries every failed task of PROJECT.\n"
+		   TASK_REF_DETAILS,
 	.example = "  dagctl task retry t-3 t-5\n"
-		   "  dagctl task retry --all-failed -p build\n",
+		   "  dagctl task retry --all-failed -p build\n"
+		   "  dagctl task retry build/compile --downstream --dry-run\n",
 	.opts = retry_opts,
 	.min_args = 0, .max_args = -1, .keys = { "task_id" },
 	.exec = retry_exec,

@@ -11,8 +11,8 @@
 #include "dagctl.h"
 
 static const char *const view_types[] = {
-	"TASK_CREATED", "TASK_STATUS_CHANGED", "TASK_FAILED", "PROJECT_UPDATED", "PROJECT_DELETED",
-	"AUTONOMOUS_MODE_CHANGED", "TASK_PAUSED", "TASK_RESUMED", NULL
+	"TASK_CREATED", "TASK_STATUS_CHANGED", "TASK_FAILED", "TASK_UPDATED", "TASK_REMOVED",
+	"TASK_PAUSED", "TASK_RESUMED", "PROJECT_UPDATED", "PROJECT_DELETED", "AUTONOMOUS_MODE_CHANGED", NULL
 };
 
 bool status_finished(const char *status) {
@@ -130,6 +130,13 @@ int view_open(struct ctl *c, void *view) {
 	return view_load(c, v);
 }
 
+/* Takes id out of a task's list of ids (NULL: none). */
+static void forget_id(json_object *ids, const char *id) {
+	for (size_t i = ids ? json_object_array_length(ids) : 0; i > 0; i--)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(ids, i - 1)) ?: "", id) == 0)
+			json_object_array_del_idx(ids, i - 1, 1);
+}
+
 /* Applies a line of the subscription; true if it changed the view. */
 bool view_apply(struct view *v, json_object *line) {
 	json_object *ev = ctl_get(line, "event", json_type_object),
@@ -171,6 +178,24 @@ bool view_apply(struct view *v, json_object *line) {
 		if (!t)
 			return false;
 		json_object_object_add(t, "paused", json_object_new_boolean(strcmp(type, "TASK_PAUSED") == 0));
+	} else if (strcmp(type, "TASK_UPDATED") == 0) {
+		/* held, released or edited: the task as it is now */
+		t = ctl_get(payload, "task", json_type_object);
+		if (!t || !ctl_get(t, "status", json_type_string) ||
+		    !json_object_object_get_ex(v->tasks, ctl_str(payload, "task_id"), NULL))
+			return false;
+		json_object_object_add(v->tasks, ctl_str(payload, "task_id"), json_object_get(t));
+	} else if (strcmp(type, "TASK_REMOVED") == 0) {
+		const char *id = ctl_str(payload, "task_id");
+
+		if (!json_object_object_get_ex(v->tasks, id, NULL))
+			return false;
+		json_object_object_foreach(v->tasks, k, other) {
+			(void) k;
+			forget_id(ctl_get(other, "depends_on", json_type_array), id);
+			forget_id(ctl_get(other, "dependents", json_type_array), id);
+		}
+		json_object_object_del(v->tasks, id);
 	} else if (strcmp(type, "PROJECT_UPDATED") == 0) {
 		o = ctl_get(payload, "project", json_type_object);
 		if (!o)

@@ -4,7 +4,8 @@
  * project's events, across restarts of the daemon; exit 0 if all completed,
  * 1 if not, 3 on timeout, 4 if there is no such task or project, so that
  * scripts and CI pipelines can wait on a DAG.  On a terminal it says each
- * change of status, and points out ready tasks that wait for a start.
+ * change of status, and points out ready tasks that wait for a start and
+ * tasks held until released.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -22,6 +23,7 @@ struct waiting {
 	bool hint;              /* point out ready tasks that wait for a start (wait) */
 	json_object *seen;      /* talking: task id -> the status last said */
 	size_t held;            /* the ready tasks of a manual project last said to wait */
+	size_t holds;           /* the tasks waited for last said to be held */
 };
 
 /* Whether the task is one of those waited for. */
@@ -57,18 +59,26 @@ static void say_changes(struct waiting *w) {
 }
 
 /* Says, when their number grows, that ready tasks of a manual project wait
- * for a start: without one, the wait would never end. */
+ * for a start, and that tasks waited for are held: without a start or a
+ * release, the wait would never end. */
 static void say_held(struct waiting *w) {
-	size_t held = 0;
+	size_t held = 0, holds = 0;
 
-	if (!w->hint || !w->v.p || !w->v.tasks ||
-	    json_object_get_boolean(ctl_get(w->v.p, "autonomous_execution_enabled", json_type_boolean)))
+	if (!w->hint || !w->v.p || !w->v.tasks)
 		return;
 	json_object_object_foreach(w->v.tasks, id, t) {
-		(void) id;
-		held += strcmp(ctl_str(t, "status"), "ready") == 0 &&
+		bool on_hold = json_object_get_boolean(ctl_get(t, "held", json_type_boolean));
+
+		holds += on_hold && waited(w, id) && !status_finished(ctl_str(t, "status"));
+		held += !on_hold && strcmp(ctl_str(t, "status"), "ready") == 0 &&
 			!json_object_get_boolean(ctl_get(t, "released", json_type_boolean));
 	}
+	if (holds > w->holds)
+		fprintf(stderr, "dagctl: %zu task%s held: %s for `dagctl task release`\n", holds,
+			holds == 1 ? " is" : "s are", holds == 1 ? "it waits" : "they wait");
+	w->holds = holds;
+	if (json_object_get_boolean(ctl_get(w->v.p, "autonomous_execution_enabled", json_type_boolean)))
+		return;
 	if (held > w->held)
 		fprintf(stderr, "dagctl: %zu ready task%s wait%s for `dagctl start %s`\n", held,
 			held == 1 ? "" : "s", held == 1 ? "s" : "", ctl_str(w->v.p, "name"));

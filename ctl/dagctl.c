@@ -20,6 +20,7 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_project_show,
 	&ctl_cmd_project_set,
 	&ctl_cmd_project_delete,
+	&ctl_cmd_project_clean,
 	&ctl_cmd_autonomous,
 	&ctl_cmd_start,
 	&ctl_cmd_task_add,
@@ -29,6 +30,10 @@ static const struct ctl_cmd *const cmds[] = {
 	&ctl_cmd_task_retry,
 	&ctl_cmd_task_pause,
 	&ctl_cmd_task_resume,
+	&ctl_cmd_task_hold,
+	&ctl_cmd_task_release,
+	&ctl_cmd_task_edit,
+	&ctl_cmd_task_remove,
 	&ctl_cmd_task_start,
 	&ctl_cmd_task_depend,
 	&ctl_cmd_task_undepend,
@@ -73,7 +78,7 @@ static char opt_letter(const struct ctl_opt *o) {
 	return 0;
 }
 
-enum { OPT_JSON = 0x100, OPT_HELP, OPT_VERSION, OPT_CMD = 0x200 };
+enum { OPT_JSON = 0x100, OPT_HELP, OPT_VERSION, OPT_SYSTEM, OPT_USER, OPT_CMD = 0x200 };
 
 /* -q: stdout goes nowhere; what goes wrong is still said on stderr. */
 static int quiet(void) {
@@ -90,7 +95,7 @@ static int quiet(void) {
 }
 
 static const char global_usage[] =
-	"usage: dagctl [--socket PATH] [--json] [-q] COMMAND [ARG...]\n";
+	"usage: dagctl [--socket PATH | --system | --user] [--json] [-q] COMMAND [ARG...]\n";
 
 static void list_cmds(FILE *f, const char *family) {
 	size_t flen = family ? strlen(family) : 0, w = 0;
@@ -113,8 +118,11 @@ static void global_help(FILE *f) {
 	      "\nCommands:\n", f);
 	list_cmds(f, NULL);
 	fputs("\nGlobal options (before COMMAND):\n"
-	      "  --socket PATH  the daemon's socket; default $DAGD_SOCKET, else /run/dagd/dagd.sock\n"
-	      "                 as root, else $XDG_RUNTIME_DIR/dagd.sock\n"
+	      "  --socket PATH  the daemon's socket; default $DAGD_SOCKET, else as root the\n"
+	      "                 system's (/run/dagd/dagd.sock), else your own daemon's\n"
+	      "                 ($XDG_RUNTIME_DIR/dagd.sock) if it is there, else the system's\n"
+	      "  --system       the system's daemon, even if you have your own\n"
+	      "  --user         your own daemon ($XDG_RUNTIME_DIR/dagd.sock), even as root\n"
 	      "  --json         print the daemon's JSON result instead of tables and lines;\n"
 	      "                 a refusal is then a JSON object on stderr: {\"error\": {\"code\",\n"
 	      "                 \"message\"}}\n"
@@ -123,9 +131,9 @@ static void global_help(FILE *f) {
 	      "                 explain one command\n"
 	      "  --version      print dagctl's version\n"
 	      "\nExit status: 0 done; 1 the daemon refused (\"dagctl: CODE: MESSAGE\"), or what\n"
-	      "wait or logs --follow waited for did not complete; 2 a usage error, or the\n"
-	      "daemon cannot be reached; 3 wait timed out; 4 wait's task or project is not\n"
-	      "there.\n"
+	      "wait or logs --follow waited for did not complete, or apply found differences\n"
+	      "(without --update); 2 a usage error, or the daemon cannot be reached; 3 wait\n"
+	      "timed out; 4 wait's task or project is not there.\n"
 	      "\nExample:\n"
 	      "  dagctl project create demo\n"
 	      "  dagctl task add demo --title 'Say hello' -- echo hello\n"
@@ -491,26 +499,6 @@ static const struct ctl_cmd ctl_cmd_help = {
 	.exec = help_exec,
 };
 
-/* --socket, else $DAGD_SOCKET, else the daemon's own default for this user. */
-static const char *socket_path(const char *arg) {
-	static char buf[PATH_MAX];
-	const char *e;
-
-	if (arg)
-		return arg;
-	e = getenv("DAGD_SOCKET");
-	if (e && *e)
-		return e;
-	if (geteuid() == 0)
-		return "/run/dagd/dagd.sock";
-	e = getenv("XDG_RUNTIME_DIR");
-	if (e && *e)
-		snprintf(buf, sizeof buf, "%s/dagd.sock", e);
-	else
-		snprintf(buf, sizeof buf, "/run/user/%u/dagd.sock", (unsigned) getuid());
-	return buf;
-}
-
 int main(int argc, char **argv) {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -518,9 +506,12 @@ int main(int argc, char **argv) {
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "system", no_argument, NULL, OPT_SYSTEM },
+		{ "user", no_argument, NULL, OPT_USER },
 		{}
 	};
 	struct ctl c = { .fd = -EBADF, .next_id = 1 };
+	enum ctl_scope scope = CTL_SCOPE_ANY;
 	const char *sock = NULL;
 	int o, r;
 
@@ -543,6 +534,14 @@ int main(int argc, char **argv) {
 		case OPT_VERSION:
 			puts("dagctl " DAGD_VERSION);
 			return 0;
+		case OPT_SYSTEM:
+		case OPT_USER:
+			if (scope != CTL_SCOPE_ANY && scope != (o == OPT_SYSTEM ? CTL_SCOPE_SYSTEM : CTL_SCOPE_USER)) {
+				ctl_usage_error(NULL, "--system and --user exclude each other");
+				return 2;
+			}
+			scope = o == OPT_SYSTEM ? CTL_SCOPE_SYSTEM : CTL_SCOPE_USER;
+			break;
 		default:
 			ctl_usage_error(NULL, NULL);
 			return 2;
@@ -552,7 +551,12 @@ int main(int argc, char **argv) {
 		ctl_usage_error(NULL, NULL);
 		return 2;
 	}
-	c.socket_path = socket_path(sock);
+	if (sock && scope != CTL_SCOPE_ANY) {
+		ctl_usage_error(NULL, "--socket names the socket: no --%s with it",
+				scope == CTL_SCOPE_SYSTEM ? "system" : "user");
+		return 2;
+	}
+	ctl_socket_resolve(&c, sock, scope);
 
 	r = dispatch(&c, argc - optind, argv + optind);
 	ctl_disconnect(&c);

@@ -12,7 +12,7 @@
  * message before failing.  Made-up errors mark the daemon's side:
  * -EREMOTEIO, the daemon answered with an error (exit 1); -EBADMSG, its reply
  * made no sense (exit 1); -ECANCELED, what was waited for ended but did not
- * complete (exit 1); -ENXIO, a task or project named is not there (exit 1;
+ * complete, or apply found its project differs from its file (exit 1); -ENXIO, a task or project named is not there (exit 1;
  * wait: 4); -ETIME, wait ran out of time (exit 3).  Anything else exits 2: a usage error, or no daemon.
  */
 #pragma once
@@ -87,9 +87,16 @@ struct ctl_cmd {
 		    int argc, char **argv);
 };
 
+/* Which daemon: --system, --user, or as found (ctl-socket.c). */
+enum ctl_scope { CTL_SCOPE_ANY, CTL_SCOPE_SYSTEM, CTL_SCOPE_USER };
+/* Where the socket path came from, for the hint when nothing answers. */
+enum ctl_socket_from { CTL_SOCKET_OPTION, CTL_SOCKET_ENV, CTL_SOCKET_SYSTEM, CTL_SOCKET_USER };
+
 /* One connection to the daemon, and how the user wants output. */
 struct ctl {
 	const char *socket_path;
+	enum ctl_socket_from socket_from;
+	const char *user_tried; /* the user's socket, not there, before the system's */
 	bool json;              /* print results as JSON */
 	bool silent;            /* -q: nothing on stdout */
 	bool quiet;             /* keep transport errors in err[] instead of printing them */
@@ -129,6 +136,10 @@ struct glyphs {
 /* dagctl.c */
 int ctl_usage_error(const struct ctl_cmd *cmd, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ctl-socket.c */
+void ctl_socket_resolve(struct ctl *c, const char *arg, enum ctl_scope scope);
+const char *ctl_socket_hint(const struct ctl *c, int r, char *buf, size_t size);
 
 /* ctl-client.c */
 int ctl_fail(struct ctl *c, int r, const char *format, ...) __attribute__((format(printf, 3, 4)));
@@ -217,6 +228,9 @@ extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_sh
 
 /* ctl-pause.c */
 extern const struct ctl_cmd ctl_cmd_task_pause, ctl_cmd_task_resume;
+/* ctl-lifecycle.c */
+extern const struct ctl_cmd ctl_cmd_task_hold, ctl_cmd_task_release, ctl_cmd_task_edit,
+	ctl_cmd_task_remove, ctl_cmd_project_clean;
 
 /* ctl-logs.c */
 extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;
@@ -255,7 +269,13 @@ extern const struct ctl_cmd ctl_cmd_wait;
 extern const struct ctl_cmd ctl_cmd_complete;
 
 /* ctl-apply.c */
+int ctl_show_applied(json_object *result);
+const char *ctl_closest(const char *key, const char *const *known);
 extern const struct ctl_cmd ctl_cmd_apply;
+
+/* ctl-apply-update.c */
+int apply_check_tasks(const char *path, json_object *tasks);
+int apply_existing(struct ctl *c, const char *path, json_object *spec, bool update);
 
 /* ctl-events.c */
 extern const struct ctl_cmd ctl_cmd_events;

@@ -1,7 +1,9 @@
 /*
- * cmd-project.c - project.create, list, get, update, delete, set_autonomous
- * and start.
+ * cmd-project.c - project.create, list, get, update, delete, set_autonomous,
+ * start and clean.
  */
+#include <stdio.h>
+
 #include "dagd.h"
 
 const char *const project_create_args[] = {
@@ -12,6 +14,7 @@ static const char *const project_update_args[] = {
 	"project", "name", "autonomous", "max_concurrency", "executor", "executor_options", NULL
 };
 static const char *const project_set_autonomous_args[] = { "project", "enabled", NULL };
+static const char *const project_clean_args[] = { "project", "failed", NULL };
 
 static int project_reply(struct req *r, struct project *p)
 {
@@ -31,11 +34,28 @@ static int cmd_project_create(struct req *r)
 
 static int cmd_project_list(struct req *r)
 {
-	json_object *o = json_object_new_object(), *a = json_object_new_array();
+	json_object *o, *a;
+	int64_t after, last = 0;
+	size_t limit, n = 0;
+	int k = arg_page(r->args, 'p', &after, &limit);
 
-	for (size_t i = 0; i < n_projects; i++)
-		if (projects[i])
+	if (k < 0)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	a = json_object_new_array();
+	for (size_t i = (size_t) after + 1; i < n_projects; i++)
+		if (projects[i]) {
+			if (limit && n == limit) {
+				char id[24];
+
+				snprintf(id, sizeof(id), "p-%lld", (long long) last);
+				json_object_object_add(o, "next", json_object_new_string(id));
+				break;
+			}
 			json_object_array_add(a, project_to_json(projects[i]));
+			last = projects[i]->id;
+			n++;
+		}
 	json_object_object_add(o, "projects", a);
 	return reply_ok(r, o);
 }
@@ -92,22 +112,44 @@ static int cmd_project_set_autonomous(struct req *r)
 static int cmd_project_start(struct req *r)
 {
 	struct project *p;
-	json_object *released, *o;
+	json_object *released, *held, *o;
 	int k = req_project(r, "project", &p);
 
 	if (k >= 0)
-		k = project_start(p, &released);
+		k = project_start(p, &released, &held);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();
 	json_object_object_add(o, "released", released);
+	json_object_object_add(o, "held", held);
+	return reply_ok(r, o);
+}
+
+static int cmd_project_clean(struct req *r)
+{
+	struct project *p;
+	json_object *removed, *kept, *o;
+	bool failed = false;
+	int k = req_project(r, "project", &p);
+
+	if (k >= 0 && (k = arg_bool(r->args, "failed", &failed)) == -ENOENT)
+		k = 0;
+	if (k >= 0)
+		k = project_clean(p, failed, &removed, &kept);
+	if (k < 0)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	json_object_object_add(o, "removed", removed);
+	json_object_object_add(o, "kept", kept);
 	return reply_ok(r, o);
 }
 
 const struct cmd_entry cmd_project_create_entry = { "project.create", cmd_project_create, 0, project_create_args };
-const struct cmd_entry cmd_project_list_entry = { "project.list", cmd_project_list, 0, NULL };
+static const char *const page_args[] = { "after", "limit", NULL };
+const struct cmd_entry cmd_project_list_entry = { "project.list", cmd_project_list, 0, page_args };
 const struct cmd_entry cmd_project_get_entry = { "project.get", cmd_project_get, 0, project_args };
 const struct cmd_entry cmd_project_update_entry = { "project.update", cmd_project_update, 0, project_update_args };
 const struct cmd_entry cmd_project_delete_entry = { "project.delete", cmd_project_delete, 0, project_args };
 const struct cmd_entry cmd_project_set_autonomous_entry = { "project.set_autonomous", cmd_project_set_autonomous, 0, project_set_autonomous_args };
 const struct cmd_entry cmd_project_start_entry = { "project.start", cmd_project_start, 0, project_args };
+const struct cmd_entry cmd_project_clean_entry = { "project.clean", cmd_project_clean, 0, project_clean_args };

@@ -18,8 +18,9 @@ const char *const task_add_args[] = {
 };
 static const char *const add_batch_args[] = { "project", "tasks", "create_project", NULL };
 static const char *const task_id_args[] = { "task_id", NULL };
-static const char *const list_args[] = { "project", "status", NULL };
+static const char *const list_args[] = { "project", "status", "after", "limit", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
+static const char *const retry_args[] = { "task_id", "downstream", "dry_run", NULL };
 static const char *const unblocked_args[] = { "project", "limit", NULL };
 static const char *const logs_args[] = {
 	"task_id", "attempt", "max_bytes", "offset", "follow", "validation", NULL
@@ -99,7 +100,8 @@ static int cmd_task_add_batch(struct req *r)
 		(void) arg_string(create, "executor", &ex);
 		k = task_create_batch(NULL, list, true, NULL);
 		for (size_t i = 0; k >= 0 && i < json_object_array_length(list); i++)
-			k = task_check_cwd(json_object_array_get_idx(list, i), ex);
+			if ((k = task_check_cwd(json_object_array_get_idx(list, i), ex)) < 0)
+				k = batch_error(list, i, k);
 		if (k >= 0)
 			k = project_create(pargs, &p);
 		json_object_put(pargs);
@@ -129,8 +131,13 @@ static int cmd_task_list(struct req *r)
 	json_object *st = NULL, *a, *o;
 	bool want[_ST_MAX];
 	const char *s;
+	int64_t after, last = 0;
+	size_t limit, n = 0;
 	int k;
 
+	k = arg_page(r->args, 't', &after, &limit);
+	if (k < 0)
+		return reply_errno(r, k);
 	if (json_object_object_get_ex(r->args, "project", NULL)) {
 		k = req_project(r, "project", &p);
 		if (k < 0)
@@ -157,11 +164,21 @@ static int cmd_task_list(struct req *r)
 			want[x] = true;
 		}
 	}
+	/* by id, from after on: a page, then whether another task follows */
 	a = json_object_new_array();
-	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (!p || tasks[i]->project == p) && want[tasks[i]->status])
-			json_object_array_add(a, task_to_json(tasks[i]));
 	o = json_object_new_object();
+	for (size_t i = (size_t) after + 1; i < n_tasks; i++)
+		if (tasks[i] && (!p || tasks[i]->project == p) && want[tasks[i]->status]) {
+			if (limit && n == limit) {
+				char id[24];
+
+				json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
+				break;
+			}
+			json_object_array_add(a, task_to_json(tasks[i]));
+			last = tasks[i]->id;
+			n++;
+		}
 	json_object_object_add(o, "tasks", a);
 	return reply_ok(r, o);
 }
@@ -217,9 +234,28 @@ static int cmd_task_cancel(struct req *r)
 	return task_op(r, task_cancel);
 }
 
+/* task.retry: of a failed or cancelled task, or a rerun of a completed one;
+ * with downstream, of what depends on it too; dry_run changes nothing. */
 static int cmd_task_retry(struct req *r)
 {
-	return task_op(r, task_retry);
+	struct task *t;
+	json_object *ids = NULL, *o;
+	bool downstream = false, dry_run = false;
+	int k = req_task(r, &t);
+
+	if (k >= 0 && (k = arg_bool(r->args, "downstream", &downstream)) == -ENOENT)
+		k = 0;
+	if (k >= 0 && (k = arg_bool(r->args, "dry_run", &dry_run)) == -ENOENT)
+		k = 0;
+	if (k >= 0)
+		k = task_rerun(t, downstream, dry_run, &ids);
+	if (k < 0)
+		return reply_errno(r, k);
+	o = json_object_new_object();
+	json_object_object_add(o, "task", task_to_json(t));
+	json_object_object_add(o, "rerun", ids);
+	json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+	return reply_ok(r, o);
 }
 
 static int cmd_task_unblocked(struct req *r)
@@ -383,6 +419,6 @@ const struct cmd_entry cmd_task_depend_entry = { "task.depend", cmd_task_depend,
 const struct cmd_entry cmd_task_undepend_entry = { "task.undepend", cmd_task_undepend, 0, depend_args };
 const struct cmd_entry cmd_task_start_entry = { "task.start", cmd_task_start, 0, task_id_args };
 const struct cmd_entry cmd_task_cancel_entry = { "task.cancel", cmd_task_cancel, 0, task_id_args };
-const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0, task_id_args };
+const struct cmd_entry cmd_task_retry_entry = { "task.retry", cmd_task_retry, 0, retry_args };
 const struct cmd_entry cmd_task_unblocked_entry = { "task.unblocked", cmd_task_unblocked, 0, unblocked_args };
 const struct cmd_entry cmd_task_logs_entry = { "task.logs", cmd_task_logs, 0, logs_args };

@@ -115,6 +115,7 @@ struct task {
 	enum status status;
 	bool released;
 	bool paused;                    /* its sandbox's processes stopped (task.pause) */
+	bool held;                      /* by an operator: never dispatched */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
 	int64_t not_before;             /* usec; 0 none */
@@ -198,6 +199,7 @@ void notify_stopping(const char *why);
 int arg_string(json_object *args, const char *key, const char **ret);
 int arg_bool(json_object *args, const char *key, bool *ret);
 int arg_int(json_object *args, const char *key, int64_t min, int64_t max, int64_t *ret);
+int arg_page(json_object *args, char prefix, int64_t *ret_after, size_t *ret_limit);
 int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec);
 int arg_object(json_object *args, const char *key, json_object **ret);
 int arg_array(json_object *args, const char *key, json_object **ret);
@@ -232,6 +234,8 @@ int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
 int store_task_save(const struct task *t);
+int store_task_define(const struct task *t);
+int store_task_delete(int64_t id);
 int store_dep_insert(int64_t task, int64_t on);
 int store_dep_delete(int64_t task, int64_t on);
 int store_event_append(const char *type, const char *entity, const char *entity_id,
@@ -256,6 +260,7 @@ const char *priority_to_string(enum priority p);
 enum priority priority_from_string(const char *s);
 bool status_is_active(enum status s);
 bool status_is_finished(enum status s);
+bool status_is_failure(enum status s);
 
 struct project *project_find(const char *name_or_id);
 struct task *task_find(const char *id);
@@ -267,8 +272,9 @@ int project_create(json_object *args, struct project **ret);
 int project_update(struct project *p, json_object *args);
 int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
-int project_start(struct project *p, json_object **ret_released);
+int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
 int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
+int batch_error(json_object *list, size_t i, int r);
 int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
@@ -279,6 +285,30 @@ void task_stop_sandbox(struct task *t);
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
 		json_object **ret_reply);
 json_object *tasks_unblocked(struct project *p, size_t limit);
+
+/* engine.c, for the engine's other rooms */
+void set_status(struct task *t, enum status s);    /* with its event */
+void task_save(struct task *t);         /* write its state; its heap place follows */
+void task_reorder(struct task *t);      /* its priority changed */
+void heap_sync(struct task *t);
+bool has_failed_dep(const struct task *t);
+void propagate_failure(struct task *t);
+void propagate_recovery(struct task *t);
+void remove_edge(struct task *t, struct task *on);
+void task_unlink(struct task *t);       /* out of the graph, the store and memory */
+json_object *task_payload(const struct task *t);
+void task_event(const struct task *t, const char *type, json_object *payload);
+json_object *ids_to_json(struct task **list, size_t n);
+void clear_str(char **p);
+void set_str(char **p, const char *s);
+int check_task_args(const struct project *p, json_object *args, bool need_name);
+
+/* engine-lifecycle.c: what an operator does to a task beyond running it */
+int task_hold(struct task *t, bool hold);
+int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret_changed);
+int task_remove(struct task *t);
+int project_clean(struct project *p, bool failed, json_object **ret_removed, json_object **ret_kept);
+int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_ids);
 
 int engine_load(void);
 void engine_free(void);
@@ -300,8 +330,10 @@ struct sandbox *sandbox_list(void);
 
 struct executor {
 	char *name;
-	char *path;
+	char *path;                     /* the file, what messages name */
+	int fd;                         /* its private copy (plugin-copy.c), what is loaded */
 	void *dl;
+	struct dagd_host host;          /* what init() was given */
 	const struct dagd_executor *vt;
 	void *state;
 	char *error;                    /* why it is not loaded */
@@ -333,6 +365,14 @@ int executor_check_options(struct executor *ex, const char *options_json, char *
 int executor_pause(struct executor *ex, struct dagd_sandbox *sb, void *data, bool paused);
 const char *executor_status(struct executor *ex);
 bool executor_full(const struct executor *ex);
+
+/* --- plugin-copy.c ------------------------------------------------------- */
+
+/* A sealed private copy of the plugin file at path, checked to be a whole
+ * ELF shared object: its fd, to be loaded by the name plugin_copy_name()
+ * gives it.  errorf() naming path on failure. */
+int plugin_copy(const char *path, int *ret_fd);
+void plugin_copy_name(int fd, char *buf, size_t size);
 
 /* --- server.c, server-follow.c, server-socket.c --------------------------- */
 
@@ -442,6 +482,8 @@ extern const struct cmd_entry cmd_task_add_entry, cmd_task_add_batch_entry, cmd_
 	cmd_task_logs_entry;
 extern const struct cmd_entry cmd_task_complete_entry;
 extern const struct cmd_entry cmd_task_pause_entry, cmd_task_resume_entry;
+extern const struct cmd_entry cmd_task_hold_entry, cmd_task_release_entry, cmd_task_edit_entry,
+	cmd_task_remove_entry, cmd_project_clean_entry;
 extern const struct cmd_entry cmd_events_subscribe_entry;
 extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
 	cmd_daemon_status_entry;

@@ -82,7 +82,7 @@ bool status_is_finished(enum status s)
 	return s == ST_COMPLETED || s == ST_FAILED || s == ST_UPSTREAM_FAILED || s == ST_CANCELLED;
 }
 
-static bool status_is_failure(enum status s)
+bool status_is_failure(enum status s)
 {
 	return s == ST_FAILED || s == ST_UPSTREAM_FAILED || s == ST_CANCELLED;
 }
@@ -141,7 +141,7 @@ void event_emit(const char *type, const char *entity, const char *entity_id, int
 	server_kick();
 }
 
-static json_object *ids_to_json(struct task **list, size_t n)
+json_object *ids_to_json(struct task **list, size_t n)
 {
 	json_object *a = json_object_new_array_ext((int) n);
 	char buf[24];
@@ -211,7 +211,7 @@ static void heap_remove(struct task *t)
 
 static bool dispatchable(const struct task *t)
 {
-	if (t->sb || t->backoff)
+	if (t->sb || t->backoff || t->held)
 		return false;
 	if (t->status == ST_PENDING_VALIDATION)
 		return true;
@@ -219,7 +219,7 @@ static bool dispatchable(const struct task *t)
 }
 
 /* Put the task in its project's heap, or take it out, as it now deserves. */
-static void heap_sync(struct task *t)
+void heap_sync(struct task *t)
 {
 	struct project *p = t->project;
 	bool want = dispatchable(t);
@@ -262,7 +262,20 @@ static void save(struct task *t)
 	heap_sync(t);
 }
 
-static void set_status(struct task *t, enum status s)
+void task_save(struct task *t)
+{
+	save(t);
+}
+
+/* Its place in its project's heap, after its priority changed. */
+void task_reorder(struct task *t)
+{
+	if (t->heap_idx >= 0)
+		heap_fix(t->project, (size_t) t->heap_idx);
+	dispatch_dirty = true;
+}
+
+void set_status(struct task *t, enum status s)
 {
 	enum status old = t->status;
 	json_object *o;
@@ -294,7 +307,7 @@ static void set_status(struct task *t, enum status s)
 	event_emit("TASK_STATUS_CHANGED", "task", task_id_string(t->id, id), t->project->id, o);
 }
 
-static json_object *task_payload(const struct task *t)
+json_object *task_payload(const struct task *t)
 {
 	json_object *o = json_object_new_object();
 	char id[24];
@@ -306,14 +319,14 @@ static json_object *task_payload(const struct task *t)
 	return o;
 }
 
-static void task_event(const struct task *t, const char *type, json_object *payload)
+void task_event(const struct task *t, const char *type, json_object *payload)
 {
 	char id[24];
 
 	event_emit(type, "task", task_id_string(t->id, id), t->project->id, payload);
 }
 
-static bool has_failed_dep(const struct task *t)
+bool has_failed_dep(const struct task *t)
 {
 	for (size_t i = 0; i < t->n_deps; i++)
 		if (status_is_failure(t->deps[i]->status))
@@ -322,7 +335,7 @@ static bool has_failed_dep(const struct task *t)
 }
 
 /* Dependents that wait on t, transitively, can no longer run. */
-static void propagate_failure(struct task *t)
+void propagate_failure(struct task *t)
 {
 	for (size_t i = 0; i < t->n_rdeps; i++) {
 		struct task *d = t->rdeps[i];
@@ -336,7 +349,7 @@ static void propagate_failure(struct task *t)
 
 /* After t came back from a failure: its dependents that failed only for
  * want of it wait again. */
-static void propagate_recovery(struct task *t)
+void propagate_recovery(struct task *t)
 {
 	for (size_t i = 0; i < t->n_rdeps; i++) {
 		struct task *d = t->rdeps[i];
@@ -348,13 +361,13 @@ static void propagate_recovery(struct task *t)
 	}
 }
 
-static void clear_str(char **p)
+void clear_str(char **p)
 {
 	free(*p);
 	*p = NULL;
 }
 
-static void set_str(char **p, const char *s)
+void set_str(char **p, const char *s)
 {
 	char *n = xstrdup(s);
 
@@ -720,15 +733,16 @@ int project_delete(struct project *p)
 	if (p->active > 0)
 		return errorf(-EBUSY, "project '%s' has %u task(s) running; cancel them first", p->name,
 			    p->active);
+	/* (a claim cancelled in this turn is still queued: forget it first) */
+	for (size_t i = 0; i < n_spawn; i++)
+		if (spawn_queue[i] && spawn_queue[i]->project == p)
+			spawn_queue[i] = NULL;
 	for (size_t i = 0; i < n_tasks; i++)
 		if (tasks[i] && tasks[i]->project == p) {
 			tasks[i]->project->counts[tasks[i]->status]--;
 			task_free(tasks[i]);
 			tasks[i] = NULL;
 		}
-	for (size_t i = 0; i < n_spawn; i++)
-		if (spawn_queue[i] && !tasks[spawn_queue[i]->id])
-			spawn_queue[i] = NULL;
 	(void) store_project_delete(p->id);
 	o = json_object_new_object();
 	snprintf(id, sizeof(id), "p-%lld", (long long) p->id);
@@ -740,9 +754,37 @@ int project_delete(struct project *p)
 	return 0;
 }
 
-int project_start(struct project *p, json_object **ret_released)
+/* Takes a task out of the graph, the store and memory: the caller made sure
+ * nothing runs for it and nothing unfinished waits on it.  Dependents left
+ * keep exact unmet counts; the TASK_REMOVED event says what it was. */
+void task_unlink(struct task *t)
 {
-	json_object *a = json_object_new_array();
+	json_object *o = task_payload(t);
+
+	json_object_object_add(o, "name", t->name ? json_object_new_string(t->name) : NULL);
+	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
+	while (t->n_deps > 0)
+		remove_edge(t, t->deps[t->n_deps - 1]);
+	while (t->n_rdeps > 0)
+		remove_edge(t->rdeps[t->n_rdeps - 1], t);
+	heap_remove(t);
+	for (size_t i = 0; i < n_spawn; i++)
+		if (spawn_queue[i] == t)
+			spawn_queue[i] = NULL;
+	t->project->counts[t->status]--;
+	if (status_is_active(t->status))
+		count_active(t, -1);
+	(void) store_task_delete(t->id);
+	task_event(t, "TASK_REMOVED", o);
+	tasks[t->id] = NULL;
+	task_free(t);
+}
+
+/* Releases the project's ready tasks; *ret_held (if asked for): the ready
+ * ones it leaves because an operator holds them. */
+int project_start(struct project *p, json_object **ret_released, json_object **ret_held)
+{
+	json_object *a = json_object_new_array(), *h = json_object_new_array();
 	char id[24];
 
 	for (size_t i = 0; i < n_tasks; i++) {
@@ -750,11 +792,19 @@ int project_start(struct project *p, json_object **ret_released)
 
 		if (!t || t->project != p || t->status != ST_READY || t->released)
 			continue;
+		if (t->held) {
+			json_object_array_add(h, json_object_new_string(task_id_string(t->id, id)));
+			continue;
+		}
 		t->released = true;
 		save(t);
 		json_object_array_add(a, json_object_new_string(task_id_string(t->id, id)));
 	}
 	*ret_released = a;
+	if (ret_held)
+		*ret_held = h;
+	else
+		json_object_put(h);
 	return 0;
 }
 
@@ -784,6 +834,7 @@ json_object *task_to_json(const struct task *t)
 	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
 	json_object_object_add(o, "released", json_object_new_boolean(t->released));
 	json_object_object_add(o, "paused", json_object_new_boolean(t->paused));
+	json_object_object_add(o, "held", json_object_new_boolean(t->held));
 	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
 	json_object_object_add(o, "not_before",
 			       t->backoff && t->status == ST_READY ? json_time(t->not_before) : NULL);
@@ -862,7 +913,7 @@ static void remove_from(struct task **list, size_t *n, struct task *x)
 		}
 }
 
-static void remove_edge(struct task *t, struct task *on)
+void remove_edge(struct task *t, struct task *on)
 {
 	remove_from(t->deps, &t->n_deps, on);
 	remove_from(on->rdeps, &on->n_rdeps, t);
@@ -978,7 +1029,7 @@ int task_check_cwd(json_object *args, const char *executor)
 	return 0;
 }
 
-static int check_task_args(const struct project *p, json_object *args, bool need_name)
+int check_task_args(const struct project *p, json_object *args, bool need_name)
 {
 	const char *s, *executor;
 	json_object *o;
@@ -1091,6 +1142,19 @@ static struct task *task_new(struct project *p, json_object *args)
 	return t;
 }
 
+/* r, its message saying which task of a batch it is about: "tasks[2]
+ * ('b'): ...", as args_check() names them. */
+int batch_error(json_object *list, size_t i, int r)
+{
+	_cleanup_free_ char *msg = xstrdup(last_error());
+	const char *name = NULL;
+
+	(void) arg_string(json_object_array_get_idx(list, i), "name", &name);
+	if (name)
+		return errorf(r, "tasks[%zu] ('%.*s'): %s", i, utf8_prefix(name, 64), name, msg);
+	return errorf(r, "tasks[%zu]: %s", i, msg);
+}
+
 static void newtasks_free(struct newtask *nt, size_t n)
 {
 	for (size_t i = 0; nt && i < n; i++)
@@ -1108,7 +1172,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
 	struct names existing;
 	struct task **made;
-	size_t *queue;
+	size_t *queue, at = SIZE_MAX;   /* the task an error is about */
 	json_object *out;
 	int r;
 
@@ -1124,6 +1188,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
 
 		nt[i].args = args;
+		at = i;
 		r = check_task_args(p, args, batch);
 		if (r >= 0)
 			r = task_check_cwd(args, p ? p->executor : NULL);
@@ -1143,6 +1208,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		if (!nt[i].deps)
 			abort();
 	}
+	at = SIZE_MAX;
 	if (n_bn > 1)
 		qsort(bn, n_bn, sizeof(*bn), bname_cmp);
 	for (size_t i = 1; i < n_bn; i++)
@@ -1155,6 +1221,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object *deps = NULL;
 
 		(void) arg_array(nt[i].args, "depends_on", &deps);
+		at = i;
 		for (size_t k = 0; k < nt[i].n_deps; k++) {
 			json_object *v = json_object_array_get_idx(deps, k);
 			const char *s = json_object_get_string(v);
@@ -1190,6 +1257,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			nt[i].deps[k] = (int) -on->id;
 		}
 	}
+	at = SIZE_MAX;
 	/* Kahn: a batch only adds edges among its own tasks and towards
 	 * existing ones, so a cycle can only be within the batch. */
 	queue = calloc(n, sizeof(*queue));
@@ -1274,6 +1342,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	*ret = out;
 	return 0;
 fail:
+	if (batch && at != SIZE_MAX)
+		r = batch_error(list, at, r);
 	newtasks_free(nt, n);
 	free(bn);
 	free(existing.v);
@@ -1363,6 +1433,9 @@ int task_start(struct task *t)
 	if (t->status != ST_READY)
 		return errorf(-EBUSY, "task %s is %s, not ready", task_id_string(t->id, id),
 			    status_to_string(t->status));
+	if (t->held)
+		return errorf(-EBUSY, "task %s is held; release it first (task.release)",
+			    task_id_string(t->id, id));
 	if (!t->released) {
 		t->released = true;
 		save(t);
@@ -1432,29 +1505,6 @@ int task_pause(struct task *t, bool paused)
 	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
 	json_object_object_add(o, "sandbox_id", json_object_new_string(t->sb->id));
 	event_emit(paused ? "TASK_PAUSED" : "TASK_RESUMED", "task", id, t->project->id, o);
-	return 0;
-}
-
-int task_retry(struct task *t)
-{
-	char id[24];
-
-	if (t->status == ST_UPSTREAM_FAILED)
-		return errorf(-EBUSY, "task %s waits on a failed dependency; retry that one", task_id_string(t->id, id));
-	if (t->status != ST_FAILED && t->status != ST_CANCELLED)
-		return errorf(-EBUSY, "task %s is %s; only failed or cancelled tasks can be retried",
-			    task_id_string(t->id, id), status_to_string(t->status));
-	if (t->sb)
-		return errorf(-EBUSY, "task %s: its sandbox is still stopping; try again in a moment",
-			    task_id_string(t->id, id));
-	t->tries = 0;
-	t->released = false;
-	t->finished_at = 0;
-	clear_str(&t->error_message);
-	clear_str(&t->result);
-	clear_str(&t->report);
-	set_status(t, has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY);
-	propagate_recovery(t);
 	return 0;
 }
 
@@ -1528,7 +1578,7 @@ json_object *tasks_unblocked(struct project *p, size_t limit)
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
 
-		if (!t || t->status != ST_READY || !t->project->autonomous || (p && t->project != p))
+		if (!t || t->status != ST_READY || !t->project->autonomous || t->held || (p && t->project != p))
 			continue;
 		list = xrealloc(list, (n + 1) * sizeof(*list));
 		list[n++] = t;
@@ -1892,6 +1942,7 @@ static void result_from_file(struct task *t, const struct sandbox *sb)
 struct exit_info {
 	int code, signal;
 	char *reason, *message;
+	bool result_left;
 };
 
 /* Judge a task by how its sandbox ended.  Kept apart from sandbox_exited()
@@ -1933,7 +1984,8 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 	if (sb->timed_out)
 		msg = xasprintf("timed out after %.3g s", (double) t->timeout_usec / 1e6);
 	else if (e->code == 0) {
-		result_from_file(t, sb);
+		if (e->result_left)
+			result_from_file(t, sb);
 		json_object_put(task_succeeded(t, sb->id));
 		return;
 	} else if (e->signal)
@@ -1974,6 +2026,7 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	r->e.signal = e->signal;
 	r->e.reason = xstrdup(e->reason);
 	r->e.message = xstrdup(e->message);
+	r->e.result_left = e->result_left;
 	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
 	sandbox_judge(sb, &r->e);
 	crash_point("exited");

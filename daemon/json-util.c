@@ -125,3 +125,31 @@ const char *json_text(json_object *o)
 {
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
+
+/* Keyset pagination's arguments: "after", the id ("t-7", "p-2") a page
+ * starts after (its kind given by prefix), and "limit", at most how many a
+ * page holds (0 when not given: all of them). */
+int arg_page(json_object *args, char prefix, int64_t *ret_after, size_t *ret_limit)
+{
+	const char *s;
+	char *end;
+	int64_t limit = 0;
+	long long n;
+	int r;
+
+	*ret_after = 0;
+	r = arg_string(args, "after", &s);
+	if (r == 0) {
+		errno = 0;
+		n = s[0] == prefix && s[1] == '-' && s[2] >= '0' && s[2] <= '9' ? strtoll(s + 2, &end, 10) : -1;
+		if (n < 0 || errno != 0 || *end)
+			return errorf(-EINVAL, "argument 'after' must be an id like '%c-7'", prefix);
+		*ret_after = n;
+	} else if (r != -ENOENT)
+		return r;
+	r = arg_int(args, "limit", 1, 100000, &limit);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	*ret_limit = (size_t) limit;
+	return 0;
+}

@@ -27,6 +27,8 @@ enum {
 	Q_PROJECT_DELETE,
 	Q_TASK_INSERT,
 	Q_TASK_UPDATE,
+	Q_TASK_DEFINE,
+	Q_TASK_DELETE,
 	Q_DEP_INSERT,
 	Q_DEP_DELETE,
 	Q_EVENT_INSERT,
@@ -57,7 +59,12 @@ static const char *const sql[_Q_MAX] = {
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?, result=?,"
 		" error_message=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=?, token=?,"
-		" report=?, updated_at=?, started_at=?, finished_at=?, status_changed_at=?, paused=? WHERE id=?",
+		" report=?, updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?"
+		" WHERE id=?",
+	[Q_TASK_DEFINE] =
+		"UPDATE tasks SET title=?, command=?, env=?, cwd=?, priority=?, timeout_usec=?,"
+		" max_retries=?, backoff_usec=?, validation_command=? WHERE id=?",
+	[Q_TASK_DELETE] = "DELETE FROM tasks WHERE id=?",
 	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
 	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
 	[Q_EVENT_INSERT] =
@@ -391,8 +398,42 @@ int store_task_save(const struct task *t)
 	sqlite3_bind_int64(st, 14, t->started_at);
 	sqlite3_bind_int64(st, 15, t->finished_at);
 	sqlite3_bind_int64(st, 16, t->status_changed_at);
-	sqlite3_bind_int(st, 17, t->paused);
-	sqlite3_bind_int64(st, 18, t->id);
+	sqlite3_bind_int(st, 17, t->held);
+	sqlite3_bind_int(st, 18, t->paused);
+	sqlite3_bind_int64(st, 19, t->id);
+	return step(st);
+}
+
+/* What task.edit may change of a task's definition. */
+int store_task_define(const struct task *t)
+{
+	sqlite3_stmt *st = stmts[Q_TASK_DEFINE];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	bind_text(st, 1, t->title);
+	bind_text(st, 2, t->command);
+	bind_text(st, 3, t->env);
+	bind_text(st, 4, t->cwd);
+	sqlite3_bind_int(st, 5, t->priority);
+	sqlite3_bind_int64(st, 6, (int64_t) t->timeout_usec);
+	sqlite3_bind_int(st, 7, (int) t->max_retries);
+	sqlite3_bind_int64(st, 8, (int64_t) t->backoff_usec);
+	bind_text(st, 9, t->validation_command);
+	sqlite3_bind_int64(st, 10, t->id);
+	return step(st);
+}
+
+/* The task and (by the schema's cascade) its dependency rows. */
+int store_task_delete(int64_t id)
+{
+	sqlite3_stmt *st = stmts[Q_TASK_DELETE];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
 	return step(st);
 }
 
@@ -578,7 +619,7 @@ int store_load(void)
 			       " validation_command, status, released, attempt, tries, not_before,"
 			       " result, error_message, sandbox_id, sandbox_executor, sandbox_handle,"
 			       " token, report, created_at, updated_at, started_at, finished_at,"
-			       " status_changed_at, paused FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+			       " status_changed_at, held, paused FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct task *t = calloc(1, sizeof(*t));
@@ -617,7 +658,8 @@ int store_load(void)
 		t->started_at = sqlite3_column_int64(st, 28);
 		t->finished_at = sqlite3_column_int64(st, 29);
 		t->status_changed_at = sqlite3_column_int64(st, 30);
-		t->paused = sqlite3_column_int(st, 31) && t->status == ST_RUNNING;
+		t->held = sqlite3_column_int(st, 31);
+		t->paused = sqlite3_column_int(st, 32) && t->status == ST_RUNNING;
 		t->heap_idx = -1;
 		if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
 			sqlite3_finalize(st);

@@ -106,6 +106,11 @@ struct dagd_exit {
 	int signal;                     /* terminating signal, or 0 */
 	const char *reason;             /* NULL, or one word: "oom", "lost", "error", "cancelled" */
 	const char *message;            /* NULL, or what a person needs to know */
+	/* version 3: the sandbox left its result beside its log, as
+	 * "<attempt>.result.json" (for sandboxes that cannot reach the socket);
+	 * the host reads that file only then.  From a plugin of an older
+	 * version (whose struct ends before this) the host always looks. */
+	int result_left;
 };
 
 /* The host's side, given to init().  Valid until shutdown() returns. */
@@ -128,6 +133,15 @@ struct dagd_host {
 	void (*sandbox_output)(struct dagd_sandbox *sb, const void *data, size_t size);
 	void (*sandbox_exited)(struct dagd_sandbox *sb, const struct dagd_exit *exit);
 	const char *(*sandbox_id)(const struct dagd_sandbox *sb);
+
+	/* ---- added later: a plugin checks `size` before using these, e.g.
+	 * host->size >= offsetof(struct dagd_host, plugin_path) + sizeof(char *) ---- */
+
+	/* The plugin's file as installed, e.g. ".../plugins/local.so".  The
+	 * host loads a private copy of that file (so that rewriting it cannot
+	 * touch running code), so dladdr() names "/proc/self/fd/N": find what
+	 * is installed beside the plugin from this path instead. */
+	const char *plugin_path;
 };
 
 /* What a plugin exports.  `state` is the plugin's own, from init(); `data` is
@@ -145,13 +159,16 @@ struct dagd_executor {
 	/* stop watching and free everything; sandboxes keep running, to be adopted */
 	void (*shutdown)(void *state);
 	/* start creating the sandbox; 0 means sandbox_exited() will follow,
-	 * < 0 means nothing was started and nothing will be reported */
+	 * < 0 means nothing was started and nothing will be reported.  Both
+	 * sandbox_started() and sandbox_exited() may come inside spawn(), which
+	 * must then return 0 */
 	int (*spawn)(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 		     void **ret_data, char **ret_error);
 	/* stop the sandbox: SIGTERM or the like, the hard way after grace_usec */
 	int (*cancel)(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec);
 	/* find a sandbox again by its handle; 0: watching it (sandbox_exited() follows,
-	 * maybe at once), < 0: it is gone */
+	 * maybe at once), < 0: it is gone, and the attempt fails as lost (retried
+	 * as the task allows); the host asks nothing more of that sandbox */
 	int (*adopt)(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 		     const char *handle, void **ret_data, char **ret_error);
 

@@ -99,6 +99,7 @@ function ago(iso, now) {
 }
 
 function retryText(t, now) {
+  if (t.held) return 'held';
   if (t.status !== 'ready' || !t.not_before) return '';
   const s = Math.ceil((Date.parse(t.not_before) - now) / 1000);
   return s > 0 ? 'retry in ' + s + 's' : '';
@@ -401,6 +402,17 @@ class Board {
           break;
         case 'TASK_DEPENDENCY_UPDATED':
           if (t) t.depends_on = p.depends_on;
+          break;
+        case 'TASK_UPDATED':
+          /* held, released or edited: the task as it is now */
+          if (t && p.task) { this.tasks.set(t.id, p.task); dirty.add(t.id); }
+          break;
+        case 'TASK_REMOVED':
+          if (!t) break;
+          this.tasks.delete(t.id);
+          dirty.delete(t.id);
+          if (this.cards.get(t.id)) { this.cards.get(t.id).remove(); this.cards.delete(t.id); }
+          head = true;
           break;
         case 'AUTONOMOUS_MODE_CHANGED':
           this.project.autonomous_execution_enabled = p.enabled;

@@ -359,6 +359,7 @@ static void sandbox_end(struct dt_sandbox *x, int code, const char *reason, char
 		.code = code,
 		.reason = x->cancel ? "cancelled" : reason,
 		.message = message,
+		.result_left = code == 0,       /* downloaded before, if there was one */
 	};
 
 	http_cancel(TAKE_PTR(x->req));

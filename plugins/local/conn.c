@@ -304,7 +304,7 @@ int helper_connect(struct local *l, bool start) {
 
 	if (l->fd >= 0)
 		return 0;
-	path = strdupf("%s/" PROTO_SOCKET, l->dir);
+	path = l->helper_socket ? strdup(l->helper_socket) : strdupf("%s/" PROTO_SOCKET, l->dir);
 	if (!path)
 		return -ENOMEM;
 	if (strlen(path) >= sizeof(sa.sun_path))

@@ -28,16 +28,22 @@
 
 extern DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor;
 
-/* The helper is installed in the directory local.so was loaded from. */
-static int helper_find(char **ret) {
+/* The helper is installed beside local.so: the host says where that file is
+ * (it loads a private copy, which dladdr() would name); an older host loads
+ * the file itself. */
+static int helper_find(const struct dagd_host *host, char **ret) {
+	const char *file = NULL, *slash;
 	Dl_info info;
-	const char *slash;
 	char *path;
 
-	if (!dladdr((const void *) &dagd_executor, &info) || !info.dli_fname)
+	if (host->size >= offsetof(struct dagd_host, plugin_path) + sizeof(host->plugin_path))
+		file = host->plugin_path;
+	if (!file && dladdr((const void *) &dagd_executor, &info))
+		file = info.dli_fname;
+	if (!file)
 		return -ENOENT;
-	slash = strrchr(info.dli_fname, '/');
-	path = strdupf("%.*s" PROTO_HELPER, slash ? (int) (slash - info.dli_fname + 1) : 0, info.dli_fname);
+	slash = strrchr(file, '/');
+	path = strdupf("%.*s" PROTO_HELPER, slash ? (int) (slash - file + 1) : 0, file);
 	if (!path)
 		return -ENOMEM;
 	if (access(path, X_OK) < 0) {
@@ -49,8 +55,12 @@ static int helper_find(char **ret) {
 	return 0;
 }
 
-/* The user a task runs as: a name or a number. */
-static int user_resolve(const char *user, uid_t *ret_uid, gid_t *ret_gid, char **ret_error) {
+/* The user a task runs as: a name or a number.  Only root can run tasks as
+ * another user, or a helper of its own that holds CAP_SETUID (the system
+ * units'): then every task runs as the executor's user, since operators are
+ * not the host's root, and an operator's task.add must not make them so. */
+static int user_resolve(const struct local *l, const char *user, uid_t *ret_uid, gid_t *ret_gid,
+			char **ret_error) {
 	struct passwd *pw;
 	char *end;
 	unsigned long n;
@@ -67,7 +77,11 @@ static int user_resolve(const char *user, uid_t *ret_uid, gid_t *ret_gid, char *
 	}
 	if (!pw)
 		return errorf(ret_error, -ESRCH, "option 'user': no user '%s'", user);
-	if (geteuid() != 0 && pw->pw_uid != geteuid())
+	if (l && l->helper_socket) {
+		if (l->user && strcmp(user, l->user) != 0 && pw->pw_uid != l->uid)
+			return errorf(ret_error, -EPERM, "option 'user': tasks of this daemon run as '%s' (its local "
+				      "executor's user) and not as '%s'", l->user, user);
+	} else if (geteuid() != 0 && pw->pw_uid != geteuid())
 		return errorf(ret_error, -EPERM, "option 'user': dagd runs as uid %u and cannot run tasks as '%s'",
 			      (unsigned) geteuid(), user);
 	*ret_uid = pw->pw_uid;
@@ -75,7 +89,7 @@ static int user_resolve(const char *user, uid_t *ret_uid, gid_t *ret_gid, char *
 	return 0;
 }
 
-static const char *const executor_keys[] = { "user", "max_concurrency", NULL };
+static const char *const executor_keys[] = { "user", "max_concurrency", "helper_socket", NULL };
 static const char *const task_keys[] = { "user", NULL };
 
 static int local_check_options(void *state, const char *options_json, char **ret_error) {
@@ -91,14 +105,14 @@ static int local_check_options(void *state, const char *options_json, char **ret
 	r = get_string(o, "user", &user, ret_error);
 	if (r < 0)
 		return r;
-	return user ? user_resolve(user, &uid, &gid, ret_error) : 0;
+	return user ? user_resolve(state, user, &uid, &gid, ret_error) : 0;
 }
 
 static int local_init(const struct dagd_host *host, const char *options_json,
 		      void **ret_state, char **ret_error) {
 	_cleanup_json_ json_object *o = NULL;
 	struct local *l;
-	const char *user;
+	const char *user, *helper_socket;
 	int r;
 
 	if (!host || host->abi_version < 1 ||
@@ -113,17 +127,29 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 	r = get_string(o, "user", &user, ret_error);
 	if (r < 0)
 		return r;
+	r = get_string(o, "helper_socket", &helper_socket, ret_error);
+	if (r < 0)
+		return r;
+	if (helper_socket && helper_socket[0] != '/')
+		return errorf(ret_error, -EINVAL, "option 'helper_socket': '%s' is not an absolute path", helper_socket);
+	if (helper_socket && !user)
+		return errorf(ret_error, -EINVAL, "option 'helper_socket' needs the option 'user': whom the helper "
+			      "runs tasks as");
 
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	l->host = host;
 	l->fd = -EBADF;
+	if (helper_socket && !(l->helper_socket = strdup(helper_socket))) {
+		free(l);
+		return errorf(ret_error, -ENOMEM, "Out of memory");
+	}
 	/* a task must not be able to do what the daemon does: as root, tasks
 	 * run as an unprivileged user unless the operator names another */
 	if (!user && geteuid() == 0)
 		user = DEFAULT_USER;
-	if (user && (r = user_resolve(user, &l->uid, &l->gid, ret_error)) < 0)
+	if (user && (r = user_resolve(l, user, &l->uid, &l->gid, ret_error)) < 0)
 		goto fail;
 	if (user && !(l->user = strdup(user))) {
 		r = errorf(ret_error, -ENOMEM, "Out of memory");
@@ -143,7 +169,7 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 		r = errorf(ret_error, -errno, "Cannot create '%s': %m", l->dir);
 		goto fail;
 	}
-	r = helper_find(&l->helper);
+	r = helper_find(host, &l->helper);
 	if (r < 0) {
 		r = errorf(ret_error, r, "Cannot find the program '" PROTO_HELPER "' beside local.so: %s", strerror(-r));
 		goto fail;
@@ -151,6 +177,7 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 	*ret_state = l;
 	return 0;
 fail:
+	free(l->helper_socket);
 	free(l->user);
 	free(l->dir);
 	free(l);
@@ -174,6 +201,7 @@ static void local_shutdown(void *state) {
 	free(l->in);
 	free(l->out);
 	free(l->helper);
+	free(l->helper_socket);
 	free(l->user);
 	free(l->dir);
 	free(l);
@@ -204,7 +232,7 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	r = get_string(o, "user", &user, ret_error);
 	if (r < 0)
 		return r;
-	if (user && (r = user_resolve(user, &u, &g, ret_error)) < 0)
+	if (user && (r = user_resolve(l, user, &u, &g, ret_error)) < 0)
 		return r;
 	if (user || l->user) {
 		snprintf(uid, sizeof(uid), "%u", (unsigned) u);

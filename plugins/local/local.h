@@ -34,6 +34,8 @@ struct local {
 	const struct dagd_host *host;
 	char *dir;                              /* absolute STATE_DIR/local */
 	char *helper;                           /* the program's path */
+	char *helper_socket;                    /* a helper someone else starts (the system
+						 * units' dagd-helper.socket), or NULL: our own */
 	char *user;                             /* run tasks as this user, or NULL */
 	uid_t uid;
 	gid_t gid;

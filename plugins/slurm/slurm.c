@@ -141,8 +141,13 @@ static void job_end(struct sl_job *x, int code, int signal, const char *reason, 
 	struct ended *en = calloc(1, sizeof(*en));
 
 	output_copy(x, true);
-	if (code == 0 && x->log_path && result_copy(x->result_path, x->log_path, &err) < 0)
-		s->host->log(x->sb, LOG_WARNING, "%s", err ? err : "cannot copy the result");
+	if (code == 0 && x->log_path) {
+		int r = result_copy(x->result_path, x->log_path, &err);
+
+		if (r < 0)
+			s->host->log(x->sb, LOG_WARNING, "%s", err ? err : "cannot copy the result");
+		e.result_left = r > 0;
+	}
 	if (en && (en->sandbox_id = strdup(x->sandbox_id))) {
 		en->next = s->ended;
 		s->ended = en;

@@ -375,6 +375,16 @@ def workdir():
     return w
 
 
+def make_install(destdir, prefix):
+    """`make install` of the build tree of DAGD_BIN; skips if it is not one."""
+    build = os.path.dirname(DAGD)
+    if not os.path.realpath(build).startswith(os.path.join(SRC, "build")):
+        skip(f"{DAGD} is not from this source tree's build directory")
+    p = subprocess.run([os.path.join(SRC, "tests/systemd/install"), build, destdir, prefix],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, f"make install failed:\n{p.stdout}\n{p.stderr}"
+
+
 def read_file(path, default=None):
     try:
         with open(path) as f:

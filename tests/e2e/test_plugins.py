@@ -112,7 +112,10 @@ def a_daemon_with_no_executor_says_so_loudly():
     w = workdir()                       # a plugin directory with nothing loadable
     open(os.path.join(w, "broken.so"), "w").write("not a shared object\n")
     d = Daemon(plugin_dir=w).start()
-    expect_eq(d.call("daemon.status")["executors"], {"loaded": 0, "failed": 1}, "daemon.status")
+    ex = d.call("daemon.status")["executors"]
+    expect_eq((ex["loaded"], ex["failed"]), (0, 1), "daemon.status: executors loaded and failed")
+    expect_eq([(e["loaded"], "not a shared object" in (e["error"] or "") or bool(e["error"])) for e in ex["each"]],
+              [(False, True)], "daemon.status: each executor")
     rc, out, err = d.dagctl("status")
     assert rc == 0 and "NONE LOADED" in out, f"dagctl status: {rc} {out!r}"
     rc, out, err = d.dagctl("executors")

@@ -15,7 +15,7 @@ import threading
 import time
 
 import dagdtest
-from dagdtest import (DAGD, SRC, Daemon, Timeout, expect_eq, main, skip,
+from dagdtest import (DAGD, Daemon, Timeout, expect_eq, main, make_install, skip,
                       test, wait_for, workdir)
 
 ACTIVATE = shutil.which("systemd-socket-activate")
@@ -462,16 +462,6 @@ def log_target_journal_forces_the_journal_and_stderr_stays_the_default():
 
 
 # --- make install ---------------------------------------------------------------------
-
-
-def make_install(destdir, prefix):
-    """`make install` of the build tree of DAGD_BIN; skips if it is not one."""
-    build = os.path.dirname(DAGD)
-    if not os.path.realpath(build).startswith(os.path.join(SRC, "build")):
-        skip(f"{DAGD} is not from this source tree's build directory")
-    p = subprocess.run([os.path.join(SRC, "tests/systemd/install"), build, destdir, prefix],
-                       capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, f"make install failed:\n{p.stdout}\n{p.stderr}"
 
 
 OUT_OF_TREE = r"""

@@ -8,7 +8,8 @@ DAGD_TEST_HANG_SIGNAL) is killed by the watchdog and restarted, and the DAG
 still completes; `systemctl stop` then a new connection loses nothing; dagd
 exits when idle and the socket brings it back; the journal has its messages
 with task, project and sandbox fields; the user units work for a user
-without root.
+without root; dagctl finds the system's daemon for a user without one of their
+own, and says what to do when they are not in group dagd.
 
 The tree is built once by tests/systemd/rootfs and reused.  Skipped where
 nspawn cannot run (not root, no systemd-nspawn, no tree and no debootstrap),
@@ -32,6 +33,7 @@ ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 UNITS = "/usr/local/lib/systemd/system"
 USER_UNITS = "/usr/local/lib/systemd/user"
 DROPIN = "/etc/systemd/system/dagd.service.d"
+HELPER_DROPIN = "/etc/systemd/system/dagd-helper.service.d"
 
 
 def unavailable(reason):
@@ -177,6 +179,9 @@ def setup(c):
         env.append("ASAN_OPTIONS=detect_leaks=0")
     c.sh(f"mkdir -p {DROPIN} && printf '[Service]\\nWatchdogSec=5\\nEnvironment={' '.join(env)}\\n'"
          f" > {DROPIN}/test.conf")
+    if SAN:
+        c.sh(f"mkdir -p {HELPER_DROPIN} && printf '[Service]\\nEnvironment=ASAN_OPTIONS=detect_leaks=0\\n'"
+             f" > {HELPER_DROPIN}/test.conf")
     c.run("systemctl", "daemon-reload")
     c.run("systemctl", "start", "dagd.socket")
 
@@ -232,14 +237,14 @@ def the_socket_listens_and_the_service_is_inactive_before_any_connection():
     expect_eq(is_active(c, "dagd.socket"), "active", "dagd.socket")
     expect_eq(is_active(c, "dagd.service"), "inactive", "dagd.service before any connection")
     expect_eq(c.run("stat", "-c", "%F %U:%G %a", "/run/dagd/dagd.sock").stdout.strip(),
-              "socket root:dagd 660", "the socket file")
+              "socket root:dagd 666", "the socket file")
 
 
 @test
 def systemd_analyze_verify_passes_on_the_installed_units():
     c = container()
     p = c.run("systemd-analyze", "verify", f"{UNITS}/dagd.socket", f"{UNITS}/dagd.service",
-              check=False)
+              f"{UNITS}/dagd-helper.socket", f"{UNITS}/dagd-helper.service", check=False)
     assert p.returncode == 0 and not (p.stdout + p.stderr).strip(), \
         f"systemd-analyze verify: exit {p.returncode}\n{p.stdout}{p.stderr}"
 
@@ -287,17 +292,29 @@ def the_hardening_holds_for_dagd_and_its_tasks():
         {"name": "etc", "title": "write /etc", "command": "touch /etc/dagd-x"},
         {"name": "home", "title": "read /root", "command": "ls /root"},
         {"name": "state", "title": "write the state dir", "command": "touch /var/lib/dagd/x"},
+        {"name": "db", "title": "read the database", "command": "cat /var/lib/dagd/dagd.db > /dev/null"},
+        {"name": "user", "title": "run as dagd-task", "command": "test \"$(id -un)\" = dagd-task"},
+        {"name": "caps", "title": "no capability at all",
+         "command": "grep -E '^Cap(Inh|Prm|Eff|Amb):' /proc/self/status | grep -vq '0000000000000000$' && exit 1; exit 0"},
+        {"name": "operator", "title": "act as an operator", "command": "dagctl task list"},
         {"name": "nnp", "title": "no new privileges",
          "command": "grep -q 'NoNewPrivs:[[:space:]]*1' /proc/self/status"},
         {"name": "notroot", "title": "not root", "command": "test \"$(id -u)\" != 0"}]})
     ts = wait_tasks(c, "hardening", finished, 60, "the hardening tasks")
     expect_eq({n: t["status"] for n, t in ts.items()},
-              {"usr": "failed", "etc": "failed", "home": "failed", "state": "completed",
+              {"usr": "failed", "etc": "failed", "home": "failed", "state": "failed", "db": "failed",
+               "user": "completed", "caps": "completed", "operator": "failed",
                "nnp": "completed", "notroot": "completed"}, "what tasks may do")
     logs = dagctl(c, "task", "logs", ts["usr"]["id"]).stdout
     assert "Read-only file system" in logs, f"the /usr task's output: {logs}"
     p = c.run("test", "-e", "/usr/x", check=False)
     assert p.returncode != 0, "a task wrote /usr"
+    logs = dagctl(c, "task", "logs", ts["operator"]["id"]).stdout
+    assert "permission" in logs.lower(), f"the operator task's output: {logs}"
+    # an operator is not the host's root: no task may ask to be someone else
+    p = dagctl(c, "task", "add", "hardening", "--title", "root", "--executor-options", '{"user": "root"}',
+               "--", "true", check=False)
+    assert p.returncode != 0 and "run as 'dagd-task'" in p.stderr, (p.returncode, p.stderr)
     out = c.run("systemd-analyze", "security", "dagd.service", "--no-pager").stdout
     m = re.search(r"Overall exposure level for dagd.service: ([\d.]+) (\w+)", out)
     assert m, f"no exposure level in:\n{out[-2000:]}"
@@ -333,7 +350,7 @@ def a_cancel_kills_everything_the_task_started_even_outside_its_session():
     sandbox = dagctl_json(c, "task", "show", ids["escape"])["task"]["sandbox_id"]
     # the v2 hierarchy: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host
     v2 = c.run("findmnt", "-n", "-t", "cgroup2", "-o", "TARGET").stdout.split()[0]
-    events = f"{v2}/system.slice/dagd.service/{sandbox}/cgroup.events"
+    events = f"{v2}/system.slice/dagd-helper.service/{sandbox}/cgroup.events"
     wait_until(lambda: "frozen 1" in c.run("cat", events, check=False).stdout, 15, f"{events}: frozen 1")
     dagctl(c, "task", "cancel", ids["escape"])
     # SIGTERM is ignored by two of them: the SIGKILL at the end of the grace
@@ -424,7 +441,7 @@ def dagd_exits_when_idle_and_the_socket_starts_it_again():
 @test
 def no_sanitizer_report_and_no_error_from_dagd_in_the_journal():
     c = container()
-    log = c.run("journalctl", "-u", "dagd.service", "--no-pager", "-o", "cat").stdout
+    log = c.run("journalctl", "-u", "dagd.service", "-u", "dagd-helper.service", "--no-pager", "-o", "cat").stdout
     m = SANITIZER_RE.search(log)
     assert not m, "sanitizer report in the journal:\n" + log[max(0, m.start() - 200):][:4000]
     errors = c.run("journalctl", "SYSLOG_IDENTIFIER=dagd", "--priority=err", "--no-pager",
@@ -468,6 +485,32 @@ def the_user_units_run_dagd_for_a_user_without_root():
                    check=False, **u).stdout
     assert "1 completed" in status, status
 
+
+
+@test
+def an_operator_without_a_daemon_of_their_own_reaches_the_system_one():
+    c = container()
+    c.run("useradd", "--create-home", "--uid", "1501", "operator2")
+    u = dict(user="operator2")
+    # the socket lets anyone in (a task reports through it); only operators
+    # may do more than report
+    p = c.run("dagctl", "status", check=False, **u)
+    expect_eq(p.returncode, 1, "dagctl status, not in group dagd")
+    assert "permission_denied" in p.stderr and "for operators only" in p.stderr and \
+        "are you in\ngroup dagd?" in p.stderr and "usermod -aG dagd operator2" in p.stderr, p.stderr
+    c.run("usermod", "-aG", "dagd", "operator2")
+    st = json.loads(c.run("dagctl", "--json", "status", **u).stdout)
+    expect_eq(st["socket"], "/run/dagd/dagd.sock", "the daemon operator2 reaches")
+    p = c.run("dagctl", "--user", "status", check=False, **u)
+    assert p.returncode == 2 and "/run/user/1501/dagd.sock" in p.stderr and \
+        "systemctl --user enable --now dagd.socket" in p.stderr, p.stderr
+    # operator1 has a daemon of their own (the test before): theirs first,
+    # --system for the system's, which they may not use
+    env = ["env", "XDG_RUNTIME_DIR=/run/user/1500", f"PATH={ENV['PATH']}"]
+    st = json.loads(c.run(*env, "dagctl", "--json", "status", user="operator1").stdout)
+    expect_eq(st["socket"], "/run/user/1500/dagd.sock", "the daemon operator1 reaches")
+    p = c.run(*env, "dagctl", "--system", "status", check=False, user="operator1")
+    assert p.returncode == 1 and "group dagd?" in p.stderr, p.stderr
 
 if __name__ == "__main__":
     try:

@@ -19,7 +19,11 @@ COMMANDS = {
     "task.list": {}, "task.depend": {"task_id": "t-1", "on": "t-2"},
     "task.undepend": {"task_id": "t-1", "on": "t-2"}, "task.start": {"task_id": "t-1"},
     "task.complete": {"task_id": "t-1"}, "task.cancel": {"task_id": "t-1"},
-    "task.retry": {"task_id": "t-1"}, "task.unblocked": {}, "task.logs": {"task_id": "t-1"},
+    "task.retry": {"task_id": "t-1", "downstream": True, "dry_run": True},
+    "task.hold": {"task_id": "t-1"}, "task.release": {"task_id": "t-1"},
+    "task.edit": {"task_id": "t-1", "title": "t"}, "task.remove": {"task_id": "t-1"},
+    "project.clean": {"project": "x", "failed": True},
+    "task.unblocked": {}, "task.logs": {"task_id": "t-1"},
     "events.subscribe": {"follow": False}, "executor.list": {}, "executor.reload": {},
     "daemon.status": {},
 }

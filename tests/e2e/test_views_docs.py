@@ -56,6 +56,12 @@ def bash_completes_commands_options_projects_and_tasks():
     expect_eq(complete(d, "dagctl task list --status upstream"), ["upstream_failed"], "--status")
     expect_eq(complete(d, "dagctl board completed-project "), [], "no second project")
     expect_eq(complete(d, "dagctl executors "), ["reload"], "executors")
+    expect_eq(complete(d, "dagctl task re"), ["release", "remove", "resume", "retry"], "dagctl task re")
+    expect_eq(complete(d, "dagctl task retry --d"), ["--downstream", "--dry-run"], "retry's flags")
+    expect_eq(complete(d, "dagctl project cl"), ["clean"], "project clean")
+    expect_eq(complete(d, "dagctl apply x --up"), ["--update"], "apply --update")
+    assert t in complete(d, "dagctl task hold "), "a task of task hold"
+    assert "TASK_REMOVED" in complete(d, "dagctl events --type TASK_"), "the new event types"
 
 
 @test

@@ -244,6 +244,23 @@ def a_failed_attempt_with_retries_left_counts_down_on_its_card(d, w, br):
     wait_lanes(br, {"failed": [t["id"]], "ready": []}, what="the cancelled card")
 
 
+@web_test
+def a_held_card_says_so_and_a_removed_one_leaves_the_board(d, w, br):
+    p = d.project()
+    t = d.add(p, ["true"], title="kept back")
+    gone = d.add(p, ["true"], title="removed")
+    open_board(br, w, p["id"])
+    wait_lanes(br, {"ready": [t["id"], gone["id"]]}, what="two ready cards")
+    d.call("task.hold", task_id=t["id"])
+    sel = f".lane-ready .card[data-id=\"{t['id']}\"] .retry"
+    br.wait(f"document.querySelector('{sel}') && document.querySelector('{sel}').textContent == 'held'",
+            what="the card says held")
+    d.call("task.remove", task_id=gone["id"])
+    wait_lanes(br, {"ready": [t["id"]]}, what="the removed card gone")
+    d.call("task.release", task_id=t["id"])
+    br.wait(f"!document.querySelector('{sel}')", what="held no more")
+
+
 @web_test(own_daemon=True)
 def a_daemon_restarted_mid_run_is_followed_without_losing_a_cards_state(d, w, br):
     p = d.project(autonomous=False)

@@ -2,15 +2,20 @@
  * fuzz-engine.c - libFuzzer target for whole command sequences against a
  * live engine: each input is read as a program of operations (add a task
  * with dependencies, depend, undepend, claim, spawn, complete, fail,
- * cancel, retry, start, switch a project's mode, end a turn), each applied
- * to the engine and committed, and after each the engine's invariants are
- * checked:
+ * cancel, retry (with or without what depends on it), start, switch a
+ * project's mode, hold, release, edit, remove, clean a project, end a turn),
+ * each applied to the engine and committed, and after each the engine's
+ * invariants are checked:
  *
  *   - a project's counts match the statuses of its tasks, and its active
  *     count the tasks holding a slot;
  *   - a task's unmet count is the number of its dependencies not completed,
- *     and its dependents list it among their dependencies;
- *   - no task is ready, spawning or running with unmet dependencies;
+ *     its dependents list it among their dependencies and it theirs, and
+ *     both are tasks that exist;
+ *   - no task is ready, spawning or running with unmet dependencies, and no
+ *     waiting or ready task has a failed dependency;
+ *   - a project's heap holds exactly its dispatchable tasks (never a held
+ *     one), each where its index says;
  *   - the dependency graph has no cycle.
  *
  * Every input starts from an empty in-memory database and engine.
@@ -72,6 +77,16 @@ static bool cycle_from(struct task *t, unsigned char *colour)
 	return false;
 }
 
+/* What the engine's dispatchable() says, seen from outside. */
+static bool should_be_in_heap(const struct task *t)
+{
+	if (t->sb || t->backoff || t->held)
+		return false;
+	if (t->status == ST_PENDING_VALIDATION)
+		return true;
+	return t->status == ST_READY && (t->project->autonomous || t->released);
+}
+
 static void check(void)
 {
 	unsigned char *colour = calloc(n_tasks + 1, 1);
@@ -90,6 +105,11 @@ static void check(void)
 		for (int s = 0; s < _ST_MAX; s++)
 			CHECK(p->counts[s] == counts[s]);
 		CHECK(p->active == active);
+		for (size_t k = 0; k < p->n_heap; k++) {
+			CHECK(p->heap[k]->project == p);
+			CHECK(p->heap[k]->heap_idx == (ssize_t) k);
+			CHECK(tasks[p->heap[k]->id] == p->heap[k]);
+		}
 	}
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
@@ -101,14 +121,28 @@ static void check(void)
 			struct task *d = t->deps[k];
 			bool listed = false;
 
+			CHECK(tasks[d->id] == d);
 			unmet += d->status != ST_COMPLETED;
 			for (size_t j = 0; j < d->n_rdeps; j++)
 				listed |= d->rdeps[j] == t;
+			CHECK(listed);
+			if (t->status == ST_WAITING || t->status == ST_READY)
+				CHECK(d->status != ST_FAILED && d->status != ST_UPSTREAM_FAILED &&
+				      d->status != ST_CANCELLED);
+		}
+		for (size_t k = 0; k < t->n_rdeps; k++) {
+			struct task *d = t->rdeps[k];
+			bool listed = false;
+
+			CHECK(tasks[d->id] == d);
+			for (size_t j = 0; j < d->n_deps; j++)
+				listed |= d->deps[j] == t;
 			CHECK(listed);
 		}
 		CHECK(t->unmet == unmet);
 		if (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING)
 			CHECK(unmet == 0);
+		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
 	}
@@ -124,6 +158,7 @@ static unsigned next(struct prog *g)
 	return g->p < g->end ? *g->p++ : 0;
 }
 
+/* A task, or NULL (none there, or one removed). */
 static struct task *pick(struct prog *g)
 {
 	unsigned b = next(g);
@@ -212,6 +247,41 @@ static void op_project(struct prog *g)
 	json_object_put(args);
 }
 
+static void op_edit(struct prog *g)
+{
+	static const char *const prio[] = { "critical", "high", "medium", "low" };
+	struct task *t = pick(g);
+	json_object *args = json_object_new_object(), *changed = NULL;
+	unsigned b = next(g);
+
+	json_object_object_add(args, "priority", json_object_new_string(prio[b & 3]));
+	json_object_object_add(args, "max_retries", json_object_new_int((int) ((b >> 2) & 3)));
+	if (t && task_edit(t, args, b & 32, &changed) >= 0)
+		json_object_put(changed);
+	json_object_put(args);
+}
+
+static void op_rerun(struct prog *g)
+{
+	struct task *t = pick(g);
+	json_object *ids = NULL;
+	unsigned b = next(g);
+
+	if (t && task_rerun(t, b & 1, b & 2, &ids) >= 0)
+		json_object_put(ids);
+}
+
+static void op_clean(struct prog *g)
+{
+	struct project *p = pick_project(g);
+	json_object *removed = NULL, *kept = NULL;
+
+	if (p && project_clean(p, next(g) & 1, &removed, &kept) >= 0) {
+		json_object_put(removed);
+		json_object_put(kept);
+	}
+}
+
 static void commit(void)
 {
 	if (store_commit() < 0)
@@ -231,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	op_project(&g);
 	commit();
 	while (g.p < g.end) {
-		switch (next(&g) % 14) {
+		switch (next(&g) % 20) {
 		case 0:
 		case 1:
 			op_add(&g);
@@ -276,6 +346,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 13:                /* a whole turn, as the server ends it */
 			server_flush();
+			break;
+		case 14:
+		case 15:
+			if ((t = pick(&g)))
+				(void) task_hold(t, next(&g) & 1);
+			break;
+		case 16:
+			op_edit(&g);
+			break;
+		case 17:
+			if ((t = pick(&g)))
+				(void) task_remove(t);
+			break;
+		case 18:
+			op_clean(&g);
+			break;
+		case 19:
+			op_rerun(&g);
 			break;
 		}
 		commit();

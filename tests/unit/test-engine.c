@@ -148,7 +148,7 @@ static void a_manual_project_runs_only_what_start_released(void **state)
 	mktasks(p, "a b:a");
 	flush();
 	assert_int_equal(fake_running(), 0);
-	assert_int_equal(project_start(p, &released), 0);
+	assert_int_equal(project_start(p, &released, NULL), 0);
 	assert_int_equal(json_object_array_length(released), 1);
 	json_object_put(released);
 	flush();

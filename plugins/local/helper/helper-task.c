@@ -316,6 +316,9 @@ static void child_fail(int fd, const char *what, const char *arg, int err) {
 	(void) !write(fd, "\n", 1);
 }
 
+static struct __user_cap_header_struct cap_header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+static struct __user_cap_data_struct cap_none[_LINUX_CAPABILITY_U32S_3];
+
 /* vfork and exec, the child in a session of its own, output to `out`; kept
  * apart so that nothing of the caller's is live across the vfork. */
 static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv, char **envp, const char *cwd,
@@ -338,6 +341,16 @@ static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv,
 		}
 		if (*user && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)) {
 			child_fail(out, "cannot switch to user", user, errno);
+			_exit(126);
+		}
+		/* none of the helper's capabilities (it may hold CAP_SETUID to
+		 * switch users) reach the task, not even through the ambient set */
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
+			child_fail(out, "cannot drop the capabilities of", "the task", errno);
+			_exit(126);
+		}
+		if (syscall(SYS_capset, &cap_header, cap_none) < 0) {
+			child_fail(out, "cannot drop the capabilities of", "the task", errno);
 			_exit(126);
 		}
 		(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -379,6 +392,12 @@ void task_spawn(struct conn *c, const char **f, int n) {
 	}
 	uid = (uid_t) strtoul(f[3], NULL, 10);
 	gid = (gid_t) strtoul(f[4], NULL, 10);
+	/* a helper that is not root but may switch users (CAP_SETUID, as the
+	 * system units give it) never makes anyone root */
+	if (*f[3] && (uid == 0 || gid == 0) && getuid() != 0) {
+		send_msg(c, 'X', f[0], "-1", "0", "error", "the local helper does not run tasks as root", NULL);
+		return;
+	}
 	argv = xmalloc(sizeof(*argv) * (size_t) (argc + 1));
 	envp = xmalloc(sizeof(*envp) * (size_t) (n - 6 - argc + 1));
 	for (int i = 0; i < argc; i++)

@@ -1,4 +1,4 @@
--- 003_paused.sql - a running task whose processes an operator stopped
+-- 004_paused.sql - a running task whose processes an operator stopped
 -- (task.pause) until task.resume: they stay stopped across a restart of dagd,
 -- so the flag must too.
 

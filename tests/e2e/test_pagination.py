@@ -1,0 +1,93 @@
+"""Keyset pagination of task.list and project.list ("after" an id, "limit"
+per page, "next" while more follow): a walk page by page sees every task
+once, in id order, while tasks are added and run between the pages; bad
+page arguments are refused; dagctl pages for the operator transparently.
+"""
+
+from dagdtest import Daemon, expect_eq, expect_error, main, test
+
+
+def walk(d, cmd, key, between=None, **args):
+    """Every page of cmd, in order: the ids seen, and how many pages."""
+    ids, pages, after = [], 0, None
+    while True:
+        page = d.call(cmd, limit=17, **args, **({"after": after} if after else {}))
+        pages += 1
+        assert len(page[key]) <= 17, f"a page of {len(page[key])}"
+        ids += [x["id"] for x in page[key]]
+        after = page.get("next")
+        if after is None:
+            return ids, pages
+        expect_eq(after, page[key][-1]["id"], "next: the last id of the page")
+        if between:
+            between()
+
+
+def num(i):
+    return int(i.split("-")[1])
+
+
+@test(timeout=90)
+def a_walk_by_pages_sees_every_task_once_while_tasks_come_and_run():
+    d = Daemon().start()
+    p = d.project(autonomous=False, max_concurrency=3)
+    other = d.project(autonomous=False)
+    mine = []
+    for k in range(3):
+        mine += [t["id"] for t in d.call("task.add_batch", project=p["id"], tasks=[
+            {"name": f"a{k}-{i}", "title": "t", "command": "true"} for i in range(100)])["tasks"]]
+        d.call("task.add_batch", project=other["id"], tasks=[
+            {"name": f"b{k}-{i}", "title": "t", "command": "true"} for i in range(20)])
+    added = []
+
+    def between():
+        added.append(d.add(p, "true")["id"])
+        d.call("task.start", task_id=mine[len(added) * 3])     # and some run meanwhile
+
+    ids, pages = walk(d, "task.list", "tasks", between, project=p["id"])
+    assert ids == sorted(ids, key=num), "pages out of id order"
+    expect_eq(len(ids), len(set(ids)), "tasks seen twice")
+    missed = set(mine) - set(ids)
+    expect_eq(missed, set(), "tasks that existed all along and were missed")
+    assert set(ids) <= set(mine) | set(added), "a task of another project"
+    assert pages >= 18, f"only {pages} pages"
+    # with a status filter: the ready ones, each once
+    d.wait_tasks(p, until=lambda ts: not [t for t in ts if t["status"] in ("spawning", "running")])
+    ready, _ = walk(d, "task.list", "tasks", status="ready", project=p["id"])
+    expect_eq(sorted(ready, key=num), [t["id"] for t in d.tasks(p) if t["status"] == "ready"],
+              "the ready tasks, by pages")
+    d.stop()
+
+
+@test(timeout=60)
+def projects_come_by_pages_and_bad_page_arguments_are_refused():
+    d = Daemon().start()
+    made = [d.project(name=f"p{i}")["id"] for i in range(40)]
+    ids, pages = walk(d, "project.list", "projects")
+    expect_eq((ids, pages), (made, 3), "projects by pages")
+    for args in ({"after": "p-1"}, {"after": 7}, {"after": "t-x"}, {"limit": 0}, {"limit": 100001},
+                 {"limit": "5"}):
+        expect_error(d.call, "bad_request", "task.list", **args)
+    expect_error(d.call, "bad_request", "project.list", after="t-1")
+    expect_eq(d.call("project.list", after="p-999")["projects"], [], "after the last one")
+    d.stop()
+
+
+@test(timeout=90)
+def dagctl_lists_more_than_a_page_without_being_asked():
+    d = Daemon().start()
+    p = d.project(autonomous=False)
+    for k in range(3):
+        d.call("task.add_batch", project=p["id"], tasks=[
+            {"name": f"n{k}-{i}", "title": "t", "command": "true"} for i in range(900)])
+    rc, out, err = d.dagctl("--json", "task", "list", p["name"])
+    import json
+    ids = [t["id"] for t in json.loads(out)["tasks"]]
+    expect_eq((rc, len(ids), len(set(ids))), (0, 2700, 2700), f"dagctl task list --json ({err})")
+    rc, out, err = d.dagctl("task", "list", p["name"])
+    expect_eq((rc, len(out.splitlines())), (0, 2701), f"dagctl task list: a header and a line a task ({err})")
+    d.stop()
+
+
+if __name__ == "__main__":
+    main()
