@@ -175,7 +175,7 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 all tests
 	tests/run build/san
 
-bench: all $(BUILD)/bench/floor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/hold.so
+bench: all $(BUILD)/bench/floor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/linger.so
 	tests/bench/setup
 	tests/bench/run $(BUILD)
 	tests/bench/slurm $(BUILD)

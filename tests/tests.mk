@@ -15,7 +15,7 @@ BROKEN_PLUGINS = notso nosym badabi smallsize initfail
 # a version-1 plugin that runs nothing (the scheduler alone, and the ABI's
 # backward compatibility); one whose sandboxes run until reported (the
 # benchmark of task.complete)
-TEST_PLUGINS_OK = noop hold
+TEST_PLUGINS_OK = noop linger
 
 UNIT_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 BROKEN_PLUGIN_SOS = $(patsubst %,$(BUILD)/tests/plugins/%.so,$(BROKEN_PLUGINS) $(TEST_PLUGINS_OK))

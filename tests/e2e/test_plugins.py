@@ -149,16 +149,16 @@ def a_version_1_plugin_still_loads_and_runs_tasks():
 
 
 @test(timeout=90)
-def a_hold_task_runs_until_reported_with_the_token_it_wrote():
+def a_linger_task_runs_until_reported_with_the_token_it_wrote():
     if not BROKEN_DIR:
         skip("DAGD_TEST_BROKEN_DIR is not set")
     w = workdir()
-    shutil.copy(os.path.join(BROKEN_DIR, "hold.so"), w)
+    shutil.copy(os.path.join(BROKEN_DIR, "linger.so"), w)
     d = Daemon(plugin_dir=w).start()
-    p = d.project(executor="hold", autonomous=True)
+    p = d.project(executor="linger", autonomous=True)
     a, b = d.add(p, ["true"]), d.add(p, ["true"])
     d.wait_tasks(p, until=lambda ts: all(t["status"] == "running" for t in ts))
-    with open(os.path.join(d.state_dir, "hold.tokens")) as f:
+    with open(os.path.join(d.state_dir, "linger.tokens")) as f:
         tokens = dict(line.split() for line in f)
     expect_eq(sorted(tokens), sorted([a["id"], b["id"]]), "a token line for each task")
     r = d.call("task.complete", task_id=a["id"], token=tokens[a["id"]])

@@ -1,9 +1,9 @@
 /*
- * hold.c - an executor whose sandboxes start at once and never end by
+ * linger.c - an executor whose sandboxes start at once and never end by
  * themselves: each task stays running until a client reports it with
  * task.complete (or an operator cancels it).  What the benchmark of
  * task.complete drives.  A sandbox's task token, which a real sandbox finds
- * in its environment, is appended as "TASK_ID TOKEN" to STATE_DIR/hold.tokens,
+ * in its environment, is appended as "TASK_ID TOKEN" to STATE_DIR/linger.tokens,
  * where the client that reports for it reads it.  Built from the public
  * header only, like any out-of-tree plugin.
  */
@@ -18,55 +18,55 @@
 
 #define TOKEN_VAR "DAGD_TASK_TOKEN="
 
-struct hold_sandbox {
+struct linger_sandbox {
 	struct dagd_sandbox *sb;
 	sd_event_source *defer;
-	struct hold_sandbox *prev, *next;
+	struct linger_sandbox *prev, *next;
 };
 
 static const struct dagd_host *host;
 static int tokens_fd = -EBADF;
-static struct hold_sandbox *held;      /* every sandbox, to free at shutdown */
+static struct linger_sandbox *lingering;       /* every sandbox, to free at shutdown */
 
-static struct hold_sandbox *hold_new(struct dagd_sandbox *sb)
+static struct linger_sandbox *linger_new(struct dagd_sandbox *sb)
 {
-	struct hold_sandbox *x = calloc(1, sizeof(*x));
+	struct linger_sandbox *x = calloc(1, sizeof(*x));
 
 	if (!x)
 		return NULL;
 	x->sb = sb;
-	x->next = held;
-	if (held)
-		held->prev = x;
-	held = x;
+	x->next = lingering;
+	if (lingering)
+		lingering->prev = x;
+	lingering = x;
 	return x;
 }
 
-static void hold_free(struct hold_sandbox *x)
+static void linger_free(struct linger_sandbox *x)
 {
 	if (x->prev)
 		x->prev->next = x->next;
 	else
-		held = x->next;
+		lingering = x->next;
 	if (x->next)
 		x->next->prev = x->prev;
 	sd_event_source_disable_unref(x->defer);
 	free(x);
 }
 
-static int hold_init(const struct dagd_host *h, const char *options_json, void **ret_state, char **ret_error)
+static int linger_init(const struct dagd_host *h, const char *options_json, void **ret_state, char **ret_error)
 {
 	char *path;
 	int r;
 
 	host = h;
-	if (asprintf(&path, "%s/hold.tokens", h->state_dir) < 0)
+	if (asprintf(&path, "%s/linger.tokens", h->state_dir) < 0)
 		return -ENOMEM;
 	tokens_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	free(path);
 	if (tokens_fd < 0) {
 		r = -errno;
-		if (asprintf(ret_error, "cannot open hold.tokens: %s", strerror(-r)) < 0)
+		if (asprintf(ret_error, "cannot open linger.tokens: %s", strerror(-r)) < 0)
 			*ret_error = NULL;
 		return r;
 	}
@@ -75,19 +75,19 @@ static int hold_init(const struct dagd_host *h, const char *options_json, void *
 }
 
 /* the sandboxes "go on" (a restart adopts them); only their records go */
-static void hold_shutdown(void *state)
+static void linger_shutdown(void *state)
 {
-	while (held)
-		hold_free(held);
+	while (lingering)
+		linger_free(lingering);
 	if (tokens_fd >= 0)
 		close(tokens_fd);
 	tokens_fd = -EBADF;
 }
 
-static int hold_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, void **ret_data,
+static int linger_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, void **ret_data,
 		      char **ret_error)
 {
-	struct hold_sandbox *x;
+	struct linger_sandbox *x;
 	const char *token = "";
 	char line[256];
 	int n;
@@ -98,7 +98,7 @@ static int hold_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 	n = snprintf(line, sizeof(line), "%s %s\n", spec->task_id, token);
 	if (n < 0 || (size_t) n >= sizeof(line) || write(tokens_fd, line, n) != n)
 		return -EIO;
-	x = hold_new(sb);
+	x = linger_new(sb);
 	if (!x)
 		return -ENOMEM;
 	host->sandbox_started(sb, spec->sandbox_id);
@@ -108,30 +108,30 @@ static int hold_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 
 static int on_defer(sd_event_source *s, void *userdata)
 {
-	struct hold_sandbox *x = userdata;
+	struct linger_sandbox *x = userdata;
 	struct dagd_exit e = { .code = -1, .signal = 15 };
 	struct dagd_sandbox *sb = x->sb;
 
-	hold_free(x);
+	linger_free(x);
 	host->sandbox_exited(sb, &e);
 	return 0;
 }
 
 /* ends it from the loop, as if it died of SIGTERM */
-static int hold_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec)
+static int linger_cancel(void *state, struct dagd_sandbox *sb, void *data, uint64_t grace_usec)
 {
-	struct hold_sandbox *x = data;
+	struct linger_sandbox *x = data;
 
 	if (x->defer)
 		return 0;
 	return sd_event_add_defer(host->event, &x->defer, on_defer, x);
 }
 
-/* a held sandbox outlives the daemon: after a restart it still runs */
-static int hold_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, const char *handle,
+/* a lingering sandbox outlives the daemon: after a restart it still runs */
+static int linger_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, const char *handle,
 		      void **ret_data, char **ret_error)
 {
-	struct hold_sandbox *x = hold_new(sb);
+	struct linger_sandbox *x = linger_new(sb);
 
 	if (!x)
 		return -ENOMEM;
@@ -142,11 +142,11 @@ static int hold_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
 	.size = sizeof(struct dagd_executor),
-	.name = "hold",
+	.name = "linger",
 	.description = "runs nothing: every sandbox runs until its task is reported or cancelled",
-	.init = hold_init,
-	.shutdown = hold_shutdown,
-	.spawn = hold_spawn,
-	.cancel = hold_cancel,
-	.adopt = hold_adopt,
+	.init = linger_init,
+	.shutdown = linger_shutdown,
+	.spawn = linger_spawn,
+	.cancel = linger_cancel,
+	.adopt = linger_adopt,
 };
