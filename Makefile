@@ -175,10 +175,11 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 all tests
 	tests/run build/san
 
-bench: all $(BUILD)/bench/floor
+bench: all $(BUILD)/bench/floor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/linger.so
 	tests/bench/setup
 	tests/bench/run $(BUILD)
 	tests/bench/slurm $(BUILD)
+	tests/bench/engine $(BUILD)
 
 # the one-exec floor the local executor is measured against
 $(BUILD)/bench/floor: tests/bench/floor.c

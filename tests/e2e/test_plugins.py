@@ -148,5 +148,28 @@ def a_version_1_plugin_still_loads_and_runs_tasks():
     d.stop()
 
 
+@test(timeout=90)
+def a_linger_task_runs_until_reported_with_the_token_it_wrote():
+    if not BROKEN_DIR:
+        skip("DAGD_TEST_BROKEN_DIR is not set")
+    w = workdir()
+    shutil.copy(os.path.join(BROKEN_DIR, "linger.so"), w)
+    d = Daemon(plugin_dir=w).start()
+    p = d.project(executor="linger", autonomous=True)
+    a, b = d.add(p, ["true"]), d.add(p, ["true"])
+    d.wait_tasks(p, until=lambda ts: all(t["status"] == "running" for t in ts))
+    with open(os.path.join(d.state_dir, "linger.tokens")) as f:
+        tokens = dict(line.split() for line in f)
+    expect_eq(sorted(tokens), sorted([a["id"], b["id"]]), "a token line for each task")
+    r = d.call("task.complete", task_id=a["id"], token=tokens[a["id"]])
+    expect_eq(r["new_status"], "completed", "reported with its token")
+    expect_eq(d.task(b["id"])["status"], "running", "the other still runs")
+    d.call("task.cancel", task_id=b["id"])
+    wait_for(lambda: any(e["type"] == "SANDBOX_EXITED" and e["payload"]["task_id"] == b["id"]
+                         for e in d.call("events.subscribe", since=0, follow=False)["events"]),
+             what="the cancelled task's sandbox ended")
+    d.stop()
+
+
 if __name__ == "__main__":
     main()
