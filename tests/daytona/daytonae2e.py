@@ -11,6 +11,7 @@ daemon(server) a dagd whose daytona executor talks to it; project(d) a
 project whose tasks run there.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -45,19 +46,22 @@ def node_env():
             _unavailable("node and npm are not installed")
         want = [os.path.join(NODE_DIR, "node_modules", m, "package.json") for m in ("yaml", "@daytonaio/sdk")]
         lock = os.path.join(NODE_DIR, "package-lock.json")
-        current = (all(os.path.exists(p) for p in want) and os.path.exists(lock) and
-                   open(lock, "rb").read() == open(os.path.join(HERE, "package-lock.json"), "rb").read())
-        if not current:
-            os.makedirs(NODE_DIR, exist_ok=True)
-            for f in ("package.json", "package-lock.json"):
-                shutil.copy(os.path.join(HERE, f), os.path.join(NODE_DIR, f))
-            try:
-                r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=NODE_DIR,
-                                   capture_output=True, text=True, timeout=240)
-            except subprocess.TimeoutExpired:
-                _unavailable("npm ci took over 240 s")
-            if r.returncode != 0:
-                _unavailable(f"npm ci failed: {r.stderr.strip()[-500:]}")
+        os.makedirs(NODE_DIR, exist_ok=True)
+        # test programs run side by side: one installs, the others wait for it
+        with open(os.path.join(NODE_DIR, ".install.lock"), "w") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            current = (all(os.path.exists(p) for p in want) and os.path.exists(lock) and
+                       open(lock, "rb").read() == open(os.path.join(HERE, "package-lock.json"), "rb").read())
+            if not current:
+                for f in ("package.json", "package-lock.json"):
+                    shutil.copy(os.path.join(HERE, f), os.path.join(NODE_DIR, f))
+                try:
+                    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=NODE_DIR,
+                                       capture_output=True, text=True, timeout=240)
+                except subprocess.TimeoutExpired:
+                    _unavailable("npm ci took over 240 s")
+                if r.returncode != 0:
+                    _unavailable(f"npm ci failed: {r.stderr.strip()[-500:]}")
         _ready = dict(os.environ, DAYTONA_NODE_DIR=NODE_DIR)
     return _ready
 

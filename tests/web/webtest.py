@@ -9,6 +9,7 @@ modules the browser tests skip; with DAGD_REQUIRE_WEB=1 they fail instead.
 Screenshots go into BUILD/web-artifacts/.
 """
 
+import fcntl
 import json
 import os
 import shutil
@@ -45,20 +46,23 @@ def node_env():
             _unavailable("node and npm are not installed")
         want = os.path.join(NODE_DIR, "node_modules", "puppeteer-core", "package.json")
         lock = os.path.join(NODE_DIR, "package-lock.json")
-        current = (os.path.exists(want) and os.path.exists(lock) and
-                   open(lock, "rb").read() == open(os.path.join(HERE, "package-lock.json"), "rb").read())
-        if not current:
-            os.makedirs(NODE_DIR, exist_ok=True)
-            for f in ("package.json", "package-lock.json"):
-                shutil.copy(os.path.join(HERE, f), os.path.join(NODE_DIR, f))
-            env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
-            try:
-                r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-                                   cwd=NODE_DIR, capture_output=True, text=True, timeout=240, env=env)
-            except subprocess.TimeoutExpired:
-                _unavailable("npm ci took over 240 s")
-            if r.returncode != 0:
-                _unavailable(f"npm ci failed: {r.stderr.strip()[-500:]}")
+        os.makedirs(NODE_DIR, exist_ok=True)
+        # test programs run side by side: one installs, the others wait for it
+        with open(os.path.join(NODE_DIR, ".install.lock"), "w") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            current = (os.path.exists(want) and os.path.exists(lock) and
+                       open(lock, "rb").read() == open(os.path.join(HERE, "package-lock.json"), "rb").read())
+            if not current:
+                for f in ("package.json", "package-lock.json"):
+                    shutil.copy(os.path.join(HERE, f), os.path.join(NODE_DIR, f))
+                env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
+                try:
+                    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+                                       cwd=NODE_DIR, capture_output=True, text=True, timeout=240, env=env)
+                except subprocess.TimeoutExpired:
+                    _unavailable("npm ci took over 240 s")
+                if r.returncode != 0:
+                    _unavailable(f"npm ci failed: {r.stderr.strip()[-500:]}")
         _ready = dict(os.environ, DAGD_WEB_NODE_DIR=NODE_DIR)
     return _ready
 
