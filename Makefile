@@ -50,6 +50,7 @@ DAEMON_SRCS = \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \
 	daemon/engine-lifecycle.c \
+	daemon/names.c \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \

@@ -62,6 +62,12 @@ enum priority { PRIO_CRITICAL, PRIO_HIGH, PRIO_MEDIUM, PRIO_LOW, _PRIO_MAX, _PRI
 struct task;
 struct executor;
 
+/* A project's named tasks, by name (names.c). */
+struct name_index {
+	struct task **slots;
+	size_t cap, n;
+};
+
 struct project {
 	int64_t id;
 	char *name;
@@ -77,6 +83,7 @@ struct project {
 	/* dispatchable tasks, best first: a binary heap */
 	struct task **heap;
 	size_t n_heap, heap_cap;
+	struct name_index names;
 };
 
 struct sandbox {
@@ -156,6 +163,13 @@ struct daemon {
 };
 
 extern struct daemon D;
+
+/* --- names.c ------------------------------------------------------------- */
+
+struct task *names_get(const struct name_index *x, const char *name);
+void names_add(struct name_index *x, struct task *t);
+void names_del(struct name_index *x, const struct task *t);
+void names_free(struct name_index *x);
 
 /* --- util.c -------------------------------------------------------------- */
 

@@ -722,6 +722,7 @@ static void project_free(struct project *p)
 	free(p->executor);
 	free(p->executor_options);
 	free(p->heap);
+	names_free(&p->names);
 	free(p);
 }
 
@@ -775,6 +776,7 @@ void task_unlink(struct task *t)
 	if (status_is_active(t->status))
 		count_active(t, -1);
 	(void) store_task_delete(t->id);
+	names_del(&t->project->names, t);
 	task_event(t, "TASK_REMOVED", o);
 	tasks[t->id] = NULL;
 	task_free(t);
@@ -930,38 +932,6 @@ static bool depends_on(const struct task *t, const struct task *on)
 		if (t->deps[i] == on)
 			return true;
 	return false;
-}
-
-/* The named tasks of a project, sorted by name, for the lookups of a batch. */
-struct names {
-	struct task **v;
-	size_t n;
-};
-
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp((*(struct task *const *) a)->name, (*(struct task *const *) b)->name);
-}
-
-static void names_build(struct names *x, const struct project *p)
-{
-	x->v = NULL;
-	x->n = 0;
-	for (size_t i = 0; p && i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p && tasks[i]->name) {
-			x->v = xrealloc(x->v, (x->n + 1) * sizeof(*x->v));
-			x->v[x->n++] = tasks[i];
-		}
-	if (x->n > 1)
-		qsort(x->v, x->n, sizeof(*x->v), name_cmp);
-}
-
-static struct task *names_find(const struct names *x, const char *name)
-{
-	struct task key = { .name = (char *) name }, *k = &key, **hit;
-
-	hit = x->n ? bsearch(&k, x->v, x->n, sizeof(*x->v), name_cmp) : NULL;
-	return hit ? *hit : NULL;
 }
 
 /* The batch's own names, sorted, each with its index in the batch. */
@@ -1170,7 +1140,6 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	size_t n = json_object_array_length(list), done = 0, n_bn = 0;
 	struct newtask *nt = calloc(n ? n : 1, sizeof(*nt));
 	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
-	struct names existing;
 	struct task **made;
 	size_t *queue, at = SIZE_MAX;   /* the task an error is about */
 	json_object *out;
@@ -1183,7 +1152,6 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		free(bn);
 		return errorf(-EINVAL, "no tasks given");
 	}
-	names_build(&existing, p);
 	for (size_t i = 0; i < n; i++) {
 		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
 
@@ -1196,7 +1164,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			goto fail;
 		(void) arg_string(args, "name", &nt[i].name);
 		if (nt[i].name) {
-			if (names_find(&existing, nt[i].name)) {
+			if ((p ? names_get(&p->names, nt[i].name) : NULL)) {
 				r = errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
 				goto fail;
 			}
@@ -1245,7 +1213,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 			on = task_find(s);
 			if (!on && batch)
-				on = names_find(&existing, s);
+				on = (p ? names_get(&p->names, s) : NULL);
 			if (!on) {
 				r = errorf(-ENOENT, "no task '%s'%s", s, batch ? " in this project or batch" : "");
 				goto fail;
@@ -1288,9 +1256,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		goto fail;
 	}
 	free(bn);
-	free(existing.v);
 	bn = NULL;
-	existing.v = NULL;
 	if (!p) {
 		newtasks_free(nt, n);
 		return 0;
@@ -1308,6 +1274,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	for (size_t i = 0; i < n; i++) {
 		made[i] = task_new(p, nt[i].args);
 		tasks[made[i]->id] = made[i];
+		names_add(&p->names, made[i]);
 		p->counts[ST_WAITING]++;
 		(void) store_task_insert(made[i]);
 	}
@@ -1346,7 +1313,6 @@ fail:
 		r = batch_error(list, at, r);
 	newtasks_free(nt, n);
 	free(bn);
-	free(existing.v);
 	return r;
 }
 

@@ -673,6 +673,7 @@ int store_load(void)
 			n_tasks = n;
 		}
 		tasks[id] = t;
+		names_add(&t->project->names, t);
 	}
 	sqlite3_finalize(st);
 

@@ -97,11 +97,19 @@ static void check(void)
 
 		if (!p)
 			continue;
+		size_t named = 0;
+
 		for (size_t k = 0; k < n_tasks; k++)
 			if (tasks[k] && tasks[k]->project == p) {
 				counts[tasks[k]->status]++;
 				active += status_is_active(tasks[k]->status);
+				/* the name index finds each named task, and only those */
+				if (tasks[k]->name) {
+					named++;
+					CHECK(names_get(&p->names, tasks[k]->name) == tasks[k]);
+				}
 			}
+		CHECK(p->names.n == named);
 		for (int s = 0; s < _ST_MAX; s++)
 			CHECK(p->counts[s] == counts[s]);
 		CHECK(p->active == active);
