@@ -44,7 +44,6 @@ DAEMON_SRCS = \
 	daemon/cmd-project.c \
 	daemon/cmd-task.c \
 	daemon/cmd-task-complete.c \
-	daemon/cmd-task-pause.c \
 	daemon/cmd-task-lifecycle.c \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
@@ -67,7 +66,6 @@ CTL_SRCS = \
 	ctl/ctl-output.c \
 	ctl/ctl-project.c \
 	ctl/ctl-task.c \
-	ctl/ctl-pause.c \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
 	ctl/ctl-apply-update.c \

@@ -1,6 +1,7 @@
 /*
- * ctl-lifecycle.c - what an operator changes of tasks besides running them:
- * task hold, release, edit and remove (task.hold, task.release, task.edit,
+ * ctl-lifecycle.c - what an operator changes of tasks besides starting and
+ * stopping them: task hold, release, pause, resume, edit and remove
+ * (task.hold, task.release, task.pause, task.resume, task.edit,
  * task.remove), and project clean (project.clean).  task retry, which also
  * reruns completed tasks, is in ctl-task.c.
  */
@@ -73,7 +74,7 @@ static int each_task(struct ctl *c, json_object *args, const char *call, int (*s
 	return ret;
 }
 
-static int hold_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args, int argc, char **argv) {
+static int each_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args, int argc, char **argv) {
 	return each_task(c, args, cmd->call, show_status);
 }
 
@@ -162,7 +163,7 @@ const struct ctl_cmd ctl_cmd_task_hold = {
 	.example = "  dagctl task hold build/deploy\n",
 	.opts = task_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id" },
-	.call = "task.hold", .exec = hold_exec,
+	.call = "task.hold", .exec = each_exec,
 };
 
 const struct ctl_cmd ctl_cmd_task_release = {
@@ -175,7 +176,34 @@ const struct ctl_cmd ctl_cmd_task_release = {
 	.example = "  dagctl task release build/deploy\n",
 	.opts = task_opts,
 	.min_args = 1, .max_args = -1, .keys = { "task_id" },
-	.call = "task.release", .exec = hold_exec,
+	.call = "task.release", .exec = each_exec,
+};
+
+const struct ctl_cmd ctl_cmd_task_pause = {
+	.name = "task pause",
+	.usage = "TASK... [-p PROJECT]",
+	.summary = "Stop running tasks' processes, keeping their state",
+	.details = "The local executor freezes the task's cgroup (or stops its process group\n"
+		   "with SIGSTOP); executors that cannot pause refuse.  A paused task stays\n"
+		   "paused across a restart of dagd; its timeout still counts, and a cancel\n"
+		   "ends it as any other.  Pausing a paused task succeeds and changes nothing.\n"
+		   TASKS_REF_DETAILS,
+	.example = "  dagctl task pause build/compile\n"
+		   "  dagctl task resume build/compile\n",
+	.opts = task_opts,
+	.min_args = 1, .max_args = -1, .keys = { "task_id" },
+	.call = "task.pause", .exec = each_exec,
+};
+
+const struct ctl_cmd ctl_cmd_task_resume = {
+	.name = "task resume",
+	.usage = "TASK... [-p PROJECT]",
+	.summary = "Let paused tasks' processes go on",
+	.details = TASKS_REF_DETAILS,
+	.example = "  dagctl task resume t-3\n",
+	.opts = task_opts,
+	.min_args = 1, .max_args = -1, .keys = { "task_id" },
+	.call = "task.resume", .exec = each_exec,
 };
 
 const struct ctl_cmd ctl_cmd_task_edit = {

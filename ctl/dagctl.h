@@ -226,11 +226,9 @@ extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_sh
 	ctl_cmd_task_cancel, ctl_cmd_task_retry, ctl_cmd_task_start, ctl_cmd_task_depend,
 	ctl_cmd_task_undepend, ctl_cmd_unblocked;
 
-/* ctl-pause.c */
-extern const struct ctl_cmd ctl_cmd_task_pause, ctl_cmd_task_resume;
 /* ctl-lifecycle.c */
-extern const struct ctl_cmd ctl_cmd_task_hold, ctl_cmd_task_release, ctl_cmd_task_edit,
-	ctl_cmd_task_remove, ctl_cmd_project_clean;
+extern const struct ctl_cmd ctl_cmd_task_hold, ctl_cmd_task_release, ctl_cmd_task_pause,
+	ctl_cmd_task_resume, ctl_cmd_task_edit, ctl_cmd_task_remove, ctl_cmd_project_clean;
 
 /* ctl-logs.c */
 extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;

@@ -1,6 +1,9 @@
 /*
- * cmd-task-lifecycle.c - task.hold, task.release, task.edit and task.remove:
- * what an operator changes of a task besides running it.  task.retry (and
+ * cmd-task-lifecycle.c - task.hold, task.release, task.pause, task.resume,
+ * task.edit and task.remove: what an operator changes of a task besides
+ * starting and stopping it.  A paused task stays paused, and shown so,
+ * across a restart of dagd; executors that cannot pause refuse (the
+ * executor's pause(), ABI version 3).  task.retry (and
  * its rerun of completed tasks) is in cmd-task.c, project.clean in
  * cmd-project.c.
  */
@@ -12,14 +15,15 @@ static const char *const edit_args[] = {
 	"cwd", "validation_command", "dry_run", NULL
 };
 
-static int hold(struct req *r, bool on)
+/* A flag of the task set or cleared by op; the task as it is now. */
+static int flag(struct req *r, int (*op)(struct task *t, bool on), bool on)
 {
 	struct task *t;
 	json_object *o;
 	int k = req_task(r, &t);
 
 	if (k >= 0)
-		k = task_hold(t, on);
+		k = op(t, on);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();
@@ -29,12 +33,22 @@ static int hold(struct req *r, bool on)
 
 static int cmd_task_hold(struct req *r)
 {
-	return hold(r, true);
+	return flag(r, task_hold, true);
 }
 
 static int cmd_task_release(struct req *r)
 {
-	return hold(r, false);
+	return flag(r, task_hold, false);
+}
+
+static int cmd_task_pause(struct req *r)
+{
+	return flag(r, task_pause, true);
+}
+
+static int cmd_task_resume(struct req *r)
+{
+	return flag(r, task_pause, false);
 }
 
 static int cmd_task_edit(struct req *r)
@@ -76,6 +90,8 @@ static int cmd_task_remove(struct req *r)
 }
 
 const struct cmd_entry cmd_task_hold_entry = { "task.hold", cmd_task_hold, 0, task_id_args };
+const struct cmd_entry cmd_task_pause_entry = { "task.pause", cmd_task_pause, 0, task_id_args };
+const struct cmd_entry cmd_task_resume_entry = { "task.resume", cmd_task_resume, 0, task_id_args };
 const struct cmd_entry cmd_task_release_entry = { "task.release", cmd_task_release, 0, task_id_args };
 const struct cmd_entry cmd_task_edit_entry = { "task.edit", cmd_task_edit, 0, edit_args };
 const struct cmd_entry cmd_task_remove_entry = { "task.remove", cmd_task_remove, 0, task_id_args };
