@@ -48,6 +48,12 @@ DAEMON_SRCS = \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
 	daemon/engine.c \
+	daemon/engine-project.c \
+	daemon/engine-task.c \
+	daemon/engine-add.c \
+	daemon/engine-dispatch.c \
+	daemon/engine-sandbox.c \
+	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \
 	daemon/names.c \
 	daemon/store.c \

@@ -301,6 +301,12 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 json_object *tasks_unblocked(struct project *p, size_t limit);
 
 /* engine.c, for the engine's other rooms */
+extern int64_t next_project_id, next_task_id;
+extern unsigned active_total;          /* tasks holding a slot, in all projects */
+extern struct sandbox *sandboxes;      /* the live ones */
+extern struct task **spawn_queue;      /* claimed, to be started once committed */
+extern size_t n_spawn, spawn_cap;
+extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
 void task_save(struct task *t);         /* write its state; its heap place follows */
 void task_reorder(struct task *t);      /* its priority changed */
@@ -316,6 +322,35 @@ json_object *ids_to_json(struct task **list, size_t n);
 void clear_str(char **p);
 void set_str(char **p, const char *s);
 int check_task_args(const struct project *p, json_object *args, bool need_name);
+
+/* the engine's rooms, for each other */
+/* engine.c */
+int64_t parse_id(const char *s, char prefix);
+struct executor *task_executor(const struct task *t);
+int task_cmp(const struct task *a, const struct task *b);
+void heap_fix(struct project *p, size_t i);
+void heap_remove(struct task *t);
+void count_active(struct task *t, int delta);
+void arm_backoff(struct task *t);
+json_object *task_succeeded(struct task *t, const char *sandbox_id);
+void task_failed(struct task *t, const char *message);
+/* engine-project.c */
+bool valid_name(const char *s, size_t max);
+int check_executor(const char *name);
+int check_options(const char *executor, const char *base, json_object *over);
+void task_free(struct task *t);
+void project_free(struct project *p);
+/* engine-task.c */
+void sandbox_cancel(struct sandbox *sb);
+/* engine-dispatch.c */
+struct sandbox *sandbox_new(struct task *t, struct executor *ex);
+void sandbox_unlink(struct sandbox *sb);
+void sandbox_free(struct sandbox *sb);
+void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt);
+/* engine-sandbox.c */
+struct task *sandbox_task(const struct sandbox *sb);
+void sandbox_rejudge(void);
+int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);     /* engine-sandbox.c */
 
 /* engine-lifecycle.c: what an operator does to a task beyond running it */
 int task_hold(struct task *t, bool hold);

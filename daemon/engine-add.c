@@ -1,0 +1,549 @@
+/*
+ * engine-add.c - adding tasks and edges: the arguments checked, a batch
+ * created all or nothing with its names and dependencies resolved, cycles
+ * refused (task.add, task.add_batch, task.depend, task.undepend).
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dagd.h"
+
+static bool reaches(struct task *from, struct task *target, uint64_t mark)
+{
+	static uint64_t *seen;
+	static size_t n_seen;
+	struct task **stack = NULL;
+	size_t n = 0, cap = 0;
+	bool found = false;
+
+	if (n_seen < n_tasks) {
+		seen = xrealloc(seen, n_tasks * sizeof(*seen));
+		memset(seen + n_seen, 0, (n_tasks - n_seen) * sizeof(*seen));
+		n_seen = n_tasks;
+	}
+	stack = xrealloc(stack, (cap = 64) * sizeof(*stack));
+	stack[n++] = from;
+	while (n > 0 && !found) {
+		struct task *t = stack[--n];
+
+		if (t == target) {
+			found = true;
+			break;
+		}
+		if (seen[t->id] == mark)
+			continue;
+		seen[t->id] = mark;
+		for (size_t i = 0; i < t->n_deps; i++) {
+			if (n == cap)
+				stack = xrealloc(stack, (cap *= 2) * sizeof(*stack));
+			stack[n++] = t->deps[i];
+		}
+	}
+	free(stack);
+	return found;
+}
+
+static void add_edge(struct task *t, struct task *on)
+{
+	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
+	t->deps[t->n_deps++] = on;
+	on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
+	on->rdeps[on->n_rdeps++] = t;
+	if (on->status != ST_COMPLETED)
+		t->unmet++;
+	if (on->heap_idx >= 0)
+		heap_fix(on->project, (size_t) on->heap_idx);
+	(void) store_dep_insert(t->id, on->id);
+}
+
+static void remove_from(struct task **list, size_t *n, struct task *x)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (list[i] == x) {
+			memmove(list + i, list + i + 1, (*n - i - 1) * sizeof(*list));
+			(*n)--;
+			return;
+		}
+}
+
+void remove_edge(struct task *t, struct task *on)
+{
+	remove_from(t->deps, &t->n_deps, on);
+	remove_from(on->rdeps, &on->n_rdeps, t);
+	if (on->status != ST_COMPLETED && t->unmet > 0)
+		t->unmet--;
+	if (on->heap_idx >= 0)
+		heap_fix(on->project, (size_t) on->heap_idx);
+	(void) store_dep_delete(t->id, on->id);
+}
+
+static bool depends_on(const struct task *t, const struct task *on)
+{
+	for (size_t i = 0; i < t->n_deps; i++)
+		if (t->deps[i] == on)
+			return true;
+	return false;
+}
+
+/* The batch's own names, sorted, each with its index in the batch. */
+struct bname {
+	const char *name;
+	size_t idx;
+};
+
+static int bname_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct bname *) a)->name, ((const struct bname *) b)->name);
+}
+
+/* One task of a batch, validated. */
+struct newtask {
+	json_object *args;
+	const char *name;
+	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
+	size_t n_deps;
+	unsigned indegree;
+};
+
+static int check_command(json_object *args, const char *key, bool required)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(args, key, &v) || !v)
+		return required ? errorf(-EINVAL, "missing argument '%s'", key) : 0;
+	if (json_object_is_type(v, json_type_string)) {
+		if (!*json_object_get_string(v))
+			return errorf(-EINVAL, "argument '%s' must not be empty", key);
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+		return errorf(-EINVAL, "argument '%s' must be a string or a non-empty array of strings", key);
+	for (size_t i = 0; i < json_object_array_length(v); i++)
+		if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+			return errorf(-EINVAL, "argument '%s' must be an array of strings", key);
+	if (!*json_object_get_string(json_object_array_get_idx(v, 0)))
+		return errorf(-EINVAL, "argument '%s' must not start with an empty string", key);
+	return 0;
+}
+
+/* A cwd the local executor is to use must be a directory on this host now;
+ * that of another executor (a container's, a remote sandbox's) cannot be
+ * known before it runs.  executor: the project's, NULL if not known yet. */
+int task_check_cwd(json_object *args, const char *executor)
+{
+	const char *cwd, *ex = NULL;
+	struct stat st;
+
+	if (arg_string(args, "cwd", &cwd) < 0)
+		return 0;
+	if (!*cwd)
+		return errorf(-EINVAL, "argument 'cwd' must not be empty");
+	(void) arg_string(args, "executor", &ex);
+	if (!ex)
+		ex = executor;
+	if (!ex || strcmp(ex, "local") != 0)
+		return 0;
+	if (stat(cwd, &st) < 0)
+		return errorf(-EINVAL, "cwd '%s': %s", cwd, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return errorf(-EINVAL, "cwd '%s' is not a directory", cwd);
+	return 0;
+}
+
+int check_task_args(const struct project *p, json_object *args, bool need_name)
+{
+	const char *s, *executor;
+	json_object *o;
+	uint64_t u;
+	int64_t i;
+	int r;
+
+	if (!json_object_is_type(args, json_type_object))
+		return errorf(-EINVAL, "each task must be an object");
+	r = arg_required(arg_string(args, "title", &s), "title");
+	if (r < 0)
+		return r;
+	if (!*s || strlen(s) > 1024)
+		return errorf(-EINVAL, "argument 'title' must be 1-1024 characters");
+	r = check_command(args, "command", true);
+	if (r < 0)
+		return r;
+	r = arg_string(args, "name", &s);
+	if (r == -ENOENT && need_name)
+		return errorf(-EINVAL, "each task of a batch needs a 'name'");
+	if (r == 0 && (!valid_name(s, 128) || parse_id(s, 't') > 0))
+		return errorf(-EINVAL, "task name '%s' must be 1-128 of A-Z a-z 0-9 . _ - and not look like a task id", s);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	r = arg_object(args, "env", &o);
+	if (r == 0) {
+		json_object_object_foreach(o, k, v) {
+			if (!json_object_is_type(v, json_type_string))
+				return errorf(-EINVAL, "env '%s' must be a string", k);
+			if (!*k || strchr(k, '='))
+				return errorf(-EINVAL, "env name '%s' is not valid", k);
+			if (strncmp(k, "DAGD_", 5) == 0)
+				return errorf(-EINVAL, "env name '%s': DAGD_* variables are set by dagd, not by a task", k);
+		}
+	} else if (r != -ENOENT)
+		return r;
+	if ((r = arg_string(args, "cwd", &s)) < 0 && r != -ENOENT)
+		return r;
+	r = arg_string(args, "executor", &executor);
+	if (r == 0 && (r = check_executor(executor)) < 0)
+		return r;
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT)
+		executor = p ? p->executor : NULL;
+	if ((r = arg_object(args, "executor_options", &o)) < 0 && r != -ENOENT)
+		return r;
+	/* a batch's project that does not exist yet: checked once it does */
+	if (p && (r == 0 || strcmp(executor, p->executor) != 0) &&
+	    (r = check_options(executor, strcmp(executor, p->executor) == 0 ? p->executor_options : NULL,
+			       r == 0 ? o : NULL)) < 0)
+		return r;
+	r = arg_string(args, "priority", &s);
+	if (r == 0 && priority_from_string(s) < 0)
+		return errorf(-EINVAL, "priority '%s' must be critical, high, medium or low", s);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if ((r = arg_seconds(args, "timeout", &u)) < 0 && r != -ENOENT)
+		return r;
+	if ((r = arg_seconds(args, "retry_backoff", &u)) < 0 && r != -ENOENT)
+		return r;
+	if ((r = arg_int(args, "max_retries", 0, 1000, &i)) < 0 && r != -ENOENT)
+		return r;
+	if ((r = arg_string(args, "validation_command", &s)) < 0 && r != -ENOENT)
+		return r;
+	if ((r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT)
+		return r;
+	return 0;
+}
+
+static struct task *task_new(struct project *p, json_object *args)
+{
+	struct task *t = calloc(1, sizeof(*t));
+	const char *s;
+	json_object *o;
+	uint64_t u;
+	int64_t i;
+
+	if (!t)
+		abort();
+	t->id = next_task_id++;
+	t->project = p;
+	t->heap_idx = -1;
+	t->priority = PRIO_MEDIUM;
+	t->backoff_usec = USEC_PER_SEC;
+	if (arg_string(args, "name", &s) == 0)
+		t->name = xstrdup(s);
+	(void) arg_string(args, "title", &s);
+	t->title = xstrdup(s);
+	json_object_object_get_ex(args, "command", &o);
+	t->command = xstrdup(json_text(o));
+	t->env = xstrdup(arg_object(args, "env", &o) == 0 ? json_text(o) : "{}");
+	if (arg_string(args, "cwd", &s) == 0)
+		t->cwd = xstrdup(s);
+	if (arg_string(args, "executor", &s) == 0)
+		t->executor = xstrdup(s);
+	t->executor_options = xstrdup(arg_object(args, "executor_options", &o) == 0 ? json_text(o) : "{}");
+	if (arg_string(args, "priority", &s) == 0)
+		t->priority = priority_from_string(s);
+	if (arg_seconds(args, "timeout", &u) == 0)
+		t->timeout_usec = u;
+	if (arg_seconds(args, "retry_backoff", &u) == 0)
+		t->backoff_usec = u;
+	if (arg_int(args, "max_retries", 0, 1000, &i) == 0)
+		t->max_retries = (unsigned) i;
+	if (arg_string(args, "validation_command", &s) == 0)
+		t->validation_command = xstrdup(s);
+	t->created_at = t->updated_at = t->status_changed_at = now_usec();
+	t->status = ST_WAITING;
+	return t;
+}
+
+/* r, its message saying which task of a batch it is about: "tasks[2]
+ * ('b'): ...", as args_check() names them. */
+int batch_error(json_object *list, size_t i, int r)
+{
+	_cleanup_free_ char *msg = xstrdup(last_error());
+	const char *name = NULL;
+
+	(void) arg_string(json_object_array_get_idx(list, i), "name", &name);
+	if (name)
+		return errorf(r, "tasks[%zu] ('%.*s'): %s", i, utf8_prefix(name, 64), name, msg);
+	return errorf(r, "tasks[%zu]: %s", i, msg);
+}
+
+static void newtasks_free(struct newtask *nt, size_t n)
+{
+	for (size_t i = 0; nt && i < n; i++)
+		free(nt[i].deps);
+	free(nt);
+}
+
+/* Validates a list of task.add arguments for project p (NULL: a project
+ * about to be created) and, unless p is NULL, adds them all.  In a batch,
+ * depends_on may name tasks of the batch; a cycle is refused. */
+int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret)
+{
+	size_t n = json_object_array_length(list), done = 0, n_bn = 0;
+	struct newtask *nt = calloc(n ? n : 1, sizeof(*nt));
+	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
+	struct task **made;
+	size_t *queue, at = SIZE_MAX;   /* the task an error is about */
+	json_object *out;
+	int r;
+
+	if (!nt || !bn)
+		abort();
+	if (n == 0) {
+		free(nt);
+		free(bn);
+		return errorf(-EINVAL, "no tasks given");
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
+
+		nt[i].args = args;
+		at = i;
+		r = check_task_args(p, args, batch);
+		if (r >= 0)
+			r = task_check_cwd(args, p ? p->executor : NULL);
+		if (r < 0)
+			goto fail;
+		(void) arg_string(args, "name", &nt[i].name);
+		if (nt[i].name) {
+			if ((p ? names_get(&p->names, nt[i].name) : NULL)) {
+				r = errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
+				goto fail;
+			}
+			bn[n_bn++] = (struct bname) { nt[i].name, i };
+		}
+		(void) arg_array(args, "depends_on", &deps);
+		nt[i].n_deps = deps ? json_object_array_length(deps) : 0;
+		nt[i].deps = calloc(nt[i].n_deps ? nt[i].n_deps : 1, sizeof(int));
+		if (!nt[i].deps)
+			abort();
+	}
+	at = SIZE_MAX;
+	if (n_bn > 1)
+		qsort(bn, n_bn, sizeof(*bn), bname_cmp);
+	for (size_t i = 1; i < n_bn; i++)
+		if (strcmp(bn[i - 1].name, bn[i].name) == 0) {
+			r = errorf(-EINVAL, "two tasks of the batch are named '%s'", bn[i].name);
+			goto fail;
+		}
+	/* resolve dependencies, now that every name of the batch is known */
+	for (size_t i = 0; i < n; i++) {
+		json_object *deps = NULL;
+
+		(void) arg_array(nt[i].args, "depends_on", &deps);
+		at = i;
+		for (size_t k = 0; k < nt[i].n_deps; k++) {
+			json_object *v = json_object_array_get_idx(deps, k);
+			const char *s = json_object_get_string(v);
+			struct bname key = { s, 0 }, *hit;
+			struct task *on;
+
+			if (!json_object_is_type(v, json_type_string)) {
+				r = errorf(-EINVAL, "'depends_on' must be an array of task ids%s",
+					 batch ? " or names" : "");
+				goto fail;
+			}
+			hit = batch && n_bn ? bsearch(&key, bn, n_bn, sizeof(*bn), bname_cmp) : NULL;
+			if (hit) {
+				if (hit->idx == i) {
+					r = errorf(-EINVAL, "task '%s' cannot depend on itself", s);
+					goto fail;
+				}
+				nt[i].deps[k] = (int) hit->idx;
+				nt[hit->idx].indegree++;
+				continue;
+			}
+			on = task_find(s);
+			if (!on && batch)
+				on = (p ? names_get(&p->names, s) : NULL);
+			if (!on) {
+				r = errorf(-ENOENT, "no task '%s'%s", s, batch ? " in this project or batch" : "");
+				goto fail;
+			}
+			if (on->project != p) {
+				r = errorf(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
+				goto fail;
+			}
+			nt[i].deps[k] = (int) -on->id;
+		}
+	}
+	at = SIZE_MAX;
+	/* Kahn: a batch only adds edges among its own tasks and towards
+	 * existing ones, so a cycle can only be within the batch. */
+	queue = calloc(n, sizeof(*queue));
+	if (!queue)
+		abort();
+	{
+		size_t head = 0, tail = 0;
+		unsigned *indeg = calloc(n, sizeof(*indeg));
+
+		if (!indeg)
+			abort();
+		for (size_t i = 0; i < n; i++)
+			if ((indeg[i] = nt[i].indegree) == 0)
+				queue[tail++] = i;
+		while (head < tail) {
+			size_t i = queue[head++];
+
+			done++;
+			for (size_t k = 0; k < nt[i].n_deps; k++)
+				if (nt[i].deps[k] >= 0 && --indeg[nt[i].deps[k]] == 0)
+					queue[tail++] = (size_t) nt[i].deps[k];
+		}
+		free(indeg);
+	}
+	free(queue);
+	if (done != n) {
+		r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
+		goto fail;
+	}
+	free(bn);
+	bn = NULL;
+	if (!p) {
+		newtasks_free(nt, n);
+		return 0;
+	}
+
+	made = calloc(n, sizeof(*made));
+	if (!made)
+		abort();
+	if ((size_t) next_task_id + n >= n_tasks) {
+		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
+		tasks = xrealloc(tasks, m * sizeof(*tasks));
+		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
+		n_tasks = m;
+	}
+	for (size_t i = 0; i < n; i++) {
+		made[i] = task_new(p, nt[i].args);
+		tasks[made[i]->id] = made[i];
+		names_add(&p->names, made[i]);
+		p->counts[ST_WAITING]++;
+		(void) store_task_insert(made[i]);
+	}
+	out = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = made[i];
+
+		for (size_t k = 0; k < nt[i].n_deps; k++) {
+			struct task *on = nt[i].deps[k] >= 0 ? made[nt[i].deps[k]] : tasks[-nt[i].deps[k]];
+
+			if (!depends_on(t, on))
+				add_edge(t, on);
+		}
+	}
+	/* a task is born in its status once every edge is in (a task of the
+	 * batch may depend on one later in the list): no change to announce */
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = made[i];
+		json_object *o = json_object_new_object();
+
+		p->counts[ST_WAITING]--;
+		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
+		p->counts[t->status]++;
+		task_save(t);
+		json_object_object_add(o, "task", task_to_json(t));
+		task_event(t, "TASK_CREATED", o);
+	}
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(out, task_to_json(made[i]));
+	free(made);
+	newtasks_free(nt, n);
+	*ret = out;
+	return 0;
+fail:
+	if (batch && at != SIZE_MAX)
+		r = batch_error(list, at, r);
+	newtasks_free(nt, n);
+	free(bn);
+	return r;
+}
+
+int task_depend(struct task *t, json_object *on, bool add)
+{
+	size_t n = json_object_array_length(on);
+	struct task **list = calloc(n ? n : 1, sizeof(*list));
+	json_object *o, *added = json_object_new_array(), *removed = json_object_new_array();
+	static uint64_t mark;
+	char id[24];
+	int r;
+
+	if (!list)
+		abort();
+	if (add && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_UPSTREAM_FAILED) {
+		r = errorf(-EBUSY, "task %s is %s; dependencies can only be added before it runs",
+			 task_id_string(t->id, id), status_to_string(t->status));
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(on, i);
+
+		if (!json_object_is_type(v, json_type_string)) {
+			r = errorf(-EINVAL, "argument 'on' must be a task id or an array of task ids");
+			goto out;
+		}
+		list[i] = task_find(json_object_get_string(v));
+		if (!list[i]) {
+			r = errorf(-ENOENT, "no task '%s'", json_object_get_string(v));
+			goto out;
+		}
+		if (list[i]->project != t->project) {
+			r = errorf(-EINVAL, "task %s is in another project; dependencies stay within one project",
+				 json_object_get_string(v));
+			goto out;
+		}
+		if (list[i] == t) {
+			r = errorf(-EINVAL, "task %s cannot depend on itself", json_object_get_string(v));
+			goto out;
+		}
+		if (add && reaches(list[i], t, ++mark)) {
+			r = errorf(-EINVAL, "%s depending on %s would make a cycle", task_id_string(t->id, id),
+				 json_object_get_string(v));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (add == depends_on(t, list[i]))
+			continue;
+		json_object_array_add(add ? added : removed,
+				      json_object_new_string(task_id_string(list[i]->id, id)));
+		if (add)
+			add_edge(t, list[i]);
+		else
+			remove_edge(t, list[i]);
+	}
+	if (json_object_array_length(added) || json_object_array_length(removed)) {
+		if (t->status == ST_WAITING || t->status == ST_READY || t->status == ST_UPSTREAM_FAILED)
+			set_status(t, has_failed_dep(t) ? ST_UPSTREAM_FAILED :
+					      t->unmet ? ST_WAITING : ST_READY);
+		task_save(t);
+		o = task_payload(t);
+		json_object_object_add(o, "depends_on", ids_to_json(t->deps, t->n_deps));
+		json_object_object_add(o, "added", json_object_get(added));
+		json_object_object_add(o, "removed", json_object_get(removed));
+		task_event(t, "TASK_DEPENDENCY_UPDATED", o);
+		if (t->status == ST_UPSTREAM_FAILED)
+			propagate_failure(t);
+		else
+			propagate_recovery(t);
+	}
+	r = 0;
+out:
+	json_object_put(added);
+	json_object_put(removed);
+	free(list);
+	return r;
+}

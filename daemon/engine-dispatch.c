@@ -1,0 +1,267 @@
+/*
+ * engine-dispatch.c - dispatch: the best ready task of each project with a
+ * free slot is claimed, its sandbox started after the claim is committed.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dagd.h"
+
+static void claim(struct task *t)
+{
+	bool validator = t->status == ST_PENDING_VALIDATION;
+	char token[65];
+
+	heap_remove(t);
+	if (!validator) {
+		t->attempt++;
+		t->tries++;
+		t->started_at = now_usec();
+		t->finished_at = 0;
+		clear_str(&t->result);
+		clear_str(&t->error_message);
+		clear_str(&t->report);
+		if (random_hex(token, 32) < 0)
+			abort();
+		set_str(&t->token, token);
+	}
+	free(t->sandbox_id);
+	t->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
+	set_str(&t->sandbox_executor, t->executor ? t->executor : t->project->executor);
+	clear_str(&t->sandbox_handle);
+	set_status(t, validator ? ST_VALIDATING : ST_SPAWNING);
+	if (n_spawn == spawn_cap) {
+		spawn_cap = spawn_cap ? 2 * spawn_cap : 16;
+		spawn_queue = xrealloc(spawn_queue, spawn_cap * sizeof(*spawn_queue));
+	}
+	spawn_queue[n_spawn++] = t;
+}
+
+/* Claims the best dispatchable tasks while every limit has room.  The claims
+ * are spawned only once they are committed (engine_spawn_pending). */
+void engine_dispatch(void)
+{
+	struct task **stash = NULL;
+	size_t n_stash = 0;
+
+	if (!dispatch_dirty)
+		return;
+	dispatch_dirty = false;
+	while (active_total < D.global_limit) {
+		struct task *best = NULL;
+
+		for (size_t i = 0; i < n_projects; i++) {
+			struct project *p = projects[i];
+
+			if (!p || p->n_heap == 0 || p->active >= p->max_concurrency)
+				continue;
+			while (p->n_heap > 0) {
+				struct task *t = p->heap[0];
+				struct executor *ex = task_executor(t);
+
+				if (!ex || !executor_full(ex))
+					break;
+				/* its executor is full: set it aside for this round */
+				heap_remove(t);
+				stash = xrealloc(stash, (n_stash + 1) * sizeof(*stash));
+				stash[n_stash++] = t;
+			}
+			if (p->n_heap > 0 && (!best || task_cmp(p->heap[0], best) < 0))
+				best = p->heap[0];
+		}
+		if (!best)
+			break;
+		claim(best);
+	}
+	for (size_t i = 0; i < n_stash; i++)
+		heap_sync(stash[i]);
+	free(stash);
+}
+
+static void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	for (size_t i = 0; envp && envp[i]; i++)
+		free(envp[i]);
+	free(argv);
+	free(envp);
+	free(opts);
+}
+
+/* What a sandbox of t runs: argv, the environment, the merged options. */
+static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec,
+		       char ***ret_argv, char ***ret_envp, char **ret_opts)
+{
+	json_object *cmd = sb->validator ? json_object_new_string(t->validation_command) : json_parse(t->command);
+	json_object *env = json_parse(t->env), *opts = json_parse(t->project->executor_options);
+	json_object *topts = json_parse(t->executor_options);
+	char **argv, **envp, idbuf[24], pid[24], att[16];
+	size_t n = 0;
+	const char *path = getenv("PATH"), *home = getenv("HOME");
+
+	if (json_object_is_type(cmd, json_type_array)) {
+		size_t len = json_object_array_length(cmd);
+
+		argv = calloc(len + 1, sizeof(*argv));
+		if (!argv)
+			abort();
+		for (size_t i = 0; i < len; i++)
+			argv[i] = xstrdup(json_object_get_string(json_object_array_get_idx(cmd, i)));
+	} else {
+		argv = calloc(4, sizeof(*argv));
+		if (!argv)
+			abort();
+		argv[0] = xstrdup("/bin/sh");
+		argv[1] = xstrdup("-c");
+		argv[2] = xstrdup(json_object_get_string(cmd));
+	}
+	envp = calloc((size_t) json_object_object_length(env) + 10, sizeof(*envp));
+	if (!envp)
+		abort();
+	if (!json_object_object_get_ex(env, "PATH", NULL))
+		envp[n++] = xasprintf("PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
+	if (home && !json_object_object_get_ex(env, "HOME", NULL))
+		envp[n++] = xasprintf("HOME=%s", home);
+	json_object_object_foreach(env, k, v)
+		envp[n++] = xasprintf("%s=%s", k, json_object_get_string(v));
+	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
+	snprintf(att, sizeof(att), "%u", t->attempt);
+	envp[n++] = xasprintf("DAGD_TASK_ID=%s", task_id_string(t->id, idbuf));
+	envp[n++] = xasprintf("DAGD_PROJECT_ID=%s", pid);
+	envp[n++] = xasprintf("DAGD_SANDBOX_ID=%s", sb->id);
+	envp[n++] = xasprintf("DAGD_ATTEMPT=%s", att);
+	envp[n++] = xasprintf("DAGD_SOCKET=%s", D.socket_path);
+	envp[n++] = xasprintf("DAGD_TASK_TOKEN=%s", t->token ? t->token : "");
+
+	if (!json_object_is_type(opts, json_type_object)) {
+		json_object_put(opts);
+		opts = json_object_new_object();
+	}
+	json_object_object_foreach(topts, k2, v2)
+		json_object_object_add(opts, k2, json_object_get(v2));
+	*ret_opts = xstrdup(json_text(opts));
+
+	memset(spec, 0, sizeof(*spec));
+	spec->sandbox_id = sb->id;
+	spec->attempt = t->attempt;
+	spec->argv = (const char *const *) argv;
+	spec->envp = (const char *const *) envp;
+	spec->cwd = t->cwd;
+	spec->log_path = sb->log_path;
+	spec->options_json = *ret_opts;
+	spec->timeout_usec = t->timeout_usec;
+	*ret_argv = argv;
+	*ret_envp = envp;
+	json_object_put(cmd);
+	json_object_put(env);
+	json_object_put(opts);
+	json_object_put(topts);
+}
+
+struct sandbox *sandbox_new(struct task *t, struct executor *ex)
+{
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+
+	if (!sb)
+		abort();
+	sb->id = xstrdup(t->sandbox_id);
+	sb->task_id = t->id;
+	sb->attempt = t->attempt;
+	sb->validator = t->status == ST_VALIDATING;
+	sb->ex = ex;
+	sb->executor = xstrdup(t->sandbox_executor);
+	sb->log_fd = -EBADF;
+	sb->log_path = xasprintf("%s/logs/t-%lld/%u%s.log", D.state_dir, (long long) t->id, t->attempt,
+				 sb->validator ? ".validate" : "");
+	sb->next = sandboxes;
+	sandboxes = sb;
+	t->sb = sb;
+	return sb;
+}
+
+void sandbox_unlink(struct sandbox *sb)
+{
+	for (struct sandbox **p = &sandboxes; *p; p = &(*p)->next)
+		if (*p == sb) {
+			*p = sb->next;
+			break;
+		}
+	sb->next = NULL;
+}
+
+void sandbox_free(struct sandbox *sb)
+{
+	if (!sb)
+		return;
+	sd_event_source_unref(sb->timer);
+	closep(&sb->log_fd);
+	free(sb->id);
+	free(sb->handle);
+	free(sb->executor);
+	free(sb->log_path);
+	free(sb);
+}
+
+/* Start a sandbox, or find one again (adopt).  On failure the attempt fails. */
+void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
+{
+	struct dagd_spawn spec;
+	char **argv, **envp, *opts, *err = NULL, idbuf[24], pid[24], *msg;
+	int r;
+
+	spec_build(t, sb, &spec, &argv, &envp, &opts);
+	spec.task_id = task_id_string(t->id, idbuf);
+	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
+	spec.project_id = pid;
+	sb->data = NULL;
+	if (!sb->ex || !sb->ex->vt)
+		r = errorf(-ENOENT, "executor '%s' is not loaded", t->sandbox_executor);
+	else if (adopt)
+		r = sb->ex->vt->adopt(sb->ex->state, (struct dagd_sandbox *) sb, &spec, sb->handle,
+				      &sb->data, &err);
+	else
+		r = sb->ex->vt->spawn(sb->ex->state, (struct dagd_sandbox *) sb, &spec, &sb->data, &err);
+	if (r < 0 && !err)
+		err = xstrdup(sb->ex ? strerror(-r) : last_error());
+	spec_free(&spec, argv, envp, opts);
+	if (r >= 0) {
+		if (!adopt)
+			crash_point("spawned");
+		return;
+	}
+
+	if (t->sb == sb)
+		t->sb = NULL;
+	sandbox_unlink(sb);
+	msg = adopt ? xasprintf("sandbox %s was lost while dagd was down: %s", sb->id, err)
+		    : xasprintf("cannot start sandbox %s: %s", sb->id, err);
+	log_warning("task t-%lld: %s", (long long) t->id, msg);
+	if (status_is_active(t->status))
+		task_failed(t, msg);
+	free(msg);
+	free(err);
+	sandbox_free(sb);
+}
+
+bool engine_spawn_pending(void)
+{
+	size_t n = n_spawn;
+	struct task **q = TAKE_PTR(spawn_queue);
+
+	n_spawn = spawn_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = q[i];
+
+		if (!t || (t->status != ST_SPAWNING && t->status != ST_VALIDATING) || t->sb)
+			continue;
+		sandbox_launch(t, sandbox_new(t, task_executor(t)), false);
+	}
+	free(q);
+	return n > 0;
+}

@@ -1,0 +1,261 @@
+/*
+ * engine-load.c - loading the model, counting, and adopting at start-up and
+ * after a reload the sandboxes that ran on.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dagd.h"
+
+void engine_free(void)
+{
+	for (size_t i = 0; i < n_tasks; i++)
+		task_free(tasks[i]);
+	for (size_t i = 0; i < n_projects; i++)
+		project_free(projects[i]);
+	free(tasks);
+	free(projects);
+	free(spawn_queue);
+	tasks = NULL;
+	projects = NULL;
+	spawn_queue = NULL;
+	n_tasks = n_projects = n_spawn = spawn_cap = 0;
+	active_total = 0;
+	for (struct executor *ex = executors; ex; ex = ex->next)
+		ex->active = 0;
+}
+
+/* An empty engine, as on an empty database (store_wipe()), without reading it. */
+void engine_reset(void)
+{
+	engine_free();
+	next_project_id = next_task_id = 1;
+	dispatch_dirty = true;
+}
+
+int engine_load(void)
+{
+	int r;
+
+	engine_free();
+	r = store_load();
+	if (r < 0)
+		return r;
+	next_project_id = store_next_id("projects");
+	next_task_id = store_next_id("tasks");
+	for (size_t i = 0; i < n_tasks; i++) {
+		struct task *t = tasks[i];
+
+		if (!t)
+			continue;
+		for (size_t k = 0; k < t->n_deps; k++)
+			if (t->deps[k]->status != ST_COMPLETED)
+				t->unmet++;
+		t->project->counts[t->status]++;
+		if (status_is_active(t->status))
+			count_active(t, +1);
+		for (struct sandbox *sb = sandboxes; sb; sb = sb->next)
+			if (sb->task_id == t->id && t->sandbox_id && strcmp(sb->id, t->sandbox_id) == 0)
+				t->sb = sb;
+		if (t->status == ST_READY && t->not_before > now_usec())
+			arm_backoff(t);
+		heap_sync(t);
+	}
+	/* exits not yet committed when a batch failed: judge them again */
+	sandbox_rejudge();
+	dispatch_dirty = true;
+	return 0;
+}
+
+/* What the executors say they have, by sandbox id. */
+static struct listed *listed_all(void)
+{
+	struct listed *all = NULL, *l;
+
+	for (struct executor *ex = executors; ex; ex = ex->next) {
+		ex->list_failed = false;
+		if (!executor_can_list(ex))
+			continue;
+		if (executor_list(ex, &l) < 0) {
+			ex->list_failed = true;
+			continue;
+		}
+		while (l) {
+			struct listed *next = l->next;
+			l->next = all;
+			all = l;
+			l = next;
+		}
+	}
+	return all;
+}
+
+static struct listed *listed_find(struct listed *all, const char *executor, const char *sandbox_id)
+{
+	for (struct listed *l = all; executor && sandbox_id && l; l = l->next)
+		if (!l->owned && strcmp(l->ex->name, executor) == 0 && strcmp(l->sandbox_id, sandbox_id) == 0)
+			return l;
+	return NULL;
+}
+
+/* A listed sandbox that no attempt owns (started just before a crash, or
+ * whose exit is on disk but was not yet forgotten): its executor stops it
+ * and lets it go. */
+static void listed_forget_unowned(struct listed *all)
+{
+	for (struct listed *l = all; l; l = l->next)
+		if (!l->owned) {
+			log_info("executor '%s' has sandbox %s, which no attempt owns; stopping and forgetting it",
+				 l->ex->name, l->sandbox_id);
+			executor_forget(l->ex, l->sandbox_id, l->handle);
+		}
+}
+
+/* record_start: its start was never committed (the executor listed it): it
+ * is recorded now, with its SANDBOX_SPAWNED event. */
+static void adopt_one(struct task *t, struct sandbox *sb, bool record_start)
+{
+	sb->validator = t->status == ST_VALIDATING;
+	sb->started = !record_start;
+	if (!sb->handle)
+		sb->handle = xstrdup(t->sandbox_handle);
+	if (t->timeout_usec > 0 && !sb->timer) {
+		int64_t left = t->started_at + (int64_t) t->timeout_usec - now_usec();
+		(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC,
+						  left > 0 ? (uint64_t) left : 1, 10 * USEC_PER_MSEC,
+						  on_timeout, sb);
+	}
+	log_info("adopting sandbox %s of task t-%lld", sb->id, (long long) t->id);
+	sandbox_launch(t, sb, true);
+	if (record_start && t->sb == sb && !sb->exited) {
+		_cleanup_free_ char *handle = xstrdup(sb->handle);
+
+		free(sb->handle);
+		sb->handle = NULL;
+		sandbox_started(sb, handle);
+	}
+}
+
+/* At start-up: find again the sandboxes of the tasks that were running.  An
+ * executor that can list its sandboxes decides: a claimed attempt whose
+ * sandbox it has is adopted (whether or not its handle was committed), one it
+ * does not have and that has no handle never ran and is dispatched again
+ * without using up a retry.  Without a list, the stored handle decides. */
+int engine_adopt_all(void)
+{
+	struct listed *all = listed_all();
+
+	for (size_t i = 0; i < n_tasks; i++) {
+		struct task *t = tasks[i];
+		struct executor *ex;
+		struct listed *l;
+		bool record_start;
+
+		if (!t || !status_is_active(t->status) || t->sb)
+			continue;
+		ex = executor_find(t->sandbox_executor);
+		l = listed_find(all, t->sandbox_executor, t->sandbox_id);
+		record_start = false;
+		if (l) {
+			l->owned = true;
+			record_start = !t->sandbox_handle;
+			if (!t->sandbox_handle || strcmp(t->sandbox_handle, l->handle) != 0) {
+				set_str(&t->sandbox_handle, l->handle);
+				task_save(t);
+			}
+		} else if (!t->sandbox_handle) {
+			if (ex && ex->list_failed) {
+				/* it lists, but could not now: it may have started it */
+				task_failed(t, "cannot tell whether its sandbox started: the executor cannot list its sandboxes");
+				continue;
+			}
+			log_info("task t-%lld had no sandbox yet; dispatching it again", (long long) t->id);
+			if (t->status == ST_SPAWNING && t->tries > 0)
+				t->tries--;
+			set_status(t, t->status == ST_VALIDATING ? ST_PENDING_VALIDATION : ST_READY);
+			continue;
+		}
+		adopt_one(t, sandbox_new(t, ex), record_start);
+	}
+	listed_forget_unowned(all);
+	listed_free(all);
+	return 0;
+}
+
+/* After the plugins were reloaded: hand every live sandbox to its new
+ * instance, exactly as after a restart.  A sandbox whose start was not yet
+ * reported is found by the executor's list; a cancel in progress is finished
+ * at once (the old instance's grace timer is gone). */
+void engine_readopt(void)
+{
+	struct listed *all = listed_all();
+	struct sandbox *next;
+
+	for (struct executor *ex = executors; ex; ex = ex->next)
+		ex->active = 0;
+	for (size_t i = 0; i < n_tasks; i++)
+		if (tasks[i] && status_is_active(tasks[i]->status)) {
+			struct executor *ex = executor_find(tasks[i]->sandbox_executor);
+			if (ex)
+				ex->active++;
+		}
+	for (struct sandbox *sb = sandboxes; sb; sb = next) {
+		struct task *t = sandbox_task(sb);
+		struct listed *l = listed_find(all, sb->executor, sb->id);
+
+		next = sb->next;
+		sb->ex = executor_find(sb->executor);
+		if (l) {
+			l->owned = true;
+			if (!sb->handle)
+				sb->handle = xstrdup(l->handle);
+		}
+		if (!t || !sb->handle) {
+			sandbox_unlink(sb);
+			if (t) {
+				t->sb = NULL;
+				if (status_is_active(t->status))
+					task_failed(t, "sandbox lost while the plugins were reloaded");
+			}
+			if (sb->handle)
+				executor_forget(sb->ex, sb->id, sb->handle);
+			sandbox_free(sb);
+			continue;
+		}
+		if (t->sandbox_handle == NULL)
+			set_str(&t->sandbox_handle, sb->handle);
+		sandbox_launch(t, sb, true);
+		if (sb->cancelled && !sb->exited && sb->ex && sb->ex->vt && t->sb == sb)
+			(void) sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, 0);
+	}
+	listed_forget_unowned(all);
+	listed_free(all);
+	dispatch_dirty = true;
+}
+
+/* Nothing runs and nothing is due: no sandbox, no task waiting out a backoff,
+ * no task that could be dispatched now. */
+bool engine_idle(void)
+{
+	if (active_total > 0 || sandboxes || n_spawn > 0)
+		return false;
+	for (size_t i = 0; i < n_tasks; i++)
+		if (tasks[i] && (tasks[i]->backoff || tasks[i]->heap_idx >= 0))
+			return false;
+	return true;
+}
+
+void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active)
+{
+	memset(counts, 0, _ST_MAX * sizeof(unsigned));
+	for (size_t i = 0; i < n_projects; i++)
+		if (projects[i])
+			for (int s = 0; s < _ST_MAX; s++)
+				counts[s] += projects[i]->counts[s];
+	*ret_active = active_total;
+}

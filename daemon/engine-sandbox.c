@@ -1,0 +1,238 @@
+/*
+ * engine-sandbox.c - sandboxes as the plugins report them: started, output,
+ * exited, judged; timeouts, results left beside the log, and the exits a
+ * commit made durable handed back to their executors.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dagd.h"
+
+struct task *sandbox_task(const struct sandbox *sb)
+{
+	struct task *t = (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
+
+	return t && t->sb == sb ? t : NULL;
+}
+
+int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct sandbox *sb = userdata;
+
+	sb->timer = sd_event_source_unref(sb->timer);
+	if (sb->exited)
+		return 0;
+	log_info("sandbox %s timed out; stopping it", sb->id);
+	sb->timed_out = true;
+	sandbox_cancel(sb);
+	return 0;
+}
+
+void sandbox_started(struct sandbox *sb, const char *handle)
+{
+	struct task *t = sandbox_task(sb);
+	json_object *o;
+	char id[24];
+
+	if (sb->started || sb->exited)
+		return;
+	sb->started = true;
+	set_str(&sb->handle, handle);
+	if (!t)
+		return;
+	set_str(&t->sandbox_handle, handle);
+	if (t->timeout_usec > 0 && !sb->timer)
+		(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC, t->timeout_usec,
+						  10 * USEC_PER_MSEC, on_timeout, sb);
+	if (t->status == ST_SPAWNING)
+		set_status(t, ST_RUNNING);
+	else
+		task_save(t);
+	o = json_object_new_object();
+	json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
+	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
+	snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
+	json_object_object_add(o, "project_id", json_object_new_string(id));
+	json_object_object_add(o, "executor", json_object_new_string(t->sandbox_executor));
+	json_object_object_add(o, "attempt", json_object_new_int((int) sb->attempt));
+	event_emit("SANDBOX_SPAWNED", "sandbox", sb->id, t->project->id, o);
+}
+
+void sandbox_output(struct sandbox *sb, const void *data, size_t size)
+{
+	if (sb->log_fd < 0)
+		sb->log_fd = log_open(sb->log_path, O_WRONLY | O_APPEND);
+	if (sb->log_fd >= 0)
+		(void) !write(sb->log_fd, data, size);
+}
+
+/* A plugin whose sandboxes cannot reach the socket leaves an attempt's
+ * result beside its log, as "<attempt>.result.json" (see executor.h): on a
+ * clean exit it becomes the task's result, unless one was reported. */
+static void result_from_file(struct task *t, const struct sandbox *sb)
+{
+	_cleanup_free_ char *path = NULL, *buf = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	json_object *v;
+	ssize_t n;
+
+	if (t->result || sb->validator)
+		return;
+	path = xasprintf("%.*s.result.json", (int) (strlen(sb->log_path) - strlen(".log")), sb->log_path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	buf = xrealloc(NULL, 256 * 1024 + 1);
+	n = read(fd, buf, 256 * 1024 + 1);
+	if (n < 0 || n > 256 * 1024) {
+		log_warning("task t-%lld: ignoring %s: unreadable or over 256 KiB", (long long) t->id, path);
+		return;
+	}
+	buf[n] = 0;
+	v = json_tokener_parse(buf);
+	if (!v && strcmp(buf, "null") != 0) {
+		log_warning("task t-%lld: ignoring %s: not JSON", (long long) t->id, path);
+		return;
+	}
+	set_str(&t->result, json_text(v));
+	json_object_put(v);
+}
+
+struct exit_info {
+	int code, signal;
+	char *reason, *message;
+	bool result_left;
+};
+
+/* Judge a task by how its sandbox ended.  Kept apart from sandbox_exited()
+ * so that a batch that could not be committed can be judged again. */
+static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
+{
+	struct task *t = sandbox_task(sb);
+	json_object *o;
+	char *msg;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
+	json_object_object_add(o, "exit_code", e->code >= 0 ? json_object_new_int(e->code) : NULL);
+	json_object_object_add(o, "signal", e->signal ? json_object_new_int(e->signal) : NULL);
+	json_object_object_add(o, "reason", json_object_new_string(sb->timed_out ? "timeout" :
+						sb->cancelled ? "cancelled" :
+						e->reason ? e->reason :
+						e->code == 0 ? "exited" : "failed"));
+	{
+		char id[24], *dot;
+		snprintf(id, sizeof(id), "%s", sb->id);
+		if ((dot = strchr(id, '.')))
+			*dot = 0;
+		json_object_object_add(o, "task_id", json_object_new_string(id));
+	}
+	if (t) {
+		char pid[24];
+		snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
+		json_object_object_add(o, "project_id", json_object_new_string(pid));
+	}
+	event_emit("SANDBOX_EXITED", "sandbox", sb->id, t ? t->project->id : 0, o);
+	if (!t)
+		return;
+	t->sb = NULL;
+	if (!status_is_active(t->status)) {
+		heap_sync(t);
+		return;
+	}
+	if (sb->timed_out)
+		msg = xasprintf("timed out after %.3g s", (double) t->timeout_usec / 1e6);
+	else if (e->code == 0) {
+		if (e->result_left)
+			result_from_file(t, sb);
+		json_object_put(task_succeeded(t, sb->id));
+		return;
+	} else if (e->signal)
+		msg = xasprintf("%s%s killed by signal %d (%s)%s%s", sb->validator ? "validation: " : "",
+				e->reason && !strcmp(e->reason, "oom") ? "out of memory:" : "",
+				e->signal, strsignal(e->signal), e->message ? ": " : "",
+				e->message ? e->message : "");
+	else if (e->code > 0)
+		msg = xasprintf("%sexited with code %d%s%s", sb->validator ? "validation failed: " : "",
+				e->code, e->message ? ": " : "", e->message ? e->message : "");
+	else
+		msg = xasprintf("sandbox failed%s%s", e->message ? ": " : "", e->message ? e->message : "");
+	task_failed(t, msg);
+	free(msg);
+}
+
+struct reaped {
+	struct sandbox *sb;
+	struct exit_info e;
+};
+static struct reaped *reaped_list;
+static size_t n_reaped;
+
+/* After a batch that could not be committed was reloaded: the exits it held
+ * are judged again. */
+void sandbox_rejudge(void)
+{
+	for (size_t i = 0; i < n_reaped; i++) {
+		struct task *t = (size_t) reaped_list[i].sb->task_id < n_tasks ? tasks[reaped_list[i].sb->task_id] : NULL;
+
+		if (t && t->sandbox_id && strcmp(t->sandbox_id, reaped_list[i].sb->id) == 0 &&
+		    status_is_active(t->status)) {
+			t->sb = reaped_list[i].sb;
+			sandbox_judge(reaped_list[i].sb, &reaped_list[i].e);
+		}
+	}
+}
+
+void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
+{
+	struct reaped *r;
+
+	if (sb->exited)
+		return;
+	sb->exited = true;
+	sb->timer = sd_event_source_unref(sb->timer);
+	closep(&sb->log_fd);
+	sandbox_unlink(sb);
+	reaped_list = xrealloc(reaped_list, (n_reaped + 1) * sizeof(*reaped_list));
+	r = &reaped_list[n_reaped++];
+	r->sb = sb;
+	r->e.code = e->code;
+	r->e.signal = e->signal;
+	r->e.reason = xstrdup(e->reason);
+	r->e.message = xstrdup(e->message);
+	r->e.result_left = e->result_left;
+	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
+	sandbox_judge(sb, &r->e);
+	crash_point("exited");
+	server_log_ended(sb->task_id, sb->attempt, sb->validator);
+	server_kick();
+}
+
+struct sandbox *sandbox_list(void)
+{
+	return sandboxes;
+}
+
+/* The batch is on disk: what exited in it is done with, and its executor may
+ * forget it. */
+void engine_committed(void)
+{
+	if (n_reaped > 0)
+		crash_point("committed");
+	for (size_t i = 0; i < n_reaped; i++) {
+		struct sandbox *sb = reaped_list[i].sb;
+
+		executor_forget(executor_find(sb->executor), sb->id, sb->handle);
+		free(reaped_list[i].e.reason);
+		free(reaped_list[i].e.message);
+		sandbox_free(reaped_list[i].sb);
+	}
+	free(reaped_list);
+	reaped_list = NULL;
+	n_reaped = 0;
+}

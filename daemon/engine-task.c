@@ -1,0 +1,224 @@
+/*
+ * engine-task.c - a task as JSON, and what an operator or a sandbox does to
+ * one task: start, cancel, pause, report, and the list of unblocked tasks.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "dagd.h"
+
+json_object *task_to_json(const struct task *t)
+{
+	json_object *o = json_object_new_object(), *deps;
+	char buf[24];
+
+	json_object_object_add(o, "id", json_object_new_string(task_id_string(t->id, buf)));
+	snprintf(buf, sizeof(buf), "p-%lld", (long long) t->project->id);
+	json_object_object_add(o, "project_id", json_object_new_string(buf));
+	json_object_object_add(o, "name", t->name ? json_object_new_string(t->name) : NULL);
+	json_object_object_add(o, "title", json_object_new_string(t->title));
+	json_object_object_add(o, "command", json_parse(t->command));
+	json_object_object_add(o, "env", json_parse(t->env));
+	json_object_object_add(o, "cwd", t->cwd ? json_object_new_string(t->cwd) : NULL);
+	json_object_object_add(o, "executor", t->executor ? json_object_new_string(t->executor) : NULL);
+	json_object_object_add(o, "executor_options", json_parse(t->executor_options));
+	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(t->priority)));
+	json_object_object_add(o, "timeout", json_object_new_double((double) t->timeout_usec / 1e6));
+	json_object_object_add(o, "max_retries", json_object_new_int((int) t->max_retries));
+	json_object_object_add(o, "retry_backoff", json_object_new_double((double) t->backoff_usec / 1e6));
+	json_object_object_add(o, "validation_command",
+			       t->validation_command ? json_object_new_string(t->validation_command) : NULL);
+	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
+	json_object_object_add(o, "released", json_object_new_boolean(t->released));
+	json_object_object_add(o, "paused", json_object_new_boolean(t->paused));
+	json_object_object_add(o, "held", json_object_new_boolean(t->held));
+	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
+	json_object_object_add(o, "not_before",
+			       t->backoff && t->status == ST_READY ? json_time(t->not_before) : NULL);
+	deps = ids_to_json(t->deps, t->n_deps);
+	json_object_object_add(o, "depends_on", deps);
+	json_object_object_add(o, "dependents", ids_to_json(t->rdeps, t->n_rdeps));
+	json_object_object_add(o, "unmet", json_object_new_int((int) t->unmet));
+	json_object_object_add(o, "result", json_parse(t->result));
+	json_object_object_add(o, "error_message",
+			       t->error_message ? json_object_new_string(t->error_message) : NULL);
+	json_object_object_add(o, "sandbox_id", t->sandbox_id ? json_object_new_string(t->sandbox_id) : NULL);
+	json_object_object_add(o, "created_at", json_time(t->created_at));
+	json_object_object_add(o, "updated_at", json_time(t->updated_at));
+	json_object_object_add(o, "started_at", json_time(t->started_at));
+	json_object_object_add(o, "finished_at", json_time(t->finished_at));
+	json_object_object_add(o, "status_changed_at", json_time(t->status_changed_at));
+	return o;
+}
+
+/* Is `target` reachable from `from` by following dependencies? */
+
+int task_start(struct task *t)
+{
+	char id[24];
+
+	if (t->status != ST_READY)
+		return errorf(-EBUSY, "task %s is %s, not ready", task_id_string(t->id, id),
+			    status_to_string(t->status));
+	if (t->held)
+		return errorf(-EBUSY, "task %s is held; release it first (task.release)",
+			    task_id_string(t->id, id));
+	if (!t->released) {
+		t->released = true;
+		task_save(t);
+	}
+	return 0;
+}
+
+void sandbox_cancel(struct sandbox *sb)
+{
+	if (!sb || sb->exited || !sb->ex || !sb->ex->vt)
+		return;
+	sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, D.kill_grace_usec);
+}
+
+/* Stops what still runs of the task's current attempt (its status stays as
+ * it is): SIGTERM, then SIGKILL after the grace. */
+void task_stop_sandbox(struct task *t)
+{
+	if (t->sb && !t->sb->exited)
+		sandbox_cancel(t->sb);
+}
+
+int task_cancel(struct task *t)
+{
+	char id[24];
+
+	/* asked twice: it is what was asked for; nothing changes, no event */
+	if (t->status == ST_CANCELLED)
+		return 0;
+	if (status_is_finished(t->status))
+		return errorf(-EBUSY, "task %s is %s already", task_id_string(t->id, id),
+			    status_to_string(t->status));
+	if (t->sb) {
+		t->sb->cancelled = true;
+		sandbox_cancel(t->sb);
+	}
+	set_str(&t->error_message, "cancelled by an operator");
+	set_status(t, ST_CANCELLED);
+	propagate_failure(t);
+	return 0;
+}
+
+/* Stops (or lets go on) the processes of a running task's sandbox.  Asked
+ * for what already is: nothing changes, no event.  The timeout still counts
+ * while it is paused; a cancel or a timeout ends a paused task as any other. */
+int task_pause(struct task *t, bool paused)
+{
+	json_object *o;
+	char id[24];
+	int r;
+
+	if (t->paused == paused && (t->status == ST_RUNNING || !paused))
+		return 0;
+	if (t->status != ST_RUNNING || !t->sb || !t->sb->started || t->sb->exited)
+		return errorf(-EBUSY, "task %s is %s; only a running task can be paused", task_id_string(t->id, id),
+			    status_to_string(t->status));
+	r = executor_pause(t->sb->ex, (struct dagd_sandbox *) t->sb, t->sb->data, paused);
+	if (r == -EOPNOTSUPP)
+		return errorf(r, "task %s: executor '%s' cannot pause its sandboxes", task_id_string(t->id, id),
+			    t->sandbox_executor);
+	if (r < 0)
+		return errorf(r, "task %s: cannot %s its sandbox: %s", task_id_string(t->id, id),
+			    paused ? "pause" : "resume", strerror(-r));
+	t->paused = paused;
+	task_save(t);
+	o = json_object_new_object();
+	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
+	json_object_object_add(o, "sandbox_id", json_object_new_string(t->sb->id));
+	event_emit(paused ? "TASK_PAUSED" : "TASK_RESUMED", "task", id, t->project->id, o);
+	return 0;
+}
+
+int task_report(struct task *t, bool success, json_object *result, const char *error_message,
+		json_object **ret_reply)
+{
+	json_object *reply, *report, *unblocked;
+	char id[24];
+
+	if (t->report) {
+		json_object *old = json_parse(t->report), *v;
+		bool same;
+
+		same = json_object_object_get_ex(old, "success", &v) && json_object_get_boolean(v) == success;
+		same = same && json_object_object_get_ex(old, "result", &v) && json_object_equal(v, result);
+		same = same && json_object_object_get_ex(old, "error_message", &v) &&
+		       (v ? error_message && strcmp(json_object_get_string(v), error_message) == 0 : !error_message);
+		if (!same) {
+			json_object_put(old);
+			return errorf(-EEXIST, "task %s was already reported %s; a different report is refused",
+				    task_id_string(t->id, id), status_to_string(t->status));
+		}
+		json_object_object_get_ex(old, "reply", &v);
+		*ret_reply = json_object_get(v);
+		json_object_put(old);
+		return 0;
+	}
+	if (status_is_finished(t->status))
+		return errorf(-EEXIST, "task %s is %s already", task_id_string(t->id, id), status_to_string(t->status));
+	if (t->status != ST_SPAWNING && t->status != ST_RUNNING)
+		return errorf(-EBUSY, "task %s is %s, not running", task_id_string(t->id, id),
+			    status_to_string(t->status));
+
+	if (success) {
+		set_str(&t->result, result ? json_text(result) : NULL);
+		unblocked = task_succeeded(t, t->sandbox_id);
+	} else {
+		task_failed(t, error_message ? error_message : "the sandbox reported failure");
+		unblocked = json_object_new_array();
+	}
+	reply = json_object_new_object();
+	json_object_object_add(reply, "status", json_object_new_string("accepted"));
+	json_object_object_add(reply, "task_id", json_object_new_string(task_id_string(t->id, id)));
+	json_object_object_add(reply, "new_status", json_object_new_string(status_to_string(t->status)));
+	json_object_object_add(reply, "unblocked_tasks", unblocked);
+
+	report = json_object_new_object();
+	json_object_object_add(report, "success", json_object_new_boolean(success));
+	json_object_object_add(report, "result", json_object_get(result));
+	json_object_object_add(report, "error_message",
+			       error_message ? json_object_new_string(error_message) : NULL);
+	json_object_object_add(report, "reply", json_object_get(reply));
+	set_str(&t->report, json_text(report));
+	json_object_put(report);
+	task_save(t);
+	*ret_reply = reply;
+	return 0;
+}
+
+static int task_pcmp(const void *a, const void *b)
+{
+	return task_cmp(*(struct task *const *) a, *(struct task *const *) b);
+}
+
+json_object *tasks_unblocked(struct project *p, size_t limit)
+{
+	struct task **list = NULL;
+	size_t n = 0;
+	json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < n_tasks; i++) {
+		struct task *t = tasks[i];
+
+		if (!t || t->status != ST_READY || !t->project->autonomous || t->held || (p && t->project != p))
+			continue;
+		list = xrealloc(list, (n + 1) * sizeof(*list));
+		list[n++] = t;
+	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), task_pcmp);
+	for (size_t i = 0; i < n && i < limit; i++)
+		json_object_array_add(a, task_to_json(list[i]));
+	free(list);
+	return a;
+}
