@@ -325,8 +325,9 @@ static int script_build(const struct job_site *site, const struct dagd_spawn *sp
 		"export DAGD_RESULT_FILE=%s\n"
 		"x=%s\n"
 		"pid=\n"
-		"trap '[ -n \"$pid\" ] && kill -TERM \"$pid\" 2>/dev/null' TERM\n"
-		"trap '[ -n \"$pid\" ] && kill -INT \"$pid\" 2>/dev/null' INT\n"
+		"trapped=\n"
+		"trap 'trapped=1; [ -n \"$pid\" ] && kill -TERM \"$pid\" 2>/dev/null' TERM\n"
+		"trap 'trapped=1; [ -n \"$pid\" ] && kill -INT \"$pid\" 2>/dev/null' INT\n"
 		"record() {\n"
 		"\tprintf '%%s\\njob %%s\\n' \"$1\" \"${SLURM_JOB_ID:-}\" >\"$x.exit.tmp\" && mv -f \"$x.exit.tmp\" \"$x.exit\"\n"
 		"}\n"
@@ -344,10 +345,13 @@ static int script_build(const struct job_site *site, const struct dagd_spawn *sp
 	ok = ok && fprintf(f,
 		" </dev/null &\n"
 		"pid=$!\n"
+		/* a wait a trap cut short says 128+signal, not how the command
+		 * ended: wait again, which then tells (or waits on) */
 		"while :; do\n"
+		"\ttrapped=\n"
 		"\twait \"$pid\"\n"
 		"\trc=$?\n"
-		"\tkill -0 \"$pid\" 2>/dev/null || break\n"
+		"\t[ -n \"$trapped\" ] || break\n"
 		"done\n"
 		"if [ \"$rc\" -gt 128 ] && [ \"$rc\" -lt 193 ]; then\n"
 		"\trecord \"killed $((rc - 128))\"\n"

@@ -123,9 +123,7 @@ def output_reaches_dagctl_logs_follow_while_the_job_runs():
 
 @slurm_test(timeout=150)
 def cancel_stops_the_job_and_scancel_behind_dagds_back_fails_the_attempt():
-    # a grace long enough for the polite task and its wrapper to record how
-    # it ended on a loaded machine; the stubborn one waits it out
-    d = daemon(kill_grace=5)
+    d = daemon(kill_grace=1)
     p = project(d)
     polite = d.add(p, "trap 'echo got TERM; exit 3' TERM; echo started; while :; do sleep 0.1; done",
                    title="polite")["id"]
