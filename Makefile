@@ -56,6 +56,7 @@ DAEMON_SRCS = \
 	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \
 	daemon/names.c \
+	daemon/closest.c \
 	daemon/store.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
@@ -86,6 +87,7 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
 	ctl/ctl-names.c \
+	daemon/closest.c \
 	ctl/ctl-lifecycle.c
 
 # dagctl web, with its page compiled in; libmicrohttpd is loaded when it

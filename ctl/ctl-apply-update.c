@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../daemon/closest.h"
 #include "dagctl.h"
 
 /* What a task of the file may say: task.add's arguments, but "project". */
@@ -63,7 +64,7 @@ int apply_check_tasks(const char *path, json_object *tasks) {
 				s++;
 			if (*s)
 				continue;
-			like = ctl_closest(k, task_keys);
+			like = closest_name(k, task_keys);
 			fprintf(stderr, "dagctl: %s: %s: unknown argument '%s'%s%s%s\n", path,
 				task_label(tasks, i, label), k, like ? "; did you mean '" : "", like ?: "",
 				like ? "'?" : "");

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "../daemon/closest.h"
 #include "dagctl.h"
 
 /* Reads a whole file ("-": standard input) into a '\0'-terminated buffer. */
@@ -109,46 +110,6 @@ int ctl_show_applied(json_object *result) {
 	return 0;
 }
 
-/* Edits (insert, delete, substitute, swap two neighbours) from a to b. */
-static unsigned distance(const char *a, const char *b) {
-	size_t n = strlen(a), m = strlen(b);
-	unsigned d[65][65];
-
-	if (n > 64 || m > 64)
-		return UINT_MAX;
-	for (size_t i = 0; i <= n; i++)
-		d[i][0] = (unsigned) i;
-	for (size_t j = 0; j <= m; j++)
-		d[0][j] = (unsigned) j;
-	for (size_t i = 1; i <= n; i++)
-		for (size_t j = 1; j <= m; j++) {
-			unsigned x = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < x)
-				x = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < x)
-				x = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < x)
-				x = d[i - 2][j - 2] + 1;
-			d[i][j] = x;
-		}
-	return d[n][m];
-}
-
-/* The known key closest to key, if close enough to be a typo of it. */
-const char *ctl_closest(const char *key, const char *const *known) {
-	const char *best = NULL;
-	unsigned best_d = UINT_MAX;
-
-	for (; *known; known++) {
-		unsigned d = distance(key, *known);
-
-		if (d <= 3 && 2 * d < strlen(*known) && d < best_d)
-			best = *known, best_d = d;
-	}
-	return best;
-}
-
 static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *args,
 		      int argc, char **argv) {
 	static const char *const settings[] = {
@@ -180,7 +141,7 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 				s++;
 			if (*s)
 				continue;
-			like = ctl_closest(k, keys);
+			like = closest_name(k, keys);
 			fprintf(stderr, "dagctl: %s: unknown key \"%s\"%s%s%s\n", argv[0], k,
 				like ? "; did you mean \"" : "", like ? like : "", like ? "\"?" : "");
 			return -EINVAL;

@@ -268,7 +268,6 @@ extern const struct ctl_cmd ctl_cmd_complete;
 
 /* ctl-apply.c */
 int ctl_show_applied(json_object *result);
-const char *ctl_closest(const char *key, const char *const *known);
 extern const struct ctl_cmd ctl_cmd_apply;
 
 /* ctl-apply-update.c */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "closest.h"
 #include "dagd.h"
 
 static const struct cmd_entry *const cmd_table[] = {
@@ -130,51 +131,13 @@ int req_task(struct req *r, struct task **ret)
 	return 0;
 }
 
-/* Edits (insert, delete, substitute, swap two neighbours) from a to b,
- * stopping early above max. */
-static unsigned distance(const char *a, const char *b, unsigned max)
-{
-	size_t n = strlen(a), m = strlen(b);
-	unsigned d[65][65];
-
-	if (n > 64 || m > 64)
-		return max + 1;
-	for (size_t i = 0; i <= n; i++)
-		d[i][0] = (unsigned) i;
-	for (size_t j = 0; j <= m; j++)
-		d[0][j] = (unsigned) j;
-	for (size_t i = 1; i <= n; i++)
-		for (size_t j = 1; j <= m; j++) {
-			unsigned x = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-
-			if (d[i - 1][j] + 1 < x)
-				x = d[i - 1][j] + 1;
-			if (d[i][j - 1] + 1 < x)
-				x = d[i][j - 1] + 1;
-			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < x)
-				x = d[i - 2][j - 2] + 1;
-			d[i][j] = x;
-		}
-	return d[n][m];
-}
-
 int args_check(json_object *o, const char *const *known, const char *what)
 {
 	json_object_object_foreach(o, key, val) {
-		const char *best = NULL;
-		unsigned best_d = 0;
-		bool found = false;
+		const char *best = closest_name(key, known);
 
 		(void) val;
-		for (const char *const *k = known; k && *k && !found; k++) {
-			unsigned d = distance(key, *k, 3);
-
-			found = d == 0;
-			/* close: a few edits, and fewer than half its letters */
-			if (d <= 3 && 2 * d < strlen(*k) && (!best || d < best_d))
-				best = *k, best_d = d;
-		}
-		if (found)
+		if (best && strcmp(best, key) == 0)
 			continue;
 		if (best)
 			return errorf(-EINVAL, "%s: unknown argument '%.*s'; did you mean '%s'?", what,
