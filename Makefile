@@ -58,6 +58,7 @@ DAEMON_SRCS = \
 	daemon/names.c \
 	daemon/closest.c \
 	daemon/store.c \
+	daemon/store-load.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \

@@ -1,0 +1,11 @@
+/*
+ * store-private.h - what store.c shares with store-load.c.
+ */
+#ifndef DAGD_STORE_PRIVATE_H
+#define DAGD_STORE_PRIVATE_H
+
+#include <sqlite3.h>
+
+sqlite3 *store_sqlite(void);
+
+#endif
