@@ -110,20 +110,24 @@ int task_cancel(struct task *t)
 	return 0;
 }
 
-/* Stops (or lets go on) the processes of a running task's sandbox.  Asked
- * for what already is: nothing changes, no event.  The timeout still counts
- * while it is paused; a cancel or a timeout ends a paused task as any other. */
+/* Stops (or lets go on) the processes of a running task's sandbox.  The
+ * executor acts first, then the flag is committed: a crash between the two
+ * leaves a task stopped but not marked so, and asking again for what the
+ * flag already says tells the executor once more (nothing else changes, no
+ * event), so a resume always lets it go on.  The timeout still counts while
+ * it is paused; a cancel or a timeout ends a paused task as any other. */
 int task_pause(struct task *t, bool paused)
 {
 	json_object *o;
 	char id[24];
 	int r;
 
-	if (t->paused == paused && (t->status == ST_RUNNING || !paused))
-		return 0;
-	if (t->status != ST_RUNNING || !t->sb || !t->sb->started || t->sb->exited)
+	if (t->status != ST_RUNNING || !t->sb || !t->sb->started || t->sb->exited) {
+		if (!paused)
+			return 0;       /* nothing runs: nothing to let go on */
 		return errorf(-EBUSY, "task %s is %s; only a running task can be paused", task_id_string(t->id, id),
 			    status_to_string(t->status));
+	}
 	r = executor_pause(t->sb->ex, (struct dagd_sandbox *) t->sb, t->sb->data, paused);
 	if (r == -EOPNOTSUPP)
 		return errorf(r, "task %s: executor '%s' cannot pause its sandboxes", task_id_string(t->id, id),
@@ -131,6 +135,9 @@ int task_pause(struct task *t, bool paused)
 	if (r < 0)
 		return errorf(r, "task %s: cannot %s its sandbox: %s", task_id_string(t->id, id),
 			    paused ? "pause" : "resume", strerror(-r));
+	crash_point("paused");
+	if (t->paused == paused)
+		return 0;
 	t->paused = paused;
 	task_save(t);
 	o = json_object_new_object();

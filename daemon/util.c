@@ -340,8 +340,9 @@ int log_open(const char *path, int flags)
  * as a power cut would) the Nth time (default 1) it passes POINT, to put a
  * crash exactly inside a window between a write and its commit.  Points:
  * "spawned" (a sandbox started, its start not yet committed), "exited" (an
- * exit judged, not yet committed) and "committed" (an exit committed, its
- * executor not yet told to forget it). */
+ * exit judged, not yet committed), "committed" (an exit committed, its
+ * executor not yet told to forget it) and "paused" (an executor told to
+ * pause or resume a sandbox, the flag not yet committed). */
 void crash_point(const char *point)
 {
 	static const char *at;

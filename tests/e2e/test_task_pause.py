@@ -8,7 +8,7 @@ refused and changes nothing.
 import os
 import time
 
-from dagdtest import Daemon, expect_eq, expect_error, main, sandbox_pids, select_events, test, wait_for, workdir
+from dagdtest import Daemon, Timeout, expect_eq, expect_error, main, sandbox_pids, select_events, test, wait_for, workdir
 
 
 def ticks(path):
@@ -76,6 +76,37 @@ def a_paused_task_can_be_cancelled_and_its_processes_end():
     done = d.task(t["id"])
     expect_eq((done["status"], done["paused"]), ("cancelled", False), "status and paused after the cancel")
     assert still(path, 0.3), "something of the task still writes"
+    d.stop()
+
+
+@test(timeout=90)
+def a_kill_between_a_pause_and_its_commit_leaves_a_task_a_resume_lets_go_on():
+    """DAGD_TEST_CRASH_AT=paused: dagd kills itself once the executor has
+    frozen the task and before the flag is committed.  The next daemon shows
+    it running, not paused (nothing was recorded), though it is stopped; a
+    resume must reach the executor all the same."""
+    w = workdir()
+    d = Daemon(env=dict(os.environ, DAGD_TEST_CRASH_AT="paused")).start()
+    p, t, path = ticker(d, w)
+    try:
+        d.call("task.pause", task_id=t["id"])
+    except (AssertionError, OSError, Timeout):
+        pass            # it dies before it answers
+    wait_for(lambda: d.proc.poll() is not None, timeout=20, what="dagd to die at 'paused'")
+    assert "DAGD_TEST_CRASH_AT=paused" in d.stderr(), d.stderr_tail()
+    d.kill()
+    d.env = dict(os.environ)
+    d.start()
+    got = d.task(t["id"])
+    expect_eq((got["status"], got["paused"]), ("running", False), "the task after the crash")
+    assert still(path), "the task's processes went on: the pause never reached them"
+    expect_eq(d.call("task.resume", task_id=t["id"])["task"]["paused"], False, "paused after the resume")
+    n = ticks(path)
+    wait_for(lambda: ticks(path) > n + 3, what="ticks after the resume")
+    events = d.events(0, project=p["id"])
+    expect_eq([len(select_events(events, k)) for k in ("TASK_PAUSED", "TASK_RESUMED")], [0, 0],
+              "TASK_PAUSED and TASK_RESUMED events (nothing was recorded)")
+    d.call("task.cancel", task_id=t["id"])
     d.stop()
 
 
