@@ -203,5 +203,21 @@ def operator_may_complete_a_running_task_without_a_token():
     expect_eq(d.task(t)["result"], "by hand", "result")
 
 
+@test
+def a_result_file_beside_the_log_counts_only_when_the_executor_says_it_left_one():
+    """A plugin whose sandboxes cannot reach the socket leaves the result
+    beside the log and says so (slurm, daytona); the local executor never
+    does, so a file there (here written by the task itself) is not read."""
+    d = daemon()
+    p = d.project(autonomous=True)
+    logs = os.path.join(d.state_dir, "logs")
+    t = d.add(p, "mkdir -p " + logs + "/t-$(echo $DAGD_TASK_ID | cut -d- -f2) && "
+              "echo '{\"forged\": 1}' > " + logs + "/t-$(echo $DAGD_TASK_ID | cut -d- -f2)/1.result.json")["id"]
+    done = d.wait_task_status(t, ("completed", "failed"))
+    expect_eq(done["status"], "completed", "status")
+    assert os.path.exists(os.path.join(logs, t, "1.result.json")), "the task wrote no file"
+    expect_eq(done["result"], None, "the result of a task that reported none")
+
+
 if __name__ == "__main__":
     main()
