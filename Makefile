@@ -56,6 +56,7 @@ DAEMON_SRCS = \
 	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \
 	daemon/names.c \
+	daemon/idset.c \
 	daemon/closest.c \
 	daemon/store.c \
 	daemon/store-load.c \

@@ -167,18 +167,17 @@ static int cmd_task_list(struct req *r)
 	/* by id, from after on: a page, then whether another task follows */
 	a = json_object_new_array();
 	o = json_object_new_object();
-	for (size_t i = (size_t) after + 1; i < n_tasks; i++)
-		if (tasks[i] && (!p || tasks[i]->project == p) && want[tasks[i]->status]) {
-			if (limit && n == limit) {
-				char id[24];
+	for (struct task *t = task_next(p, want, after); t; t = task_next(p, want, t->id)) {
+		if (limit && n == limit) {
+			char id[24];
 
-				json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
-				break;
-			}
-			json_object_array_add(a, task_to_json(tasks[i]));
-			last = tasks[i]->id;
-			n++;
+			json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
+			break;
 		}
+		json_object_array_add(a, task_to_json(t));
+		last = t->id;
+		n++;
+	}
 	json_object_object_add(o, "tasks", a);
 	return reply_ok(r, o);
 }

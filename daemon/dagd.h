@@ -19,6 +19,7 @@
 #include <systemd/sd-event.h>
 
 #include "executor.h"
+#include "idset.h"
 
 /* --- conventions (systemd's) ------------------------------------------- */
 
@@ -78,6 +79,7 @@ struct project {
 	int64_t created_at, updated_at; /* usec since the epoch */
 
 	unsigned counts[_ST_MAX];
+	struct idset members[_ST_MAX];  /* its tasks' ids, by status */
 	unsigned active;                /* tasks holding a slot */
 
 	/* dispatchable tasks, best first: a binary heap */
@@ -267,6 +269,7 @@ extern struct project **projects;      /* indexed by id; NULL holes */
 extern size_t n_projects;
 extern struct task **tasks;            /* indexed by id; NULL holes */
 extern size_t n_tasks;
+extern struct idset members[_ST_MAX];  /* every task's id, by status */
 
 const char *status_to_string(enum status s);
 enum status status_from_string(const char *s);
@@ -308,6 +311,14 @@ extern struct task **spawn_queue;      /* claimed, to be started once committed 
 extern size_t n_spawn, spawn_cap;
 extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
+/* A task counted, and listed by status, in its project and the daemon. */
+void member_add(struct task *t);
+void member_del(struct task *t);
+/* The task with the smallest id above after whose status want[] marks, of p
+ * (or of every project); NULL if none.  Costs a search per status wanted. */
+struct task *task_next(const struct project *p, const bool want[static _ST_MAX], int64_t after);
+/* The same for one status. */
+struct task *task_next_in(const struct project *p, enum status s, int64_t after);
 void task_save(struct task *t);         /* write its state; its heap place follows */
 void task_reorder(struct task *t);      /* its priority changed */
 void heap_sync(struct task *t);

@@ -431,7 +431,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		made[i] = task_new(p, nt[i].args);
 		tasks[made[i]->id] = made[i];
 		names_add(&p->names, made[i]);
-		p->counts[ST_WAITING]++;
+		member_add(made[i]);
 		(void) store_task_insert(made[i]);
 	}
 	out = json_object_new_array();
@@ -451,9 +451,9 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		struct task *t = made[i];
 		json_object *o = json_object_new_object();
 
-		p->counts[ST_WAITING]--;
+		member_del(t);
 		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
-		p->counts[t->status]++;
+		member_add(t);
 		task_save(t);
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);

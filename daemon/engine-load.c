@@ -18,6 +18,8 @@ void engine_free(void)
 		task_free(tasks[i]);
 	for (size_t i = 0; i < n_projects; i++)
 		project_free(projects[i]);
+	for (int s = 0; s < _ST_MAX; s++)
+		idset_free(&members[s]);
 	free(tasks);
 	free(projects);
 	free(spawn_queue);
@@ -56,7 +58,7 @@ int engine_load(void)
 		for (size_t k = 0; k < t->n_deps; k++)
 			if (t->deps[k]->status != ST_COMPLETED)
 				t->unmet++;
-		t->project->counts[t->status]++;
+		member_add(t);
 		if (status_is_active(t->status))
 			count_active(t, +1);
 		for (struct sandbox *sb = sandboxes; sb; sb = sb->next)

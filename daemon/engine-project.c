@@ -213,9 +213,8 @@ int project_set_autonomous(struct project *p, bool on)
 	p->autonomous = on;
 	p->updated_at = now_usec();
 	(void) store_project_save(p, false);
-	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p && tasks[i]->status == ST_READY)
-			heap_sync(tasks[i]);
+	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id))
+		heap_sync(t);
 	o = json_object_new_object();
 	snprintf(id, sizeof(id), "p-%lld", (long long) p->id);
 	json_object_object_add(o, "project_id", json_object_new_string(id));
@@ -259,6 +258,8 @@ void project_free(struct project *p)
 	free(p->executor_options);
 	free(p->heap);
 	names_free(&p->names);
+	for (int s = 0; s < _ST_MAX; s++)
+		idset_free(&p->members[s]);
 	free(p);
 }
 
@@ -274,11 +275,11 @@ int project_delete(struct project *p)
 	for (size_t i = 0; i < n_spawn; i++)
 		if (spawn_queue[i] && spawn_queue[i]->project == p)
 			spawn_queue[i] = NULL;
-	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p) {
-			tasks[i]->project->counts[tasks[i]->status]--;
-			task_free(tasks[i]);
-			tasks[i] = NULL;
+	for (int s = 0; s < _ST_MAX; s++)
+		for (struct task *t; (t = task_next_in(p, s, 0));) {
+			member_del(t);
+			tasks[t->id] = NULL;
+			task_free(t);
 		}
 	(void) store_project_delete(p->id);
 	o = json_object_new_object();
@@ -308,7 +309,7 @@ void task_unlink(struct task *t)
 	for (size_t i = 0; i < n_spawn; i++)
 		if (spawn_queue[i] == t)
 			spawn_queue[i] = NULL;
-	t->project->counts[t->status]--;
+	member_del(t);
 	if (status_is_active(t->status))
 		count_active(t, -1);
 	(void) store_task_delete(t->id);
@@ -325,10 +326,8 @@ int project_start(struct project *p, json_object **ret_released, json_object **r
 	json_object *a = json_object_new_array(), *h = json_object_new_array();
 	char id[24];
 
-	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
-
-		if (!t || t->project != p || t->status != ST_READY || t->released)
+	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id)) {
+		if (t->released)
 			continue;
 		if (t->held) {
 			json_object_array_add(h, json_object_new_string(task_id_string(t->id, id)));

@@ -214,10 +214,8 @@ json_object *tasks_unblocked(struct project *p, size_t limit)
 	size_t n = 0;
 	json_object *a = json_object_new_array();
 
-	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
-
-		if (!t || t->status != ST_READY || !t->project->autonomous || t->held || (p && t->project != p))
+	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id)) {
+		if (!t->project->autonomous || t->held)
 			continue;
 		list = xrealloc(list, (n + 1) * sizeof(*list));
 		list[n++] = t;

@@ -26,6 +26,7 @@ struct project **projects;
 size_t n_projects;
 struct task **tasks;
 size_t n_tasks;
+struct idset members[_ST_MAX];
 
 int64_t next_project_id = 1, next_task_id = 1;
 unsigned active_total;
@@ -273,6 +274,41 @@ void task_reorder(struct task *t)
 	dispatch_dirty = true;
 }
 
+void member_add(struct task *t)
+{
+	t->project->counts[t->status]++;
+	idset_add(&t->project->members[t->status], t->id);
+	idset_add(&members[t->status], t->id);
+}
+
+void member_del(struct task *t)
+{
+	t->project->counts[t->status]--;
+	idset_del(&t->project->members[t->status], t->id);
+	idset_del(&members[t->status], t->id);
+}
+
+struct task *task_next(const struct project *p, const bool want[static _ST_MAX], int64_t after)
+{
+	int64_t best = 0;
+
+	for (int s = 0; s < _ST_MAX; s++)
+		if (want[s]) {
+			int64_t id = idset_next(p ? &p->members[s] : &members[s], after);
+
+			if (id && (!best || id < best))
+				best = id;
+		}
+	return best ? tasks[best] : NULL;
+}
+
+struct task *task_next_in(const struct project *p, enum status s, int64_t after)
+{
+	int64_t id = idset_next(p ? &p->members[s] : &members[s], after);
+
+	return id ? tasks[id] : NULL;
+}
+
 void set_status(struct task *t, enum status s)
 {
 	enum status old = t->status;
@@ -281,9 +317,9 @@ void set_status(struct task *t, enum status s)
 
 	if (old == s)
 		return;
-	t->project->counts[old]--;
-	t->project->counts[s]++;
+	member_del(t);
 	t->status = s;
+	member_add(t);
 	if (status_is_active(old) && !status_is_active(s))
 		count_active(t, -1);
 	else if (!status_is_active(old) && status_is_active(s))
