@@ -57,6 +57,7 @@ DAEMON_SRCS = \
 	daemon/engine-lifecycle.c \
 	daemon/names.c \
 	daemon/idset.c \
+	daemon/jw.c \
 	daemon/closest.c \
 	daemon/store.c \
 	daemon/store-load.c \

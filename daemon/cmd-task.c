@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dagd.h"
+#include "jw.h"
 
 /* task.add's, and (without "project") each of task.add_batch's tasks' */
 const char *const task_add_args[] = {
@@ -37,7 +38,7 @@ static int task_reply(struct req *r, struct task *t)
 static int cmd_task_add(struct req *r)
 {
 	struct project *p;
-	json_object *list, *made = NULL;
+	json_object *list, *made = NULL, *o;
 	int k = req_project(r, "project", &p);
 
 	if (k < 0)
@@ -48,10 +49,11 @@ static int cmd_task_add(struct req *r)
 	json_object_put(list);
 	if (k < 0)
 		return reply_errno(r, k);
-	k = task_reply(r, task_find(json_object_get_string(
-		json_object_object_get(json_object_array_get_idx(made, 0), "id"))));
+	/* (the one task made, as its JSON: what task.get would say) */
+	o = json_object_new_object();
+	json_object_object_add(o, "task", json_object_get(json_object_array_get_idx(made, 0)));
 	json_object_put(made);
-	return k;
+	return reply_ok(r, o);
 }
 
 static int cmd_task_add_batch(struct req *r)
@@ -128,7 +130,8 @@ static int cmd_task_get(struct req *r)
 static int cmd_task_list(struct req *r)
 {
 	struct project *p = NULL;
-	json_object *st = NULL, *a, *o;
+	json_object *st = NULL, *o;
+	struct jw w = { 0 };
 	bool want[_ST_MAX];
 	const char *s;
 	int64_t after, last = 0;
@@ -165,8 +168,8 @@ static int cmd_task_list(struct req *r)
 		}
 	}
 	/* by id, from after on: a page, then whether another task follows */
-	a = json_object_new_array();
 	o = json_object_new_object();
+	jw_open(&w, '[');
 	for (struct task *t = task_next(p, want, after); t; t = task_next(p, want, t->id)) {
 		if (limit && n == limit) {
 			char id[24];
@@ -174,11 +177,12 @@ static int cmd_task_list(struct req *r)
 			json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
 			break;
 		}
-		json_object_array_add(a, task_to_json(t));
+		task_write_json(&w, t);
 		last = t->id;
 		n++;
 	}
-	json_object_object_add(o, "tasks", a);
+	jw_close(&w, ']');
+	json_object_object_add(o, "tasks", jw_value(&w));
 	return reply_ok(r, o);
 }
 

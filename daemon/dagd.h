@@ -284,6 +284,8 @@ struct task *task_find(const char *id);
 char *task_id_string(int64_t id, char buf[static 24]);
 json_object *project_to_json(const struct project *p);
 json_object *task_to_json(const struct task *t);
+struct jw;
+void task_write_json(struct jw *w, const struct task *t);
 
 int project_create(json_object *args, struct project **ret);
 int project_update(struct project *p, json_object *args);

@@ -11,49 +11,99 @@
 #include <unistd.h>
 
 #include "dagd.h"
+#include "jw.h"
 
-json_object *task_to_json(const struct task *t)
+static void ids_write(struct jw *w, struct task **list, size_t n)
 {
-	json_object *o = json_object_new_object(), *deps;
 	char buf[24];
 
-	json_object_object_add(o, "id", json_object_new_string(task_id_string(t->id, buf)));
+	jw_open(w, '[');
+	for (size_t i = 0; i < n; i++)
+		jw_str(w, task_id_string(list[i]->id, buf));
+	jw_close(w, ']');
+}
+
+/* The task as JSON, written as text: a page of a thousand costs what
+ * printing them does, not a tree of json-c objects each. */
+void task_write_json(struct jw *w, const struct task *t)
+{
+	char buf[24];
+
+	jw_open(w, '{');
+	jw_key(w, "id");
+	jw_str(w, task_id_string(t->id, buf));
 	snprintf(buf, sizeof(buf), "p-%lld", (long long) t->project->id);
-	json_object_object_add(o, "project_id", json_object_new_string(buf));
-	json_object_object_add(o, "name", t->name ? json_object_new_string(t->name) : NULL);
-	json_object_object_add(o, "title", json_object_new_string(t->title));
-	json_object_object_add(o, "command", json_parse(t->command));
-	json_object_object_add(o, "env", json_parse(t->env));
-	json_object_object_add(o, "cwd", t->cwd ? json_object_new_string(t->cwd) : NULL);
-	json_object_object_add(o, "executor", t->executor ? json_object_new_string(t->executor) : NULL);
-	json_object_object_add(o, "executor_options", json_parse(t->executor_options));
-	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(t->priority)));
-	json_object_object_add(o, "timeout", json_object_new_double((double) t->timeout_usec / 1e6));
-	json_object_object_add(o, "max_retries", json_object_new_int((int) t->max_retries));
-	json_object_object_add(o, "retry_backoff", json_object_new_double((double) t->backoff_usec / 1e6));
-	json_object_object_add(o, "validation_command",
-			       t->validation_command ? json_object_new_string(t->validation_command) : NULL);
-	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
-	json_object_object_add(o, "released", json_object_new_boolean(t->released));
-	json_object_object_add(o, "paused", json_object_new_boolean(t->paused));
-	json_object_object_add(o, "held", json_object_new_boolean(t->held));
-	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
-	json_object_object_add(o, "not_before",
-			       t->backoff && t->status == ST_READY ? json_time(t->not_before) : NULL);
-	deps = ids_to_json(t->deps, t->n_deps);
-	json_object_object_add(o, "depends_on", deps);
-	json_object_object_add(o, "dependents", ids_to_json(t->rdeps, t->n_rdeps));
-	json_object_object_add(o, "unmet", json_object_new_int((int) t->unmet));
-	json_object_object_add(o, "result", json_parse(t->result));
-	json_object_object_add(o, "error_message",
-			       t->error_message ? json_object_new_string(t->error_message) : NULL);
-	json_object_object_add(o, "sandbox_id", t->sandbox_id ? json_object_new_string(t->sandbox_id) : NULL);
-	json_object_object_add(o, "created_at", json_time(t->created_at));
-	json_object_object_add(o, "updated_at", json_time(t->updated_at));
-	json_object_object_add(o, "started_at", json_time(t->started_at));
-	json_object_object_add(o, "finished_at", json_time(t->finished_at));
-	json_object_object_add(o, "status_changed_at", json_time(t->status_changed_at));
-	return o;
+	jw_key(w, "project_id");
+	jw_str(w, buf);
+	jw_key(w, "name");
+	jw_str(w, t->name);
+	jw_key(w, "title");
+	jw_str(w, t->title);
+	jw_key(w, "command");
+	jw_raw(w, t->command);
+	jw_key(w, "env");
+	jw_raw(w, t->env);
+	jw_key(w, "cwd");
+	jw_str(w, t->cwd);
+	jw_key(w, "executor");
+	jw_str(w, t->executor);
+	jw_key(w, "executor_options");
+	jw_raw(w, t->executor_options);
+	jw_key(w, "priority");
+	jw_str(w, priority_to_string(t->priority));
+	jw_key(w, "timeout");
+	jw_double(w, (double) t->timeout_usec / 1e6);
+	jw_key(w, "max_retries");
+	jw_int(w, t->max_retries);
+	jw_key(w, "retry_backoff");
+	jw_double(w, (double) t->backoff_usec / 1e6);
+	jw_key(w, "validation_command");
+	jw_str(w, t->validation_command);
+	jw_key(w, "status");
+	jw_str(w, status_to_string(t->status));
+	jw_key(w, "released");
+	jw_bool(w, t->released);
+	jw_key(w, "paused");
+	jw_bool(w, t->paused);
+	jw_key(w, "held");
+	jw_bool(w, t->held);
+	jw_key(w, "attempt");
+	jw_int(w, t->attempt);
+	jw_key(w, "not_before");
+	jw_time(w, t->backoff && t->status == ST_READY ? t->not_before : 0);
+	jw_key(w, "depends_on");
+	ids_write(w, t->deps, t->n_deps);
+	jw_key(w, "dependents");
+	ids_write(w, t->rdeps, t->n_rdeps);
+	jw_key(w, "unmet");
+	jw_int(w, t->unmet);
+	jw_key(w, "result");
+	jw_raw(w, t->result);
+	jw_key(w, "error_message");
+	jw_str(w, t->error_message);
+	jw_key(w, "sandbox_id");
+	jw_str(w, t->sandbox_id);
+	jw_key(w, "created_at");
+	jw_time(w, t->created_at);
+	jw_key(w, "updated_at");
+	jw_time(w, t->updated_at);
+	jw_key(w, "started_at");
+	jw_time(w, t->started_at);
+	jw_key(w, "finished_at");
+	jw_time(w, t->finished_at);
+	jw_key(w, "status_changed_at");
+	jw_time(w, t->status_changed_at);
+	jw_close(w, '}');
+}
+
+/* The same, as a value for a reply or an event: it prints as that text
+ * (nothing reads its fields back). */
+json_object *task_to_json(const struct task *t)
+{
+	struct jw w = { 0 };
+
+	task_write_json(&w, t);
+	return jw_value(&w);
 }
 
 /* Is `target` reachable from `from` by following dependencies? */
