@@ -17,7 +17,7 @@ const char *const task_add_args[] = {
 	"executor_options", "priority", "timeout", "max_retries", "retry_backoff",
 	"validation_command", NULL
 };
-static const char *const add_batch_args[] = { "project", "tasks", "create_project", NULL };
+static const char *const add_batch_args[] = { "project", "tasks", "create_project", "objects", NULL };
 static const char *const task_id_args[] = { "task_id", NULL };
 static const char *const list_args[] = { "project", "status", "after", "limit", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
@@ -49,9 +49,9 @@ static int cmd_task_add(struct req *r)
 	json_object_put(list);
 	if (k < 0)
 		return reply_errno(r, k);
-	/* (the one task made, as its JSON: what task.get would say) */
 	o = json_object_new_object();
-	json_object_object_add(o, "task", json_object_get(json_object_array_get_idx(made, 0)));
+	json_object_object_add(o, "task", task_to_json(task_find(json_object_get_string(
+		json_object_object_get(json_object_array_get_idx(made, 0), "id")))));
 	json_object_put(made);
 	return reply_ok(r, o);
 }
@@ -61,11 +61,14 @@ static int cmd_task_add_batch(struct req *r)
 	struct project *p;
 	json_object *list, *create = NULL, *made = NULL, *o;
 	const char *name;
+	bool objects = false;
 	int k;
 
 	k = arg_required(arg_array(r->args, "tasks", &list), "tasks");
 	if (k >= 0)
 		k = arg_object(r->args, "create_project", &create);
+	if (k >= 0 || k == -ENOENT)
+		k = arg_bool(r->args, "objects", &objects);
 	if (k < 0 && k != -ENOENT)
 		return reply_errno(r, k);
 	k = arg_required(arg_string(r->args, "project", &name), "project");
@@ -113,6 +116,16 @@ static int cmd_task_add_batch(struct req *r)
 	k = task_create_batch(p, list, true, &made);
 	if (k < 0)
 		return reply_errno(r, k);
+	if (objects) {
+		/* each task's whole object, as task.get gives it */
+		json_object *full = json_object_new_array_ext((int) json_object_array_length(made));
+
+		for (size_t i = 0; i < json_object_array_length(made); i++)
+			json_object_array_add(full, task_to_json(task_find(json_object_get_string(
+				json_object_object_get(json_object_array_get_idx(made, i), "id")))));
+		json_object_put(made);
+		made = full;
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "tasks", made);
 	json_object_object_add(o, "project", project_to_json(p));

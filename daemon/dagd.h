@@ -40,6 +40,8 @@ void closep(int *fd);
 #define _cleanup_close_ _cleanup_(closep)
 
 #define MAX_LINE (1024 * 1024)
+/* an operator's lines may be longer: a batch of 100,000 tasks is ~5 MB */
+#define MAX_OPERATOR_LINE (256 * 1024 * 1024)
 
 /* --- the model ----------------------------------------------------------- */
 

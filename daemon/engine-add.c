@@ -458,8 +458,17 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
 	}
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(out, task_to_json(made[i]));
+	/* what a batch's reply says of each: its id, name and status (the
+	 * objects are one task.get away, or asked for with "objects") */
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		char id[24];
+
+		json_object_object_add(o, "id", json_object_new_string(task_id_string(made[i]->id, id)));
+		json_object_object_add(o, "name", made[i]->name ? json_object_new_string(made[i]->name) : NULL);
+		json_object_object_add(o, "status", json_object_new_string(status_to_string(made[i]->status)));
+		json_object_array_add(out, o);
+	}
 	free(made);
 	newtasks_free(nt, n);
 	*ret = out;

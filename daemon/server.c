@@ -118,14 +118,14 @@ static size_t client_backlog(const struct client *c)
 
 static void client_lines(struct client *c)
 {
-	size_t start = 0;
+	size_t start = 0, max = c->operator ? MAX_OPERATOR_LINE : MAX_LINE;
 	char *nl;
 
 	while (!c->closing && client_backlog(c) <= OUT_HIGH &&
 	       (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t) (nl - (c->in + start));
 
-		if (len > MAX_LINE)
+		if (len > max)
 			break;
 		*nl = 0;
 		if (len > 0 && c->in[start + len - 1] == '\r')
@@ -136,13 +136,14 @@ static void client_lines(struct client *c)
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
-	if (!c->closing && (c->in_len > MAX_LINE ||
+	if (!c->closing && (c->in_len > max ||
 			    (client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
 		json_object *e = json_object_new_object(), *r = json_object_new_object();
+		char msg[80];
 
 		json_object_object_add(e, "code", json_object_new_string("bad_request"));
-		json_object_object_add(e, "message", json_object_new_string(
-			"line longer than 1048576 bytes; closing the connection"));
+		json_object_object_add(e, "message", json_object_new_string_len(msg, snprintf(msg, sizeof(msg),
+			"line longer than %zu bytes; closing the connection", max)));
 		json_object_object_add(r, "ok", json_object_new_boolean(false));
 		json_object_object_add(r, "error", e);
 		server_reply(c, NULL, r, false);

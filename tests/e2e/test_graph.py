@@ -89,7 +89,7 @@ def add_batch_creates_a_dag_by_local_names():
     d = daemon()
     p = d.project()
     first = d.add(p, "true", title="existing")["id"]
-    r = d.call("task.add_batch", project=p["name"], tasks=[
+    r = d.call("task.add_batch", project=p["name"], objects=True, tasks=[
         dict(name="fetch", title="Fetch", command=["true"], depends_on=[first]),
         dict(name="build", title="Build", command="true", depends_on=["fetch"]),
         dict(name="test", title="Test", command="true", depends_on=["build", "fetch"]),
@@ -115,6 +115,48 @@ def add_batch_can_create_its_project():
     expect_eq((r["project"]["name"], r["project"]["autonomous_execution_enabled"]),
               (name, True), "the created project")
     d.wait_done(r["project"])
+
+
+@test
+def a_batchs_reply_says_ids_names_and_statuses_unless_asked_for_the_objects():
+    d = daemon()
+    p = d.project()
+    r = d.call("task.add_batch", project=p["id"], tasks=[
+        dict(name="one", title="One", command="true"),
+        dict(name="two", title="Two", command="true", depends_on=["one"])])
+    expect_eq([sorted(t) for t in r["tasks"]], [["id", "name", "status"]] * 2, "the fields of a short reply")
+    expect_eq([(t["name"], t["status"]) for t in r["tasks"]], [("one", "ready"), ("two", "waiting")],
+              "names and statuses")
+    expect_eq(d.call("task.get", task_id=r["tasks"][1]["id"])["task"]["depends_on"], [r["tasks"][0]["id"]],
+              "the short reply's ids are the tasks'")
+    expect_error(d.call, "bad_request", "task.add_batch", project=p["id"], objects="yes", tasks=[])
+
+
+@test(timeout=280)
+def a_batch_of_100000_in_one_line_is_all_or_nothing():
+    """One operator line of 100,000 tasks (~5 MB): a bad dependency in the
+    last refuses it all, and changes nothing; the same batch made right is
+    taken whole, its chains intact."""
+    d = daemon()
+    p = d.project()
+    n = 100000
+    tasks = [{"name": f"n{i}", "title": "t", "command": ["true"]} | ({"depends_on": [f"n{i - 1}"]} if i % 100 else {})
+             for i in range(n)]
+    since = d.call("daemon.status")["last_event_seq"]
+    tasks[-1]["depends_on"] = ["n99998", "no-such-task"]
+    with d.client(timeout=240) as c:      # (a sanitizer build takes its time)
+        e = expect_error(c.call, "not_found", "task.add_batch", project=p["id"], tasks=tasks)
+        assert "tasks[99999]" in e.message and "no-such-task" in e.message, e.message
+        expect_eq(d.call("project.get", project=p["id"])["project"]["counts"]["waiting"], 0,
+                  "tasks after the refusal")
+        expect_eq(d.events(since, project=p["id"]), [], "events after the refusal")
+        tasks[-1]["depends_on"] = ["n99998"]
+        made = c.call("task.add_batch", project=p["id"], tasks=tasks)["tasks"]
+    expect_eq(len(made), n, "tasks in the reply")
+    counts = d.call("project.get", project=p["id"])["project"]["counts"]
+    expect_eq((counts["ready"], counts["waiting"]), (n // 100, n - n // 100), "ready heads and waiting links")
+    last = d.call("task.get", task_id=made[-1]["id"])["task"]
+    expect_eq(last["depends_on"], [made[-2]["id"]], "the last link's dependency")
 
 
 @test

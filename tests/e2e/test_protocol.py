@@ -6,7 +6,7 @@ import json
 import socket
 import time
 
-from dagdtest import Daemon, daemon, expect_eq, main, test
+from dagdtest import Client, Daemon, daemon, expect_eq, main, run_as_nobody, test
 
 
 def reply_to(c, line):
@@ -150,18 +150,27 @@ def pipelined_requests_are_answered_in_order():
 
 @test
 def oversized_line_closes_only_its_connection():
+    """A line over 1 MiB from someone who is not an operator is refused and
+    its connection closed; the others go on."""
     d = daemon()
-    with d.client() as other, d.client(timeout=20) as big:
+
+    def as_nobody():
+        with Client(d.sock, timeout=20) as big:
+            try:
+                big.send_raw(b'{"cmd": "daemon.status", "id": "' + b"x" * (2 << 20) + b'"}\n')
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            msg = big.read_msg()
+            return [msg, big.read_line()]
+
+    with d.client() as other:
         other.call("daemon.status")
-        try:
-            big.send_raw(b'{"cmd": "daemon.status", "id": "' + b"x" * (2 << 20) + b'"}\n')
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        msg = big.read_msg()
+        msg, after = run_as_nobody(as_nobody)
         assert msg is not None, "the connection was closed without a bad_request reply"
         expect_eq((msg.get("ok"), (msg.get("error") or {}).get("code")), (False, "bad_request"),
                   "reply to the oversized line")
-        assert big.read_line() is None, "the connection stays open after an oversized line"
+        assert "longer than 1048576 bytes" in msg["error"]["message"], msg["error"]["message"]
+        assert after is None, "the connection stays open after an oversized line"
         other.call("daemon.status")
     still_serving(d)
 
@@ -173,6 +182,31 @@ def line_under_the_limit_is_accepted():
     with d.client(timeout=20) as c:
         msg = reply_to(c, json.dumps({"id": rid, "cmd": "daemon.status"}).encode())
         assert msg.get("ok") is True and msg.get("id") == rid, "a 1,000,000-byte id was refused"
+
+
+@test
+def an_operators_line_may_be_longer_but_not_without_bound():
+    """Operators send whole DAGs in one line (a batch of 100,000 tasks is
+    ~5 MB): their limit is 256 MiB, and past it the same refusal."""
+    d = daemon()
+    rid = "z" * (3 << 20)
+    with d.client(timeout=60) as c:
+        msg = reply_to(c, json.dumps({"id": rid, "cmd": "daemon.status"}).encode())
+        assert msg.get("ok") is True and msg.get("id") == rid, "a 3 MiB line from an operator was refused"
+    with d.client(timeout=120) as big:
+        chunk = b"x" * (1 << 20)
+        try:
+            big.send_raw(b'{"cmd": "daemon.status", "id": "')
+            for _ in range(257):
+                big.send_raw(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        msg = big.read_msg()
+        assert msg is not None, "the connection was closed without a bad_request reply"
+        expect_eq((msg.get("ok"), (msg.get("error") or {}).get("code")), (False, "bad_request"),
+                  "reply to a line over the operators' limit")
+        assert "longer than 268435456 bytes" in msg["error"]["message"], msg["error"]["message"]
+    still_serving(d)
 
 
 @test
