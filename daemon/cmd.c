@@ -134,11 +134,15 @@ int req_task(struct req *r, struct task **ret)
 int args_check(json_object *o, const char *const *known, const char *what)
 {
 	json_object_object_foreach(o, key, val) {
-		const char *best = closest_name(key, known);
+		const char *best = NULL;
+		size_t i;
 
 		(void) val;
-		if (best && strcmp(best, key) == 0)
+		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (known[i])
 			continue;
+		best = closest_name(key, known);
 		if (best)
 			return errorf(-EINVAL, "%s: unknown argument '%.*s'; did you mean '%s'?", what,
 				      utf8_prefix(key, 64), key, best);

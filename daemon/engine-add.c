@@ -48,7 +48,9 @@ static bool reaches(struct task *from, struct task *target, uint64_t mark)
 	return found;
 }
 
-static void add_edge(struct task *t, struct task *on)
+/* The edge t -> on, in memory, and in the store unless the caller stores
+ * it (a batch stores its edges once their tasks' rows are in). */
+static void add_edge(struct task *t, struct task *on, bool store)
 {
 	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
 	t->deps[t->n_deps++] = on;
@@ -58,7 +60,8 @@ static void add_edge(struct task *t, struct task *on)
 		t->unmet++;
 	if (on->heap_idx >= 0)
 		heap_fix(on->project, (size_t) on->heap_idx);
-	(void) store_dep_insert(t->id, on->id);
+	if (store)
+		(void) store_dep_insert(t->id, on->id);
 }
 
 static void remove_from(struct task **list, size_t *n, struct task *x)
@@ -432,7 +435,6 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		tasks[made[i]->id] = made[i];
 		names_add(&p->names, made[i]);
 		member_add(made[i]);
-		(void) store_task_insert(made[i]);
 	}
 	out = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
@@ -442,7 +444,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			struct task *on = nt[i].deps[k] >= 0 ? made[nt[i].deps[k]] : tasks[-nt[i].deps[k]];
 
 			if (!depends_on(t, on))
-				add_edge(t, on);
+				add_edge(t, on, false);
 		}
 	}
 	/* a task is born in its status once every edge is in (a task of the
@@ -454,10 +456,14 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		member_del(t);
 		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
 		member_add(t);
-		task_save(t);
+		(void) store_task_insert(t);    /* one row, in its status: no update after */
+		heap_sync(t);
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
 	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < made[i]->n_deps; k++)
+			(void) store_dep_insert(made[i]->id, made[i]->deps[k]->id);
 	/* what a batch's reply says of each: its id, name and status (the
 	 * objects are one task.get away, or asked for with "objects") */
 	for (size_t i = 0; i < n; i++) {
@@ -530,7 +536,7 @@ int task_depend(struct task *t, json_object *on, bool add)
 		json_object_array_add(add ? added : removed,
 				      json_object_new_string(task_id_string(list[i]->id, id)));
 		if (add)
-			add_edge(t, list[i]);
+			add_edge(t, list[i], true);
 		else
 			remove_edge(t, list[i]);
 	}
