@@ -15,7 +15,9 @@
 /* What a task of the file may say: task.add's arguments, but "project". */
 static const char *const task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
-	"priority", "timeout", "max_retries", "retry_backoff", "validation_command", NULL
+	"priority", "timeout", "max_retries", "retry_backoff", "validation_command",
+	"kind", "retry_on_exit", "no_retry_on_exit", "max_lost_retries", "max_retry_duration", "pools",
+	"on_timeout", NULL
 };
 
 /* The fields task.edit changes, and each one's value when the file says none. */

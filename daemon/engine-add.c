@@ -170,7 +170,11 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return r;
 	if (!*s || strlen(s) > 1024)
 		return errorf(-EINVAL, "argument 'title' must be 1-1024 characters");
-	r = check_command(args, "command", true);
+	r = attempts_check_args(args);          /* kind, retry rules, pools */
+	if (r < 0)
+		return r;
+	r = check_command(args, "command", !json_object_object_get_ex(args, "kind", NULL) ||
+			  strcmp(json_object_get_string(json_object_object_get(args, "kind")), "approval") != 0);
 	if (r < 0)
 		return r;
 	r = arg_string(args, "name", &s);
@@ -263,6 +267,7 @@ static struct task *task_new(struct project *p, json_object *args)
 		t->max_retries = (unsigned) i;
 	if (arg_string(args, "validation_command", &s) == 0)
 		t->validation_command = xstrdup(s);
+	attempts_from_args(t, args);
 	t->created_at = t->updated_at = t->status_changed_at = now_usec();
 	t->status = ST_WAITING;
 	return t;
@@ -433,6 +438,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		names_add(&p->names, made[i]);
 		p->counts[ST_WAITING]++;
 		(void) store_task_insert(made[i]);
+		if (attempts_row_wanted(made[i]))
+			(void) store_attempts_save(made[i]);
 	}
 	out = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
@@ -453,10 +460,14 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 
 		p->counts[ST_WAITING]--;
 		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
+		if (t->status == ST_READY && t->approval)
+			t->status = ST_AWAITING_APPROVAL;
 		p->counts[t->status]++;
 		task_save(t);
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
+		if (t->status == ST_AWAITING_APPROVAL)
+			approval_enter(t);
 	}
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(out, task_to_json(made[i]));

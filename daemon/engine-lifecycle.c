@@ -388,6 +388,7 @@ static void reset(struct task *t)
 			t->rdeps[k]->unmet++;
 	if (status_is_finished(t->status)) {
 		t->tries = 0;
+		attempts_reset(t);
 		t->released = false;
 		t->finished_at = 0;
 		clear_str(&t->error_message);
@@ -449,7 +450,8 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 		settle(down[i]);
 	/* what waited on t and was ready is not any more */
 	for (size_t i = 0; i < t->n_rdeps; i++)
-		if (t->rdeps[i]->status == ST_READY && t->rdeps[i]->unmet > 0)
+		if ((t->rdeps[i]->status == ST_READY || t->rdeps[i]->status == ST_AWAITING_APPROVAL) &&
+		    t->rdeps[i]->unmet > 0)
 			set_status(t->rdeps[i], ST_WAITING);
 	propagate_recovery(t);
 	return 0;
