@@ -70,8 +70,12 @@ static json_object *definition(const struct task *t)
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "title", json_object_new_string(t->title));
-	json_object_object_add(o, "command", json_parse(t->command));
-	json_object_object_add(o, "env", json_parse(t->env));
+	if (t->approval)        /* no command, no sandbox (engine-approval.c) */
+		json_object_object_add(o, "kind", json_object_new_string("approval"));
+	else {
+		json_object_object_add(o, "command", json_parse(t->command));
+		json_object_object_add(o, "env", json_parse(t->env));
+	}
 	if (t->cwd)
 		json_object_object_add(o, "cwd", json_object_new_string(t->cwd));
 	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(t->priority)));

@@ -22,9 +22,8 @@ static const char *const sql[_Q_ATTEMPTS_MAX] = {
 		"INSERT OR REPLACE INTO task_attempts (task_id, kind, exit_rule, exit_codes,"
 		" max_lost_retries, max_retry_duration_usec, pools, on_timeout, lost_tries,"
 		" first_started_at, approval_deadline) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-	[Q_POOL_SAVE] =
-		"INSERT INTO pools (name, size, created_at, updated_at) VALUES (?,?,?,?)"
-		" ON CONFLICT (name) DO UPDATE SET size = excluded.size, updated_at = excluded.updated_at",
+	[Q_POOL_SAVE] = ("INSERT INTO pools (name, size, created_at, updated_at) VALUES (?,?,?,?)"
+			 " ON CONFLICT (name) DO UPDATE SET size = excluded.size, updated_at = excluded.updated_at"),
 	[Q_POOL_DELETE] = "DELETE FROM pools WHERE name = ?",
 };
 

@@ -215,7 +215,13 @@ def bad_approval_input_is_refused_and_changes_nothing():
     expect_error(d.call, "bad_request", "task.approve", task_id=gate, result="x" * (300 * 1024))
     rc, out, err = d.dagctl("reject", gate)
     assert rc != 0 and "--message" in err, (rc, out, err)
-    expect_eq(d.task(gate)["status"], "waiting", "the gate after the refusals")
+    # an edit keeps it an approval: a title or a timeout, never a command
+    expect_error(d.call, "bad_request", "task.edit", task_id=gate, command="true")
+    expect_error(d.call, "bad_request", "task.edit", task_id=gate, env={"A": "b"})
+    d.call("task.edit", task_id=gate, title="go live?", timeout=60)
+    got = d.task(gate)
+    expect_eq((got["status"], got["title"], got["timeout"], got["kind"], got["command"]),
+              ("waiting", "go live?", 60, "approval", None), "the gate after the refusals and an edit")
 
 
 if __name__ == "__main__":
