@@ -73,7 +73,7 @@ static int reject(struct task *t, const char *message, uid_t uid, bool automatic
 		json_object_put(extra);
 		return r;
 	}
-	msg = xasprintf("rejected%s: %s", automatic ? " (no decision before the timeout)" : "", message);
+	msg = xasprintf("rejected: %s", message);
 	set_str(&t->error_message, msg);
 	json_object_object_add(extra, "message", json_object_new_string(message));
 	decided(t, "TASK_REJECTED", uid, automatic, extra);
@@ -111,7 +111,7 @@ static int on_approval_timeout(sd_event_source *s, uint64_t usec, void *userdata
 	if (t->approve_on_timeout)
 		(void) approve(t, NULL, 0, true, NULL);
 	else {
-		snprintf(buf, sizeof(buf), "no decision within %.3g s", (double) t->timeout_usec / 1e6);
+		snprintf(buf, sizeof(buf), "no decision within its timeout (%.3g s)", (double) t->timeout_usec / 1e6);
 		(void) reject(t, buf, 0, true);
 	}
 	return 0;

@@ -242,14 +242,14 @@ void engine_readopt(void)
 	dispatch_dirty = true;
 }
 
-/* Nothing runs and nothing is due: no sandbox, no task waiting out a backoff,
- * no task that could be dispatched now. */
+/* Nothing runs and nothing is due: no sandbox, no task waiting out a backoff
+ * or an approval's timeout, no task that could be dispatched now. */
 bool engine_idle(void)
 {
 	if (active_total > 0 || sandboxes || n_spawn > 0)
 		return false;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (tasks[i]->backoff || tasks[i]->heap_idx >= 0))
+		if (tasks[i] && (tasks[i]->backoff || tasks[i]->heap_idx >= 0 || tasks[i]->approval_timer))
 			return false;
 	return true;
 }

@@ -40,6 +40,10 @@ def an_approval_waits_for_an_operator_and_approve_completes_it_with_its_result()
     expect_eq(read_file(f"{w}/deploy"), None, "deploy's marker before the approval")
     rc, out, err = d.dagctl("task", "list", p["name"])
     assert rc == 0 and "awaiting_approval" in out, (rc, out, err)
+    rc, out, err = d.dagctl("task", "show", ids["gate"])
+    assert rc == 0 and "awaiting_approval" in out and "approval" in out, (rc, out, err)
+    rc, out, err = d.dagctl("board", p["name"], "--width", "200")
+    assert rc == 0 and "APPROVE?" in out and ids["gate"] in out, (rc, out, err)
 
     rc, out, err = d.dagctl("approve", f"{p['name']}/gate", "--result", '{"ticket": "CHG-1"}')
     assert rc == 0, err
