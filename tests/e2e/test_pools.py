@@ -4,6 +4,7 @@ it names has room, on top of the other limits, in priority order, and a
 large task is not starved by smaller ones behind it (the pool is kept for
 it).  Use is counted again at start-up from the running tasks."""
 
+import json
 import os
 import threading
 import time
@@ -210,6 +211,37 @@ def bad_pool_input_is_refused_and_changes_nothing():
         for reply in run_as_nobody(as_nobody):
             expect_eq((reply["ok"], reply["error"]["code"]), (False, "permission_denied"), "a non-operator")
         expect_eq(sorted(pools_by_name(d)), before, "pools after a non-operator tried")
+
+
+@test
+def an_apply_file_gives_pools_retry_rules_and_approvals_and_the_same_file_again_changes_nothing():
+    d = daemon()
+    d.call("pool.set", name="apply-gpu", size=2)
+    path = os.path.join(workdir(), "dag.json")
+    name = f"apply-{os.getpid()}"
+    spec = {"project": name, "tasks": [
+        {"name": "train", "title": "train", "command": ["true"], "pools": {"apply-gpu": 2},
+         "max_retries": 2, "retry_on_exit": [75], "max_lost_retries": 1, "max_retry_duration": 60},
+        {"name": "gate", "title": "ship?", "kind": "approval", "depends_on": ["train"],
+         "timeout": 600, "on_timeout": "approve"},
+        {"name": "ship", "title": "ship", "command": "true", "depends_on": ["gate"],
+         "no_retry_on_exit": [1]},
+    ]}
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    rc, out, err = d.dagctl("apply", path)
+    assert rc == 0, err
+    tasks = {t["name"]: t for t in d.tasks(name)}
+    expect_eq((tasks["train"]["pools"], tasks["train"]["retry_on_exit"], tasks["train"]["max_lost_retries"],
+               tasks["gate"]["kind"], tasks["gate"]["on_timeout"], tasks["ship"]["no_retry_on_exit"]),
+              ({"apply-gpu": 2}, [75], 1, "approval", "approve", [1]), "what the file gave")
+    rc, out, err = d.dagctl("apply", path)
+    assert rc == 0 and "0 added" in out and "3 unchanged" in out, (rc, out, err)
+    spec["tasks"][0]["pools"] = {"apply-gpu": 1}
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    rc, out, err = d.dagctl("apply", path, "--update")
+    assert rc != 0 and "pools" in err + out, (rc, out, err)
 
 
 if __name__ == "__main__":
