@@ -399,6 +399,7 @@ struct fail_how {
 void task_failed_how(struct task *t, const char *message, const struct fail_how *how); /* engine.c */
 bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_rule);
 int attempts_check_args(json_object *args);
+bool attempts_is_approval(json_object *args);   /* kind "approval" */
 void attempts_from_args(struct task *t, json_object *args);
 void attempts_to_json(const struct task *t, json_object *o);
 void attempts_claimed(struct task *t);

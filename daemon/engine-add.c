@@ -173,8 +173,7 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 	r = attempts_check_args(args);          /* kind, retry rules, pools */
 	if (r < 0)
 		return r;
-	r = check_command(args, "command", !json_object_object_get_ex(args, "kind", NULL) ||
-			  strcmp(json_object_get_string(json_object_object_get(args, "kind")), "approval") != 0);
+	r = check_command(args, "command", !attempts_is_approval(args));
 	if (r < 0)
 		return r;
 	r = arg_string(args, "name", &s);

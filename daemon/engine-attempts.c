@@ -23,7 +23,7 @@
 
 static const char *const kinds[] = { "command", "approval", NULL };
 
-static bool is_approval(json_object *args)
+bool attempts_is_approval(json_object *args)
 {
 	const char *k = NULL;
 
@@ -87,7 +87,7 @@ int attempts_check_args(json_object *args)
 		return r;
 	if (r == 0 && strcmp(s, "approve") != 0 && strcmp(s, "reject") != 0)
 		return errorf(-EINVAL, "on_timeout '%.*s' must be approve or reject", utf8_prefix(s, 64), s);
-	if (is_approval(args)) {
+	if (attempts_is_approval(args)) {
 		static const char *const refused[] = {
 			"command", "validation_command", "pools", "retry_on_exit", "no_retry_on_exit",
 			"max_lost_retries", "max_retry_duration", "executor", "executor_options", "cwd", "env", NULL
@@ -109,7 +109,7 @@ void attempts_from_args(struct task *t, json_object *args)
 	int64_t i;
 
 	t->max_lost_retries = 3;
-	t->approval = is_approval(args);
+	t->approval = attempts_is_approval(args);
 	for (int k = 0; k < 2; k++)
 		if (arg_array(args, k ? "no_retry_on_exit" : "retry_on_exit", &a) == 0) {
 			t->exit_rule = k ? EXIT_RULE_NO_RETRY_ON : EXIT_RULE_RETRY_ON;

@@ -201,6 +201,8 @@ def bad_approval_input_is_refused_and_changes_nothing():
         assert word in e.message, f"{args}: {e.message}"
     e = expect_error(d.call, "bad_request", "task.add", project=p["id"], title="t")
     assert "command" in e.message, e.message
+    e = expect_error(d.call, "bad_request", "task.add", project=p["id"], title="t", kind=None)
+    assert "command" in e.message, e.message
     expect_eq(d.tasks(p), [], "tasks after the refusals")
     expect_eq(d.events(since, project=p["id"]), [], "events after the refusals")
 
