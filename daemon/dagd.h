@@ -394,7 +394,7 @@ int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);     /* engine
 /* engine-attempts.c: retries that know why, and the task_attempts row */
 struct fail_how {
 	int exit_code;                  /* -1: none (a signal, a timeout, a report) */
-	bool lost;                      /* the executor lost the sandbox, or could not start it */
+	bool lost;                      /* the executor lost the sandbox (reason lost or error) */
 };
 void task_failed_how(struct task *t, const char *message, const struct fail_how *how); /* engine.c */
 bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_rule);

@@ -3,8 +3,9 @@
  * not by rules, and the one that decided is named in TASK_FAILED:
  *
  *   max_lost_retries    a sandbox the executor lost (exit reason "lost" or
- *                       "error", or one it could not start) has a budget of
- *                       its own (default 3) that does not use up max_retries;
+ *                       "error", or one gone while dagd was down) has a
+ *                       budget of its own (default 3) that does not use up
+ *                       max_retries;
  *   no_retry_on_exit    an exit code in this list is never retried;
  *   retry_on_exit       only an exit code in this list is retried (a signal,
  *                       a timeout or a reported failure has no code: not

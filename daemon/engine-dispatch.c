@@ -258,8 +258,10 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	msg = adopt ? xasprintf("sandbox %s was lost while dagd was down: %s", sb->id, err)
 		    : xasprintf("cannot start sandbox %s: %s", sb->id, err);
 	log_warning("task t-%lld: %s", (long long) t->id, msg);
+	/* lost while dagd was down: the executor's doing; a start refused at
+	 * once (a command not found, an executor not loaded) is the task's */
 	if (status_is_active(t->status))
-		task_failed_how(t, msg, &(struct fail_how) { .exit_code = -1, .lost = true });
+		task_failed_how(t, msg, &(struct fail_how) { .exit_code = -1, .lost = adopt });
 	free(msg);
 	free(err);
 	sandbox_free(sb);
