@@ -165,6 +165,7 @@ void attempts_to_json(const struct task *t, json_object *o)
 	json_object_object_add(o, "lost_retries", json_object_new_int((int) t->lost_tries));
 	json_object_object_add(o, "max_retry_duration",
 			       t->max_retry_duration_usec ? json_object_new_double((double) t->max_retry_duration_usec / 1e6) : NULL);
+	json_object_object_add(o, "first_started_at", t->first_started_at ? json_time(t->first_started_at) : NULL);
 	for (size_t i = 0; i < t->n_pools; i++)
 		json_object_object_add(pl, t->pools[i].pool->name, json_object_new_int((int) t->pools[i].weight));
 	json_object_object_add(o, "pools", pl);

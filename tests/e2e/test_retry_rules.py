@@ -8,7 +8,7 @@ import os
 import signal
 import time
 
-from dagdtest import (Daemon, daemon, expect_eq, expect_error, helper_pid, main, read_file,
+from dagdtest import (Daemon, daemon, expect_eq, expect_error, helper_pid, main, parse_time, read_file,
                       select_events, test, wait_for, workdir)
 
 
@@ -175,6 +175,34 @@ def max_retry_duration_caps_the_time_spent_retrying():
     expect_eq(evs[-1], (n, False, "max_retry_duration"), "the last TASK_FAILED")
     assert all(e[1] for e in evs[:-1]), evs
     expect_eq((done["status"], done["attempt"]), ("failed", n), "status and attempts")
+
+
+@test(timeout=90)
+def max_retry_duration_counts_from_the_first_attempt_across_a_kill_9():
+    w = workdir()
+    d = Daemon().start()
+    since = d.call("daemon.status")["last_event_seq"]
+    p = d.project(autonomous=True)
+    t = d.add(p, f"echo $DAGD_ATTEMPT >> {w}/runs; exit 1", max_retries=1000, retry_backoff=0.3,
+              max_retry_duration=4)
+    wait_for(lambda: len(runs(w)) >= 2, what="two runs")
+    first = d.task(t["id"])["first_started_at"]
+    assert first, d.task(t["id"])
+    d.kill()
+    d.start()
+    expect_eq(d.task(t["id"])["first_started_at"], first, "first_started_at after kill -9")
+    done = d.wait_task_status(t["id"], "failed", timeout=60)
+    expect_eq(done["first_started_at"], first, "first_started_at at the end")
+    last = select_events(d.events(since), "TASK_FAILED", task_id=t["id"])[-1]
+    expect_eq((last["payload"]["will_retry"], last["payload"]["rule"]), (False, "max_retry_duration"),
+              "the last TASK_FAILED")
+    elapsed = parse_time(last["time"]) - parse_time(first)
+    assert 4 <= elapsed < 30, f"gave up {elapsed:.1f}s after the first start"
+    # task.retry starts the clock again
+    d.call("task.retry", task_id=t["id"])
+    wait_for(lambda: (d.task(t["id"])["first_started_at"] or first) != first, what="a new first start")
+    d.call("task.cancel", task_id=t["id"])
+    d.stop()
 
 
 @test(timeout=90)
