@@ -47,6 +47,8 @@ DAEMON_SRCS = \
 	daemon/cmd-task-lifecycle.c \
 	daemon/cmd-events.c \
 	daemon/cmd-daemon.c \
+	daemon/cmd-task-approve.c \
+	daemon/cmd-pool.c \
 	daemon/engine.c \
 	daemon/engine-project.c \
 	daemon/engine-task.c \
@@ -55,12 +57,16 @@ DAEMON_SRCS = \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \
+	daemon/engine-attempts.c \
+	daemon/engine-pools.c \
+	daemon/engine-approval.c \
 	daemon/names.c \
 	daemon/idset.c \
 	daemon/jw.c \
 	daemon/closest.c \
 	daemon/store.c \
 	daemon/store-load.c \
+	daemon/store-attempts.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \
@@ -90,6 +96,8 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
 	ctl/ctl-names.c \
+	ctl/ctl-approval.c \
+	ctl/ctl-pool.c \
 	daemon/closest.c \
 	ctl/ctl-lifecycle.c
 

@@ -15,7 +15,9 @@
 /* What a task of the file may say: task.add's arguments, but "project". */
 static const char *const task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
-	"priority", "timeout", "max_retries", "retry_backoff", "validation_command", NULL
+	"priority", "timeout", "max_retries", "retry_backoff", "validation_command",
+	"kind", "retry_on_exit", "no_retry_on_exit", "max_lost_retries", "max_retry_duration", "pools",
+	"on_timeout", NULL
 };
 
 /* The fields task.edit changes, and each one's value when the file says none. */
@@ -76,7 +78,9 @@ int apply_check_tasks(const char *path, json_object *tasks) {
 			return -EINVAL;
 		}
 		for (const char *const *need = (const char *const[]) { "title", "command", NULL }; *need; need++)
-			if (!json_object_object_get_ex(t, *need, NULL)) {
+			if (!json_object_object_get_ex(t, *need, NULL) &&
+			    /* an approval task runs no command */
+			    !(strcmp(*need, "command") == 0 && strcmp(ctl_str(t, "kind"), "approval") == 0)) {
 				fprintf(stderr, "dagctl: %s: %s needs a \"%s\"\n", path, task_label(tasks, i, label),
 					*need);
 				return -EINVAL;
@@ -166,6 +170,13 @@ static void diff_task(json_object *f, json_object *t, json_object *by_name, json
 	static const struct field fixed[] = {
 		{ "executor", "null", false },
 		{ "executor_options", "{}", false },
+		/* retry rules, pools, kind: set when a task is added */
+		{ "kind", "\"command\"", false },
+		{ "retry_on_exit", "null", false },
+		{ "no_retry_on_exit", "null", false },
+		{ "max_lost_retries", "3", true },
+		{ "max_retry_duration", "null", true },
+		{ "pools", "{}", false },
 	};
 	_cleanup_(json_object_putp) json_object *want = NULL, *have = NULL;
 

@@ -1,6 +1,7 @@
 /*
  * ctl-board-draw.c - what board shows and how: the project's tasks sorted
- * into lanes (waiting, ready, running, validating, done, failed) of cards,
+ * into lanes (waiting, ready, running, validating, done, failed) of cards
+ * (a task awaiting approval is in ready, its card saying "APPROVE?"),
  * under a header with the mode and the counts, drawn to fit a width (six
  * lanes side by side, else three or two or one a row; a lane with more cards
  * than room says "+N more"), or given as JSON.  Watching it live is
@@ -21,7 +22,7 @@ struct lane {
 
 static const struct lane lanes[] = {
 	{ "waiting", "WAITING", "1;37", { "waiting" }, false },
-	{ "ready", "READY", "1;36", { "ready" }, false },
+	{ "ready", "READY", "1;36", { "ready", "awaiting_approval" }, false },
 	{ "running", "RUNNING", "1;33", { "spawning", "running" }, false },
 	{ "validating", "VALIDATING", "1;35", { "pending_validation", "validating" }, false },
 	{ "done", "DONE", "1;32", { "completed" }, true },
@@ -34,6 +35,7 @@ _Static_assert(ELEMENTSOF(lanes) == BOARD_LANES, "a lane for each of BOARD_LANES
 static const char *const status_notes[][2] = {
 	{ "spawning", "spawning" }, { "pending_validation", "pending" },
 	{ "upstream_failed", "upstream" }, { "cancelled", "cancelled" },
+	{ "awaiting_approval", "APPROVE?" },
 };
 
 static int lane_of(const char *status) {

@@ -34,7 +34,7 @@ static int64_t count(json_object *counts, const char *const *statuses) {
 }
 
 static int show_projects(json_object *result) {
-	static const char *const waiting[] = { "waiting", NULL }, *const ready[] = { "ready", NULL },
+	static const char *const waiting[] = { "waiting", NULL }, *const ready[] = { "ready", "awaiting_approval", NULL },
 		*const running[] = { "spawning", "running", "pending_validation", "validating", NULL },
 		*const done[] = { "completed", NULL },
 		*const failed[] = { "failed", "upstream_failed", NULL },
@@ -161,8 +161,9 @@ const struct ctl_cmd ctl_cmd_project_list = {
 	.name = "project list",
 	.usage = "",
 	.summary = "List the projects with their task counts",
-	.details = "RUN counts spawning, running and validating tasks; FAIL failed and\n"
-		   "upstream_failed ones; ACTIVE the tasks holding a slot.\n",
+	.details = "READY counts ready tasks and those awaiting approval; RUN spawning, running\n"
+		   "and validating tasks; FAIL failed and upstream_failed ones; ACTIVE the tasks\n"
+		   "holding a slot.\n",
 	.example = "  dagctl project list\n",
 	.call = "project.list", .show = show_projects,
 };

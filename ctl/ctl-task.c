@@ -117,6 +117,13 @@ static const struct ctl_opt add_opts[] = {
 	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
 	  "a shell command that must pass before it is completed" },
 	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
+	{ "retry-on-exit", "JSON", ARG_JSON, "retry_on_exit", 0, "retry only these exit codes, e.g. '[75]'" },
+	{ "no-retry-on-exit", "JSON", ARG_JSON, "no_retry_on_exit", 0, "never retry these exit codes" },
+	{ "lost-retries", "N", ARG_INT, "max_lost_retries", 0,
+	  "retry a sandbox the executor lost N times, apart from --retries (default 3)" },
+	{ "retry-for", "SECONDS", ARG_SECONDS, "max_retry_duration", 0,
+	  "no retry once this long has passed since the first attempt started" },
+	{ "pools", "JSON", ARG_OBJECT, "pools", 0, "the pools it needs room in, e.g. '{\"gpu\": 1}'" },
 	{}
 };
 
@@ -166,8 +173,8 @@ const struct ctl_cmd ctl_cmd_task_list = {
 	.name = "task list",
 	.usage = "[PROJECT | -p PROJECT] [--status STATUS]...",
 	.summary = "List tasks, of one project or of all",
-	.details = "Statuses: waiting ready spawning running pending_validation validating\n"
-		   "completed failed upstream_failed cancelled.  A task waiting out the backoff\n"
+	.details = "Statuses: waiting ready awaiting_approval spawning running pending_validation\n"
+		   "validating completed failed upstream_failed cancelled.  A task waiting out the backoff\n"
 		   "before a retry shows as \"ready (retry in 12s)\".\n",
 	.example = "  dagctl task list build --status failed --status upstream_failed\n",
 	.opts = list_opts,

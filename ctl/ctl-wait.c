@@ -215,7 +215,7 @@ static int show_left(struct ctl *c, struct waiting *w, double timeout) {
 static int show_result(struct ctl *c, struct waiting *w) {
 	static const char *const statuses[] = {
 		"completed", "failed", "upstream_failed", "cancelled", "waiting", "ready", "spawning",
-		"running", "pending_validation", "validating", NULL
+		"running", "pending_validation", "validating", "awaiting_approval", NULL
 	};
 	size_t n, completed = 0;
 	_cleanup_(freep) json_object **ts = view_sorted(&w->v, &n);

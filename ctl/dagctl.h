@@ -230,6 +230,10 @@ extern const struct ctl_cmd ctl_cmd_task_add, ctl_cmd_task_list, ctl_cmd_task_sh
 extern const struct ctl_cmd ctl_cmd_task_hold, ctl_cmd_task_release, ctl_cmd_task_pause,
 	ctl_cmd_task_resume, ctl_cmd_task_edit, ctl_cmd_task_remove, ctl_cmd_project_clean;
 
+/* ctl-approval.c, ctl-pool.c */
+extern const struct ctl_cmd ctl_cmd_approve, ctl_cmd_reject, ctl_cmd_pool_set, ctl_cmd_pool_list,
+	ctl_cmd_pool_delete;
+
 /* ctl-logs.c */
 extern const struct ctl_cmd ctl_cmd_logs, ctl_cmd_task_logs;
 

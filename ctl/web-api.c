@@ -196,6 +196,18 @@ static enum MHD_Result task_route(struct web_req *q, bool get) {
 	}
 	if (get && strcmp(what, "log-stream") == 0)
 		return web_log_stream(q, q->path[1]);
+	/* an approval task's decision: {"result"} or {"message"} */
+	if (!get && strcmp(what ?: "", "approve") == 0) {
+		json_object *v;
+
+		if (q->body && json_object_object_get_ex(q->body, "result", &v))
+			json_object_object_add(args, "result", json_object_get(v));
+		return forward(q, "task.approve", args, NULL);
+	}
+	if (!get && strcmp(what ?: "", "reject") == 0) {
+		(void) take(q, args, "message", "message", json_type_string);
+		return forward(q, "task.reject", args, NULL);
+	}
 	for (size_t i = 0; !get && what && i < ELEMENTSOF(actions); i++)
 		if (strcmp(what, actions[i][0]) == 0)
 			return forward(q, actions[i][1], args, NULL);

@@ -56,6 +56,7 @@ enum status {
 	ST_FAILED,
 	ST_UPSTREAM_FAILED,
 	ST_CANCELLED,
+	ST_AWAITING_APPROVAL,           /* an approval task waiting for an operator */
 	_ST_MAX,
 	_ST_INVALID = -1,
 };
@@ -64,6 +65,22 @@ enum priority { PRIO_CRITICAL, PRIO_HIGH, PRIO_MEDIUM, PRIO_LOW, _PRIO_MAX, _PRI
 
 struct task;
 struct executor;
+
+/* A named pool (engine-pools.c): tasks naming it run only while the sum of
+ * their weights stays within its size. */
+struct pool {
+	char *name;
+	unsigned size;
+	unsigned used;                  /* the weights of its active tasks */
+	bool reserved;                  /* this dispatch round: kept for a task that does not fit */
+	int64_t created_at, updated_at;
+	struct pool *next;
+};
+
+struct pool_use {
+	struct pool *pool;
+	unsigned weight;
+};
 
 /* A project's named tasks, by name (names.c). */
 struct name_index {
@@ -149,7 +166,24 @@ struct task {
 	ssize_t heap_idx;               /* -1: not in its project's heap */
 	struct sandbox *sb;             /* the live sandbox of its current attempt */
 	sd_event_source *backoff;
+
+	/* retries that know why, pools, approval (engine-attempts.c,
+	 * engine-pools.c, engine-approval.c; stored in task_attempts) */
+	uint64_t exit_codes[4];         /* retry_on_exit or no_retry_on_exit: a bitmap of 0..255 */
+	int8_t exit_rule;               /* EXIT_RULE_* */
+	unsigned max_lost_retries;
+	unsigned lost_tries;            /* lost sandboxes retried since the last task.retry */
+	uint64_t max_retry_duration_usec;       /* 0: none */
+	int64_t first_started_at;       /* usec: the first attempt since the last task.retry */
+	struct pool_use *pools;
+	size_t n_pools;
+	bool approval;                  /* kind "approval": an operator decides, no sandbox */
+	bool approve_on_timeout;
+	int64_t approval_deadline;      /* usec; 0: none */
+	sd_event_source *approval_timer;
 };
+
+enum { EXIT_RULE_NONE, EXIT_RULE_RETRY_ON, EXIT_RULE_NO_RETRY_ON };
 
 /* --- main.c -------------------------------------------------------------- */
 
@@ -261,6 +295,11 @@ int store_event_append(const char *type, const char *entity, const char *entity_
 int64_t store_last_seq(void);
 int64_t store_next_id(const char *table);
 int store_load(void);
+int store_attempts_save(const struct task *t);  /* store-attempts.c */
+int store_pool_save(const struct pool *p);
+int store_pool_delete(const char *name);
+int store_attempts_load(void);
+void store_attempts_close(void);
 typedef int (*event_cb)(int64_t seq, const char *line, void *userdata);
 int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
 		      size_t max, event_cb cb, void *userdata, int64_t *ret_last);
@@ -366,6 +405,40 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt);
 struct task *sandbox_task(const struct sandbox *sb);
 void sandbox_rejudge(void);
 int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);     /* engine-sandbox.c */
+
+/* engine-attempts.c: retries that know why, and the task_attempts row */
+struct fail_how {
+	int exit_code;                  /* -1: none (a signal, a timeout, a report) */
+	bool lost;                      /* the executor lost the sandbox (reason lost or error) */
+};
+void task_failed_how(struct task *t, const char *message, const struct fail_how *how); /* engine.c */
+bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_rule);
+int attempts_check_args(json_object *args);
+bool attempts_is_approval(json_object *args);   /* kind "approval" */
+void attempts_from_args(struct task *t, json_object *args);
+void attempts_write_json(struct jw *w, const struct task *t);
+void attempts_claimed(struct task *t);
+void attempts_reset(struct task *t);
+void attempts_loaded(struct task *t);
+void attempts_status_changed(struct task *t, enum status old);
+bool attempts_row_wanted(const struct task *t);
+/* engine-pools.c */
+extern struct pool *pools;
+struct pool *pool_find(const char *name);
+int pools_check_args(json_object *args);
+void pools_count(struct task *t, int delta);
+bool pools_fit(const struct task *t);
+void pools_reserve(const struct task *t);
+void pools_round(void);                 /* a dispatch round begins */
+int pool_set(const char *name, int64_t size, json_object **ret);
+int pool_delete(const char *name);
+json_object *pools_to_json(void);
+void pools_free(void);
+/* engine-approval.c */
+int task_approve(struct task *t, json_object *result, uid_t uid, json_object **ret_unblocked);
+int task_reject(struct task *t, const char *message, uid_t uid);
+void approval_enter(struct task *t);
+void approval_arm(struct task *t);
 
 /* engine-lifecycle.c: what an operator does to a task beyond running it */
 int task_hold(struct task *t, bool hold);
@@ -549,6 +622,8 @@ extern const struct cmd_entry cmd_task_pause_entry, cmd_task_resume_entry;
 extern const struct cmd_entry cmd_task_hold_entry, cmd_task_release_entry, cmd_task_edit_entry,
 	cmd_task_remove_entry, cmd_project_clean_entry;
 extern const struct cmd_entry cmd_events_subscribe_entry;
+extern const struct cmd_entry cmd_task_approve_entry, cmd_task_reject_entry, cmd_pool_set_entry,
+	cmd_pool_list_entry, cmd_pool_delete_entry;
 extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
 	cmd_daemon_status_entry;
 

@@ -173,7 +173,10 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return r;
 	if (!*s || strlen(s) > 1024)
 		return errorf(-EINVAL, "argument 'title' must be 1-1024 characters");
-	r = check_command(args, "command", true);
+	r = attempts_check_args(args);          /* kind, retry rules, pools */
+	if (r < 0)
+		return r;
+	r = check_command(args, "command", !attempts_is_approval(args));
 	if (r < 0)
 		return r;
 	r = arg_string(args, "name", &s);
@@ -266,6 +269,7 @@ static struct task *task_new(struct project *p, json_object *args)
 		t->max_retries = (unsigned) i;
 	if (arg_string(args, "validation_command", &s) == 0)
 		t->validation_command = xstrdup(s);
+	attempts_from_args(t, args);
 	t->created_at = t->updated_at = t->status_changed_at = now_usec();
 	t->status = ST_WAITING;
 	return t;
@@ -455,11 +459,17 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 
 		member_del(t);
 		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
+		if (t->status == ST_READY && t->approval)
+			t->status = ST_AWAITING_APPROVAL;
 		member_add(t);
 		(void) store_task_insert(t);    /* one row, in its status: no update after */
+		if (attempts_row_wanted(t))
+			(void) store_attempts_save(t);
 		heap_sync(t);
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
+		if (t->status == ST_AWAITING_APPROVAL)
+			approval_enter(t);
 	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < made[i]->n_deps; k++)

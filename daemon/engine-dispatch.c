@@ -29,6 +29,7 @@ static void claim(struct task *t)
 		if (random_hex(token, 32) < 0)
 			abort();
 		set_str(&t->token, token);
+		attempts_claimed(t);
 	}
 	free(t->sandbox_id);
 	t->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
@@ -52,6 +53,7 @@ void engine_dispatch(void)
 	if (!dispatch_dirty)
 		return;
 	dispatch_dirty = false;
+	pools_round();
 	while (active_total < D.global_limit) {
 		struct task *best = NULL;
 
@@ -76,10 +78,24 @@ void engine_dispatch(void)
 		}
 		if (!best)
 			break;
+		if (best->n_pools > 0 && !pools_fit(best)) {
+			/* a pool has no room: kept for it (engine-pools.c) */
+			pools_reserve(best);
+			heap_remove(best);
+			stash = xrealloc(stash, (n_stash + 1) * sizeof(*stash));
+			stash[n_stash++] = best;
+			continue;
+		}
 		claim(best);
 	}
-	for (size_t i = 0; i < n_stash; i++)
-		heap_sync(stash[i]);
+	{
+		/* what was set aside is back where it was: nothing new to dispatch */
+		bool dirty = dispatch_dirty;
+
+		for (size_t i = 0; i < n_stash; i++)
+			heap_sync(stash[i]);
+		dispatch_dirty = dirty;
+	}
 	free(stash);
 }
 
@@ -242,8 +258,10 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	msg = adopt ? xasprintf("sandbox %s was lost while dagd was down: %s", sb->id, err)
 		    : xasprintf("cannot start sandbox %s: %s", sb->id, err);
 	log_warning("task t-%lld: %s", (long long) t->id, msg);
+	/* lost while dagd was down: the executor's doing; a start refused at
+	 * once (a command not found, an executor not loaded) is the task's */
 	if (status_is_active(t->status))
-		task_failed(t, msg);
+		task_failed_how(t, msg, &(struct fail_how) { .exit_code = -1, .lost = adopt });
 	free(msg);
 	free(err);
 	sandbox_free(sb);

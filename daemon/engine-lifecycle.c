@@ -70,8 +70,12 @@ static json_object *definition(const struct task *t)
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "title", json_object_new_string(t->title));
-	json_object_object_add(o, "command", json_parse(t->command));
-	json_object_object_add(o, "env", json_parse(t->env));
+	if (t->approval)        /* no command, no sandbox (engine-approval.c) */
+		json_object_object_add(o, "kind", json_object_new_string("approval"));
+	else {
+		json_object_object_add(o, "command", json_parse(t->command));
+		json_object_object_add(o, "env", json_parse(t->env));
+	}
 	if (t->cwd)
 		json_object_object_add(o, "cwd", json_object_new_string(t->cwd));
 	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(t->priority)));
@@ -388,6 +392,7 @@ static void reset(struct task *t)
 			t->rdeps[k]->unmet++;
 	if (status_is_finished(t->status)) {
 		t->tries = 0;
+		attempts_reset(t);
 		t->released = false;
 		t->finished_at = 0;
 		clear_str(&t->error_message);
@@ -449,7 +454,8 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 		settle(down[i]);
 	/* what waited on t and was ready is not any more */
 	for (size_t i = 0; i < t->n_rdeps; i++)
-		if (t->rdeps[i]->status == ST_READY && t->rdeps[i]->unmet > 0)
+		if ((t->rdeps[i]->status == ST_READY || t->rdeps[i]->status == ST_AWAITING_APPROVAL) &&
+		    t->rdeps[i]->unmet > 0)
 			set_status(t->rdeps[i], ST_WAITING);
 	propagate_recovery(t);
 	return 0;

@@ -23,6 +23,7 @@ void engine_free(void)
 	free(tasks);
 	free(projects);
 	free(spawn_queue);
+	pools_free();
 	tasks = NULL;
 	projects = NULL;
 	spawn_queue = NULL;
@@ -66,6 +67,7 @@ int engine_load(void)
 				t->sb = sb;
 		if (t->status == ST_READY && t->not_before > now_usec())
 			arm_backoff(t);
+		attempts_loaded(t);
 		heap_sync(t);
 	}
 	/* exits not yet committed when a batch failed: judge them again */
@@ -173,7 +175,8 @@ int engine_adopt_all(void)
 		} else if (!t->sandbox_handle) {
 			if (ex && ex->list_failed) {
 				/* it lists, but could not now: it may have started it */
-				task_failed(t, "cannot tell whether its sandbox started: the executor cannot list its sandboxes");
+				task_failed_how(t, "cannot tell whether its sandbox started: the executor cannot list its sandboxes",
+						&(struct fail_how) { .exit_code = -1, .lost = true });
 				continue;
 			}
 			log_info("task t-%lld had no sandbox yet; dispatching it again", (long long) t->id);
@@ -222,7 +225,8 @@ void engine_readopt(void)
 			if (t) {
 				t->sb = NULL;
 				if (status_is_active(t->status))
-					task_failed(t, "sandbox lost while the plugins were reloaded");
+					task_failed_how(t, "sandbox lost while the plugins were reloaded",
+							&(struct fail_how) { .exit_code = -1, .lost = true });
 			}
 			if (sb->handle)
 				executor_forget(sb->ex, sb->id, sb->handle);
@@ -240,14 +244,14 @@ void engine_readopt(void)
 	dispatch_dirty = true;
 }
 
-/* Nothing runs and nothing is due: no sandbox, no task waiting out a backoff,
- * no task that could be dispatched now. */
+/* Nothing runs and nothing is due: no sandbox, no task waiting out a backoff
+ * or an approval's timeout, no task that could be dispatched now. */
 bool engine_idle(void)
 {
 	if (active_total > 0 || sandboxes || n_spawn > 0)
 		return false;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (tasks[i]->backoff || tasks[i]->heap_idx >= 0))
+		if (tasks[i] && (tasks[i]->backoff || tasks[i]->heap_idx >= 0 || tasks[i]->approval_timer))
 			return false;
 	return true;
 }

@@ -229,6 +229,8 @@ void task_free(struct task *t)
 	if (!t)
 		return;
 	sd_event_source_unref(t->backoff);
+	sd_event_source_unref(t->approval_timer);
+	free(t->pools);
 	free(t->name);
 	free(t->title);
 	free(t->command);

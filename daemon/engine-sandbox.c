@@ -162,7 +162,14 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 				e->code, e->message ? ": " : "", e->message ? e->message : "");
 	else
 		msg = xasprintf("sandbox failed%s%s", e->message ? ": " : "", e->message ? e->message : "");
-	task_failed(t, msg);
+	{
+		struct fail_how how = {
+			.exit_code = !sb->timed_out && !e->signal ? e->code : -1,
+			.lost = !sb->timed_out && e->reason &&
+				(strcmp(e->reason, "lost") == 0 || strcmp(e->reason, "error") == 0),
+		};
+		task_failed_how(t, msg, &how);
+	}
 	free(msg);
 }
 

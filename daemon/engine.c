@@ -46,6 +46,7 @@ static const char *const status_names[_ST_MAX] = {
 	[ST_FAILED] = "failed",
 	[ST_UPSTREAM_FAILED] = "upstream_failed",
 	[ST_CANCELLED] = "cancelled",
+	[ST_AWAITING_APPROVAL] = "awaiting_approval",
 };
 
 static const char *const priority_names[_PRIO_MAX] = { "critical", "high", "medium", "low" };
@@ -255,6 +256,7 @@ void count_active(struct task *t, int delta)
 	active_total += (unsigned) delta;
 	if (ex)
 		ex->active += (unsigned) delta;
+	pools_count(t, delta);
 	if (delta < 0)
 		dispatch_dirty = true;
 }
@@ -315,6 +317,8 @@ void set_status(struct task *t, enum status s)
 	json_object *o;
 	char id[24];
 
+	if (s == ST_READY && t->approval)
+		s = ST_AWAITING_APPROVAL;       /* an operator decides, not a sandbox */
 	if (old == s)
 		return;
 	member_del(t);
@@ -339,6 +343,8 @@ void set_status(struct task *t, enum status s)
 	json_object_object_add(o, "new_status", json_object_new_string(status_to_string(s)));
 	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
 	event_emit("TASK_STATUS_CHANGED", "task", task_id_string(t->id, id), t->project->id, o);
+	if (t->approval)
+		attempts_status_changed(t, old);
 }
 
 json_object *task_payload(const struct task *t)
@@ -374,7 +380,7 @@ void propagate_failure(struct task *t)
 	for (size_t i = 0; i < t->n_rdeps; i++) {
 		struct task *d = t->rdeps[i];
 
-		if (d->status != ST_WAITING && d->status != ST_READY)
+		if (d->status != ST_WAITING && d->status != ST_READY && d->status != ST_AWAITING_APPROVAL)
 			continue;
 		set_status(d, ST_UPSTREAM_FAILED);
 		propagate_failure(d);
@@ -476,10 +482,17 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	return ids;
 }
 
-/* An attempt failed: retry after a backoff if the task has retries left. */
+/* An attempt failed: retry after a backoff if its rules allow it
+ * (engine-attempts.c); how: how it ended, NULL for a failure with no exit code. */
 void task_failed(struct task *t, const char *message)
 {
-	bool retry = t->tries <= t->max_retries;
+	task_failed_how(t, message, NULL);
+}
+
+void task_failed_how(struct task *t, const char *message, const struct fail_how *how)
+{
+	const char *rule;
+	bool retry = retry_decide(t, how, &rule);
 	json_object *o;
 
 	set_str(&t->error_message, message);
@@ -503,6 +516,8 @@ void task_failed(struct task *t, const char *message)
 	json_object_object_add(o, "error_message", json_object_new_string(message));
 	json_object_object_add(o, "will_retry", json_object_new_boolean(retry));
 	json_object_object_add(o, "retry_at", retry ? json_time(t->not_before) : NULL);
+	json_object_object_add(o, "rule", json_object_new_string(rule));
+	json_object_object_add(o, "lost_retries", json_object_new_int((int) t->lost_tries));
 	task_event(t, "TASK_FAILED", o);
 	if (!retry)
 		propagate_failure(t);

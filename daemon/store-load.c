@@ -108,6 +108,8 @@ int store_load(void)
 		names_add(&t->project->names, t);
 	}
 	sqlite3_finalize(st);
+	if ((rc = store_attempts_load()) < 0)
+		return rc;
 
 	if (sqlite3_prepare_v2(store_sqlite(), "SELECT task_id, depends_on FROM deps", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));

@@ -1,5 +1,5 @@
 /*
- * store-private.h - what store.c shares with store-load.c.
+ * store-private.h - what store.c shares with store-load.c and store-attempts.c.
  */
 #ifndef DAGD_STORE_PRIVATE_H
 #define DAGD_STORE_PRIVATE_H
@@ -7,5 +7,7 @@
 #include <sqlite3.h>
 
 sqlite3 *store_sqlite(void);
+int store_step(sqlite3_stmt *st);     /* a write within the batch */
+int store_attempts_wipe(void);
 
 #endif

@@ -220,6 +220,8 @@ int store_wipe(void)
 	for (int q = Q_WIPE_DEPS; r >= 0 && q <= Q_WIPE_IDS; q++)
 		r = txn(q);
 	if (r >= 0)
+		r = store_attempts_wipe();
+	if (r >= 0)
 		r = txn(Q_COMMIT);
 	if (r < 0) {
 		(void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -235,6 +237,7 @@ void store_close(void)
 		return;
 	if (in_txn)
 		store_rollback();
+	store_attempts_close();
 	for (int i = 0; i < _Q_MAX; i++)
 		sqlite3_finalize(stmts[i]);
 	memset(stmts, 0, sizeof(stmts));
@@ -574,6 +577,12 @@ int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_obje
 	sqlite3_clear_bindings(st);
 	*ret_last = last;
 	return r < 0 ? r : (int) sent;
+}
+
+/* A write of another room of the store, within the batch. */
+int store_step(sqlite3_stmt *st)
+{
+	return step(st);
 }
 
 /* The database, for store-load.c. */

@@ -10,7 +10,7 @@
 
 const LANES = [
   { name: 'waiting', title: 'Waiting', statuses: ['waiting'] },
-  { name: 'ready', title: 'Ready', statuses: ['ready'] },
+  { name: 'ready', title: 'Ready', statuses: ['ready', 'awaiting_approval'] },
   { name: 'running', title: 'Running', statuses: ['spawning', 'running'] },
   { name: 'validating', title: 'Validating', statuses: ['pending_validation', 'validating'] },
   { name: 'done', title: 'Done', statuses: ['completed'], recent: true },
@@ -199,7 +199,8 @@ function cardHTML(t, now) {
     `<span class="title">${esc(t.title)}</span><span class="meta">${esc(t.id)} · ` +
     `<b class="status">${esc(status.replace('_', ' '))}</b> · #${t.attempt} · ${prio} · ` +
     `<span class="age" title="time in status">${ago(t.status_changed_at, now)}</span></span>` +
-    `${why}${retry ? `<span class="retry">${retry}</span>` : ''}</a></li>`;
+    `${why}${retry ? `<span class="retry">${retry}</span>` : ''}` +
+    `${status === 'awaiting_approval' ? '<b class="badge approval">awaiting approval</b>' : ''}</a></li>`;
 }
 
 class Board {

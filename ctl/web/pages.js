@@ -73,6 +73,8 @@ class TaskPage {
         <button type="button" class="btn btn-small" id="act-start" ${canStart ? '' : 'disabled'}>Start</button>
         <button type="button" class="btn btn-small btn-danger" id="act-cancel" ${finished ? 'disabled' : ''}>Cancel</button>
         <button type="button" class="btn btn-small" id="act-retry" ${canRetry ? '' : 'disabled'}>Retry</button>
+        ${t.status === 'awaiting_approval' ? `<button type="button" class="btn btn-small" id="act-approve">Approve</button>
+        <button type="button" class="btn btn-small btn-danger" id="act-reject">Reject</button>` : ''}
       </div>
       <p class="error" id="task-error" role="alert" hidden></p>
       <dl class="facts">
@@ -92,6 +94,13 @@ class TaskPage {
     $('#act-start').onclick = () => this.act('start');
     $('#act-cancel').onclick = () => this.act('cancel');
     $('#act-retry').onclick = () => this.act('retry');
+    if ($('#act-approve')) {
+      $('#act-approve').onclick = () => this.act('approve');
+      $('#act-reject').onclick = () => {
+        const message = window.prompt('Why is it rejected?');
+        if (message) this.act('reject', { message });
+      };
+    }
     for (const b of document.querySelectorAll('[data-attempt]'))
       b.onclick = () => this.follow(parseInt(b.dataset.attempt, 10), true);
     /* a new attempt's log is followed when it starts */
@@ -101,10 +110,10 @@ class TaskPage {
       $('#log-state').textContent = this.logState || '';
   }
 
-  async act(what) {
+  async act(what, body) {
     try {
-      await api('POST', `tasks/${encodeURIComponent(this.id)}/${what}`);
-      say({ start: 'Started', cancel: 'Cancelled', retry: 'Retried' }[what] + ' ' + this.id);
+      await api('POST', `tasks/${encodeURIComponent(this.id)}/${what}`, body);
+      say({ start: 'Started', cancel: 'Cancelled', retry: 'Retried', approve: 'Approved', reject: 'Rejected' }[what] + ' ' + this.id);
       this.later();
     } catch (e) {
       $('#task-error').textContent = e.message;

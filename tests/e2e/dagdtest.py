@@ -44,7 +44,7 @@ BROKEN_DIR = os.environ.get("DAGD_TEST_BROKEN_DIR")
 ACTIVE = ("spawning", "running", "validating")
 FINISHED = ("completed", "failed", "upstream_failed", "cancelled")
 STATUSES = ("waiting", "ready", "spawning", "running", "pending_validation", "validating",
-            "completed", "failed", "upstream_failed", "cancelled")
+            "completed", "failed", "upstream_failed", "cancelled", "awaiting_approval")
 ERROR_CODES = ("bad_request", "not_found", "conflict", "invalid_state", "permission_denied",
                "unavailable", "unsupported", "internal")
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|UndefinedBehaviorSanitizer|"

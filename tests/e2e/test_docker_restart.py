@@ -161,7 +161,7 @@ def a_kill_between_a_containers_exit_and_its_commit_judges_the_exit_once():
 def a_container_removed_while_dagd_was_down_fails_its_task_as_lost():
     d = daemon()
     p = project(d)
-    t = d.add(p, "sleep 300")["id"]
+    t = d.add(p, "sleep 300", max_lost_retries=0)["id"]
     cid = container_of(d, t)
     d.stop()
     api().remove(cid)

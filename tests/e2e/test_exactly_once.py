@@ -100,7 +100,7 @@ def a_killed_helper_fails_its_tasks_as_lost_and_leaves_nothing_running():
     w = workdir()
     d = Daemon().start()
     p = d.project(autonomous=True)
-    t = d.add(p, f"echo $$ > {w}/pid; sleep 60 & echo $! > {w}/child; wait")
+    t = d.add(p, f"echo $$ > {w}/pid; sleep 60 & echo $! > {w}/child; wait", max_lost_retries=0)
     d.wait_task_status(t["id"], "running")
     wait_for(lambda: read_file(f"{w}/child"), what="the task's child")
     task, child = int(read_file(f"{w}/pid")), int(read_file(f"{w}/child"))

@@ -107,7 +107,7 @@ def the_installed_example_builds_with_pkg_config_and_runs_tasks():
     # a restart: the process is no child of the new dagd, adopt() says so,
     # and the attempt fails as lost
     pidfile = os.path.join(w, "pid-restart")
-    t = d.add(p, ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"], max_retries=0)
+    t = d.add(p, ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 60"], max_retries=0, max_lost_retries=0)
     pid = read_pid(pidfile)
     d.wait_task_status(t["id"], "running")
     d.restart()

@@ -113,7 +113,7 @@ def a_job_whose_record_slurm_purged_is_still_judged_by_its_exit_file():
 def a_job_gone_from_slurm_with_no_exit_file_fails_as_lost_not_hangs():
     d = daemon()
     p = project(d)
-    t = d.add(p, "echo started; sleep 300")["id"]
+    t = d.add(p, "echo started; sleep 300", max_lost_retries=0)["id"]
     jid, _ = job_of(d, t)
     wait_for(lambda: "started" in log_text(d, t), timeout=30, what="the job's command to start")
     d.stop()

@@ -100,6 +100,22 @@ def a_post_from_another_origin_gets_403_and_changes_nothing(d, w):
 
 
 @web_test
+def an_approval_is_decided_from_the_page_and_a_rejection_needs_a_message(d, w):
+    p = d.project(autonomous=True)
+    gates = [d.call("task.add", project=p["id"], title=f"g{i}", kind="approval")["task"]["id"] for i in range(2)]
+    o = {"Origin": w.origin}
+    status, _, r = w.http("POST", f"/api/v1/tasks/{gates[0]}/approve", body={"result": {"ok": True}}, headers=o)
+    expect_eq((status, r["task"]["status"], r["task"]["result"]), (200, "completed", {"ok": True}), "approve")
+    status, _, r = w.http("POST", f"/api/v1/tasks/{gates[1]}/reject", body={}, headers=o)
+    expect_eq(status, 400, "a rejection without a message")
+    expect_eq(d.task(gates[1])["status"], "awaiting_approval", "the gate after it")
+    status, _, r = w.http("POST", f"/api/v1/tasks/{gates[1]}/reject", body={"message": "no"}, headers=o)
+    expect_eq((status, r["task"]["status"]), (200, "failed"), "reject")
+    status, _, r = w.http("POST", f"/api/v1/tasks/{gates[1]}/approve", headers=o)
+    expect_eq(status, 409, "a second decision")
+
+
+@web_test
 def the_autonomous_execution_route_answers_the_project(d, w):
     p = d.project()
     seq = d.call("daemon.status")["last_event_seq"]

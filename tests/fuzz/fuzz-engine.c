@@ -16,7 +16,9 @@
  *     waiting or ready task has a failed dependency;
  *   - a project's heap holds exactly its dispatchable tasks (never a held
  *     one), each where its index says;
- *   - the dependency graph has no cycle.
+ *   - the dependency graph has no cycle;
+ *   - a pool's use is the weights of its active tasks, and an approval
+ *     task awaits approval only with every dependency completed.
  *
  * Every input starts from an empty in-memory database and engine.
  *
@@ -148,13 +150,24 @@ static void check(void)
 			CHECK(listed);
 		}
 		CHECK(t->unmet == unmet);
-		if (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING)
+		if (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING ||
+		    t->status == ST_AWAITING_APPROVAL)
 			CHECK(unmet == 0);
+		CHECK(t->status != ST_AWAITING_APPROVAL || t->approval);
 		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
 	}
 	free(colour);
+	for (struct pool *pl = pools; pl; pl = pl->next) {
+		unsigned used = 0;
+
+		for (size_t i = 0; i < n_tasks; i++)
+			for (size_t k = 0; tasks[i] && k < tasks[i]->n_pools; k++)
+				if (tasks[i]->pools[k].pool == pl && status_is_active(tasks[i]->status))
+					used += tasks[i]->pools[k].weight;
+		CHECK(pl->used == used);
+	}
 }
 
 struct prog {
@@ -211,11 +224,20 @@ static void op_add(struct prog *g)
 		return;
 	}
 	json_object_object_add(args, "title", json_object_new_string("t"));
-	json_object_object_add(args, "command", json_object_new_string("true"));
+	if (b & 32)             /* an approval task: no command */
+		json_object_object_add(args, "kind", json_object_new_string("approval"));
+	else
+		json_object_object_add(args, "command", json_object_new_string("true"));
 	json_object_object_add(args, "max_retries", json_object_new_int((int) (b & 3)));
 	json_object_object_add(args, "retry_backoff", json_object_new_int(0));
-	if (b & 4)
+	if ((b & 4) && !(b & 32))
 		json_object_object_add(args, "validation_command", json_object_new_string("true"));
+	if ((b & 64) && !(b & 32)) {    /* in pool "f", size 2 */
+		json_object *pl = json_object_new_object();
+
+		json_object_object_add(pl, "f", json_object_new_int(1 + (int) (b >> 7)));
+		json_object_object_add(args, "pools", pl);
+	}
 	json_object_object_add(args, "depends_on", id_list(g, (b >> 3) & 3));
 	json_object_array_add(list, args);
 	(void) task_create_batch(p, list, false, &made);
@@ -238,6 +260,13 @@ static void op_report(struct prog *g, bool success)
 	struct task *t = pick(g);
 	json_object *reply = NULL;
 
+	if (t && t->approval) {         /* an operator decides */
+		if (success && task_approve(t, NULL, 0, &reply) >= 0)
+			json_object_put(reply);
+		else if (!success)
+			(void) task_reject(t, "no", 0);
+		return;
+	}
 	if (t && task_report(t, success, NULL, success ? NULL : "failed", &reply) >= 0)
 		json_object_put(reply);
 }
@@ -307,6 +336,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	engine_reset();
 	op_project(&g);
+	{
+		json_object *pool = NULL;
+
+		if (pool_set("f", 2, &pool) < 0)
+			abort();
+		json_object_put(pool);
+	}
 	commit();
 	while (g.p < g.end) {
 		switch (next(&g) % 20) {
