@@ -55,6 +55,8 @@ DAEMON_SRCS = \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \
+	daemon/engine-trigger.c \
+	daemon/trigger.c \
 	daemon/names.c \
 	daemon/closest.c \
 	daemon/store.c \
@@ -105,6 +107,9 @@ SCHEMA = $(sort $(wildcard schema/*.sql))
 DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS))) $(BUILD)/schema.o
 
 .DEFAULT_GOAL := all
+
+# what includes the trigger rules' header
+$(patsubst %,$(BUILD)/daemon/%.o,trigger engine-trigger engine-project store store-load): daemon/trigger.h
 
 # The paths compiled in: a build for another PREFIX recompiles what uses them.
 $(BUILD)/paths.stamp: FORCE

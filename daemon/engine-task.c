@@ -33,6 +33,7 @@ json_object *task_to_json(const struct task *t)
 	json_object_object_add(o, "retry_backoff", json_object_new_double((double) t->backoff_usec / 1e6));
 	json_object_object_add(o, "validation_command",
 			       t->validation_command ? json_object_new_string(t->validation_command) : NULL);
+	task_trigger_json(t, o);
 	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
 	json_object_object_add(o, "released", json_object_new_boolean(t->released));
 	json_object_object_add(o, "paused", json_object_new_boolean(t->paused));
