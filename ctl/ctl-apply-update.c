@@ -15,7 +15,7 @@
 /* What a task of the file may say: task.add's arguments, but "project". */
 static const char *const task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
-	"priority", "timeout", "max_retries", "retry_backoff", "validation_command", NULL
+	"priority", "timeout", "max_retries", "retry_backoff", "validation_command", "trigger", "finally", NULL
 };
 
 /* The fields task.edit changes, and each one's value when the file says none. */
@@ -33,6 +33,7 @@ static const struct field {
 	{ "env", "{}", false },
 	{ "cwd", "null", false },
 	{ "validation_command", "null", false },
+	{ "trigger", "\"all_succeeded\"", false },
 };
 
 /* "tasks[2] ('b')" */

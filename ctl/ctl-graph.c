@@ -21,6 +21,7 @@ static const char *const colours[][3] = {
 	{ "failed", "#fc9272", "31" },
 	{ "upstream_failed", "#fcbba1", "31" },
 	{ "cancelled", "#bdbdbd", "2" },
+	{ "skipped", "#e5f5e0", "2;32" },
 };
 
 static const char *colour_of(const char *status, int which) {

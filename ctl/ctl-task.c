@@ -116,6 +116,8 @@ static const struct ctl_opt add_opts[] = {
 	{ "cwd", "DIR", ARG_STRING, "cwd", 0, "run it in DIR" },
 	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
 	  "a shell command that must pass before it is completed" },
+	{ "trigger", "RULE", ARG_STRING, "trigger", 0,
+	  "when it runs: all_succeeded (default), all_done, any_failed, none_failed, or 'a.succeeded && !b.failed'" },
 	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
 	{}
 };
