@@ -169,7 +169,7 @@ const struct ctl_cmd ctl_cmd_task_list = {
 	.usage = "[PROJECT | -p PROJECT] [--status STATUS]...",
 	.summary = "List tasks, of one project or of all",
 	.details = "Statuses: waiting ready spawning running pending_validation validating\n"
-		   "completed failed upstream_failed cancelled.  A task waiting out the backoff\n"
+		   "completed failed upstream_failed cancelled skipped.  A task waiting out the backoff\n"
 		   "before a retry shows as \"ready (retry in 12s)\".\n",
 	.example = "  dagctl task list build --status failed --status upstream_failed\n",
 	.opts = list_opts,

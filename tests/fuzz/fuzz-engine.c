@@ -153,9 +153,12 @@ static void check(void)
 		CHECK(t->unmet == unmet);
 		if (!t->trigger && (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING))
 			CHECK(unmet == 0);
-		/* a task of the graph's statuses is as its rule judges it */
-		if (t->status == ST_WAITING || t->status == ST_READY || t->status == ST_SKIPPED)
+		/* a task of the graph's statuses is as its rule judges it (a final
+		 * verdict stays: skipped under the default rule, then a failure) */
+		if (t->status == ST_WAITING || t->status == ST_READY)
 			CHECK(task_verdict(t) == t->status);
+		if (t->status == ST_SKIPPED)
+			CHECK(task_verdict(t) == ST_SKIPPED || (!t->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
 		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
