@@ -1,7 +1,8 @@
 /*
  * test-trigger.c - the trigger rules' parser and evaluator (daemon/trigger.c):
  * the named rules, expressions with their precedence, and many malformed
- * inputs each refused with a message saying where.
+ * inputs each refused with a message saying where; then the engine judging
+ * tasks by them (engine-trigger.c), across a reload from the database.
  */
 #include <stdio.h>
 #include <string.h>
@@ -164,6 +165,59 @@ static void depth_at_the_bound_is_accepted(void **state)
 	trigger_free(tr);
 }
 
+/* A batch from JSON text. */
+static void batch(struct project *p, const char *json)
+{
+	json_object *list = json_tokener_parse(json), *made = NULL;
+
+	assert_non_null(list);
+	assert_int_equal(task_create_batch(p, list, true, &made), 0);
+	json_object_put(made);
+	json_object_put(list);
+}
+
+static void the_engine_judges_rules_and_keeps_them_across_a_reload(void **state)
+{
+	struct project *p = mkproject("rules", true, 5);
+
+	batch(p, "[{\"name\":\"a\",\"title\":\"a\",\"command\":\"true\"},"
+		 "{\"name\":\"b\",\"title\":\"b\",\"command\":\"true\"},"
+		 "{\"name\":\"onfail\",\"title\":\"f\",\"command\":\"true\",\"depends_on\":[\"a\"],\"trigger\":\"any_failed\"},"
+		 "{\"name\":\"after\",\"title\":\"x\",\"command\":\"true\",\"depends_on\":[\"onfail\"]},"
+		 "{\"name\":\"expr\",\"title\":\"e\",\"command\":\"true\",\"depends_on\":[\"a\",\"b\"],"
+		 "\"trigger\":\"a.succeeded && !b.succeeded\"},"
+		 "{\"name\":\"fin\",\"title\":\"z\",\"command\":\"true\",\"finally\":true}]");
+	assert_string_equal(S(p, "fin"), "waiting");
+	assert_int_equal(T(p, "fin")->n_deps, 5);
+	flush();
+	fake_exit(T(p, "a"), 0);
+	/* a completed: onfail cannot hold any more, and after follows it */
+	assert_string_equal(S(p, "onfail"), "skipped");
+	assert_string_equal(S(p, "after"), "skipped");
+	assert_string_equal(S(p, "expr"), "waiting");
+	fake_exit(T(p, "b"), 3);
+	assert_string_equal(S(p, "b"), "failed");
+	assert_int_equal(task_verdict(T(p, "expr")), ST_READY);      /* (dispatched already) */
+	assert_true(T(p, "expr")->status != ST_WAITING && T(p, "expr")->status != ST_SKIPPED);
+	assert_string_equal(S(p, "fin"), "waiting");
+	unit_reopen();
+	p = project_find("rules");
+	assert_string_equal(S(p, "onfail"), "skipped");
+	assert_string_equal(S(p, "after"), "skipped");
+	assert_non_null(T(p, "expr")->trigger);
+	assert_string_equal(T(p, "expr")->trigger->text, "a.succeeded && !b.succeeded");
+	assert_true(T(p, "fin")->finally);
+	assert_int_equal(T(p, "fin")->trigger->kind, TRIGGER_ALL_DONE);
+	assert_null(T(p, "a")->trigger);
+	assert_int_equal(p->counts[ST_SKIPPED], 2);
+	flush();
+	fake_exit(T(p, "expr"), 0);
+	assert_string_equal(S(p, "fin"), "ready");
+	/* the failed one again: what its failure decided is judged again */
+	assert_int_equal(task_retry(T(p, "b")), 0);
+	assert_string_equal(S(p, "fin"), "waiting");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +226,8 @@ int main(void)
 		cmocka_unit_test(operands_are_named_once),
 		cmocka_unit_test(malformed_rules_are_refused_saying_where),
 		cmocka_unit_test(depth_at_the_bound_is_accepted),
+		cmocka_unit_test_setup_teardown(the_engine_judges_rules_and_keeps_them_across_a_reload,
+						unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("trigger", tests, NULL, NULL);
