@@ -287,6 +287,8 @@ int trigger_check_edit(struct task *t, json_object *v)
 	char id[24];
 	int r;
 
+	if (strcmp(json_object_get_string(v), rule_text(t)) == 0)
+		return 0;               /* unchanged: nothing to refuse */
 	if (t->finally)
 		return errorf(-EINVAL, "task %s is a finally task: its rule is all_done", task_id_string(t->id, id));
 	if (t->status != ST_WAITING && t->status != ST_READY && t->status != ST_UPSTREAM_FAILED &&
