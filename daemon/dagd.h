@@ -361,6 +361,7 @@ int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);     /* engine
 enum status task_verdict(const struct task *t);
 void task_settle(struct task *t, const struct task *cause);
 void task_born(struct task *t);
+int trigger_check_rdeps_idle(const struct task *t);
 int check_trigger_arg(json_object *args);
 int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_object *list);
 int task_trigger_set(struct task *t, const char *text);

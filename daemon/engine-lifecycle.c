@@ -434,10 +434,14 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 		for (size_t i = 0; i < n; i++)
 			if ((r = busy_dependent(t, down[i])) < 0)
 				return r;
-	} else  /* (a dependent runs after a failure too, by its trigger rule) */
+	} else {
 		for (size_t i = 0; i < t->n_rdeps; i++)
 			if ((r = busy_dependent(t, t->rdeps[i])) < 0)
 				return r;
+		/* a dependent runs after a failure too, by its trigger rule */
+		if ((r = trigger_check_rdeps_idle(t)) < 0)
+			return r;
+	}
 	if (ret_ids) {
 		json_object *ids = json_object_new_array();
 

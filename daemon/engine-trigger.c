@@ -188,6 +188,39 @@ void propagate_recovery(struct task *t)
 	rejudge(t, true);
 }
 
+/* t is to leave a final status, or run again: refused while a task that
+ * ran after it by its trigger rule still runs, directly or through
+ * dependents t had made upstream_failed or skipped (which leave theirs too). */
+int trigger_check_rdeps_idle(const struct task *t)
+{
+	_cleanup_free_ unsigned char *seen = calloc(n_tasks ? n_tasks : 1, 1);
+	_cleanup_free_ const struct task **stack = NULL;
+	size_t n = 0;
+	char id[24], did[24];
+
+	if (!seen)
+		abort();
+	stack = xrealloc(stack, (n_tasks + 1) * sizeof(*stack));
+	stack[n++] = t;
+	while (n > 0) {
+		const struct task *x = stack[--n];
+
+		for (size_t i = 0; i < x->n_rdeps; i++) {
+			const struct task *d = x->rdeps[i];
+
+			if (status_is_active(d->status) || d->status == ST_PENDING_VALIDATION || d->sb)
+				return errorf(-EBUSY, "task %s cannot change while %s, which runs after it, is %s; "
+					      "cancel it or wait for it", task_id_string(t->id, id),
+					      task_id_string(d->id, did), status_to_string(d->status));
+			if ((d->status == ST_UPSTREAM_FAILED || d->status == ST_SKIPPED) && !seen[d->id]) {
+				seen[d->id] = 1;
+				stack[n++] = d;
+			}
+		}
+	}
+	return 0;
+}
+
 /* --- arguments ------------------------------------------------------------ */
 
 /* `trigger` and `finally` of task.add args, as types and as a rule. */
@@ -295,6 +328,8 @@ int trigger_check_edit(struct task *t, json_object *v)
 	    t->status != ST_SKIPPED)
 		return errorf(-EBUSY, "task %s is %s; its trigger can only change before it runs",
 			      task_id_string(t->id, id), status_to_string(t->status));
+	if ((t->status == ST_UPSTREAM_FAILED || t->status == ST_SKIPPED) && (r = trigger_check_rdeps_idle(t)) < 0)
+		return r;
 	if ((r = trigger_parse(json_object_get_string(v), &tr)) < 0)
 		return r;
 	for (size_t i = 0; tr->kind == TRIGGER_EXPR && i < tr->n_names; i++)

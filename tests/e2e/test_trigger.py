@@ -182,6 +182,37 @@ def retrying_a_failed_dependency_rejudges_what_it_had_skipped():
 
 
 @test
+def a_failure_is_not_retried_while_a_task_that_runs_after_it_still_runs():
+    d, w = daemon(), workdir()
+    p = d.project()
+    made = batch(d, p, [
+        {"name": "f", "title": "f", "command": "false"},
+        {"name": "u", "title": "u", "command": "true", "depends_on": ["f"]},
+        {"name": "a", "title": "a", "command": f"touch {w}/a-started; sleep 60",
+         "depends_on": ["u"], "trigger": "u.failed"},
+    ])
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    wait_for(lambda: os.path.exists(f"{w}/a-started"), timeout=30, what="a to start")
+    before = state(d, p)
+    e = expect_error(d.call, "invalid_state", "task.retry", task_id=made["f"]["id"])
+    assert made["a"]["id"] in e.message, e.message
+    e = expect_error(d.call, "invalid_state", "task.depend", task_id=made["u"]["id"],
+                     on=made["f"]["id"])
+    expect_eq(state(d, p)[1], before[1], "no event after the refusals")
+    d.call("project.set_autonomous", project=p["id"], enabled=False)
+    d.call("task.cancel", task_id=made["a"]["id"])
+
+    def retried():
+        try:
+            return d.call("task.retry", task_id=made["f"]["id"])
+        except DagdError as e:      # its sandbox may still be stopping
+            assert e.code == "invalid_state", e
+            return None
+    wait_for(retried, timeout=30, what="task.retry once the cancelled task stopped")
+    expect_eq(statuses(d, p), {"f": "ready", "u": "waiting", "a": "cancelled"}, "after the retry")
+
+
+@test
 def task_edit_changes_the_rule_of_a_skipped_task_and_it_runs():
     d, w = daemon(), workdir()
     p = d.project()
