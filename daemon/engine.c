@@ -3,7 +3,8 @@
  * events, each project's dispatch heap, and status changes with what they
  * propagate through the graph.  The engine's other rooms: engine-project.c,
  * engine-task.c, engine-add.c, engine-dispatch.c, engine-sandbox.c,
- * engine-load.c and engine-lifecycle.c.
+ * engine-load.c, engine-lifecycle.c and engine-trigger.c (trigger rules:
+ * what propagates when a task reaches or leaves a final status).
  *
  * Every task keeps a count of its dependencies not yet completed.  Completing
  * a task decrements the counts of its direct dependents and nothing else: no
