@@ -516,6 +516,11 @@ int task_depend(struct task *t, json_object *on, bool add)
 			 task_id_string(t->id, id), status_to_string(t->status));
 		goto out;
 	}
+	if (!add && t->trigger && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_SKIPPED) {
+		r = errorf(-EBUSY, "task %s is %s; the dependencies its trigger rule judged stay", task_id_string(t->id, id),
+			   status_to_string(t->status));
+		goto out;
+	}
 	if ((t->status == ST_UPSTREAM_FAILED || t->status == ST_SKIPPED) && (r = trigger_check_rdeps_idle(t)) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
