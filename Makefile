@@ -60,6 +60,8 @@ DAEMON_SRCS = \
 	daemon/engine-attempts.c \
 	daemon/engine-pools.c \
 	daemon/engine-approval.c \
+	daemon/engine-trigger.c \
+	daemon/trigger.c \
 	daemon/names.c \
 	daemon/idset.c \
 	daemon/jw.c \
@@ -115,6 +117,9 @@ SCHEMA = $(sort $(wildcard schema/*.sql))
 DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS))) $(BUILD)/schema.o
 
 .DEFAULT_GOAL := all
+
+# what includes the trigger rules' header
+$(patsubst %,$(BUILD)/daemon/%.o,trigger engine-trigger engine-project store store-load): daemon/trigger.h
 
 # The paths compiled in: a build for another PREFIX recompiles what uses them.
 $(BUILD)/paths.stamp: FORCE

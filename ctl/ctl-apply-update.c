@@ -17,7 +17,7 @@ static const char *const task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
 	"priority", "timeout", "max_retries", "retry_backoff", "validation_command",
 	"kind", "retry_on_exit", "no_retry_on_exit", "max_lost_retries", "max_retry_duration", "pools",
-	"on_timeout", NULL
+	"on_timeout", "trigger", "finally", NULL
 };
 
 /* The fields task.edit changes, and each one's value when the file says none. */
@@ -35,6 +35,7 @@ static const struct field {
 	{ "env", "{}", false },
 	{ "cwd", "null", false },
 	{ "validation_command", "null", false },
+	{ "trigger", "\"all_succeeded\"", false },
 };
 
 /* "tasks[2] ('b')" */

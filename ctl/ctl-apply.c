@@ -7,7 +7,8 @@
  *
  *   {"project": "NAME", "autonomous"?: bool, "max_concurrency"?: n,
  *    "executor"?: "...", "executor_options"?: {...},
- *    "tasks": [{"name": ..., "title": ..., "command": ..., "depends_on": [names or ids]}, ...]}
+ *    "tasks": [{"name": ..., "title": ..., "command": ..., "depends_on": [names or ids],
+ *               "trigger"?: rule, "finally"?: bool}, ...]}
  */
 #include <fcntl.h>
 #include <limits.h>

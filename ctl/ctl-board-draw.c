@@ -25,7 +25,7 @@ static const struct lane lanes[] = {
 	{ "ready", "READY", "1;36", { "ready", "awaiting_approval" }, false },
 	{ "running", "RUNNING", "1;33", { "spawning", "running" }, false },
 	{ "validating", "VALIDATING", "1;35", { "pending_validation", "validating" }, false },
-	{ "done", "DONE", "1;32", { "completed" }, true },
+	{ "done", "DONE", "1;32", { "completed", "skipped" }, true },
 	{ "failed", "FAILED", "1;31", { "failed", "upstream_failed", "cancelled" }, true },
 };
 _Static_assert(ELEMENTSOF(lanes) == BOARD_LANES, "a lane for each of BOARD_LANES");
@@ -34,7 +34,7 @@ _Static_assert(ELEMENTSOF(lanes) == BOARD_LANES, "a lane for each of BOARD_LANES
 /* What a card says of a status its lane holds with others. */
 static const char *const status_notes[][2] = {
 	{ "spawning", "spawning" }, { "pending_validation", "pending" },
-	{ "upstream_failed", "upstream" }, { "cancelled", "cancelled" },
+	{ "upstream_failed", "upstream" }, { "cancelled", "cancelled" }, { "skipped", "skipped" },
 	{ "awaiting_approval", "APPROVE?" },
 };
 

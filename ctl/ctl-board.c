@@ -413,7 +413,7 @@ const struct ctl_cmd ctl_cmd_board = {
 	.summary = "Show a project's tasks as a board of lanes, once or live",
 	.details = "Lanes: waiting, ready (and awaiting_approval: \"APPROVE?\"), running (spawning,\n"
 		   "running), validating\n"
-		   "(pending_validation, validating), done (completed), failed (failed,\n"
+		   "(pending_validation, validating), done (completed, skipped), failed (failed,\n"
 		   "upstream_failed, cancelled).  A card is a task: its id and title, then its\n"
 		   "attempt and how long it has been in its status, or, while it waits out the\n"
 		   "backoff of a retry, how soon it is retried (\"retry in 12s\").  The header\n"

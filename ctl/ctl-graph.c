@@ -22,6 +22,7 @@ static const char *const colours[][3] = {
 	{ "upstream_failed", "#fcbba1", "31" },
 	{ "cancelled", "#bdbdbd", "2" },
 	{ "awaiting_approval", "#fee391", "1;33" },
+	{ "skipped", "#e5f5e0", "2;32" },
 };
 
 static const char *colour_of(const char *status, int which) {

@@ -139,6 +139,7 @@ static const struct ctl_opt edit_opts[] = {
 	{ "cwd", "DIR", ARG_STRING, "cwd", 0, "run it in DIR" },
 	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
 	  "a shell command that must pass before it is completed" },
+	{ "trigger", "RULE", ARG_STRING, "trigger", 0, "when it runs relative to its dependencies (before it runs)" },
 	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
 	CTL_OPT_PROJECT,
 	{}

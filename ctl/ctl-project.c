@@ -36,7 +36,7 @@ static int64_t count(json_object *counts, const char *const *statuses) {
 static int show_projects(json_object *result) {
 	static const char *const waiting[] = { "waiting", NULL }, *const ready[] = { "ready", "awaiting_approval", NULL },
 		*const running[] = { "spawning", "running", "pending_validation", "validating", NULL },
-		*const done[] = { "completed", NULL },
+		*const done[] = { "completed", "skipped", NULL },
 		*const failed[] = { "failed", "upstream_failed", NULL },
 		*const cancelled[] = { "cancelled", NULL };
 	json_object *ps = ctl_expect(result, "projects", json_type_array);

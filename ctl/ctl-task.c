@@ -116,6 +116,8 @@ static const struct ctl_opt add_opts[] = {
 	{ "cwd", "DIR", ARG_STRING, "cwd", 0, "run it in DIR" },
 	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
 	  "a shell command that must pass before it is completed" },
+	{ "trigger", "RULE", ARG_STRING, "trigger", 0,
+	  "when it runs: all_succeeded (default), all_done, any_failed, none_failed, or 'a.succeeded && !b.failed'" },
 	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
 	{ "retry-on-exit", "JSON", ARG_JSON, "retry_on_exit", 0, "retry only these exit codes, e.g. '[75]'" },
 	{ "no-retry-on-exit", "JSON", ARG_JSON, "no_retry_on_exit", 0, "never retry these exit codes" },
@@ -174,7 +176,7 @@ const struct ctl_cmd ctl_cmd_task_list = {
 	.usage = "[PROJECT | -p PROJECT] [--status STATUS]...",
 	.summary = "List tasks, of one project or of all",
 	.details = "Statuses: waiting ready awaiting_approval spawning running pending_validation\n"
-		   "validating completed failed upstream_failed cancelled.  A task waiting out the backoff\n"
+		   "validating completed failed upstream_failed cancelled skipped.  A task waiting out the backoff\n"
 		   "before a retry shows as \"ready (retry in 12s)\".\n",
 	.example = "  dagctl task list build --status failed --status upstream_failed\n",
 	.opts = list_opts,

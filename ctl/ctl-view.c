@@ -16,7 +16,7 @@ static const char *const view_types[] = {
 };
 
 bool status_finished(const char *status) {
-	static const char *const finished[] = { "completed", "failed", "upstream_failed", "cancelled", NULL };
+	static const char *const finished[] = { "completed", "failed", "upstream_failed", "cancelled", "skipped", NULL };
 
 	for (const char *const *s = finished; *s; s++)
 		if (strcmp(status, *s) == 0)

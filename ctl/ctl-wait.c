@@ -214,7 +214,7 @@ static int show_left(struct ctl *c, struct waiting *w, double timeout) {
 
 static int show_result(struct ctl *c, struct waiting *w) {
 	static const char *const statuses[] = {
-		"completed", "failed", "upstream_failed", "cancelled", "waiting", "ready", "spawning",
+		"completed", "skipped", "failed", "upstream_failed", "cancelled", "waiting", "ready", "spawning",
 		"running", "pending_validation", "validating", "awaiting_approval", NULL
 	};
 	size_t n, completed = 0;
@@ -229,7 +229,9 @@ static int show_result(struct ctl *c, struct waiting *w) {
 	for (size_t i = 0; i < n; i++)
 		if (!w->task_id || strcmp(ctl_str(ts[i], "id"), w->task_id) == 0) {
 			json_object_array_add(list, json_object_get(ts[i]));
-			completed += strcmp(ctl_str(ts[i], "status"), "completed") == 0;
+			/* skipped by its trigger rule is not a failure */
+			completed += strcmp(ctl_str(ts[i], "status"), "completed") == 0 ||
+				     strcmp(ctl_str(ts[i], "status"), "skipped") == 0;
 		}
 	if (c->json)
 		ctl_print_json(o, CTL_JSON_PRETTY);
@@ -304,8 +306,9 @@ const struct ctl_cmd ctl_cmd_wait = {
 	.name = "wait",
 	.usage = "TASK | --project PROJECT [--timeout SECONDS]",
 	.summary = "Wait until a task, or every task of a project, has finished",
-	.details = "Finished is completed, failed, upstream_failed or cancelled.  Prints the\n"
-		   "task's status, or the project's counts, then exits 0 if all completed, 1 if\n"
+	.details = "Finished is completed, skipped, failed, upstream_failed or cancelled.  Prints\n"
+		   "the task's status, or the project's counts, then exits 0 if all completed (or\n"
+		   "were skipped by their trigger rule), 1 if\n"
 		   "not, 3 after --timeout (what is left goes to stderr; with --json, to stdout\n"
 		   "as \"left\"), 4 if the task or project is not there.  On a terminal each\n"
 		   "change of status is printed as it comes; ready tasks of a manual project that\n"

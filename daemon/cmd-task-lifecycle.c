@@ -12,7 +12,7 @@
 static const char *const task_id_args[] = { "task_id", NULL };
 static const char *const edit_args[] = {
 	"task_id", "title", "command", "priority", "timeout", "max_retries", "retry_backoff", "env",
-	"cwd", "validation_command", "dry_run", NULL
+	"cwd", "validation_command", "trigger", "dry_run", NULL
 };
 
 /* A flag of the task set or cleared by op; the task as it is now. */

@@ -56,6 +56,7 @@ enum status {
 	ST_FAILED,
 	ST_UPSTREAM_FAILED,
 	ST_CANCELLED,
+	ST_SKIPPED,                     /* its trigger rule did not hold (engine-trigger.c) */
 	ST_AWAITING_APPROVAL,           /* an approval task waiting for an operator */
 	_ST_MAX,
 	_ST_INVALID = -1,
@@ -65,6 +66,7 @@ enum priority { PRIO_CRITICAL, PRIO_HIGH, PRIO_MEDIUM, PRIO_LOW, _PRIO_MAX, _PRI
 
 struct task;
 struct executor;
+struct trigger;
 
 /* A named pool (engine-pools.c): tasks naming it run only while the sum of
  * their weights stays within its size. */
@@ -139,6 +141,8 @@ struct task {
 	unsigned max_retries;
 	uint64_t backoff_usec;
 	char *validation_command;
+	struct trigger *trigger;        /* NULL: all_succeeded (trigger.h) */
+	bool finally;                   /* runs once the rest of its batch finished */
 
 	enum status status;
 	bool released;
@@ -288,6 +292,7 @@ int store_task_insert(const struct task *t);
 int store_task_save(const struct task *t);
 int store_task_define(const struct task *t);
 int store_task_delete(int64_t id);
+int store_task_trigger(const struct task *t);
 int store_dep_insert(int64_t task, int64_t on);
 int store_dep_delete(int64_t task, int64_t on);
 int store_event_append(const char *type, const char *entity, const char *entity_id,
@@ -439,6 +444,19 @@ int task_approve(struct task *t, json_object *result, uid_t uid, json_object **r
 int task_reject(struct task *t, const char *message, uid_t uid);
 void approval_enter(struct task *t);
 void approval_arm(struct task *t);
+/* engine-trigger.c: trigger rules, `skipped`, and `finally` tasks */
+enum status task_verdict(const struct task *t);
+void task_settle(struct task *t, const struct task *cause);
+void task_born(struct task *t);
+int trigger_check_rdeps_idle(const struct task *t);
+int check_trigger_arg(json_object *args);
+int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_object *list);
+int task_trigger_set(struct task *t, const char *text);
+int trigger_check_edit(struct task *t, json_object *v);
+bool trigger_apply_edit(struct task *t, json_object *v, bool apply);
+bool trigger_names(const struct task *t, const struct task *dep);
+size_t finally_env(const struct task *t, char **envp);
+void task_trigger_write_json(struct jw *w, const struct task *t);
 
 /* engine-lifecycle.c: what an operator does to a task beyond running it */
 int task_hold(struct task *t, bool hold);

@@ -111,6 +111,7 @@ struct newtask {
 	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
 	size_t n_deps;
 	unsigned indegree;
+	bool finally;           /* depends on every other task of the batch but the finally ones */
 };
 
 static int check_command(json_object *args, const char *key, bool required)
@@ -229,7 +230,7 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return r;
 	if ((r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT)
 		return r;
-	return 0;
+	return check_trigger_arg(args);
 }
 
 static struct task *task_new(struct project *p, json_object *args)
@@ -270,6 +271,8 @@ static struct task *task_new(struct project *p, json_object *args)
 	if (arg_string(args, "validation_command", &s) == 0)
 		t->validation_command = xstrdup(s);
 	attempts_from_args(t, args);
+	(void) arg_bool(args, "finally", &t->finally);
+	(void) task_trigger_set(t, t->finally ? "all_done" : arg_string(args, "trigger", &s) == 0 ? s : NULL);
 	t->created_at = t->updated_at = t->status_changed_at = now_usec();
 	t->status = ST_WAITING;
 	return t;
@@ -333,9 +336,15 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 			bn[n_bn++] = (struct bname) { nt[i].name, i };
 		}
+		(void) arg_bool(args, "finally", &nt[i].finally);
+		if (nt[i].finally && !batch) {
+			r = errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
+				   "it runs once every other task of the batch finished");
+			goto fail;
+		}
 		(void) arg_array(args, "depends_on", &deps);
 		nt[i].n_deps = deps ? json_object_array_length(deps) : 0;
-		nt[i].deps = calloc(nt[i].n_deps ? nt[i].n_deps : 1, sizeof(int));
+		nt[i].deps = calloc(nt[i].n_deps + (nt[i].finally ? n : 0) + 1, sizeof(int));
 		if (!nt[i].deps)
 			abort();
 	}
@@ -370,6 +379,10 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 					r = errorf(-EINVAL, "task '%s' cannot depend on itself", s);
 					goto fail;
 				}
+				if (nt[hit->idx].finally) {
+					r = errorf(-EINVAL, "task '%s' is a finally task: no task of its batch can depend on it", s);
+					goto fail;
+				}
 				nt[i].deps[k] = (int) hit->idx;
 				nt[hit->idx].indegree++;
 				continue;
@@ -387,6 +400,14 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 			nt[i].deps[k] = (int) -on->id;
 		}
+		/* a finally task: after every other task of the batch, whatever happened */
+		for (size_t j = 0; nt[i].finally && j < n; j++)
+			if (j != i && !nt[j].finally) {
+				nt[i].deps[nt[i].n_deps++] = (int) j;
+				nt[j].indegree++;
+			}
+		if ((r = trigger_check_names(nt[i].args, nt[i].deps, nt[i].n_deps, list)) < 0)
+			goto fail;
 	}
 	at = SIZE_MAX;
 	/* Kahn: a batch only adds edges among its own tasks and towards
@@ -458,13 +479,19 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object *o = json_object_new_object();
 
 		member_del(t);
-		t->status = has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY;
+		t->status = task_verdict(t);
 		if (t->status == ST_READY && t->approval)
 			t->status = ST_AWAITING_APPROVAL;
 		member_add(t);
 		(void) store_task_insert(t);    /* one row, in its status: no update after */
+		if (t->trigger || t->finally)
+			(void) store_task_trigger(t);
 		if (attempts_row_wanted(t))
 			(void) store_attempts_save(t);
+		if (t->status == ST_SKIPPED) {
+			t->finished_at = t->created_at;
+			(void) store_task_save(t);
+		}
 		heap_sync(t);
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
@@ -474,6 +501,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	for (size_t i = 0; i < n; i++)
 		for (size_t k = 0; k < made[i]->n_deps; k++)
 			(void) store_dep_insert(made[i]->id, made[i]->deps[k]->id);
+	for (size_t i = 0; i < n; i++)
+		task_born(made[i]);
 	/* what a batch's reply says of each: its id, name and status (the
 	 * objects are one task.get away, or asked for with "objects") */
 	for (size_t i = 0; i < n; i++) {
@@ -508,11 +537,19 @@ int task_depend(struct task *t, json_object *on, bool add)
 
 	if (!list)
 		abort();
-	if (add && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_UPSTREAM_FAILED) {
+	if (add && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_UPSTREAM_FAILED &&
+	    t->status != ST_SKIPPED) {
 		r = errorf(-EBUSY, "task %s is %s; dependencies can only be added before it runs",
 			 task_id_string(t->id, id), status_to_string(t->status));
 		goto out;
 	}
+	if (!add && t->trigger && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_SKIPPED) {
+		r = errorf(-EBUSY, "task %s is %s; the dependencies its trigger rule judged stay", task_id_string(t->id, id),
+			   status_to_string(t->status));
+		goto out;
+	}
+	if ((t->status == ST_UPSTREAM_FAILED || t->status == ST_SKIPPED) && (r = trigger_check_rdeps_idle(t)) < 0)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(on, i);
 
@@ -534,6 +571,11 @@ int task_depend(struct task *t, json_object *on, bool add)
 			r = errorf(-EINVAL, "task %s cannot depend on itself", json_object_get_string(v));
 			goto out;
 		}
+		if (!add && trigger_names(t, list[i])) {
+			r = errorf(-EINVAL, "the trigger of %s names %s; change the trigger first (task.edit)",
+				   task_id_string(t->id, id), json_object_get_string(v));
+			goto out;
+		}
 		if (add && reaches(list[i], t, ++mark)) {
 			r = errorf(-EINVAL, "%s depending on %s would make a cycle", task_id_string(t->id, id),
 				 json_object_get_string(v));
@@ -551,16 +593,16 @@ int task_depend(struct task *t, json_object *on, bool add)
 			remove_edge(t, list[i]);
 	}
 	if (json_object_array_length(added) || json_object_array_length(removed)) {
-		if (t->status == ST_WAITING || t->status == ST_READY || t->status == ST_UPSTREAM_FAILED)
-			set_status(t, has_failed_dep(t) ? ST_UPSTREAM_FAILED :
-					      t->unmet ? ST_WAITING : ST_READY);
+		if (t->status == ST_WAITING || t->status == ST_READY || t->status == ST_UPSTREAM_FAILED ||
+		    t->status == ST_SKIPPED)
+			task_settle(t, NULL);
 		task_save(t);
 		o = task_payload(t);
 		json_object_object_add(o, "depends_on", ids_to_json(t->deps, t->n_deps));
 		json_object_object_add(o, "added", json_object_get(added));
 		json_object_object_add(o, "removed", json_object_get(removed));
 		task_event(t, "TASK_DEPENDENCY_UPDATED", o);
-		if (t->status == ST_UPSTREAM_FAILED)
+		if (status_is_finished(t->status))
 			propagate_failure(t);
 		else
 			propagate_recovery(t);

@@ -137,7 +137,7 @@ static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *sp
 		argv[1] = xstrdup("-c");
 		argv[2] = xstrdup(json_object_get_string(cmd));
 	}
-	envp = calloc((size_t) json_object_object_length(env) + 10, sizeof(*envp));
+	envp = calloc((size_t) json_object_object_length(env) + 16, sizeof(*envp));
 	if (!envp)
 		abort();
 	if (!json_object_object_get_ex(env, "PATH", NULL))
@@ -154,6 +154,7 @@ static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *sp
 	envp[n++] = xasprintf("DAGD_ATTEMPT=%s", att);
 	envp[n++] = xasprintf("DAGD_SOCKET=%s", D.socket_path);
 	envp[n++] = xasprintf("DAGD_TASK_TOKEN=%s", t->token ? t->token : "");
+	n += finally_env(t, envp + n);  /* DAGD_DAG_*: a finally task's */
 
 	if (!json_object_is_type(opts, json_type_object)) {
 		json_object_put(opts);

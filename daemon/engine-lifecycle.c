@@ -15,10 +15,10 @@
 #include "dagd.h"
 
 /* A dependent in this status still counts on its dependencies: it has not
- * run, runs, or waits for a failure to be fixed. */
+ * run, runs, or waits for a failure to be fixed (or was skipped for it). */
 static bool still_waits(const struct task *d)
 {
-	return !status_is_finished(d->status) || d->status == ST_UPSTREAM_FAILED;
+	return !status_is_finished(d->status) || d->status == ST_UPSTREAM_FAILED || d->status == ST_SKIPPED;
 }
 
 static void updated_event(struct task *t, json_object *changed)
@@ -56,6 +56,7 @@ static bool editable(const struct task *t)
 	case ST_WAITING:
 	case ST_READY:
 	case ST_UPSTREAM_FAILED:
+	case ST_SKIPPED:
 	case ST_FAILED:
 	case ST_CANCELLED:
 		return true;
@@ -116,7 +117,7 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 	static const char *const nullable[] = { "cwd", "validation_command", NULL };
 	static const char *const keys[] = {
 		"title", "command", "priority", "timeout", "max_retries", "retry_backoff", "env", "cwd",
-		"validation_command", NULL
+		"validation_command", "trigger", NULL
 	};
 	json_object *merged, *changed, *v;
 	const char *s = NULL;
@@ -152,11 +153,13 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 	if (!any) {
 		json_object_put(merged);
 		return errorf(-EINVAL, "nothing to change: give one of title, command, priority, timeout, "
-			      "max_retries, retry_backoff, env, cwd, validation_command");
+			      "max_retries, retry_backoff, env, cwd, validation_command, trigger");
 	}
 	r = check_task_args(t->project, merged, false);
 	if (r >= 0 && json_object_object_get_ex(args, "cwd", &v) && v)
 		r = task_check_cwd(merged, t->executor ? t->executor : t->project->executor);
+	if (r >= 0 && json_object_object_get_ex(args, "trigger", &v))
+		r = trigger_check_edit(t, v);
 	if (r < 0) {
 		json_object_put(merged);
 		return r;
@@ -204,6 +207,8 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 			t->max_retries = (unsigned) i;
 		CHANGED("max_retries");
 	}
+	if (GIVEN("trigger") && json_object_object_get_ex(merged, "trigger", &v) && trigger_apply_edit(t, v, !dry_run))
+		CHANGED("trigger");
 #undef CHANGED
 #undef GIVEN
 	json_object_put(merged);
@@ -286,7 +291,7 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 
 		if (!t || t->project != p)
 			continue;
-		if (t->status == ST_COMPLETED || (failed && status_is_failure(t->status)))
+		if (t->status == ST_COMPLETED || t->status == ST_SKIPPED || (failed && status_is_failure(t->status)))
 			mark[i] = t->sb ? 2 : 1;        /* its sandbox still stopping: kept */
 	}
 	/* a task kept keeps what it depends on: until nothing more changes */
@@ -403,7 +408,7 @@ static void reset(struct task *t)
 
 static void settle(struct task *t)
 {
-	set_status(t, has_failed_dep(t) ? ST_UPSTREAM_FAILED : t->unmet ? ST_WAITING : ST_READY);
+	task_settle(t, NULL);
 	task_save(t);
 }
 
@@ -420,6 +425,9 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 
 	if (t->status == ST_UPSTREAM_FAILED)
 		return errorf(-EBUSY, "task %s waits on a failed dependency; retry that one", task_id_string(t->id, id));
+	if (t->status == ST_SKIPPED)
+		return errorf(-EBUSY, "task %s was skipped by its trigger rule; retry the dependency that decided it, "
+			      "or change its trigger (task.edit)", task_id_string(t->id, id));
 	if (t->status != ST_FAILED && t->status != ST_CANCELLED && t->status != ST_COMPLETED)
 		return errorf(-EBUSY, "task %s is %s; only a failed, cancelled or completed task can run again",
 			      task_id_string(t->id, id), status_to_string(t->status));
@@ -431,10 +439,14 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 		for (size_t i = 0; i < n; i++)
 			if ((r = busy_dependent(t, down[i])) < 0)
 				return r;
-	} else if (t->status == ST_COMPLETED)
+	} else {
 		for (size_t i = 0; i < t->n_rdeps; i++)
 			if ((r = busy_dependent(t, t->rdeps[i])) < 0)
 				return r;
+		/* a dependent runs after a failure too, by its trigger rule */
+		if ((r = trigger_check_rdeps_idle(t)) < 0)
+			return r;
+	}
 	if (ret_ids) {
 		json_object *ids = json_object_new_array();
 

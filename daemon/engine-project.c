@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dagd.h"
+#include "trigger.h"
 
 bool valid_name(const char *s, size_t max)
 {
@@ -239,6 +240,7 @@ void task_free(struct task *t)
 	free(t->executor);
 	free(t->executor_options);
 	free(t->validation_command);
+	trigger_free(t->trigger);
 	free(t->result);
 	free(t->error_message);
 	free(t->sandbox_id);

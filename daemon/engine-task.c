@@ -59,6 +59,7 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_double(w, (double) t->backoff_usec / 1e6);
 	jw_key(w, "validation_command");
 	jw_str(w, t->validation_command);
+	task_trigger_write_json(w, t);
 	jw_key(w, "status");
 	jw_str(w, status_to_string(t->status));
 	jw_key(w, "released");

@@ -3,7 +3,8 @@
  * events, each project's dispatch heap, and status changes with what they
  * propagate through the graph.  The engine's other rooms: engine-project.c,
  * engine-task.c, engine-add.c, engine-dispatch.c, engine-sandbox.c,
- * engine-load.c and engine-lifecycle.c.
+ * engine-load.c, engine-lifecycle.c and engine-trigger.c (trigger rules:
+ * what propagates when a task reaches or leaves a final status).
  *
  * Every task keeps a count of its dependencies not yet completed.  Completing
  * a task decrements the counts of its direct dependents and nothing else: no
@@ -46,6 +47,7 @@ static const char *const status_names[_ST_MAX] = {
 	[ST_FAILED] = "failed",
 	[ST_UPSTREAM_FAILED] = "upstream_failed",
 	[ST_CANCELLED] = "cancelled",
+	[ST_SKIPPED] = "skipped",
 	[ST_AWAITING_APPROVAL] = "awaiting_approval",
 };
 
@@ -84,7 +86,8 @@ bool status_is_active(enum status s)
 
 bool status_is_finished(enum status s)
 {
-	return s == ST_COMPLETED || s == ST_FAILED || s == ST_UPSTREAM_FAILED || s == ST_CANCELLED;
+	return s == ST_COMPLETED || s == ST_FAILED || s == ST_UPSTREAM_FAILED || s == ST_CANCELLED ||
+	       s == ST_SKIPPED;
 }
 
 bool status_is_failure(enum status s)
@@ -374,32 +377,7 @@ bool has_failed_dep(const struct task *t)
 	return false;
 }
 
-/* Dependents that wait on t, transitively, can no longer run. */
-void propagate_failure(struct task *t)
-{
-	for (size_t i = 0; i < t->n_rdeps; i++) {
-		struct task *d = t->rdeps[i];
-
-		if (d->status != ST_WAITING && d->status != ST_READY && d->status != ST_AWAITING_APPROVAL)
-			continue;
-		set_status(d, ST_UPSTREAM_FAILED);
-		propagate_failure(d);
-	}
-}
-
-/* After t came back from a failure: its dependents that failed only for
- * want of it wait again. */
-void propagate_recovery(struct task *t)
-{
-	for (size_t i = 0; i < t->n_rdeps; i++) {
-		struct task *d = t->rdeps[i];
-
-		if (d->status != ST_UPSTREAM_FAILED || has_failed_dep(d))
-			continue;
-		set_status(d, d->unmet ? ST_WAITING : ST_READY);
-		propagate_recovery(d);
-	}
-}
+/* propagate_failure() and propagate_recovery(): engine-trigger.c */
 
 void clear_str(char **p)
 {
@@ -458,11 +436,19 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 
 		if (d->unmet > 0)
 			d->unmet--;
-		if (d->unmet == 0 && d->status == ST_WAITING) {
+		if (d->trigger && d->status == ST_WAITING) {
+			/* a rule of its own: judged once every dependency finished */
+			task_settle(d, t);
+			if (d->status == ST_SKIPPED)
+				propagate_failure(d);
+			if (d->status != ST_READY && d->status != ST_AWAITING_APPROVAL)
+				continue;
+		} else if (d->unmet == 0 && d->status == ST_WAITING)
 			set_status(d, ST_READY);
-			unblocked = xrealloc(unblocked, (n + 1) * sizeof(*unblocked));
-			unblocked[n++] = d;
-		}
+		else
+			continue;
+		unblocked = xrealloc(unblocked, (n + 1) * sizeof(*unblocked));
+		unblocked[n++] = d;
 	}
 	ids = ids_to_json(unblocked, n);
 	if (n > 0) {

@@ -111,6 +111,24 @@ int store_load(void)
 	if ((rc = store_attempts_load()) < 0)
 		return rc;
 
+	/* trigger rules and finally tasks (schema 005) */
+	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, trigger_rule, is_finally FROM tasks"
+			       " WHERE trigger_rule IS NOT NULL OR is_finally", -1, &st, NULL) != SQLITE_OK)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		const char *rule = (const char *) sqlite3_column_text(st, 1);
+
+		if ((size_t) id >= n_tasks || !tasks[id])
+			continue;
+		tasks[id]->finally = sqlite3_column_int(st, 2);
+		if (task_trigger_set(tasks[id], rule) < 0) {
+			sqlite3_finalize(st);
+			return errorf(-EBADMSG, "database: task %lld has a malformed trigger", (long long) id);
+		}
+	}
+	sqlite3_finalize(st);
+
 	if (sqlite3_prepare_v2(store_sqlite(), "SELECT task_id, depends_on FROM deps", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -14,6 +14,7 @@
 
 #include "dagd.h"
 #include "store-private.h"
+#include "trigger.h"
 
 extern const char *const schema_migrations[];
 
@@ -30,6 +31,7 @@ enum {
 	Q_TASK_UPDATE,
 	Q_TASK_DEFINE,
 	Q_TASK_DELETE,
+	Q_TASK_TRIGGER,
 	Q_DEP_INSERT,
 	Q_DEP_DELETE,
 	Q_EVENT_INSERT,
@@ -66,6 +68,7 @@ static const char *const sql[_Q_MAX] = {
 		"UPDATE tasks SET title=?, command=?, env=?, cwd=?, priority=?, timeout_usec=?,"
 		" max_retries=?, backoff_usec=?, validation_command=? WHERE id=?",
 	[Q_TASK_DELETE] = "DELETE FROM tasks WHERE id=?",
+	[Q_TASK_TRIGGER] = "UPDATE tasks SET trigger_rule=?, is_finally=? WHERE id=?",
 	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
 	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
 	[Q_EVENT_INSERT] =
@@ -426,6 +429,20 @@ int store_task_define(const struct task *t)
 	sqlite3_bind_int64(st, 8, (int64_t) t->backoff_usec);
 	bind_text(st, 9, t->validation_command);
 	sqlite3_bind_int64(st, 10, t->id);
+	return step(st);
+}
+
+/* Its trigger rule and whether it is a finally task (engine-trigger.c). */
+int store_task_trigger(const struct task *t)
+{
+	sqlite3_stmt *st = stmts[Q_TASK_TRIGGER];
+	int r = store_begin();
+
+	if (r < 0)
+		return r;
+	bind_text(st, 1, t->trigger ? trigger_text(t->trigger) : NULL);
+	sqlite3_bind_int(st, 2, t->finally);
+	sqlite3_bind_int64(st, 3, t->id);
 	return step(st);
 }
 

@@ -13,12 +13,12 @@ const LANES = [
   { name: 'ready', title: 'Ready', statuses: ['ready', 'awaiting_approval'] },
   { name: 'running', title: 'Running', statuses: ['spawning', 'running'] },
   { name: 'validating', title: 'Validating', statuses: ['pending_validation', 'validating'] },
-  { name: 'done', title: 'Done', statuses: ['completed'], recent: true },
+  { name: 'done', title: 'Done', statuses: ['completed', 'skipped'], recent: true },
   { name: 'failed', title: 'Failed', statuses: ['failed', 'upstream_failed', 'cancelled'], recent: true },
 ];
 const LANE_OF = {};
 LANES.forEach(l => l.statuses.forEach(s => { LANE_OF[s] = l.name; }));
-const FINISHED = ['completed', 'failed', 'upstream_failed', 'cancelled'];
+const FINISHED = ['completed', 'failed', 'upstream_failed', 'cancelled', 'skipped'];
 const LANE_CARDS = 500;         /* cards a lane draws at first, and more at a time */
 
 const $ = (sel, root) => (root || document).querySelector(sel);
@@ -167,7 +167,7 @@ route(/^\/$/, () => {
         <span class="pid">${esc(p.id)}</span></a>
         <span class="mode ${p.autonomous_execution_enabled ? 'on' : 'off'}">${p.autonomous_execution_enabled ? 'Autonomous: ON' : 'Manual'}</span>
         <span class="muted">${c.waiting || 0} waiting · ${c.ready || 0} ready · ${running} running ·
-        ${c.completed || 0} done · ${(c.failed || 0) + (c.upstream_failed || 0) + (c.cancelled || 0)} failed</span></li>`;
+        ${(c.completed || 0) + (c.skipped || 0)} done · ${(c.failed || 0) + (c.upstream_failed || 0) + (c.cancelled || 0)} failed</span></li>`;
     });
     $('#main').innerHTML = `<section class="page"><h1>Projects</h1>
       ${rows.length ? `<ul class="projects">${rows.join('')}</ul>` : '<p class="muted">No projects yet: <code>dagctl project create NAME</code>.</p>'}</section>`;

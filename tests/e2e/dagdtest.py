@@ -42,9 +42,9 @@ PLUGIN_DIR = os.path.abspath(os.environ.get("DAGD_PLUGIN_DIR", os.path.join(SRC,
 BROKEN_DIR = os.environ.get("DAGD_TEST_BROKEN_DIR")
 
 ACTIVE = ("spawning", "running", "validating")
-FINISHED = ("completed", "failed", "upstream_failed", "cancelled")
+FINISHED = ("completed", "failed", "upstream_failed", "cancelled", "skipped")
 STATUSES = ("waiting", "ready", "spawning", "running", "pending_validation", "validating",
-            "completed", "failed", "upstream_failed", "cancelled", "awaiting_approval")
+            "completed", "failed", "upstream_failed", "cancelled", "skipped", "awaiting_approval")
 ERROR_CODES = ("bad_request", "not_found", "conflict", "invalid_state", "permission_denied",
                "unavailable", "unsupported", "internal")
 SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|UndefinedBehaviorSanitizer|"

@@ -13,7 +13,7 @@ TASK_KEYS = {"id", "project_id", "name", "title", "command", "env", "cwd", "exec
              "executor_options", "priority", "timeout", "max_retries", "retry_backoff",
              "validation_command", "status", "released", "attempt", "not_before", "depends_on",
              "dependents", "unmet", "result", "error_message", "sandbox_id", "created_at",
-             "updated_at", "started_at", "finished_at"}
+             "updated_at", "started_at", "finished_at", "trigger", "finally"}
 PROJECT_KEYS = {"id", "name", "autonomous_execution_enabled", "max_concurrency", "executor",
                 "executor_options", "created_at", "updated_at", "counts", "active"}
 

@@ -136,9 +136,12 @@ static void check(void)
 			for (size_t j = 0; j < d->n_rdeps; j++)
 				listed |= d->rdeps[j] == t;
 			CHECK(listed);
-			if (t->status == ST_WAITING || t->status == ST_READY)
+			/* under the default rule; another rule waits for every dependency */
+			if (!t->trigger && (t->status == ST_WAITING || t->status == ST_READY))
 				CHECK(d->status != ST_FAILED && d->status != ST_UPSTREAM_FAILED &&
-				      d->status != ST_CANCELLED);
+				      d->status != ST_CANCELLED && d->status != ST_SKIPPED);
+			if (t->trigger && t->status == ST_READY)
+				CHECK(status_is_finished(d->status));
 		}
 		for (size_t k = 0; k < t->n_rdeps; k++) {
 			struct task *d = t->rdeps[k];
@@ -150,10 +153,18 @@ static void check(void)
 			CHECK(listed);
 		}
 		CHECK(t->unmet == unmet);
-		if (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING ||
-		    t->status == ST_AWAITING_APPROVAL)
+		if (!t->trigger && (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING ||
+				    t->status == ST_AWAITING_APPROVAL))
 			CHECK(unmet == 0);
 		CHECK(t->status != ST_AWAITING_APPROVAL || t->approval);
+		/* a task of the graph's statuses is as its rule judges it (a final
+		 * verdict stays: skipped under the default rule, then a failure) */
+		if (t->status == ST_WAITING || t->status == ST_READY)
+			CHECK(task_verdict(t) == t->status);
+		if (t->status == ST_AWAITING_APPROVAL)
+			CHECK(task_verdict(t) == ST_READY);
+		if (t->status == ST_SKIPPED)
+			CHECK(task_verdict(t) == ST_SKIPPED || (!t->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
 		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
@@ -239,6 +250,20 @@ static void op_add(struct prog *g)
 		json_object_object_add(args, "pools", pl);
 	}
 	json_object_object_add(args, "depends_on", id_list(g, (b >> 3) & 3));
+	if (b & 0x60) {
+		/* a trigger rule (an expression over its first dependency, if any) */
+		static const char *const rules[] = { "all_done", "any_failed", "none_failed" };
+		json_object *deps = json_object_object_get(args, "depends_on");
+		char expr[64];
+
+		if (json_object_array_length(deps) > 0 && (b & 0x80))
+			snprintf(expr, sizeof(expr), "!%s.succeeded || %s.skipped",
+				 json_object_get_string(json_object_array_get_idx(deps, 0)),
+				 json_object_get_string(json_object_array_get_idx(deps, 0)));
+		else
+			snprintf(expr, sizeof(expr), "%s", rules[((b >> 5) & 3) - 1]);
+		json_object_object_add(args, "trigger", json_object_new_string(expr));
+	}
 	json_object_array_add(list, args);
 	(void) task_create_batch(p, list, false, &made);
 	json_object_put(made);
