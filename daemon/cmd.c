@@ -143,9 +143,9 @@ int args_check(json_object *o, const char *const *known, const char *what)
 		size_t i;
 
 		(void) val;
-		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+		for (i = 0; known && known[i] && strcmp(known[i], key) != 0; i++)
 			;
-		if (known[i])
+		if (known && known[i])
 			continue;
 		best = closest_name(key, known);
 		if (best)

@@ -23,7 +23,7 @@ def ran(w, name):
 
 def batch(d, p, tasks):
     pid = p["id"] if isinstance(p, dict) else p
-    made = d.call("task.add_batch", project=pid, tasks=tasks)["tasks"]
+    made = d.call("task.add_batch", project=pid, tasks=tasks, objects=True)["tasks"]
     return {t["name"]: t for t in made}
 
 
