@@ -55,10 +55,14 @@ DAEMON_SRCS = \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \
+	daemon/engine-inputs.c \
+	daemon/engine-map.c \
+	daemon/template.c \
 	daemon/names.c \
 	daemon/closest.c \
 	daemon/store.c \
 	daemon/store-load.c \
+	daemon/store-map.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \

@@ -14,7 +14,7 @@
 const char *const task_add_args[] = {
 	"project", "title", "command", "name", "depends_on", "env", "cwd", "executor",
 	"executor_options", "priority", "timeout", "max_retries", "retry_backoff",
-	"validation_command", NULL
+	"validation_command", "map_over", "map_concurrency", NULL
 };
 static const char *const add_batch_args[] = { "project", "tasks", "create_project", NULL };
 static const char *const task_id_args[] = { "task_id", NULL };

@@ -145,6 +145,16 @@ struct task {
 	ssize_t heap_idx;               /* -1: not in its project's heap */
 	struct sandbox *sb;             /* the live sandbox of its current attempt */
 	sd_event_source *backoff;
+
+	/* fan-out (engine-map.c) */
+	int64_t map_over;               /* the dependency whose result it maps over; 0: none */
+	unsigned map_concurrency;       /* its children at most this many at a time; 0: no limit */
+	bool expanded;                  /* its children exist (map_count of them) */
+	unsigned map_count;
+	unsigned map_active;            /* its children holding a slot */
+	int64_t map_parent;             /* a child: the mapped task; 0: none */
+	unsigned map_index;             /* a child: its item's index */
+	char *item;                     /* a child: its item, JSON text */
 };
 
 /* --- main.c -------------------------------------------------------------- */
@@ -536,6 +546,24 @@ extern const struct cmd_entry cmd_task_hold_entry, cmd_task_release_entry, cmd_t
 extern const struct cmd_entry cmd_events_subscribe_entry;
 extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
 	cmd_daemon_status_entry;
+
+/* --- engine-map.c, engine-inputs.c, store-map.c: outputs and fan-out ------ */
+
+int map_check_args(json_object *args);
+int map_find_dep(json_object *args, size_t *ret_idx);
+void map_created(struct task *t);
+bool map_dep_completed(struct task *d);
+bool map_child_failed(struct task *d, struct task *child);
+void map_count_active(struct task *t, int delta);
+bool map_full(const struct task *t);
+void map_to_json(const struct task *t, json_object *o);
+void task_fail_final(struct task *t, const char *reason, const char *message);
+/* The attempt's inputs file, argv and env with their templates put in:
+ * errorf() on a template that names what is not there. */
+int inputs_prepare(struct task *t, struct sandbox *sb, bool write, char **ret_path);
+int inputs_render(const struct task *t, const char *s, bool shell, char **ret);
+int store_task_map(const struct task *t);
+int store_load_map(void);
 
 /* --- events (engine.c) ----------------------------------------------------- */
 

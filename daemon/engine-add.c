@@ -107,6 +107,8 @@ struct newtask {
 	const char *name;
 	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
 	size_t n_deps;
+	size_t map_dep;         /* map_over: which of deps */
+	bool mapped;
 	unsigned indegree;
 };
 
@@ -223,7 +225,7 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return r;
 	if ((r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT)
 		return r;
-	return 0;
+	return map_check_args(args);
 }
 
 static struct task *task_new(struct project *p, json_object *args)
@@ -380,6 +382,9 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 			nt[i].deps[k] = (int) -on->id;
 		}
+		if ((r = map_find_dep(nt[i].args, &nt[i].map_dep)) < 0 && r != -ENOENT)
+			goto fail;
+		nt[i].mapped = r >= 0;
 	}
 	at = SIZE_MAX;
 	/* Kahn: a batch only adds edges among its own tasks and towards
@@ -443,6 +448,13 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 
 			if (!depends_on(t, on))
 				add_edge(t, on);
+			if (nt[i].mapped && k == nt[i].map_dep) {
+				int64_t mc;
+
+				t->map_over = on->id;
+				if (arg_int(nt[i].args, "map_concurrency", 1, 1000000, &mc) == 0)
+					t->map_concurrency = (unsigned) mc;
+			}
 		}
 	}
 	/* a task is born in its status once every edge is in (a task of the
@@ -458,6 +470,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		json_object_object_add(o, "task", task_to_json(t));
 		task_event(t, "TASK_CREATED", o);
 	}
+	for (size_t i = 0; i < n; i++)
+		map_created(made[i]);
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(out, task_to_json(made[i]));
 	free(made);

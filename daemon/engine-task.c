@@ -53,6 +53,7 @@ json_object *task_to_json(const struct task *t)
 	json_object_object_add(o, "started_at", json_time(t->started_at));
 	json_object_object_add(o, "finished_at", json_time(t->finished_at));
 	json_object_object_add(o, "status_changed_at", json_time(t->status_changed_at));
+	map_to_json(t, o);
 	return o;
 }
 

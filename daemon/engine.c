@@ -254,6 +254,8 @@ void count_active(struct task *t, int delta)
 	active_total += (unsigned) delta;
 	if (ex)
 		ex->active += (unsigned) delta;
+	if (t->map_parent)
+		map_count_active(t, delta);
 	if (delta < 0)
 		dispatch_dirty = true;
 }
@@ -340,6 +342,10 @@ void propagate_failure(struct task *t)
 
 		if (d->status != ST_WAITING && d->status != ST_READY)
 			continue;
+		if (map_child_failed(d, t)) {   /* a mapped task fails with its child */
+			propagate_failure(d);
+			continue;
+		}
 		set_status(d, ST_UPSTREAM_FAILED);
 		propagate_failure(d);
 	}
@@ -352,7 +358,8 @@ void propagate_recovery(struct task *t)
 	for (size_t i = 0; i < t->n_rdeps; i++) {
 		struct task *d = t->rdeps[i];
 
-		if (d->status != ST_UPSTREAM_FAILED || has_failed_dep(d))
+		if ((d->status != ST_UPSTREAM_FAILED && !(d->expanded && d->status == ST_FAILED)) ||
+		    has_failed_dep(d))
 			continue;
 		set_status(d, d->unmet ? ST_WAITING : ST_READY);
 		propagate_recovery(d);
@@ -402,7 +409,7 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	size_t n = 0;
 	json_object *ids, *o;
 
-	if (t->validation_command && t->status != ST_VALIDATING) {
+	if (t->validation_command && t->status != ST_VALIDATING && !t->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
 		return json_object_new_array();
 	}
@@ -416,6 +423,8 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 
 		if (d->unmet > 0)
 			d->unmet--;
+		if (map_dep_completed(d))       /* expanded now, or gathered its children */
+			continue;
 		if (d->unmet == 0 && d->status == ST_WAITING) {
 			set_status(d, ST_READY);
 			unblocked = xrealloc(unblocked, (n + 1) * sizeof(*unblocked));

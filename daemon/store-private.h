@@ -7,5 +7,8 @@
 #include <sqlite3.h>
 
 sqlite3 *store_sqlite(void);
+/* a bound write statement, run within the batch's transaction */
+int store_step(sqlite3_stmt *st);
+void store_map_close(void);     /* store-map.c */
 
 #endif

@@ -238,6 +238,7 @@ void store_close(void)
 	for (int i = 0; i < _Q_MAX; i++)
 		sqlite3_finalize(stmts[i]);
 	memset(stmts, 0, sizeof(stmts));
+	store_map_close();
 	sqlite3_close(db);
 	db = NULL;
 }
@@ -306,6 +307,19 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 }
 
 /* Run a bound write statement within the batch's transaction. */
+static int step(sqlite3_stmt *st);
+int store_step(sqlite3_stmt *st)
+{
+	int r = store_begin();
+
+	if (r < 0) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return r;
+	}
+	return step(st);
+}
+
 static int step(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
