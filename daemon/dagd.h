@@ -550,7 +550,7 @@ extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry
 /* --- engine-map.c, engine-inputs.c, store-map.c: outputs and fan-out ------ */
 
 int map_check_args(json_object *args);
-int map_find_dep(json_object *args, size_t *ret_idx);
+int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx);
 void map_created(struct task *t);
 bool map_dep_completed(struct task *d);
 bool map_child_failed(struct task *d, struct task *child);

@@ -345,6 +345,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	/* resolve dependencies, now that every name of the batch is known */
 	for (size_t i = 0; i < n; i++) {
 		json_object *deps = NULL;
+		const char *names[nt[i].n_deps + 1];
+		int64_t ids[nt[i].n_deps + 1];
 
 		(void) arg_array(nt[i].args, "depends_on", &deps);
 		at = i;
@@ -382,7 +384,13 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 			nt[i].deps[k] = (int) -on->id;
 		}
-		if ((r = map_find_dep(nt[i].args, &nt[i].map_dep)) < 0 && r != -ENOENT)
+		for (size_t k = 0; k < nt[i].n_deps; k++) {
+			int dk = nt[i].deps[k];
+
+			names[k] = dk >= 0 ? nt[dk].name : tasks[-dk]->name;
+			ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
+		}
+		if ((r = map_find_dep(nt[i].args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
 			goto fail;
 		nt[i].mapped = r >= 0;
 	}

@@ -67,17 +67,22 @@ int map_check_args(json_object *args)
 	return check_templates(args, s != NULL);
 }
 
-/* The index in depends_on of what map_over names: -ENOENT without one. */
-int map_find_dep(json_object *args, size_t *ret_idx)
+/* The index in depends_on of what map_over names, as depends_on names it
+ * or by the dependency's name or id (names[i], ids[i]: 0 for a task of the
+ * batch); -ENOENT without map_over. */
+int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx)
 {
 	json_object *deps = NULL;
 	const char *s;
+	char id[24];
 
 	if (arg_string(args, "map_over", &s) < 0)
 		return -ENOENT;
 	(void) arg_array(args, "depends_on", &deps);
 	for (size_t i = 0; deps && i < json_object_array_length(deps); i++)
-		if (strcmp(json_object_get_string(json_object_array_get_idx(deps, i)), s) == 0) {
+		if (strcmp(json_object_get_string(json_object_array_get_idx(deps, i)), s) == 0 ||
+		    (names[i] && strcmp(names[i], s) == 0) ||
+		    (ids[i] && strcmp(task_id_string(ids[i], id), s) == 0)) {
 			*ret_idx = i;
 			return 0;
 		}
@@ -190,6 +195,7 @@ static void map_expand(struct task *t)
 	json_object_object_add(o, "count", json_object_new_int((int) n));
 	json_object_object_add(o, "children", ids_to_json(made, n));
 	task_event(t, "TASK_EXPANDED", o);
+	crash_point("expanded");
 	free(made);
 	json_object_put(list);
 	if (t->unmet == 0)
