@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dagd.h"
@@ -75,6 +76,9 @@ int inputs_prepare(struct task *t, struct sandbox *sb, bool write_it, char **ret
 	fd = log_open(path, O_WRONLY | O_TRUNC);
 	if (fd < 0)
 		return errorf(fd, "cannot write the inputs file %s: %s", path, strerror(-fd));
+	/* readable by whoever a container runs as, once bound into it; the
+	 * directory (0750) keeps it from the host's other users */
+	(void) fchmod(fd, 0644);
 	o = task_inputs(t);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	len = strlen(text);
