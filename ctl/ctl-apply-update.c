@@ -15,7 +15,8 @@
 /* What a task of the file may say: task.add's arguments, but "project". */
 static const char *const task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
-	"priority", "timeout", "max_retries", "retry_backoff", "validation_command", NULL
+	"priority", "timeout", "max_retries", "retry_backoff", "validation_command", "map_over",
+	"map_concurrency", NULL
 };
 
 /* The fields task.edit changes, and each one's value when the file says none. */

@@ -117,6 +117,9 @@ static const struct ctl_opt add_opts[] = {
 	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
 	  "a shell command that must pass before it is completed" },
 	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
+	{ "map-over", "TASK", ARG_STRING, "map_over", 0,
+	  "run once per item of the JSON array TASK (one of --after) reports: NAME[0], NAME[1], ..." },
+	{ "map-concurrency", "N", ARG_INT, "map_concurrency", 0, "run at most N of those at a time" },
 	{}
 };
 
