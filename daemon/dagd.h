@@ -553,6 +553,7 @@ int map_check_args(json_object *args);
 int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx);
 void map_created(struct task *t);
 bool map_dep_completed(struct task *d);
+bool map_launch(struct task *t);
 bool map_child_failed(struct task *d, struct task *child);
 void map_count_active(struct task *t, int delta);
 bool map_full(const struct task *t);

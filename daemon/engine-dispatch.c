@@ -245,6 +245,16 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	_cleanup_free_ char *inputs = NULL;
 	int r;
 
+	/* a mapped task runs no sandbox of its own (task.retry may have made
+	 * it ready): it expands, or gathers its children, now */
+	if (!adopt && map_launch(t)) {
+		if (t->sb == sb)
+			t->sb = NULL;
+		sandbox_unlink(sb);
+		sandbox_free(sb);
+		return;
+	}
+
 	/* a sandbox found again keeps what it was given; a new one gets its
 	 * inputs now, and a template that names what is not there fails the
 	 * attempt for good before anything starts */

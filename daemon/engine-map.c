@@ -270,6 +270,30 @@ bool map_dep_completed(struct task *d)
 	return true;
 }
 
+/* A mapped task claimed for a sandbox (made ready by task.retry): it
+ * expands now, completes with its children's results, or waits for them;
+ * true if t is a mapped task, which then runs nothing. */
+bool map_launch(struct task *t)
+{
+	struct task *dep;
+
+	if (!t->map_over || !status_is_active(t->status))
+		return false;
+	if (t->expanded) {
+		if (t->unmet == 0)
+			map_fanin(t);
+		else
+			set_status(t, ST_WAITING);
+		return true;
+	}
+	dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	if (dep && dep->status == ST_COMPLETED)
+		map_expand(t);
+	else
+		task_fail_final(t, "error", "map_over: the dependency it maps over has not completed");
+	return true;
+}
+
 /* child of d failed for good, or was cancelled: d fails with it (its
  * dependents then fail upstream, as the caller sees to). */
 bool map_child_failed(struct task *d, struct task *child)

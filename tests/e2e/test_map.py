@@ -82,11 +82,12 @@ def a_result_that_is_not_an_array_fails_the_mapped_task_and_its_dependents():
 
 
 @test
-def a_child_that_fails_fails_the_mapped_task_and_its_dependents():
+def a_child_that_fails_fails_the_mapped_task_and_its_dependents_until_it_is_retried():
     d, w = daemon(), workdir()
     p = d.project()
     lst = producer(d, p, [0, 1, 2])
-    m = d.add(p, 'test "{{item}}" != 1', title="m", name="m", depends_on=[lst], map_over="list")["id"]
+    m = d.add(p, f'test "{{{{item}}}}" != 1 -o -e {w}/fixed', title="m", name="m", depends_on=[lst],
+              map_over="list")["id"]
     after = d.add(p, f"touch {w}/after", title="after", depends_on=[m])["id"]
     d.call("project.set_autonomous", project=p["id"], enabled=True)
     tasks = d.wait_tasks(p)
@@ -96,6 +97,12 @@ def a_child_that_fails_fails_the_mapped_task_and_its_dependents():
     expect_eq((by[m]["status"], by[after]["status"]), ("failed", "upstream_failed"), "mapped, after")
     assert "item 1 (m[1]) failed" in by[m]["error_message"], by[m]["error_message"]
     assert not os.path.exists(f"{w}/after")
+    # the child again: the mapped task and its dependents wait again, then complete
+    open(f"{w}/fixed", "w").close()
+    d.call("task.retry", task_id=kids[1]["id"])
+    tasks = {t["id"]: t for t in d.wait_done(p)}
+    expect_eq((tasks[m]["result"], tasks[m]["attempt"]), ([None, None, None], 0), "the mapped task, at last")
+    assert os.path.exists(f"{w}/after")
 
 
 @test
