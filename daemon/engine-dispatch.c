@@ -112,7 +112,7 @@ static char *arg_text(const struct task *t, const char *s, bool shell, bool rend
 
 /* What a sandbox of t runs: argv, the environment, the merged options, with
  * the templates of the command and env put in (render); < 0 when one names
- * what is not there (the spec is built all the same). */
+ * what is not there (the spec is built all the same, that one as it is). */
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
@@ -255,12 +255,13 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 		return;
 	}
 
-	/* a sandbox found again keeps what it was given; a new one gets its
-	 * inputs now, and a template that names what is not there fails the
-	 * attempt for good before anything starts */
+	/* a new sandbox gets its inputs now, and a template that names what is
+	 * not there fails the attempt for good before anything starts; one
+	 * found again keeps its inputs file, and its templates come out as
+	 * they did (its plugin may yet have to send the command) */
 	r = inputs_prepare(t, sb, !adopt, &inputs);
 	if (r >= 0)
-		r = spec_build(t, sb, &spec, inputs, !adopt, &argv, &envp, &opts);
+		r = spec_build(t, sb, &spec, inputs, true, &argv, &envp, &opts);
 	else
 		(void) spec_build(t, sb, &spec, NULL, false, &argv, &envp, &opts);
 	if (r < 0 && !adopt) {
