@@ -52,8 +52,9 @@ int inputs_render(const struct task *t, const char *s, bool shell, char **ret)
 	return r;
 }
 
-/* The inputs file of a task with dependencies (write: make it; else only
- * name it, if it is there, for a sandbox found again).  A file that cannot
+/* The inputs file of a task with dependencies whose executor knows of it
+ * (write: make it; else only name it, if it is there, for a sandbox found
+ * again).  A file that cannot
  * be written fails the attempt as a template would. */
 int inputs_prepare(struct task *t, struct sandbox *sb, bool write_it, char **ret_path)
 {
@@ -65,7 +66,9 @@ int inputs_prepare(struct task *t, struct sandbox *sb, bool write_it, char **ret
 	ssize_t n;
 
 	*ret_path = NULL;
-	if (t->n_deps == 0 || sb->validator)
+	/* the file is part of executor ABI 4: an older plugin's sandboxes are
+	 * as they were (no DAGD_INPUTS), and cost nothing more */
+	if (t->n_deps == 0 || sb->validator || !sb->ex || !sb->ex->vt || sb->ex->vt->abi_version < 4)
 		return 0;
 	path = xasprintf("%.*s.inputs.json", (int) (strlen(sb->log_path) - strlen(".log")), sb->log_path);
 	if (!write_it) {

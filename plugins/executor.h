@@ -63,7 +63,8 @@
  * Version 4 adds inputs_path at the end of struct dagd_spawn: the results of
  * a task's dependencies, which a plugin makes available in its sandbox (see
  * there).  Nothing else changed: a version-3 plugin loads and runs as before
- * (its sandboxes get DAGD_INPUTS naming the file on the host).
+ * (the host writes no inputs file for it: its sandboxes get no DAGD_INPUTS;
+ * templates are put in all the same).
  */
 #ifndef DAGD_EXECUTOR_H
 #define DAGD_EXECUTOR_H
