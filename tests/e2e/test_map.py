@@ -140,6 +140,24 @@ def bad_map_arguments_are_refused_and_change_nothing():
               "a mapped task as added")
 
 
+@test
+def dagctl_apply_adds_a_mapped_task_and_the_same_file_again_changes_nothing():
+    d, w = daemon(), workdir()
+    name = f"apply-map-{os.getpid()}"
+    path = os.path.join(w, "dag.json")
+    with open(path, "w") as f:
+        json.dump({"project": name, "autonomous": True, "tasks": [
+            {"name": "list", "title": "list", "command": [DAGCTL, "complete", "--result", "[1, 2, 3]"]},
+            {"name": "each", "title": "each", "command": "echo {{item}}", "depends_on": ["list"],
+             "map_over": "list", "map_concurrency": 2}]}, f)
+    rc, out, err = d.dagctl("apply", path)
+    assert rc == 0, err
+    tasks = d.wait_done(name)
+    expect_eq(sorted(t["name"] for t in tasks), ["each", "each[0]", "each[1]", "each[2]", "list"], "tasks")
+    rc, out, err = d.dagctl("apply", path)
+    expect_eq((rc, out.strip()), (0, "0 added, 2 unchanged"), f"the same file again ({err.strip()})")
+
+
 def mark_cmd(w):
     """Each run of a child leaves one line in the marker file of its item."""
     return f'echo "$DAGD_SANDBOX_ID" >> {w}/m.{{{{item}}}}; sleep 0.3; {DAGCTL} complete --result {{{{item}}}}'
