@@ -62,6 +62,9 @@ DAEMON_SRCS = \
 	daemon/engine-approval.c \
 	daemon/engine-trigger.c \
 	daemon/trigger.c \
+	daemon/engine-inputs.c \
+	daemon/engine-map.c \
+	daemon/template.c \
 	daemon/names.c \
 	daemon/idset.c \
 	daemon/jw.c \
@@ -69,6 +72,7 @@ DAEMON_SRCS = \
 	daemon/store.c \
 	daemon/store-load.c \
 	daemon/store-attempts.c \
+	daemon/store-map.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \

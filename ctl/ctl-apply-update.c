@@ -17,7 +17,7 @@ static const char *const task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
 	"priority", "timeout", "max_retries", "retry_backoff", "validation_command",
 	"kind", "retry_on_exit", "no_retry_on_exit", "max_lost_retries", "max_retry_duration", "pools",
-	"on_timeout", "trigger", "finally", NULL
+	"on_timeout", "trigger", "finally", "map_over", "map_concurrency", NULL
 };
 
 /* The fields task.edit changes, and each one's value when the file says none. */
@@ -160,6 +160,32 @@ static json_object *dep_ids(json_object *deps, json_object *by_name) {
 	return out;
 }
 
+/* The project's task t's depends_on less its own children (a mapped task,
+ * once expanded, depends on them too; the file does not say so). */
+static json_object *own_deps(json_object *t, json_object *by_name) {
+	json_object *deps = ctl_get(t, "depends_on", json_type_array), *out = json_object_new_array();
+	const char *id = ctl_str(t, "id");
+
+	for (size_t i = 0; deps && i < json_object_array_length(deps); i++) {
+		json_object *d = json_object_array_get_idx(deps, i);
+		bool child = false;
+
+		json_object_object_foreach(by_name, k, x) {
+			json_object *parent = ctl_get(x, "map_parent", json_type_string);
+
+			(void) k;
+			if (parent && id && strcmp(json_object_get_string(parent), id) == 0 &&
+			    strcmp(ctl_str(x, "id"), json_object_get_string(d)) == 0) {
+				child = true;
+				break;
+			}
+		}
+		if (!child)
+			json_object_array_add(out, json_object_get(d));
+	}
+	return out;
+}
+
 static int cmp_strings(const void *a, const void *b) {
 	return strcmp(json_object_get_string(*(json_object *const *) a),
 		      json_object_get_string(*(json_object *const *) b));
@@ -199,7 +225,8 @@ static void diff_task(json_object *f, json_object *t, json_object *by_name, json
 		json_object_array_add(diffs, d);
 	}
 	want = dep_ids(ctl_get(f, "depends_on", json_type_array), by_name);
-	have = json_object_get(ctl_get(t, "depends_on", json_type_array)) ?: json_object_new_array();
+	have = ctl_get(t, "map_over", json_type_string) ? own_deps(t, by_name) :
+		json_object_get(ctl_get(t, "depends_on", json_type_array)) ?: json_object_new_array();
 	json_object_array_sort(want, cmp_strings);
 	json_object_array_sort(have, cmp_strings);
 	if (!json_object_equal(want, have)) {

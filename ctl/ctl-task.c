@@ -126,6 +126,9 @@ static const struct ctl_opt add_opts[] = {
 	{ "retry-for", "SECONDS", ARG_SECONDS, "max_retry_duration", 0,
 	  "no retry once this long has passed since the first attempt started" },
 	{ "pools", "JSON", ARG_OBJECT, "pools", 0, "the pools it needs room in, e.g. '{\"gpu\": 1}'" },
+	{ "map-over", "TASK", ARG_STRING, "map_over", 0,
+	  "run once per item of the JSON array TASK (one of --after) reports: NAME[0], NAME[1], ..." },
+	{ "map-concurrency", "N", ARG_INT, "map_concurrency", 0, "run at most N of those at a time" },
 	{}
 };
 

@@ -16,7 +16,7 @@ const char *const task_add_args[] = {
 	"project", "title", "command", "name", "depends_on", "env", "cwd", "executor",
 	"executor_options", "priority", "timeout", "max_retries", "retry_backoff",
 	"validation_command", "kind", "retry_on_exit", "no_retry_on_exit", "max_lost_retries",
-	"max_retry_duration", "pools", "on_timeout", "trigger", "finally", NULL
+	"max_retry_duration", "pools", "on_timeout", "trigger", "finally", "map_over", "map_concurrency", NULL
 };
 static const char *const add_batch_args[] = { "project", "tasks", "create_project", "objects", NULL };
 static const char *const task_id_args[] = { "task_id", NULL };

@@ -185,6 +185,15 @@ struct task {
 	bool approve_on_timeout;
 	int64_t approval_deadline;      /* usec; 0: none */
 	sd_event_source *approval_timer;
+	/* fan-out (engine-map.c) */
+	int64_t map_over;               /* the dependency whose result it maps over; 0: none */
+	unsigned map_concurrency;       /* its children at most this many at a time; 0: no limit */
+	bool expanded;                  /* its children exist (map_count of them) */
+	unsigned map_count;
+	unsigned map_active;            /* its children holding a slot */
+	int64_t map_parent;             /* a child: the mapped task; 0: none */
+	unsigned map_index;             /* a child: its item's index */
+	char *item;                     /* a child: its item, JSON text */
 };
 
 enum { EXIT_RULE_NONE, EXIT_RULE_RETRY_ON, EXIT_RULE_NO_RETRY_ON };
@@ -644,6 +653,25 @@ extern const struct cmd_entry cmd_task_approve_entry, cmd_task_reject_entry, cmd
 	cmd_pool_list_entry, cmd_pool_delete_entry;
 extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry,
 	cmd_daemon_status_entry;
+
+/* --- engine-map.c, engine-inputs.c, store-map.c: outputs and fan-out ------ */
+
+int map_check_args(json_object *args);
+int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx);
+void map_created(struct task *t);
+bool map_dep_completed(struct task *d);
+bool map_launch(struct task *t);
+bool map_child_failed(struct task *d, struct task *child);
+void map_count_active(struct task *t, int delta);
+bool map_full(const struct task *t);
+void map_write_json(struct jw *w, const struct task *t);
+void task_fail_final(struct task *t, const char *reason, const char *message);
+/* The attempt's inputs file, argv and env with their templates put in:
+ * errorf() on a template that names what is not there. */
+int inputs_prepare(struct task *t, struct sandbox *sb, bool write, char **ret_path);
+int inputs_render(const struct task *t, const char *s, bool shell, char **ret);
+int store_task_map(const struct task *t);
+int store_load_map(void);
 
 /* --- events (engine.c) ----------------------------------------------------- */
 

@@ -110,6 +110,8 @@ struct newtask {
 	const char *name;
 	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
 	size_t n_deps;
+	size_t map_dep;         /* map_over: which of deps */
+	bool mapped;
 	unsigned indegree;
 	bool finally;           /* depends on every other task of the batch but the finally ones */
 };
@@ -230,7 +232,9 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return r;
 	if ((r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT)
 		return r;
-	return check_trigger_arg(args);
+	if ((r = check_trigger_arg(args)) < 0)
+		return r;
+	return map_check_args(args);
 }
 
 static struct task *task_new(struct project *p, json_object *args)
@@ -359,6 +363,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	/* resolve dependencies, now that every name of the batch is known */
 	for (size_t i = 0; i < n; i++) {
 		json_object *deps = NULL;
+		const char *names[nt[i].n_deps + 1];
+		int64_t ids[nt[i].n_deps + 1];
 
 		(void) arg_array(nt[i].args, "depends_on", &deps);
 		at = i;
@@ -408,6 +414,15 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 		if ((r = trigger_check_names(nt[i].args, nt[i].deps, nt[i].n_deps, list)) < 0)
 			goto fail;
+		for (size_t k = 0; k < nt[i].n_deps; k++) {
+			int dk = nt[i].deps[k];
+
+			names[k] = dk >= 0 ? nt[dk].name : tasks[-dk]->name;
+			ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
+		}
+		if ((r = map_find_dep(nt[i].args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
+			goto fail;
+		nt[i].mapped = r >= 0;
 	}
 	at = SIZE_MAX;
 	/* Kahn: a batch only adds edges among its own tasks and towards
@@ -470,6 +485,13 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 
 			if (!depends_on(t, on))
 				add_edge(t, on, false);
+			if (nt[i].mapped && k == nt[i].map_dep) {
+				int64_t mc;
+
+				t->map_over = on->id;
+				if (arg_int(nt[i].args, "map_concurrency", 1, 1000000, &mc) == 0)
+					t->map_concurrency = (unsigned) mc;
+			}
 		}
 	}
 	/* a task is born in its status once every edge is in (a task of the
@@ -503,6 +525,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			(void) store_dep_insert(made[i]->id, made[i]->deps[k]->id);
 	for (size_t i = 0; i < n; i++)
 		task_born(made[i]);
+	for (size_t i = 0; i < n; i++)
+		map_created(made[i]);
 	/* what a batch's reply says of each: its id, name and status (the
 	 * objects are one task.get away, or asked for with "objects") */
 	for (size_t i = 0; i < n; i++) {

@@ -66,9 +66,9 @@ void engine_dispatch(void)
 				struct task *t = p->heap[0];
 				struct executor *ex = task_executor(t);
 
-				if (!ex || !executor_full(ex))
+				if ((!ex || !executor_full(ex)) && !map_full(t))
 					break;
-				/* its executor is full: set it aside for this round */
+				/* its executor (or its map_concurrency) is full: set it aside for this round */
 				heap_remove(t);
 				stash = xrealloc(stash, (n_stash + 1) * sizeof(*stash));
 				stash[n_stash++] = t;
@@ -110,9 +110,22 @@ static void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *o
 	free(opts);
 }
 
-/* What a sandbox of t runs: argv, the environment, the merged options. */
-static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec,
-		       char ***ret_argv, char ***ret_envp, char **ret_opts)
+/* A template's value put in, or (render false: a sandbox found again) the
+ * text as it is. */
+static char *arg_text(const struct task *t, const char *s, bool shell, bool render, int *r)
+{
+	char *out;
+
+	if (render && *r >= 0 && (*r = inputs_render(t, s, shell, &out)) >= 0)
+		return out;
+	return xstrdup(s);
+}
+
+/* What a sandbox of t runs: argv, the environment, the merged options, with
+ * the templates of the command and env put in (render); < 0 when one names
+ * what is not there (the spec is built all the same, that one as it is). */
+static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
+		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
 	json_object *cmd = sb->validator ? json_object_new_string(t->validation_command) : json_parse(t->command);
 	json_object *env = json_parse(t->env), *opts = json_parse(t->project->executor_options);
@@ -120,6 +133,7 @@ static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *sp
 	char **argv, **envp, idbuf[24], pid[24], att[16];
 	size_t n = 0;
 	const char *path = getenv("PATH"), *home = getenv("HOME");
+	int r = 0;
 
 	if (json_object_is_type(cmd, json_type_array)) {
 		size_t len = json_object_array_length(cmd);
@@ -128,24 +142,32 @@ static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *sp
 		if (!argv)
 			abort();
 		for (size_t i = 0; i < len; i++)
-			argv[i] = xstrdup(json_object_get_string(json_object_array_get_idx(cmd, i)));
+			argv[i] = arg_text(t, json_object_get_string(json_object_array_get_idx(cmd, i)), false,
+					   render, &r);
 	} else {
 		argv = calloc(4, sizeof(*argv));
 		if (!argv)
 			abort();
 		argv[0] = xstrdup("/bin/sh");
 		argv[1] = xstrdup("-c");
-		argv[2] = xstrdup(json_object_get_string(cmd));
+		argv[2] = arg_text(t, json_object_get_string(cmd), true, render, &r);
 	}
-	envp = calloc((size_t) json_object_object_length(env) + 16, sizeof(*envp));
+	envp = calloc((size_t) json_object_object_length(env) + 18, sizeof(*envp));
 	if (!envp)
 		abort();
 	if (!json_object_object_get_ex(env, "PATH", NULL))
 		envp[n++] = xasprintf("PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
 	if (home && !json_object_object_get_ex(env, "HOME", NULL))
 		envp[n++] = xasprintf("HOME=%s", home);
-	json_object_object_foreach(env, k, v)
-		envp[n++] = xasprintf("%s=%s", k, json_object_get_string(v));
+	json_object_object_foreach(env, k, v) {
+		_cleanup_free_ char *val = arg_text(t, json_object_get_string(v), false, render, &r);
+
+		envp[n++] = xasprintf("%s=%s", k, val);
+	}
+	if (inputs_path)
+		envp[n++] = xasprintf("DAGD_INPUTS=%s", inputs_path);
+	if (t->item)
+		envp[n++] = xasprintf("DAGD_ITEM=%s", t->item);
 	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
 	snprintf(att, sizeof(att), "%u", t->attempt);
 	envp[n++] = xasprintf("DAGD_TASK_ID=%s", task_id_string(t->id, idbuf));
@@ -173,12 +195,14 @@ static void spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *sp
 	spec->log_path = sb->log_path;
 	spec->options_json = *ret_opts;
 	spec->timeout_usec = t->timeout_usec;
+	spec->inputs_path = inputs_path;
 	*ret_argv = argv;
 	*ret_envp = envp;
 	json_object_put(cmd);
 	json_object_put(env);
 	json_object_put(opts);
 	json_object_put(topts);
+	return r;
 }
 
 struct sandbox *sandbox_new(struct task *t, struct executor *ex)
@@ -230,9 +254,41 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 {
 	struct dagd_spawn spec;
 	char **argv, **envp, *opts, *err = NULL, idbuf[24], pid[24], *msg;
+	_cleanup_free_ char *inputs = NULL;
 	int r;
 
-	spec_build(t, sb, &spec, &argv, &envp, &opts);
+	/* a mapped task runs no sandbox of its own (task.retry may have made
+	 * it ready): it expands, or gathers its children, now */
+	if (!adopt && map_launch(t)) {
+		if (t->sb == sb)
+			t->sb = NULL;
+		sandbox_unlink(sb);
+		sandbox_free(sb);
+		return;
+	}
+
+	/* a new sandbox gets its inputs now, and a template that names what is
+	 * not there fails the attempt for good before anything starts; one
+	 * found again keeps its inputs file, and its templates come out as
+	 * they did (its plugin may yet have to send the command) */
+	r = inputs_prepare(t, sb, !adopt, &inputs);
+	if (r >= 0)
+		r = spec_build(t, sb, &spec, inputs, true, &argv, &envp, &opts);
+	else
+		(void) spec_build(t, sb, &spec, NULL, false, &argv, &envp, &opts);
+	if (r < 0 && !adopt) {
+		msg = xstrdup(last_error());
+		spec_free(&spec, argv, envp, opts);
+		if (t->sb == sb)
+			t->sb = NULL;
+		sandbox_unlink(sb);
+		log_warning("task t-%lld: %s", (long long) t->id, msg);
+		if (status_is_active(t->status))
+			task_fail_final(t, "error", msg);
+		free(msg);
+		sandbox_free(sb);
+		return;
+	}
 	spec.task_id = task_id_string(t->id, idbuf);
 	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
 	spec.project_id = pid;

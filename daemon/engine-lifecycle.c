@@ -85,6 +85,8 @@ static json_object *definition(const struct task *t)
 	json_object_object_add(o, "retry_backoff", json_object_new_double((double) t->backoff_usec / 1e6));
 	if (t->validation_command)
 		json_object_object_add(o, "validation_command", json_object_new_string(t->validation_command));
+	if (t->map_over || t->map_parent)       /* {{item}} is allowed: say it maps */
+		json_object_object_add(o, "map_over", json_object_new_string("-"));
 	return o;
 }
 

@@ -47,6 +47,8 @@ int engine_load(void)
 
 	engine_free();
 	r = store_load();
+	if (r >= 0)
+		r = store_load_map();
 	if (r < 0)
 		return r;
 	next_project_id = store_next_id("projects");

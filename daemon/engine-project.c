@@ -248,6 +248,7 @@ void task_free(struct task *t)
 	free(t->sandbox_handle);
 	free(t->token);
 	free(t->report);
+	free(t->item);
 	free(t->deps);
 	free(t->rdeps);
 	free(t);

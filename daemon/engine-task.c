@@ -95,6 +95,7 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "status_changed_at");
 	jw_time(w, t->status_changed_at);
 	attempts_write_json(w, t);
+	map_write_json(w, t);
 	jw_close(w, '}');
 }
 

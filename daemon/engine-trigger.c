@@ -164,8 +164,14 @@ static void rejudge(struct task *t, bool recovery)
 		enum status old = d->status;
 
 		if (old != ST_WAITING && old != ST_READY && old != ST_AWAITING_APPROVAL &&
-		    !(recovery && (old == ST_UPSTREAM_FAILED || old == ST_SKIPPED)))
+		    !(recovery && (old == ST_UPSTREAM_FAILED || old == ST_SKIPPED ||
+				   (d->expanded && old == ST_FAILED))))
 			continue;
+		/* a mapped task fails with a child that failed (engine-map.c) */
+		if (!recovery && map_child_failed(d, t)) {
+			rejudge(d, false);
+			continue;
+		}
 		task_settle(d, t);
 		if (d->status == old)
 			continue;

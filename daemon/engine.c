@@ -260,6 +260,8 @@ void count_active(struct task *t, int delta)
 	if (ex)
 		ex->active += (unsigned) delta;
 	pools_count(t, delta);
+	if (t->map_parent)
+		map_count_active(t, delta);
 	if (delta < 0)
 		dispatch_dirty = true;
 }
@@ -422,7 +424,7 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	size_t n = 0;
 	json_object *ids, *o;
 
-	if (t->validation_command && t->status != ST_VALIDATING) {
+	if (t->validation_command && t->status != ST_VALIDATING && !t->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
 		return json_object_new_array();
 	}
@@ -436,6 +438,8 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 
 		if (d->unmet > 0)
 			d->unmet--;
+		if (map_dep_completed(d))       /* expanded now, or gathered its children */
+			continue;
 		if (d->trigger && d->status == ST_WAITING) {
 			/* a rule of its own: judged once every dependency finished */
 			task_settle(d, t);

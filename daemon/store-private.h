@@ -9,5 +9,6 @@
 sqlite3 *store_sqlite(void);
 int store_step(sqlite3_stmt *st);     /* a write within the batch */
 int store_attempts_wipe(void);
+void store_map_close(void);     /* store-map.c */
 
 #endif

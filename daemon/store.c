@@ -244,6 +244,7 @@ void store_close(void)
 	for (int i = 0; i < _Q_MAX; i++)
 		sqlite3_finalize(stmts[i]);
 	memset(stmts, 0, sizeof(stmts));
+	store_map_close();
 	sqlite3_close(db);
 	db = NULL;
 }
@@ -312,6 +313,19 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 }
 
 /* Run a bound write statement within the batch's transaction. */
+static int step(sqlite3_stmt *st);
+int store_step(sqlite3_stmt *st)
+{
+	int r = store_begin();
+
+	if (r < 0) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return r;
+	}
+	return step(st);
+}
+
 static int step(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -594,12 +608,6 @@ int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_obje
 	sqlite3_clear_bindings(st);
 	*ret_last = last;
 	return r < 0 ? r : (int) sent;
-}
-
-/* A write of another room of the store, within the batch. */
-int store_step(sqlite3_stmt *st)
-{
-	return step(st);
 }
 
 /* The database, for store-load.c. */

@@ -341,8 +341,9 @@ int log_open(const char *path, int flags)
  * crash exactly inside a window between a write and its commit.  Points:
  * "spawned" (a sandbox started, its start not yet committed), "exited" (an
  * exit judged, not yet committed), "committed" (an exit committed, its
- * executor not yet told to forget it) and "paused" (an executor told to
- * pause or resume a sandbox, the flag not yet committed). */
+ * executor not yet told to forget it), "paused" (an executor told to
+ * pause or resume a sandbox, the flag not yet committed) and "expanded" (a
+ * mapped task's children made, not yet committed). */
 void crash_point(const char *point)
 {
 	static const char *at;

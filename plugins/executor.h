@@ -59,6 +59,12 @@
  * and let them go on later (task.pause, task.resume).  Without it, or when it
  * answers -EOPNOTSUPP, the host refuses to pause that executor's tasks.  And
  * status(): a few words on how the executor works now, for the operator.
+ *
+ * Version 4 adds inputs_path at the end of struct dagd_spawn: the results of
+ * a task's dependencies, which a plugin makes available in its sandbox (see
+ * there).  Nothing else changed: a version-3 plugin loads and runs as before
+ * (the host writes no inputs file for it: its sandboxes get no DAGD_INPUTS;
+ * templates are put in all the same).
  */
 #ifndef DAGD_EXECUTOR_H
 #define DAGD_EXECUTOR_H
@@ -71,7 +77,7 @@
 extern "C" {
 #endif
 
-#define DAGD_EXECUTOR_ABI_VERSION 3
+#define DAGD_EXECUTOR_ABI_VERSION 4
 #define DAGD_EXECUTOR_SYMBOL "dagd_executor"
 
 /* Mark the one symbol a plugin exports, so that it can build with
@@ -98,6 +104,13 @@ struct dagd_spawn {
 					 * on exit 0 the host takes it as the task's result */
 	const char *options_json;       /* executor options: the project's, overlaid by the task's */
 	uint64_t timeout_usec;          /* 0: none; the host enforces it, this is information */
+	/* version 4 (read it only when host->abi_version >= 4): NULL, or the
+	 * file beside the log ("…/N.inputs.json") holding what the task's
+	 * dependencies reported, {"<name or id>": <result or null>, ...}.  envp
+	 * has DAGD_INPUTS set to this path, which a sandbox on this host can
+	 * read; a plugin whose sandbox sees other files makes this one
+	 * available inside (read-only) and sets DAGD_INPUTS to where it is. */
+	const char *inputs_path;
 };
 
 /* How a sandbox ended. */

@@ -182,7 +182,11 @@ int http_submit_url(struct http *h, const char *unix_socket, const char *url, co
 		/* no "Expect: 100-continue" round trip */
 		struct curl_slist *l = curl_slist_append(req->headers, "Expect:");
 
-		if (l && body)
+		bool typed = false;
+
+		for (size_t i = 0; headers && headers[i]; i++)
+			typed = typed || strncasecmp(headers[i], "Content-Type:", 13) == 0;
+		if (l && body && !typed)
 			l = curl_slist_append(req->headers = l, "Content-Type: application/json");
 		if (!l)
 			goto oom;

@@ -117,6 +117,8 @@ struct dt_sandbox {
 	char *toolbox;                  /* {toolboxProxyUrl}/{id} */
 	char *cmd_id;
 	char *command, *result_file, *create_body;
+	char *inputs;                   /* the inputs file's text, to upload; NULL: none */
+	char *content_type;             /* of the request in flight, when not JSON */
 	char *log_path;
 	enum step step;
 	bool cancel, adopted;
@@ -196,6 +198,8 @@ static void sandbox_free(struct dt_sandbox *x) {
 	free(x->toolbox);
 	free(x->cmd_id);
 	free(x->command);
+	free(x->inputs);
+	free(x->content_type);
 	free(x->result_file);
 	free(x->create_body);
 	free(x->log_path);
@@ -417,9 +421,10 @@ static void on_answer(struct http_request *req, void *userdata) {
 
 static int submit_current(struct dt_sandbox *x) {
 	static const struct http_calls calls = { .done = on_answer };
+	const char *headers[] = { x->d->headers[0], x->d->headers[1], x->content_type, NULL };
 
-	return http_submit_url(x->d->http, NULL, x->url, x->d->headers, x->method, x->body, REQUEST_TIMEOUT_MS,
-			       &calls, x, &x->req);
+	return http_submit_url(x->d->http, NULL, x->url, x->content_type ? headers : x->d->headers, x->method,
+			       x->body, REQUEST_TIMEOUT_MS, &calls, x, &x->req);
 }
 
 static void send_current(struct dt_sandbox *x) {
@@ -675,6 +680,34 @@ static void exec_command(struct dt_sandbox *x) {
 		     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), false, on_exec);
 }
 
+static void on_uploaded(struct dt_sandbox *x, struct http_request *req) {
+	free(x->content_type);
+	x->content_type = NULL;
+	if (!http_ok(req)) {
+		sandbox_fail(x, "error", "cannot upload the inputs file", req);
+		return;
+	}
+	exec_command(x);
+}
+
+/* The inputs file (DAGD_INPUTS) into the sandbox, through the toolbox's
+ * file API (multipart/form-data), before the command runs. */
+static void upload_inputs(struct dt_sandbox *x) {
+	static const char boundary[] = "dagd-inputs-8f3a1c7e5b2d4960";
+	_cleanup_free_ char *path = url_escape(DAYTONA_INPUTS_FILE), *body = NULL;
+
+	free(x->content_type);
+	x->content_type = strdupf("Content-Type: multipart/form-data; boundary=%s", boundary);
+	body = strdupf("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"dagd-inputs.json\"\r\n"
+		       "Content-Type: application/json\r\n\r\n%s\r\n--%s--\r\n", boundary, x->inputs, boundary);
+	if (!x->content_type || !path || !body) {
+		sandbox_end(x, -1, "error", strdup("out of memory"));
+		return;
+	}
+	x->step = STEP_SESSION;
+	send_request(x, "POST", strdupf("%s/files/upload?path=%s", x->toolbox, path), body, true, on_uploaded);
+}
+
 static void on_session_created(struct dt_sandbox *x, struct http_request *req) {
 	/* 409: made before a restart */
 	if (!http_ok(req) && http_status(req) != 409) {
@@ -685,7 +718,10 @@ static void on_session_created(struct dt_sandbox *x, struct http_request *req) {
 		sandbox_end(x, -1, "lost", strdup("the command was never started, and is not known any more"));
 		return;
 	}
-	exec_command(x);
+	if (x->inputs)
+		upload_inputs(x);
+	else
+		exec_command(x);
 }
 
 static void create_session(struct dt_sandbox *x) {
@@ -950,6 +986,7 @@ static int daytona_init(const struct dagd_host *host, const char *options_json, 
 	r = daytona_settings_parse(options_json, &d->set, ret_error);
 	if (r < 0)
 		goto fail;
+	d->set.inputs = host->abi_version >= 4;
 	d->auth = strdupf("Authorization: Bearer %s", d->set.api_key);
 	if (!d->auth) {
 		r = errorf(ret_error, -ENOMEM, "Out of memory");
@@ -977,6 +1014,33 @@ fail:
 	return r;
 }
 
+/* The host's inputs file, whole; < 0 with errno set. */
+static int read_inputs(const char *path, char **ret) {
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *m;
+	char chunk[65536];
+	size_t n;
+
+	if (!f)
+		return -1;
+	m = open_memstream(&buf, &size);
+	if (!m) {
+		fclose(f);
+		return -1;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		fwrite(chunk, 1, n, m);
+	fclose(f);
+	if (fclose(m) != 0) {
+		free(buf);
+		return -1;
+	}
+	*ret = buf;
+	return 0;
+}
+
 static int daytona_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec,
 			 void **ret_data, char **ret_error) {
 	struct daytona *d = state;
@@ -994,6 +1058,12 @@ static int daytona_spawn(void *state, struct dagd_sandbox *sb, const struct dagd
 	}
 	x->command = TAKE_PTR(def.command);
 	x->result_file = TAKE_PTR(def.result_file);
+	if (d->set.inputs && spec->inputs_path && read_inputs(spec->inputs_path, &x->inputs) < 0) {
+		r = errorf(ret_error, -errno, "cannot read the inputs file %s: %m", spec->inputs_path);
+		sandbox_def_done(&def);
+		sandbox_free(x);
+		return r;
+	}
 	x->step = STEP_CREATE;
 	x->deadline = now_usec(d) + d->set.start_timeout_usec;
 	x->method = strdup("POST");
@@ -1068,6 +1138,8 @@ static int daytona_adopt(void *state, struct dagd_sandbox *sb, const struct dagd
 		x->command = TAKE_PTR(def.command);
 		x->result_file = TAKE_PTR(def.result_file);
 		sandbox_def_done(&def);
+		if (d->set.inputs && spec->inputs_path)
+			(void) read_inputs(spec->inputs_path, &x->inputs);
 	}
 	/* the log has what was copied before (the host writes nothing else there) */
 	if (spec && spec->log_path && stat(spec->log_path, &st) == 0)

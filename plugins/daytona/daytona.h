@@ -25,7 +25,11 @@ struct daytona_settings {
 	uint64_t poll_usec;             /* between two polls of a sandbox */
 	uint64_t start_timeout_usec;    /* for a sandbox to reach "started" */
 	uint64_t sweep_usec;            /* between sweeps of orphans; 0: the first only */
+	bool inputs;                    /* the host gives spawn specs an inputs_path (ABI 4) */
 };
+
+/* Where a task's inputs file (DAGD_INPUTS) is uploaded in its sandbox. */
+#define DAYTONA_INPUTS_FILE "/tmp/dagd-inputs.json"
 
 int daytona_settings_parse(const char *options_json, struct daytona_settings *ret, char **ret_error);
 void daytona_settings_done(struct daytona_settings *s);

@@ -187,6 +187,12 @@ static int build_env(const struct daytona_settings *set, const struct dagd_spawn
 		name = strndup(kv, (size_t) (eq - kv));
 		if (!name)
 			return errorf(ret_error, -ENOMEM, "Out of memory");
+		if (strcmp(name, "DAGD_INPUTS") == 0) {
+			/* the host's path means nothing there: the file is uploaded */
+			if (set->inputs && spec->inputs_path)
+				json_object_object_add(map, name, json_object_new_string(DAYTONA_INPUTS_FILE));
+			continue;
+		}
 		if (env_keep(name))
 			json_object_object_add(map, name, json_object_new_string(eq + 1));
 	}

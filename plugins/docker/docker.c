@@ -991,6 +991,7 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 		.socket_mount = d->set.socket_mount,
 		.socket_inside = d->socket_inside,
 		.keep_failed = d->set.keep_failed,
+		.inputs = host->abi_version >= 4,
 	};
 	r = http_new(host->event, &d->http);
 	if (r < 0) {

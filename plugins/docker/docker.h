@@ -54,7 +54,11 @@ struct docker_site {
 	const char *socket_mount;       /* where it appears inside */
 	const char *socket_inside;      /* DAGD_SOCKET inside */
 	bool keep_failed;               /* the default */
+	bool inputs;                    /* the host gives spawn specs an inputs_path (ABI 4) */
 };
+
+/* Where a task's inputs file (DAGD_INPUTS) appears in its container. */
+#define DOCKER_INPUTS_INSIDE "/dagd/inputs.json"
 
 /* One sandbox's container, from its spec and options. */
 struct container_def {

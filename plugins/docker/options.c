@@ -116,7 +116,7 @@ static json_object *strv_to_json(const char *const *v) {
 }
 
 /* The container's Env: the options' env, then the spec's (less the daemon's
- * PATH and HOME), with DAGD_SOCKET as seen from inside. */
+ * PATH and HOME), with DAGD_SOCKET and DAGD_INPUTS as seen from inside. */
 static int build_env(const struct docker_site *site, const struct dagd_spawn *spec, json_object *opt_env,
 		     json_object **ret, char **ret_error) {
 	_cleanup_json_ json_object *map = json_object_new_object();
@@ -138,6 +138,12 @@ static int build_env(const struct docker_site *site, const struct dagd_spawn *sp
 		name = strndup(kv, (size_t) (eq - kv));
 		if (!name)
 			return errorf(ret_error, -ENOMEM, "Out of memory");
+		if (strcmp(name, "DAGD_INPUTS") == 0) {
+			/* the host's path means nothing inside: the file is bound there */
+			if (site->inputs && spec->inputs_path)
+				json_object_object_add(map, name, json_object_new_string(DOCKER_INPUTS_INSIDE));
+			continue;
+		}
 		json_object_object_add(map, name, json_object_new_string(strcmp(name, "DAGD_SOCKET") == 0 ?
 									 site->socket_inside : eq + 1));
 	}
@@ -182,7 +188,8 @@ static int bind_read_only(const char *bind, char **ret, char **ret_error) {
 	return 0;
 }
 
-static int build_binds(const struct docker_site *site, json_object *o, json_object **ret, char **ret_error) {
+static int build_binds(const struct docker_site *site, const struct dagd_spawn *spec, json_object *o,
+		       json_object **ret, char **ret_error) {
 	_cleanup_json_ json_object *list = json_object_new_array();
 	json_object *v;
 	char *b;
@@ -192,6 +199,12 @@ static int build_binds(const struct docker_site *site, json_object *o, json_obje
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	json_object_array_add(list, json_object_new_string(b));
 	free(b);
+	if (site->inputs && spec->inputs_path) {
+		if (asprintf(&b, "%s:%s:ro", spec->inputs_path, DOCKER_INPUTS_INSIDE) < 0)
+			return errorf(ret_error, -ENOMEM, "Out of memory");
+		json_object_array_add(list, json_object_new_string(b));
+		free(b);
+	}
 	if (json_object_object_get_ex(o, "binds", &v) && v) {
 		if (!json_object_is_type(v, json_type_array))
 			return type_error(ret_error, "binds", "an array of \"HOST:CONTAINER[:OPTIONS]\" strings");
@@ -322,7 +335,7 @@ int container_def_build(const struct docker_site *site, const struct dagd_spawn 
 	json_object_object_add(create, "Labels", labels);
 
 	json_object_object_add(host, "NetworkMode", json_object_new_string(network ? network : "none"));
-	if ((r = build_binds(site, o, &binds, ret_error)) < 0)
+	if ((r = build_binds(site, spec, o, &binds, ret_error)) < 0)
 		return r;
 	json_object_object_add(host, "Binds", binds);
 	if ((r = build_limits(o, host, ret_error)) < 0)

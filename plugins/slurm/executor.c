@@ -98,7 +98,7 @@ fail:
 static int slurm_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_spawn *spec, void **ret_data,
 		       char **ret_error) {
 	struct slurm *s = state;
-	_cleanup_free_ char *sh = NULL;
+	_cleanup_free_ char *sh = NULL, *inputs = NULL;
 	struct job_def def = {};
 	struct sl_job *x;
 	int r;
@@ -110,12 +110,21 @@ static int slurm_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	x = job_new(s, sb, spec);
 	if (!x)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
+	/* the inputs file (ABI 4) goes to the spool, which the nodes share */
+	if (s->host->abi_version >= 4 && spec->inputs_path && !(inputs = spool_path(s->spool, x->name, ".inputs.json"))) {
+		r = errorf(ret_error, -ENOMEM, "Out of memory");
+		goto fail;
+	}
 	r = job_def_build(&(struct job_site) { .set = &s->set, .spool = s->spool, .instance = s->host->instance,
-					       .name = x->name }, spec, &def, ret_error);
+					       .name = x->name, .inputs = inputs }, spec, &def, ret_error);
 	if (r < 0)
 		goto fail;
 	/* what an earlier start of this sandbox left (it never ran: the host says so) */
 	spool_remove(s->spool, x->name);
+	if (inputs && (r = inputs_copy(spec->inputs_path, inputs)) < 0) {
+		r = errorf(ret_error, r, "cannot copy the inputs file to %s: %m", inputs);
+		goto fail;
+	}
 	sh = spool_path(s->spool, x->name, ".sh");
 	r = sh ? write_file_atomic(sh, def.script, 0644) : -ENOMEM;
 	if (r < 0) {

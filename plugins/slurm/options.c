@@ -318,7 +318,10 @@ static int script_build(const struct job_site *site, const struct dagd_spawn *sp
 
 		if (!env_name_ok(kv) || strncmp(kv, "DAGD_RESULT_FILE=", 17) == 0)
 			continue;
-		q = shell_quote(strchr(kv, '=') + 1);
+		/* the host's path is not on the nodes: the copy in the spool is */
+		if (strncmp(kv, "DAGD_INPUTS=", 12) == 0 && !site->inputs)
+			continue;
+		q = shell_quote(strncmp(kv, "DAGD_INPUTS=", 12) == 0 ? site->inputs : strchr(kv, '=') + 1);
 		ok = q && fprintf(f, "export %.*s=%s\n", (int) (strchr(kv, '=') - kv), kv, q) >= 0;
 	}
 	ok = ok && fprintf(f,

@@ -47,6 +47,7 @@ struct job_site {
 	const char *spool;                      /* the spool directory */
 	const char *instance;                   /* the daemon's */
 	const char *name;                       /* the job's name, and its files' */
+	const char *inputs;                     /* its inputs file in the spool (DAGD_INPUTS), or NULL */
 };
 
 int job_def_build(const struct job_site *site, const struct dagd_spawn *spec, struct job_def *ret,
@@ -81,6 +82,7 @@ void spool_remove(const char *spool, const char *name);
 /* Copies the result a job left (<spool>/<name>.result.json) beside the
  * attempt's log, as "<attempt>.result.json" (see executor.h). */
 int result_copy(const char *from, const char *log_path, char **ret_error);
+int inputs_copy(const char *from, const char *to);
 
 /* --- tools.c ------------------------------------------------------------- */
 

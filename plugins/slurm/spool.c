@@ -8,6 +8,7 @@
  *   NAME.exit         how its command ended: "exited N" or "killed S", then
  *                     "job ID"; written to NAME.exit.tmp and renamed
  *   NAME.result.json  what the task wrote to $DAGD_RESULT_FILE
+ *   NAME.inputs.json  a copy of the attempt's inputs file ($DAGD_INPUTS)
  *
  * They stay until the host forgets the sandbox (after it committed the exit).
  */
@@ -118,7 +119,8 @@ int spool_list_exits(const char *spool, const char *prefix,
 }
 
 void spool_remove(const char *spool, const char *name) {
-	static const char *const suffixes[] = { ".sh", ".sh.tmp", ".out", ".exit", ".exit.tmp", ".result.json", NULL };
+	static const char *const suffixes[] = { ".sh", ".sh.tmp", ".out", ".exit", ".exit.tmp", ".result.json",
+						".inputs.json", ".inputs.json.tmp", NULL };
 
 	for (size_t i = 0; suffixes[i]; i++) {
 		_cleanup_free_ char *p = spool_path(spool, name, suffixes[i]);
@@ -126,6 +128,26 @@ void spool_remove(const char *spool, const char *name) {
 		if (p)
 			(void) unlink(p);
 	}
+}
+
+/* The host's inputs file copied to `to` in the spool, readable on the nodes. */
+int inputs_copy(const char *from, const char *to) {
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	ssize_t n;
+	int fd = open(from, O_RDONLY | O_CLOEXEC | O_NOCTTY), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !(buf = malloc((size_t) st.st_size + 1)))
+		r = -ENOMEM;
+	else if ((n = read(fd, buf, (size_t) st.st_size)) != st.st_size)
+		r = n < 0 ? -errno : -EIO;
+	close(fd);
+	if (r < 0)
+		return r;
+	buf[st.st_size] = '\0';
+	return write_file_atomic(to, buf, 0644);
 }
 
 int result_copy(const char *from, const char *log_path, char **ret_error) {

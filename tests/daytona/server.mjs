@@ -12,7 +12,7 @@
 //   toolbox: /process/execute, /process/session (create, list, get, delete),
 //   /process/session/{sid}/exec (runAsync: 202), .../command/{cmdId},
 //   .../command/{cmdId}/logs (plain text, or JSON for SDKs >= 0.167.0),
-//   /files/download, /files/info
+//   /files/download, /files/info, /files/upload (multipart/form-data)
 //
 // Every request is checked against the two specs (DIR: the directory of
 // daytona-api-openapi.yaml and daytona-toolbox-swagger.yaml): a path and
@@ -26,8 +26,8 @@
 // building_snapshot from an image) -> starting -> started; delete goes
 // destroying -> destroyed.  A command really runs, as a local process with
 // the sandbox's env, in a directory that stands for the sandbox's file
-// system: an absolute path P in the file API, and in DAGD_RESULT_FILE, is
-// that directory + P.
+// system: an absolute path P in the file API, and in DAGD_RESULT_FILE and
+// DAGD_INPUTS, is that directory + P.
 //
 // Faults, for the tests (POST /_test/faults {...}, merged into the current):
 //   latencyMs     every answer delayed so long
@@ -60,6 +60,7 @@ const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'daytona-loopback-'));
 const spec = loadSpecs(SPECS);
 const sandboxes = new Map();
 const violations = [];
+const uploads = [];
 const log = [];                 // every request: method, path, status
 let faults = { latencyMs: 0, rate429: 0, rate500: 0, startMs: 100 };
 let counter429 = 0, counter500 = 0;
@@ -196,6 +197,7 @@ function inside(s, p) {
 function runCommand(s, command, env) {
   const vars = { ...s.env, ...(env || {}), HOME: path.join(s.dir, 'home', 'daytona'), PATH: process.env.PATH };
   if (vars.DAGD_RESULT_FILE) vars.DAGD_RESULT_FILE = inside(s, vars.DAGD_RESULT_FILE);
+  if (vars.DAGD_INPUTS) vars.DAGD_INPUTS = inside(s, vars.DAGD_INPUTS);
   fs.mkdirSync(path.join(s.dir, 'tmp'), { recursive: true });
   const c = { id: randomUUID(), command, output: '', stdout: '', stderr: '', exitCode: undefined };
   c.proc = spawn('/bin/sh', ['-c', command], { cwd: vars.HOME, env: vars, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -276,6 +278,13 @@ async function toolbox(req, s, rest, q, body) {
       return [404, { statusCode: 404, message: `file not found: ${q.path}` }];
     }
   }
+  if (rest === '/files/upload' && req.method === 'POST') {
+    const dest = inside(s, q.path);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, body.file);
+    uploads.push({ sandbox: s.id, path: q.path, size: body.file.length });
+    return [200, {}];
+  }
   if (rest === '/files/info' && req.method === 'GET') {
     try {
       const st = fs.statSync(inside(s, q.path));
@@ -321,6 +330,7 @@ async function api(req, p, q, body) {
 function control(req, p, body) {
   if (p === '/_test/violations') return [200, violations];
   if (p === '/_test/requests') return [200, log];
+  if (p === '/_test/uploads') return [200, uploads];
   if (p === '/_test/faults' && req.method === 'POST') {
     faults = { ...faults, ...body };
     return [200, faults];
@@ -329,6 +339,29 @@ function control(req, p, body) {
     return [200, [...sandboxes.values()].map((s) => ({ ...sandboxView(s), commands: [...s.sessions.values()]
       .flatMap((x) => [...x.commands.values()].map(commandView)) }))];
   return [404, { message: 'no such test call' }];
+}
+
+// The parts of a multipart/form-data body: name -> Buffer; null if it is not
+// one.
+function formData(req, raw) {
+  const m = /^multipart\/form-data;\s*boundary=("?)([^";]+)\1/i.exec(req.headers['content-type'] || '');
+  if (!m) return null;
+  const sep = Buffer.from(`--${m[2]}`), parts = {};
+  let at = raw.indexOf(sep);
+  while (at >= 0) {
+    const start = at + sep.length;
+    if (raw.slice(start, start + 2).toString() === '--') return parts;
+    const next = raw.indexOf(sep, start);
+    if (next < 0) return null;
+    const part = raw.slice(start + 2, next - 2);    /* less CRLF after the separator and before the next */
+    const head = part.indexOf('\r\n\r\n');
+    if (head < 0) return null;
+    const name = /name="([^"]*)"/.exec(part.slice(0, head).toString());
+    if (!name) return null;
+    parts[name[1]] = part.slice(head + 4);
+    at = next;
+  }
+  return null;
 }
 
 function readBody(req) {
@@ -359,7 +392,10 @@ const server = http.createServer(async (req, res) => {
   const q = Object.fromEntries(url.searchParams);
   const raw = await readBody(req);
   let body = {};
-  if (raw.length) {
+  const form = formData(req, raw);
+  if (form) {
+    body = form;
+  } else if (raw.length) {
     try { body = JSON.parse(raw.toString()); } catch { body = undefined; }
   }
   let answer;
@@ -374,7 +410,7 @@ const server = http.createServer(async (req, res) => {
   const tb = p.match(/^\/toolbox-proxy\/([^/]+)(\/.*)$/);
   const which = tb ? 'toolbox' : 'api';
   const opPath = tb ? tb[2] : p;
-  const problems = body === undefined ? ['the body is not JSON'] : spec.check(which, req.method, opPath, url.searchParams, body, raw.length > 0, req.headers);
+  const problems = body === undefined ? ['the body is not JSON'] : spec.check(which, req.method, opPath, url.searchParams, body, raw.length > 0, req.headers, !!form);
   if (!authorized(req)) {
     answer = [401, { statusCode: 401, message: 'Unauthorized' }];
   } else if (problems.length) {

@@ -100,7 +100,8 @@ export function loadSpecs(dir) {
   const ops = { api: compile(docs.api), toolbox: compile(docs.toolbox) };
   const resolve = { api: resolver(docs.api), toolbox: resolver(docs.toolbox) };
 
-  function check(which, method, p, query, body, hasBody) {
+  // form: the body was multipart/form-data, its parts (name -> Buffer) in body
+  function check(which, method, p, query, body, hasBody, headers, form) {
     const candidates = ops[which].filter((o) => o.re.test(p));
     if (!candidates.length) return [`the ${which} spec has no path ${p}`];
     const o = candidates.find((c) => c.method === method);
@@ -121,10 +122,17 @@ export function loadSpecs(dir) {
           out.push(`query parameter ${param.name} has the wrong type`);
         }
       } else if (param.in === 'body') {
-        if (!hasBody && param.required) out.push('a body is required');
+        if (form) out.push('the body must be JSON, not a form');
+        else if (!hasBody && param.required) out.push('a body is required');
         else if (hasBody) validate(r, param.schema, body, 'body', out);
+      } else if (param.in === 'formData') {
+        if (!form) out.push(`form field ${param.name}: the body must be ${(o.op.consumes || ['multipart/form-data'])[0]}`);
+        else if (param.required && body[param.name] === undefined) out.push(`form field ${param.name} is required`);
       }
     }
+    if (form && !params.some((x) => x.in === 'formData')) out.push(`${method} ${p} takes no form`);
+    if (form) for (const k of Object.keys(body))
+      if (!params.some((x) => x.in === 'formData' && x.name === k)) out.push(`form field ${k} is not in the spec`);
     for (const k of query.keys())
       if (!params.some((x) => x.in === 'query' && x.name === k)) out.push(`query parameter ${k} is not in the spec`);
     const rb = o.op.requestBody && r(o.op.requestBody);

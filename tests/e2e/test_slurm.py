@@ -173,6 +173,26 @@ def the_environment_reaches_the_job_and_nothing_of_the_daemons_leaks():
 
 
 @slurm_test
+def a_jobs_inputs_are_copied_to_the_spool_the_nodes_share():
+    w = workdir()
+    d = daemon()
+    p = project(d, autonomous=False)
+    d.call("task.add_batch", project=p["id"], tasks=[
+        {"name": "a", "title": "a", "command": "echo a; printf '{\"k\": \"v w\"}' > \"$DAGD_RESULT_FILE\""},
+        {"name": "b", "title": "b", "depends_on": ["a"],
+         "command": f'cat "$DAGD_INPUTS" > {w}/inputs; echo "$DAGD_INPUTS" > {w}/path; '
+                    f'echo {{{{inputs.a.k}}}} > {w}/arg'},
+    ])
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    d.wait_done(p, timeout=90)
+    expect_eq(json.loads(dagdtest.read_file(f"{w}/inputs")), {"a": {"k": "v w"}}, "the job's inputs")
+    assert dagdtest.read_file(f"{w}/path").startswith(os.path.join(d.state_dir, "slurm-spool") + "/"), \
+        "DAGD_INPUTS names the copy in the spool"
+    expect_eq(dagdtest.read_file(f"{w}/arg"), "v w\n", "a template")
+    wait_spool_empty(d)
+
+
+@slurm_test
 def bad_options_are_refused():
     d = daemon()
     p = project(d)

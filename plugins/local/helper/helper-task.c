@@ -316,13 +316,49 @@ static void child_fail(int fd, const char *what, const char *arg, int err) {
 	(void) !write(fd, "\n", 1);
 }
 
+/* A task that runs as another user cannot read the state directory, where
+ * its inputs file is (DAGD_INPUTS, see executor.h): it gets a sealed copy in
+ * memory instead, an fd it inherits, and DAGD_INPUTS names it
+ * (/proc/self/fd/N, which any process that holds it may open).  -1: none, or
+ * it cannot be copied (the task then finds the file unreadable). */
+static int inputs_copy(char **envp, char **ret_env) {
+	static const char key[] = "DAGD_INPUTS=";
+	char buf[65536];
+	ssize_t n;
+	int in, fd;
+
+	for (; *envp; envp++)
+		if (strncmp(*envp, key, sizeof(key) - 1) == 0)
+			break;
+	if (!*envp)
+		return -1;
+	in = open(*envp + sizeof(key) - 1, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	fd = memfd_create("dagd-inputs", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	while (fd >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t) n) != n) {
+			close(fd);
+			fd = -1;
+		}
+	close(in);
+	if (fd < 0)
+		return -1;
+	(void) fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+	*ret_env = xmalloc(sizeof(key) + 32);
+	snprintf(*ret_env, sizeof(key) + 32, "%s/proc/self/fd/%d", key, fd);
+	*envp = *ret_env;
+	return fd;
+}
+
 static struct __user_cap_header_struct cap_header = { .version = _LINUX_CAPABILITY_VERSION_3 };
 static struct __user_cap_data_struct cap_none[_LINUX_CAPABILITY_U32S_3];
 
 /* vfork and exec, the child in a session of its own, output to `out`; kept
  * apart so that nothing of the caller's is live across the vfork. */
 static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv, char **envp, const char *cwd,
-						   const char *user, uid_t uid, gid_t gid, int out, int cg_procs) {
+						   const char *user, uid_t uid, gid_t gid, int out, int cg_procs,
+						   int inputs) {
 	sigset_t none;
 	pid_t pid;
 
@@ -361,6 +397,8 @@ static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv,
 			_exit(126);
 		if (null > 2)
 			close(null);
+		if (inputs >= 0 && fcntl(inputs, F_SETFD, 0) < 0)
+			_exit(126);
 		if (*cwd && chdir(cwd) < 0) {
 			child_fail(2, "cannot enter the directory", cwd, errno);
 			_exit(127);
@@ -434,7 +472,13 @@ void task_spawn(struct conn *c, const char **f, int n) {
 			free(procs);
 		}
 	}
-	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1], cg_procs);
+	char *inputs_env = NULL;
+	int inputs = *f[3] ? inputs_copy(envp, &inputs_env) : -1;
+
+	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1], cg_procs, inputs);
+	if (inputs >= 0)
+		close(inputs);
+	free(inputs_env);
 	if (cg_procs >= 0)
 		close(cg_procs);
 	close(p[1]);

@@ -1,0 +1,370 @@
+/*
+ * engine-map.c - fan-out and fan-in.  A task with map_over names one of its
+ * dependencies, whose result is a JSON array.  When that dependency
+ * completes, the mapped task is expanded, in the same batch (so in the same
+ * commit) as that completion: one child per item, named "NAME[i]", with the
+ * mapped task's definition, its dependencies, and its item (DAGD_ITEM,
+ * {{item}}).  The mapped task then depends on its children: it stays
+ * `waiting` and runs no sandbox; once every child completed it completes at
+ * once, its result the array of their results in item order.  A child that
+ * fails for good fails it.  map_concurrency bounds how many of its children
+ * hold a slot at a time (dispatch sets the others aside).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dagd.h"
+#include "jw.h"
+#include "template.h"
+
+#define RESULT_MAX (256 * 1024)
+
+static struct task *map_parent_of(const struct task *t)
+{
+	return t->map_parent > 0 && (size_t) t->map_parent < n_tasks ? tasks[t->map_parent] : NULL;
+}
+
+static int check_templates(json_object *args, bool item_allowed)
+{
+	json_object *v;
+	int r;
+
+	if (json_object_object_get_ex(args, "command", &v)) {
+		if (json_object_is_type(v, json_type_string)) {
+			if ((r = template_check(json_object_get_string(v), item_allowed)) < 0)
+				return errorf(r, "argument 'command': %s", last_error());
+		} else if (json_object_is_type(v, json_type_array))
+			for (size_t i = 0; i < json_object_array_length(v); i++)
+				if ((r = template_check(json_object_get_string(json_object_array_get_idx(v, i)),
+							item_allowed)) < 0)
+					return errorf(r, "argument 'command'[%zu]: %s", i, last_error());
+	}
+	if (json_object_object_get_ex(args, "env", &v) && json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, k, val)
+			if ((r = template_check(json_object_get_string(val), item_allowed)) < 0)
+				return errorf(r, "env '%s': %s", k, last_error());
+	}
+	return 0;
+}
+
+/* task.add's map_over and map_concurrency, and the templates of the
+ * command and env; map_find_dep() checks map_over against depends_on. */
+int map_check_args(json_object *args)
+{
+	const char *s = NULL;
+	int64_t n;
+	int r;
+
+	r = arg_string(args, "map_over", &s);
+	if (r < 0 && r != -ENOENT)
+		return errorf(r, "argument 'map_over' must be the name or id of one of the task's dependencies");
+	if (r == 0 && !*s)
+		return errorf(-EINVAL, "argument 'map_over' must not be empty");
+	r = arg_int(args, "map_concurrency", 1, 1000000, &n);
+	if (r < 0 && r != -ENOENT)
+		return errorf(r, "argument 'map_concurrency' must be an integer from 1 to 1000000");
+	if (r == 0 && !s)
+		return errorf(-EINVAL, "argument 'map_concurrency' is only for a task with 'map_over'");
+	return check_templates(args, s != NULL);
+}
+
+/* The index in depends_on of what map_over names, as depends_on names it
+ * or by the dependency's name or id (names[i], ids[i]: 0 for a task of the
+ * batch); -ENOENT without map_over. */
+int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx)
+{
+	json_object *deps = NULL;
+	const char *s;
+	char id[24];
+
+	if (arg_string(args, "map_over", &s) < 0)
+		return -ENOENT;
+	(void) arg_array(args, "depends_on", &deps);
+	for (size_t i = 0; deps && i < json_object_array_length(deps); i++)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(deps, i)), s) == 0 ||
+		    (names[i] && strcmp(names[i], s) == 0) ||
+		    (ids[i] && strcmp(task_id_string(ids[i], id), s) == 0)) {
+			*ret_idx = i;
+			return 0;
+		}
+	return errorf(-EINVAL, "argument 'map_over': '%s' is not one of the task's dependencies (depends_on)", s);
+}
+
+static void link_dep(struct task *t, struct task *on)
+{
+	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
+	t->deps[t->n_deps++] = on;
+	on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
+	on->rdeps[on->n_rdeps++] = t;
+	if (on->status != ST_COMPLETED)
+		t->unmet++;
+	(void) store_dep_insert(t->id, on->id);
+}
+
+static struct task *child_new(struct task *t, size_t i, json_object *item, int64_t now)
+{
+	struct task *c = calloc(1, sizeof(*c));
+	char id[24];
+
+	if (!c)
+		abort();
+	c->id = next_task_id++;
+	c->project = t->project;
+	c->heap_idx = -1;
+	c->name = xasprintf("%s[%zu]", t->name ? t->name : task_id_string(t->id, id), i);
+	c->title = xasprintf("%s [%zu]", t->title, i);
+	c->command = xstrdup(t->command);
+	c->env = xstrdup(t->env);
+	c->cwd = t->cwd ? xstrdup(t->cwd) : NULL;
+	c->executor = t->executor ? xstrdup(t->executor) : NULL;
+	c->executor_options = xstrdup(t->executor_options);
+	c->priority = t->priority;
+	c->timeout_usec = t->timeout_usec;
+	c->max_retries = t->max_retries;
+	c->backoff_usec = t->backoff_usec;
+	c->validation_command = t->validation_command ? xstrdup(t->validation_command) : NULL;
+	c->released = t->released;
+	c->map_parent = t->id;
+	c->map_index = (unsigned) i;
+	c->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
+	c->status = ST_WAITING;
+	c->created_at = c->updated_at = c->status_changed_at = now;
+	return c;
+}
+
+static void map_fanin(struct task *t);
+
+/* t's map_over dependency completed: its children, or its failure. */
+static void map_expand(struct task *t)
+{
+	struct task *dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	struct project *p = t->project;
+	json_object *list = dep ? json_parse(dep->result) : NULL, *o;
+	size_t n, n_orig = t->n_deps;
+	struct task **made;
+	int64_t now = now_usec();
+	char id[24];
+
+	if (!json_object_is_type(list, json_type_array)) {
+		_cleanup_free_ char *msg = xasprintf("map_over: the result of %s%s%s (%s) is %s, not a JSON array",
+						     dep && dep->name ? "'" : "", dep && dep->name ? dep->name : "",
+						     dep && dep->name ? "'" : "", task_id_string(t->map_over, id),
+						     list ? json_type_to_name(json_object_get_type(list)) : "null");
+		json_object_put(list);
+		task_fail_final(t, "error", msg);
+		return;
+	}
+	n = json_object_array_length(list);
+	made = calloc(n ? n : 1, sizeof(*made));
+	if (!made)
+		abort();
+	if ((size_t) next_task_id + n >= n_tasks) {
+		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
+		tasks = xrealloc(tasks, m * sizeof(*tasks));
+		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
+		n_tasks = m;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct task *c = made[i] = child_new(t, i, json_object_array_get_idx(list, i), now);
+
+		tasks[c->id] = c;
+		names_add(&p->names, c);
+		member_add(c);
+		(void) store_task_insert(c);
+		for (size_t k = 0; k < n_orig; k++)
+			link_dep(c, t->deps[k]);
+	}
+	for (size_t i = 0; i < n; i++)
+		link_dep(t, made[i]);
+	t->expanded = true;
+	t->map_count = (unsigned) n;
+	(void) store_task_map(t);
+	for (size_t i = 0; i < n; i++) {
+		struct task *c = made[i];
+
+		member_del(c);
+		c->status = has_failed_dep(c) ? ST_UPSTREAM_FAILED : c->unmet ? ST_WAITING : ST_READY;
+		member_add(c);
+		task_save(c);
+		(void) store_task_map(c);
+		o = json_object_new_object();
+		json_object_object_add(o, "task", task_to_json(c));
+		task_event(c, "TASK_CREATED", o);
+	}
+	o = task_payload(t);
+	json_object_object_add(o, "count", json_object_new_int((int) n));
+	json_object_object_add(o, "children", ids_to_json(made, n));
+	task_event(t, "TASK_EXPANDED", o);
+	crash_point("expanded");
+	free(made);
+	json_object_put(list);
+	if (t->unmet == 0)
+		map_fanin(t);
+	else if (t->status != ST_WAITING)
+		set_status(t, ST_WAITING);
+	else
+		task_save(t);
+}
+
+/* Every child of t completed: t completes with their results, in order. */
+static void map_fanin(struct task *t)
+{
+	json_object *a = json_object_new_array_ext((int) t->map_count);
+	const char *text;
+
+	for (size_t i = 0; i < t->map_count; i++)
+		json_object_array_add(a, NULL);
+	for (size_t i = 0; i < t->n_deps; i++) {
+		struct task *c = t->deps[i];
+
+		if (c->map_parent == t->id && c->map_index < t->map_count)
+			json_object_array_put_idx(a, c->map_index, json_parse(c->result));
+	}
+	text = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (strlen(text) > RESULT_MAX) {
+		_cleanup_free_ char *msg = xasprintf("the results of its %u children come to %zu bytes, over the %d KiB a result may have",
+						     t->map_count, strlen(text), RESULT_MAX / 1024);
+		json_object_put(a);
+		task_fail_final(t, "error", msg);
+		return;
+	}
+	set_str(&t->result, text);
+	json_object_put(a);
+	json_object_put(task_succeeded(t, NULL));
+}
+
+/* A task that was just added: if what it maps over completed already, it
+ * is expanded now. */
+void map_created(struct task *t)
+{
+	struct task *dep;
+
+	if (!t->map_over)
+		return;
+	(void) store_task_map(t);
+	dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	if (dep && dep->status == ST_COMPLETED && (t->status == ST_WAITING || t->status == ST_READY))
+		map_expand(t);
+}
+
+/* One of d's dependencies completed (its unmet count taken down): true when
+ * d is a mapped task and the fan-out saw to it (expanded it, completed it
+ * with its children's results, or failed it), so it is not to be made ready. */
+bool map_dep_completed(struct task *d)
+{
+	struct task *dep;
+
+	if (!d->map_over)
+		return false;
+	if (d->status != ST_WAITING)
+		return d->expanded;
+	if (!d->expanded) {
+		dep = (size_t) d->map_over < n_tasks ? tasks[d->map_over] : NULL;
+		if (!dep || dep->status != ST_COMPLETED)
+			return false;
+		map_expand(d);
+		return true;
+	}
+	if (d->unmet == 0)
+		map_fanin(d);
+	return true;
+}
+
+/* A mapped task claimed for a sandbox (made ready by task.retry): it
+ * expands now, completes with its children's results, or waits for them;
+ * true if t is a mapped task, which then runs nothing. */
+bool map_launch(struct task *t)
+{
+	struct task *dep;
+
+	if (!t->map_over || !status_is_active(t->status))
+		return false;
+	if (t->expanded) {
+		if (t->unmet == 0)
+			map_fanin(t);
+		else
+			set_status(t, ST_WAITING);
+		return true;
+	}
+	dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	if (dep && dep->status == ST_COMPLETED)
+		map_expand(t);
+	else
+		task_fail_final(t, "error", "map_over: the dependency it maps over has not completed");
+	return true;
+}
+
+/* child of d failed for good, or was cancelled: d fails with it (its
+ * dependents then fail upstream, as the caller sees to). */
+bool map_child_failed(struct task *d, struct task *child)
+{
+	_cleanup_free_ char *msg = NULL;
+	json_object *o;
+
+	if (!d->expanded || child->map_parent != d->id ||
+	    (child->status != ST_FAILED && child->status != ST_CANCELLED))
+		return false;
+	msg = xasprintf("item %u (%s) %s: %s", child->map_index, child->name,
+			child->status == ST_CANCELLED ? "was cancelled" : "failed",
+			child->error_message ? child->error_message : status_to_string(child->status));
+	set_str(&d->error_message, msg);
+	set_status(d, ST_FAILED);
+	o = task_payload(d);
+	json_object_object_add(o, "error_message", json_object_new_string(msg));
+	json_object_object_add(o, "will_retry", json_object_new_boolean(false));
+	json_object_object_add(o, "retry_at", NULL);
+	json_object_object_add(o, "reason", json_object_new_string("map"));
+	task_event(d, "TASK_FAILED", o);
+	return true;
+}
+
+void map_count_active(struct task *t, int delta)
+{
+	struct task *p = map_parent_of(t);
+
+	if (p)
+		p->map_active += (unsigned) delta;
+}
+
+/* A child whose mapped task has as many children holding a slot as its
+ * map_concurrency allows. */
+bool map_full(const struct task *t)
+{
+	const struct task *p;
+
+	if (!t->map_parent)
+		return false;
+	p = map_parent_of(t);
+	return p && p->map_concurrency > 0 && p->map_active >= p->map_concurrency;
+}
+
+void map_write_json(struct jw *w, const struct task *t)
+{
+	char id[24];
+
+	if (t->map_over) {
+		jw_key(w, "map_over");
+		jw_str(w, task_id_string(t->map_over, id));
+		jw_key(w, "map_concurrency");
+		if (t->map_concurrency)
+			jw_int(w, t->map_concurrency);
+		else
+			jw_raw(w, NULL);
+		jw_key(w, "expanded");
+		jw_bool(w, t->expanded);
+		jw_key(w, "map_count");
+		if (t->expanded)
+			jw_int(w, t->map_count);
+		else
+			jw_raw(w, NULL);
+	}
+	if (t->map_parent) {
+		jw_key(w, "map_parent");
+		jw_str(w, task_id_string(t->map_parent, id));
+		jw_key(w, "map_index");
+		jw_int(w, t->map_index);
+		jw_key(w, "item");
+		jw_raw(w, t->item);
+	}
+}

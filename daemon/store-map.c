@@ -1,0 +1,71 @@
+/*
+ * store-map.c - what fan-out keeps of a task (schema/007_inputs.sql): written
+ * apart from the task's state, read once at start-up.
+ */
+#include <sqlite3.h>
+#include <string.h>
+
+#include "dagd.h"
+#include "store-private.h"
+
+static sqlite3_stmt *update_st;
+
+void store_map_close(void)
+{
+	sqlite3_finalize(update_st);
+	update_st = NULL;
+}
+
+int store_task_map(const struct task *t)
+{
+	sqlite3_stmt *st;
+
+	if (!update_st) {
+		if (sqlite3_prepare_v3(store_sqlite(), "UPDATE tasks SET map_over=?, map_concurrency=?, expanded=?,"
+				       " map_count=?, map_parent=?, map_index=?, item=? WHERE id=?", -1,
+				       SQLITE_PREPARE_PERSISTENT, &update_st, NULL) != SQLITE_OK)
+			return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	}
+	st = update_st;
+	sqlite3_bind_int64(st, 1, t->map_over);
+	sqlite3_bind_int(st, 2, (int) t->map_concurrency);
+	sqlite3_bind_int(st, 3, t->expanded);
+	sqlite3_bind_int(st, 4, (int) t->map_count);
+	sqlite3_bind_int64(st, 5, t->map_parent);
+	sqlite3_bind_int(st, 6, (int) t->map_index);
+	if (t->item)
+		sqlite3_bind_text(st, 7, t->item, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 7);
+	sqlite3_bind_int64(st, 8, t->id);
+	return store_step(st);
+}
+
+/* After store_load(): the fan-out of the tasks that have any. */
+int store_load_map(void)
+{
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, map_over, map_concurrency, expanded, map_count,"
+			       " map_parent, map_index, item FROM tasks WHERE map_over != 0 OR map_parent != 0",
+			       -1, &st, NULL) != SQLITE_OK)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		struct task *t = id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
+		const char *item = (const char *) sqlite3_column_text(st, 7);
+
+		if (!t)
+			continue;
+		t->map_over = sqlite3_column_int64(st, 1);
+		t->map_concurrency = (unsigned) sqlite3_column_int(st, 2);
+		t->expanded = sqlite3_column_int(st, 3);
+		t->map_count = (unsigned) sqlite3_column_int(st, 4);
+		t->map_parent = sqlite3_column_int64(st, 5);
+		t->map_index = (unsigned) sqlite3_column_int(st, 6);
+		free(t->item);
+		t->item = item ? xstrdup(item) : NULL;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
