@@ -363,8 +363,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	/* resolve dependencies, now that every name of the batch is known */
 	for (size_t i = 0; i < n; i++) {
 		json_object *deps = NULL;
-		const char *names[nt[i].n_deps + 1];
-		int64_t ids[nt[i].n_deps + 1];
+		_cleanup_free_ const char **names = NULL;
+		_cleanup_free_ int64_t *ids = NULL;
 
 		(void) arg_array(nt[i].args, "depends_on", &deps);
 		at = i;
@@ -414,6 +414,9 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			}
 		if ((r = trigger_check_names(nt[i].args, nt[i].deps, nt[i].n_deps, list)) < 0)
 			goto fail;
+		/* (what map_over may name: the dependencies, finally's too) */
+		names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
+		ids = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*ids));
 		for (size_t k = 0; k < nt[i].n_deps; k++) {
 			int dk = nt[i].deps[k];
 

@@ -132,7 +132,7 @@ def bad_map_arguments_are_refused_and_change_nothing():
     assert "tasks[1] ('m')" in err.message, err.message
     expect_eq(len(d.tasks(p)), before, "tasks after the refusals")
     # the batch's names work, and so does an id
-    r = d.call("task.add_batch", project=p["id"], tasks=[
+    r = d.call("task.add_batch", project=p["id"], objects=True, tasks=[
         {"name": "l", "title": "l", "command": "true"},
         {"name": "m", "title": "m", "command": "echo {{item}}", "depends_on": ["l"], "map_over": "l",
          "map_concurrency": 2}])["tasks"]
