@@ -117,7 +117,8 @@ static const struct ctl_opt add_opts[] = {
 	{ "validate", "COMMAND", ARG_STRING, "validation_command", 0,
 	  "a shell command that must pass before it is completed" },
 	{ "trigger", "RULE", ARG_STRING, "trigger", 0,
-	  "when it runs: all_succeeded (default), all_done, any_failed, none_failed, or 'a.succeeded && !b.failed'" },
+	  "when it runs: all_succeeded (default), all_done, any_failed, none_failed, any_succeeded, "
+	  "all_failed, or 'a.succeeded && !b.failed'" },
 	{ "shell", "STRING", ARG_STRING, "command", 0, "run STRING with /bin/sh -c, instead of -- COMMAND" },
 	{ "retry-on-exit", "JSON", ARG_JSON, "retry_on_exit", 0, "retry only these exit codes, e.g. '[75]'" },
 	{ "no-retry-on-exit", "JSON", ARG_JSON, "no_retry_on_exit", 0, "never retry these exit codes" },

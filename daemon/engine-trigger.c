@@ -66,10 +66,54 @@ static unsigned operand_state(size_t i, void *userdata)
 	return d ? dep_bits(d) : 0;
 }
 
+/* The units a rule over groups counts: a mapped dependency's children
+ * (one per item), any other dependency itself. */
+struct units {
+	unsigned n, done, succeeded, failed;
+};
+
+static void unit_count(struct units *u, const struct task *d)
+{
+	u->n++;
+	u->done += status_is_finished(d->status);
+	u->succeeded += d->status == ST_COMPLETED;
+	u->failed += status_is_failure(d->status);
+}
+
+static struct units units_of(const struct task *t)
+{
+	struct units u = { 0 };
+
+	for (size_t i = 0; i < t->n_deps; i++) {
+		const struct task *d = t->deps[i];
+
+		if (!d->expanded) {
+			unit_count(&u, d);
+			continue;
+		}
+		for (size_t k = 0; k < d->n_deps; k++)
+			if (d->deps[k]->map_parent == d->id)
+				unit_count(&u, d->deps[k]);
+	}
+	return u;
+}
+
+static bool over_groups(const struct task *t)
+{
+	return t->trigger->kind == TRIGGER_ANY_SUCCEEDED || t->trigger->kind == TRIGGER_ALL_FAILED;
+}
+
 /* Every dependency finished: does its rule hold? */
 static bool rule_holds(const struct task *t)
 {
 	switch (t->trigger->kind) {
+	case TRIGGER_ANY_SUCCEEDED:
+		return units_of(t).succeeded > 0;
+	case TRIGGER_ALL_FAILED: {
+		struct units u = units_of(t);
+
+		return u.failed == u.n;
+	}
 	case TRIGGER_ANY_FAILED:
 		for (size_t i = 0; i < t->n_deps; i++)
 			if (status_is_failure(t->deps[i]->status))
@@ -102,6 +146,14 @@ enum status task_verdict(const struct task *t)
 	for (size_t i = 0; i < t->n_deps; i++)
 		if (!status_is_finished(t->deps[i]->status))
 			return ST_WAITING;
+	/* a mapped task fails with its first failed item: a rule over its
+	 * items waits for the others too */
+	if (over_groups(t)) {
+		struct units u = units_of(t);
+
+		if (u.done < u.n)
+			return ST_WAITING;
+	}
 	return rule_holds(t) ? ST_READY : ST_SKIPPED;
 }
 
@@ -163,6 +215,12 @@ static void rejudge(struct task *t, bool recovery)
 		struct task *d = t->rdeps[i];
 		enum status old = d->status;
 
+		/* an item that ends after its mapped task failed: the rules over
+		 * that group judge again */
+		if (!recovery && d->expanded && t->map_parent == d->id && status_is_finished(old)) {
+			rejudge(d, false);
+			continue;
+		}
 		if (old != ST_WAITING && old != ST_READY && old != ST_AWAITING_APPROVAL &&
 		    !(recovery && (old == ST_UPSTREAM_FAILED || old == ST_SKIPPED ||
 				   (d->expanded && old == ST_FAILED))))

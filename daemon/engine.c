@@ -438,8 +438,11 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 
 		if (d->unmet > 0)
 			d->unmet--;
-		if (map_dep_completed(d))       /* expanded now, or gathered its children */
+		if (map_dep_completed(d)) {     /* expanded now, or gathered its children */
+			if (status_is_finished(d->status) && t->map_parent == d->id)
+				propagate_failure(d);   /* a late item: rules over its group */
 			continue;
+		}
 		if (d->trigger && d->status == ST_WAITING) {
 			/* a rule of its own: judged once every dependency finished */
 			task_settle(d, t);

@@ -23,6 +23,8 @@ static const char *const kind_names[_TRIGGER_KIND_MAX] = {
 	[TRIGGER_ALL_DONE] = "all_done",
 	[TRIGGER_ANY_FAILED] = "any_failed",
 	[TRIGGER_NONE_FAILED] = "none_failed",
+	[TRIGGER_ANY_SUCCEEDED] = "any_succeeded",
+	[TRIGGER_ALL_FAILED] = "all_failed",
 	[TRIGGER_EXPR] = NULL,
 };
 
@@ -230,8 +232,8 @@ int trigger_parse(const char *text, struct trigger **ret)
 	int r;
 
 	if (len == 0)
-		return errorf(-EINVAL, "trigger: empty; give all_succeeded, all_done, any_failed, none_failed "
-			      "or an expression such as \"build.succeeded && !lint.failed\"");
+		return errorf(-EINVAL, "trigger: empty; give all_succeeded, all_done, any_failed, none_failed, "
+			      "any_succeeded, all_failed or an expression such as \"build.succeeded && !lint.failed\"");
 	if (len > TRIGGER_MAX_LEN)
 		return errorf(-EINVAL, "trigger: longer than %d bytes", TRIGGER_MAX_LEN);
 	tr = calloc(1, sizeof(*tr));
@@ -251,7 +253,7 @@ int trigger_parse(const char *text, struct trigger **ret)
 		if (close)
 			return errorf(-EINVAL, "trigger: unknown rule '%s'; did you mean '%s'?", text, close);
 		return errorf(-EINVAL, "trigger: unknown rule '%.64s' (all_succeeded, all_done, any_failed, "
-			      "none_failed, or an expression over NAME.succeeded|failed|skipped|cancelled|done)",
+			      "none_failed, any_succeeded, all_failed, or an expression over NAME.succeeded|failed|skipped|cancelled|done)",
 			      text);
 	}
 	tr->kind = TRIGGER_EXPR;

@@ -22,6 +22,8 @@ enum trigger_kind {
 	TRIGGER_ALL_DONE,
 	TRIGGER_ANY_FAILED,
 	TRIGGER_NONE_FAILED,
+	TRIGGER_ANY_SUCCEEDED,          /* over groups: a mapped dependency's items */
+	TRIGGER_ALL_FAILED,
 	TRIGGER_EXPR,
 	_TRIGGER_KIND_MAX,
 };

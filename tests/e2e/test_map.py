@@ -106,6 +106,40 @@ def a_child_that_fails_fails_the_mapped_task_and_its_dependents_until_it_is_retr
 
 
 @test
+def rules_over_a_group_judge_every_item_of_a_mapped_dependency():
+    """any_succeeded and all_failed count a mapped dependency's items: they
+    wait for every item, even one that ends after the mapped task failed
+    with another, while the default rule fails at once."""
+    d, w = daemon(), workdir()
+    p = d.project(max_concurrency=10)
+    lst = producer(d, p, [0, 1, 2])
+    # item 1 fails at once; item 2 ends later, after the mapped task failed
+    m = d.add(p, f'if [ "{{{{item}}}}" = 2 ]; then while [ ! -e {w}/go ]; do sleep 0.05; done; '
+                 f'touch {w}/late; fi; test "{{{{item}}}}" != 1', title="m", name="m", depends_on=[lst],
+              map_over="list")["id"]
+    anyok = d.add(p, f"test -e {w}/late && touch {w}/anyok", title="any", depends_on=[m],
+                  trigger="any_succeeded")["id"]
+    allbad = d.add(p, f"touch {w}/allbad", title="all failed", depends_on=[m], trigger="all_failed")["id"]
+    plain = d.add(p, "true", title="plain", depends_on=[m])["id"]
+    # every item fails: the other way round
+    m2 = d.add(p, "false", title="m2", name="m2", depends_on=[lst], map_over="list")["id"]
+    anyok2 = d.add(p, f"touch {w}/anyok2", title="any 2", depends_on=[m2], trigger="any_succeeded")["id"]
+    allbad2 = d.add(p, f"touch {w}/allbad2", title="all failed 2", depends_on=[m2],
+                    trigger="all_failed")["id"]
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    wait_for(lambda: d.task(m)["status"] == "failed", timeout=60, what="the mapped task to fail with item 1")
+    expect_eq(d.task(plain)["status"], "upstream_failed", "the default rule, at once")
+    expect_eq((d.task(anyok)["status"], d.task(allbad)["status"]), ("waiting", "waiting"),
+              "rules over the group, while an item runs")
+    open(f"{w}/go", "w").close()
+    tasks = {t["id"]: t for t in d.wait_tasks(p, timeout=60)}
+    expect_eq([tasks[t]["status"] for t in (anyok, allbad, anyok2, allbad2)],
+              ["completed", "skipped", "skipped", "completed"], "any_succeeded, all_failed")
+    expect_eq(sorted(f for f in os.listdir(w) if f in ("anyok", "allbad", "anyok2", "allbad2")),
+              ["allbad2", "anyok"], "what ran")
+
+
+@test
 def bad_map_arguments_are_refused_and_change_nothing():
     d = daemon()
     p = d.project()

@@ -49,9 +49,11 @@ static bool eval(const char *expr, const char *with)
 
 static void named_rules_are_read_as_such(void **state)
 {
-	static const char *const names[] = { "all_succeeded", "all_done", "any_failed", "none_failed" };
+	static const char *const names[] = {
+		"all_succeeded", "all_done", "any_failed", "none_failed", "any_succeeded", "all_failed"
+	};
 
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 6; k++) {
 		struct trigger *tr = NULL;
 
 		assert_int_equal(trigger_parse(names[k], &tr), 0);
@@ -109,6 +111,7 @@ static void malformed_rules_are_refused_saying_where(void **state)
 	refused("", "empty");
 	refused("all_succeded", "did you mean 'all_succeeded'");
 	refused("any-failed", "did you mean 'any_failed'");
+	refused("any_suceeded", "did you mean 'any_succeeded'");
 	refused("whenever", "unknown rule 'whenever'");
 	refused("a.", "unknown state");
 	refused("a.ok", "at character 3");
