@@ -121,7 +121,10 @@ def containers_that_finished_while_dagd_was_down_are_collected():
 
 def engine_events(d, action):
     """The Docker engine's own events of this action for d's containers."""
-    now = int(time.time())
+    # (until is in whole seconds and excludes what came after it: the next
+    # second, which the engine waits for, so that an event of this very
+    # second is not left out)
+    now = int(time.time()) + 1
     filters = urllib.parse.quote(json.dumps({"label": [f"dagd.instance={d.state_dir}"], "event": [action]}))
     status, body = api().raw("GET", f"/events?since={now - 3600}&until={now}&filters={filters}")
     expect_eq(status, 200, "the engine's events")
