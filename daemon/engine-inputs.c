@@ -52,6 +52,17 @@ int inputs_render(const struct task *t, const char *s, bool shell, char **ret)
 	return r;
 }
 
+static bool any_result(const struct task *t)
+{
+	for (size_t i = 0; i < t->n_deps; i++) {
+		const struct task *d = t->deps[i];
+
+		if (!(t->expanded && d->map_parent == t->id) && d->result && strcmp(d->result, "null") != 0)
+			return true;
+	}
+	return false;
+}
+
 /* The inputs file of a task with dependencies whose executor knows of it
  * (write: make it; else only name it, if it is there, for a sandbox found
  * again).  A file that cannot
@@ -69,6 +80,10 @@ int inputs_prepare(struct task *t, struct sandbox *sb, bool write_it, char **ret
 	/* the file is part of executor ABI 4: an older plugin's sandboxes are
 	 * as they were (no DAGD_INPUTS), and cost nothing more */
 	if (t->n_deps == 0 || sb->validator || !sb->ex || !sb->ex->vt || sb->ex->vt->abi_version < 4)
+		return 0;
+	/* nothing reported, nothing to pass: a chain of commands that leave no
+	 * result pays no file a link */
+	if (write_it && !any_result(t))
 		return 0;
 	path = xasprintf("%.*s.inputs.json", (int) (strlen(sb->log_path) - strlen(".log")), sb->log_path);
 	if (!write_it) {
