@@ -1,7 +1,8 @@
 /*
  * ctl-board-draw.c - what board shows and how: the project's tasks sorted
  * into lanes (waiting, ready, running, validating, done, failed) of cards
- * (a task awaiting approval is in ready, its card saying "APPROVE?"),
+ * (a task awaiting approval is in ready, its card saying "APPROVE?"; a
+ * mapped task's children side by side in a lane are one card, "resize[] x12"),
  * under a header with the mode and the counts, drawn to fit a width (six
  * lanes side by side, else three or two or one a row; a lane with more cards
  * than room says "+N more"), or given as JSON.  Watching it live is
@@ -64,7 +65,9 @@ static int recent_first(const void *a, const void *b) {
 void board_lanes_free(struct board *b) {
 	for (int i = 0; i < NLANES; i++) {
 		free(TAKE_PTR(b->lane[i]));
-		b->count[i] = 0;
+		free(TAKE_PTR(b->card[i]));
+		free(TAKE_PTR(b->many[i]));
+		b->count[i] = b->cards[i] = 0;
 	}
 }
 
@@ -88,9 +91,29 @@ static int lanes_fill(struct board *b) {
 		if (i >= 0)
 			b->lane[i][b->count[i]++] = ts[k];
 	}
-	for (int i = 0; i < NLANES; i++)
+	for (int i = 0; i < NLANES; i++) {
+		const char *group = NULL;
+
 		if (lanes[i].recent_first)
 			qsort(b->lane[i], b->count[i], sizeof *b->lane[i], recent_first);
+		b->card[i] = calloc(b->count[i] + 1, sizeof *b->card[i]);
+		b->many[i] = calloc(b->count[i] + 1, sizeof *b->many[i]);
+		if (!b->card[i] || !b->many[i])
+			return -ENOMEM;
+		/* a mapped task's children side by side in a lane: one card */
+		for (size_t k = 0; k < b->count[i]; k++) {
+			json_object *t = b->lane[i][k];
+			const char *parent = json_object_get_string(ctl_get(t, "map_parent", json_type_string));
+
+			if (parent && group && strcmp(parent, group) == 0) {
+				b->many[i][b->cards[i] - 1]++;
+				continue;
+			}
+			group = parent;
+			b->card[i][b->cards[i]] = t;
+			b->many[i][b->cards[i]++] = 1;
+		}
+	}
 	return 0;
 }
 
@@ -228,15 +251,25 @@ static void draw_lane_line(struct board *b, struct sbuf *o, int i, int line, int
 		return;
 	}
 	if (card >= shown) {
-		if (card == shown && (line - 2) % 2 == 0 && shown < b->count[i]) {
-			snprintf(buf, sizeof buf, "+%zu more", b->count[i] - shown);
+		if (card == shown && (line - 2) % 2 == 0 && shown < b->cards[i]) {
+			size_t drawn = 0;
+
+			for (size_t k = 0; k < shown; k++)
+				drawn += b->many[i][k];
+			snprintf(buf, sizeof buf, "+%zu more", b->count[i] - drawn);
 			draw_cell(b, o, w, "2", buf, NULL);
 		} else
 			sbuf_printf(o, "%*s", w, "");
 		return;
 	}
-	t = b->lane[i][card];
-	if ((line - 2) % 2 == 0) {
+	t = b->card[i][card];
+	if ((line - 2) % 2 == 0 && b->many[i][card] > 1) {
+		/* "resize[] x12": the mapped task's name, and how many of its items */
+		const char *name = ctl_str(t, "name");
+
+		snprintf(buf, sizeof buf, " %.*s[] x%zu", (int) strcspn(name, "["), name, b->many[i][card]);
+		draw_cell(b, o, w, "1", ctl_str(t, "id"), buf);
+	} else if ((line - 2) % 2 == 0) {
 		snprintf(buf, sizeof buf, " %s", ctl_str(t, "title"));
 		draw_cell(b, o, w, "1", ctl_str(t, "id"), buf);
 	} else
@@ -255,14 +288,14 @@ static void draw_lanes(struct board *b, struct sbuf *o, int per_row, int rows) {
 		if (first > 0)
 			sbuf_end_line(o, b->watch);
 		for (int i = first; i < first + per_row; i++) {
-			shown[i] = b->count[i];
+			shown[i] = b->cards[i];
 			if (rows > 0 && (int) (2 + 2 * shown[i]) > rows) {
 				int room = rows - 3;
 
 				shown[i] = room > 0 ? (size_t) room / 2 : 0;
 			}
-			if ((int) (2 + 2 * shown[i] + (shown[i] < b->count[i])) > lines)
-				lines = (int) (2 + 2 * shown[i] + (shown[i] < b->count[i]));
+			if ((int) (2 + 2 * shown[i] + (shown[i] < b->cards[i])) > lines)
+				lines = (int) (2 + 2 * shown[i] + (shown[i] < b->cards[i]));
 		}
 		for (int line = 0; line < lines; line++) {
 			for (int i = first; i < first + per_row; i++) {

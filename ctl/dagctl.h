@@ -248,6 +248,10 @@ struct board {
 	double now;
 	json_object **lane[BOARD_LANES]; /* the tasks of each lane, borrowed */
 	size_t count[BOARD_LANES];
+	/* the cards of each lane: a task, or the first of a run of a mapped
+	 * task's children (many[i][k] of them) drawn as one */
+	json_object **card[BOARD_LANES];
+	size_t *many[BOARD_LANES], cards[BOARD_LANES];
 	char note[256];         /* --watch: the last key's outcome, or what went wrong */
 	bool note_bad, lost;
 };

@@ -140,6 +140,23 @@ def rules_over_a_group_judge_every_item_of_a_mapped_dependency():
 
 
 @test
+def a_mapped_tasks_children_are_one_card_on_the_board():
+    d = daemon()
+    p = d.project()
+    lst = producer(d, p, list(range(6)))
+    m = d.add(p, "true", title="resize", name="resize", depends_on=[lst], map_over="list")["id"]
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    d.wait_done(p)
+    rc, out, err = d.dagctl("board", p["name"], "--width", "120")
+    expect_eq(rc, 0, f"dagctl board ({err})")
+    assert "resize[] x6" in out, out
+    assert "resize[3]" not in out, out
+    expect_eq(out.split("\n")[1].count("done 8"), 1, f"the done lane counts every task: {out}")
+    rc, out, err = d.dagctl("board", p["name"], "--json")
+    expect_eq(sum(len(l["tasks"]) for l in json.loads(out)["lanes"]), 8, "tasks in --json, each")
+
+
+@test
 def bad_map_arguments_are_refused_and_change_nothing():
     d = daemon()
     p = d.project()
