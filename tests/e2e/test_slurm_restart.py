@@ -40,7 +40,9 @@ def start_waiting(d, w, p, n=3, then=None):
 def check_once(d, p, ids, statuses):
     """Each task ended as said, in one attempt, its lines once, one spawn and one exit each."""
     tasks = {t["id"]: t for t in d.wait_tasks(p, timeout=90, until=lambda ts: len(exited(d, p)) == len(ids))}
-    expect_eq([tasks[t]["status"] for t in ids], statuses, "statuses")
+    how = [(t, tasks[t]["status"], tasks[t]["attempt"], tasks[t]["error_message"]) for t in ids]
+    expect_eq([tasks[t]["status"] for t in ids], statuses,
+              f"statuses ({how}; exits: {[e['payload'] for e in select_events(d.events(0, project=p['id']), 'SANDBOX_EXITED')]})")
     for t in ids:
         expect_eq(tasks[t]["attempt"], 1, f"attempts of {t}")
         lines = collections.Counter(log_text(d, t).splitlines())
