@@ -141,8 +141,8 @@ def cancel_and_timeout_stop_the_container_and_leave_none_behind():
     expect_eq(d.task(plain)["paused"], False, "paused after a refused pause")
     d.call("task.cancel", task_id=plain)
     d.call("task.cancel", task_id=init)
-    tasks = {t["id"]: t for t in d.wait_tasks(p, timeout=60,
-                                              until=lambda ts: len(exited(d, p)) == 3)}
+    d.wait_tasks(p, timeout=60, until=lambda ts: len(exited(d, p)) == 3)
+    tasks = {t["id"]: t for t in d.tasks(p)}    # (as the exits counted, not older)
     expect_eq([tasks[x]["status"] for x in (plain, init, slow)], ["cancelled", "cancelled", "failed"],
               "statuses")
     assert "timed out" in tasks[slow]["error_message"], tasks[slow]["error_message"]

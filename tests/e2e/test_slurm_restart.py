@@ -39,7 +39,10 @@ def start_waiting(d, w, p, n=3, then=None):
 
 def check_once(d, p, ids, statuses):
     """Each task ended as said, in one attempt, its lines once, one spawn and one exit each."""
-    tasks = {t["id"]: t for t in d.wait_tasks(p, timeout=90, until=lambda ts: len(exited(d, p)) == len(ids))}
+    d.wait_tasks(p, timeout=90, until=lambda ts: len(exited(d, p)) == len(ids))
+    # (read again: the list wait_tasks saw can be older than the exits it then
+    # counted; an exit and its task's status are committed together)
+    tasks = {t["id"]: t for t in d.tasks(p)}
     how = [(t, tasks[t]["status"], tasks[t]["attempt"], tasks[t]["error_message"]) for t in ids]
     expect_eq([tasks[t]["status"] for t in ids], statuses,
               f"statuses ({how}; exits: {[e['payload'] for e in select_events(d.events(0, project=p['id']), 'SANDBOX_EXITED')]})")
