@@ -179,6 +179,17 @@ int result_copy(const char *from, const char *log_path, char **ret_error) {
 	if (!to)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	r = write_file_atomic(to, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 0640);
+	if (r == -ENOENT) {
+		/* a job that printed nothing: its log's directory is not there yet */
+		_cleanup_free_ char *dir = strdup(to);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+
+		if (slash && slash != dir) {
+			*slash = '\0';
+			(void) mkdir_p(dir, 0750);
+		}
+		r = write_file_atomic(to, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 0640);
+	}
 	if (r < 0)
 		return errorf(ret_error, r, "cannot write %s: %m", to);
 	return 1;
