@@ -369,6 +369,7 @@ extern size_t n_spawn, spawn_cap;
 extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
 /* A task counted, and listed by status, in its project and the daemon. */
+void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
 void member_add(struct task *t);
 void member_del(struct task *t);
 /* The task with the smallest id above after whose status want[] marks, of p

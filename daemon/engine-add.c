@@ -467,12 +467,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	made = calloc(n, sizeof(*made));
 	if (!made)
 		abort();
-	if ((size_t) next_task_id + n >= n_tasks) {
-		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
-		tasks = xrealloc(tasks, m * sizeof(*tasks));
-		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
-		n_tasks = m;
-	}
+	tasks_reserve(n);
 	for (size_t i = 0; i < n; i++) {
 		made[i] = task_new(p, nt[i].args);
 		tasks[made[i]->id] = made[i];

@@ -159,12 +159,7 @@ static void map_expand(struct task *t)
 	made = calloc(n ? n : 1, sizeof(*made));
 	if (!made)
 		abort();
-	if ((size_t) next_task_id + n >= n_tasks) {
-		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
-		tasks = xrealloc(tasks, m * sizeof(*tasks));
-		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
-		n_tasks = m;
-	}
+	tasks_reserve(n);
 	for (size_t i = 0; i < n; i++) {
 		struct task *c = made[i] = child_new(t, i, json_object_array_get_idx(list, i), now);
 

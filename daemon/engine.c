@@ -281,6 +281,17 @@ void task_reorder(struct task *t)
 	dispatch_dirty = true;
 }
 
+/* Room in tasks[] for n more ids from next_task_id on. */
+void tasks_reserve(size_t n)
+{
+	if ((size_t) next_task_id + n >= n_tasks) {
+		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
+		tasks = xrealloc(tasks, m * sizeof(*tasks));
+		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
+		n_tasks = m;
+	}
+}
+
 void member_add(struct task *t)
 {
 	t->project->counts[t->status]++;
