@@ -168,6 +168,7 @@ struct task {
 	unsigned unmet;                 /* deps not completed */
 
 	ssize_t heap_idx;               /* -1: not in its project's heap */
+	size_t dirty_pos;               /* its place in the rows to write + 1; 0: none */
 	struct sandbox *sb;             /* the live sandbox of its current attempt */
 	sd_event_source *backoff;
 
@@ -305,7 +306,7 @@ int store_task_trigger(const struct task *t);
 int store_dep_insert(int64_t task, int64_t on);
 int store_dep_delete(int64_t task, int64_t on);
 int store_event_append(const char *type, const char *entity, const char *entity_id,
-		       int64_t project_id, json_object *payload, int64_t *ret_seq);
+		       int64_t project_id, const char *payload, int64_t *ret_seq);
 int64_t store_last_seq(void);
 int64_t store_next_id(const char *table);
 int store_load(void);
@@ -341,6 +342,8 @@ json_object *project_to_json(const struct project *p);
 json_object *task_to_json(const struct task *t);
 struct jw;
 void task_write_json(struct jw *w, const struct task *t);
+void task_write_summary(struct jw *w, const struct task *t);  /* TASK_CREATED's */
+void task_created_event(const struct task *t);
 
 int project_create(json_object *args, struct project **ret);
 int project_update(struct project *p, json_object *args);
@@ -377,7 +380,9 @@ void member_del(struct task *t);
 struct task *task_next(const struct project *p, const bool want[static _ST_MAX], int64_t after);
 /* The same for one status. */
 struct task *task_next_in(const struct project *p, enum status s, int64_t after);
-void task_save(struct task *t);         /* write its state; its heap place follows */
+void task_save(struct task *t);         /* its state to write this turn; its heap place follows */
+void task_unsave(struct task *t);       /* it is gone: nothing to write */
+void engine_save(void);                 /* the rows of the turn's changed tasks, before the commit */
 void task_reorder(struct task *t);      /* its priority changed */
 void heap_sync(struct task *t);
 bool has_failed_dep(const struct task *t);
@@ -387,6 +392,10 @@ void remove_edge(struct task *t, struct task *on);
 void task_unlink(struct task *t);       /* out of the graph, the store and memory */
 json_object *task_payload(const struct task *t);
 void task_event(const struct task *t, const char *type, json_object *payload);
+struct jw;
+struct jw *payload_open(const struct task *t);  /* a payload written as text: "{task_id, project_id" */
+void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id);
+void task_payload_emit(const struct task *t, const char *type);
 json_object *ids_to_json(struct task **list, size_t n);
 void clear_str(char **p);
 void set_str(char **p, const char *s);

@@ -496,7 +496,6 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 	 * batch may depend on one later in the list): no change to announce */
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i];
-		json_object *o = json_object_new_object();
 
 		member_del(t);
 		t->status = task_verdict(t);
@@ -513,8 +512,7 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 			(void) store_task_save(t);
 		}
 		heap_sync(t);
-		json_object_object_add(o, "task", task_to_json(t));
-		task_event(t, "TASK_CREATED", o);
+		task_created_event(t);
 		if (t->status == ST_AWAITING_APPROVAL)
 			approval_enter(t);
 	}

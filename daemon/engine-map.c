@@ -183,9 +183,7 @@ static void map_expand(struct task *t)
 		member_add(c);
 		task_save(c);
 		(void) store_task_map(c);
-		o = json_object_new_object();
-		json_object_object_add(o, "task", task_to_json(c));
-		task_event(c, "TASK_CREATED", o);
+		task_created_event(c);
 	}
 	o = task_payload(t);
 	json_object_object_add(o, "count", json_object_new_int((int) n));

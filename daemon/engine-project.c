@@ -229,6 +229,7 @@ void task_free(struct task *t)
 {
 	if (!t)
 		return;
+	task_unsave(t);
 	sd_event_source_unref(t->backoff);
 	sd_event_source_unref(t->approval_timer);
 	free(t->pools);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "dagd.h"
+#include "jw.h"
 
 struct task *sandbox_task(const struct sandbox *sb)
 {
@@ -36,7 +37,7 @@ int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 void sandbox_started(struct sandbox *sb, const char *handle)
 {
 	struct task *t = sandbox_task(sb);
-	json_object *o;
+	struct jw *w;
 	char id[24];
 
 	if (sb->started || sb->exited)
@@ -53,14 +54,19 @@ void sandbox_started(struct sandbox *sb, const char *handle)
 		set_status(t, ST_RUNNING);
 	else
 		task_save(t);
-	o = json_object_new_object();
-	json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
-	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
+	w = payload_open(NULL);
+	jw_key(w, "sandbox_id");
+	jw_str(w, sb->id);
+	jw_key(w, "task_id");
+	jw_str(w, task_id_string(t->id, id));
 	snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
-	json_object_object_add(o, "project_id", json_object_new_string(id));
-	json_object_object_add(o, "executor", json_object_new_string(t->sandbox_executor));
-	json_object_object_add(o, "attempt", json_object_new_int((int) sb->attempt));
-	event_emit("SANDBOX_SPAWNED", "sandbox", sb->id, t->project->id, o);
+	jw_key(w, "project_id");
+	jw_str(w, id);
+	jw_key(w, "executor");
+	jw_str(w, t->sandbox_executor);
+	jw_key(w, "attempt");
+	jw_int(w, (int) sb->attempt);
+	payload_emit("SANDBOX_SPAWNED", "sandbox", sb->id, t->project->id);
 }
 
 void sandbox_output(struct sandbox *sb, const void *data, size_t size)
@@ -114,30 +120,36 @@ struct exit_info {
 static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 {
 	struct task *t = sandbox_task(sb);
-	json_object *o;
-	char *msg;
+	struct jw *w;
+	char *msg, id[24], *dot;
 
-	o = json_object_new_object();
-	json_object_object_add(o, "sandbox_id", json_object_new_string(sb->id));
-	json_object_object_add(o, "exit_code", e->code >= 0 ? json_object_new_int(e->code) : NULL);
-	json_object_object_add(o, "signal", e->signal ? json_object_new_int(e->signal) : NULL);
-	json_object_object_add(o, "reason", json_object_new_string(sb->timed_out ? "timeout" :
-						sb->cancelled ? "cancelled" :
-						e->reason ? e->reason :
-						e->code == 0 ? "exited" : "failed"));
-	{
-		char id[24], *dot;
-		snprintf(id, sizeof(id), "%s", sb->id);
-		if ((dot = strchr(id, '.')))
-			*dot = 0;
-		json_object_object_add(o, "task_id", json_object_new_string(id));
-	}
+	w = payload_open(NULL);
+	jw_key(w, "sandbox_id");
+	jw_str(w, sb->id);
+	jw_key(w, "exit_code");
+	if (e->code >= 0)
+		jw_int(w, e->code);
+	else
+		jw_raw(w, NULL);
+	jw_key(w, "signal");
+	if (e->signal)
+		jw_int(w, e->signal);
+	else
+		jw_raw(w, NULL);
+	jw_key(w, "reason");
+	jw_str(w, sb->timed_out ? "timeout" : sb->cancelled ? "cancelled" : e->reason ? e->reason :
+	       e->code == 0 ? "exited" : "failed");
+	snprintf(id, sizeof(id), "%s", sb->id);
+	if ((dot = strchr(id, '.')))
+		*dot = 0;
+	jw_key(w, "task_id");
+	jw_str(w, id);
 	if (t) {
-		char pid[24];
-		snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
-		json_object_object_add(o, "project_id", json_object_new_string(pid));
+		snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
+		jw_key(w, "project_id");
+		jw_str(w, id);
 	}
-	event_emit("SANDBOX_EXITED", "sandbox", sb->id, t ? t->project->id : 0, o);
+	payload_emit("SANDBOX_EXITED", "sandbox", sb->id, t ? t->project->id : 0);
 	if (!t)
 		return;
 	t->sb = NULL;

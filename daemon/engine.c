@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dagd.h"
+#include "jw.h"
 
 struct project **projects;
 size_t n_projects;
@@ -144,9 +145,46 @@ struct executor *task_executor(const struct task *t)
 void event_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id,
 		json_object *payload)
 {
-	(void) store_event_append(type, entity, entity_id, project_id, payload, NULL);
+	(void) store_event_append(type, entity, entity_id, project_id, payload ? json_text(payload) : NULL, NULL);
 	json_object_put(payload);
 	server_kick();
+}
+
+/* The events a task makes by the thousand (its status changes, its
+ * sandboxes) have their payloads written straight into text, in one
+ * buffer kept from one to the next: payload_open() starts one, with the
+ * task's id and project's, and payload_emit() records it. */
+static struct jw pl;
+
+struct jw *payload_open(const struct task *t)
+{
+	char id[24];
+
+	pl.len = 0;
+	pl.comma = false;
+	jw_open(&pl, '{');
+	if (t) {
+		jw_key(&pl, "task_id");
+		jw_str(&pl, task_id_string(t->id, id));
+		snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
+		jw_key(&pl, "project_id");
+		jw_str(&pl, id);
+	}
+	return &pl;
+}
+
+void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id)
+{
+	jw_close(&pl, '}');
+	(void) store_event_append(type, entity, entity_id, project_id, pl.buf, NULL);
+	server_kick();
+}
+
+void task_payload_emit(const struct task *t, const char *type)
+{
+	char id[24];
+
+	payload_emit(type, "task", task_id_string(t->id, id), t->project->id);
 }
 
 json_object *ids_to_json(struct task **list, size_t n)
@@ -266,11 +304,46 @@ void count_active(struct task *t, int delta)
 		dispatch_dirty = true;
 }
 
+/* A task's row is written once a turn, however often it changed: the
+ * changed tasks wait in dirty[] for engine_save(), which the loop calls
+ * just before its commit (nothing reads a task's row back in the meantime:
+ * the rows are read only at load). */
+static struct task **dirty;
+static size_t n_dirty, dirty_cap;
+
 void task_save(struct task *t)
 {
 	t->updated_at = now_usec();
-	(void) store_task_save(t);
+	if (!t->dirty_pos) {
+		if (n_dirty == dirty_cap) {
+			dirty_cap = dirty_cap ? 2 * dirty_cap : 256;
+			dirty = xrealloc(dirty, dirty_cap * sizeof(*dirty));
+		}
+		dirty[n_dirty++] = t;
+		t->dirty_pos = n_dirty;
+	}
 	heap_sync(t);
+}
+
+/* It is gone (its row deleted, or all of them reloaded): nothing to write. */
+void task_unsave(struct task *t)
+{
+	size_t i = t->dirty_pos;
+
+	if (!i)
+		return;
+	dirty[i - 1] = dirty[--n_dirty];
+	dirty[i - 1]->dirty_pos = i;
+	t->dirty_pos = 0;
+}
+
+void engine_save(void)
+{
+	for (size_t i = 0; i < n_dirty; i++) {
+		dirty[i]->dirty_pos = 0;
+		(void) store_task_save(dirty[i]);
+	}
+	n_dirty = 0;
 }
 
 /* Its place in its project's heap, after its priority changed. */
@@ -330,8 +403,7 @@ struct task *task_next_in(const struct project *p, enum status s, int64_t after)
 void set_status(struct task *t, enum status s)
 {
 	enum status old = t->status;
-	json_object *o;
-	char id[24];
+	struct jw *w;
 
 	if (s == ST_READY && t->approval)
 		s = ST_AWAITING_APPROVAL;       /* an operator decides, not a sandbox */
@@ -351,14 +423,14 @@ void set_status(struct task *t, enum status s)
 		t->finished_at = t->status_changed_at;
 	task_save(t);
 
-	o = json_object_new_object();
-	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
-	snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
-	json_object_object_add(o, "project_id", json_object_new_string(id));
-	json_object_object_add(o, "old_status", json_object_new_string(status_to_string(old)));
-	json_object_object_add(o, "new_status", json_object_new_string(status_to_string(s)));
-	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
-	event_emit("TASK_STATUS_CHANGED", "task", task_id_string(t->id, id), t->project->id, o);
+	w = payload_open(t);
+	jw_key(w, "old_status");
+	jw_str(w, status_to_string(old));
+	jw_key(w, "new_status");
+	jw_str(w, status_to_string(s));
+	jw_key(w, "attempt");
+	jw_int(w, (int) t->attempt);
+	task_payload_emit(t, "TASK_STATUS_CHANGED");
 	if (t->approval)
 		attempts_status_changed(t, old);
 }
@@ -434,15 +506,19 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	struct task **unblocked = NULL;
 	size_t n = 0;
 	json_object *ids, *o;
+	struct jw *w;
 
 	if (t->validation_command && t->status != ST_VALIDATING && !t->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
 		return json_object_new_array();
 	}
 	set_status(t, ST_COMPLETED);
-	o = task_payload(t);
-	json_object_object_add(o, "result", json_parse(t->result));
-	task_event(t, "TASK_COMPLETED", o);
+	w = payload_open(t);
+	jw_key(w, "attempt");
+	jw_int(w, (int) t->attempt);
+	jw_key(w, "result");
+	jw_raw(w, t->result);
+	task_payload_emit(t, "TASK_COMPLETED");
 
 	for (size_t i = 0; i < t->n_rdeps; i++) {
 		struct task *d = t->rdeps[i];

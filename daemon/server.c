@@ -407,6 +407,7 @@ void server_flush(void)
 		}
 		if (!retry_source)
 			engine_dispatch();
+		engine_save();
 		wrote = store_in_transaction();
 		if (store_commit() < 0) {
 			batch_failed();

@@ -495,7 +495,7 @@ int store_dep_delete(int64_t task, int64_t on)
 }
 
 int store_event_append(const char *type, const char *entity, const char *entity_id,
-		       int64_t project_id, json_object *payload, int64_t *ret_seq)
+		       int64_t project_id, const char *payload, int64_t *ret_seq)
 {
 	sqlite3_stmt *st = stmts[Q_EVENT_INSERT];
 	int r = store_begin();
@@ -510,7 +510,7 @@ int store_event_append(const char *type, const char *entity, const char *entity_
 	else
 		sqlite3_bind_null(st, 4);
 	sqlite3_bind_int64(st, 5, now_usec());
-	bind_text(st, 6, payload ? json_text(payload) : "{}");
+	bind_text(st, 6, payload ? payload : "{}");
 	r = step(st);
 	if (r < 0)
 		return r;

@@ -102,7 +102,7 @@ def task_add_fills_in_the_documented_defaults():
 
 
 @test
-def task_created_event_carries_the_task_as_added():
+def task_created_event_carries_the_task_summary_as_added():
     d = daemon()
     p = d.project()
     since = d.call("daemon.status")["last_event_seq"]
@@ -110,8 +110,11 @@ def task_created_event_carries_the_task_as_added():
     b = d.add(p, "true", title="b", depends_on=[a["id"]])
     created = select_events(d.events(since, project=p["id"]), "TASK_CREATED")
     expect_eq([e["payload"]["task"]["id"] for e in created], [a["id"], b["id"]], "TASK_CREATED")
+    summary = {"id", "project_id", "name", "title", "kind", "priority", "status", "released", "held",
+               "attempt", "depends_on", "created_at", "status_changed_at"}
     for e, t in zip(created, (a, b)):
-        got = {k: e["payload"]["task"][k] for k in ("status", "unmet", "depends_on")}
+        got = e["payload"]["task"]
+        expect_eq(set(got), summary, f"TASK_CREATED of {t['id']}: the summary's fields")
         expect_eq(got, {k: t[k] for k in got}, f"TASK_CREATED of {t['id']} against task.add")
 
 
