@@ -2,6 +2,7 @@
  * cmd.c - the command table, the parsing of a request line, and the reply
  * helpers.  Adding a command is adding a cmd_*_entry and a row here.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -156,6 +157,8 @@ int args_check(json_object *o, const char *const *known, const char *what)
 	return 0;
 }
 
+#define BIG_LINE (256 * 1024)
+
 void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 {
 	struct req r = { .client = c, .operator = operator, .writes = store_writes() };
@@ -203,4 +206,8 @@ void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 out:
 	json_object_put(empty);
 	json_object_put(req);
+	/* the tree of a long line (a big batch) is gone: its memory goes back
+	 * to the system, not kept in the heap for a line that may never come */
+	if (len > BIG_LINE)
+		(void) malloc_trim(0);
 }
