@@ -502,15 +502,13 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		if (t->status == ST_READY && t->approval)
 			t->status = ST_AWAITING_APPROVAL;
 		member_add(t);
+		if (t->status == ST_SKIPPED)
+			t->finished_at = t->created_at;
 		(void) store_task_insert(t);    /* one row, in its status: no update after */
 		if (t->trigger || t->finally)
 			(void) store_task_trigger(t);
 		if (attempts_row_wanted(t))
 			(void) store_attempts_save(t);
-		if (t->status == ST_SKIPPED) {
-			t->finished_at = t->created_at;
-			(void) store_task_save(t);
-		}
 		heap_sync(t);
 		task_created_event(t);
 		if (t->status == ST_AWAITING_APPROVAL)

@@ -57,8 +57,8 @@ static const char *const sql[_Q_MAX] = {
 	[Q_TASK_INSERT] =
 		"INSERT INTO tasks (id, project_id, name, title, command, env, cwd, executor,"
 		" executor_options, priority, timeout_usec, max_retries, backoff_usec,"
-		" validation_command, status, created_at, updated_at)"
-		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		" validation_command, status, created_at, updated_at, status_changed_at, finished_at)"
+		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?, result=?,"
 		" error_message=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=?, token=?,"
@@ -393,6 +393,8 @@ int store_task_insert(const struct task *t)
 	bind_text(st, 15, status_to_string(t->status));
 	sqlite3_bind_int64(st, 16, t->created_at);
 	sqlite3_bind_int64(st, 17, t->updated_at);
+	sqlite3_bind_int64(st, 18, t->status_changed_at);
+	sqlite3_bind_int64(st, 19, t->finished_at);
 	return step(st);
 }
 
