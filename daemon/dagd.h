@@ -227,6 +227,7 @@ void names_free(struct name_index *x);
 
 int64_t now_usec(void);
 char *format_time(int64_t usec, char buf[static 32]);
+size_t format_id(char *buf, const char *prefix, int64_t v);    /* "t-42": its length; buf of 24 */
 int random_hex(char *buf, size_t n_bytes);
 int mkdir_p(const char *path, mode_t mode);
 int log_open(const char *path, int flags);

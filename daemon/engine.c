@@ -98,7 +98,7 @@ bool status_is_failure(enum status s)
 
 char *task_id_string(int64_t id, char buf[static 24])
 {
-	snprintf(buf, 24, "t-%lld", (long long) id);
+	format_id(buf, "t-", id);
 	return buf;
 }
 
@@ -166,7 +166,7 @@ struct jw *payload_open(const struct task *t)
 	if (t) {
 		jw_key(&pl, "task_id");
 		jw_str(&pl, task_id_string(t->id, id));
-		snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
+		format_id(id, "p-", t->project->id);
 		jw_key(&pl, "project_id");
 		jw_str(&pl, id);
 	}

@@ -8,16 +8,20 @@
 #include "dagd.h"
 #include "jw.h"
 
-static void put(struct jw *w, const char *s, size_t n)
+static void grow(struct jw *w, size_t n)
 {
-	if (w->len + n + 1 > w->cap) {
-		size_t cap = w->cap ? w->cap : 256;
+	size_t cap = w->cap ? w->cap : 256;
 
-		while (w->len + n + 1 > cap)
-			cap *= 2;
-		w->buf = xrealloc(w->buf, cap);
-		w->cap = cap;
-	}
+	while (w->len + n + 1 > cap)
+		cap *= 2;
+	w->buf = xrealloc(w->buf, cap);
+	w->cap = cap;
+}
+
+static inline void put(struct jw *w, const char *s, size_t n)
+{
+	if (w->len + n + 1 > w->cap)
+		grow(w, n);
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;
 	w->buf[w->len] = '\0';
@@ -47,7 +51,21 @@ void jw_close(struct jw *w, char c)
 static void quoted(struct jw *w, const char *s)
 {
 	const char *run = s;
+	size_t n = 0;
 
+	/* most strings need no escape: one copy, quotes and all */
+	while (s[n] >= 0x20 && s[n] != '"' && s[n] != '\\')
+		n++;
+	if (!s[n]) {
+		if (w->len + n + 3 > w->cap)
+			grow(w, n + 2);
+		w->buf[w->len] = '"';
+		memcpy(w->buf + w->len + 1, s, n);
+		w->buf[w->len + n + 1] = '"';
+		w->len += n + 2;
+		w->buf[w->len] = '\0';
+		return;
+	}
 	put(w, "\"", 1);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char) *s;
@@ -105,7 +123,7 @@ void jw_int(struct jw *w, int64_t v)
 	char buf[24];
 
 	sep(w);
-	put(w, buf, (size_t) snprintf(buf, sizeof(buf), "%lld", (long long) v));
+	put(w, buf, format_id(buf, "", v));
 }
 
 void jw_bool(struct jw *w, bool v)

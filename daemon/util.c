@@ -47,15 +47,62 @@ int64_t now_usec(void)
 }
 
 /* RFC 3339, UTC, milliseconds. */
+/* Digits of v, n of them (leading zeros), at p. */
+static void digits(char *p, uint64_t v, int n)
+{
+	while (n-- > 0) {
+		p[n] = (char) ('0' + v % 10);
+		v /= 10;
+	}
+}
+
+/* prefix then v in decimal, as snprintf("%s%lld") would write it, at a
+ * fraction of its cost (ids and numbers are written by the thousand). */
+size_t format_id(char *buf, const char *prefix, int64_t v)
+{
+	size_t n = strlen(prefix);
+	uint64_t u = v < 0 ? -(uint64_t) v : (uint64_t) v;
+	int len = 1;
+
+	memcpy(buf, prefix, n);
+	if (v < 0)
+		buf[n++] = '-';
+	for (uint64_t x = u; x >= 10; x /= 10)
+		len++;
+	digits(buf + n, u, len);
+	n += (size_t) len;
+	buf[n] = '\0';
+	return n;
+}
+
 char *format_time(int64_t usec, char buf[static 32])
 {
 	time_t sec = usec / 1000000;
 	struct tm tm;
 
 	gmtime_r(&sec, &tm);
-	size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
+		size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 
-	snprintf(buf + n, 32 - n, ".%06dZ", (int) (usec % 1000000));
+		snprintf(buf + n, 32 - n, ".%06dZ", (int) (usec % 1000000));
+		return buf;
+	}
+	/* YYYY-MM-DDTHH:MM:SS.uuuuuuZ */
+	digits(buf, (uint64_t) tm.tm_year + 1900, 4);
+	buf[4] = '-';
+	digits(buf + 5, (uint64_t) tm.tm_mon + 1, 2);
+	buf[7] = '-';
+	digits(buf + 8, (uint64_t) tm.tm_mday, 2);
+	buf[10] = 'T';
+	digits(buf + 11, (uint64_t) tm.tm_hour, 2);
+	buf[13] = ':';
+	digits(buf + 14, (uint64_t) tm.tm_min, 2);
+	buf[16] = ':';
+	digits(buf + 17, (uint64_t) tm.tm_sec, 2);
+	buf[19] = '.';
+	digits(buf + 20, (uint64_t) (usec % 1000000), 6);
+	buf[26] = 'Z';
+	buf[27] = '\0';
 	return buf;
 }
 
