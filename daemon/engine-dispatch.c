@@ -124,12 +124,18 @@ static char *arg_text(const struct task *t, const char *s, bool shell, bool rend
 /* What a sandbox of t runs: argv, the environment, the merged options, with
  * the templates of the command and env put in (render); < 0 when one names
  * what is not there (the spec is built all the same, that one as it is). */
+/* An object of JSON text; NULL for none or an empty one ("{}", as most
+ * tasks' env and options are), which costs no parse. */
+static json_object *empty_or_parse(const char *text)
+{
+	return !text || strcmp(text, "{}") == 0 ? NULL : json_parse(text);
+}
+
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
 	json_object *cmd = sb->validator ? json_object_new_string(t->validation_command) : json_parse(t->command);
-	json_object *env = json_parse(t->env), *opts = json_parse(t->project->executor_options);
-	json_object *topts = json_parse(t->executor_options);
+	json_object *env = empty_or_parse(t->env), *opts = NULL, *topts = empty_or_parse(t->executor_options);
 	char **argv, **envp, idbuf[24], pid[24], att[16];
 	size_t n = 0;
 	const char *path = getenv("PATH"), *home = getenv("HOME");
@@ -152,17 +158,19 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 		argv[1] = xstrdup("-c");
 		argv[2] = arg_text(t, json_object_get_string(cmd), true, render, &r);
 	}
-	envp = calloc((size_t) json_object_object_length(env) + 18, sizeof(*envp));
+	envp = calloc((size_t) (env ? json_object_object_length(env) : 0) + 18, sizeof(*envp));
 	if (!envp)
 		abort();
 	if (!json_object_object_get_ex(env, "PATH", NULL))
 		envp[n++] = xasprintf("PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
 	if (home && !json_object_object_get_ex(env, "HOME", NULL))
 		envp[n++] = xasprintf("HOME=%s", home);
-	json_object_object_foreach(env, k, v) {
-		_cleanup_free_ char *val = arg_text(t, json_object_get_string(v), false, render, &r);
+	if (env) {
+		json_object_object_foreach(env, k, v) {
+			_cleanup_free_ char *val = arg_text(t, json_object_get_string(v), false, render, &r);
 
-		envp[n++] = xasprintf("%s=%s", k, val);
+			envp[n++] = xasprintf("%s=%s", k, val);
+		}
 	}
 	if (inputs_path)
 		envp[n++] = xasprintf("DAGD_INPUTS=%s", inputs_path);
@@ -178,13 +186,22 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	envp[n++] = xasprintf("DAGD_TASK_TOKEN=%s", t->token ? t->token : "");
 	n += finally_env(t, envp + n);  /* DAGD_DAG_*: a finally task's */
 
-	if (!json_object_is_type(opts, json_type_object)) {
-		json_object_put(opts);
-		opts = json_object_new_object();
+	/* the project's options, with the task's over them (most tasks have
+	 * none of their own: the project's text as it is) */
+	if (!topts && t->project->executor_options)
+		*ret_opts = xstrdup(t->project->executor_options);
+	else {
+		opts = json_parse(t->project->executor_options);
+		if (!json_object_is_type(opts, json_type_object)) {
+			json_object_put(opts);
+			opts = json_object_new_object();
+		}
+		if (topts) {
+			json_object_object_foreach(topts, k2, v2)
+				json_object_object_add(opts, k2, json_object_get(v2));
+		}
+		*ret_opts = xstrdup(json_text(opts));
 	}
-	json_object_object_foreach(topts, k2, v2)
-		json_object_object_add(opts, k2, json_object_get(v2));
-	*ret_opts = xstrdup(json_text(opts));
 
 	memset(spec, 0, sizeof(*spec));
 	spec->sandbox_id = sb->id;
