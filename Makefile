@@ -64,6 +64,7 @@ DAEMON_SRCS = \
 	daemon/trigger.c \
 	daemon/engine-inputs.c \
 	daemon/engine-map.c \
+	daemon/engine-def.c \
 	daemon/template.c \
 	daemon/names.c \
 	daemon/idset.c \

@@ -41,7 +41,7 @@ static int cmd_task_complete(struct req *r)
 	/* to a peer that is not an operator, an unknown task and a wrong token
 	 * look the same: task ids are not to be found out this way */
 	if (token && (k >= 0 || (k == -ENOENT && !r->operator)) &&
-	    (k < 0 || !t->token || !token_equal(token, t->token)))
+	    (k < 0 || !task_def(t)->token || !token_equal(token, task_def(t)->token)))
 		return reply_error(r, "permission_denied",
 				   "this token is not the one of task %s's current attempt",
 				   json_object_get_string(json_object_object_get(r->args, "task_id")));

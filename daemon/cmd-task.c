@@ -20,6 +20,8 @@ const char *const task_add_args[] = {
 };
 static const char *const add_batch_args[] = { "project", "tasks", "create_project", "objects", NULL };
 static const char *const task_id_args[] = { "task_id", NULL };
+#define LIST_CHUNK 512
+
 static const char *const list_args[] = { "project", "status", "after", "limit", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
 static const char *const retry_args[] = { "task_id", "downstream", "dry_run", NULL };
@@ -184,16 +186,27 @@ static int cmd_task_list(struct req *r)
 	/* by id, from after on: a page, then whether another task follows */
 	o = json_object_new_object();
 	jw_open(&w, '[');
-	for (struct task *t = task_next(p, want, after); t; t = task_next(p, want, t->id)) {
-		if (limit && n == limit) {
+	for (struct task *t = task_next(p, want, after); t;) {
+		struct task *chunk[LIST_CHUNK];
+		size_t m = 0;
+
+		/* a chunk at a time: its definitions read together, and let go
+		 * if too many are held (a listing of every task) */
+		for (; t && m < LIST_CHUNK && !(limit && n + m == limit); t = task_next(p, want, t->id))
+			chunk[m++] = t;
+		task_defs_prefetch(chunk, m);
+		for (size_t i = 0; i < m; i++)
+			task_write_json(&w, chunk[i]);
+		n += m;
+		if (m)
+			last = chunk[m - 1]->id;
+		engine_defs_release();
+		if (t && limit && n == limit) {
 			char id[24];
 
 			json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
 			break;
 		}
-		task_write_json(&w, t);
-		last = t->id;
-		n++;
 	}
 	jw_close(&w, ']');
 	json_object_object_add(o, "tasks", jw_value(&w));

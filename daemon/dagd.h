@@ -126,16 +126,31 @@ struct sandbox {
 	struct sandbox *next;
 };
 
-struct task {
-	int64_t id;
-	struct project *project;
-	char *name;
+/* What a task is, as against where it stands: its definition and its
+ * outcome, read from the database when asked for (task_def()) and let go
+ * at the end of the turn unless a sandbox of the task is live; the
+ * scheduler needs none of it.  A million tasks waiting cost their state,
+ * not their commands. */
+struct task_def {
 	char *title;
 	char *command;                  /* JSON: an array of strings, or a string */
 	char *env;                      /* JSON object text */
 	char *cwd;
-	char *executor;                 /* NULL: the project's */
 	char *executor_options;         /* JSON object text */
+	char *result;                   /* JSON text or NULL */
+	char *error_message;
+	char *token;
+	char *report;                   /* the accepted task.complete reply, JSON text */
+	char *item;                     /* a child: its item, JSON text */
+	bool lost;                      /* could not be read: never written back */
+};
+
+struct task {
+	int64_t id;
+	struct project *project;
+	char *name;
+	struct task_def *def;            /* its definition and outcome; NULL: in the database */
+	char *executor;                 /* NULL: the project's */
 	enum priority priority;
 	uint64_t timeout_usec;
 	unsigned max_retries;
@@ -151,13 +166,9 @@ struct task {
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
 	int64_t not_before;             /* usec; 0 none */
-	char *result;                   /* JSON text or NULL */
-	char *error_message;
 	char *sandbox_id;
 	char *sandbox_executor;
 	char *sandbox_handle;
-	char *token;
-	char *report;                   /* the accepted task.complete reply, JSON text */
 	int64_t created_at, updated_at, started_at, finished_at;
 	int64_t status_changed_at;
 
@@ -168,7 +179,8 @@ struct task {
 	unsigned unmet;                 /* deps not completed */
 
 	ssize_t heap_idx;               /* -1: not in its project's heap */
-	size_t dirty_pos;               /* its place in the rows to write + 1; 0: none */
+	uint32_t dirty_pos;             /* its place in the rows to write + 1; 0: none */
+	uint32_t def_pos;               /* its place among the definitions in memory + 1 */
 	struct sandbox *sb;             /* the live sandbox of its current attempt */
 	sd_event_source *backoff;
 
@@ -194,7 +206,6 @@ struct task {
 	unsigned map_active;            /* its children holding a slot */
 	int64_t map_parent;             /* a child: the mapped task; 0: none */
 	unsigned map_index;             /* a child: its item's index */
-	char *item;                     /* a child: its item, JSON text */
 };
 
 enum { EXIT_RULE_NONE, EXIT_RULE_RETRY_ON, EXIT_RULE_NO_RETRY_ON };
@@ -274,6 +285,7 @@ int arg_required(int r, const char *key);
 json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
+char *json_line(json_object *o);        /* its text and a newline, to free */
 
 /* --- json-strict.c --------------------------------------------------------- */
 
@@ -301,6 +313,10 @@ int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
 int store_task_save(const struct task *t);
+int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
+int store_read_begin(void);
+int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_t id));
+void store_task_def_close(void);
 int store_task_define(const struct task *t);
 int store_task_delete(int64_t id);
 int store_task_trigger(const struct task *t);
@@ -384,6 +400,12 @@ struct task *task_next_in(const struct project *p, enum status s, int64_t after)
 void task_save(struct task *t);         /* its state to write this turn; its heap place follows */
 void task_unsave(struct task *t);       /* it is gone: nothing to write */
 void engine_save(void);                 /* the rows of the turn's changed tasks, before the commit */
+/* engine-def.c: a task's definition, read when asked for */
+struct task_def *task_def(const struct task *t);
+struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
+void task_def_drop(struct task *t);
+void engine_defs_release(void);         /* after a commit: those no sandbox needs */
+void task_defs_prefetch(struct task **list, size_t n);  /* a page's, in one read */
 void task_reorder(struct task *t);      /* its priority changed */
 void heap_sync(struct task *t);
 bool has_failed_dep(const struct task *t);

@@ -247,6 +247,7 @@ static struct task *task_new(struct project *p, json_object *args)
 
 	if (!t)
 		abort();
+	task_def_new(t);
 	t->id = next_task_id++;
 	t->project = p;
 	t->heap_idx = -1;
@@ -255,15 +256,15 @@ static struct task *task_new(struct project *p, json_object *args)
 	if (arg_string(args, "name", &s) == 0)
 		t->name = xstrdup(s);
 	(void) arg_string(args, "title", &s);
-	t->title = xstrdup(s);
+	task_def(t)->title = xstrdup(s);
 	json_object_object_get_ex(args, "command", &o);
-	t->command = xstrdup(json_text(o));
-	t->env = xstrdup(arg_object(args, "env", &o) == 0 ? json_text(o) : "{}");
+	task_def(t)->command = xstrdup(json_text(o));
+	task_def(t)->env = xstrdup(arg_object(args, "env", &o) == 0 ? json_text(o) : "{}");
 	if (arg_string(args, "cwd", &s) == 0)
-		t->cwd = xstrdup(s);
+		task_def(t)->cwd = xstrdup(s);
 	if (arg_string(args, "executor", &s) == 0)
 		t->executor = xstrdup(s);
-	t->executor_options = xstrdup(arg_object(args, "executor_options", &o) == 0 ? json_text(o) : "{}");
+	task_def(t)->executor_options = xstrdup(arg_object(args, "executor_options", &o) == 0 ? json_text(o) : "{}");
 	if (arg_string(args, "priority", &s) == 0)
 		t->priority = priority_from_string(s);
 	if (arg_seconds(args, "timeout", &u) == 0)

@@ -52,7 +52,7 @@ static int approve(struct task *t, json_object *result, uid_t uid, bool automati
 		json_object_put(extra);
 		return r;
 	}
-	set_str(&t->result, result ? json_text(result) : NULL);
+	set_str(&task_def(t)->result, result ? json_text(result) : NULL);
 	json_object_object_add(extra, "result", json_object_get(result));
 	decided(t, "TASK_APPROVED", uid, automatic, extra);
 	unblocked = task_succeeded(t, NULL);
@@ -74,7 +74,7 @@ static int reject(struct task *t, const char *message, uid_t uid, bool automatic
 		return r;
 	}
 	msg = xasprintf("rejected: %s", message);
-	set_str(&t->error_message, msg);
+	set_str(&task_def(t)->error_message, msg);
 	json_object_object_add(extra, "message", json_object_new_string(message));
 	decided(t, "TASK_REJECTED", uid, automatic, extra);
 	set_status(t, ST_FAILED);
@@ -140,7 +140,7 @@ void approval_enter(struct task *t)
 	(void) store_attempts_save(t);
 	json_object_object_add(o, "deadline", t->approval_deadline ? json_time(t->approval_deadline) : NULL);
 	json_object_object_add(o, "on_timeout", json_object_new_string(t->approve_on_timeout ? "approve" : "reject"));
-	json_object_object_add(o, "title", json_object_new_string(t->title));
+	json_object_object_add(o, "title", json_object_new_string(task_def(t)->title));
 	task_event(t, "TASK_AWAITING_APPROVAL", o);
 	approval_arm(t);
 }

@@ -23,12 +23,12 @@ static void claim(struct task *t)
 		t->tries++;
 		t->started_at = now_usec();
 		t->finished_at = 0;
-		clear_str(&t->result);
-		clear_str(&t->error_message);
-		clear_str(&t->report);
+		clear_str(&task_def(t)->result);
+		clear_str(&task_def(t)->error_message);
+		clear_str(&task_def(t)->report);
 		if (random_hex(token, 32) < 0)
 			abort();
-		set_str(&t->token, token);
+		set_str(&task_def(t)->token, token);
 		attempts_claimed(t);
 	}
 	free(t->sandbox_id);
@@ -134,8 +134,8 @@ static json_object *empty_or_parse(const char *text)
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
-	json_object *cmd = sb->validator ? json_object_new_string(t->validation_command) : json_parse(t->command);
-	json_object *env = empty_or_parse(t->env), *opts = NULL, *topts = empty_or_parse(t->executor_options);
+	json_object *cmd = sb->validator ? json_object_new_string(t->validation_command) : json_parse(task_def(t)->command);
+	json_object *env = empty_or_parse(task_def(t)->env), *opts = NULL, *topts = empty_or_parse(task_def(t)->executor_options);
 	char **argv, **envp, idbuf[24], pid[24], att[16];
 	size_t n = 0;
 	const char *path = getenv("PATH"), *home = getenv("HOME");
@@ -174,8 +174,8 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	}
 	if (inputs_path)
 		envp[n++] = xasprintf("DAGD_INPUTS=%s", inputs_path);
-	if (t->item)
-		envp[n++] = xasprintf("DAGD_ITEM=%s", t->item);
+	if (task_def(t)->item)
+		envp[n++] = xasprintf("DAGD_ITEM=%s", task_def(t)->item);
 	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
 	snprintf(att, sizeof(att), "%u", t->attempt);
 	envp[n++] = xasprintf("DAGD_TASK_ID=%s", task_id_string(t->id, idbuf));
@@ -183,7 +183,7 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	envp[n++] = xasprintf("DAGD_SANDBOX_ID=%s", sb->id);
 	envp[n++] = xasprintf("DAGD_ATTEMPT=%s", att);
 	envp[n++] = xasprintf("DAGD_SOCKET=%s", D.socket_path);
-	envp[n++] = xasprintf("DAGD_TASK_TOKEN=%s", t->token ? t->token : "");
+	envp[n++] = xasprintf("DAGD_TASK_TOKEN=%s", task_def(t)->token ? task_def(t)->token : "");
 	n += finally_env(t, envp + n);  /* DAGD_DAG_*: a finally task's */
 
 	/* the project's options, with the task's over them (most tasks have
@@ -208,7 +208,7 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	spec->attempt = t->attempt;
 	spec->argv = (const char *const *) argv;
 	spec->envp = (const char *const *) envp;
-	spec->cwd = t->cwd;
+	spec->cwd = task_def(t)->cwd;
 	spec->log_path = sb->log_path;
 	spec->options_json = *ret_opts;
 	spec->timeout_usec = t->timeout_usec;

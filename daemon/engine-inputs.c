@@ -25,14 +25,14 @@ static json_object *task_inputs(const struct task *t)
 
 		if (t->expanded && d->map_parent == t->id)
 			continue;       /* its own children are not inputs */
-		json_object_object_add(o, d->name ? d->name : task_id_string(d->id, id), json_parse(d->result));
+		json_object_object_add(o, d->name ? d->name : task_id_string(d->id, id), json_parse(task_def(d)->result));
 	}
 	return o;
 }
 
 static json_object *task_item(const struct task *t)
 {
-	return t->item ? json_parse(t->item) : NULL;
+	return task_def(t)->item ? json_parse(task_def(t)->item) : NULL;
 }
 
 int inputs_render(const struct task *t, const char *s, bool shell, char **ret)
@@ -57,7 +57,7 @@ static bool any_result(const struct task *t)
 	for (size_t i = 0; i < t->n_deps; i++) {
 		const struct task *d = t->deps[i];
 
-		if (!(t->expanded && d->map_parent == t->id) && d->result && strcmp(d->result, "null") != 0)
+		if (!(t->expanded && d->map_parent == t->id) && task_def(d)->result && strcmp(task_def(d)->result, "null") != 0)
 			return true;
 	}
 	return false;
@@ -115,7 +115,7 @@ void task_fail_final(struct task *t, const char *reason, const char *message)
 {
 	json_object *o;
 
-	set_str(&t->error_message, message);
+	set_str(&task_def(t)->error_message, message);
 	set_status(t, ST_FAILED);
 	o = task_payload(t);
 	json_object_object_add(o, "error_message", json_object_new_string(message));

@@ -70,15 +70,15 @@ static json_object *definition(const struct task *t)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "title", json_object_new_string(t->title));
+	json_object_object_add(o, "title", json_object_new_string(task_def(t)->title));
 	if (t->approval)        /* no command, no sandbox (engine-approval.c) */
 		json_object_object_add(o, "kind", json_object_new_string("approval"));
 	else {
-		json_object_object_add(o, "command", json_parse(t->command));
-		json_object_object_add(o, "env", json_parse(t->env));
+		json_object_object_add(o, "command", json_parse(task_def(t)->command));
+		json_object_object_add(o, "env", json_parse(task_def(t)->env));
 	}
-	if (t->cwd)
-		json_object_object_add(o, "cwd", json_object_new_string(t->cwd));
+	if (task_def(t)->cwd)
+		json_object_object_add(o, "cwd", json_object_new_string(task_def(t)->cwd));
 	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(t->priority)));
 	json_object_object_add(o, "timeout", json_object_new_double((double) t->timeout_usec / 1e6));
 	json_object_object_add(o, "max_retries", json_object_new_int((int) t->max_retries));
@@ -171,15 +171,15 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 	changed = json_object_new_array();
 #define GIVEN(k) json_object_object_get_ex(args, k, NULL)
 #define CHANGED(k) json_object_array_add(changed, json_object_new_string(k))
-	if (GIVEN("title") && arg_string(merged, "title", &s) == 0 && change_str(&t->title, s, !dry_run))
+	if (GIVEN("title") && arg_string(merged, "title", &s) == 0 && change_str(&task_def(t)->title, s, !dry_run))
 		CHANGED("title");
 	if (GIVEN("command") && json_object_object_get_ex(merged, "command", &v) &&
-	    change_str(&t->command, json_text(v), !dry_run))
+	    change_str(&task_def(t)->command, json_text(v), !dry_run))
 		CHANGED("command");
-	if (GIVEN("env") && json_object_object_get_ex(merged, "env", &v) && change_str(&t->env, json_text(v), !dry_run))
+	if (GIVEN("env") && json_object_object_get_ex(merged, "env", &v) && change_str(&task_def(t)->env, json_text(v), !dry_run))
 		CHANGED("env");
 	for (const char *const *n = nullable; *n; n++) {
-		char **field = strcmp(*n, "cwd") == 0 ? &t->cwd : &t->validation_command;
+		char **field = strcmp(*n, "cwd") == 0 ? &task_def(t)->cwd : &t->validation_command;
 
 		s = NULL;
 		if (!GIVEN(*n))
@@ -402,9 +402,9 @@ static void reset(struct task *t)
 		attempts_reset(t);
 		t->released = false;
 		t->finished_at = 0;
-		clear_str(&t->error_message);
-		clear_str(&t->result);
-		clear_str(&t->report);
+		clear_str(&task_def(t)->error_message);
+		clear_str(&task_def(t)->result);
+		clear_str(&task_def(t)->report);
 	}
 }
 

@@ -108,16 +108,17 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 
 	if (!c)
 		abort();
+	task_def_new(c);
 	c->id = next_task_id++;
 	c->project = t->project;
 	c->heap_idx = -1;
 	c->name = xasprintf("%s[%zu]", t->name ? t->name : task_id_string(t->id, id), i);
-	c->title = xasprintf("%s [%zu]", t->title, i);
-	c->command = xstrdup(t->command);
-	c->env = xstrdup(t->env);
-	c->cwd = t->cwd ? xstrdup(t->cwd) : NULL;
+	task_def(c)->title = xasprintf("%s [%zu]", task_def(t)->title, i);
+	task_def(c)->command = xstrdup(task_def(t)->command);
+	task_def(c)->env = xstrdup(task_def(t)->env);
+	task_def(c)->cwd = task_def(t)->cwd ? xstrdup(task_def(t)->cwd) : NULL;
 	c->executor = t->executor ? xstrdup(t->executor) : NULL;
-	c->executor_options = xstrdup(t->executor_options);
+	task_def(c)->executor_options = xstrdup(task_def(t)->executor_options);
 	c->priority = t->priority;
 	c->timeout_usec = t->timeout_usec;
 	c->max_retries = t->max_retries;
@@ -126,7 +127,7 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 	c->released = t->released;
 	c->map_parent = t->id;
 	c->map_index = (unsigned) i;
-	c->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
+	task_def(c)->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
 								JSON_C_TO_STRING_NOSLASHESCAPE));
 	c->status = ST_WAITING;
 	c->created_at = c->updated_at = c->status_changed_at = now;
@@ -140,7 +141,7 @@ static void map_expand(struct task *t)
 {
 	struct task *dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
 	struct project *p = t->project;
-	json_object *list = dep ? json_parse(dep->result) : NULL, *o;
+	json_object *list = dep ? json_parse(task_def(dep)->result) : NULL, *o;
 	size_t n, n_orig = t->n_deps;
 	struct task **made;
 	int64_t now = now_usec();
@@ -212,7 +213,7 @@ static void map_fanin(struct task *t)
 		struct task *c = t->deps[i];
 
 		if (c->map_parent == t->id && c->map_index < t->map_count)
-			json_object_array_put_idx(a, c->map_index, json_parse(c->result));
+			json_object_array_put_idx(a, c->map_index, json_parse(task_def(c)->result));
 	}
 	text = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (strlen(text) > RESULT_MAX) {
@@ -222,7 +223,7 @@ static void map_fanin(struct task *t)
 		task_fail_final(t, "error", msg);
 		return;
 	}
-	set_str(&t->result, text);
+	set_str(&task_def(t)->result, text);
 	json_object_put(a);
 	json_object_put(task_succeeded(t, NULL));
 }
@@ -300,8 +301,8 @@ bool map_child_failed(struct task *d, struct task *child)
 		return false;
 	msg = xasprintf("item %u (%s) %s: %s", child->map_index, child->name,
 			child->status == ST_CANCELLED ? "was cancelled" : "failed",
-			child->error_message ? child->error_message : status_to_string(child->status));
-	set_str(&d->error_message, msg);
+			task_def(child)->error_message ? task_def(child)->error_message : status_to_string(child->status));
+	set_str(&task_def(d)->error_message, msg);
 	set_status(d, ST_FAILED);
 	o = task_payload(d);
 	json_object_object_add(o, "error_message", json_object_new_string(msg));
@@ -358,6 +359,6 @@ void map_write_json(struct jw *w, const struct task *t)
 		jw_key(w, "map_index");
 		jw_int(w, t->map_index);
 		jw_key(w, "item");
-		jw_raw(w, t->item);
+		jw_raw(w, task_def(t)->item);
 	}
 }

@@ -230,26 +230,17 @@ void task_free(struct task *t)
 	if (!t)
 		return;
 	task_unsave(t);
+	task_def_drop(t);
 	sd_event_source_unref(t->backoff);
 	sd_event_source_unref(t->approval_timer);
 	free(t->pools);
 	free(t->name);
-	free(t->title);
-	free(t->command);
-	free(t->env);
-	free(t->cwd);
 	free(t->executor);
-	free(t->executor_options);
 	free(t->validation_command);
 	trigger_free(t->trigger);
-	free(t->result);
-	free(t->error_message);
 	free(t->sandbox_id);
 	free(t->sandbox_executor);
 	free(t->sandbox_handle);
-	free(t->token);
-	free(t->report);
-	free(t->item);
 	free(t->deps);
 	free(t->rdeps);
 	free(t);

@@ -87,7 +87,7 @@ static void result_from_file(struct task *t, const struct sandbox *sb)
 	json_object *v;
 	ssize_t n;
 
-	if (t->result || sb->validator)
+	if (task_def(t)->result || sb->validator)
 		return;
 	path = xasprintf("%.*s.result.json", (int) (strlen(sb->log_path) - strlen(".log")), sb->log_path);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -105,7 +105,7 @@ static void result_from_file(struct task *t, const struct sandbox *sb)
 		log_warning("task t-%lld: ignoring %s: not JSON", (long long) t->id, path);
 		return;
 	}
-	set_str(&t->result, json_text(v));
+	set_str(&task_def(t)->result, json_text(v));
 	json_object_put(v);
 }
 
@@ -254,4 +254,5 @@ void engine_committed(void)
 	free(reaped_list);
 	reaped_list = NULL;
 	n_reaped = 0;
+	engine_defs_release();
 }

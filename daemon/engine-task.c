@@ -38,17 +38,17 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "name");
 	jw_str(w, t->name);
 	jw_key(w, "title");
-	jw_str(w, t->title);
+	jw_str(w, task_def(t)->title);
 	jw_key(w, "command");
-	jw_raw(w, t->command);
+	jw_raw(w, task_def(t)->command);
 	jw_key(w, "env");
-	jw_raw(w, t->env);
+	jw_raw(w, task_def(t)->env);
 	jw_key(w, "cwd");
-	jw_str(w, t->cwd);
+	jw_str(w, task_def(t)->cwd);
 	jw_key(w, "executor");
 	jw_str(w, t->executor);
 	jw_key(w, "executor_options");
-	jw_raw(w, t->executor_options);
+	jw_raw(w, task_def(t)->executor_options);
 	jw_key(w, "priority");
 	jw_str(w, priority_to_string(t->priority));
 	jw_key(w, "timeout");
@@ -79,9 +79,9 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "unmet");
 	jw_int(w, t->unmet);
 	jw_key(w, "result");
-	jw_raw(w, t->result);
+	jw_raw(w, task_def(t)->result);
 	jw_key(w, "error_message");
-	jw_str(w, t->error_message);
+	jw_str(w, task_def(t)->error_message);
 	jw_key(w, "sandbox_id");
 	jw_str(w, t->sandbox_id);
 	jw_key(w, "created_at");
@@ -115,7 +115,7 @@ void task_write_summary(struct jw *w, const struct task *t)
 	jw_key(w, "name");
 	jw_str(w, t->name);
 	jw_key(w, "title");
-	jw_str(w, t->title);
+	jw_str(w, task_def(t)->title);
 	jw_key(w, "kind");
 	jw_str(w, t->approval ? "approval" : "command");
 	jw_key(w, "priority");
@@ -215,7 +215,7 @@ int task_cancel(struct task *t)
 		t->sb->cancelled = true;
 		sandbox_cancel(t->sb);
 	}
-	set_str(&t->error_message, "cancelled by an operator");
+	set_str(&task_def(t)->error_message, "cancelled by an operator");
 	set_status(t, ST_CANCELLED);
 	propagate_failure(t);
 	return 0;
@@ -264,8 +264,8 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 	json_object *reply, *report, *unblocked;
 	char id[24];
 
-	if (t->report) {
-		json_object *old = json_parse(t->report), *v;
+	if (task_def(t)->report) {
+		json_object *old = json_parse(task_def(t)->report), *v;
 		bool same;
 
 		same = json_object_object_get_ex(old, "success", &v) && json_object_get_boolean(v) == success;
@@ -289,7 +289,7 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 			    status_to_string(t->status));
 
 	if (success) {
-		set_str(&t->result, result ? json_text(result) : NULL);
+		set_str(&task_def(t)->result, result ? json_text(result) : NULL);
 		unblocked = task_succeeded(t, t->sandbox_id);
 	} else {
 		task_failed(t, error_message ? error_message : "the sandbox reported failure");
@@ -307,7 +307,7 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 	json_object_object_add(report, "error_message",
 			       error_message ? json_object_new_string(error_message) : NULL);
 	json_object_object_add(report, "reply", json_object_get(reply));
-	set_str(&t->report, json_text(report));
+	set_str(&task_def(t)->report, json_text(report));
 	json_object_put(report);
 	task_save(t);
 	*ret_reply = reply;

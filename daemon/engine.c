@@ -517,7 +517,7 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	jw_key(w, "attempt");
 	jw_int(w, (int) t->attempt);
 	jw_key(w, "result");
-	jw_raw(w, t->result);
+	jw_raw(w, task_def(t)->result);
 	task_payload_emit(t, "TASK_COMPLETED");
 
 	for (size_t i = 0; i < t->n_rdeps; i++) {
@@ -575,7 +575,7 @@ void task_failed_how(struct task *t, const char *message, const struct fail_how 
 	bool retry = retry_decide(t, how, &rule);
 	json_object *o;
 
-	set_str(&t->error_message, message);
+	set_str(&task_def(t)->error_message, message);
 	if (retry) {
 		double base = (double) t->backoff_usec * ldexp(1.0, (int) (t->tries > 20 ? 20 : t->tries) - 1);
 		uint32_t rnd = 0;

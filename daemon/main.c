@@ -8,6 +8,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -250,6 +251,12 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv) < 0)
 		return 2;
 	D.started_at = now_usec();
+	/* a page of a thousand tasks is a megabyte of reply, built and freed
+	 * each time: from the heap, not a fresh mapping faulted in page by page,
+	 * and the heap not shrunk after each (a long line's handling gives it
+	 * back: cmd_line()) */
+	(void) mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	(void) mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
 	umask(0027);
 	r = mkdir_p(D.state_dir, 0750);
 	if (r < 0) {

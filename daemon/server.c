@@ -96,7 +96,7 @@ void server_reply(struct client *c, json_object *id, json_object *reply, bool du
 	c->pend = xrealloc(c->pend, (c->n_pend + 1) * sizeof(*c->pend));
 	p = &c->pend[c->n_pend++];
 	p->id = xstrdup(id ? json_text(id) : "null");
-	p->line = utf8_valid_line(xasprintf("%s\n", json_text(reply)));
+	p->line = utf8_valid_line(json_line(reply));
 	p->durable = durable;
 	c->pend_bytes += strlen(p->line);
 	json_object_put(reply);

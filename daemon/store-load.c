@@ -46,11 +46,13 @@ int store_load(void)
 	}
 	sqlite3_finalize(st);
 
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, project_id, name, title, command, env, cwd, executor,"
-			       " executor_options, priority, timeout_usec, max_retries, backoff_usec,"
+	/* a task's state; its definition stays in the database until asked
+	 * for (store_task_def_read()) */
+	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, project_id, name, NULL, NULL, NULL, NULL, executor,"
+			       " NULL, priority, timeout_usec, max_retries, backoff_usec,"
 			       " validation_command, status, released, attempt, tries, not_before,"
-			       " result, error_message, sandbox_id, sandbox_executor, sandbox_handle,"
-			       " token, report, created_at, updated_at, started_at, finished_at,"
+			       " NULL, NULL, sandbox_id, sandbox_executor, sandbox_handle,"
+			       " NULL, NULL, created_at, updated_at, started_at, finished_at,"
 			       " status_changed_at, held, paused FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -62,12 +64,7 @@ int store_load(void)
 		t->id = id;
 		t->project = (size_t) pid < n_projects ? projects[pid] : NULL;
 		t->name = col_text(st, 2);
-		t->title = col_text(st, 3);
-		t->command = col_text(st, 4);
-		t->env = col_text(st, 5);
-		t->cwd = col_text(st, 6);
 		t->executor = col_text(st, 7);
-		t->executor_options = col_text(st, 8);
 		t->priority = sqlite3_column_int(st, 9);
 		t->timeout_usec = (uint64_t) sqlite3_column_int64(st, 10);
 		t->max_retries = (unsigned) sqlite3_column_int(st, 11);
@@ -78,13 +75,9 @@ int store_load(void)
 		t->attempt = (unsigned) sqlite3_column_int(st, 16);
 		t->tries = (unsigned) sqlite3_column_int(st, 17);
 		t->not_before = sqlite3_column_int64(st, 18);
-		t->result = col_text(st, 19);
-		t->error_message = col_text(st, 20);
 		t->sandbox_id = col_text(st, 21);
 		t->sandbox_executor = col_text(st, 22);
 		t->sandbox_handle = col_text(st, 23);
-		t->token = col_text(st, 24);
-		t->report = col_text(st, 25);
 		t->created_at = sqlite3_column_int64(st, 26);
 		t->updated_at = sqlite3_column_int64(st, 27);
 		t->started_at = sqlite3_column_int64(st, 28);
@@ -144,4 +137,82 @@ int store_load(void)
 	}
 	sqlite3_finalize(st);
 	return 0;
+}
+
+static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
+{
+	d->title = col_text(st, i);
+	d->command = col_text(st, i + 1);
+	d->env = col_text(st, i + 2);
+	d->cwd = col_text(st, i + 3);
+	d->executor_options = col_text(st, i + 4);
+	d->result = col_text(st, i + 5);
+	d->error_message = col_text(st, i + 6);
+	d->token = col_text(st, i + 7);
+	d->report = col_text(st, i + 8);
+	d->item = col_text(st, i + 9);
+}
+
+static sqlite3_stmt *def_st;
+
+/* A task's definition and outcome, for task_def(). */
+int store_task_def_read(int64_t id, struct task_def *d)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT title, command, env, cwd, executor_options,"
+					  " result, error_message, token, report, item FROM tasks WHERE id=?", -1,
+					  SQLITE_PREPARE_PERSISTENT, &def_st, NULL) != SQLITE_OK)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	if ((rc = store_read_begin()) < 0)
+		return rc;
+	st = def_st;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		def_fill(st, 0, d);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return errorf(rc == SQLITE_DONE ? -ENOENT : -EIO, "database: task %lld: %s", (long long) id,
+			      rc == SQLITE_DONE ? "no row" : sqlite3_errmsg(store_sqlite()));
+	return 0;
+}
+
+static sqlite3_stmt *scan_st;
+
+/* The definitions of the tasks with ids from lo to hi, in one pass over
+ * their rows (a page of a listing: one read of each page of the table, not
+ * a lookup each): want(id) says where to put each, or NULL to pass it by. */
+int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_t id))
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT id, title, command, env, cwd, executor_options,"
+					   " result, error_message, token, report, item FROM tasks"
+					   " WHERE id BETWEEN ? AND ? ORDER BY id", -1,
+					   SQLITE_PREPARE_PERSISTENT, &scan_st, NULL) != SQLITE_OK)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	if ((rc = store_read_begin()) < 0)
+		return rc;
+	st = scan_st;
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct task_def *d = want(sqlite3_column_int64(st, 0));
+
+		if (d)
+			def_fill(st, 1, d);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+}
+
+void store_task_def_close(void)
+{
+	sqlite3_finalize(def_st);
+	def_st = NULL;
+	sqlite3_finalize(scan_st);
+	scan_st = NULL;
 }

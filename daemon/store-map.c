@@ -22,7 +22,7 @@ int store_task_map(const struct task *t)
 
 	if (!update_st) {
 		if (sqlite3_prepare_v3(store_sqlite(), "UPDATE tasks SET map_over=?, map_concurrency=?, expanded=?,"
-				       " map_count=?, map_parent=?, map_index=?, item=? WHERE id=?", -1,
+				       " map_count=?, map_parent=?, map_index=?, item=COALESCE(?, item) WHERE id=?", -1,
 				       SQLITE_PREPARE_PERSISTENT, &update_st, NULL) != SQLITE_OK)
 			return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	}
@@ -33,8 +33,9 @@ int store_task_map(const struct task *t)
 	sqlite3_bind_int(st, 4, (int) t->map_count);
 	sqlite3_bind_int64(st, 5, t->map_parent);
 	sqlite3_bind_int(st, 6, (int) t->map_index);
-	if (t->item)
-		sqlite3_bind_text(st, 7, t->item, -1, SQLITE_STATIC);
+	/* a child's item, made with it (NULL: the stored one stays) */
+	if (t->def && t->def->item)
+		sqlite3_bind_text(st, 7, t->def->item, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, t->id);
@@ -53,7 +54,6 @@ int store_load_map(void)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
 		struct task *t = id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
-		const char *item = (const char *) sqlite3_column_text(st, 7);
 
 		if (!t)
 			continue;
@@ -63,8 +63,6 @@ int store_load_map(void)
 		t->map_count = (unsigned) sqlite3_column_int(st, 4);
 		t->map_parent = sqlite3_column_int64(st, 5);
 		t->map_index = (unsigned) sqlite3_column_int(st, 6);
-		free(t->item);
-		t->item = item ? xstrdup(item) : NULL;
 	}
 	sqlite3_finalize(st);
 	return 0;

@@ -29,6 +29,7 @@ enum {
 	Q_PROJECT_DELETE,
 	Q_TASK_INSERT,
 	Q_TASK_UPDATE,
+	Q_TASK_OUTCOME,
 	Q_TASK_DEFINE,
 	Q_TASK_DELETE,
 	Q_TASK_TRIGGER,
@@ -60,10 +61,15 @@ static const char *const sql[_Q_MAX] = {
 		" validation_command, status, created_at, updated_at, status_changed_at, finished_at)"
 		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[Q_TASK_UPDATE] =
-		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?, result=?,"
-		" error_message=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=?, token=?,"
-		" report=?, updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?"
+		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
+		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
+		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?"
 		" WHERE id=?",
+	[Q_TASK_OUTCOME] =
+		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
+		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
+		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?,"
+		" result=?, error_message=?, token=?, report=? WHERE id=?",
 	[Q_TASK_DEFINE] =
 		"UPDATE tasks SET title=?, command=?, env=?, cwd=?, priority=?, timeout_usec=?,"
 		" max_retries=?, backoff_usec=?, validation_command=? WHERE id=?",
@@ -245,6 +251,7 @@ void store_close(void)
 		sqlite3_finalize(stmts[i]);
 	memset(stmts, 0, sizeof(stmts));
 	store_map_close();
+	store_task_def_close();
 	sqlite3_close(db);
 	db = NULL;
 }
@@ -252,6 +259,25 @@ void store_close(void)
 uint64_t store_writes(void)
 {
 	return writes;
+}
+
+/* A read outside a write opens the turn's transaction too (one set of
+ * locks a turn, not one a statement), but counts as no write: a reply that
+ * only read waits for no commit. */
+int store_read_begin(void)
+{
+	int r;
+
+	if (in_txn)
+		return failed ? -EIO : 0;
+	r = txn(Q_BEGIN);
+	if (r < 0) {
+		failed = true;
+		return r;
+	}
+	in_txn = true;
+	server_kick();
+	return 0;
 }
 
 int store_begin(void)
@@ -379,12 +405,12 @@ int store_task_insert(const struct task *t)
 	sqlite3_bind_int64(st, 1, t->id);
 	sqlite3_bind_int64(st, 2, t->project->id);
 	bind_text(st, 3, t->name);
-	bind_text(st, 4, t->title);
-	bind_text(st, 5, t->command);
-	bind_text(st, 6, t->env);
-	bind_text(st, 7, t->cwd);
+	bind_text(st, 4, t->def->title);
+	bind_text(st, 5, t->def->command);
+	bind_text(st, 6, t->def->env);
+	bind_text(st, 7, t->def->cwd);
 	bind_text(st, 8, t->executor);
-	bind_text(st, 9, t->executor_options);
+	bind_text(st, 9, t->def->executor_options);
 	sqlite3_bind_int(st, 10, t->priority);
 	sqlite3_bind_int64(st, 11, (int64_t) t->timeout_usec);
 	sqlite3_bind_int(st, 12, (int) t->max_retries);
@@ -398,9 +424,12 @@ int store_task_insert(const struct task *t)
 	return step(st);
 }
 
+/* Its state; and its outcome (result, error, token, report) when its
+ * definition is in memory: otherwise they did not change. */
 int store_task_save(const struct task *t)
 {
-	sqlite3_stmt *st = stmts[Q_TASK_UPDATE];
+	bool outcome = t->def && !t->def->lost;
+	sqlite3_stmt *st = stmts[outcome ? Q_TASK_OUTCOME : Q_TASK_UPDATE];
 	int r = store_begin();
 
 	if (r < 0)
@@ -410,20 +439,22 @@ int store_task_save(const struct task *t)
 	sqlite3_bind_int(st, 3, (int) t->attempt);
 	sqlite3_bind_int(st, 4, (int) t->tries);
 	sqlite3_bind_int64(st, 5, t->not_before);
-	bind_text(st, 6, t->result);
-	bind_text(st, 7, t->error_message);
-	bind_text(st, 8, t->sandbox_id);
-	bind_text(st, 9, t->sandbox_executor);
-	bind_text(st, 10, t->sandbox_handle);
-	bind_text(st, 11, t->token);
-	bind_text(st, 12, t->report);
-	sqlite3_bind_int64(st, 13, t->updated_at);
-	sqlite3_bind_int64(st, 14, t->started_at);
-	sqlite3_bind_int64(st, 15, t->finished_at);
-	sqlite3_bind_int64(st, 16, t->status_changed_at);
-	sqlite3_bind_int(st, 17, t->held);
-	sqlite3_bind_int(st, 18, t->paused);
-	sqlite3_bind_int64(st, 19, t->id);
+	bind_text(st, 6, t->sandbox_id);
+	bind_text(st, 7, t->sandbox_executor);
+	bind_text(st, 8, t->sandbox_handle);
+	sqlite3_bind_int64(st, 9, t->updated_at);
+	sqlite3_bind_int64(st, 10, t->started_at);
+	sqlite3_bind_int64(st, 11, t->finished_at);
+	sqlite3_bind_int64(st, 12, t->status_changed_at);
+	sqlite3_bind_int(st, 13, t->held);
+	sqlite3_bind_int(st, 14, t->paused);
+	if (outcome) {
+		bind_text(st, 15, t->def->result);
+		bind_text(st, 16, t->def->error_message);
+		bind_text(st, 17, t->def->token);
+		bind_text(st, 18, t->def->report);
+	}
+	sqlite3_bind_int64(st, outcome ? 19 : 15, t->id);
 	return step(st);
 }
 
@@ -435,10 +466,10 @@ int store_task_define(const struct task *t)
 
 	if (r < 0)
 		return r;
-	bind_text(st, 1, t->title);
-	bind_text(st, 2, t->command);
-	bind_text(st, 3, t->env);
-	bind_text(st, 4, t->cwd);
+	bind_text(st, 1, t->def->title);
+	bind_text(st, 2, t->def->command);
+	bind_text(st, 3, t->def->env);
+	bind_text(st, 4, t->def->cwd);
 	sqlite3_bind_int(st, 5, t->priority);
 	sqlite3_bind_int64(st, 6, (int64_t) t->timeout_usec);
 	sqlite3_bind_int(st, 7, (int) t->max_retries);

@@ -44,7 +44,7 @@ static void completing_a_task_unblocks_exactly_its_ready_dependents(void **state
 	assert_string_equal(S(p, "a"), "running");
 	assert_unblocked(report(T(p, "a"), true, "{\"n\":1}"), "t-2 t-3");
 	assert_string_equal(S(p, "a"), "completed");
-	assert_string_equal(T(p, "a")->result, "{\"n\":1}");
+	assert_string_equal(task_def(T(p, "a"))->result, "{\"n\":1}");
 	flush();
 	assert_string_equal(S(p, "b"), "running");
 	assert_string_equal(S(p, "c"), "running");
@@ -65,7 +65,7 @@ static void a_failure_marks_dependents_upstream_failed_and_retry_brings_them_bac
 	flush();
 	fake_exit(T(p, "a"), 3);
 	assert_string_equal(S(p, "a"), "failed");
-	assert_string_equal(T(p, "a")->error_message, "exited with code 3");
+	assert_string_equal(task_def(T(p, "a"))->error_message, "exited with code 3");
 	assert_string_equal(S(p, "b"), "upstream_failed");
 	assert_string_equal(S(p, "c"), "upstream_failed");
 	assert_int_equal(task_retry(T(p, "b")), -EBUSY);
@@ -287,7 +287,7 @@ static void a_validator_runs_after_the_work_and_decides(void **state)
 	flush();
 	fake_exit(T(p, "b"), 1);
 	assert_string_equal(S(p, "b"), "failed");
-	assert_string_equal(T(p, "b")->error_message, "validation failed: exited with code 1");
+	assert_string_equal(task_def(T(p, "b"))->error_message, "validation failed: exited with code 1");
 }
 
 static void cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents(void **state)

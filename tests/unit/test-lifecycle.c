@@ -99,7 +99,7 @@ static void edit_changes_a_waiting_task_and_refuses_a_running_one(void **state)
 	assert_int_equal(json_object_array_length(changed), 3);
 	json_object_put(changed);
 	assert_int_equal(T(p, "b")->priority, PRIO_MEDIUM);
-	assert_string_equal(T(p, "b")->title, "b");
+	assert_string_equal(task_def(T(p, "b"))->title, "b");
 	assert_int_equal(task_edit(T(p, "b"), args, false, &changed), 0);
 	assert_int_equal(json_object_array_length(changed), 3);
 	json_object_put(changed);
@@ -108,8 +108,8 @@ static void edit_changes_a_waiting_task_and_refuses_a_running_one(void **state)
 	json_object_put(changed);
 	unit_reopen();
 	p = project_find("edit");
-	assert_string_equal(T(p, "b")->title, "B");
-	assert_string_equal(T(p, "b")->command, "[\"echo\",\"x\"]");
+	assert_string_equal(task_def(T(p, "b"))->title, "B");
+	assert_string_equal(task_def(T(p, "b"))->command, "[\"echo\",\"x\"]");
 	assert_int_equal(T(p, "b")->priority, PRIO_CRITICAL);
 	assert_int_equal(task_start(T(p, "a")), 0);
 	flush();

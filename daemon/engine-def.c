@@ -1,0 +1,148 @@
+/*
+ * engine-def.c - a task's definition and outcome (struct task_def: its
+ * title, command, env, options, result, error, token, report, item), held
+ * in memory only while it is wanted.  The scheduler works on the compact
+ * state of struct task; task_def() reads the rest from the database when a
+ * command, a spawn or a reply asks for it, and engine_defs_release() lets
+ * it go after the turn's commit once more than a few thousand are held,
+ * unless a sandbox of the task may still ask (a task that holds a slot or
+ * has a live sandbox keeps it).
+ *
+ * The definitions in memory are listed in defs[] (t->def_pos is a task's
+ * place + 1), so that a release costs what is held, not every task.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dagd.h"
+
+static struct task **defs;
+static size_t n_defs, defs_cap;
+
+static void track(struct task *t)
+{
+	if (n_defs == defs_cap) {
+		defs_cap = defs_cap ? 2 * defs_cap : 256;
+		defs = xrealloc(defs, defs_cap * sizeof(*defs));
+	}
+	defs[n_defs++] = t;
+	t->def_pos = (uint32_t) n_defs;
+}
+
+static void untrack(struct task *t)
+{
+	size_t i = t->def_pos;
+
+	if (!i)
+		return;
+	defs[i - 1] = defs[--n_defs];
+	defs[i - 1]->def_pos = (uint32_t) i;
+	t->def_pos = 0;
+}
+
+static void def_free(struct task_def *d)
+{
+	if (!d)
+		return;
+	free(d->title);
+	free(d->command);
+	free(d->env);
+	free(d->cwd);
+	free(d->executor_options);
+	free(d->result);
+	free(d->error_message);
+	free(d->token);
+	free(d->report);
+	free(d->item);
+	free(d);
+}
+
+struct task_def *task_def_new(struct task *t)
+{
+	t->def = calloc(1, sizeof(*t->def));
+	if (!t->def)
+		abort();
+	track(t);
+	return t->def;
+}
+
+/* Never NULL.  A definition that cannot be read (the database failing)
+ * comes back empty and marked lost: nothing of it is written back, and the
+ * next turn reads it again. */
+struct task_def *task_def(const struct task *c)
+{
+	struct task *t = (struct task *) c;     /* a cache: the task is the same */
+
+	if (t->def)
+		return t->def;
+	task_def_new(t);
+	if (store_task_def_read(t->id, t->def) < 0) {
+		log_error("task t-%lld: cannot read its definition: %s", (long long) t->id, last_error());
+		t->def->lost = true;
+	}
+	return t->def;
+}
+
+void task_def_drop(struct task *t)
+{
+	untrack(t);
+	def_free(t->def);
+	t->def = NULL;
+}
+
+static bool def_wanted(const struct task *t)
+{
+	return t->sb || status_is_active(t->status) || t->dirty_pos;
+}
+
+/* Up to DEFS_KEPT definitions stay in memory once read (a board asks for
+ * the same page again and again); past that, all that nothing needs go. */
+#define DEFS_KEPT 4096
+
+void engine_defs_release(void)
+{
+	bool lost = false;
+
+	for (size_t i = 0; i < n_defs && !lost; i++)
+		lost = defs[i]->def->lost;
+	if (n_defs <= DEFS_KEPT && !lost)
+		return;
+	for (size_t i = 0; i < n_defs;) {
+		struct task *t = defs[i];
+
+		if (def_wanted(t) && !t->def->lost)
+			i++;
+		else
+			task_def_drop(t);       /* defs[i] is now another */
+	}
+}
+
+static struct task_def *def_wanted_by_id(int64_t id)
+{
+	struct task *t = id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
+
+	return t && !t->def ? task_def_new(t) : NULL;
+}
+
+/* The definitions a page of tasks will want, read in one pass over their
+ * rows when they lie close together (most pages: ids in order), rather
+ * than one lookup each; the tasks in between come along, let go with the
+ * rest at the end of the turn. */
+void task_defs_prefetch(struct task **list, size_t n)
+{
+	int64_t lo = INT64_MAX, hi = 0;
+	size_t missing = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!list[i]->def) {
+			missing++;
+			lo = list[i]->id < lo ? list[i]->id : lo;
+			hi = list[i]->id > hi ? list[i]->id : hi;
+		}
+	if (missing < 16 || (uint64_t) (hi - lo) >= 4 * (uint64_t) missing)
+		return;                 /* task_def() reads each */
+	if (store_task_defs_scan(lo, hi, def_wanted_by_id) < 0)
+		log_error("cannot read the definitions of tasks t-%lld to t-%lld: %s", (long long) lo,
+			  (long long) hi, last_error());
+}
