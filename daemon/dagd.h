@@ -250,6 +250,12 @@ int log_set_target(const char *name);  /* "auto", "journal", "stderr" */
 int errorf(int r, const char *fmt, ...) _printf_(2, 3);
 const char *last_error(void);
 
+/* --- logs.c: an attempt's output on disk, for task.logs and its followers -- */
+
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
+		       bool *ret_partial);
+char *log_path(int64_t task_id, unsigned attempt, bool validation);
+
 /* --- notify.c ------------------------------------------------------------ */
 
 int notify_setup(uint64_t exit_idle_usec);
@@ -631,11 +637,6 @@ int req_task(struct req *r, struct task **ret);
  * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
 int args_check(json_object *o, const char *const *known, const char *what);
 extern const char *const task_add_args[], *const project_create_args[];
-
-/* cmd-task.c */
-json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
-		       bool *ret_partial);
-char *log_path(int64_t task_id, unsigned attempt, bool validation);
 
 /* cmd-*.c */
 extern const struct cmd_entry cmd_project_create_entry, cmd_project_list_entry,
