@@ -491,6 +491,14 @@ bool engine_idle(void);
 int engine_adopt_all(void);
 void engine_readopt(void);
 void engine_committed(void);
+/* What the end of a turn looks at (server.c): the engine never calls up. */
+struct log_end {
+	int64_t task_id;
+	unsigned attempt;
+	bool validation;
+};
+bool engine_changed(bool dispatching);
+struct log_end *engine_take_ended(size_t *ret_n);
 
 void sandbox_started(struct sandbox *sb, const char *handle);
 void sandbox_output(struct sandbox *sb, const void *data, size_t size);
@@ -585,7 +593,7 @@ extern struct client *clients;
 
 int server_listen(void);
 void server_close(void);
-void server_kick(void);                 /* run the end-of-turn flush */
+void server_kick(void);                 /* run the end-of-turn flush (the server's own, and main's) */
 void server_flush(void);
 struct client *server_client_new(int fd);
 unsigned server_clients(void);
@@ -600,7 +608,7 @@ int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t p
 		     json_object *types);
 int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt,
 		      bool validation, int fd, off_t offset);
-void server_log_ended(int64_t task_id, unsigned attempt, bool validation);
+void follow_ended(void);                /* the logs the engine says ended */
 bool follow_behind(const struct client *c);
 void follow_feed(struct client *c);
 void follow_free(struct client *c);

@@ -14,6 +14,9 @@
 
 void engine_free(void)
 {
+	size_t n;
+
+	free(engine_take_ended(&n));
 	for (size_t i = 0; i < n_tasks; i++)
 		task_free(tasks[i]);
 	for (size_t i = 0; i < n_projects; i++)

@@ -146,7 +146,6 @@ void event_emit(const char *type, const char *entity, const char *entity_id, int
 {
 	(void) store_event_append(type, entity, entity_id, project_id, payload, NULL);
 	json_object_put(payload);
-	server_kick();
 }
 
 json_object *ids_to_json(struct task **list, size_t n)
@@ -246,7 +245,6 @@ void heap_sync(struct task *t)
 	t->heap_idx = (ssize_t) p->n_heap++;
 	heap_fix(p, (size_t) t->heap_idx);
 	dispatch_dirty = true;
-	server_kick();
 }
 
 /* --- status changes ------------------------------------------------------ */

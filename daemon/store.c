@@ -267,7 +267,6 @@ int store_begin(void)
 		return r;
 	}
 	in_txn = true;
-	server_kick();
 	return 0;
 }
 
