@@ -3,6 +3,29 @@
  *
  * Prototypes are grouped by the file that defines them.  The one public
  * header is plugins/executor.h, the plugin ABI.
+ *
+ * Data flows one way: socket -> command -> engine -> store and plugins.  The
+ * socket loop (server*.c) reads a client's line and hands it to its command
+ * (cmd*.c); the command checks its arguments and calls the engine
+ * (engine*.c); the engine changes the model, writes it through the store
+ * (store*.c) and runs sandboxes through the plugins (plugin.c).  A layer
+ * never calls the one above it; what goes up goes by looking or through a
+ * function it was handed:
+ *  - the end of a turn (server_flush) looks at what changed after whatever
+ *    the loop ran: what the store wrote (store_writes()), whether the engine
+ *    may dispatch, and which sandboxes ended (engine_changed(),
+ *    engine_take_ended(), the queue of logs whose followers are to be sent
+ *    the end);
+ *  - at start-up the store reads its rows and hands each to the engine's
+ *    loader (struct store_loader), which builds the objects, the arrays
+ *    and the edges (engine-load.c);
+ *  - a plugin reports through the host's table (plugin.c), which calls the
+ *    engine's sandbox_started() and sandbox_exited();
+ *  - what both a command and the loop read (an attempt's log) lies in a room
+ *    below both (logs.c).
+ * (The one way still taken up: a command that starts a follow hands it to
+ * the loop, server_subscribe() and server_follow_log(), and daemon.status
+ * asks the loop for its part.)
  */
 #ifndef DAGD_H
 #define DAGD_H
@@ -314,15 +337,88 @@ int store_event_append(const char *type, const char *entity, const char *entity_
 		       int64_t project_id, json_object *payload, int64_t *ret_seq);
 int64_t store_last_seq(void);
 int64_t store_next_id(const char *table);
-int store_load(void);
 int store_attempts_save(const struct task *t);  /* store-attempts.c */
 int store_pool_save(const struct pool *p);
 int store_pool_delete(const char *name);
-int store_attempts_load(void);
 void store_attempts_close(void);
 typedef int (*event_cb)(int64_t seq, const char *line, void *userdata);
 int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
 		      size_t max, event_cb cb, void *userdata, int64_t *ret_last);
+
+/* store-load.c, store-attempts.c, store-map.c: the load at start-up.  The
+ * store reads its rows and hands each to the engine's loader (engine-load.c),
+ * which builds the model; the store never sees the engine's arrays.  Strings
+ * are the row's, valid during the call only; NULL where the column is. */
+struct project_row {
+	int64_t id;
+	const char *name;
+	bool autonomous;
+	unsigned max_concurrency;
+	const char *executor;
+	const char *executor_options;
+	int64_t created_at, updated_at;
+};
+struct task_row {
+	int64_t id, project_id;
+	const char *name, *title, *command, *env, *cwd, *executor, *executor_options;
+	int priority;
+	uint64_t timeout_usec;
+	unsigned max_retries;
+	uint64_t backoff_usec;
+	const char *validation_command;
+	const char *status;
+	bool released;
+	unsigned attempt, tries;
+	int64_t not_before;
+	const char *result, *error_message, *sandbox_id, *sandbox_executor, *sandbox_handle;
+	const char *token, *report;
+	int64_t created_at, updated_at, started_at, finished_at, status_changed_at;
+	bool held, paused;
+};
+struct pool_row {
+	const char *name;
+	unsigned size;
+	int64_t created_at, updated_at;
+};
+struct pool_weight {
+	const char *name;
+	unsigned weight;
+};
+struct attempts_row {                   /* a task's task_attempts row */
+	int64_t task_id;
+	bool approval;
+	int exit_rule;                  /* EXIT_RULE_* */
+	uint64_t exit_codes[4];
+	unsigned max_lost_retries;
+	uint64_t max_retry_duration_usec;
+	const struct pool_weight *pools;
+	size_t n_pools;
+	bool approve_on_timeout;
+	unsigned lost_tries;
+	int64_t first_started_at;
+	int64_t approval_deadline;
+};
+struct map_row {
+	int64_t task_id;
+	int64_t map_over;
+	unsigned map_concurrency;
+	bool expanded;
+	unsigned map_count;
+	int64_t map_parent;
+	unsigned map_index;
+	const char *item;
+};
+/* Each returns 0, or a negative errno (with errorf()) that ends the load. */
+struct store_loader {
+	int (*project)(const struct project_row *r);
+	int (*task)(const struct task_row *r);
+	int (*pool)(const struct pool_row *r);
+	int (*attempts)(const struct attempts_row *r);
+	int (*trigger)(int64_t task_id, const char *rule, bool finally);
+	int (*dep)(int64_t task_id, int64_t depends_on);
+	int (*map)(const struct map_row *r);
+};
+int store_load(const struct store_loader *l);
 
 /* --- engine.c ------------------------------------------------------------ */
 
@@ -398,7 +494,15 @@ void clear_str(char **p);
 void set_str(char **p, const char *s);
 int check_task_args(const struct project *p, json_object *args, bool need_name);
 
-/* the engine's rooms, for each other */
+/* The engine's rooms, for each other.  The engine is split by job: engine.c
+ * (the model, set_status, events, the dispatch heap), engine-project.c,
+ * engine-add.c (adding tasks), engine-dispatch.c (limits, claims, starting
+ * sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
+ * task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
+ * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
+ * engine-load.c (the model built from the store's rows).  They call down to
+ * the store and the plugins only; the server's flush reads what they leave
+ * for it (engine_changed(), engine_take_ended()). */
 /* engine.c */
 int64_t parse_id(const char *s, char prefix);
 struct executor *task_executor(const struct task *t);
@@ -440,6 +544,7 @@ void attempts_from_args(struct task *t, json_object *args);
 void attempts_write_json(struct jw *w, const struct task *t);
 void attempts_claimed(struct task *t);
 void attempts_reset(struct task *t);
+int attempts_row_loaded(const struct attempts_row *r);
 void attempts_loaded(struct task *t);
 void attempts_status_changed(struct task *t, enum status old);
 bool attempts_row_wanted(const struct task *t);
@@ -455,6 +560,7 @@ int pool_set(const char *name, int64_t size, json_object **ret);
 int pool_delete(const char *name);
 json_object *pools_to_json(void);
 void pools_free(void);
+int pool_loaded(const struct pool_row *r);
 /* engine-approval.c */
 int task_approve(struct task *t, json_object *result, uid_t uid, json_object **ret_unblocked);
 int task_reject(struct task *t, const char *message, uid_t uid);
@@ -681,7 +787,7 @@ void task_fail_final(struct task *t, const char *reason, const char *message);
 int inputs_prepare(struct task *t, struct sandbox *sb, bool write, char **ret_path);
 int inputs_render(const struct task *t, const char *s, bool shell, char **ret);
 int store_task_map(const struct task *t);
-int store_load_map(void);
+int map_loaded(const struct map_row *r);
 
 /* --- events (engine.c) ----------------------------------------------------- */
 

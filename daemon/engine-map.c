@@ -229,6 +229,23 @@ static void map_fanin(struct task *t)
 	json_object_put(task_succeeded(t, NULL));
 }
 
+/* At load: a task's fan-out, as the store read it. */
+int map_loaded(const struct map_row *r)
+{
+	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+
+	if (!t)
+		return 0;
+	t->map_over = r->map_over;
+	t->map_concurrency = r->map_concurrency;
+	t->expanded = r->expanded;
+	t->map_count = r->map_count;
+	t->map_parent = r->map_parent;
+	t->map_index = r->map_index;
+	set_str(&t->item, r->item);
+	return 0;
+}
+
 /* A task that was just added: if what it maps over completed already, it
  * is expanded now. */
 void map_created(struct task *t)
