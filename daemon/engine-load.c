@@ -116,7 +116,9 @@ static int task_loaded(const struct task_row *r)
 	t->updated_at = r->updated_at;
 	t->started_at = r->started_at;
 	t->finished_at = r->finished_at;
-	t->status_changed_at = r->status_changed_at;
+	/* the row of a task whose status never changed since it was added
+	 * has none (the insert leaves it out): it is its creation's */
+	t->status_changed_at = r->status_changed_at ? r->status_changed_at : r->created_at;
 	t->held = r->held;
 	t->paused = r->paused && t->status == ST_RUNNING;
 	t->heap_idx = -1;

@@ -124,6 +124,7 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 	c->backoff_usec = t->backoff_usec;
 	c->validation_command = t->validation_command ? xstrdup(t->validation_command) : NULL;
 	c->released = t->released;
+	c->max_lost_retries = 3;        /* every task's default, as a restart loads it (no task_attempts row) */
 	c->map_parent = t->id;
 	c->map_index = (unsigned) i;
 	c->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
