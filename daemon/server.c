@@ -6,17 +6,17 @@
  *
  * Handlers never touch a socket.  A reply is queued on its client as
  * "pending"; the flush, which runs once nothing else is ready in the loop,
- * commits the batch and only then lets pending replies out.
- *
- * Nothing below calls up to ask for the flush: the server arms it for what
- * it does itself (a client's line, a reply, a follower), and after whatever
- * else the loop ran (a plugin's report, a timer of the engine's) it looks
- * (turn_changed()): a write the store began, a task the engine may dispatch,
- * a sandbox that ended.  If the commit
+ * commits the batch and only then lets pending replies out.  If the commit
  * fails, every pending reply that says what the batch changed becomes an
  * `unavailable` error; replies that changed nothing (reads) go out as they
  * are.  Then the flush backs off: for a second nothing but a client's write
  * tries the database again, and the failure is logged once a minute at most.
+ *
+ * Nothing below calls up to ask for the flush.  The server arms it for what
+ * it does itself (a client's line, a reply, a follower); after whatever else
+ * the loop ran (a plugin's report, a timer of the engine's) a post source
+ * looks (turn_changed()): a write the store began, a task the engine may
+ * dispatch, a sandbox that ended.
  */
 #include <stdio.h>
 #include <string.h>
