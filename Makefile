@@ -80,6 +80,7 @@ DAEMON_SRCS = \
 	daemon/json-strict.c \
 	daemon/util.c \
 	daemon/notify.c \
+	daemon/logs.c \
 	$(BUILD)/schema.c
 
 CTL_SRCS = \

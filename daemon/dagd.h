@@ -3,6 +3,29 @@
  *
  * Prototypes are grouped by the file that defines them.  The one public
  * header is plugins/executor.h, the plugin ABI.
+ *
+ * Data flows one way: socket -> command -> engine -> store and plugins.  The
+ * socket loop (server*.c) reads a client's line and hands it to its command
+ * (cmd*.c); the command checks its arguments and calls the engine
+ * (engine*.c); the engine changes the model, writes it through the store
+ * (store*.c) and runs sandboxes through the plugins (plugin.c).  A layer
+ * never calls the one above it; what goes up goes by looking or through a
+ * function it was handed:
+ *  - the end of a turn (server_flush) looks at what changed after whatever
+ *    the loop ran: what the store wrote (store_writes()), whether the engine
+ *    may dispatch, and which sandboxes ended (engine_changed(),
+ *    engine_take_ended(), the queue of logs whose followers are to be sent
+ *    the end);
+ *  - at start-up the store reads its rows and hands each to the engine's
+ *    loader (struct store_loader), which builds the objects, the arrays
+ *    and the edges (engine-load.c);
+ *  - a plugin reports through the host's table (plugin.c), which calls the
+ *    engine's sandbox_started() and sandbox_exited();
+ *  - what both a command and the loop read (an attempt's log) lies in a room
+ *    below both (logs.c).
+ * (The one way still taken up: a command that starts a follow hands it to
+ * the loop, server_subscribe() and server_follow_log(), and daemon.status
+ * asks the loop for its part.)
  */
 #ifndef DAGD_H
 #define DAGD_H
@@ -263,6 +286,12 @@ int log_set_target(const char *name);  /* "auto", "journal", "stderr" */
 int errorf(int r, const char *fmt, ...) _printf_(2, 3);
 const char *last_error(void);
 
+/* --- logs.c: an attempt's output on disk, for task.logs and its followers -- */
+
+json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
+		       bool *ret_partial);
+char *log_path(int64_t task_id, unsigned attempt, bool validation);
+
 /* --- notify.c ------------------------------------------------------------ */
 
 int notify_setup(uint64_t exit_idle_usec);
@@ -315,6 +344,7 @@ int store_task_insert(const struct task *t);
 int store_task_save(const struct task *t);
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
+uint64_t store_reads(void);
 int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_t id));
 void store_task_def_close(void);
 int store_task_define(const struct task *t);
@@ -326,15 +356,86 @@ int store_event_append(const char *type, const char *entity, const char *entity_
 		       int64_t project_id, const char *payload, int64_t *ret_seq);
 int64_t store_last_seq(void);
 int64_t store_next_id(const char *table);
-int store_load(void);
 int store_attempts_save(const struct task *t);  /* store-attempts.c */
 int store_pool_save(const struct pool *p);
 int store_pool_delete(const char *name);
-int store_attempts_load(void);
 void store_attempts_close(void);
 typedef int (*event_cb)(int64_t seq, const char *line, void *userdata);
 int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
 		      size_t max, event_cb cb, void *userdata, int64_t *ret_last);
+
+/* store-load.c, store-attempts.c, store-map.c: the load at start-up.  The
+ * store reads its rows and hands each to the engine's loader (engine-load.c),
+ * which builds the model; the store never sees the engine's arrays.  Strings
+ * are the row's, valid during the call only; NULL where the column is. */
+struct project_row {
+	int64_t id;
+	const char *name;
+	bool autonomous;
+	unsigned max_concurrency;
+	const char *executor;
+	const char *executor_options;
+	int64_t created_at, updated_at;
+};
+struct task_row {
+	int64_t id, project_id;
+	const char *name, *executor;
+	int priority;
+	uint64_t timeout_usec;
+	unsigned max_retries;
+	uint64_t backoff_usec;
+	const char *validation_command;
+	const char *status;
+	bool released;
+	unsigned attempt, tries;
+	int64_t not_before;
+	const char *sandbox_id, *sandbox_executor, *sandbox_handle;
+	int64_t created_at, updated_at, started_at, finished_at, status_changed_at;
+	bool held, paused;
+};
+struct pool_row {
+	const char *name;
+	unsigned size;
+	int64_t created_at, updated_at;
+};
+struct pool_weight {
+	const char *name;
+	unsigned weight;
+};
+struct attempts_row {                   /* a task's task_attempts row */
+	int64_t task_id;
+	bool approval;
+	int exit_rule;                  /* EXIT_RULE_* */
+	uint64_t exit_codes[4];
+	unsigned max_lost_retries;
+	uint64_t max_retry_duration_usec;
+	const struct pool_weight *pools;
+	size_t n_pools;
+	bool approve_on_timeout;
+	unsigned lost_tries;
+	int64_t first_started_at;
+	int64_t approval_deadline;
+};
+struct map_row {
+	int64_t task_id;
+	int64_t map_over;
+	unsigned map_concurrency;
+	bool expanded;
+	unsigned map_count;
+	int64_t map_parent;
+	unsigned map_index;
+};
+/* Each returns 0, or a negative errno (with errorf()) that ends the load. */
+struct store_loader {
+	int (*project)(const struct project_row *r);
+	int (*task)(const struct task_row *r);
+	int (*pool)(const struct pool_row *r);
+	int (*attempts)(const struct attempts_row *r);
+	int (*trigger)(int64_t task_id, const char *rule, bool finally);
+	int (*dep)(int64_t task_id, int64_t depends_on);
+	int (*map)(const struct map_row *r);
+};
+int store_load(const struct store_loader *l);
 
 /* --- engine.c ------------------------------------------------------------ */
 
@@ -424,7 +525,15 @@ void clear_str(char **p);
 void set_str(char **p, const char *s);
 int check_task_args(const struct project *p, json_object *args, bool need_name);
 
-/* the engine's rooms, for each other */
+/* The engine's rooms, for each other.  The engine is split by job: engine.c
+ * (the model, set_status, events, the dispatch heap), engine-project.c,
+ * engine-add.c (adding tasks), engine-dispatch.c (limits, claims, starting
+ * sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
+ * task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
+ * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
+ * engine-load.c (the model built from the store's rows).  They call down to
+ * the store and the plugins only; the server's flush reads what they leave
+ * for it (engine_changed(), engine_take_ended()). */
 /* engine.c */
 int64_t parse_id(const char *s, char prefix);
 struct executor *task_executor(const struct task *t);
@@ -466,6 +575,7 @@ void attempts_from_args(struct task *t, json_object *args);
 void attempts_write_json(struct jw *w, const struct task *t);
 void attempts_claimed(struct task *t);
 void attempts_reset(struct task *t);
+int attempts_row_loaded(const struct attempts_row *r);
 void attempts_loaded(struct task *t);
 void attempts_status_changed(struct task *t, enum status old);
 bool attempts_row_wanted(const struct task *t);
@@ -481,6 +591,7 @@ int pool_set(const char *name, int64_t size, json_object **ret);
 int pool_delete(const char *name);
 json_object *pools_to_json(void);
 void pools_free(void);
+int pool_loaded(const struct pool_row *r);
 /* engine-approval.c */
 int task_approve(struct task *t, json_object *result, uid_t uid, json_object **ret_unblocked);
 int task_reject(struct task *t, const char *message, uid_t uid);
@@ -517,6 +628,14 @@ bool engine_idle(void);
 int engine_adopt_all(void);
 void engine_readopt(void);
 void engine_committed(void);
+/* What the end of a turn looks at (server.c): the engine never calls up. */
+struct log_end {
+	int64_t task_id;
+	unsigned attempt;
+	bool validation;
+};
+bool engine_changed(bool dispatching);
+struct log_end *engine_take_ended(size_t *ret_n);
 
 void sandbox_started(struct sandbox *sb, const char *handle);
 void sandbox_output(struct sandbox *sb, const void *data, size_t size);
@@ -611,7 +730,7 @@ extern struct client *clients;
 
 int server_listen(void);
 void server_close(void);
-void server_kick(void);                 /* run the end-of-turn flush */
+void server_kick(void);                 /* run the end-of-turn flush (the server's own, and main's) */
 void server_flush(void);
 struct client *server_client_new(int fd);
 unsigned server_clients(void);
@@ -626,7 +745,7 @@ int server_subscribe(struct client *c, json_object *id, int64_t since, int64_t p
 		     json_object *types);
 int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsigned attempt,
 		      bool validation, int fd, off_t offset);
-void server_log_ended(int64_t task_id, unsigned attempt, bool validation);
+void follow_ended(void);                /* the logs the engine says ended */
 bool follow_behind(const struct client *c);
 void follow_feed(struct client *c);
 void follow_free(struct client *c);
@@ -664,11 +783,6 @@ int req_task(struct req *r, struct task **ret);
 int args_check(json_object *o, const char *const *known, const char *what);
 extern const char *const task_add_args[], *const project_create_args[];
 
-/* cmd-task.c */
-json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
-		       bool *ret_partial);
-char *log_path(int64_t task_id, unsigned attempt, bool validation);
-
 /* cmd-*.c */
 extern const struct cmd_entry cmd_project_create_entry, cmd_project_list_entry,
 	cmd_project_get_entry, cmd_project_update_entry, cmd_project_delete_entry,
@@ -704,7 +818,7 @@ void task_fail_final(struct task *t, const char *reason, const char *message);
 int inputs_prepare(struct task *t, struct sandbox *sb, bool write, char **ret_path);
 int inputs_render(const struct task *t, const char *s, bool shell, char **ret);
 int store_task_map(const struct task *t);
-int store_load_map(void);
+int map_loaded(const struct map_row *r);
 
 /* --- events (engine.c) ----------------------------------------------------- */
 

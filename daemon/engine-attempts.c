@@ -263,6 +263,34 @@ bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_r
 	return true;
 }
 
+/* At load: a task's task_attempts row, as the store read it. */
+int attempts_row_loaded(const struct attempts_row *r)
+{
+	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+
+	if (!t)
+		return 0;
+	t->approval = r->approval;
+	t->exit_rule = (int8_t) r->exit_rule;
+	memcpy(t->exit_codes, r->exit_codes, sizeof(t->exit_codes));
+	t->max_lost_retries = r->max_lost_retries;
+	t->max_retry_duration_usec = r->max_retry_duration_usec;
+	for (size_t i = 0; i < r->n_pools; i++) {
+		struct pool *p = pool_find(r->pools[i].name);
+
+		if (!p)
+			return errorf(-EBADMSG, "database: task %lld names pool '%s', which does not exist",
+				      (long long) r->task_id, r->pools[i].name);
+		t->pools = xrealloc(t->pools, (t->n_pools + 1) * sizeof(*t->pools));
+		t->pools[t->n_pools++] = (struct pool_use) { p, r->pools[i].weight };
+	}
+	t->approve_on_timeout = r->approve_on_timeout;
+	t->lost_tries = r->lost_tries;
+	t->first_started_at = r->first_started_at;
+	t->approval_deadline = r->approval_deadline;
+	return 0;
+}
+
 /* At load: an approval's timer again, from its stored deadline. */
 void attempts_loaded(struct task *t)
 {

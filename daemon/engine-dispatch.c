@@ -235,8 +235,7 @@ struct sandbox *sandbox_new(struct task *t, struct executor *ex)
 	sb->ex = ex;
 	sb->executor = xstrdup(t->sandbox_executor);
 	sb->log_fd = -EBADF;
-	sb->log_path = xasprintf("%s/logs/t-%lld/%u%s.log", D.state_dir, (long long) t->id, t->attempt,
-				 sb->validator ? ".validate" : "");
+	sb->log_path = log_path(t->id, t->attempt, sb->validator);
 	sb->next = sandboxes;
 	sandboxes = sb;
 	t->sb = sb;

@@ -1,6 +1,8 @@
 /*
  * engine-load.c - loading the model, counting, and adopting at start-up and
- * after a reload the sandboxes that ran on.
+ * after a reload the sandboxes that ran on.  The store reads its rows and
+ * hands them over one by one (store_load()); the objects, the arrays and the
+ * edges are built here.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -14,6 +16,9 @@
 
 void engine_free(void)
 {
+	size_t n;
+
+	free(engine_take_ended(&n));
 	for (size_t i = 0; i < n_tasks; i++)
 		task_free(tasks[i]);
 	for (size_t i = 0; i < n_projects; i++)
@@ -41,14 +46,132 @@ void engine_reset(void)
 	dispatch_dirty = true;
 }
 
+/* --- the rows the store hands over --------------------------------------- */
+
+static struct task *task_by_id(int64_t id)
+{
+	return id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
+}
+
+static int project_loaded(const struct project_row *r)
+{
+	struct project *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		abort();
+	p->id = r->id;
+	p->name = xstrdup(r->name);
+	p->autonomous = r->autonomous;
+	p->max_concurrency = r->max_concurrency;
+	p->executor = xstrdup(r->executor);
+	p->executor_options = xstrdup(r->executor_options);
+	p->created_at = r->created_at;
+	p->updated_at = r->updated_at;
+	if (r->id < 0) {
+		project_free(p);
+		return errorf(-EBADMSG, "database: project %lld is malformed", (long long) r->id);
+	}
+	if ((size_t) r->id >= n_projects) {
+		projects = xrealloc(projects, (size_t) (r->id + 1) * sizeof(*projects));
+		memset(projects + n_projects, 0, ((size_t) r->id + 1 - n_projects) * sizeof(*projects));
+		n_projects = (size_t) r->id + 1;
+	}
+	projects[r->id] = p;
+	return 0;
+}
+
+static int task_loaded(const struct task_row *r)
+{
+	struct task *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		abort();
+	t->id = r->id;
+	t->project = r->project_id >= 0 && (size_t) r->project_id < n_projects ? projects[r->project_id] : NULL;
+	t->name = xstrdup(r->name);
+	t->executor = xstrdup(r->executor);
+	t->priority = r->priority;
+	t->timeout_usec = r->timeout_usec;
+	t->max_retries = r->max_retries;
+	t->backoff_usec = r->backoff_usec;
+	t->validation_command = xstrdup(r->validation_command);
+	t->status = status_from_string(r->status);
+	t->released = r->released;
+	t->attempt = r->attempt;
+	t->tries = r->tries;
+	t->not_before = r->not_before;
+	t->sandbox_id = xstrdup(r->sandbox_id);
+	t->sandbox_executor = xstrdup(r->sandbox_executor);
+	t->sandbox_handle = xstrdup(r->sandbox_handle);
+	t->created_at = r->created_at;
+	t->updated_at = r->updated_at;
+	t->started_at = r->started_at;
+	t->finished_at = r->finished_at;
+	/* the row of a task whose status never changed since it was added
+	 * has none (the insert leaves it out): it is its creation's */
+	t->status_changed_at = r->status_changed_at ? r->status_changed_at : r->created_at;
+	t->held = r->held;
+	t->paused = r->paused && t->status == ST_RUNNING;
+	t->heap_idx = -1;
+	t->max_lost_retries = 3;        /* unless its task_attempts row says otherwise */
+	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
+	    r->id <= 0) {
+		task_free(t);
+		return errorf(-EBADMSG, "database: task %lld is malformed", (long long) r->id);
+	}
+	if ((size_t) r->id >= n_tasks) {
+		size_t n = (size_t) r->id + 1 > 2 * n_tasks ? (size_t) r->id + 1 : 2 * n_tasks;
+
+		tasks = xrealloc(tasks, n * sizeof(*tasks));
+		memset(tasks + n_tasks, 0, (n - n_tasks) * sizeof(*tasks));
+		n_tasks = n;
+	}
+	tasks[r->id] = t;
+	names_add(&t->project->names, t);
+	return 0;
+}
+
+static int trigger_loaded(int64_t id, const char *rule, bool finally)
+{
+	struct task *t = task_by_id(id);
+
+	if (!t)
+		return 0;
+	t->finally = finally;
+	if (task_trigger_set(t, rule) < 0)
+		return errorf(-EBADMSG, "database: task %lld has a malformed trigger", (long long) id);
+	return 0;
+}
+
+static int dep_loaded(int64_t a, int64_t b)
+{
+	struct task *t = task_by_id(a), *on = task_by_id(b);
+
+	if (!t || !on)
+		return 0;
+	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
+	t->deps[t->n_deps++] = on;
+	on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
+	on->rdeps[on->n_rdeps++] = t;
+	return 0;
+}
+
+static const struct store_loader loader = {
+	.project = project_loaded,
+	.task = task_loaded,
+	.pool = pool_loaded,
+	.attempts = attempts_row_loaded,
+	.trigger = trigger_loaded,
+	.dep = dep_loaded,
+	.map = map_loaded,
+};
+
 int engine_load(void)
 {
 	int r;
 
 	engine_free();
-	r = store_load();
-	if (r >= 0)
-		r = store_load_map();
+	r = store_load(&loader);
 	if (r < 0)
 		return r;
 	next_project_id = store_next_id("projects");

@@ -125,6 +125,7 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 	c->backoff_usec = t->backoff_usec;
 	c->validation_command = t->validation_command ? xstrdup(t->validation_command) : NULL;
 	c->released = t->released;
+	c->max_lost_retries = 3;        /* every task's default, as a restart loads it (no task_attempts row) */
 	c->map_parent = t->id;
 	c->map_index = (unsigned) i;
 	task_def(c)->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
@@ -226,6 +227,22 @@ static void map_fanin(struct task *t)
 	set_str(&task_def(t)->result, text);
 	json_object_put(a);
 	json_object_put(task_succeeded(t, NULL));
+}
+
+/* At load: a task's fan-out, as the store read it. */
+int map_loaded(const struct map_row *r)
+{
+	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+
+	if (!t)
+		return 0;
+	t->map_over = r->map_over;
+	t->map_concurrency = r->map_concurrency;
+	t->expanded = r->expanded;
+	t->map_count = r->map_count;
+	t->map_parent = r->map_parent;
+	t->map_index = r->map_index;
+	return 0;
 }
 
 /* A task that was just added: if what it maps over completed already, it

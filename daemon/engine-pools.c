@@ -28,6 +28,23 @@ struct pool *pool_find(const char *name)
 	return NULL;
 }
 
+/* At load, in the store's order: a pool as the store read it. */
+int pool_loaded(const struct pool_row *r)
+{
+	struct pool *p = calloc(1, sizeof(*p)), **tail = &pools;
+
+	if (!p)
+		abort();
+	p->name = xstrdup(r->name);
+	p->size = r->size;
+	p->created_at = r->created_at;
+	p->updated_at = r->updated_at;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = p;
+	return 0;
+}
+
 void pools_free(void)
 {
 	while (pools) {

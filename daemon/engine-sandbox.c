@@ -192,6 +192,11 @@ struct reaped {
 static struct reaped *reaped_list;
 static size_t n_reaped;
 
+/* The logs whose sandbox ended since the end of a turn last looked
+ * (engine_take_ended()): what their followers wait for. */
+static struct log_end *ended;
+static size_t n_ended, ended_cap;
+
 /* After a batch that could not be committed was reloaded: the exits it held
  * are judged again. */
 void sandbox_rejudge(void)
@@ -228,13 +233,33 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	log_debug("sandbox %s exited: code %d signal %d", sb->id, e->code, e->signal);
 	sandbox_judge(sb, &r->e);
 	crash_point("exited");
-	server_log_ended(sb->task_id, sb->attempt, sb->validator);
-	server_kick();
+	if (n_ended == ended_cap) {
+		ended_cap = ended_cap ? 2 * ended_cap : 16;
+		ended = xrealloc(ended, ended_cap * sizeof(*ended));
+	}
+	ended[n_ended++] = (struct log_end) { sb->task_id, sb->attempt, sb->validator };
 }
 
 struct sandbox *sandbox_list(void)
 {
 	return sandboxes;
+}
+
+/* What the end of a turn has to look at (the server's flush, which checks
+ * after whatever the loop ran): a task that may be dispatched (if the caller
+ * dispatches this turn), a sandbox that ended.  What was written is the
+ * store's to say (store_writes()). */
+bool engine_changed(bool dispatching)
+{
+	return (dispatching && dispatch_dirty) || n_ended > 0;
+}
+
+/* The logs ended since the last call, handed over (free() them). */
+struct log_end *engine_take_ended(size_t *ret_n)
+{
+	*ret_n = n_ended;
+	n_ended = ended_cap = 0;
+	return TAKE_PTR(ended);
 }
 
 /* The batch is on disk: what exited in it is done with, and its executor may

@@ -147,7 +147,6 @@ void event_emit(const char *type, const char *entity, const char *entity_id, int
 {
 	(void) store_event_append(type, entity, entity_id, project_id, payload ? json_text(payload) : NULL, NULL);
 	json_object_put(payload);
-	server_kick();
 }
 
 /* The events a task makes by the thousand (its status changes, its
@@ -177,7 +176,6 @@ void payload_emit(const char *type, const char *entity, const char *entity_id, i
 {
 	jw_close(&pl, '}');
 	(void) store_event_append(type, entity, entity_id, project_id, pl.buf, NULL);
-	server_kick();
 }
 
 void task_payload_emit(const struct task *t, const char *type)
@@ -284,7 +282,6 @@ void heap_sync(struct task *t)
 	t->heap_idx = (ssize_t) p->n_heap++;
 	heap_fix(p, (size_t) t->heap_idx);
 	dispatch_dirty = true;
-	server_kick();
 }
 
 /* --- status changes ------------------------------------------------------ */

@@ -112,13 +112,19 @@ int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsign
 	return 0;
 }
 
-void server_log_ended(int64_t task_id, unsigned attempt, bool validation)
+/* Each log whose sandbox ended (the engine keeps them for the flush to take):
+ * its followers are sent the rest, then the end. */
+void follow_ended(void)
 {
-	for (struct client *c = clients; c; c = c->next)
-		for (struct logsub *l = c->logsubs; l; l = l->next)
-			if (l->task_id == task_id && l->attempt == attempt && l->validation == validation)
-				l->ended = true;
-	server_kick();
+	size_t n;
+	_cleanup_free_ struct log_end *e = engine_take_ended(&n);
+
+	for (size_t i = 0; i < n; i++)
+		for (struct client *c = clients; c; c = c->next)
+			for (struct logsub *l = c->logsubs; l; l = l->next)
+				if (l->task_id == e[i].task_id && l->attempt == e[i].attempt &&
+				    l->validation == e[i].validation)
+					l->ended = true;
 }
 
 static off_t log_size(const struct logsub *l)

@@ -11,6 +11,12 @@
  * `unavailable` error; replies that changed nothing (reads) go out as they
  * are.  Then the flush backs off: for a second nothing but a client's write
  * tries the database again, and the failure is logged once a minute at most.
+ *
+ * Nothing below calls up to ask for the flush.  The server arms it for what
+ * it does itself (a client's line, a reply, a follower); after whatever else
+ * the loop ran (a plugin's report, a timer of the engine's) a post source
+ * looks (turn_changed()): a write the store began, a task the engine may
+ * dispatch, a sandbox that ended.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,10 +29,12 @@
 #define REPEAT_LOG_USEC (60 * USEC_PER_SEC)     /* say a failure again at most this often */
 
 static int listen_fd = -EBADF;
-static sd_event_source *flush_source, *retry_source, *spawned_source;
+static sd_event_source *flush_source, *watch_source, *retry_source, *spawned_source;
 struct client *clients;
 static unsigned n_clients;
 static int64_t committed_seq;
+static uint64_t seen_reads;             /* store_reads() likewise */
+static uint64_t seen_writes;            /* store_writes() when the flush last looked */
 
 /* a database that cannot be written */
 static struct {
@@ -383,6 +391,15 @@ static int on_spawned(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* What the engine and the store did that the flush has not seen: a write
+ * begun since its commit (or a read: its transaction ends with the turn),
+ * a task to dispatch (while a failed commit waits for
+ * its retry, nothing is dispatched), a sandbox that ended. */
+static bool turn_changed(void)
+{
+	return store_writes() != seen_writes || store_reads() != seen_reads || engine_changed(!retry_source);
+}
+
 /* The end of a turn: dispatch, commit, spawn what was claimed, and let the
  * replies and events of the committed batch out.  While a failed commit's
  * retry waits, only a client's write tries the database; the rest (what
@@ -399,15 +416,23 @@ void server_flush(void)
 	struct client *next;
 	bool wrote;
 
+	/* this is the turn's flush, whoever asked for it */
+	if (flush_source)
+		(void) sd_event_source_set_enabled(flush_source, SD_EVENT_OFF);
 	spawned_source = sd_event_source_disable_unref(spawned_source);
+	follow_ended();
 	do {
 		if (retry_source && !durable_pending()) {
+			seen_writes = store_writes();   /* the retry commits them */
+			seen_reads = store_reads();
 			replies_release(false);
 			break;
 		}
 		if (!retry_source)
 			engine_dispatch();
 		engine_save();
+		seen_writes = store_writes();
+		seen_reads = store_reads();
 		wrote = store_in_transaction();
 		if (store_commit() < 0) {
 			batch_failed();
@@ -445,11 +470,22 @@ void server_flush(void)
 		client_update(c);
 	}
 	notify_turn();
+	/* what the spawns and the clients' lines did meanwhile is the next turn's */
+	if (turn_changed())
+		server_kick();
 }
 
 static int on_flush(sd_event_source *s, void *userdata)
 {
 	server_flush();
+	return 0;
+}
+
+/* After any other source ran: the flush, if it changed anything. */
+static int on_watch(sd_event_source *s, void *userdata)
+{
+	if (turn_changed())
+		server_flush();
 	return 0;
 }
 
@@ -476,6 +512,10 @@ int server_listen(void)
 		return log_error_errno(r, "cannot add the flush: %m");
 	(void) sd_event_source_set_priority(flush_source, SD_EVENT_PRIORITY_IDLE);
 	(void) sd_event_source_set_enabled(flush_source, SD_EVENT_ONESHOT);
+	r = sd_event_add_post(D.event, &watch_source, on_watch, NULL);
+	if (r < 0)
+		return log_error_errno(r, "cannot add the flush's watch: %m");
+	(void) sd_event_source_set_priority(watch_source, SD_EVENT_PRIORITY_IDLE);
 	committed_seq = store_last_seq();
 	return 0;
 }
@@ -487,6 +527,7 @@ void server_close(void)
 		client_free(clients);
 	server_accept_stop();
 	flush_source = sd_event_source_disable_unref(flush_source);
+	watch_source = sd_event_source_disable_unref(watch_source);
 	retry_source = sd_event_source_disable_unref(retry_source);
 	closep(&listen_fd);
 	if (D.socket_owned)

@@ -1,7 +1,8 @@
 /*
  * store-attempts.c - the store's part of retry rules, pools and approval:
  * the task_attempts row of a task that uses one of them, the pools table,
- * and loading both at start-up (schema/006_attempts.sql).
+ * and reading both at start-up, as rows for the engine's loader
+ * (schema/006_attempts.sql).
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -127,88 +128,78 @@ int store_pool_delete(const char *name)
 	return store_step(st);
 }
 
-static int load_row(sqlite3_stmt *st)
+static int load_row(sqlite3_stmt *st, const struct store_loader *l)
 {
-	int64_t id = sqlite3_column_int64(st, 0);
-	struct task *t = (size_t) id < n_tasks ? tasks[id] : NULL;
 	const char *kind = (const char *) sqlite3_column_text(st, 1);
 	const char *rule = (const char *) sqlite3_column_text(st, 2);
 	const char *codes = (const char *) sqlite3_column_text(st, 3);
 	const char *pl = (const char *) sqlite3_column_text(st, 6);
 	const char *on_timeout = (const char *) sqlite3_column_text(st, 7);
+	struct attempts_row row = {
+		.task_id = sqlite3_column_int64(st, 0),
+		.approval = kind && strcmp(kind, "approval") == 0,
+		.exit_rule = !rule ? EXIT_RULE_NONE : strcmp(rule, "retry_on_exit") == 0 ? EXIT_RULE_RETRY_ON :
+			     EXIT_RULE_NO_RETRY_ON,
+		.max_lost_retries = (unsigned) sqlite3_column_int(st, 4),
+		.max_retry_duration_usec = (uint64_t) sqlite3_column_int64(st, 5),
+		.approve_on_timeout = on_timeout && strcmp(on_timeout, "approve") == 0,
+		.lost_tries = (unsigned) sqlite3_column_int(st, 8),
+		.first_started_at = sqlite3_column_int64(st, 9),
+		.approval_deadline = sqlite3_column_int64(st, 10),
+	};
+	_cleanup_free_ struct pool_weight *weights = NULL;
+	_cleanup_json_ json_object *o = NULL;
 
-	if (!t)
-		return 0;
-	t->approval = kind && strcmp(kind, "approval") == 0;
-	t->exit_rule = !rule ? EXIT_RULE_NONE : strcmp(rule, "retry_on_exit") == 0 ? EXIT_RULE_RETRY_ON :
-		       EXIT_RULE_NO_RETRY_ON;
 	if (codes) {
-		json_object *a = json_parse(codes);
+		_cleanup_json_ json_object *a = json_parse(codes);
 
 		for (size_t i = 0; json_object_is_type(a, json_type_array) && i < json_object_array_length(a); i++) {
 			int c = json_object_get_int(json_object_array_get_idx(a, i));
 
 			if (c >= 0 && c < 256)
-				t->exit_codes[c / 64] |= 1ULL << (c % 64);
+				row.exit_codes[c / 64] |= 1ULL << (c % 64);
 		}
-		json_object_put(a);
 	}
-	t->max_lost_retries = (unsigned) sqlite3_column_int(st, 4);
-	t->max_retry_duration_usec = (uint64_t) sqlite3_column_int64(st, 5);
-	if (pl) {
-		json_object *o = json_parse(pl);
-
+	if (pl && (o = json_parse(pl)) && json_object_is_type(o, json_type_object)) {
 		json_object_object_foreach(o, name, w) {
-			struct pool *p = pool_find(name);
-
-			if (!p)
-				return errorf(-EBADMSG, "database: task %lld names pool '%s', which does not exist",
-					      (long long) id, name);
-			t->pools = xrealloc(t->pools, (t->n_pools + 1) * sizeof(*t->pools));
-			t->pools[t->n_pools++] = (struct pool_use) { p, (unsigned) json_object_get_int(w) };
+			weights = xrealloc(weights, (row.n_pools + 1) * sizeof(*weights));
+			weights[row.n_pools++] = (struct pool_weight) { name, (unsigned) json_object_get_int(w) };
 		}
-		json_object_put(o);
+		row.pools = weights;
 	}
-	t->approve_on_timeout = on_timeout && strcmp(on_timeout, "approve") == 0;
-	t->lost_tries = (unsigned) sqlite3_column_int(st, 8);
-	t->first_started_at = sqlite3_column_int64(st, 9);
-	t->approval_deadline = sqlite3_column_int64(st, 10);
-	return 0;
+	return l->attempts(&row);
 }
 
 /* After the tasks: the pools, then each task's row. */
-int store_attempts_load(void)
+int store_attempts_load(const struct store_loader *l)
 {
-	struct pool **tail = &pools;
 	sqlite3_stmt *st;
-	int rc, r = 0;
+	int rc = SQLITE_DONE, r = 0;
 
-	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i])
-			tasks[i]->max_lost_retries = 3;
 	if (sqlite3_prepare_v2(store_sqlite(), "SELECT name, size, created_at, updated_at FROM pools ORDER BY name",
 			       -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pool *p = calloc(1, sizeof(*p));
-
-		if (!p)
-			abort();
-		p->name = xstrdup((const char *) sqlite3_column_text(st, 0));
-		p->size = (unsigned) sqlite3_column_int(st, 1);
-		p->created_at = sqlite3_column_int64(st, 2);
-		p->updated_at = sqlite3_column_int64(st, 3);
-		*tail = p;
-		tail = &p->next;
-	}
+	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = l->pool(&(const struct pool_row) {
+			.name = (const char *) sqlite3_column_text(st, 0),
+			.size = (unsigned) sqlite3_column_int(st, 1),
+			.created_at = sqlite3_column_int64(st, 2),
+			.updated_at = sqlite3_column_int64(st, 3),
+		});
 	sqlite3_finalize(st);
+	if (r < 0)
+		return r;
+	if (rc != SQLITE_DONE)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 
 	if (sqlite3_prepare_v2(store_sqlite(), "SELECT task_id, kind, exit_rule, exit_codes, max_lost_retries,"
 			       " max_retry_duration_usec, pools, on_timeout, lost_tries, first_started_at,"
 			       " approval_deadline FROM task_attempts", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		r = load_row(st);
+		r = load_row(st, l);
 	sqlite3_finalize(st);
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	return r;
 }

@@ -1,6 +1,8 @@
 /*
- * store-load.c - the load at start-up: projects, tasks and their edges read
- * from the database into the engine's model.
+ * store-load.c - the load at start-up: the rows of projects, tasks, their
+ * trigger rules and their edges read from the database and handed, one by
+ * one, to the engine's loader (engine-load.c builds its model from them).
+ * The store knows its tables, not the engine's arrays.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -9,148 +11,137 @@
 #include "dagd.h"
 #include "store-private.h"
 
-static char *col_text(sqlite3_stmt *st, int i)
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *) sqlite3_column_text(st, i);
+}
+
+/* Each row of sql, given to row(); stops at the first error, its or the
+ * database's. */
+static int each_row(const char *sql, int (*row)(sqlite3_stmt *st, const struct store_loader *l),
+		    const struct store_loader *l)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_DONE, r = 0;
+
+	if (sqlite3_prepare_v2(store_sqlite(), sql, -1, &st, NULL) != SQLITE_OK)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = row(st, l);
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int project_row(sqlite3_stmt *st, const struct store_loader *l)
+{
+	return l->project(&(const struct project_row) {
+		.id = sqlite3_column_int64(st, 0),
+		.name = col_text(st, 1),
+		.autonomous = sqlite3_column_int(st, 2),
+		.max_concurrency = (unsigned) sqlite3_column_int(st, 3),
+		.executor = col_text(st, 4),
+		.executor_options = col_text(st, 5),
+		.created_at = sqlite3_column_int64(st, 6),
+		.updated_at = sqlite3_column_int64(st, 7),
+	});
+}
+
+static int task_row(sqlite3_stmt *st, const struct store_loader *l)
+{
+	return l->task(&(const struct task_row) {
+		.id = sqlite3_column_int64(st, 0),
+		.project_id = sqlite3_column_int64(st, 1),
+		.name = col_text(st, 2),
+		.executor = col_text(st, 7),
+		.priority = sqlite3_column_int(st, 9),
+		.timeout_usec = (uint64_t) sqlite3_column_int64(st, 10),
+		.max_retries = (unsigned) sqlite3_column_int(st, 11),
+		.backoff_usec = (uint64_t) sqlite3_column_int64(st, 12),
+		.validation_command = col_text(st, 13),
+		.status = col_text(st, 14),
+		.released = sqlite3_column_int(st, 15),
+		.attempt = (unsigned) sqlite3_column_int(st, 16),
+		.tries = (unsigned) sqlite3_column_int(st, 17),
+		.not_before = sqlite3_column_int64(st, 18),
+		.sandbox_id = col_text(st, 21),
+		.sandbox_executor = col_text(st, 22),
+		.sandbox_handle = col_text(st, 23),
+		.created_at = sqlite3_column_int64(st, 26),
+		.updated_at = sqlite3_column_int64(st, 27),
+		.started_at = sqlite3_column_int64(st, 28),
+		.finished_at = sqlite3_column_int64(st, 29),
+		.status_changed_at = sqlite3_column_int64(st, 30),
+		.held = sqlite3_column_int(st, 31),
+		.paused = sqlite3_column_int(st, 32),
+	});
+}
+
+static int trigger_row(sqlite3_stmt *st, const struct store_loader *l)
+{
+	return l->trigger(sqlite3_column_int64(st, 0), col_text(st, 1), sqlite3_column_int(st, 2));
+}
+
+static int dep_row(sqlite3_stmt *st, const struct store_loader *l)
+{
+	return l->dep(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+}
+
+/* Projects, tasks, pools and task_attempts (store-attempts.c), trigger rules
+ * and finally tasks (schema 005), edges, fan-out (store-map.c): in this
+ * order, each row given to l's function for it. */
+int store_load(const struct store_loader *l)
+{
+	int r;
+
+	r = each_row("SELECT id, name, autonomous_execution_enabled, max_concurrency,"
+		     " executor, executor_options, created_at, updated_at FROM projects"
+		     " ORDER BY id", project_row, l);
+	if (r < 0)
+		return r;
+	/* a task's state; its definition stays in the database until asked
+	 * for (store_task_def_read()) */
+	r = each_row("SELECT id, project_id, name, NULL, NULL, NULL, NULL, executor,"
+		     " NULL, priority, timeout_usec, max_retries, backoff_usec,"
+		     " validation_command, status, released, attempt, tries, not_before,"
+		     " NULL, NULL, sandbox_id, sandbox_executor, sandbox_handle,"
+		     " NULL, NULL, created_at, updated_at, started_at, finished_at,"
+		     " status_changed_at, held, paused FROM tasks ORDER BY id", task_row, l);
+	if (r < 0)
+		return r;
+	r = store_attempts_load(l);
+	if (r < 0)
+		return r;
+	r = each_row("SELECT id, trigger_rule, is_finally FROM tasks"
+		     " WHERE trigger_rule IS NOT NULL OR is_finally", trigger_row, l);
+	if (r < 0)
+		return r;
+	r = each_row("SELECT task_id, depends_on FROM deps", dep_row, l);
+	if (r < 0)
+		return r;
+	return store_map_load(l);
+}
+
+/* --- definitions, when asked for ---------------------------------------- */
+
+static char *dup_text(sqlite3_stmt *st, int i)
 {
 	return xstrdup((const char *) sqlite3_column_text(st, i));
 }
 
-int store_load(void)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, name, autonomous_execution_enabled, max_concurrency,"
-			       " executor, executor_options, created_at, updated_at FROM projects"
-			       " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct project *p = calloc(1, sizeof(*p));
-		int64_t id = sqlite3_column_int64(st, 0);
-
-		if (!p)
-			abort();
-		p->id = id;
-		p->name = col_text(st, 1);
-		p->autonomous = sqlite3_column_int(st, 2);
-		p->max_concurrency = (unsigned) sqlite3_column_int(st, 3);
-		p->executor = col_text(st, 4);
-		p->executor_options = col_text(st, 5);
-		p->created_at = sqlite3_column_int64(st, 6);
-		p->updated_at = sqlite3_column_int64(st, 7);
-		if ((size_t) id >= n_projects) {
-			projects = xrealloc(projects, (size_t) (id + 1) * sizeof(*projects));
-			memset(projects + n_projects, 0, (size_t) (id + 1 - (int64_t) n_projects) * sizeof(*projects));
-			n_projects = (size_t) id + 1;
-		}
-		projects[id] = p;
-	}
-	sqlite3_finalize(st);
-
-	/* a task's state; its definition stays in the database until asked
-	 * for (store_task_def_read()) */
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, project_id, name, NULL, NULL, NULL, NULL, executor,"
-			       " NULL, priority, timeout_usec, max_retries, backoff_usec,"
-			       " validation_command, status, released, attempt, tries, not_before,"
-			       " NULL, NULL, sandbox_id, sandbox_executor, sandbox_handle,"
-			       " NULL, NULL, created_at, updated_at, started_at, finished_at,"
-			       " status_changed_at, held, paused FROM tasks ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct task *t = calloc(1, sizeof(*t));
-		int64_t id = sqlite3_column_int64(st, 0), pid = sqlite3_column_int64(st, 1);
-
-		if (!t)
-			abort();
-		t->id = id;
-		t->project = (size_t) pid < n_projects ? projects[pid] : NULL;
-		t->name = col_text(st, 2);
-		t->executor = col_text(st, 7);
-		t->priority = sqlite3_column_int(st, 9);
-		t->timeout_usec = (uint64_t) sqlite3_column_int64(st, 10);
-		t->max_retries = (unsigned) sqlite3_column_int(st, 11);
-		t->backoff_usec = (uint64_t) sqlite3_column_int64(st, 12);
-		t->validation_command = col_text(st, 13);
-		t->status = status_from_string((const char *) sqlite3_column_text(st, 14));
-		t->released = sqlite3_column_int(st, 15);
-		t->attempt = (unsigned) sqlite3_column_int(st, 16);
-		t->tries = (unsigned) sqlite3_column_int(st, 17);
-		t->not_before = sqlite3_column_int64(st, 18);
-		t->sandbox_id = col_text(st, 21);
-		t->sandbox_executor = col_text(st, 22);
-		t->sandbox_handle = col_text(st, 23);
-		t->created_at = sqlite3_column_int64(st, 26);
-		t->updated_at = sqlite3_column_int64(st, 27);
-		t->started_at = sqlite3_column_int64(st, 28);
-		t->finished_at = sqlite3_column_int64(st, 29);
-		t->status_changed_at = sqlite3_column_int64(st, 30);
-		t->held = sqlite3_column_int(st, 31);
-		t->paused = sqlite3_column_int(st, 32) && t->status == ST_RUNNING;
-		t->heap_idx = -1;
-		if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
-			sqlite3_finalize(st);
-			free(t);
-			return errorf(-EBADMSG, "database: task %lld is malformed", (long long) id);
-		}
-		if ((size_t) id >= n_tasks) {
-			size_t n = (size_t) id + 1 > 2 * n_tasks ? (size_t) id + 1 : 2 * n_tasks;
-			tasks = xrealloc(tasks, n * sizeof(*tasks));
-			memset(tasks + n_tasks, 0, (n - n_tasks) * sizeof(*tasks));
-			n_tasks = n;
-		}
-		tasks[id] = t;
-		names_add(&t->project->names, t);
-	}
-	sqlite3_finalize(st);
-	if ((rc = store_attempts_load()) < 0)
-		return rc;
-
-	/* trigger rules and finally tasks (schema 005) */
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, trigger_rule, is_finally FROM tasks"
-			       " WHERE trigger_rule IS NOT NULL OR is_finally", -1, &st, NULL) != SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const char *rule = (const char *) sqlite3_column_text(st, 1);
-
-		if ((size_t) id >= n_tasks || !tasks[id])
-			continue;
-		tasks[id]->finally = sqlite3_column_int(st, 2);
-		if (task_trigger_set(tasks[id], rule) < 0) {
-			sqlite3_finalize(st);
-			return errorf(-EBADMSG, "database: task %lld has a malformed trigger", (long long) id);
-		}
-	}
-	sqlite3_finalize(st);
-
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT task_id, depends_on FROM deps", -1, &st, NULL) != SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t a = sqlite3_column_int64(st, 0), b = sqlite3_column_int64(st, 1);
-		struct task *t, *on;
-
-		if ((size_t) a >= n_tasks || (size_t) b >= n_tasks || !(t = tasks[a]) || !(on = tasks[b]))
-			continue;
-		t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
-		t->deps[t->n_deps++] = on;
-		on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
-		on->rdeps[on->n_rdeps++] = t;
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
 static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 {
-	d->title = col_text(st, i);
-	d->command = col_text(st, i + 1);
-	d->env = col_text(st, i + 2);
-	d->cwd = col_text(st, i + 3);
-	d->executor_options = col_text(st, i + 4);
-	d->result = col_text(st, i + 5);
-	d->error_message = col_text(st, i + 6);
-	d->token = col_text(st, i + 7);
-	d->report = col_text(st, i + 8);
-	d->item = col_text(st, i + 9);
+	d->title = dup_text(st, i);
+	d->command = dup_text(st, i + 1);
+	d->env = dup_text(st, i + 2);
+	d->cwd = dup_text(st, i + 3);
+	d->executor_options = dup_text(st, i + 4);
+	d->result = dup_text(st, i + 5);
+	d->error_message = dup_text(st, i + 6);
+	d->token = dup_text(st, i + 7);
+	d->report = dup_text(st, i + 8);
+	d->item = dup_text(st, i + 9);
 }
 
 static sqlite3_stmt *def_st;

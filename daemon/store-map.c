@@ -1,6 +1,7 @@
 /*
  * store-map.c - what fan-out keeps of a task (schema/007_inputs.sql): written
- * apart from the task's state, read once at start-up.
+ * apart from the task's state, read once at start-up as rows for the
+ * engine's loader.
  */
 #include <sqlite3.h>
 #include <string.h>
@@ -42,28 +43,28 @@ int store_task_map(const struct task *t)
 	return store_step(st);
 }
 
-/* After store_load(): the fan-out of the tasks that have any. */
-int store_load_map(void)
+/* Last in store_load(): the fan-out of the tasks that have any. */
+int store_map_load(const struct store_loader *l)
 {
 	sqlite3_stmt *st;
+	int rc = SQLITE_DONE, r = 0;
 
 	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, map_over, map_concurrency, expanded, map_count,"
 			       " map_parent, map_index, item FROM tasks WHERE map_over != 0 OR map_parent != 0",
 			       -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		struct task *t = id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
-
-		if (!t)
-			continue;
-		t->map_over = sqlite3_column_int64(st, 1);
-		t->map_concurrency = (unsigned) sqlite3_column_int(st, 2);
-		t->expanded = sqlite3_column_int(st, 3);
-		t->map_count = (unsigned) sqlite3_column_int(st, 4);
-		t->map_parent = sqlite3_column_int64(st, 5);
-		t->map_index = (unsigned) sqlite3_column_int(st, 6);
-	}
+	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = l->map(&(const struct map_row) {
+			.task_id = sqlite3_column_int64(st, 0),
+			.map_over = sqlite3_column_int64(st, 1),
+			.map_concurrency = (unsigned) sqlite3_column_int(st, 2),
+			.expanded = sqlite3_column_int(st, 3),
+			.map_count = (unsigned) sqlite3_column_int(st, 4),
+			.map_parent = sqlite3_column_int64(st, 5),
+			.map_index = (unsigned) sqlite3_column_int(st, 6),
+		});
 	sqlite3_finalize(st);
-	return 0;
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	return r;
 }

@@ -1,5 +1,6 @@
 /*
- * store-private.h - what store.c shares with store-load.c and store-attempts.c.
+ * store-private.h - what store.c shares with store-load.c, store-attempts.c
+ * and store-map.c.
  */
 #ifndef DAGD_STORE_PRIVATE_H
 #define DAGD_STORE_PRIVATE_H
@@ -10,5 +11,7 @@ sqlite3 *store_sqlite(void);
 int store_step(sqlite3_stmt *st);     /* a write within the batch */
 int store_attempts_wipe(void);
 void store_map_close(void);     /* store-map.c */
+int store_map_load(const struct store_loader *l);
+int store_attempts_load(const struct store_loader *l);     /* store-attempts.c */
 
 #endif

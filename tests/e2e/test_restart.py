@@ -4,7 +4,10 @@ completes exactly once."""
 
 import collections
 
-from dagdtest import (ACTIVE, Daemon, expect_eq, main, read_file, select_events, test, workdir)
+import json
+
+from dagdtest import (ACTIVE, DAGCTL, Daemon, expect_eq, main, read_file, select_events, test,
+                      workdir)
 
 
 def start_run(d, w):
@@ -88,6 +91,68 @@ def projects_tasks_and_events_survive_a_restart():
     d.call("project.set_autonomous", project=p["id"], enabled=True)
     d.wait_done(p)
     expect_eq(read_file(f"{w}/b"), "", "b ran")
+
+
+@test
+def every_field_of_every_kind_of_task_survives_a_restart():
+    """The load builds every object again from the store's rows: each task's
+    whole object (retry rules, pools, approval and its deadline, trigger rule,
+    finally, fan-out and its children's items, held, cancelled, attempts,
+    results), each project and each pool are the same after a restart, and
+    what was left to do is then done."""
+    d, w = Daemon().start(), workdir()
+    d.call("pool.set", name="gpu", size=2)
+    p = d.project(autonomous=True, max_concurrency=3)
+    r = d.call("task.add_batch", project=p["id"], tasks=[
+        {"name": "list", "title": "list", "command": [DAGCTL, "complete", "--result",
+                                                       json.dumps([{"n": 1}, {"n": 2}])]},
+        {"name": "each", "title": "each", "command": f"echo {{{{item.n}}}} >> {w}/each",
+         "depends_on": ["list"], "map_over": "list", "map_concurrency": 1},
+        {"name": "rules", "title": "rules", "command": "exit 3", "retry_on_exit": [3], "max_retries": 1,
+         "retry_backoff": 0.05, "max_lost_retries": 2, "max_retry_duration": 60, "pools": {"gpu": 1},
+         "priority": "high", "env": {"K": "V"}, "timeout": 30},
+        {"name": "after", "title": "after", "command": "true", "depends_on": ["rules"],
+         "trigger": "all_failed"},
+        {"name": "valid", "title": "valid", "command": "true", "validation_command": "true"},
+        {"name": "gate", "title": "ship it?", "kind": "approval", "depends_on": ["list"],
+         "timeout": 600, "on_timeout": "approve"},
+        {"name": "last", "title": "last", "command": f"touch {w}/last", "finally": True},
+    ])
+    ids = {t["name"]: t["id"] for t in r["tasks"]}
+    m = d.project()
+    held = d.add(m, "true", title="held")["id"]
+    cancelled = d.add(m, "true", title="cancelled", depends_on=[held])["id"]
+    d.call("task.hold", task_id=held)
+    d.call("task.cancel", task_id=cancelled)
+    d.wait_task_status(ids["gate"], "awaiting_approval")
+    for name, status in (("each", "completed"), ("rules", "failed"), ("after", "completed"),
+                         ("valid", "completed")):
+        d.wait_task_status(ids[name], status)
+
+    def snapshot():
+        tasks = d.tasks(p) + d.tasks(m)
+        return ({t["id"]: d.task(t["id"]) for t in tasks},
+                [d.call("project.get", project=x["id"])["project"] for x in (p, m)],
+                d.call("pool.list")["pools"])
+
+    before = snapshot()
+    children = [t for t in before[0].values() if t.get("map_parent") == ids["each"]]
+    expect_eq(sorted(t["item"]["n"] for t in children), [1, 2], "the mapped task's children")
+    expect_eq((before[0][ids["rules"]]["attempt"], before[0][ids["last"]]["status"],
+               before[0][held]["status"], before[0][cancelled]["status"]),
+              (2, "waiting", "ready", "cancelled"), "the tasks before the restart")
+    d.restart()
+    after = snapshot()
+    for tid in before[0]:
+        expect_eq(after[0].get(tid), before[0][tid], f"task {tid} after the restart")
+    expect_eq(sorted(after[0]), sorted(before[0]), "the tasks after the restart")
+    expect_eq(after[1], before[1], "the projects after the restart")
+    expect_eq(after[2], before[2], "the pools after the restart")
+    d.call("task.approve", task_id=ids["gate"])
+    d.wait_task_status(ids["last"], "completed")
+    expect_eq(read_file(f"{w}/last"), "", "the finally task ran once the gate was approved")
+    expect_eq(sorted(read_file(f"{w}/each").split()), ["1", "2"], "each child ran once")
+    d.stop()
 
 
 if __name__ == "__main__":
