@@ -485,6 +485,7 @@ bool engine_idle(void);
 int engine_adopt_all(void);
 void engine_readopt(void);
 void engine_committed(void);
+bool engine_exits_pending(void);
 
 void sandbox_started(struct sandbox *sb, const char *handle);
 void sandbox_output(struct sandbox *sb, const void *data, size_t size);

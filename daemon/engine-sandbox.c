@@ -220,6 +220,13 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	server_kick();
 }
 
+/* Exits judged in the open batch: it must be committed for them to be
+ * forgotten. */
+bool engine_exits_pending(void)
+{
+	return n_reaped > 0;
+}
+
 struct sandbox *sandbox_list(void)
 {
 	return sandboxes;
