@@ -636,6 +636,8 @@ struct log_end {
 };
 bool engine_changed(bool dispatching);
 struct log_end *engine_take_ended(size_t *ret_n);
+bool engine_exits_pending(void);
+extern bool status_changed_since_commit;
 
 void sandbox_started(struct sandbox *sb, const char *handle);
 void sandbox_output(struct sandbox *sb, const void *data, size_t size);

@@ -240,6 +240,15 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	ended[n_ended++] = (struct log_end) { sb->task_id, sb->attempt, sb->validator };
 }
 
+/* What the open batch holds that must not wait for a later commit: exits
+ * judged (they are forgotten only once committed), or a status change
+ * other than a spawn's start (a spawn that failed: its failure, and what
+ * follows from it, are read at once). */
+bool engine_exits_pending(void)
+{
+	return n_reaped > 0 || status_changed_since_commit;
+}
+
 struct sandbox *sandbox_list(void)
 {
 	return sandboxes;
@@ -279,5 +288,6 @@ void engine_committed(void)
 	free(reaped_list);
 	reaped_list = NULL;
 	n_reaped = 0;
+	status_changed_since_commit = false;
 	engine_defs_release();
 }

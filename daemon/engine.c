@@ -286,6 +286,8 @@ void heap_sync(struct task *t)
 
 /* --- status changes ------------------------------------------------------ */
 
+bool status_changed_since_commit;      /* but a spawn's start (engine_exits_pending()) */
+
 void count_active(struct task *t, int delta)
 {
 	struct executor *ex = executor_find(t->sandbox_executor);
@@ -409,6 +411,8 @@ void set_status(struct task *t, enum status s)
 	member_del(t);
 	t->status = s;
 	member_add(t);
+	if (old != ST_SPAWNING || s != ST_RUNNING)
+		status_changed_since_commit = true;
 	if (status_is_active(old) && !status_is_active(s))
 		count_active(t, -1);
 	else if (!status_is_active(old) && status_is_active(s))

@@ -385,8 +385,13 @@ static void batch_committed(void)
 	retry_source = sd_event_source_disable_unref(retry_source);
 }
 
+/* The open batch holds nothing but what spawns changed (their starts and
+ * events): it may wait for the next commit, or SPAWN_COMMIT_USEC. */
+static bool spawn_hold;
+
 static int on_spawned(sd_event_source *s, uint64_t usec, void *userdata)
 {
+	spawned_source = sd_event_source_disable_unref(spawned_source);
 	server_kick();
 	return 0;
 }
@@ -408,9 +413,11 @@ static bool turn_changed(void)
  * What the spawns change (a start, its event) needs no commit of its own
  * before anything else may happen: an executor lists a sandbox whose start
  * was not committed, and the next daemon adopts it.  So it goes with the
- * next turn's commit (an exit, a request), or within SPAWN_COMMIT_USEC: one
- * fsync a task, not two. */
-#define SPAWN_COMMIT_USEC (2 * USEC_PER_MSEC)
+ * next turn's commit (an exit, a claim, a request), or within
+ * SPAWN_COMMIT_USEC: one fsync a task, not two.  Until then a turn that
+ * brings nothing else to commit (no claim, exit or change a client waits
+ * for) commits nothing, and its reads are answered. */
+#define SPAWN_COMMIT_USEC (10 * USEC_PER_MSEC)
 void server_flush(void)
 {
 	struct client *next;
@@ -419,7 +426,6 @@ void server_flush(void)
 	/* this is the turn's flush, whoever asked for it */
 	if (flush_source)
 		(void) sd_event_source_set_enabled(flush_source, SD_EVENT_OFF);
-	spawned_source = sd_event_source_disable_unref(spawned_source);
 	follow_ended();
 	do {
 		if (retry_source && !durable_pending()) {
@@ -433,6 +439,13 @@ void server_flush(void)
 		engine_save();
 		seen_writes = store_writes();
 		seen_reads = store_reads();
+		if (spawn_hold && spawned_source && n_spawn == 0 && !engine_exits_pending() && !durable_pending()) {
+			/* reads go out: events stay behind the last commit */
+			replies_release(true);
+			break;
+		}
+		spawn_hold = false;
+		spawned_source = sd_event_source_disable_unref(spawned_source);
 		wrote = store_in_transaction();
 		if (store_commit() < 0) {
 			batch_failed();
@@ -443,9 +456,11 @@ void server_flush(void)
 		engine_committed();
 		replies_release(true);
 		committed_seq = store_last_seq();
-		if (engine_spawn_pending())
+		if (engine_spawn_pending()) {
+			spawn_hold = true;
 			(void) sd_event_add_time_relative(D.event, &spawned_source, CLOCK_MONOTONIC,
 							  SPAWN_COMMIT_USEC, 0, on_spawned, NULL);
+		}
 	} while (0);
 	for (struct client *c = clients; c; c = next) {
 		next = c->next;
@@ -522,6 +537,10 @@ int server_listen(void)
 
 void server_close(void)
 {
+	/* the starts of the last spawns, if they still wait */
+	if (spawn_hold && store_in_transaction())
+		(void) store_commit();
+	spawn_hold = false;
 	spawned_source = sd_event_source_disable_unref(spawned_source);
 	while (clients)
 		client_free(clients);

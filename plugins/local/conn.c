@@ -151,7 +151,9 @@ int read_in(struct local *l) {
 			l->in = p;
 			l->in_cap = cap;
 		}
-		n = read(l->fd, l->in + l->in_len, l->in_cap - l->in_len);
+		size_t room = l->in_cap - l->in_len;
+
+		n = read(l->fd, l->in + l->in_len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -161,6 +163,9 @@ int read_in(struct local *l) {
 			break;
 		}
 		l->in_len += (size_t) n;
+		/* a short read took all there was: what comes later wakes us */
+		if ((size_t) n < room)
+			break;
 	}
 	while (l->in_len - off >= 4) {
 		uint32_t len;

@@ -124,6 +124,7 @@ void unit_reopen(void)
 	char db[128];
 
 	flush();
+	server_close();         /* as the daemon stops: what waits for a commit is committed */
 	engine_free();
 	store_close();
 	snprintf(db, sizeof(db), "%s/dagd.db", dir);

@@ -6,6 +6,7 @@
 #include "helper.h"
 
 static char *cg_base;                   /* the delegated cgroup, or NULL */
+int dev_null = -1;                      /* every task's stdin: fd 3 or above, O_CLOEXEC (dup2 hands it on) */
 static char **cg_doomed;                /* cgroups to remove once empty */
 size_t n_doomed;
 
@@ -269,8 +270,8 @@ void reap(void) {
 	int status;
 	pid_t pid;
 
-	while (read(signal_fd, &si, sizeof(si)) == (ssize_t) sizeof(si))
-		;
+	/* one read takes every pending SIGCHLD (they merge into one) */
+	(void) !read(signal_fd, &si, sizeof(si));
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 		for (struct task *t = tasks; t; t = t->next)
 			if (t->pid == pid && !t->ended) {
@@ -392,10 +393,10 @@ static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv,
 		(void) prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != self)
 			_exit(126);
-		null = open("/dev/null", O_RDONLY);
+		null = dev_null >= 0 ? dev_null : open("/dev/null", O_RDONLY);
 		if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 			_exit(126);
-		if (null > 2)
+		if (null != dev_null && null > 2)
 			close(null);
 		if (inputs >= 0 && fcntl(inputs, F_SETFD, 0) < 0)
 			_exit(126);

@@ -83,8 +83,13 @@ static void conn_flush(struct conn *c) {
 	}
 	if (c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
-	struct epoll_event ev = { .events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.ptr = c };
-	(void) epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	/* the epoll set is told only when that changes: not once a message */
+	if (c->want_out != (c->out_len > 0)) {
+		struct epoll_event ev = { .events = EPOLLIN | (c->out_len ? EPOLLOUT : 0), .data.ptr = c };
+
+		c->want_out = c->out_len > 0;
+		(void) epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	}
 }
 
 /* Queues a message of the given type and NULL-ended fields. */
@@ -211,7 +216,9 @@ static void conn_read(struct conn *c) {
 			if (!c->in)
 				abort();
 		}
-		n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+		size_t room = c->in_cap - c->in_len;
+
+		n = read(c->fd, c->in + c->in_len, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -221,6 +228,9 @@ static void conn_read(struct conn *c) {
 			break;
 		}
 		c->in_len += (size_t) n;
+		/* a short read took all there was: what comes later wakes us */
+		if ((size_t) n < room)
+			break;
 	}
 	size_t off = 0;
 	while (c->in_len - off >= 4) {
@@ -291,6 +301,13 @@ int main(int argc, char **argv) {
 	cgroup_setup();
 	/* nothing of the daemon's but the socket: a task must not inherit it */
 	(void) close_range(4, ~0u, 0);
+	dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (dev_null >= 0 && dev_null < 3) {
+		int fd = fcntl(dev_null, F_DUPFD_CLOEXEC, 3);
+
+		close(dev_null);
+		dev_null = fd;
+	}
 	(void) prctl(PR_SET_CHILD_SUBREAPER, 1);
 	(void) signal(SIGPIPE, SIG_IGN);
 	(void) signal(SIGHUP, SIG_IGN);
@@ -340,8 +357,13 @@ int main(int argc, char **argv) {
 				reap();
 			else if (s->kind == K_PIPE) {
 				struct task *t = (struct task *) s;
-				if (!task_drain(t))
+				/* (closed already when its end was reaped above) */
+				if (t->out_fd >= 0 && !task_drain(t)) {
 					pipe_close(t);
+					/* the end of its output is most often the end of
+					 * the task: reaped in this wake, not the next */
+					reap();
+				}
 			} else {
 				struct conn *c = (struct conn *) s;
 				if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))

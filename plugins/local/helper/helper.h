@@ -45,6 +45,7 @@ struct conn {
 	char *in, *out;
 	size_t in_len, in_cap, out_len, out_off, out_cap;
 	bool dead;
+	bool want_out;                  /* EPOLLOUT asked for */
 	struct conn *next;
 };
 
@@ -77,6 +78,7 @@ void send_exit(struct conn *c, const struct task *t);
 
 /* helper-task.c */
 extern size_t n_doomed;
+extern int dev_null;
 void cgroup_setup(void);
 void cgroup_reap(void);
 struct task *task_find(const char *id);
