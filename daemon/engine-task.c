@@ -25,20 +25,27 @@ static void ids_write(struct jw *w, struct task **list, size_t n)
 
 /* The task as JSON, written as text: a page of a thousand costs what
  * printing them does, not a tree of json-c objects each. */
-void task_write_json(struct jw *w, const struct task *t)
+/* What a task's object and its summary open with: '{', id, project, name,
+ * title. */
+static void write_head(struct jw *w, const struct task *t)
 {
 	char buf[24];
 
 	jw_open(w, '{');
 	jw_key(w, "id");
 	jw_str(w, task_id_string(t->id, buf));
-	snprintf(buf, sizeof(buf), "p-%lld", (long long) t->project->id);
+	format_id(buf, "p-", t->project->id);
 	jw_key(w, "project_id");
 	jw_str(w, buf);
 	jw_key(w, "name");
 	jw_str(w, t->name);
 	jw_key(w, "title");
 	jw_str(w, task_def(t)->title);
+}
+
+void task_write_json(struct jw *w, const struct task *t)
+{
+	write_head(w, t);
 	jw_key(w, "command");
 	jw_raw(w, task_def(t)->command);
 	jw_key(w, "env");
@@ -106,16 +113,7 @@ void task_write_summary(struct jw *w, const struct task *t)
 {
 	char buf[24];
 
-	jw_open(w, '{');
-	jw_key(w, "id");
-	jw_str(w, task_id_string(t->id, buf));
-	snprintf(buf, sizeof(buf), "p-%lld", (long long) t->project->id);
-	jw_key(w, "project_id");
-	jw_str(w, buf);
-	jw_key(w, "name");
-	jw_str(w, t->name);
-	jw_key(w, "title");
-	jw_str(w, task_def(t)->title);
+	write_head(w, t);
 	jw_key(w, "kind");
 	jw_str(w, t->approval ? "approval" : "command");
 	jw_key(w, "priority");

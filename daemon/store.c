@@ -261,12 +261,10 @@ uint64_t store_writes(void)
 	return writes;
 }
 
-/* A read outside a write opens the turn's transaction too (one set of
- * locks a turn, not one a statement), but counts as no write: a reply that
- * only read waits for no commit. */
 static uint64_t reads;         /* transactions a read began */
 
-int store_read_begin(void)
+/* The turn's transaction, begun by its first write or read. */
+static int begin(void)
 {
 	int r;
 
@@ -278,8 +276,20 @@ int store_read_begin(void)
 		return r;
 	}
 	in_txn = true;
-	reads++;
 	return 0;
+}
+
+/* A read outside a write opens the turn's transaction too (one set of
+ * locks a turn, not one a statement), but counts as no write: a reply that
+ * only read waits for no commit. */
+int store_read_begin(void)
+{
+	bool was = in_txn;
+	int r = begin();
+
+	if (r >= 0 && !was)
+		reads++;
+	return r;
 }
 
 uint64_t store_reads(void)
@@ -289,18 +299,8 @@ uint64_t store_reads(void)
 
 int store_begin(void)
 {
-	int r;
-
 	writes++;
-	if (in_txn)
-		return failed ? -EIO : 0;
-	r = txn(Q_BEGIN);
-	if (r < 0) {
-		failed = true;
-		return r;
-	}
-	in_txn = true;
-	return 0;
+	return begin();
 }
 
 int store_commit(void)
