@@ -48,9 +48,12 @@ static int project_row(sqlite3_stmt *st, const struct store_loader *l)
 	});
 }
 
+/* A task's row, with its trigger rule and fan-out (schemas 005 and 007)
+ * when it has any: one pass over the table. */
 static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 {
-	return l->task(&(const struct task_row) {
+	int64_t id = sqlite3_column_int64(st, 0);
+	int r = l->task(&(const struct task_row) {
 		.id = sqlite3_column_int64(st, 0),
 		.project_id = sqlite3_column_int64(st, 1),
 		.name = col_text(st, 2),
@@ -76,11 +79,20 @@ static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 		.held = sqlite3_column_int(st, 31),
 		.paused = sqlite3_column_int(st, 32),
 	});
-}
 
-static int trigger_row(sqlite3_stmt *st, const struct store_loader *l)
-{
-	return l->trigger(sqlite3_column_int64(st, 0), col_text(st, 1), sqlite3_column_int(st, 2));
+	if (r >= 0 && (sqlite3_column_type(st, 33) != SQLITE_NULL || sqlite3_column_int(st, 34)))
+		r = l->trigger(id, col_text(st, 33), sqlite3_column_int(st, 34));
+	if (r >= 0 && (sqlite3_column_int64(st, 35) || sqlite3_column_int64(st, 39)))
+		r = l->map(&(const struct map_row) {
+			.task_id = id,
+			.map_over = sqlite3_column_int64(st, 35),
+			.map_concurrency = (unsigned) sqlite3_column_int(st, 36),
+			.expanded = sqlite3_column_int(st, 37),
+			.map_count = (unsigned) sqlite3_column_int(st, 38),
+			.map_parent = sqlite3_column_int64(st, 39),
+			.map_index = (unsigned) sqlite3_column_int(st, 40),
+		});
+	return r;
 }
 
 static int dep_row(sqlite3_stmt *st, const struct store_loader *l)
@@ -88,9 +100,9 @@ static int dep_row(sqlite3_stmt *st, const struct store_loader *l)
 	return l->dep(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
 }
 
-/* Projects, tasks, pools and task_attempts (store-attempts.c), trigger rules
- * and finally tasks (schema 005), edges, fan-out (store-map.c): in this
- * order, each row given to l's function for it. */
+/* Projects, tasks (each with its trigger rule and fan-out), pools and
+ * task_attempts (store-attempts.c), edges: in this order, each row given to
+ * l's function for it. */
 int store_load(const struct store_loader *l)
 {
 	int r;
@@ -107,20 +119,14 @@ int store_load(const struct store_loader *l)
 		     " validation_command, status, released, attempt, tries, not_before,"
 		     " NULL, NULL, sandbox_id, sandbox_executor, sandbox_handle,"
 		     " NULL, NULL, created_at, updated_at, started_at, finished_at,"
-		     " status_changed_at, held, paused FROM tasks ORDER BY id", task_row, l);
+		     " status_changed_at, held, paused, trigger_rule, is_finally, map_over, map_concurrency,"
+		     " expanded, map_count, map_parent, map_index FROM tasks ORDER BY id", task_row, l);
 	if (r < 0)
 		return r;
 	r = store_attempts_load(l);
 	if (r < 0)
 		return r;
-	r = each_row("SELECT id, trigger_rule, is_finally FROM tasks"
-		     " WHERE trigger_rule IS NOT NULL OR is_finally", trigger_row, l);
-	if (r < 0)
-		return r;
-	r = each_row("SELECT task_id, depends_on FROM deps", dep_row, l);
-	if (r < 0)
-		return r;
-	return store_map_load(l);
+	return each_row("SELECT task_id, depends_on FROM deps", dep_row, l);
 }
 
 /* --- definitions, when asked for ---------------------------------------- */

@@ -42,29 +42,3 @@ int store_task_map(const struct task *t)
 	sqlite3_bind_int64(st, 8, t->id);
 	return store_step(st);
 }
-
-/* Last in store_load(): the fan-out of the tasks that have any. */
-int store_map_load(const struct store_loader *l)
-{
-	sqlite3_stmt *st;
-	int rc = SQLITE_DONE, r = 0;
-
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT id, map_over, map_concurrency, expanded, map_count,"
-			       " map_parent, map_index, item FROM tasks WHERE map_over != 0 OR map_parent != 0",
-			       -1, &st, NULL) != SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-		r = l->map(&(const struct map_row) {
-			.task_id = sqlite3_column_int64(st, 0),
-			.map_over = sqlite3_column_int64(st, 1),
-			.map_concurrency = (unsigned) sqlite3_column_int(st, 2),
-			.expanded = sqlite3_column_int(st, 3),
-			.map_count = (unsigned) sqlite3_column_int(st, 4),
-			.map_parent = sqlite3_column_int64(st, 5),
-			.map_index = (unsigned) sqlite3_column_int(st, 6),
-		});
-	sqlite3_finalize(st);
-	if (r >= 0 && rc != SQLITE_DONE)
-		r = errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
-	return r;
-}

@@ -11,7 +11,6 @@ sqlite3 *store_sqlite(void);
 int store_step(sqlite3_stmt *st);     /* a write within the batch */
 int store_attempts_wipe(void);
 void store_map_close(void);     /* store-map.c */
-int store_map_load(const struct store_loader *l);
 int store_attempts_load(const struct store_loader *l);     /* store-attempts.c */
 
 #endif
