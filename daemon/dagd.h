@@ -491,6 +491,7 @@ extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
 /* A task counted, and listed by status, in its project and the daemon. */
 void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
+void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
 void member_add(struct task *t);
 void member_del(struct task *t);
 /* The task with the smallest id above after whose status want[] marks, of p

@@ -50,7 +50,7 @@ static bool reaches(struct task *from, struct task *target, uint64_t mark)
 
 /* The edge t -> on, in memory, and in the store unless the caller stores
  * it (a batch stores its edges once their tasks' rows are in). */
-static void add_edge(struct task *t, struct task *on, bool store)
+void add_edge(struct task *t, struct task *on, bool store)
 {
 	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
 	t->deps[t->n_deps++] = on;

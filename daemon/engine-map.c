@@ -90,17 +90,6 @@ int map_find_dep(json_object *args, const char *const *names, const int64_t *ids
 	return errorf(-EINVAL, "argument 'map_over': '%s' is not one of the task's dependencies (depends_on)", s);
 }
 
-static void link_dep(struct task *t, struct task *on)
-{
-	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
-	t->deps[t->n_deps++] = on;
-	on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
-	on->rdeps[on->n_rdeps++] = t;
-	if (on->status != ST_COMPLETED)
-		t->unmet++;
-	(void) store_dep_insert(t->id, on->id);
-}
-
 static struct task *child_new(struct task *t, size_t i, json_object *item, int64_t now)
 {
 	struct task *c = calloc(1, sizeof(*c));
@@ -170,10 +159,10 @@ static void map_expand(struct task *t)
 		member_add(c);
 		(void) store_task_insert(c);
 		for (size_t k = 0; k < n_orig; k++)
-			link_dep(c, t->deps[k]);
+			add_edge(c, t->deps[k], true);
 	}
 	for (size_t i = 0; i < n; i++)
-		link_dep(t, made[i]);
+		add_edge(t, made[i], true);
 	t->expanded = true;
 	t->map_count = (unsigned) n;
 	(void) store_task_map(t);
