@@ -140,51 +140,6 @@ struct executor *task_executor(const struct task *t)
 	return executor_find(t->executor ? t->executor : t->project->executor);
 }
 
-/* --- events -------------------------------------------------------------- */
-
-void event_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id,
-		json_object *payload)
-{
-	(void) store_event_append(type, entity, entity_id, project_id, payload ? json_text(payload) : NULL, NULL);
-	json_object_put(payload);
-}
-
-/* The events a task makes by the thousand (its status changes, its
- * sandboxes) have their payloads written straight into text, in one
- * buffer kept from one to the next: payload_open() starts one, with the
- * task's id and project's, and payload_emit() records it. */
-static struct jw pl;
-
-struct jw *payload_open(const struct task *t)
-{
-	char id[24];
-
-	pl.len = 0;
-	pl.comma = false;
-	jw_open(&pl, '{');
-	if (t) {
-		jw_key(&pl, "task_id");
-		jw_str(&pl, task_id_string(t->id, id));
-		format_id(id, "p-", t->project->id);
-		jw_key(&pl, "project_id");
-		jw_str(&pl, id);
-	}
-	return &pl;
-}
-
-void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id)
-{
-	jw_close(&pl, '}');
-	(void) store_event_append(type, entity, entity_id, project_id, pl.buf, NULL);
-}
-
-void task_payload_emit(const struct task *t, const char *type)
-{
-	char id[24];
-
-	payload_emit(type, "task", task_id_string(t->id, id), t->project->id);
-}
-
 json_object *ids_to_json(struct task **list, size_t n)
 {
 	json_object *a = json_object_new_array_ext((int) n);
@@ -434,25 +389,6 @@ void set_status(struct task *t, enum status s)
 	task_payload_emit(t, "TASK_STATUS_CHANGED");
 	if (t->approval)
 		attempts_status_changed(t, old);
-}
-
-json_object *task_payload(const struct task *t)
-{
-	json_object *o = json_object_new_object();
-	char id[24];
-
-	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
-	snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
-	json_object_object_add(o, "project_id", json_object_new_string(id));
-	json_object_object_add(o, "attempt", json_object_new_int((int) t->attempt));
-	return o;
-}
-
-void task_event(const struct task *t, const char *type, json_object *payload)
-{
-	char id[24];
-
-	event_emit(type, "task", task_id_string(t->id, id), t->project->id, payload);
 }
 
 bool has_failed_dep(const struct task *t)
