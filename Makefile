@@ -65,6 +65,7 @@ DAEMON_SRCS = \
 	daemon/engine-inputs.c \
 	daemon/engine-map.c \
 	daemon/engine-def.c \
+	daemon/engine-event.c \
 	daemon/template.c \
 	daemon/names.c \
 	daemon/idset.c \
@@ -74,6 +75,7 @@ DAEMON_SRCS = \
 	daemon/store-load.c \
 	daemon/store-attempts.c \
 	daemon/store-map.c \
+	daemon/store-events.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \

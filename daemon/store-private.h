@@ -1,6 +1,6 @@
 /*
  * store-private.h - what store.c shares with store-load.c, store-attempts.c
- * and store-map.c.
+ * store-map.c and store-events.c.
  */
 #ifndef DAGD_STORE_PRIVATE_H
 #define DAGD_STORE_PRIVATE_H
@@ -11,6 +11,8 @@ sqlite3 *store_sqlite(void);
 int store_step(sqlite3_stmt *st);     /* a write within the batch */
 int store_attempts_wipe(void);
 void store_map_close(void);     /* store-map.c */
+int store_events_sync(void);    /* store-events.c */
+void store_events_close(void);
 int store_attempts_load(const struct store_loader *l);     /* store-attempts.c */
 
 #endif

@@ -20,7 +20,6 @@ extern const char *const schema_migrations[];
 
 static sqlite3 *db;
 static bool in_txn, failed;
-static int64_t last_seq;
 static uint64_t writes;
 
 enum {
@@ -35,8 +34,6 @@ enum {
 	Q_TASK_TRIGGER,
 	Q_DEP_INSERT,
 	Q_DEP_DELETE,
-	Q_EVENT_INSERT,
-	Q_EVENTS_READ,
 	Q_WIPE_DEPS,
 	Q_WIPE_TASKS,
 	Q_WIPE_PROJECTS,
@@ -77,12 +74,6 @@ static const char *const sql[_Q_MAX] = {
 	[Q_TASK_TRIGGER] = "UPDATE tasks SET trigger_rule=?, is_finally=? WHERE id=?",
 	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
 	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
-	[Q_EVENT_INSERT] =
-		"INSERT INTO events (type, entity, entity_id, project_id, time, payload)"
-		" VALUES (?,?,?,?,?,?)",
-	[Q_EVENTS_READ] =
-		"SELECT seq, type, entity, entity_id, project_id, time, payload FROM events"
-		" WHERE seq > ?1 AND seq <= ?2 AND (?3 = 0 OR project_id = ?3) ORDER BY seq LIMIT ?4",
 	[Q_WIPE_DEPS] = "DELETE FROM deps",
 	[Q_WIPE_TASKS] = "DELETE FROM tasks",
 	[Q_WIPE_PROJECTS] = "DELETE FROM projects",
@@ -166,18 +157,6 @@ static int migrate(void)
 	return 0;
 }
 
-static int read_last_seq(void)
-{
-	sqlite3_stmt *st;
-
-	if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) != SQLITE_OK)
-		return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
-	if (sqlite3_step(st) == SQLITE_ROW)
-		last_seq = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return 0;
-}
-
 int store_open(const char *path)
 {
 	int rc, r;
@@ -198,7 +177,7 @@ int store_open(const char *path)
 		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], NULL) !=
 		    SQLITE_OK)
 			return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
-	return read_last_seq();
+	return store_events_sync();
 }
 
 /* Run a statement prepared once that returns no rows (BEGIN, COMMIT, the
@@ -236,8 +215,7 @@ int store_wipe(void)
 		(void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return r;
 	}
-	last_seq = 0;
-	return 0;
+	return store_events_sync();
 }
 
 void store_close(void)
@@ -251,6 +229,7 @@ void store_close(void)
 		sqlite3_finalize(stmts[i]);
 	memset(stmts, 0, sizeof(stmts));
 	store_map_close();
+	store_events_close();
 	store_task_def_close();
 	sqlite3_close(db);
 	db = NULL;
@@ -328,7 +307,7 @@ void store_rollback(void)
 	in_txn = false;
 	failed = false;
 	/* the events of the rolled back batch are gone: find the last one again */
-	(void) read_last_seq();
+	(void) store_events_sync();
 }
 
 bool store_in_transaction(void)
@@ -533,37 +512,6 @@ int store_dep_delete(int64_t task, int64_t on)
 	return dep_write(Q_DEP_DELETE, task, on);
 }
 
-int store_event_append(const char *type, const char *entity, const char *entity_id,
-		       int64_t project_id, const char *payload, int64_t *ret_seq)
-{
-	sqlite3_stmt *st = stmts[Q_EVENT_INSERT];
-	int r = store_begin();
-
-	if (r < 0)
-		return r;
-	bind_text(st, 1, type);
-	bind_text(st, 2, entity);
-	bind_text(st, 3, entity_id);
-	if (project_id > 0)
-		sqlite3_bind_int64(st, 4, project_id);
-	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_int64(st, 5, now_usec());
-	bind_text(st, 6, payload ? payload : "{}");
-	r = step(st);
-	if (r < 0)
-		return r;
-	last_seq = sqlite3_last_insert_rowid(db);
-	if (ret_seq)
-		*ret_seq = last_seq;
-	return 0;
-}
-
-int64_t store_last_seq(void)
-{
-	return last_seq;
-}
-
 int64_t store_next_id(const char *table)
 {
 	sqlite3_stmt *st;
@@ -578,75 +526,6 @@ int64_t store_next_id(const char *table)
 	}
 	free(q);
 	return id;
-}
-
-static bool type_wanted(json_object *types, const char *type)
-{
-	size_t n;
-
-	if (!types)
-		return true;
-	n = json_object_array_length(types);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(json_object_get_string(json_object_array_get_idx(types, i)), type) == 0)
-			return true;
-	return false;
-}
-
-/* Calls cb with each event line (a JSON object's text) after `after` up to
- * `upto`, for at most max events that pass the filters.  *ret_last is the
- * last seq looked at, passed or not, so a caller can go on from there. */
-int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
-		      size_t max, event_cb cb, void *userdata, int64_t *ret_last)
-{
-	sqlite3_stmt *st = stmts[Q_EVENTS_READ];
-	size_t sent = 0;
-	int64_t last = after;
-	int rc, r = 0;
-	bool more = true;
-
-	while (more && sent < max) {
-		more = false;
-		sqlite3_bind_int64(st, 1, last);
-		sqlite3_bind_int64(st, 2, upto);
-		sqlite3_bind_int64(st, 3, project_id);
-		sqlite3_bind_int64(st, 4, 256);
-		while (sent < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			char ts[32], pid[24], *line;
-			int64_t seq = sqlite3_column_int64(st, 0);
-			const char *type = (const char *) sqlite3_column_text(st, 1);
-
-			more = true;
-			last = seq;
-			if (!type_wanted(types, type))
-				continue;
-			if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-				strcpy(pid, "null");
-			else
-				snprintf(pid, sizeof(pid), "\"p-%lld\"",
-					 (long long) sqlite3_column_int64(st, 4));
-			line = xasprintf("{\"seq\":%lld,\"type\":\"%s\",\"entity\":\"%s\","
-					 "\"entity_id\":\"%s\",\"project_id\":%s,\"time\":\"%s\","
-					 "\"payload\":%s}",
-					 (long long) seq, type, sqlite3_column_text(st, 2),
-					 sqlite3_column_text(st, 3), pid,
-					 format_time(sqlite3_column_int64(st, 5), ts),
-					 sqlite3_column_text(st, 6));
-			r = cb(seq, line, userdata);
-			free(line);
-			sent++;
-			if (r < 0)
-				break;
-		}
-		sqlite3_reset(st);
-		if (r < 0)
-			break;
-		if (!more)
-			last = upto;    /* nothing more matches up to there */
-	}
-	sqlite3_clear_bindings(st);
-	*ret_last = last;
-	return r < 0 ? r : (int) sent;
 }
 
 /* The database, for store-load.c. */
