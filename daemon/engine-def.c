@@ -19,6 +19,7 @@
 
 static struct task **defs;
 static size_t n_defs, defs_cap;
+static size_t n_lost;                   /* of them, marked lost: all go */
 
 static void track(struct task *t)
 {
@@ -80,6 +81,7 @@ struct task_def *task_def(const struct task *c)
 	if (store_task_def_read(t->id, t->def) < 0) {
 		log_error("task t-%lld: cannot read its definition: %s", (long long) t->id, last_error());
 		t->def->lost = true;
+		n_lost++;
 	}
 	return t->def;
 }
@@ -87,6 +89,8 @@ struct task_def *task_def(const struct task *c)
 void task_def_drop(struct task *t)
 {
 	untrack(t);
+	if (t->def && t->def->lost)
+		n_lost--;
 	def_free(t->def);
 	t->def = NULL;
 }
@@ -102,11 +106,7 @@ static bool def_wanted(const struct task *t)
 
 void engine_defs_release(void)
 {
-	bool lost = false;
-
-	for (size_t i = 0; i < n_defs && !lost; i++)
-		lost = defs[i]->def->lost;
-	if (n_defs <= DEFS_KEPT && !lost)
+	if (n_defs <= DEFS_KEPT && !n_lost)
 		return;
 	for (size_t i = 0; i < n_defs;) {
 		struct task *t = defs[i];
