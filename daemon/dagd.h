@@ -188,6 +188,8 @@ struct task {
 	bool held;                      /* by an operator: never dispatched */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
+	unsigned reserved;              /* ready: its next attempt's number, reserved; 0 none */
+	bool reserve_ready;             /* that reservation is committed (engine-dispatch.c) */
 	int64_t not_before;             /* usec; 0 none */
 	char *sandbox_id;
 	char *sandbox_executor;
@@ -392,6 +394,7 @@ struct task_row {
 	const char *sandbox_id, *sandbox_executor, *sandbox_handle;
 	int64_t created_at, updated_at, started_at, finished_at, status_changed_at;
 	bool held, paused;
+	unsigned reserved;
 };
 struct pool_row {
 	const char *name;
@@ -624,6 +627,9 @@ void engine_free(void);
 void engine_reset(void);
 void engine_dispatch(void);
 bool engine_spawn_pending(void);
+void engine_reservations_committed(void);
+void engine_reservations_forget(struct task *t);
+void reserve_found(struct task *t, const char *executor);
 void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active);
 bool engine_idle(void);
 int engine_adopt_all(void);

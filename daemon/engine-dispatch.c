@@ -12,36 +12,139 @@
 
 #include "dagd.h"
 
-static void claim(struct task *t)
+/* Launched in the turn of their claim, before its commit: claims of
+ * attempts reserved in an earlier commit (reserve_ahead()). */
+static struct task **fast_queue;
+static size_t n_fast, fast_cap;
+/* Reservations not yet committed; engine_reservations_committed() */
+static struct task **reserving;
+static size_t n_reserving, reserving_cap;
+
+static void push(struct task ***q, size_t *n, size_t *cap, struct task *t)
 {
-	bool validator = t->status == ST_PENDING_VALIDATION;
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		*q = xrealloc(*q, *cap * sizeof(**q));
+	}
+	(*q)[(*n)++] = t;
+}
+
+static void new_token(struct task *t)
+{
 	char token[65];
 
+	if (random_hex(token, 32) < 0)
+		abort();
+	set_str(&task_def(t)->token, token);
+}
+
+/* Its attempt begins: what a claim writes, and what a reserved attempt
+ * found running after a crash takes on. */
+static void attempt_begin(struct task *t, const char *executor, bool validator)
+{
 	heap_remove(t);
 	if (!validator) {
-		t->attempt++;
 		t->tries++;
 		t->started_at = now_usec();
 		t->finished_at = 0;
 		clear_str(&task_def(t)->result);
 		clear_str(&task_def(t)->error_message);
 		clear_str(&task_def(t)->report);
-		if (random_hex(token, 32) < 0)
-			abort();
-		set_str(&task_def(t)->token, token);
 		attempts_claimed(t);
 	}
 	free(t->sandbox_id);
 	t->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
-	set_str(&t->sandbox_executor, t->executor ? t->executor : t->project->executor);
+	set_str(&t->sandbox_executor, executor);
 	clear_str(&t->sandbox_handle);
 	set_status(t, validator ? ST_VALIDATING : ST_SPAWNING);
-	if (n_spawn == spawn_cap) {
-		spawn_cap = spawn_cap ? 2 * spawn_cap : 16;
-		spawn_queue = xrealloc(spawn_queue, spawn_cap * sizeof(*spawn_queue));
-	}
-	spawn_queue[n_spawn++] = t;
 }
+
+static void claim(struct task *t)
+{
+	bool validator = t->status == ST_PENDING_VALIDATION, fast = false;
+	struct executor *ex = task_executor(t);
+
+	if (!validator && t->reserved) {
+		/* its sandbox id and token were committed with the reservation:
+		 * a restart finds the sandbox by that id, so it may start now */
+		fast = t->reserve_ready && ex && executor_can_list(ex);
+		t->attempt = t->reserved;
+		t->reserved = 0;
+	} else if (!validator) {
+		t->attempt++;
+		new_token(t);
+	}
+	attempt_begin(t, t->executor ? t->executor : t->project->executor, validator);
+	if (fast)
+		push(&fast_queue, &n_fast, &fast_cap, t);
+	else
+		push(&spawn_queue, &n_spawn, &spawn_cap, t);
+}
+
+/* A slot's next task should not wait for a commit when its sandbox could
+ * start at once: the best few ready tasks of each project get their next
+ * attempt (sandbox id t-ID.N and token) reserved and committed ahead, so
+ * that when a slot frees up, the claim of a reserved one starts its sandbox
+ * in the same turn, its commit going on while the sandbox runs.  Only where
+ * the executor lists its sandboxes: a restart (or a failed commit's reload)
+ * that finds a sandbox of a reserved id adopts it (reserve_found()); one
+ * that does not keeps the reservation for the claim to come.  The heap's
+ * first two levels hold its best two, and more than two slots rarely free
+ * in one turn. */
+#define RESERVE_AHEAD 3
+
+static void reserve_ahead(void)
+{
+	for (size_t i = 0; i < n_projects; i++) {
+		struct project *p = projects[i];
+
+		for (size_t k = 0; p && k < p->n_heap && k < RESERVE_AHEAD; k++) {
+			struct task *t = p->heap[k];
+			struct executor *ex;
+
+			if (t->reserved || t->status != ST_READY || t->map_over || t->approval)
+				continue;
+			ex = task_executor(t);
+			if (!ex || !executor_can_list(ex))
+				continue;
+			new_token(t);
+			t->reserved = t->attempt + 1;
+			t->reserve_ready = false;
+			task_save(t);
+			push(&reserving, &n_reserving, &reserving_cap, t);
+		}
+	}
+}
+
+void engine_reservations_committed(void)
+{
+	for (size_t i = 0; i < n_reserving; i++)
+		if (reserving[i])
+			reserving[i]->reserve_ready = reserving[i]->reserved > 0;
+	n_reserving = 0;
+}
+
+/* It is gone, or all were reloaded: no reservation of it waits. */
+void engine_reservations_forget(struct task *t)
+{
+	for (size_t i = 0; i < n_reserving; i++)
+		if (!t || reserving[i] == t)
+			reserving[i] = NULL;
+	if (!t)
+		n_reserving = 0;
+}
+
+/* A ready task's reserved attempt turned out to have its sandbox (found by
+ * an executor's list after a restart, or alive in memory after a commit
+ * failed): the claim it was is taken up, never started again. */
+void reserve_found(struct task *t, const char *executor)
+{
+	t->attempt = t->reserved;
+	t->reserved = 0;
+	attempt_begin(t, executor, false);
+}
+
+static void spawn_fast(void);
 
 /* Claims the best dispatchable tasks while every limit has room.  The claims
  * are spawned only once they are committed (engine_spawn_pending). */
@@ -88,6 +191,7 @@ void engine_dispatch(void)
 		}
 		claim(best);
 	}
+	reserve_ahead();
 	{
 		/* what was set aside is back where it was: nothing new to dispatch */
 		bool dirty = dispatch_dirty;
@@ -97,6 +201,7 @@ void engine_dispatch(void)
 		dispatch_dirty = dirty;
 	}
 	free(stash);
+	spawn_fast();
 }
 
 static void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts)
@@ -338,6 +443,22 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	free(msg);
 	free(err);
 	sandbox_free(sb);
+}
+
+/* The claims of committed reservations: started now, in their turn. */
+static void spawn_fast(void)
+{
+	size_t n = n_fast;
+	struct task **q = TAKE_PTR(fast_queue);
+
+	n_fast = fast_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = q[i];
+
+		if (t->status == ST_SPAWNING && !t->sb)
+			sandbox_launch(t, sandbox_new(t, task_executor(t)), false);
+	}
+	free(q);
 }
 
 bool engine_spawn_pending(void)

@@ -19,6 +19,7 @@ void engine_free(void)
 	size_t n;
 
 	free(engine_take_ended(&n));
+	engine_reservations_forget(NULL);
 	for (size_t i = 0; i < n_tasks; i++)
 		task_free(tasks[i]);
 	for (size_t i = 0; i < n_projects; i++)
@@ -112,6 +113,8 @@ static int task_loaded(const struct task_row *r)
 	t->status_changed_at = r->status_changed_at ? r->status_changed_at : r->created_at;
 	t->held = r->held;
 	t->paused = r->paused && t->status == ST_RUNNING;
+	t->reserved = t->status == ST_READY && r->reserved > t->attempt ? r->reserved : 0;
+	t->reserve_ready = t->reserved > 0;
 	t->heap_idx = -1;
 	t->max_lost_retries = 3;        /* unless its task_attempts row says otherwise */
 	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
@@ -195,6 +198,16 @@ int engine_load(void)
 		attempts_loaded(t);
 		heap_sync(t);
 	}
+	/* a sandbox started for a reserved attempt in the turn whose commit
+	 * failed: that claim is taken up again (engine-dispatch.c) */
+	for (struct sandbox *sb = sandboxes; sb; sb = sb->next) {
+		struct task *t = sb->task_id > 0 && (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
+
+		if (t && !t->sb && !sb->validator && t->status == ST_READY && t->reserved == sb->attempt) {
+			reserve_found(t, sb->executor);
+			t->sb = sb;
+		}
+	}
 	/* exits not yet committed when a batch failed: judge them again */
 	sandbox_rejudge();
 	dispatch_dirty = true;
@@ -270,6 +283,22 @@ static void adopt_one(struct task *t, struct sandbox *sb, bool record_start)
 	}
 }
 
+/* A ready task whose reserved attempt's sandbox an executor has: it was
+ * started in the turn the daemon died in, before that turn's commit. */
+static void reserved_listed(struct listed *all, struct task *t)
+{
+	char id[48];
+
+	snprintf(id, sizeof(id), "t-%lld.%u", (long long) t->id, t->reserved);
+	for (struct listed *l = all; l; l = l->next)
+		if (strcmp(l->sandbox_id, id) == 0) {
+			log_info("task t-%lld: the sandbox of its reserved attempt %s runs; adopting it",
+				 (long long) t->id, id);
+			reserve_found(t, l->ex->name);
+			return;
+		}
+}
+
 /* At start-up: find again the sandboxes of the tasks that were running.  An
  * executor that can list its sandboxes decides: a claimed attempt whose
  * sandbox it has is adopted (whether or not its handle was committed), one it
@@ -285,6 +314,8 @@ int engine_adopt_all(void)
 		struct listed *l;
 		bool record_start;
 
+		if (t && t->status == ST_READY && t->reserved && !t->sb)
+			reserved_listed(all, t);
 		if (!t || !status_is_active(t->status) || t->sb)
 			continue;
 		ex = executor_find(t->sandbox_executor);

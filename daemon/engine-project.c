@@ -230,6 +230,7 @@ void task_free(struct task *t)
 	if (!t)
 		return;
 	task_unsave(t);
+	engine_reservations_forget(t);
 	task_def_drop(t);
 	sd_event_source_unref(t->backoff);
 	sd_event_source_unref(t->approval_timer);

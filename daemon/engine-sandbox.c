@@ -289,5 +289,6 @@ void engine_committed(void)
 	reaped_list = NULL;
 	n_reaped = 0;
 	status_changed_since_commit = false;
+	engine_reservations_committed();
 	engine_defs_release();
 }

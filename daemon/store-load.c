@@ -78,6 +78,7 @@ static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 		.status_changed_at = sqlite3_column_int64(st, 30),
 		.held = sqlite3_column_int(st, 31),
 		.paused = sqlite3_column_int(st, 32),
+		.reserved = (unsigned) sqlite3_column_int(st, 41),
 	});
 
 	if (r >= 0 && (sqlite3_column_type(st, 33) != SQLITE_NULL || sqlite3_column_int(st, 34)))
@@ -120,7 +121,7 @@ int store_load(const struct store_loader *l)
 		     " NULL, NULL, sandbox_id, sandbox_executor, sandbox_handle,"
 		     " NULL, NULL, created_at, updated_at, started_at, finished_at,"
 		     " status_changed_at, held, paused, trigger_rule, is_finally, map_over, map_concurrency,"
-		     " expanded, map_count, map_parent, map_index FROM tasks ORDER BY id", task_row, l);
+		     " expanded, map_count, map_parent, map_index, reserved FROM tasks ORDER BY id", task_row, l);
 	if (r < 0)
 		return r;
 	r = store_attempts_load(l);

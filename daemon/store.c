@@ -60,13 +60,13 @@ static const char *const sql[_Q_MAX] = {
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
 		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
-		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?"
-		" WHERE id=?",
+		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?,"
+		" reserved=? WHERE id=?",
 	[Q_TASK_OUTCOME] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
 		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
 		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?,"
-		" result=?, error_message=?, token=?, report=? WHERE id=?",
+		" reserved=?, result=?, error_message=?, token=?, report=? WHERE id=?",
 	[Q_TASK_DEFINE] =
 		"UPDATE tasks SET title=?, command=?, env=?, cwd=?, priority=?, timeout_usec=?,"
 		" max_retries=?, backoff_usec=?, validation_command=? WHERE id=?",
@@ -433,13 +433,14 @@ int store_task_save(const struct task *t)
 	sqlite3_bind_int64(st, 12, t->status_changed_at);
 	sqlite3_bind_int(st, 13, t->held);
 	sqlite3_bind_int(st, 14, t->paused);
+	sqlite3_bind_int(st, 15, (int) t->reserved);
 	if (outcome) {
-		bind_text(st, 15, t->def->result);
-		bind_text(st, 16, t->def->error_message);
-		bind_text(st, 17, t->def->token);
-		bind_text(st, 18, t->def->report);
+		bind_text(st, 16, t->def->result);
+		bind_text(st, 17, t->def->error_message);
+		bind_text(st, 18, t->def->token);
+		bind_text(st, 19, t->def->report);
 	}
-	sqlite3_bind_int64(st, outcome ? 19 : 15, t->id);
+	sqlite3_bind_int64(st, outcome ? 20 : 16, t->id);
 	return step(st);
 }
 

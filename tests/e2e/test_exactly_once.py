@@ -83,6 +83,38 @@ def a_crash_between_a_start_and_its_commit_runs_the_task_once():
 
 
 @test(timeout=90)
+def a_crash_between_a_reserved_start_and_its_commit_adopts_the_sandbox():
+    """One slot, two tasks: the second's attempt is reserved (and committed)
+    while the first runs, so when the first exits the second starts in that
+    same turn, before its claim is committed.  dagd is killed right there
+    (the second start); the next daemon finds the sandbox by its reserved id
+    and adopts it: it ran once, as attempt 1."""
+    w = workdir()
+    d = Daemon(env=dict(os.environ, DAGD_TEST_CRASH_AT="spawned:2")).start()
+    p = d.project(max_concurrency=1)
+    first = d.add(p, f"sleep 0.5; echo ok >> {w}/ok-first", title="first")
+    second = d.add(p, f"echo start >> {w}/start-second; sleep 0.3; echo ok >> {w}/ok-second",
+                   title="second", priority="low")
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    wait_for(lambda: d.proc.poll() is not None, timeout=20, what="dagd to die at the second start")
+    assert "DAGD_TEST_CRASH_AT=spawned:2" in d.stderr(), d.stderr_tail()
+    d.kill()
+    d.env = dict(os.environ)
+    d.start()
+    for t in (first, second):
+        done = d.wait_task_status(t["id"], ("completed", "failed"))
+        expect_eq((done["status"], done["attempt"]), ("completed", 1), f"{t['title']} after the crash")
+    assert "reserved attempt" in d.stderr() and "adopting it" in d.stderr(), d.stderr_tail()
+    time.sleep(0.5)
+    expect_eq(lines(f"{w}/start-second"), ["start"], "starts of the second, by its own marker")
+    expect_eq(lines(f"{w}/ok-second"), ["ok"], "runs of the second that succeeded")
+    spawned = [e for e in d.events(0) if e["type"] == "SANDBOX_SPAWNED"]
+    expect_eq(sorted(e["entity_id"] for e in spawned),
+              sorted([f"{first['id']}.1", f"{second['id']}.1"]), "sandboxes spawned")
+    d.stop()
+
+
+@test(timeout=90)
 def a_crash_between_an_exit_and_its_commit_judges_it_once():
     run_crash_at("exited").stop()
 
