@@ -59,6 +59,8 @@ static void attempt_begin(struct task *t, const char *executor, bool validator)
 	set_status(t, validator ? ST_VALIDATING : ST_SPAWNING);
 }
 
+static void reserve_dependents(struct task *t);
+
 static void claim(struct task *t)
 {
 	bool validator = t->status == ST_PENDING_VALIDATION, fast = false;
@@ -75,6 +77,7 @@ static void claim(struct task *t)
 		new_token(t);
 	}
 	attempt_begin(t, t->executor ? t->executor : t->project->executor, validator);
+	reserve_dependents(t);
 	if (fast)
 		push(&fast_queue, &n_fast, &fast_cap, t);
 	else
@@ -93,25 +96,48 @@ static void claim(struct task *t)
  * in one turn. */
 #define RESERVE_AHEAD 3
 
+static void reserve(struct task *t)
+{
+	struct executor *ex;
+
+	if (t->reserved || t->map_over || t->approval)
+		return;
+	ex = task_executor(t);
+	if (!ex || !executor_can_list(ex))
+		return;
+	new_token(t);
+	t->reserved = t->attempt + 1;
+	t->reserve_ready = false;
+	task_save(t);
+	push(&reserving, &n_reserving, &reserving_cap, t);
+}
+
 static void reserve_ahead(void)
 {
 	for (size_t i = 0; i < n_projects; i++) {
 		struct project *p = projects[i];
 
-		for (size_t k = 0; p && k < p->n_heap && k < RESERVE_AHEAD; k++) {
-			struct task *t = p->heap[k];
-			struct executor *ex;
+		for (size_t k = 0; p && k < p->n_heap && k < RESERVE_AHEAD; k++)
+			if (p->heap[k]->status == ST_READY)
+				reserve(p->heap[k]);
+	}
+}
 
-			if (t->reserved || t->status != ST_READY || t->map_over || t->approval)
-				continue;
-			ex = task_executor(t);
-			if (!ex || !executor_can_list(ex))
-				continue;
-			new_token(t);
-			t->reserved = t->attempt + 1;
-			t->reserve_ready = false;
-			task_save(t);
-			push(&reserving, &n_reserving, &reserving_cap, t);
+/* The dependents that wait for t alone are reserved as t starts: when t
+ * succeeds, the first of them starts in the turn of t's exit, before it is
+ * committed.  A restart in between finds t's exit again (its executor
+ * keeps it until told it is committed) and the dependent's sandbox by its
+ * reserved id. */
+#define RESERVE_DEPENDENTS 8
+
+static void reserve_dependents(struct task *t)
+{
+	for (size_t i = 0, n = 0; i < t->n_rdeps && n < RESERVE_AHEAD && i < RESERVE_DEPENDENTS; i++) {
+		struct task *r = t->rdeps[i];
+
+		if (r->status == ST_WAITING && r->unmet == 1 && !r->held) {
+			reserve(r);
+			n++;
 		}
 	}
 }

@@ -113,7 +113,8 @@ static int task_loaded(const struct task_row *r)
 	t->status_changed_at = r->status_changed_at ? r->status_changed_at : r->created_at;
 	t->held = r->held;
 	t->paused = r->paused && t->status == ST_RUNNING;
-	t->reserved = t->status == ST_READY && r->reserved > t->attempt ? r->reserved : 0;
+	t->reserved = (t->status == ST_READY || t->status == ST_WAITING) && r->reserved > t->attempt ?
+		      r->reserved : 0;
 	t->reserve_ready = t->reserved > 0;
 	t->heap_idx = -1;
 	t->max_lost_retries = 3;        /* unless its task_attempts row says otherwise */
@@ -203,7 +204,8 @@ int engine_load(void)
 	for (struct sandbox *sb = sandboxes; sb; sb = sb->next) {
 		struct task *t = sb->task_id > 0 && (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
 
-		if (t && !t->sb && !sb->validator && t->status == ST_READY && t->reserved == sb->attempt) {
+		if (t && !t->sb && !sb->validator && t->reserved == sb->attempt &&
+		    (t->status == ST_READY || t->status == ST_WAITING)) {
 			reserve_found(t, sb->executor);
 			t->sb = sb;
 		}
@@ -283,8 +285,10 @@ static void adopt_one(struct task *t, struct sandbox *sb, bool record_start)
 	}
 }
 
-/* A ready task whose reserved attempt's sandbox an executor has: it was
- * started in the turn the daemon died in, before that turn's commit. */
+/* A ready (or waiting) task whose reserved attempt's sandbox an executor
+ * has: it was started in the turn the daemon died in, before that turn's
+ * commit (a waiting one: the exit that made it ready was not committed
+ * either; the executor delivers that exit again). */
 static void reserved_listed(struct listed *all, struct task *t)
 {
 	char id[48];
@@ -314,7 +318,7 @@ int engine_adopt_all(void)
 		struct listed *l;
 		bool record_start;
 
-		if (t && t->status == ST_READY && t->reserved && !t->sb)
+		if (t && (t->status == ST_READY || t->status == ST_WAITING) && t->reserved && !t->sb)
 			reserved_listed(all, t);
 		if (!t || !status_is_active(t->status) || t->sb)
 			continue;

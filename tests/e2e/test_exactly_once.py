@@ -115,6 +115,38 @@ def a_crash_between_a_reserved_start_and_its_commit_adopts_the_sandbox():
 
 
 @test(timeout=90)
+def a_crash_after_a_dependents_start_before_its_dependencys_exit_is_committed():
+    """A chain of two: the dependent's attempt is reserved as the first
+    starts, so the first's exit starts the dependent in that same turn,
+    before the exit or the claim is committed.  dagd is killed right there;
+    the next daemon judges the first's exit again (the helper kept it) and
+    adopts the dependent's sandbox: each ran once, the dependent after the
+    first."""
+    w = workdir()
+    d = Daemon(env=dict(os.environ, DAGD_TEST_CRASH_AT="spawned:2")).start()
+    p = d.project()
+    first = d.add(p, f"sleep 0.3; echo ok >> {w}/ok-first", title="first")
+    second = d.add(p, f"[ -e {w}/ok-first ] || echo early > {w}/early; echo start >> {w}/start-second; "
+                      f"sleep 0.3; echo ok >> {w}/ok-second", title="second", depends_on=[first["id"]])
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    wait_for(lambda: d.proc.poll() is not None, timeout=20, what="dagd to die at the dependent's start")
+    assert "DAGD_TEST_CRASH_AT=spawned:2" in d.stderr(), d.stderr_tail()
+    d.kill()
+    d.env = dict(os.environ)
+    d.start()
+    for t in (first, second):
+        done = d.wait_task_status(t["id"], ("completed", "failed"))
+        expect_eq((done["status"], done["attempt"]), ("completed", 1), f"{t['title']} after the crash")
+    assert "reserved attempt" in d.stderr() and "adopting it" in d.stderr(), d.stderr_tail()
+    time.sleep(0.5)
+    expect_eq(lines(f"{w}/ok-first"), ["ok"], "runs of the first that succeeded")
+    expect_eq(lines(f"{w}/start-second"), ["start"], "starts of the dependent, by its own marker")
+    expect_eq(lines(f"{w}/ok-second"), ["ok"], "runs of the dependent that succeeded")
+    assert not os.path.exists(f"{w}/early"), "the dependent started before the first succeeded"
+    d.stop()
+
+
+@test(timeout=90)
 def a_crash_between_an_exit_and_its_commit_judges_it_once():
     run_crash_at("exited").stop()
 
