@@ -374,7 +374,7 @@ def a_task_with_limits_is_held_to_them_in_the_delegated_cgroup_or_refused_at_its
     cg = c.run("cat", f"/proc/{pid}/cgroup").stdout
     assert "::/system.slice/dagd-helper.service/.helper\n" in cg, f"the helper's cgroups:\n{cg}"
     out = dagctl(c, "executors").stdout
-    m = re.search(r"(no limits|limits by cgroup v\d)[^\n]*", out)
+    m = re.search(r"(no limits|limits by cgroup v\d)\S*(?: \S+)*", out)
     print(f"# the helper's limits: {m.group(0).strip() if m else out}")
     msg = ts["grows"]["error_message"]
     expect_eq(ts["grows"]["status"], "failed", "the limited task")
