@@ -144,7 +144,7 @@ all: $(BUILD)/dagd $(BUILD)/dagctl $(PLUGIN_SOS) $(PLUGIN_PROGS) $(BUILD)/dagctl
 
 # the local executor's helper: linked statically (but for the sanitizers),
 # so that it starts fast and a library upgrade under it changes nothing
-LOCAL_HELPER_SRCS = plugins/local/helper/helper.c plugins/local/helper/helper-task.c
+LOCAL_HELPER_SRCS = plugins/local/helper/helper.c plugins/local/helper/helper-task.c plugins/local/helper/cgroup.c
 $(BUILD)/plugins/local-helper: $(LOCAL_HELPER_SRCS) plugins/local/helper/helper.h plugins/local/proto.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $(LOCAL_HELPER_SRCS)

@@ -130,6 +130,7 @@ static void handle(struct local *l, const char *msg, size_t len) {
 		if (n >= 2) {
 			l->helper_version = atoi(f[0]);
 			snprintf(l->mode, sizeof(l->mode), "%s", f[1]);
+			snprintf(l->limits_by, sizeof(l->limits_by), "%s", n >= 3 ? f[2] : "");
 		}
 		break;
 	}
@@ -296,6 +297,7 @@ static void hello_wait(struct local *l) {
 
 	l->helper_version = 0;
 	l->mode[0] = '\0';
+	l->limits_by[0] = '\0';
 	if (poll(&p, 1, HELLO_TIMEOUT_MS) == 1 && read_in(l) < 0)
 		helper_lost(l, "it hung up at once");
 }

@@ -14,6 +14,9 @@
  * The helper holds every exit until forget(), i.e. until the daemon has the
  * exit on disk.  If the helper dies, its tasks die with it (their
  * parent-death signal) and their sandboxes end as lost.
+ *
+ * A task's resource limits (memory_max, pids_max, cpu_max: limits.c) go to
+ * the helper with the task; one the helper cannot set is refused here.
  */
 #include "local.h"
 
@@ -89,17 +92,22 @@ static int user_resolve(const struct local *l, const char *user, uid_t *ret_uid,
 	return 0;
 }
 
-static const char *const executor_keys[] = { "user", "max_concurrency", "helper_socket", NULL };
-static const char *const task_keys[] = { "user", NULL };
+static const char *const executor_keys[] = { "user", "max_concurrency", "helper_socket", "memory_max", "pids_max",
+					      "cpu_max", NULL };
+static const char *const task_keys[] = { "user", "memory_max", "pids_max", "cpu_max", NULL };
 
 static int local_check_options(void *state, const char *options_json, char **ret_error) {
 	_cleanup_json_ json_object *o = NULL;
+	struct local_limits lim = {};
 	const char *user;
 	uid_t uid;
 	gid_t gid;
 	int r;
 
 	r = parse_object(options_json, task_keys, &o, ret_error);
+	if (r < 0)
+		return r;
+	r = limits_parse(o, &lim, ret_error);
 	if (r < 0)
 		return r;
 	r = get_string(o, "user", &user, ret_error);
@@ -139,6 +147,11 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
+	r = limits_parse(o, &l->limits, ret_error);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
 	l->host = host;
 	l->fd = -EBADF;
 	if (helper_socket && !(l->helper_socket = strdup(helper_socket))) {
@@ -213,11 +226,13 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	_cleanup_json_ json_object *o = NULL;
 	_cleanup_free_ const char **f = NULL;
 	const char *user;
-	char uid[16] = "", gid[16] = "", argc[24];
+	char uid[16] = "", gid[16] = "", argc[24], lim_fields[3][24];
 	size_t n = 0, na = 0, ne = 0;
 	struct local_sandbox *x;
+	struct local_limits lim = l->limits;
 	uid_t u = l->uid;
 	gid_t g = l->gid;
+	bool limited;
 	int r;
 
 	if (!spec || !spec->sandbox_id || !spec->argv || !spec->argv[0] || !spec->argv[0][0])
@@ -234,6 +249,10 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 		return r;
 	if (user && (r = user_resolve(l, user, &u, &g, ret_error)) < 0)
 		return r;
+	r = limits_parse(o, &lim, ret_error);
+	if (r < 0)
+		return r;
+	limited = limits_any(&lim);
 	if (user || l->user) {
 		snprintf(uid, sizeof(uid), "%u", (unsigned) u);
 		snprintf(gid, sizeof(gid), "%u", (unsigned) g);
@@ -241,15 +260,23 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	r = helper_connect(l, true);
 	if (r < 0)
 		return errorf(ret_error, r, "Cannot reach the local helper: %s", strerror(-r));
+	/* never run without a limit it asks for */
+	if (limited && (r = limits_check(l, &lim, ret_error)) < 0)
+		return r;
 
 	while (spec->argv[na])
 		na++;
 	while (spec->envp && spec->envp[ne])
 		ne++;
-	f = calloc(6 + na + ne, sizeof(*f));
+	f = calloc(9 + na + ne, sizeof(*f));
 	if (!f)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
 	snprintf(argc, sizeof(argc), "%zu", na);
+	if (limited) {
+		limits_fields(&lim, lim_fields);
+		for (size_t i = 0; i < 3; i++)
+			f[n++] = lim_fields[i];
+	}
 	f[n++] = spec->sandbox_id;
 	f[n++] = spec->log_path;
 	f[n++] = spec->cwd ? spec->cwd : "";
@@ -263,7 +290,7 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	x = sandbox_add(l, sb, spec->sandbox_id);
 	if (!x)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
-	r = send_fields(l, 'S', f, n);
+	r = send_fields(l, limited ? 'T' : 'S', f, n);
 	if (r < 0) {
 		sandbox_free(x);
 		return errorf(ret_error, r, "Cannot hand the task to the local helper: %s", strerror(-r));
@@ -273,17 +300,21 @@ static int local_spawn(void *state, struct dagd_sandbox *sb, const struct dagd_s
 	return 0;
 }
 
-/* How tasks are contained, as the helper said in its hello. */
+/* How tasks are contained and limited, as the helper said in its hello. */
 static const char *local_status(void *state) {
 	struct local *l = state;
+	const char *how;
 
 	if (helper_connect(l, false) < 0 || l->fd < 0)
 		return "no helper runs yet (it starts with the first task)";
 	if (strcmp(l->mode, "cgroup") == 0)
-		return "each task in a cgroup of its own (delegated): cancel kills all it started";
-	if (strcmp(l->mode, "session") == 0)
-		return "each task in a session and process group of its own (no delegated cgroup)";
-	return "the helper runs (an older one: it does not say how it contains tasks)";
+		how = "each task in a cgroup of its own (delegated): cancel kills all it started";
+	else if (strcmp(l->mode, "session") == 0)
+		how = "each task in a session and process group of its own (no delegated cgroup)";
+	else
+		return "the helper runs (an older one: it does not say how it contains tasks)";
+	snprintf(l->status, sizeof(l->status), "%s; %s", how, limits_status(l));
+	return l->status;
 }
 
 /* The helper freezes the task's cgroup, or stops its process group; an

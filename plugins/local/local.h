@@ -1,7 +1,7 @@
 /*
  * local.h - the local executor's own header: its state, its sandboxes, and
- * what local.c (the executor's calls) and conn.c (the connection to the
- * helper) share.
+ * what local.c (the executor's calls), conn.c (the connection to the
+ * helper) and limits.c (the options that limit a task's resources) share.
  */
 #ifndef DAGD_LOCAL_H
 #define DAGD_LOCAL_H
@@ -30,6 +30,13 @@
 #include "proto.h"
 struct local_sandbox;
 
+/* A task's resource limits; 0: none. */
+struct local_limits {
+	int64_t memory;                         /* bytes */
+	int64_t pids;                           /* processes */
+	int64_t cpu;                            /* CPU usec a PROTO_CPU_PERIOD_USEC */
+};
+
 struct local {
 	const struct dagd_host *host;
 	char *dir;                              /* absolute STATE_DIR/local */
@@ -37,6 +44,7 @@ struct local {
 	char *helper_socket;                    /* a helper someone else starts (the system
 						 * units' dagd-helper.socket), or NULL: our own */
 	char *user;                             /* run tasks as this user, or NULL */
+	struct local_limits limits;             /* every task's, unless its options say */
 	uid_t uid;
 	gid_t gid;
 	int fd;                                 /* to the helper; -EBADF: none */
@@ -47,6 +55,8 @@ struct local {
 	size_t in_len, in_cap, out_len, out_cap;
 	int helper_version;                     /* its hello's; 1: it said none */
 	char mode[16];                          /* its containment: "cgroup" or "session" */
+	char limits_by[64];                     /* how it sets limits: "cgroup1 memory pids cpu", or "" */
+	char status[256];                       /* what status() said last */
 	/* list() in progress */
 	bool listing;
 	void (*found)(void *ctx, const char *sandbox_id, const char *handle);
@@ -73,6 +83,13 @@ static inline void closep(int *fd) {
 	}
 }
 #define _cleanup_close_ _cleanup_(closep)
+
+/* limits.c */
+int limits_parse(json_object *o, struct local_limits *lim, char **ret_error);
+bool limits_any(const struct local_limits *lim);
+int limits_check(const struct local *l, const struct local_limits *lim, char **ret_error);
+void limits_fields(const struct local_limits *lim, char ret[3][24]);
+const char *limits_status(const struct local *l);
 
 /* conn.c */
 void sandbox_free(struct local_sandbox *x);

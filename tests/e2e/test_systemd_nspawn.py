@@ -7,7 +7,9 @@ holds for dagd and its tasks; a dagd made to hang (the test-only
 DAGD_TEST_HANG_SIGNAL) is killed by the watchdog and restarted, and the DAG
 still completes; `systemctl stop` then a new connection loses nothing; dagd
 exits when idle and the socket brings it back; the journal has its messages
-with task, project and sandbox fields; the user units work for a user
+with task, project and sandbox fields; the helper moves into a leaf of its
+delegated cgroup, and a task with memory_max is killed at it there (cgroup
+v2 with the memory controller) or refused at its start (a hybrid host); the user units work for a user
 without root; dagctl finds the system's daemon for a user without one of their
 own, and says what to do when they are not in group dagd.
 
@@ -358,6 +360,31 @@ def a_cancel_kills_everything_the_task_started_even_outside_its_session():
     wait_until(lambda: sleepers(c, ["1001", "1002"]) == 0, 30, "everything the task started to be killed")
     ts = wait_tasks(c, "contain", finished, 30, "the cancel")
     expect_eq(ts["escape"]["status"], "cancelled", "status")
+
+
+@test
+def a_task_with_limits_is_held_to_them_in_the_delegated_cgroup_or_refused_at_its_start():
+    c = container()
+    apply(c, {"project": "limits", "autonomous": True, "executor_options": {"memory_max": "16m"}, "tasks": [
+        {"name": "grows", "title": "grows", "command": 'x=aaaaaaaa; while :; do x="$x$x"; done'}]})
+    ts = wait_tasks(c, "limits", finished, 60, "the limited task")
+    # the helper moved into a leaf of its own: its cgroup may then hand
+    # controllers to its tasks' cgroups, beside that leaf
+    pid = show(c, "dagd-helper.service", "MainPID")["MainPID"]
+    cg = c.run("cat", f"/proc/{pid}/cgroup").stdout
+    assert "::/system.slice/dagd-helper.service/.helper\n" in cg, f"the helper's cgroups:\n{cg}"
+    out = dagctl(c, "executors").stdout
+    m = re.search(r"(no limits|limits by cgroup v\d)\S*(?: \S+)*", out)
+    print(f"# the helper's limits: {m.group(0).strip() if m else out}")
+    msg = ts["grows"]["error_message"]
+    expect_eq(ts["grows"]["status"], "failed", "the limited task")
+    if "limits by cgroup v2: memory_max" in out:
+        assert msg.startswith("out of memory"), msg
+    else:
+        # a hybrid host: every controller is the v1 hierarchies', which the
+        # helper (user dagd) may not write
+        assert "no limits (memory_max, pids_max, cpu_max)" in out, out
+        assert "memory_max needs the cgroup memory controller, which the local helper cannot use here" in msg, msg
 
 
 @test

@@ -1,71 +1,12 @@
 /*
  * helper-task.c - local-helper's tasks: starting one (vfork and one exec, in
- * a session and, where delegated, a cgroup of its own), copying its output
- * into its log, reaping it, and killing it and what it left behind.
+ * a session and, where delegated, a cgroup of its own: cgroup.c), copying
+ * its output into its log, reaping it, and killing it and what it left
+ * behind.
  */
 #include "helper.h"
 
-static char *cg_base;                   /* the delegated cgroup, or NULL */
 int dev_null = -1;                      /* every task's stdin: fd 3 or above, O_CLOEXEC (dup2 hands it on) */
-static char **cg_doomed;                /* cgroups to remove once empty */
-size_t n_doomed;
-
-/* ---- cgroups ---- */
-
-/* Finds the helper's cgroup in the v2 hierarchy, and keeps it if it was
- * delegated (systemd marks such a cgroup with the xattr trusted.delegate or
- * user.delegate) and can be written. */
-void cgroup_setup(void) {
-	char line[4096], mnt[4096] = "", path[4096] = "", val[8];
-	FILE *f;
-
-	f = fopen("/proc/self/cgroup", "re");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "0::", 3) == 0)
-			snprintf(path, sizeof(path), "%s", line + 3);
-	if (f)
-		fclose(f);
-	path[strcspn(path, "\n")] = 0;
-	f = fopen("/proc/self/mountinfo", "re");
-	while (f && fgets(line, sizeof(line), f)) {
-		char point[4096], *dash = strstr(line, " - cgroup2 ");
-
-		if (dash && sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1)
-			snprintf(mnt, sizeof(mnt), "%s", point);
-	}
-	if (f)
-		fclose(f);
-	if (!*mnt || !*path || strcmp(path, "/") == 0)
-		return;
-	char *base = xmalloc(strlen(mnt) + strlen(path) + 1);
-	strcpy(base, mnt);
-	strcat(base, path);
-	if ((getxattr(base, "trusted.delegate", val, sizeof(val)) > 0 ||
-	     getxattr(base, "user.delegate", val, sizeof(val)) > 0) && val[0] == '1' &&
-	    access(base, W_OK) == 0)
-		cg_base = base;
-	else
-		free(base);
-}
-
-/* SIGKILL to every process of the cgroup dir. */
-static void cgroup_kill(const char *dir) {
-	char path[4200];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void) !write(fd, "1", 1);
-		close(fd);
-	}
-}
-
-/* How the helper contains tasks: "cgroup" (a delegated cgroup each) or
- * "session" (a session and process group each). */
-const char *cgroup_mode(void) {
-	return cg_base ? "cgroup" : "session";
-}
 
 /* Stops (or lets go on) every process of the task: the cgroup's freezer,
  * which nothing in it can notice or escape, or else SIGSTOP and SIGCONT to
@@ -90,29 +31,6 @@ void task_freeze(struct task *t, bool frozen) {
 	t->stopped = frozen;
 }
 
-/* Removes the task's cgroup, now or once its last process is gone. */
-static void cgroup_remove(char *dir) {
-	if (rmdir(dir) == 0 || errno == ENOENT) {
-		free(dir);
-		return;
-	}
-	cg_doomed = realloc(cg_doomed, (n_doomed + 1) * sizeof(*cg_doomed));
-	if (!cg_doomed)
-		abort();
-	cg_doomed[n_doomed++] = dir;
-}
-
-void cgroup_reap(void) {
-	size_t k = 0;
-
-	for (size_t i = 0; i < n_doomed; i++)
-		if (rmdir(cg_doomed[i]) == 0 || errno == ENOENT)
-			free(cg_doomed[i]);
-		else
-			cg_doomed[k++] = cg_doomed[i];
-	n_doomed = k;
-}
-
 /* ---- tasks ---- */
 
 struct task *task_find(const char *id) {
@@ -134,6 +52,7 @@ void task_free(struct task *t) {
 		close(t->log_fd);
 	if (t->cgroup)
 		cgroup_remove(t->cgroup);
+	limits_remove(t);
 	free(t->id);
 	free(t->log_path);
 	free(t);
@@ -207,6 +126,7 @@ void task_kill_hard(struct task *t) {
 
 	if (t->cgroup)
 		cgroup_kill(t->cgroup);
+	limits_kill(t);
 	(void) kill(-t->pid, SIGKILL);
 	d = opendir("/proc");
 	if (!d)
@@ -257,6 +177,7 @@ static void task_ended(struct task *t, int status) {
 		close(t->log_fd);
 		t->log_fd = -1;
 	}
+	limits_end(t);
 	if (t->cgroup) {
 		cgroup_remove(t->cgroup);
 		t->cgroup = NULL;
@@ -358,8 +279,8 @@ static struct __user_cap_data_struct cap_none[_LINUX_CAPABILITY_U32S_3];
 /* vfork and exec, the child in a session of its own, output to `out`; kept
  * apart so that nothing of the caller's is live across the vfork. */
 static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv, char **envp, const char *cwd,
-						   const char *user, uid_t uid, gid_t gid, int out, int cg_procs,
-						   int inputs) {
+						   const char *user, uid_t uid, gid_t gid, int out, const int *procs,
+						   size_t n_procs, int inputs) {
 	sigset_t none;
 	pid_t pid;
 
@@ -371,11 +292,12 @@ static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv,
 		(void) sigprocmask(SIG_SETMASK, &none, NULL);
 		(void) signal(SIGPIPE, SIG_DFL);
 		(void) setsid();
-		/* into its own cgroup before it can start anything */
-		if (cg_procs >= 0 && write(cg_procs, "0", 1) != 1) {
-			child_fail(out, "cannot enter the cgroup of", "the task", errno);
-			_exit(126);
-		}
+		/* into its own cgroups before it can start anything */
+		for (size_t i = 0; i < n_procs; i++)
+			if (write(procs[i], "0", 1) != 1) {
+				child_fail(out, "cannot enter the cgroup of", "the task", errno);
+				_exit(126);
+			}
 		if (*user && (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)) {
 			child_fail(out, "cannot switch to user", user, errno);
 			_exit(126);
@@ -411,11 +333,14 @@ static __attribute__((noinline)) pid_t start_child(const char *exe, char **argv,
 	return pid;
 }
 
-void task_spawn(struct conn *c, const char **f, int n) {
-	int argc, p[2];
+/* S (lim NULL) or T, its limits taken off: id log_path cwd uid gid argc
+ * argv... envp... */
+void task_spawn(struct conn *c, const char **f, int n, const struct limits *lim) {
+	int argc, p[2], procs[1 + LIM_MAX], inputs = -1;
+	size_t n_procs = 0;
 	uid_t uid;
 	gid_t gid;
-	char **argv, **envp, *exe;
+	char **argv, **envp, *exe, *inputs_env = NULL, err[4400];
 	struct task *t;
 	pid_t pid;
 
@@ -456,43 +381,31 @@ void task_spawn(struct conn *c, const char **f, int n) {
 	t->log_fd = -1;
 	t->watcher = c;
 
-	int cg_procs = -1;
-	if (cg_base) {
-		size_t len = strlen(cg_base) + strlen(t->id) + 2;
-
-		t->cgroup = xmalloc(len);
-		snprintf(t->cgroup, len, "%s/%s", cg_base, t->id);
-		if (mkdir(t->cgroup, 0755) < 0 && errno != EEXIST) {
-			free(t->cgroup);
-			t->cgroup = NULL;
-		} else {
-			char *procs = xmalloc(len + 16);
-
-			snprintf(procs, len + 16, "%s/cgroup.procs", t->cgroup);
-			cg_procs = open(procs, O_WRONLY | O_CLOEXEC);
-			free(procs);
-		}
+	cgroup_make(t, procs, &n_procs);
+	if (lim && limits_enter(t, lim, procs, &n_procs, err, sizeof(err)) < 0) {
+		pid = -1;
+		goto fail;
 	}
-	char *inputs_env = NULL;
-	int inputs = *f[3] ? inputs_copy(envp, &inputs_env) : -1;
-
-	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1], cg_procs, inputs);
+	if (*f[3])
+		inputs = inputs_copy(envp, &inputs_env);
+	pid = start_child(exe, argv, envp, f[2], f[3], uid, gid, p[1], procs, n_procs, inputs);
+	if (pid < 0)
+		snprintf(err, sizeof(err), "cannot start the task: %s", strerror(errno));
 	if (inputs >= 0)
 		close(inputs);
 	free(inputs_env);
-	if (cg_procs >= 0)
-		close(cg_procs);
+fail:
+	while (n_procs > 0)
+		close(procs[--n_procs]);
 	close(p[1]);
 	free(exe);
 	free(argv);
 	free(envp);
 	if (pid < 0) {
-		char err[256];
-
 		close(p[0]);
 		if (t->cgroup)
 			cgroup_remove(t->cgroup);
-		snprintf(err, sizeof(err), "cannot start the task: %s", strerror(errno));
+		limits_remove(t);
 		send_msg(c, 'X', f[0], "-1", "0", "error", err, NULL);
 		free(t->id);
 		free(t->log_path);

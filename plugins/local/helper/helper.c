@@ -20,7 +20,8 @@
  * task, a cancel's SIGKILL and a forget() kill the whole cgroup
  * (cgroup.kill), so nothing the task started survives, not even what left
  * its session.  Without one, the task's process group (and, after a cancel,
- * its session) is all there is to kill.
+ * its session) is all there is to kill.  A task's resource limits (memory,
+ * processes, CPU) are set in cgroups too, v2 or v1 (cgroup.c).
  *
  * Its socket's path is its argument.  Once that path names something else,
  * or nothing (the state directory was removed), nobody can reach the helper
@@ -126,12 +127,13 @@ void send_msg(struct conn *c, char type, ...) {
 }
 
 void send_exit(struct conn *c, const struct task *t) {
-	char code[16], sig[16];
+	char code[16], sig[16], message[256];
+	const char *reason;
 
 	snprintf(code, sizeof(code), "%d", t->code);
 	snprintf(sig, sizeof(sig), "%d", t->sig);
-	send_msg(c, 'X', t->id, code, sig, t->cancelled ? "cancelled" : "", t->log_failed ? "its output could not be written to the log" : "",
-		 NULL);
+	limits_exit(t, &reason, message, sizeof(message));
+	send_msg(c, 'X', t->id, code, sig, reason, message, NULL);
 }
 
 static void handle(struct conn *c, const char *msg, size_t len) {
@@ -148,8 +150,17 @@ static void handle(struct conn *c, const char *msg, size_t len) {
 		goto out;
 	switch (msg[0]) {
 	case 'S':
-		task_spawn(c, f, n);
+		task_spawn(c, f, n, NULL);
 		break;
+	case 'T': {
+		struct limits lim;
+
+		if (n >= 3 + 7 && limits_parse(f, &lim) >= 0)
+			task_spawn(c, f + 3, n - 3, &lim);
+		else if (n >= 4)
+			send_msg(c, 'X', f[3], "-1", "0", "error", "the local helper got limits it cannot read", NULL);
+		break;
+	}
 	case 'K':
 		if (n >= 2 && (t = task_find(f[0])) && !t->ended) {
 			uint64_t grace = strtoull(f[1], NULL, 10);
@@ -290,7 +301,7 @@ static void on_accept(void) {
 	served = true;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 	(void) epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-	send_msg(c, 'H', PROTO_VERSION, cgroup_mode(), NULL);
+	send_msg(c, 'H', PROTO_VERSION, cgroup_mode(), limits_mode(), NULL);
 }
 
 int main(int argc, char **argv) {
@@ -333,7 +344,7 @@ int main(int argc, char **argv) {
 	ev = (struct epoll_event) { .events = EPOLLIN, .data.ptr = &signal_src };
 	(void) epoll_ctl(epfd, EPOLL_CTL_ADD, signal_fd, &ev);
 
-	uint64_t next_check = now_usec() + SOCKET_CHECK_USEC;
+	uint64_t next_check = now_usec() + SOCKET_CHECK_USEC, idle_since = 0;
 
 	for (;;) {
 		struct epoll_event evs[64];
@@ -390,8 +401,15 @@ int main(int argc, char **argv) {
 			if (c->dead)
 				conn_free(c);
 		}
-		if (served && !conns && !tasks)
-			return 0;
+		/* done: once the cgroups of the last tasks are gone too, or
+		 * given up on (what is left in them keeps them) */
+		if (served && !conns && !tasks) {
+			if (!idle_since)
+				idle_since = now;
+			if (!n_doomed || now - idle_since >= DOOMED_WAIT_USEC)
+				return 0;
+		} else
+			idle_since = 0;
 		if (now >= next_check) {
 			struct stat st;
 
