@@ -2,8 +2,10 @@
  * docker.h - the docker executor's own interfaces, grouped by the file that
  * holds them: the reader of the Engine's multiplexed log stream (frames.c);
  * the task options and the container they define (options.c); requests to
- * the Engine, on the shared HTTP client (engine.c).  docker.c, the executor
- * itself, uses them all, and what plugins share (common/common.h).
+ * the Engine, on the shared HTTP client (engine.c); the executor's state,
+ * and the removal of containers, after a commit or as orphans (removal.c).
+ * docker.c, the executor itself, uses them all, and what plugins share
+ * (common/common.h).
  */
 #ifndef DAGD_DOCKER_H
 #define DAGD_DOCKER_H
@@ -86,5 +88,83 @@ int http_submit(struct http *h, const char *engine, const char *method, const ch
  * runs, or while the host reloads its plugins. */
 int http_get_sync(const char *engine, const char *path, long timeout_ms, long *ret_status,
 		  char **ret_body, char **ret_error);
+
+/* --- docker.c, removal.c: the executor ---------------------------------- */
+
+/* A request that is not a long poll gives up after this. */
+#define REQUEST_TIMEOUT_MS 300000L
+#define TIMER_ACCURACY_USEC 10000
+
+enum step {
+	STEP_CREATE,            /* create sent */
+	STEP_ARM,               /* wait sent; start once it is registered */
+	STEP_START,             /* start sent */
+	STEP_RUN,               /* running: the wait and the logs pending */
+	STEP_INSPECT,           /* adopted, or the wait broke: inspect sent */
+	STEP_COLLECT,           /* exited: inspect sent, the logs draining */
+};
+
+/* A container whose exit the host has yet to commit: removed on forget(). */
+struct removal {
+	struct removal *next;
+	char *engine;
+	char *sandbox_id;
+	char id[65];
+};
+
+struct docker_sandbox;
+
+struct docker {
+	const struct dagd_host *host;
+	struct http *http;
+	struct executor_settings set;   /* set.engine: the executor's engine socket */
+	struct docker_site site;
+	char *socket_dir, *socket_inside;
+	sd_event_source *sweep_source;
+	struct removal *removals;
+	struct docker_sandbox *sandboxes;
+};
+
+struct docker_sandbox {
+	struct docker *d;
+	struct dagd_sandbox *sb;
+	struct docker_sandbox *prev, *next;
+	char *sandbox_id;
+	char *engine;                   /* its engine's socket */
+	bool foreign_engine;            /* not the executor's: named in the handle */
+	char id[65];                    /* the container; "" until created */
+	enum step step;
+	bool tty, keep_failed;
+	bool cancel;                    /* stop it as soon as it can be */
+	uint64_t grace_usec;
+	char since[40];                 /* logs from this time on ("" all) */
+	int log_fd;                     /* the attempt's log, to keep its mtime exact */
+	unsigned rechecks;
+	bool wait_registered;           /* the engine has taken the wait */
+	bool wait_over;                 /* and answered it */
+	struct http_request *req;       /* the step's: create, start, inspect */
+	struct http_request *wait;
+	struct http_request *logs;
+	sd_event_source *step_source;   /* from a callback inside libcurl to the loop */
+	sd_event_source *kill_source;   /* SIGKILL once the grace is over */
+	sd_event_source *drain_source;  /* the logs given up */
+	sd_event_source *recheck_source;
+	struct frame_reader frames;
+	bool raw;                       /* output not multiplexed */
+	int wait_code;                  /* what the wait said, in case inspect cannot */
+	int64_t memory;                 /* its memory limit, bytes (0 none) */
+	/* how it ended, once known */
+	bool ended;
+	int code, signal;
+	const char *reason;
+	char *message;
+};
+
+/* --- removal.c ----------------------------------------------------------- */
+
+void remove_now(struct docker *d, const char *engine, const char *id);
+void removal_free(struct removal *rm);
+void remove_later(struct docker *d, const char *engine, const char *id, const char *sandbox_id);
+int on_sweep(sd_event_source *s, uint64_t usec, void *userdata);
 
 #endif
