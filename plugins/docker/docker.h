@@ -3,9 +3,9 @@
  * holds them: the reader of the Engine's multiplexed log stream (frames.c);
  * the task options and the container they define (options.c); requests to
  * the Engine, on the shared HTTP client (engine.c); the executor's state,
- * and the removal of containers, after a commit or as orphans (removal.c).
- * docker.c, the executor itself, uses them all, and what plugins share
- * (common/common.h).
+ * the steps of a sandbox's life (steps.c), and the removal of containers,
+ * after a commit or as orphans (removal.c).  docker.c, the executor itself,
+ * uses them all, and what plugins share (common/common.h).
  */
 #ifndef DAGD_DOCKER_H
 #define DAGD_DOCKER_H
@@ -89,7 +89,7 @@ int http_submit(struct http *h, const char *engine, const char *method, const ch
 int http_get_sync(const char *engine, const char *path, long timeout_ms, long *ret_status,
 		  char **ret_body, char **ret_error);
 
-/* --- docker.c, removal.c: the executor ---------------------------------- */
+/* --- docker.c, steps.c, removal.c: the executor ------------------------- */
 
 /* A request that is not a long poll gives up after this. */
 #define REQUEST_TIMEOUT_MS 300000L
@@ -159,6 +159,21 @@ struct docker_sandbox {
 	const char *reason;
 	char *message;
 };
+
+/* --- docker.c ------------------------------------------------------------ */
+
+void sandbox_try_finish(struct docker_sandbox *x);
+void sandbox_end(struct docker_sandbox *x, int code, int sig, const char *reason, char *message);
+void sandbox_fail(struct docker_sandbox *x, const char *reason, const char *what, struct http_request *req);
+void sandbox_fail_errno(struct docker_sandbox *x, const char *what, int r);
+void sandbox_end_inspected(struct docker_sandbox *x, json_object *info);
+void sandbox_kill(struct docker_sandbox *x);
+
+/* --- steps.c ------------------------------------------------------------- */
+
+void on_created(struct http_request *req, void *userdata);
+int inspect_submit(struct docker_sandbox *x, enum step step);
+void step_later(struct docker_sandbox *x);
 
 /* --- removal.c ----------------------------------------------------------- */
 
