@@ -3,9 +3,10 @@
  * holds them: the reader of the Engine's multiplexed log stream (frames.c);
  * the task options and the container they define (options.c); requests to
  * the Engine, on the shared HTTP client (engine.c); the executor's state,
- * the steps of a sandbox's life (steps.c), and the removal of containers,
- * after a commit or as orphans (removal.c).  docker.c, the executor itself,
- * uses them all, and what plugins share (common/common.h).
+ * and the rooms of a sandbox's life: the sandbox, its end and its kill
+ * (sandbox.c), the steps (steps.c), the removal of containers, after a
+ * commit or as orphans (removal.c).  executor.c, the executor's entry
+ * points, uses them all, and what plugins share (common/common.h).
  */
 #ifndef DAGD_DOCKER_H
 #define DAGD_DOCKER_H
@@ -89,7 +90,7 @@ int http_submit(struct http *h, const char *engine, const char *method, const ch
 int http_get_sync(const char *engine, const char *path, long timeout_ms, long *ret_status,
 		  char **ret_body, char **ret_error);
 
-/* --- docker.c, steps.c, removal.c: the executor ------------------------- */
+/* --- executor.c, sandbox.c, steps.c, removal.c: the executor ------------- */
 
 /* A request that is not a long poll gives up after this. */
 #define REQUEST_TIMEOUT_MS 300000L
@@ -160,8 +161,12 @@ struct docker_sandbox {
 	char *message;
 };
 
-/* --- docker.c ------------------------------------------------------------ */
+/* --- sandbox.c ----------------------------------------------------------- */
 
+struct docker_sandbox *sandbox_new(struct docker *d, struct dagd_sandbox *sb, const char *sandbox_id,
+				   const char *engine);
+void sandbox_free(struct docker_sandbox *x);
+void sandbox_link(struct docker_sandbox *x);
 void sandbox_try_finish(struct docker_sandbox *x);
 void sandbox_end(struct docker_sandbox *x, int code, int sig, const char *reason, char *message);
 void sandbox_fail(struct docker_sandbox *x, const char *reason, const char *what, struct http_request *req);
