@@ -58,83 +58,12 @@
 
 #include "daytona.h"
 
-/* How long one request may take. */
-#define REQUEST_TIMEOUT_MS 60000L
-/* Retryable failures in a row before giving up; the delay doubles up to the cap. */
-#define MAX_FAILURES 12
-#define BACKOFF_CAP_USEC (30 * 1000000ULL)
 /* While a command runs, its sandbox's state is asked every this many polls,
  * and its output as many polls later. */
 #define STATE_EVERY 5
 #define LOGS_AT 2
 /* The largest result kept. */
 #define RESULT_MAX (1u << 20)
-#define TIMER_ACCURACY_USEC 10000
-
-enum step {
-	STEP_CREATE,            /* POST /sandbox sent */
-	STEP_START,             /* waiting for "started" */
-	STEP_SESSION,           /* session created, or looked up after adopt */
-	STEP_EXEC,              /* command sent */
-	STEP_RUN,               /* polling the command */
-	STEP_LOGS,              /* exited: logs, then the result */
-	STEP_RESULT,
-};
-
-struct dt_sandbox;
-typedef void (*answer_fn)(struct dt_sandbox *x, struct http_request *req);
-
-/* A sandbox to delete, after the commit; retried like any request. */
-struct deletion {
-	struct daytona *d;
-	struct deletion *next;
-	struct http_request *req;
-	sd_event_source *retry;
-	unsigned failures;
-	char *id;
-	char *sandbox_id;               /* the host's, for forget(); NULL once sent */
-};
-
-struct daytona {
-	const struct dagd_host *host;
-	struct http *http;
-	struct daytona_settings set;
-	char *auth;                     /* "Authorization: Bearer ..." */
-	const char *headers[3];
-	sd_event_source *sweep_source;
-	struct deletion *pending;       /* not sent yet: waiting for forget() */
-	struct deletion *deletions;     /* sent, or waiting to be again */
-	struct dt_sandbox *sandboxes;
-};
-
-struct dt_sandbox {
-	struct daytona *d;
-	struct dagd_sandbox *sb;
-	struct dt_sandbox *prev, *next;
-	char *sandbox_id;               /* the host's */
-	char *session;
-	char *id;                       /* Daytona's; NULL until created */
-	char *toolbox;                  /* {toolboxProxyUrl}/{id} */
-	char *cmd_id;
-	char *command, *result_file, *create_body;
-	char *inputs;                   /* the inputs file's text, to upload; NULL: none */
-	char *content_type;             /* of the request in flight, when not JSON */
-	char *log_path;
-	enum step step;
-	bool cancel, adopted;
-	uint64_t deadline;              /* to be started by */
-	unsigned polls;
-	/* the request in flight, kept to send it again */
-	struct http_request *req;
-	sd_event_source *timer;
-	char *method, *url, *body;
-	answer_fn answer;
-	bool retry_any;                 /* safe to repeat whatever went wrong */
-	unsigned failures;
-	unsigned poll_failures;         /* the command's state not had, in a row */
-	size_t log_sent;                /* how much of the command's output is in the log */
-	int code;
-};
 
 static uint64_t now_usec(struct daytona *d) {
 	uint64_t t = 0;
@@ -144,7 +73,7 @@ static uint64_t now_usec(struct daytona *d) {
 }
 
 /* The delay before the n-th try again: the poll interval, doubled each time. */
-static uint64_t backoff_usec(const struct daytona *d, unsigned n) {
+uint64_t backoff_usec(const struct daytona *d, unsigned n) {
 	uint64_t t = d->set.poll_usec;
 
 	while (n-- > 1 && t < BACKOFF_CAP_USEC)
@@ -152,7 +81,7 @@ static uint64_t backoff_usec(const struct daytona *d, unsigned n) {
 	return t < BACKOFF_CAP_USEC ? t : BACKOFF_CAP_USEC;
 }
 
-static bool retryable(const struct http_request *req, bool any) {
+bool retryable(const struct http_request *req, bool any) {
 	long s = http_status(req);
 
 	if (s == 429 || s == 503)
@@ -161,7 +90,7 @@ static bool retryable(const struct http_request *req, bool any) {
 }
 
 /* What Daytona said went wrong, for a person.  Malloc'd. */
-static char *api_error(const struct http_request *req) {
+char *api_error(const struct http_request *req) {
 	_cleanup_json_ json_object *o = NULL;
 	json_object *m;
 	const char *f = http_failure(req);
@@ -230,127 +159,6 @@ static struct dt_sandbox *sandbox_new(struct daytona *d, struct dagd_sandbox *sb
 		return NULL;
 	}
 	return x;
-}
-
-/* ---- deletion, after the host's commit ---- */
-
-static void deletion_free(struct deletion *del) {
-	http_cancel(del->req);
-	sd_event_source_disable_unref(del->retry);
-	free(del->id);
-	free(del->sandbox_id);
-	free(del);
-}
-
-static void deletion_drop(struct deletion *del) {
-	struct deletion **p = &del->d->deletions;
-
-	while (*p && *p != del)
-		p = &(*p)->next;
-	if (*p)
-		*p = del->next;
-	deletion_free(del);
-}
-
-static void deletion_send(struct deletion *del);
-
-static int on_deletion_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-	struct deletion *del = userdata;
-
-	del->retry = sd_event_source_disable_unref(del->retry);
-	deletion_send(del);
-	return 0;
-}
-
-static void on_deleted(struct http_request *req, void *userdata) {
-	struct deletion *del = userdata;
-	struct daytona *d = del->d;
-	_cleanup_free_ char *m = NULL;
-
-	del->req = NULL;
-	/* 404: gone already */
-	if (http_ok(req) || http_status(req) == 404) {
-		deletion_drop(del);
-		return;
-	}
-	if (retryable(req, true) && ++del->failures < MAX_FAILURES &&
-	    sd_event_add_time_relative(d->host->event, &del->retry, CLOCK_MONOTONIC,
-				       backoff_usec(d, del->failures), TIMER_ACCURACY_USEC, on_deletion_retry, del) >= 0)
-		return;
-	m = api_error(req);
-	d->host->log(NULL, LOG_WARNING, "daytona: cannot delete sandbox %s: %s", del->id, m ? m : "out of memory");
-	deletion_drop(del);
-}
-
-static void deletion_send(struct deletion *del) {
-	static const struct http_calls calls = { .done = on_deleted };
-	struct daytona *d = del->d;
-	_cleanup_free_ char *url = strdupf("%s/sandbox/%s", d->set.api_url, del->id);
-	int r = url ? http_submit_url(d->http, NULL, url, d->headers, "DELETE", NULL, REQUEST_TIMEOUT_MS, &calls,
-				      del, &del->req) : -ENOMEM;
-
-	if (r < 0) {
-		d->host->log(NULL, LOG_WARNING, "daytona: cannot delete sandbox %s: %s", del->id, strerror(-r));
-		deletion_drop(del);
-	}
-}
-
-static bool deleting(const struct daytona *d, const char *id) {
-	for (const struct deletion *del = d->deletions; del; del = del->next)
-		if (strcmp(del->id, id) == 0)
-			return true;
-	for (const struct deletion *del = d->pending; del; del = del->next)
-		if (strcmp(del->id, id) == 0)
-			return true;
-	return false;
-}
-
-/* Deletes sandbox id: at once, or once the host says the exit is on disk
- * (forget() of sandbox_id): a daemon that dies before its commit finds the
- * sandbox, and its exit, again. */
-static void delete_sandbox(struct daytona *d, const char *id, const char *sandbox_id, bool now) {
-	struct deletion *del;
-
-	if (deleting(d, id))
-		return;
-	del = calloc(1, sizeof(*del));
-	if (del) {
-		del->id = strdup(id);
-		del->sandbox_id = now ? NULL : strdup(sandbox_id ? sandbox_id : "");
-	}
-	if (!del || !del->id || (!now && !del->sandbox_id)) {
-		if (del) {
-			free(del->id);
-			free(del->sandbox_id);
-		}
-		free(del);
-		d->host->log(NULL, LOG_WARNING, "daytona: out of memory; sandbox %s is left to the orphan sweep", id);
-		return;
-	}
-	del->d = d;
-	if (now) {
-		del->next = d->deletions;
-		d->deletions = del;
-		deletion_send(del);
-		return;
-	}
-	del->next = d->pending;
-	d->pending = del;
-}
-
-static void daytona_forget(void *state, const char *sandbox_id, const char *handle) {
-	struct daytona *d = state;
-
-	for (struct deletion **p = &d->pending; *p; p = &(*p)->next)
-		if (strcmp((*p)->sandbox_id, sandbox_id) == 0) {
-			struct deletion *del = *p;
-
-			*p = del->next;
-			del->next = d->deletions;
-			d->deletions = del;
-			deletion_send(del);
-			return;
-		}
 }
 
 /* ---- the end of a sandbox ---- */
@@ -775,7 +583,7 @@ static void sandbox_ready(struct dt_sandbox *x) {
 	create_session(x);
 }
 
-static const char *get_str(json_object *o, const char *key) {
+const char *get_str(json_object *o, const char *key) {
 	json_object *v;
 
 	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string) ?
@@ -863,78 +671,6 @@ static void on_created(struct dt_sandbox *x, struct http_request *req) {
 	x->d->host->sandbox_started(x->sb, x->id);
 	x->d->host->log(x->sb, LOG_DEBUG, "created sandbox %s", x->id);
 	check_state(x, o);
-}
-
-/* ---- the sweep of orphans ---- */
-
-static bool sandbox_owns(const struct daytona *d, const char *id, const char *sandbox) {
-	for (const struct dt_sandbox *x = d->sandboxes; x; x = x->next)
-		if ((x->id && strcmp(x->id, id) == 0) || (sandbox && strcmp(x->sandbox_id, sandbox) == 0))
-			return true;
-	return false;
-}
-
-static void sweep_page(struct daytona *d, const char *cursor);
-
-static void on_sweep_list(struct http_request *req, void *userdata) {
-	struct daytona *d = userdata;
-	_cleanup_json_ json_object *o = NULL;
-	json_object *items;
-	const char *cursor;
-
-	if (!http_ok(req) || !(o = json_tokener_parse(http_body(req))) ||
-	    !json_object_object_get_ex(o, "items", &items) || !json_object_is_type(items, json_type_array)) {
-		_cleanup_free_ char *m = api_error(req);
-
-		d->host->log(NULL, LOG_WARNING, "daytona: cannot list sandboxes to delete orphans: %s",
-			     m ? m : "out of memory");
-		return;
-	}
-	for (size_t i = 0; i < json_object_array_length(items); i++) {
-		json_object *s = json_object_array_get_idx(items, i), *labels = NULL;
-		const char *id = get_str(s, "id"), *state = get_str(s, "state"), *sandbox = NULL;
-
-		if (!id || (state && (strcmp(state, "destroyed") == 0 || strcmp(state, "destroying") == 0)))
-			continue;
-		if (json_object_object_get_ex(s, "labels", &labels))
-			sandbox = get_str(labels, LABEL_SANDBOX);
-		if (sandbox_owns(d, id, sandbox) || deleting(d, id))
-			continue;
-		d->host->log(NULL, LOG_NOTICE, "daytona: deleting sandbox %s (sandbox %s, %s): "
-			     "no sandbox of this daemon owns it", id, sandbox ? sandbox : "?", state ? state : "?");
-		delete_sandbox(d, id, NULL, true);
-	}
-	cursor = get_str(o, "nextCursor");
-	if (cursor && *cursor)
-		sweep_page(d, cursor);
-}
-
-static void sweep_page(struct daytona *d, const char *cursor) {
-	static const struct http_calls calls = { .done = on_sweep_list };
-	_cleanup_json_ json_object *filter = json_object_new_object();
-	_cleanup_free_ char *labels = NULL, *c = NULL, *url = NULL;
-	int r;
-
-	json_object_object_add(filter, LABEL_INSTANCE, json_object_new_string(d->host->instance));
-	labels = url_escape(json_object_to_json_string_ext(filter, JSON_C_TO_STRING_PLAIN));
-	c = cursor ? url_escape(cursor) : NULL;
-	if (labels && (!cursor || c))
-		url = strdupf("%s/sandbox?labels=%s%s%s", d->set.api_url, labels, c ? "&cursor=" : "", c ? c : "");
-	r = url ? http_submit_url(d->http, NULL, url, d->headers, "GET", NULL, REQUEST_TIMEOUT_MS, &calls, d, NULL)
-		: -ENOMEM;
-	if (r < 0)
-		d->host->log(NULL, LOG_WARNING, "daytona: cannot list sandboxes: %s", strerror(-r));
-}
-
-static int on_sweep(sd_event_source *s, uint64_t usec, void *userdata) {
-	struct daytona *d = userdata;
-
-	sweep_page(d, NULL);
-	if (d->set.sweep_usec > 0) {
-		(void) sd_event_source_set_time_relative(s, d->set.sweep_usec);
-		(void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-	}
-	return 0;
 }
 
 /* ---- the executor ---- */
@@ -1155,6 +891,21 @@ static int daytona_adopt(void *state, struct dagd_sandbox *sb, const struct dagd
 	sandbox_link(x);
 	*ret_data = x;
 	return 0;
+}
+
+static void daytona_forget(void *state, const char *sandbox_id, const char *handle) {
+	struct daytona *d = state;
+
+	for (struct deletion **p = &d->pending; *p; p = &(*p)->next)
+		if (strcmp((*p)->sandbox_id, sandbox_id) == 0) {
+			struct deletion *del = *p;
+
+			*p = del->next;
+			del->next = d->deletions;
+			d->deletions = del;
+			deletion_send(del);
+			return;
+		}
 }
 
 /* Checks options as spawn() would, with a command standing in for the
