@@ -1,9 +1,9 @@
 /*
  * daytona.h - the daytona executor's own interfaces: its options and the
- * sandbox they define (options.c); the executor's state, and the deletion of
- * sandboxes, after a commit or as orphans (deletion.c).  daytona.c, the
- * executor itself, uses them and what plugins share (common/common.h: the
- * HTTP client, helpers).
+ * sandbox they define (options.c); the executor's state, its requests to
+ * Daytona (api.c), and the deletion of sandboxes, after a commit or as
+ * orphans (deletion.c).  daytona.c, the executor itself, uses them and what
+ * plugins share (common/common.h: the HTTP client, helpers).
  */
 #ifndef DAGD_DAYTONA_H
 #define DAGD_DAYTONA_H
@@ -49,7 +49,7 @@ void sandbox_def_done(struct sandbox_def *def);
 int sandbox_def_build(const struct daytona_settings *set, const char *instance, const struct dagd_spawn *spec,
 		      struct sandbox_def *ret, char **ret_error);
 
-/* --- daytona.c, deletion.c: the executor -------------------------------- */
+/* --- daytona.c, api.c, deletion.c: the executor ------------------------- */
 
 /* How long one request may take. */
 #define REQUEST_TIMEOUT_MS 60000L
@@ -125,10 +125,19 @@ struct dt_sandbox {
 
 /* --- daytona.c ----------------------------------------------------------- */
 
+void sandbox_end(struct dt_sandbox *x, int code, const char *reason, char *message);
+void on_command(struct dt_sandbox *x, struct http_request *req);
+
+/* --- api.c --------------------------------------------------------------- */
+
 uint64_t backoff_usec(const struct daytona *d, unsigned n);
 bool retryable(const struct http_request *req, bool any);
 char *api_error(const struct http_request *req);
 const char *get_str(json_object *o, const char *key);
+int submit_current(struct dt_sandbox *x);
+void send_request(struct dt_sandbox *x, const char *method, char *url, const char *body, bool any,
+		  answer_fn answer);
+void later(struct dt_sandbox *x, uint64_t usec, sd_event_time_handler_t fn);
 
 /* --- deletion.c ---------------------------------------------------------- */
 
