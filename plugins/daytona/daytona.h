@@ -1,9 +1,10 @@
 /*
  * daytona.h - the daytona executor's own interfaces: its options and the
  * sandbox they define (options.c); the executor's state, its requests to
- * Daytona (api.c), and the deletion of sandboxes, after a commit or as
- * orphans (deletion.c).  daytona.c, the executor itself, uses them and what
- * plugins share (common/common.h: the HTTP client, helpers).
+ * Daytona (api.c), the steps of a sandbox's life (steps.c), and the deletion
+ * of sandboxes, after a commit or as orphans (deletion.c).  daytona.c, the
+ * executor itself, uses them and what plugins share (common/common.h: the
+ * HTTP client, helpers).
  */
 #ifndef DAGD_DAYTONA_H
 #define DAGD_DAYTONA_H
@@ -49,7 +50,7 @@ void sandbox_def_done(struct sandbox_def *def);
 int sandbox_def_build(const struct daytona_settings *set, const char *instance, const struct dagd_spawn *spec,
 		      struct sandbox_def *ret, char **ret_error);
 
-/* --- daytona.c, api.c, deletion.c: the executor ------------------------- */
+/* --- daytona.c, api.c, steps.c, deletion.c: the executor ---------------- */
 
 /* How long one request may take. */
 #define REQUEST_TIMEOUT_MS 60000L
@@ -125,8 +126,9 @@ struct dt_sandbox {
 
 /* --- daytona.c ----------------------------------------------------------- */
 
+uint64_t now_usec(struct daytona *d);
 void sandbox_end(struct dt_sandbox *x, int code, const char *reason, char *message);
-void on_command(struct dt_sandbox *x, struct http_request *req);
+void sandbox_fail(struct dt_sandbox *x, const char *reason, const char *what, struct http_request *req);
 
 /* --- api.c --------------------------------------------------------------- */
 
@@ -138,6 +140,13 @@ int submit_current(struct dt_sandbox *x);
 void send_request(struct dt_sandbox *x, const char *method, char *url, const char *body, bool any,
 		  answer_fn answer);
 void later(struct dt_sandbox *x, uint64_t usec, sd_event_time_handler_t fn);
+
+/* --- steps.c ------------------------------------------------------------- */
+
+void on_created(struct dt_sandbox *x, struct http_request *req);
+int on_start_poll(sd_event_source *s, uint64_t usec, void *userdata);
+void on_command(struct dt_sandbox *x, struct http_request *req);
+void output_new(struct dt_sandbox *x, const char *body);
 
 /* --- deletion.c ---------------------------------------------------------- */
 
