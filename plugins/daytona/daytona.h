@@ -1,10 +1,11 @@
 /*
  * daytona.h - the daytona executor's own interfaces: its options and the
- * sandbox they define (options.c); the executor's state, its requests to
- * Daytona (api.c), the steps of a sandbox's life (steps.c), and the deletion
- * of sandboxes, after a commit or as orphans (deletion.c).  daytona.c, the
- * executor itself, uses them and what plugins share (common/common.h: the
- * HTTP client, helpers).
+ * sandbox they define (options.c); the executor's state, and the rooms of a
+ * sandbox's life: the sandbox and its end (sandbox.c), the requests to
+ * Daytona (api.c), the steps (steps.c), the deletion of sandboxes, after a
+ * commit or as orphans (deletion.c).  executor.c, the executor's entry
+ * points, uses them all, and what plugins share (common/common.h: the HTTP
+ * client, helpers).
  */
 #ifndef DAGD_DAYTONA_H
 #define DAGD_DAYTONA_H
@@ -50,7 +51,7 @@ void sandbox_def_done(struct sandbox_def *def);
 int sandbox_def_build(const struct daytona_settings *set, const char *instance, const struct dagd_spawn *spec,
 		      struct sandbox_def *ret, char **ret_error);
 
-/* --- daytona.c, api.c, steps.c, deletion.c: the executor ---------------- */
+/* --- executor.c, sandbox.c, api.c, steps.c, deletion.c: the executor ----- */
 
 /* How long one request may take. */
 #define REQUEST_TIMEOUT_MS 60000L
@@ -124,9 +125,12 @@ struct dt_sandbox {
 	int code;
 };
 
-/* --- daytona.c ----------------------------------------------------------- */
+/* --- sandbox.c ----------------------------------------------------------- */
 
 uint64_t now_usec(struct daytona *d);
+struct dt_sandbox *sandbox_new(struct daytona *d, struct dagd_sandbox *sb, const struct dagd_spawn *spec);
+void sandbox_free(struct dt_sandbox *x);
+void sandbox_link(struct dt_sandbox *x);
 void sandbox_end(struct dt_sandbox *x, int code, const char *reason, char *message);
 void sandbox_fail(struct dt_sandbox *x, const char *reason, const char *what, struct http_request *req);
 
