@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "common.h"
@@ -142,6 +143,50 @@ int get_number(json_object *o, const char *key, double max, double *ret, char **
 		return errorf(ret_error, -EINVAL, "option '%s' must be a number from 0 to %g", key, max);
 	*ret = n;
 	return 0;
+}
+
+/* Bytes: a number (not below 0), or a string of digits and a unit (none, b,
+ * k, m, g, as kb or kib too). */
+int parse_size(json_object *v, int64_t *ret) {
+	static const struct {
+		const char *suffix;
+		unsigned shift;
+	} units[] = {
+		{ "", 0 }, { "b", 0 },
+		{ "k", 10 }, { "kb", 10 }, { "kib", 10 },
+		{ "m", 20 }, { "mb", 20 }, { "mib", 20 },
+		{ "g", 30 }, { "gb", 30 }, { "gib", 30 },
+	};
+	const char *s;
+	char *end;
+	unsigned long long n;
+
+	if (json_object_is_type(v, json_type_int)) {
+		int64_t i = json_object_get_int64(v);
+
+		if (i < 0)
+			return -ERANGE;
+		*ret = i;
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return -EINVAL;
+	s = json_object_get_string(v);
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].suffix) != 0)
+			continue;
+		if (n > (unsigned long long) INT64_MAX >> units[i].shift)
+			return -ERANGE;
+		*ret = (int64_t) (n << units[i].shift);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 int get_bool(json_object *o, const char *key, bool *ret, char **ret_error) {

@@ -75,7 +75,6 @@ void container_def_done(struct container_def *def);
 int container_def_build(const struct docker_site *site, const struct dagd_spawn *spec,
 			struct container_def *ret, char **ret_error);
 /* A size in bytes: a number, or a string like "64m" (k, m, g: powers of 1024). */
-int parse_size(json_object *v, int64_t *ret);
 
 /* --- engine.c ------------------------------------------------------------ */
 

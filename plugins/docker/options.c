@@ -65,48 +65,6 @@ void container_def_done(struct container_def *def) {
 	*def = (struct container_def) {};
 }
 
-int parse_size(json_object *v, int64_t *ret) {
-	static const struct {
-		const char *suffix;
-		unsigned shift;
-	} units[] = {
-		{ "", 0 }, { "b", 0 },
-		{ "k", 10 }, { "kb", 10 }, { "kib", 10 },
-		{ "m", 20 }, { "mb", 20 }, { "mib", 20 },
-		{ "g", 30 }, { "gb", 30 }, { "gib", 30 },
-	};
-	const char *s;
-	char *end;
-	unsigned long long n;
-
-	if (json_object_is_type(v, json_type_int)) {
-		int64_t i = json_object_get_int64(v);
-
-		if (i < 0)
-			return -ERANGE;
-		*ret = i;
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_string))
-		return -EINVAL;
-	s = json_object_get_string(v);
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(end, units[i].suffix) != 0)
-			continue;
-		if (n > (unsigned long long) INT64_MAX >> units[i].shift)
-			return -ERANGE;
-		*ret = (int64_t) (n << units[i].shift);
-		return 0;
-	}
-	return -EINVAL;
-}
-
 static json_object *strv_to_json(const char *const *v) {
 	json_object *a = json_object_new_array();
 

@@ -26,45 +26,6 @@
 static const char *const keys[] = { "memory_max", "pids_max", "cpu_max" };
 static const char *const controllers[] = { "memory", "pids", "cpu" };
 
-/* Bytes: a number, or a string of digits and a unit (none, b, k, m, g, as
- * kb or kib too). */
-static int parse_size(json_object *v, int64_t *ret) {
-	static const struct {
-		const char *suffix;
-		unsigned shift;
-	} units[] = {
-		{ "", 0 }, { "b", 0 },
-		{ "k", 10 }, { "kb", 10 }, { "kib", 10 },
-		{ "m", 20 }, { "mb", 20 }, { "mib", 20 },
-		{ "g", 30 }, { "gb", 30 }, { "gib", 30 },
-	};
-	unsigned long long n;
-	const char *s;
-	char *end;
-
-	if (json_object_is_type(v, json_type_int)) {
-		*ret = json_object_get_int64(v);
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_string))
-		return -EINVAL;
-	s = json_object_get_string(v);
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcasecmp(end, units[i].suffix) == 0) {
-			if (n > (unsigned long long) INT64_MAX >> units[i].shift)
-				return -ERANGE;
-			*ret = (int64_t) (n << units[i].shift);
-			return 0;
-		}
-	return -EINVAL;
-}
-
 /* The limits that o names, over those *lim has (the others left as they
  * are). */
 int limits_parse(json_object *o, struct local_limits *lim, char **ret_error) {
