@@ -157,6 +157,7 @@ int get_string(json_object *o, const char *key, const char **ret, char **ret_err
 int get_number(json_object *o, const char *key, double max, double *ret, char **ret_error);
 int get_bool(json_object *o, const char *key, bool *ret, char **ret_error);
 int parse_size(json_object *v, int64_t *ret);
+int host_check(const struct dagd_host *host, bool state_dir, char **ret_error);
 /* An object whose values are all strings (*ret NULL if absent). */
 int get_string_map(json_object *o, const char *key, json_object **ret, char **ret_error);
 /* Whether "KEY=VALUE" is the PATH or HOME the daemon passes on from its own

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,20 @@ int get_number(json_object *o, const char *key, double max, double *ret, char **
 	    n < 0 || n > max)
 		return errorf(ret_error, -EINVAL, "option '%s' must be a number from 0 to %g", key, max);
 	*ret = n;
+	return 0;
+}
+
+/* The host an executor's init() was given: of an ABI it knows, with the
+ * event loop, the log, the sandbox callbacks and the instance (and the
+ * state directory, for those that keep files). */
+int host_check(const struct dagd_host *host, bool state_dir, char **ret_error) {
+	if (!host || host->abi_version < 1 ||
+	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
+		return errorf(ret_error, -EINVAL, "unsupported host interface");
+	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
+	    !host->sandbox_exited || !host->instance || (state_dir && (!host->state_dir || !*host->state_dir)))
+		return errorf(ret_error, -EINVAL, "the host left out the event loop, its instance, %sa callback",
+			      state_dir ? "its state directory or " : "or ");
 	return 0;
 }
 

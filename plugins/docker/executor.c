@@ -171,12 +171,9 @@ static int docker_init(const struct dagd_host *host, const char *options_json, v
 	struct docker *d;
 	int r;
 
-	if (!host || host->abi_version < 1 ||
-	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
-		return errorf(ret_error, -EINVAL, "unsupported host interface");
-	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
-	    !host->sandbox_exited || !host->instance)
-		return errorf(ret_error, -EINVAL, "the host left out the event loop, its instance or a callback");
+	r = host_check(host, false, ret_error);
+	if (r < 0)
+		return r;
 
 	d = calloc(1, sizeof(*d));
 	if (!d)

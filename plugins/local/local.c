@@ -123,12 +123,9 @@ static int local_init(const struct dagd_host *host, const char *options_json,
 	const char *user, *helper_socket;
 	int r;
 
-	if (!host || host->abi_version < 1 ||
-	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
-		return errorf(ret_error, -EINVAL, "local: unsupported host interface");
-	if (!host->event || !host->state_dir || !*host->state_dir || !host->log ||
-	    !host->sandbox_started || !host->sandbox_exited)
-		return errorf(ret_error, -EINVAL, "local: the host left out the event loop, state directory or a callback");
+	r = host_check(host, true, ret_error);
+	if (r < 0)
+		return r;
 	r = parse_object(options_json, executor_keys, &o, ret_error);
 	if (r < 0)
 		return r;

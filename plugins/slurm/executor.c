@@ -43,12 +43,9 @@ static int slurm_init(const struct dagd_host *host, const char *options_json, vo
 	struct slurm *s;
 	int r;
 
-	if (!host || host->abi_version < 1 ||
-	    host->size < offsetof(struct dagd_host, sandbox_exited) + sizeof(host->sandbox_exited))
-		return errorf(ret_error, -EINVAL, "unsupported host interface");
-	if (!host->event || !host->log || !host->sandbox_started || !host->sandbox_output ||
-	    !host->sandbox_exited || !host->instance || !host->state_dir)
-		return errorf(ret_error, -EINVAL, "the host left out the event loop, its instance or a callback");
+	r = host_check(host, true, ret_error);
+	if (r < 0)
+		return r;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return errorf(ret_error, -ENOMEM, "Out of memory");
