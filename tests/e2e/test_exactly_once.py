@@ -82,35 +82,44 @@ def a_crash_between_a_start_and_its_commit_runs_the_task_once():
     run_crash_at("spawned").stop()
 
 
-@test(timeout=90)
-def a_crash_between_a_reserved_start_and_its_commit_adopts_the_sandbox():
-    """One slot, two tasks: the second's attempt is reserved (and committed)
-    while the first runs, so when the first exits the second starts in that
-    same turn, before its claim is committed.  dagd is killed right there
-    (the second start); the next daemon finds the sandbox by its reserved id
-    and adopts it: it ran once, as attempt 1."""
+def run_crash_at_reserved_start(add, **project):
+    """Tasks add(d, p, w) made (the second's attempt reserved ahead), dagd
+    killed at the second start, which goes before its claim's commit; the
+    next daemon adopts that sandbox by its reserved id.  Returns the daemon,
+    the tasks and the work directory, each task completed as attempt 1."""
     w = workdir()
     d = Daemon(env=dict(os.environ, DAGD_TEST_CRASH_AT="spawned:2")).start()
-    p = d.project(max_concurrency=1)
-    first = d.add(p, f"sleep 0.5; echo ok >> {w}/ok-first", title="first")
-    second = d.add(p, f"echo start >> {w}/start-second; sleep 0.3; echo ok >> {w}/ok-second",
-                   title="second", priority="low")
+    p = d.project(**project)
+    tasks = add(d, p, w)
     d.call("project.set_autonomous", project=p["id"], enabled=True)
     wait_for(lambda: d.proc.poll() is not None, timeout=20, what="dagd to die at the second start")
     assert "DAGD_TEST_CRASH_AT=spawned:2" in d.stderr(), d.stderr_tail()
     d.kill()
     d.env = dict(os.environ)
     d.start()
-    for t in (first, second):
+    for t in tasks:
         done = d.wait_task_status(t["id"], ("completed", "failed"))
         expect_eq((done["status"], done["attempt"]), ("completed", 1), f"{t['title']} after the crash")
     assert "reserved attempt" in d.stderr() and "adopting it" in d.stderr(), d.stderr_tail()
     time.sleep(0.5)
     expect_eq(lines(f"{w}/start-second"), ["start"], "starts of the second, by its own marker")
     expect_eq(lines(f"{w}/ok-second"), ["ok"], "runs of the second that succeeded")
+    return d, tasks, w
+
+
+@test(timeout=90)
+def a_crash_between_a_reserved_start_and_its_commit_adopts_the_sandbox():
+    """One slot, two tasks: the second's attempt is reserved (and committed)
+    while the first runs, so when the first exits the second starts in that
+    same turn, before its claim is committed."""
+    def add(d, p, w):
+        return [d.add(p, f"sleep 0.5; echo ok >> {w}/ok-first", title="first"),
+                d.add(p, f"echo start >> {w}/start-second; sleep 0.3; echo ok >> {w}/ok-second",
+                      title="second", priority="low")]
+    d, tasks, _ = run_crash_at_reserved_start(add, max_concurrency=1)
     spawned = [e for e in d.events(0) if e["type"] == "SANDBOX_SPAWNED"]
-    expect_eq(sorted(e["entity_id"] for e in spawned),
-              sorted([f"{first['id']}.1", f"{second['id']}.1"]), "sandboxes spawned")
+    expect_eq(sorted(e["entity_id"] for e in spawned), sorted(f"{t['id']}.1" for t in tasks),
+              "sandboxes spawned")
     d.stop()
 
 
@@ -118,30 +127,15 @@ def a_crash_between_a_reserved_start_and_its_commit_adopts_the_sandbox():
 def a_crash_after_a_dependents_start_before_its_dependencys_exit_is_committed():
     """A chain of two: the dependent's attempt is reserved as the first
     starts, so the first's exit starts the dependent in that same turn,
-    before the exit or the claim is committed.  dagd is killed right there;
-    the next daemon judges the first's exit again (the helper kept it) and
-    adopts the dependent's sandbox: each ran once, the dependent after the
-    first."""
-    w = workdir()
-    d = Daemon(env=dict(os.environ, DAGD_TEST_CRASH_AT="spawned:2")).start()
-    p = d.project()
-    first = d.add(p, f"sleep 0.3; echo ok >> {w}/ok-first", title="first")
-    second = d.add(p, f"[ -e {w}/ok-first ] || echo early > {w}/early; echo start >> {w}/start-second; "
-                      f"sleep 0.3; echo ok >> {w}/ok-second", title="second", depends_on=[first["id"]])
-    d.call("project.set_autonomous", project=p["id"], enabled=True)
-    wait_for(lambda: d.proc.poll() is not None, timeout=20, what="dagd to die at the dependent's start")
-    assert "DAGD_TEST_CRASH_AT=spawned:2" in d.stderr(), d.stderr_tail()
-    d.kill()
-    d.env = dict(os.environ)
-    d.start()
-    for t in (first, second):
-        done = d.wait_task_status(t["id"], ("completed", "failed"))
-        expect_eq((done["status"], done["attempt"]), ("completed", 1), f"{t['title']} after the crash")
-    assert "reserved attempt" in d.stderr() and "adopting it" in d.stderr(), d.stderr_tail()
-    time.sleep(0.5)
+    before the exit or the claim is committed.  The next daemon judges the
+    first's exit again (the helper kept it) and adopts the dependent: each
+    ran once, the dependent after the first."""
+    def add(d, p, w):
+        first = d.add(p, f"sleep 0.3; echo ok >> {w}/ok-first", title="first")
+        return [first, d.add(p, f"[ -e {w}/ok-first ] || echo early > {w}/early; echo start >> {w}/start-second; "
+                                f"sleep 0.3; echo ok >> {w}/ok-second", title="second", depends_on=[first["id"]])]
+    d, _, w = run_crash_at_reserved_start(add)
     expect_eq(lines(f"{w}/ok-first"), ["ok"], "runs of the first that succeeded")
-    expect_eq(lines(f"{w}/start-second"), ["start"], "starts of the dependent, by its own marker")
-    expect_eq(lines(f"{w}/ok-second"), ["ok"], "runs of the dependent that succeeded")
     assert not os.path.exists(f"{w}/early"), "the dependent started before the first succeeded"
     d.stop()
 
