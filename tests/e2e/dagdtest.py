@@ -626,10 +626,24 @@ class Daemon:
         if isinstance(statuses, str):
             statuses = (statuses,)
         t = self.task(task_id)
-        ts = self.wait_tasks(t["project_id"], timeout=timeout,
-                             until=lambda ts: any(x["id"] == task_id and x["status"] in statuses
-                                                  for x in ts))
-        return next(x for x in ts if x["id"] == task_id)
+        deadline = time.monotonic() + timeout
+        with self.client() as c:
+            # the task alone is read again after each burst of its project's
+            # events: not the whole project, which may be large
+            c.subscribe(project=t["project_id"])
+            while True:
+                t = c.call("task.get", task_id=task_id)["task"]
+                if t["status"] in statuses:
+                    return t
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Timeout(f"timed out after {timeout}s; {task_id} is {t['status']}")
+                try:
+                    c.next_event(min(remaining, 2.0))
+                    while c.events:
+                        c.events.popleft()
+                except Timeout:
+                    pass
 
 
 def wait_task_status(d, task_id, statuses, timeout=30):
