@@ -53,6 +53,7 @@ DAEMON_SRCS = \
 	daemon/engine-project.c \
 	daemon/engine-task.c \
 	daemon/engine-add.c \
+	daemon/engine-batch.c \
 	daemon/engine-dispatch.c \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \

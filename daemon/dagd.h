@@ -492,6 +492,7 @@ void set_status(struct task *t, enum status s);    /* with its event */
 /* A task counted, and listed by status, in its project and the daemon. */
 void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
+bool task_depends_on(const struct task *t, const struct task *on);
 void member_add(struct task *t);
 void member_del(struct task *t);
 /* The task with the smallest id above after whose status want[] marks, of p
@@ -528,8 +529,8 @@ int check_task_args(const struct project *p, json_object *args, bool need_name);
 
 /* The engine's rooms, for each other.  The engine is split by job: engine.c
  * (the model, set_status, events, the dispatch heap), engine-project.c,
- * engine-add.c (adding tasks), engine-dispatch.c (limits, claims, starting
- * sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
+ * engine-add.c (a task's arguments, edges), engine-batch.c (adding tasks),
+ * engine-dispatch.c (limits, claims, starting sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
  * task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
  * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
  * engine-load.c (the model built from the store's rows).  They call down to
