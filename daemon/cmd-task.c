@@ -40,8 +40,9 @@ static int task_reply(struct req *r, struct task *t)
 
 static int cmd_task_add(struct req *r)
 {
+	_cleanup_free_ struct task **made = NULL;
 	struct project *p;
-	json_object *list, *made = NULL, *o;
+	json_object *list;
 	int k = req_project(r, "project", &p);
 
 	if (k < 0)
@@ -52,17 +53,50 @@ static int cmd_task_add(struct req *r)
 	json_object_put(list);
 	if (k < 0)
 		return reply_errno(r, k);
-	o = json_object_new_object();
-	json_object_object_add(o, "task", task_to_json(task_find(json_object_get_string(
-		json_object_object_get(json_object_array_get_idx(made, 0), "id")))));
-	json_object_put(made);
-	return reply_ok(r, o);
+	return task_reply(r, made[0]);
+}
+
+/* What a batch's reply says of each task: its id, name and status, written
+ * flat; with "objects", each whole object as task.get gives it, their
+ * definitions read a chunk at a time. */
+static json_object *batch_tasks_json(struct task **made, size_t n, bool objects)
+{
+	struct jw w = { 0 };
+
+	jw_open(&w, '[');
+	for (size_t i = 0; i < n; i += LIST_CHUNK) {
+		size_t m = n - i < LIST_CHUNK ? n - i : LIST_CHUNK;
+
+		if (objects)
+			task_defs_prefetch(made + i, m);
+		for (size_t j = i; j < i + m; j++) {
+			char id[24];
+
+			if (objects) {
+				task_write_json(&w, made[j]);
+				continue;
+			}
+			jw_open(&w, '{');
+			jw_key(&w, "id");
+			jw_str(&w, task_id_string(made[j]->id, id));
+			jw_key(&w, "name");
+			jw_str(&w, made[j]->name);
+			jw_key(&w, "status");
+			jw_str(&w, status_to_string(made[j]->status));
+			jw_close(&w, '}');
+		}
+		if (objects)
+			engine_defs_release();
+	}
+	jw_close(&w, ']');
+	return jw_value(&w);
 }
 
 static int cmd_task_add_batch(struct req *r)
 {
+	_cleanup_free_ struct task **made = NULL;
 	struct project *p;
-	json_object *list, *create = NULL, *made = NULL, *o;
+	json_object *list, *create = NULL, *o;
 	const char *name;
 	bool objects = false;
 	int k;
@@ -119,18 +153,8 @@ static int cmd_task_add_batch(struct req *r)
 	k = task_create_batch(p, list, true, &made);
 	if (k < 0)
 		return reply_errno(r, k);
-	if (objects) {
-		/* each task's whole object, as task.get gives it */
-		json_object *full = json_object_new_array_ext((int) json_object_array_length(made));
-
-		for (size_t i = 0; i < json_object_array_length(made); i++)
-			json_object_array_add(full, task_to_json(task_find(json_object_get_string(
-				json_object_object_get(json_object_array_get_idx(made, i), "id")))));
-		json_object_put(made);
-		made = full;
-	}
 	o = json_object_new_object();
-	json_object_object_add(o, "tasks", made);
+	json_object_object_add(o, "tasks", batch_tasks_json(made, json_object_array_length(list), objects));
 	json_object_object_add(o, "project", project_to_json(p));
 	return reply_ok(r, o);
 }

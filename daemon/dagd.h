@@ -468,7 +468,7 @@ int project_update(struct project *p, json_object *args);
 int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
-int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
+int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made);
 int batch_error(json_object *list, size_t i, int r);
 int task_check_cwd(json_object *args, const char *executor);
 int task_depend(struct task *t, json_object *on, bool add);

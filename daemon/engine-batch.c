@@ -99,16 +99,16 @@ static void newtasks_free(struct newtask *nt, size_t n)
 }
 
 /* Validates a list of task.add arguments for project p (NULL: a project
- * about to be created) and, unless p is NULL, adds them all.  In a batch,
+ * about to be created) and, unless p is NULL, adds them all: *ret_made, the
+ * tasks in the list's order (the caller frees the array).  In a batch,
  * depends_on may name tasks of the batch; a cycle is refused. */
-int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret)
+int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made)
 {
 	size_t n = json_object_array_length(list), done = 0, n_bn = 0;
 	struct newtask *nt = calloc(n ? n : 1, sizeof(*nt));
 	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
 	struct task **made;
 	size_t *queue, at = SIZE_MAX;   /* the task an error is about */
-	json_object *out;
 	int r;
 
 	if (!nt || !bn)
@@ -270,7 +270,6 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		names_add(&p->names, made[i]);
 		member_add(made[i]);
 	}
-	out = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i];
 
@@ -317,20 +316,8 @@ int task_create_batch(struct project *p, json_object *list, bool batch, json_obj
 		task_born(made[i]);
 	for (size_t i = 0; i < n; i++)
 		map_created(made[i]);
-	/* what a batch's reply says of each: its id, name and status (the
-	 * objects are one task.get away, or asked for with "objects") */
-	for (size_t i = 0; i < n; i++) {
-		json_object *o = json_object_new_object();
-		char id[24];
-
-		json_object_object_add(o, "id", json_object_new_string(task_id_string(made[i]->id, id)));
-		json_object_object_add(o, "name", made[i]->name ? json_object_new_string(made[i]->name) : NULL);
-		json_object_object_add(o, "status", json_object_new_string(status_to_string(made[i]->status)));
-		json_object_array_add(out, o);
-	}
-	free(made);
 	newtasks_free(nt, n);
-	*ret = out;
+	*ret_made = made;
 	return 0;
 fail:
 	if (batch && at != SIZE_MAX)
