@@ -95,6 +95,7 @@ static json_object *batch_tasks_json(struct task **made, size_t n, bool objects)
 static int cmd_task_add_batch(struct req *r)
 {
 	_cleanup_free_ struct task **made = NULL;
+	struct batch *b = NULL;
 	struct project *p;
 	json_object *list, *create = NULL, *o;
 	const char *name;
@@ -132,25 +133,25 @@ static int cmd_task_add_batch(struct req *r)
 	if (!p && !create)
 		return reply_error(r, "not_found", "no project '%s'", name);
 	if (!p) {
-		/* all or nothing: check the batch before the project exists */
-		json_object *pargs = json_object_new_object();
+		/* all or nothing: the batch checked before the project exists */
 		const char *ex = "local";
 
-		json_object_object_foreach(create, key, val)
-			json_object_object_add(pargs, key, json_object_get(val));
-		json_object_object_add(pargs, "name", json_object_new_string(name));
 		(void) arg_string(create, "executor", &ex);
-		k = task_create_batch(NULL, list, true, NULL);
-		for (size_t i = 0; k >= 0 && i < json_object_array_length(list); i++)
-			if ((k = task_check_cwd(json_object_array_get_idx(list, i), ex)) < 0)
-				k = batch_error(list, i, k);
-		if (k >= 0)
+		k = batch_check(NULL, ex, list, true, &b);
+		if (k >= 0) {
+			json_object *pargs = json_object_new_object();
+
+			json_object_object_foreach(create, key, val)
+				json_object_object_add(pargs, key, json_object_get(val));
+			json_object_object_add(pargs, "name", json_object_new_string(name));
 			k = project_create(pargs, &p);
-		json_object_put(pargs);
-		if (k < 0)
-			return reply_errno(r, k);
-	}
-	k = task_create_batch(p, list, true, &made);
+			json_object_put(pargs);
+		}
+	} else
+		k = batch_check(p, NULL, list, true, &b);
+	if (k >= 0)
+		k = batch_create(b, p, &made);
+	batch_free(b);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();

@@ -341,6 +341,7 @@ uint64_t store_writes(void);            /* writes ever begun: has a request writ
 int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
+int store_tasks_insert(struct task *const *list, size_t n);     /* a batch's, in order */
 int store_task_save(const struct task *t);
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
@@ -469,8 +470,15 @@ int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
 int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made);
+/* The same in two steps: the batch checked, for p or (p NULL) for a project
+ * still to be made that will have this executor; then made in p. */
+struct batch;
+int batch_check(struct project *p, const char *executor, json_object *list, bool batch, struct batch **ret);
+int batch_create(struct batch *b, struct project *p, struct task ***ret_made);
+void batch_free(struct batch *b);
 int batch_error(json_object *list, size_t i, int r);
 int task_check_cwd(json_object *args, const char *executor);
+int task_check_options(const struct project *p, json_object *args);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
 int task_cancel(struct task *t);

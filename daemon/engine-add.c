@@ -139,6 +139,25 @@ int task_check_cwd(json_object *args, const char *executor)
 	return 0;
 }
 
+/* The options of the executor that is to run the task, given its
+ * project's: checked by the executor if the task has its own. */
+int task_check_options(const struct project *p, json_object *args)
+{
+	const char *executor;
+	json_object *o = NULL;
+	int r;
+
+	if (arg_string(args, "executor", &executor) < 0)
+		executor = p->executor;
+	r = arg_object(args, "executor_options", &o);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r < 0 && strcmp(executor, p->executor) == 0)
+		return 0;
+	return check_options(executor, strcmp(executor, p->executor) == 0 ? p->executor_options : NULL,
+			     r == 0 ? o : NULL);
+}
+
 int check_task_args(const struct project *p, json_object *args, bool need_name)
 {
 	const char *s, *executor;
@@ -186,14 +205,10 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return r;
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (r == -ENOENT)
-		executor = p ? p->executor : NULL;
 	if ((r = arg_object(args, "executor_options", &o)) < 0 && r != -ENOENT)
 		return r;
 	/* a batch's project that does not exist yet: checked once it does */
-	if (p && (r == 0 || strcmp(executor, p->executor) != 0) &&
-	    (r = check_options(executor, strcmp(executor, p->executor) == 0 ? p->executor_options : NULL,
-			       r == 0 ? o : NULL)) < 0)
+	if (p && (r = task_check_options(p, args)) < 0)
 		return r;
 	r = arg_string(args, "priority", &s);
 	if (r == 0 && priority_from_string(s) < 0)

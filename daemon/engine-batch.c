@@ -9,21 +9,37 @@
 
 #include "dagd.h"
 
-/* The batch's own names, sorted, each with its index in the batch. */
+/* The batch's own names, each with its index in the batch: open
+ * addressing, at most half full. */
 struct bname {
-	const char *name;
+	const char *name;       /* NULL: a free slot */
 	size_t idx;
 };
 
-static int bname_cmp(const void *a, const void *b)
+static uint64_t bname_hash(const char *s)
 {
-	return strcmp(((const struct bname *) a)->name, ((const struct bname *) b)->name);
+	uint64_t h = 14695981039346656037ULL;          /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 1099511628211ULL;
+	return h;
+}
+
+/* The slot of name in bn (cap slots): its own, or the free one it would take. */
+static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
+{
+	size_t j = bname_hash(name) & (cap - 1);
+
+	while (bn[j].name && strcmp(bn[j].name, name) != 0)
+		j = (j + 1) & (cap - 1);
+	return &bn[j];
 }
 
 /* One task of a batch, validated. */
 struct newtask {
 	json_object *args;
 	const char *name;
+	bool options;           /* its executor or options: checked once its project exists */
 	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
 	size_t n_deps;
 	size_t map_dep;         /* map_over: which of deps */
@@ -91,175 +107,199 @@ int batch_error(json_object *list, size_t i, int r)
 	return errorf(r, "tasks[%zu]: %s", i, msg);
 }
 
-static void newtasks_free(struct newtask *nt, size_t n)
+/* A batch checked, to be created. */
+struct batch {
+	json_object *list;
+	bool batch;             /* task.add_batch, not task.add */
+	bool checked_alone;     /* checked without its project (about to be created) */
+	size_t n;
+	struct newtask *nt;
+};
+
+void batch_free(struct batch *b)
 {
-	for (size_t i = 0; nt && i < n; i++)
-		free(nt[i].deps);
-	free(nt);
+	if (!b)
+		return;
+	for (size_t i = 0; b->nt && i < b->n; i++)
+		free(b->nt[i].deps);
+	free(b->nt);
+	free(b);
 }
 
-/* Validates a list of task.add arguments for project p (NULL: a project
- * about to be created) and, unless p is NULL, adds them all: *ret_made, the
- * tasks in the list's order (the caller frees the array).  In a batch,
- * depends_on may name tasks of the batch; a cycle is refused. */
-int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made)
+/* Each task's own arguments, its name and how many dependencies it names. */
+static int check_each(struct batch *b, struct project *p, const char *executor, struct bname *bn,
+		      size_t cap, size_t *ret_at)
 {
-	size_t n = json_object_array_length(list), done = 0, n_bn = 0;
-	struct newtask *nt = calloc(n ? n : 1, sizeof(*nt));
-	struct bname *bn = calloc(n ? n : 1, sizeof(*bn));
-	struct task **made;
-	size_t *queue, at = SIZE_MAX;   /* the task an error is about */
+	struct newtask *nt = b->nt;
 	int r;
 
-	if (!nt || !bn)
-		abort();
-	if (n == 0) {
-		free(nt);
-		free(bn);
-		return errorf(-EINVAL, "no tasks given");
-	}
-	for (size_t i = 0; i < n; i++) {
-		json_object *args = json_object_array_get_idx(list, i), *deps = NULL;
+	for (size_t i = 0; i < b->n; i++) {
+		json_object *args = json_object_array_get_idx(b->list, i), *deps = NULL;
 
 		nt[i].args = args;
-		at = i;
-		r = check_task_args(p, args, batch);
+		*ret_at = i;
+		r = check_task_args(p, args, b->batch);
 		if (r >= 0)
-			r = task_check_cwd(args, p ? p->executor : NULL);
+			r = task_check_cwd(args, p ? p->executor : executor);
 		if (r < 0)
-			goto fail;
+			return r;
+		nt[i].options = !p && (json_object_object_get_ex(args, "executor", NULL) ||
+				       json_object_object_get_ex(args, "executor_options", NULL));
 		(void) arg_string(args, "name", &nt[i].name);
 		if (nt[i].name) {
-			if ((p ? names_get(&p->names, nt[i].name) : NULL)) {
-				r = errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
-				goto fail;
+			struct bname *slot = bname_slot(bn, cap, nt[i].name);
+
+			if ((p ? names_get(&p->names, nt[i].name) : NULL))
+				return errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
+			if (slot->name) {
+				*ret_at = SIZE_MAX;
+				return errorf(-EINVAL, "two tasks of the batch are named '%s'", nt[i].name);
 			}
-			bn[n_bn++] = (struct bname) { nt[i].name, i };
+			*slot = (struct bname) { nt[i].name, i };
 		}
 		(void) arg_bool(args, "finally", &nt[i].finally);
-		if (nt[i].finally && !batch) {
-			r = errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
-				   "it runs once every other task of the batch finished");
-			goto fail;
-		}
+		if (nt[i].finally && !b->batch)
+			return errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
+				      "it runs once every other task of the batch finished");
 		(void) arg_array(args, "depends_on", &deps);
 		nt[i].n_deps = deps ? json_object_array_length(deps) : 0;
-		nt[i].deps = calloc(nt[i].n_deps + (nt[i].finally ? n : 0) + 1, sizeof(int));
+		nt[i].deps = calloc(nt[i].n_deps + (nt[i].finally ? b->n : 0) + 1, sizeof(int));
 		if (!nt[i].deps)
 			abort();
 	}
-	at = SIZE_MAX;
-	if (n_bn > 1)
-		qsort(bn, n_bn, sizeof(*bn), bname_cmp);
-	for (size_t i = 1; i < n_bn; i++)
-		if (strcmp(bn[i - 1].name, bn[i].name) == 0) {
-			r = errorf(-EINVAL, "two tasks of the batch are named '%s'", bn[i].name);
-			goto fail;
-		}
-	/* resolve dependencies, now that every name of the batch is known */
-	for (size_t i = 0; i < n; i++) {
-		json_object *deps = NULL;
-		_cleanup_free_ const char **names = NULL;
-		_cleanup_free_ int64_t *ids = NULL;
+	return 0;
+}
 
-		(void) arg_array(nt[i].args, "depends_on", &deps);
-		at = i;
-		for (size_t k = 0; k < nt[i].n_deps; k++) {
-			json_object *v = json_object_array_get_idx(deps, k);
-			const char *s = json_object_get_string(v);
-			struct bname key = { s, 0 }, *hit;
-			struct task *on;
+/* Task i's dependencies resolved, now that every name of the batch is known. */
+static int resolve(struct batch *b, struct project *p, size_t i, struct bname *bn, size_t cap)
+{
+	struct newtask *nt = b->nt;
+	_cleanup_free_ const char **names = NULL;
+	_cleanup_free_ int64_t *ids = NULL;
+	json_object *deps = NULL;
+	int r;
 
-			if (!json_object_is_type(v, json_type_string)) {
-				r = errorf(-EINVAL, "'depends_on' must be an array of task ids%s",
-					 batch ? " or names" : "");
-				goto fail;
-			}
-			hit = batch && n_bn ? bsearch(&key, bn, n_bn, sizeof(*bn), bname_cmp) : NULL;
-			if (hit) {
-				if (hit->idx == i) {
-					r = errorf(-EINVAL, "task '%s' cannot depend on itself", s);
-					goto fail;
-				}
-				if (nt[hit->idx].finally) {
-					r = errorf(-EINVAL, "task '%s' is a finally task: no task of its batch can depend on it", s);
-					goto fail;
-				}
-				nt[i].deps[k] = (int) hit->idx;
-				nt[hit->idx].indegree++;
-				continue;
-			}
-			on = task_find(s);
-			if (!on && batch)
-				on = (p ? names_get(&p->names, s) : NULL);
-			if (!on) {
-				r = errorf(-ENOENT, "no task '%s'%s", s, batch ? " in this project or batch" : "");
-				goto fail;
-			}
-			if (on->project != p) {
-				r = errorf(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
-				goto fail;
-			}
-			nt[i].deps[k] = (int) -on->id;
-		}
-		/* a finally task: after every other task of the batch, whatever happened */
-		for (size_t j = 0; nt[i].finally && j < n; j++)
-			if (j != i && !nt[j].finally) {
-				nt[i].deps[nt[i].n_deps++] = (int) j;
-				nt[j].indegree++;
-			}
-		if ((r = trigger_check_names(nt[i].args, nt[i].deps, nt[i].n_deps, list)) < 0)
-			goto fail;
-		/* (what map_over may name: the dependencies, finally's too) */
-		names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
-		ids = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*ids));
-		for (size_t k = 0; k < nt[i].n_deps; k++) {
-			int dk = nt[i].deps[k];
+	(void) arg_array(nt[i].args, "depends_on", &deps);
+	for (size_t k = 0; k < nt[i].n_deps; k++) {
+		json_object *v = json_object_array_get_idx(deps, k);
+		const char *s = json_object_get_string(v);
+		struct bname *hit;
+		struct task *on;
 
-			names[k] = dk >= 0 ? nt[dk].name : tasks[-dk]->name;
-			ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
+		if (!json_object_is_type(v, json_type_string))
+			return errorf(-EINVAL, "'depends_on' must be an array of task ids%s", b->batch ? " or names" : "");
+		hit = b->batch ? bname_slot(bn, cap, s) : NULL;
+		if (hit && hit->name) {
+			if (hit->idx == i)
+				return errorf(-EINVAL, "task '%s' cannot depend on itself", s);
+			if (nt[hit->idx].finally)
+				return errorf(-EINVAL, "task '%s' is a finally task: no task of its batch can depend on it", s);
+			nt[i].deps[k] = (int) hit->idx;
+			nt[hit->idx].indegree++;
+			continue;
 		}
-		if ((r = map_find_dep(nt[i].args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
-			goto fail;
-		nt[i].mapped = r >= 0;
+		on = task_find(s);
+		if (!on && b->batch)
+			on = (p ? names_get(&p->names, s) : NULL);
+		if (!on)
+			return errorf(-ENOENT, "no task '%s'%s", s, b->batch ? " in this project or batch" : "");
+		if (on->project != p)
+			return errorf(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
+		nt[i].deps[k] = (int) -on->id;
 	}
-	at = SIZE_MAX;
-	/* Kahn: a batch only adds edges among its own tasks and towards
-	 * existing ones, so a cycle can only be within the batch. */
-	queue = calloc(n, sizeof(*queue));
-	if (!queue)
+	/* a finally task: after every other task of the batch, whatever happened */
+	for (size_t j = 0; nt[i].finally && j < b->n; j++)
+		if (j != i && !nt[j].finally) {
+			nt[i].deps[nt[i].n_deps++] = (int) j;
+			nt[j].indegree++;
+		}
+	if ((r = trigger_check_names(nt[i].args, nt[i].deps, nt[i].n_deps, b->list)) < 0)
+		return r;
+	/* (what map_over may name: the dependencies, finally's too) */
+	names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
+	ids = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*ids));
+	for (size_t k = 0; k < nt[i].n_deps; k++) {
+		int dk = nt[i].deps[k];
+
+		names[k] = dk >= 0 ? nt[dk].name : tasks[-dk]->name;
+		ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
+	}
+	if ((r = map_find_dep(nt[i].args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
+		return r;
+	nt[i].mapped = r >= 0;
+	return 0;
+}
+
+/* Kahn: a batch only adds edges among its own tasks and towards existing
+ * ones, so a cycle can only be within the batch. */
+static bool acyclic(const struct batch *b)
+{
+	size_t *queue = calloc(b->n, sizeof(*queue)), head = 0, tail = 0;
+	unsigned *indeg = calloc(b->n, sizeof(*indeg));
+
+	if (!queue || !indeg)
 		abort();
-	{
-		size_t head = 0, tail = 0;
-		unsigned *indeg = calloc(n, sizeof(*indeg));
+	for (size_t i = 0; i < b->n; i++)
+		if ((indeg[i] = b->nt[i].indegree) == 0)
+			queue[tail++] = i;
+	while (head < tail) {
+		size_t i = queue[head++];
 
-		if (!indeg)
-			abort();
-		for (size_t i = 0; i < n; i++)
-			if ((indeg[i] = nt[i].indegree) == 0)
-				queue[tail++] = i;
-		while (head < tail) {
-			size_t i = queue[head++];
-
-			done++;
-			for (size_t k = 0; k < nt[i].n_deps; k++)
-				if (nt[i].deps[k] >= 0 && --indeg[nt[i].deps[k]] == 0)
-					queue[tail++] = (size_t) nt[i].deps[k];
-		}
-		free(indeg);
+		for (size_t k = 0; k < b->nt[i].n_deps; k++)
+			if (b->nt[i].deps[k] >= 0 && --indeg[b->nt[i].deps[k]] == 0)
+				queue[tail++] = (size_t) b->nt[i].deps[k];
 	}
+	free(indeg);
 	free(queue);
-	if (done != n) {
-		r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
-		goto fail;
+	return head == b->n;
+}
+
+int batch_check(struct project *p, const char *executor, json_object *list, bool batch, struct batch **ret)
+{
+	size_t n = json_object_array_length(list), cap = 16, at = SIZE_MAX;   /* the task an error is about */
+	struct batch *b;
+	struct bname *bn;
+	int r;
+
+	if (n == 0)
+		return errorf(-EINVAL, "no tasks given");
+	while (cap < 2 * n)
+		cap *= 2;
+	b = calloc(1, sizeof(*b));
+	bn = calloc(cap, sizeof(*bn));
+	if (!b || !bn || !(b->nt = calloc(n, sizeof(*b->nt))))
+		abort();
+	*b = (struct batch) { .list = list, .batch = batch, .checked_alone = !p, .n = n, .nt = b->nt };
+	r = check_each(b, p, executor, bn, cap, &at);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = resolve(b, p, at = i, bn, cap);
+	if (r >= 0) {
+		at = SIZE_MAX;
+		if (!acyclic(b))
+			r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
 	}
 	free(bn);
-	bn = NULL;
-	if (!p) {
-		newtasks_free(nt, n);
-		return 0;
+	if (r < 0) {
+		if (batch && at != SIZE_MAX)
+			r = batch_error(list, at, r);
+		batch_free(b);
+		return r;
 	}
+	*ret = b;
+	return 0;
+}
 
+int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
+{
+	struct newtask *nt = b->nt;
+	size_t n = b->n;
+	struct task **made;
+	int r;
+
+	/* what needs the project: checked once it exists */
+	for (size_t i = 0; b->checked_alone && i < n; i++)
+		if (nt[i].options && (r = task_check_options(p, nt[i].args)) < 0)
+			return b->batch ? batch_error(b->list, i, r) : r;
 	made = calloc(n, sizeof(*made));
 	if (!made)
 		abort();
@@ -299,7 +339,11 @@ int task_create_batch(struct project *p, json_object *list, bool batch, struct t
 		member_add(t);
 		if (t->status == ST_SKIPPED)
 			t->finished_at = t->created_at;
-		(void) store_task_insert(t);    /* one row, in its status: no update after */
+	}
+	(void) store_tasks_insert(made, n);     /* one row each, in its status: no update after */
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = made[i];
+
 		if (t->trigger || t->finally)
 			(void) store_task_trigger(t);
 		if (attempts_row_wanted(t))
@@ -316,14 +360,18 @@ int task_create_batch(struct project *p, json_object *list, bool batch, struct t
 		task_born(made[i]);
 	for (size_t i = 0; i < n; i++)
 		map_created(made[i]);
-	newtasks_free(nt, n);
 	*ret_made = made;
 	return 0;
-fail:
-	if (batch && at != SIZE_MAX)
-		r = batch_error(list, at, r);
-	newtasks_free(nt, n);
-	free(bn);
-	return r;
 }
 
+int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made)
+{
+	struct batch *b = NULL;
+	int r;
+
+	r = batch_check(p, NULL, list, batch, &b);
+	if (r >= 0 && p)
+		r = batch_create(b, p, ret_made);
+	batch_free(b);
+	return r;
+}
