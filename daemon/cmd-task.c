@@ -95,6 +95,7 @@ static json_object *batch_tasks_json(struct task **made, size_t n, bool objects)
 static int cmd_task_add_batch(struct req *r)
 {
 	_cleanup_free_ struct task **made = NULL;
+	struct batch_src src = { .text = r->tasks_text, .spans = r->tasks, .n = r->n_tasks };
 	struct batch *b = NULL;
 	struct project *p;
 	json_object *list, *create = NULL, *o;
@@ -114,21 +115,8 @@ static int cmd_task_add_batch(struct req *r)
 		return reply_errno(r, k);
 	if (create && args_check(create, project_create_args, "create_project") < 0)
 		return reply_error(r, "bad_request", "%s", last_error());
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *t = json_object_array_get_idx(list, i);
-		const char *tn = NULL;
-		char what[96];
-
-		if (!json_object_is_type(t, json_type_object))
-			continue;       /* (refused as such below) */
-		(void) arg_string(t, "name", &tn);
-		if (tn)
-			snprintf(what, sizeof(what), "tasks[%zu] ('%.*s')", i, utf8_prefix(tn, 64), tn);
-		else
-			snprintf(what, sizeof(what), "tasks[%zu]", i);
-		if (args_check(t, task_add_args + 1, what) < 0)
-			return reply_error(r, "bad_request", "%s", last_error());
-	}
+	if (!src.spans)
+		src.list = list;        /* not left as text (json_parse_strict_lazy()) */
 	p = project_find(name);
 	if (!p && !create)
 		return reply_error(r, "not_found", "no project '%s'", name);
@@ -137,7 +125,7 @@ static int cmd_task_add_batch(struct req *r)
 		const char *ex = "local";
 
 		(void) arg_string(create, "executor", &ex);
-		k = batch_check(NULL, ex, list, true, &b);
+		k = batch_check(NULL, ex, &src, true, task_add_args + 1, &b);
 		if (k >= 0) {
 			json_object *pargs = json_object_new_object();
 
@@ -148,14 +136,14 @@ static int cmd_task_add_batch(struct req *r)
 			json_object_put(pargs);
 		}
 	} else
-		k = batch_check(p, NULL, list, true, &b);
+		k = batch_check(p, NULL, &src, true, task_add_args + 1, &b);
 	if (k >= 0)
 		k = batch_create(b, p, &made);
 	batch_free(b);
 	if (k < 0)
 		return reply_errno(r, k);
 	o = json_object_new_object();
-	json_object_object_add(o, "tasks", batch_tasks_json(made, json_object_array_length(list), objects));
+	json_object_object_add(o, "tasks", batch_tasks_json(made, batch_size(&src), objects));
 	json_object_object_add(o, "project", project_to_json(p));
 	return reply_ok(r, o);
 }

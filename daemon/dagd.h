@@ -311,6 +311,9 @@ int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec);
 int arg_object(json_object *args, const char *key, json_object **ret);
 int arg_array(json_object *args, const char *key, json_object **ret);
 int arg_required(int r, const char *key);
+/* errorf(-EINVAL) naming a key of o not in known (and the closest one that
+ * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
+int args_check(json_object *o, const char *const *known, const char *what);
 json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
@@ -321,6 +324,16 @@ char *json_line(json_object *o);        /* its text and a newline, to free */
 #define JSON_DEPTH 64
 /* RFC 8259 JSON only; a mistake is errorf(-EINVAL) saying where and what. */
 int json_parse_strict(const char *text, size_t len, json_object **ret);
+/* Where a value is in a text. */
+struct json_span {
+	size_t off, len;
+};
+/* json_parse_strict() of a request, but the array at args.key, if the line
+ * has one, left as text: the tree has it empty, and *ret_spans (the
+ * caller frees it) says where each of its elements is, to be parsed
+ * (json_parse_strict()) when asked for; NULL and 0 if there is none. */
+int json_parse_strict_lazy(const char *text, size_t len, const char *key, json_object **ret,
+			   struct json_span **ret_spans, size_t *ret_n);
 bool utf8_valid(const char *s, size_t n);
 char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
 char *utf8_valid_line(char *s);         /* s, or (freeing s) s made valid */
@@ -470,13 +483,24 @@ int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
 int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made);
-/* The same in two steps: the batch checked, for p or (p NULL) for a project
- * still to be made that will have this executor; then made in p. */
+/* A batch's tasks: a json-c array, or the text of each (a long line's,
+ * json_parse_strict_lazy()), parsed when asked for. */
+struct batch_src {
+	json_object *list;
+	const char *text;
+	const struct json_span *spans;
+	size_t n;
+};
+json_object *batch_get(const struct batch_src *src, size_t i);  /* a reference, to put */
+size_t batch_size(const struct batch_src *src);
+/* task_create_batch() in two steps: the batch checked, for p or (p NULL)
+ * for a project still to be made that will have this executor, each task
+ * also against known (NULL: checked already); then made in p. */
 struct batch;
-int batch_check(struct project *p, const char *executor, json_object *list, bool batch, struct batch **ret);
+int batch_check(struct project *p, const char *executor, const struct batch_src *src, bool batch,
+		const char *const *known, struct batch **ret);
 int batch_create(struct batch *b, struct project *p, struct task ***ret_made);
 void batch_free(struct batch *b);
-int batch_error(json_object *list, size_t i, int r);
 int task_check_cwd(json_object *args, const char *executor);
 int task_check_options(const struct project *p, json_object *args);
 int task_depend(struct task *t, json_object *on, bool add);
@@ -613,7 +637,7 @@ void task_settle(struct task *t, const struct task *cause);
 void task_born(struct task *t);
 int trigger_check_rdeps_idle(const struct task *t);
 int check_trigger_arg(json_object *args);
-int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_object *list);
+int trigger_check_names(json_object *args, const int *deps, size_t n_deps, const char *const *batch_names);
 int task_trigger_set(struct task *t, const char *text);
 int trigger_check_edit(struct task *t, json_object *v);
 bool trigger_apply_edit(struct task *t, json_object *v, bool apply);
@@ -774,6 +798,11 @@ struct req {
 	json_object *args;              /* borrowed; an empty object if none */
 	bool operator;
 	uint64_t writes;                /* store_writes() when it came */
+	/* a long line's args.tasks, left as text (json_parse_strict_lazy()):
+	 * in args an empty array, here where each task is */
+	const char *tasks_text;
+	const struct json_span *tasks;
+	size_t n_tasks;
 };
 
 struct cmd_entry {
@@ -790,9 +819,6 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(
 int reply_errno(struct req *r, int err);
 int req_project(struct req *r, const char *key, struct project **ret);
 int req_task(struct req *r, struct task **ret);
-/* errorf(-EINVAL) naming a key of o not in known (and the closest one that
- * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
-int args_check(json_object *o, const char *const *known, const char *what);
 extern const char *const task_add_args[], *const project_create_args[];
 
 /* cmd-*.c */

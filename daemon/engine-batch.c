@@ -35,20 +35,9 @@ static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
 	return &bn[j];
 }
 
-/* One task of a batch, validated. */
-struct newtask {
-	json_object *args;
-	const char *name;
-	bool options;           /* its executor or options: checked once its project exists */
-	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
-	size_t n_deps;
-	size_t map_dep;         /* map_over: which of deps */
-	bool mapped;
-	unsigned indegree;
-	bool finally;           /* depends on every other task of the batch but the finally ones */
-};
-
-static struct task *task_new(struct project *p, json_object *args)
+/* A task of the batch, made but not yet in the engine: its id and project
+ * come when the batch is created; name is its (taken). */
+static struct task *task_new(json_object *args, char *name)
 {
 	struct task *t = calloc(1, sizeof(*t));
 	const char *s;
@@ -59,13 +48,10 @@ static struct task *task_new(struct project *p, json_object *args)
 	if (!t)
 		abort();
 	task_def_new(t);
-	t->id = next_task_id++;
-	t->project = p;
 	t->heap_idx = -1;
 	t->priority = PRIO_MEDIUM;
 	t->backoff_usec = USEC_PER_SEC;
-	if (arg_string(args, "name", &s) == 0)
-		t->name = xstrdup(s);
+	t->name = name;
 	(void) arg_string(args, "title", &s);
 	task_def(t)->title = xstrdup(s);
 	json_object_object_get_ex(args, "command", &o);
@@ -94,92 +80,140 @@ static struct task *task_new(struct project *p, json_object *args)
 	return t;
 }
 
+/* One task of a batch, validated. */
+struct newtask {
+	char *name;             /* its own copy, until t takes it */
+	struct task *t;         /* made, not yet in the engine */
+	bool options;           /* its executor or options: checked once its project exists */
+	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
+	size_t n_deps;
+	size_t map_dep;         /* map_over: which of deps */
+	bool mapped;
+	unsigned indegree;
+	bool finally;           /* depends on every other task of the batch but the finally ones */
+};
+
+/* A batch checked, to be created. */
+struct batch {
+	const struct batch_src *src;
+	bool batch;             /* task.add_batch, not task.add */
+	bool checked_alone;     /* checked without its project (about to be created) */
+	size_t n;
+	struct newtask *nt;
+	const char **names;     /* each task's name, or NULL: what trigger rules may name */
+};
+
+json_object *batch_get(const struct batch_src *src, size_t i)
+{
+	json_object *o = NULL;
+
+	if (src->list)
+		return json_object_get(json_object_array_get_idx(src->list, i));
+	/* checked with the whole line: this cannot fail but for memory */
+	(void) json_parse_strict(src->text + src->spans[i].off, src->spans[i].len, &o);
+	return o;
+}
+
+size_t batch_size(const struct batch_src *src)
+{
+	return src->list ? json_object_array_length(src->list) : src->n;
+}
+
+static void json_object_putp(json_object **o)
+{
+	json_object_put(*o);
+}
+
 /* r, its message saying which task of a batch it is about: "tasks[2]
  * ('b'): ...", as args_check() names them. */
-int batch_error(json_object *list, size_t i, int r)
+static int batch_error(const struct batch *b, size_t i, const char *name, int r)
 {
 	_cleanup_free_ char *msg = xstrdup(last_error());
-	const char *name = NULL;
 
-	(void) arg_string(json_object_array_get_idx(list, i), "name", &name);
+	if (!b->batch)
+		return r;
 	if (name)
 		return errorf(r, "tasks[%zu] ('%.*s'): %s", i, utf8_prefix(name, 64), name, msg);
 	return errorf(r, "tasks[%zu]: %s", i, msg);
 }
 
-/* A batch checked, to be created. */
-struct batch {
-	json_object *list;
-	bool batch;             /* task.add_batch, not task.add */
-	bool checked_alone;     /* checked without its project (about to be created) */
-	size_t n;
-	struct newtask *nt;
-};
-
 void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
-	for (size_t i = 0; b->nt && i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		free(b->nt[i].deps);
+		free(b->nt[i].name);
+		task_free(b->nt[i].t);
+	}
 	free(b->nt);
+	free(b->names);
 	free(b);
 }
 
-/* Each task's own arguments, its name and how many dependencies it names. */
-static int check_each(struct batch *b, struct project *p, const char *executor, struct bname *bn,
-		      size_t cap, size_t *ret_at)
+/* Task i's own arguments, its name and how many dependencies it names;
+ * known: the arguments a task may have (NULL: checked already). */
+static int check_one(struct batch *b, size_t i, json_object *args, struct project *p, const char *executor,
+		     const char *const *known, struct bname *bn, size_t cap)
 {
-	struct newtask *nt = b->nt;
+	struct newtask *nt = &b->nt[i];
+	json_object *deps = NULL;
+	const char *name = NULL;
 	int r;
 
-	for (size_t i = 0; i < b->n; i++) {
-		json_object *args = json_object_array_get_idx(b->list, i), *deps = NULL;
+	(void) arg_string(args, "name", &name);
+	if (known && json_object_is_type(args, json_type_object)) {
+		char what[96];
 
-		nt[i].args = args;
-		*ret_at = i;
-		r = check_task_args(p, args, b->batch);
-		if (r >= 0)
-			r = task_check_cwd(args, p ? p->executor : executor);
-		if (r < 0)
-			return r;
-		nt[i].options = !p && (json_object_object_get_ex(args, "executor", NULL) ||
-				       json_object_object_get_ex(args, "executor_options", NULL));
-		(void) arg_string(args, "name", &nt[i].name);
-		if (nt[i].name) {
-			struct bname *slot = bname_slot(bn, cap, nt[i].name);
-
-			if ((p ? names_get(&p->names, nt[i].name) : NULL))
-				return errorf(-EEXIST, "a task named '%s' exists already in this project", nt[i].name);
-			if (slot->name) {
-				*ret_at = SIZE_MAX;
-				return errorf(-EINVAL, "two tasks of the batch are named '%s'", nt[i].name);
-			}
-			*slot = (struct bname) { nt[i].name, i };
-		}
-		(void) arg_bool(args, "finally", &nt[i].finally);
-		if (nt[i].finally && !b->batch)
-			return errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
-				      "it runs once every other task of the batch finished");
-		(void) arg_array(args, "depends_on", &deps);
-		nt[i].n_deps = deps ? json_object_array_length(deps) : 0;
-		nt[i].deps = calloc(nt[i].n_deps + (nt[i].finally ? b->n : 0) + 1, sizeof(int));
-		if (!nt[i].deps)
-			abort();
+		if (name)
+			snprintf(what, sizeof(what), "tasks[%zu] ('%.*s')", i, utf8_prefix(name, 64), name);
+		else
+			snprintf(what, sizeof(what), "tasks[%zu]", i);
+		if ((r = args_check(args, known, what)) < 0)
+			return r;       /* (named already) */
 	}
+	r = check_task_args(p, args, b->batch);
+	if (r >= 0)
+		r = task_check_cwd(args, p ? p->executor : executor);
+	if (r < 0)
+		return batch_error(b, i, name, r);
+	nt->options = !p && (json_object_object_get_ex(args, "executor", NULL) ||
+			     json_object_object_get_ex(args, "executor_options", NULL));
+	if (name) {
+		struct bname *slot = bname_slot(bn, cap, name);
+
+		if ((p ? names_get(&p->names, name) : NULL))
+			return batch_error(b, i, name, errorf(-EEXIST, "a task named '%s' exists already in this project", name));
+		if (slot->name)
+			return errorf(-EINVAL, "two tasks of the batch are named '%s'", name);
+		nt->name = xstrdup(name);
+		b->names[i] = nt->name;
+		*slot = (struct bname) { nt->name, i };
+	}
+	(void) arg_bool(args, "finally", &nt->finally);
+	if (nt->finally && !b->batch)
+		return errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
+			      "it runs once every other task of the batch finished");
+	(void) arg_array(args, "depends_on", &deps);
+	nt->n_deps = deps ? json_object_array_length(deps) : 0;
+	nt->deps = calloc(nt->n_deps + (nt->finally ? b->n : 0) + 1, sizeof(int));
+	if (!nt->deps)
+		abort();
 	return 0;
 }
 
-/* Task i's dependencies resolved, now that every name of the batch is known. */
-static int resolve(struct batch *b, struct project *p, size_t i, struct bname *bn, size_t cap)
+/* Task i's dependencies resolved, now that every name of the batch is
+ * known; then the task made. */
+static int resolve(struct batch *b, size_t i, json_object *args, struct project *p, struct bname *bn, size_t cap)
 {
 	struct newtask *nt = b->nt;
 	_cleanup_free_ const char **names = NULL;
 	_cleanup_free_ int64_t *ids = NULL;
 	json_object *deps = NULL;
+	int64_t mc;
 	int r;
 
-	(void) arg_array(nt[i].args, "depends_on", &deps);
+	(void) arg_array(args, "depends_on", &deps);
 	for (size_t k = 0; k < nt[i].n_deps; k++) {
 		json_object *v = json_object_array_get_idx(deps, k);
 		const char *s = json_object_get_string(v);
@@ -213,7 +247,7 @@ static int resolve(struct batch *b, struct project *p, size_t i, struct bname *b
 			nt[i].deps[nt[i].n_deps++] = (int) j;
 			nt[j].indegree++;
 		}
-	if ((r = trigger_check_names(nt[i].args, nt[i].deps, nt[i].n_deps, b->list)) < 0)
+	if ((r = trigger_check_names(args, nt[i].deps, nt[i].n_deps, b->names)) < 0)
 		return r;
 	/* (what map_over may name: the dependencies, finally's too) */
 	names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
@@ -221,12 +255,15 @@ static int resolve(struct batch *b, struct project *p, size_t i, struct bname *b
 	for (size_t k = 0; k < nt[i].n_deps; k++) {
 		int dk = nt[i].deps[k];
 
-		names[k] = dk >= 0 ? nt[dk].name : tasks[-dk]->name;
+		names[k] = dk >= 0 ? b->names[dk] : tasks[-dk]->name;
 		ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
 	}
-	if ((r = map_find_dep(nt[i].args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
+	if ((r = map_find_dep(args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
 		return r;
 	nt[i].mapped = r >= 0;
+	nt[i].t = task_new(args, TAKE_PTR(nt[i].name));
+	if (nt[i].mapped && arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
+		nt[i].t->map_concurrency = (unsigned) mc;
 	return 0;
 }
 
@@ -254,12 +291,15 @@ static bool acyclic(const struct batch *b)
 	return head == b->n;
 }
 
-int batch_check(struct project *p, const char *executor, json_object *list, bool batch, struct batch **ret)
+/* Each task's arguments are read twice, one task at a time: checked (and
+ * its name kept), then its dependencies resolved and the task made. */
+int batch_check(struct project *p, const char *executor, const struct batch_src *src, bool batch,
+		const char *const *known, struct batch **ret)
 {
-	size_t n = json_object_array_length(list), cap = 16, at = SIZE_MAX;   /* the task an error is about */
+	size_t n = batch_size(src), cap = 16;
 	struct batch *b;
 	struct bname *bn;
-	int r;
+	int r = 0;
 
 	if (n == 0)
 		return errorf(-EINVAL, "no tasks given");
@@ -267,21 +307,27 @@ int batch_check(struct project *p, const char *executor, json_object *list, bool
 		cap *= 2;
 	b = calloc(1, sizeof(*b));
 	bn = calloc(cap, sizeof(*bn));
-	if (!b || !bn || !(b->nt = calloc(n, sizeof(*b->nt))))
+	if (!b || !bn)
 		abort();
-	*b = (struct batch) { .list = list, .batch = batch, .checked_alone = !p, .n = n, .nt = b->nt };
-	r = check_each(b, p, executor, bn, cap, &at);
-	for (size_t i = 0; r >= 0 && i < n; i++)
-		r = resolve(b, p, at = i, bn, cap);
-	if (r >= 0) {
-		at = SIZE_MAX;
-		if (!acyclic(b))
-			r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
+	*b = (struct batch) { .src = src, .batch = batch, .checked_alone = !p, .n = n,
+			      .nt = calloc(n, sizeof(*b->nt)), .names = calloc(n, sizeof(*b->names)) };
+	if (!b->nt || !b->names)
+		abort();
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_(json_object_putp) json_object *args = batch_get(src, i);
+
+		r = check_one(b, i, args, p, executor, known, bn, cap);
 	}
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_(json_object_putp) json_object *args = batch_get(src, i);
+
+		if ((r = resolve(b, i, args, p, bn, cap)) < 0)
+			r = batch_error(b, i, b->names[i], r);
+	}
+	if (r >= 0 && !acyclic(b))
+		r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
 	free(bn);
 	if (r < 0) {
-		if (batch && at != SIZE_MAX)
-			r = batch_error(list, at, r);
 		batch_free(b);
 		return r;
 	}
@@ -298,17 +344,24 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 
 	/* what needs the project: checked once it exists */
 	for (size_t i = 0; b->checked_alone && i < n; i++)
-		if (nt[i].options && (r = task_check_options(p, nt[i].args)) < 0)
-			return b->batch ? batch_error(b->list, i, r) : r;
+		if (nt[i].options) {
+			_cleanup_(json_object_putp) json_object *args = batch_get(b->src, i);
+
+			if ((r = task_check_options(p, args)) < 0)
+				return batch_error(b, i, b->names[i], r);
+		}
 	made = calloc(n, sizeof(*made));
 	if (!made)
 		abort();
 	tasks_reserve(n);
 	for (size_t i = 0; i < n; i++) {
-		made[i] = task_new(p, nt[i].args);
-		tasks[made[i]->id] = made[i];
-		names_add(&p->names, made[i]);
-		member_add(made[i]);
+		struct task *t = made[i] = TAKE_PTR(nt[i].t);
+
+		t->id = next_task_id++;
+		t->project = p;
+		tasks[t->id] = t;
+		names_add(&p->names, t);
+		member_add(t);
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i];
@@ -318,13 +371,8 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 
 			if (!task_depends_on(t, on))
 				add_edge(t, on, false);
-			if (nt[i].mapped && k == nt[i].map_dep) {
-				int64_t mc;
-
+			if (nt[i].mapped && k == nt[i].map_dep)
 				t->map_over = on->id;
-				if (arg_int(nt[i].args, "map_concurrency", 1, 1000000, &mc) == 0)
-					t->map_concurrency = (unsigned) mc;
-			}
 		}
 	}
 	/* a task is born in its status once every edge is in (a task of the
@@ -366,10 +414,11 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 
 int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made)
 {
+	struct batch_src src = { .list = list };
 	struct batch *b = NULL;
 	int r;
 
-	r = batch_check(p, NULL, list, batch, &b);
+	r = batch_check(p, NULL, &src, batch, NULL, &b);
 	if (r >= 0 && p)
 		r = batch_create(b, p, ret_made);
 	batch_free(b);

@@ -312,9 +312,10 @@ int check_trigger_arg(json_object *args)
 }
 
 /* The names a trigger expression of args uses must be among the task's
- * dependencies, as resolved by task_create_batch(): deps[k] >= 0 the
- * index of a task of the batch `list`, < 0 an existing task's id. */
-int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_object *list)
+ * dependencies, as resolved by batch_check(): deps[k] >= 0 the index of a
+ * task of the batch (batch_names[] its name, or NULL), < 0 an existing
+ * task's id. */
+int trigger_check_names(json_object *args, const int *deps, size_t n_deps, const char *const *batch_names)
 {
 	struct trigger *tr = NULL;
 	const char *s;
@@ -334,7 +335,7 @@ int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_
 				name = on->name;
 				found = strcmp(task_id_string(on->id, id), tr->names[i]) == 0;
 			} else
-				(void) arg_string(json_object_array_get_idx(list, (size_t) deps[k]), "name", &name);
+				name = batch_names[deps[k]];
 			found |= name && strcmp(name, tr->names[i]) == 0;
 		}
 		if (!found) {
