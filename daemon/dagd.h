@@ -491,7 +491,7 @@ struct batch_src {
 	const struct json_span *spans;
 	size_t n;
 };
-json_object *batch_get(const struct batch_src *src, size_t i);  /* a reference, to put */
+int batch_get(const struct batch_src *src, size_t i, json_object **ret);     /* a reference, to put */
 size_t batch_size(const struct batch_src *src);
 /* task_create_batch() in two steps: the batch checked, for p or (p NULL)
  * for a project still to be made that will have this executor, each task

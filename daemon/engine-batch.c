@@ -103,15 +103,15 @@ struct batch {
 	const char **names;     /* each task's name, or NULL: what trigger rules may name */
 };
 
-json_object *batch_get(const struct batch_src *src, size_t i)
+int batch_get(const struct batch_src *src, size_t i, json_object **ret)
 {
-	json_object *o = NULL;
-
-	if (src->list)
-		return json_object_get(json_object_array_get_idx(src->list, i));
-	/* checked with the whole line: this cannot fail but for memory */
-	(void) json_parse_strict(src->text + src->spans[i].off, src->spans[i].len, &o);
-	return o;
+	if (src->list) {
+		*ret = json_object_get(json_object_array_get_idx(src->list, i));
+		return 0;
+	}
+	/* checked with the line, but for a key twice in it (a short line's
+	 * refusal, said when the task is read) */
+	return json_parse_strict(src->text + src->spans[i].off, src->spans[i].len, ret);
 }
 
 size_t batch_size(const struct batch_src *src)
@@ -314,14 +314,17 @@ int batch_check(struct project *p, const char *executor, const struct batch_src 
 	if (!b->nt || !b->names)
 		abort();
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		_cleanup_(json_object_putp) json_object *args = batch_get(src, i);
+		_cleanup_(json_object_putp) json_object *args = NULL;
 
-		r = check_one(b, i, args, p, executor, known, bn, cap);
+		r = batch_get(src, i, &args);
+		if (r >= 0)
+			r = check_one(b, i, args, p, executor, known, bn, cap);
 	}
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		_cleanup_(json_object_putp) json_object *args = batch_get(src, i);
+		_cleanup_(json_object_putp) json_object *args = NULL;
 
-		if ((r = resolve(b, i, args, p, bn, cap)) < 0)
+		r = batch_get(src, i, &args);
+		if (r >= 0 && (r = resolve(b, i, args, p, bn, cap)) < 0)
 			r = batch_error(b, i, b->names[i], r);
 	}
 	if (r >= 0 && !acyclic(b))
@@ -345,8 +348,10 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 	/* what needs the project: checked once it exists */
 	for (size_t i = 0; b->checked_alone && i < n; i++)
 		if (nt[i].options) {
-			_cleanup_(json_object_putp) json_object *args = batch_get(b->src, i);
+			_cleanup_(json_object_putp) json_object *args = NULL;
 
+			if ((r = batch_get(b->src, i, &args)) < 0)
+				return r;
 			if ((r = task_check_options(p, args)) < 0)
 				return batch_error(b, i, b->names[i], r);
 		}
