@@ -637,7 +637,7 @@ void task_settle(struct task *t, const struct task *cause);
 void task_born(struct task *t);
 int trigger_check_rdeps_idle(const struct task *t);
 int check_trigger_arg(json_object *args);
-int trigger_check_names(json_object *args, const int *deps, size_t n_deps, const char *const *batch_names);
+int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps, const char *const *batch_names);
 int task_trigger_set(struct task *t, const char *text);
 int trigger_check_edit(struct task *t, json_object *v);
 bool trigger_apply_edit(struct task *t, json_object *v, bool apply);
@@ -842,7 +842,8 @@ extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry
 /* --- engine-map.c, engine-inputs.c, store-map.c: outputs and fan-out ------ */
 
 int map_check_args(json_object *args);
-int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx);
+int map_find_dep(const char *map_over, const char *const *given, size_t n, const char *const *names,
+		 const int64_t *ids, size_t *ret_idx);
 void map_created(struct task *t);
 bool map_dep_completed(struct task *d);
 bool map_launch(struct task *t);

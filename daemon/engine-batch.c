@@ -82,9 +82,11 @@ static struct task *task_new(json_object *args, char *name)
 
 /* One task of a batch, validated. */
 struct newtask {
-	char *name;             /* its own copy, until t takes it */
 	struct task *t;         /* made, not yet in the engine */
 	bool options;           /* its executor or options: checked once its project exists */
+	size_t given_at;        /* its depends_on, as given: n_given strings in the batch's text */
+	size_t n_given;
+	char *map_over;         /* as given, or NULL */
 	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
 	size_t n_deps;
 	size_t map_dep;         /* map_over: which of deps */
@@ -101,6 +103,8 @@ struct batch {
 	size_t n;
 	struct newtask *nt;
 	const char **names;     /* each task's name, or NULL: what trigger rules may name */
+	char *text;             /* the depends_on strings, each ending in '\0' */
+	size_t text_len, text_cap;
 };
 
 int batch_get(const struct batch_src *src, size_t i, json_object **ret)
@@ -143,22 +147,39 @@ void batch_free(struct batch *b)
 		return;
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->nt[i].deps);
-		free(b->nt[i].name);
+		free(b->nt[i].map_over);
 		task_free(b->nt[i].t);
 	}
 	free(b->nt);
 	free(b->names);
+	free(b->text);
 	free(b);
 }
 
-/* Task i's own arguments, its name and how many dependencies it names;
- * known: the arguments a task may have (NULL: checked already). */
+static void keep_text(struct batch *b, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	if (b->text_len + n > b->text_cap) {
+		b->text_cap = b->text_cap ? 2 * b->text_cap : 4096;
+		while (b->text_len + n > b->text_cap)
+			b->text_cap *= 2;
+		b->text = xrealloc(b->text, b->text_cap);
+	}
+	memcpy(b->text + b->text_len, s, n);
+	b->text_len += n;
+}
+
+/* Task i checked, what its dependencies are to be resolved with kept, and
+ * the task made (not yet in the engine); known: the arguments a task may
+ * have (NULL: checked already). */
 static int check_one(struct batch *b, size_t i, json_object *args, struct project *p, const char *executor,
 		     const char *const *known, struct bname *bn, size_t cap)
 {
 	struct newtask *nt = &b->nt[i];
 	json_object *deps = NULL;
-	const char *name = NULL;
+	const char *name = NULL, *s;
+	int64_t mc;
 	int r;
 
 	(void) arg_string(args, "name", &name);
@@ -175,54 +196,59 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 	r = check_task_args(p, args, b->batch);
 	if (r >= 0)
 		r = task_check_cwd(args, p ? p->executor : executor);
+	if (r >= 0 && name && (p ? names_get(&p->names, name) : NULL))
+		r = errorf(-EEXIST, "a task named '%s' exists already in this project", name);
 	if (r < 0)
 		return batch_error(b, i, name, r);
-	nt->options = !p && (json_object_object_get_ex(args, "executor", NULL) ||
-			     json_object_object_get_ex(args, "executor_options", NULL));
-	if (name) {
-		struct bname *slot = bname_slot(bn, cap, name);
-
-		if ((p ? names_get(&p->names, name) : NULL))
-			return batch_error(b, i, name, errorf(-EEXIST, "a task named '%s' exists already in this project", name));
-		if (slot->name)
-			return errorf(-EINVAL, "two tasks of the batch are named '%s'", name);
-		nt->name = xstrdup(name);
-		b->names[i] = nt->name;
-		*slot = (struct bname) { nt->name, i };
-	}
+	if (name && bname_slot(bn, cap, name)->name)
+		return errorf(-EINVAL, "two tasks of the batch are named '%s'", name);
 	(void) arg_bool(args, "finally", &nt->finally);
 	if (nt->finally && !b->batch)
 		return errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
 			      "it runs once every other task of the batch finished");
 	(void) arg_array(args, "depends_on", &deps);
-	nt->n_deps = deps ? json_object_array_length(deps) : 0;
-	nt->deps = calloc(nt->n_deps + (nt->finally ? b->n : 0) + 1, sizeof(int));
+	nt->given_at = b->text_len;
+	nt->n_given = deps ? json_object_array_length(deps) : 0;
+	for (size_t k = 0; k < nt->n_given; k++) {
+		json_object *v = json_object_array_get_idx(deps, k);
+
+		if (!json_object_is_type(v, json_type_string))
+			return batch_error(b, i, name, errorf(-EINVAL, "'depends_on' must be an array of task ids%s",
+							       b->batch ? " or names" : ""));
+		keep_text(b, json_object_get_string(v));
+	}
+	nt->deps = calloc(nt->n_given + (nt->finally ? b->n : 0) + 1, sizeof(int));
 	if (!nt->deps)
 		abort();
+	nt->options = !p && (json_object_object_get_ex(args, "executor", NULL) ||
+			     json_object_object_get_ex(args, "executor_options", NULL));
+	if (arg_string(args, "map_over", &s) == 0)
+		nt->map_over = xstrdup(s);
+	nt->t = task_new(args, name ? xstrdup(name) : NULL);
+	if (arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
+		nt->t->map_concurrency = (unsigned) mc;
+	if (name) {
+		b->names[i] = nt->t->name;
+		*bname_slot(bn, cap, name) = (struct bname) { nt->t->name, i };
+	}
 	return 0;
 }
 
-/* Task i's dependencies resolved, now that every name of the batch is
- * known; then the task made. */
-static int resolve(struct batch *b, size_t i, json_object *args, struct project *p, struct bname *bn, size_t cap)
+/* Task i's dependencies resolved, now that every name of the batch is known. */
+static int resolve(struct batch *b, size_t i, struct project *p, struct bname *bn, size_t cap)
 {
 	struct newtask *nt = b->nt;
-	_cleanup_free_ const char **names = NULL;
+	_cleanup_free_ const char **given = NULL, **names = NULL;
 	_cleanup_free_ int64_t *ids = NULL;
-	json_object *deps = NULL;
-	int64_t mc;
+	const char *s = b->text + nt[i].given_at;
 	int r;
 
-	(void) arg_array(args, "depends_on", &deps);
-	for (size_t k = 0; k < nt[i].n_deps; k++) {
-		json_object *v = json_object_array_get_idx(deps, k);
-		const char *s = json_object_get_string(v);
-		struct bname *hit;
+	given = xrealloc(NULL, (nt[i].n_given + 1) * sizeof(*given));
+	for (size_t k = 0; k < nt[i].n_given; k++, s += strlen(s) + 1) {
+		struct bname *hit = b->batch ? bname_slot(bn, cap, s) : NULL;
 		struct task *on;
 
-		if (!json_object_is_type(v, json_type_string))
-			return errorf(-EINVAL, "'depends_on' must be an array of task ids%s", b->batch ? " or names" : "");
-		hit = b->batch ? bname_slot(bn, cap, s) : NULL;
+		given[k] = s;
 		if (hit && hit->name) {
 			if (hit->idx == i)
 				return errorf(-EINVAL, "task '%s' cannot depend on itself", s);
@@ -241,13 +267,14 @@ static int resolve(struct batch *b, size_t i, json_object *args, struct project 
 			return errorf(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
 		nt[i].deps[k] = (int) -on->id;
 	}
+	nt[i].n_deps = nt[i].n_given;
 	/* a finally task: after every other task of the batch, whatever happened */
 	for (size_t j = 0; nt[i].finally && j < b->n; j++)
 		if (j != i && !nt[j].finally) {
 			nt[i].deps[nt[i].n_deps++] = (int) j;
 			nt[j].indegree++;
 		}
-	if ((r = trigger_check_names(args, nt[i].deps, nt[i].n_deps, b->names)) < 0)
+	if ((r = trigger_check_names(nt[i].t->trigger, nt[i].deps, nt[i].n_deps, b->names)) < 0)
 		return r;
 	/* (what map_over may name: the dependencies, finally's too) */
 	names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
@@ -258,12 +285,9 @@ static int resolve(struct batch *b, size_t i, json_object *args, struct project 
 		names[k] = dk >= 0 ? b->names[dk] : tasks[-dk]->name;
 		ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
 	}
-	if ((r = map_find_dep(args, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
+	if ((r = map_find_dep(nt[i].map_over, given, nt[i].n_given, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
 		return r;
 	nt[i].mapped = r >= 0;
-	nt[i].t = task_new(args, TAKE_PTR(nt[i].name));
-	if (nt[i].mapped && arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
-		nt[i].t->map_concurrency = (unsigned) mc;
 	return 0;
 }
 
@@ -291,8 +315,9 @@ static bool acyclic(const struct batch *b)
 	return head == b->n;
 }
 
-/* Each task's arguments are read twice, one task at a time: checked (and
- * its name kept), then its dependencies resolved and the task made. */
+/* Each task's arguments are read once, one task at a time: checked, the
+ * task made, what its dependencies say kept to be resolved once every name
+ * of the batch is known. */
 int batch_check(struct project *p, const char *executor, const struct batch_src *src, bool batch,
 		const char *const *known, struct batch **ret)
 {
@@ -320,13 +345,9 @@ int batch_check(struct project *p, const char *executor, const struct batch_src 
 		if (r >= 0)
 			r = check_one(b, i, args, p, executor, known, bn, cap);
 	}
-	for (size_t i = 0; r >= 0 && i < n; i++) {
-		_cleanup_(json_object_putp) json_object *args = NULL;
-
-		r = batch_get(src, i, &args);
-		if (r >= 0 && (r = resolve(b, i, args, p, bn, cap)) < 0)
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		if ((r = resolve(b, i, p, bn, cap)) < 0)
 			r = batch_error(b, i, b->names[i], r);
-	}
 	if (r >= 0 && !acyclic(b))
 		r = errorf(-EINVAL, "the dependencies of the batch form a cycle");
 	free(bn);

@@ -447,27 +447,26 @@ static size_t count_members(json_object *o)
 	return n;
 }
 
-/* json-c's tree of text, which scanned well with members object members. */
+/* json-c's tree of text, which scanned well with n_members object members.
+ * One tokener serves every parse (a batch's tasks are parsed one by one). */
 static int tree_of(const char *text, size_t len, size_t n_members, json_object **ret)
 {
-	struct json_tokener *tok;
+	static struct json_tokener *tok;
 	json_object *o;
-	int r;
 
-	tok = json_tokener_new_ex(JSON_DEPTH + 1);
-	if (!tok)
-		return errorf(-ENOMEM, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (!tok) {
+		tok = json_tokener_new_ex(JSON_DEPTH + 1);
+		if (!tok)
+			return errorf(-ENOMEM, "out of memory");
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	}
+	json_tokener_reset(tok);
 	o = json_tokener_parse_ex(tok, text, (int) len);
 	/* a bare number or word needs the end of input said */
 	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
 		o = json_tokener_parse_ex(tok, "", 1);
-	if (!o && json_tokener_get_error(tok) != json_tokener_success) {
-		r = errorf(-EINVAL, "malformed JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
-		json_tokener_free(tok);
-		return r;
-	}
-	json_tokener_free(tok);
+	if (!o && json_tokener_get_error(tok) != json_tokener_success)
+		return errorf(-EINVAL, "malformed JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
 	if (count_members(o) != n_members) {
 		json_object_put(o);
 		return errorf(-EINVAL, "malformed JSON: an object has the same key twice");
