@@ -123,11 +123,6 @@ size_t batch_size(const struct batch_src *src)
 	return src->list ? json_object_array_length(src->list) : src->n;
 }
 
-static void json_object_putp(json_object **o)
-{
-	json_object_put(*o);
-}
-
 /* r, its message saying which task of a batch it is about: "tasks[2]
  * ('b'): ...", as args_check() names them. */
 static int batch_error(const struct batch *b, size_t i, const char *name, int r)
@@ -339,7 +334,7 @@ int batch_check(struct project *p, const char *executor, const struct batch_src 
 	if (!b->nt || !b->names)
 		abort();
 	for (size_t i = 0; r >= 0 && i < n; i++) {
-		_cleanup_(json_object_putp) json_object *args = NULL;
+		_cleanup_json_ json_object *args = NULL;
 
 		r = batch_get(src, i, &args);
 		if (r >= 0)
@@ -369,7 +364,7 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 	/* what needs the project: checked once it exists */
 	for (size_t i = 0; b->checked_alone && i < n; i++)
 		if (nt[i].options) {
-			_cleanup_(json_object_putp) json_object *args = NULL;
+			_cleanup_json_ json_object *args = NULL;
 
 			if ((r = batch_get(b->src, i, &args)) < 0)
 				return r;

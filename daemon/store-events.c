@@ -19,6 +19,7 @@
 #include "store-private.h"
 
 #define EVENT_ROWS 32
+#define HELD_KEPT 4096          /* room kept for an event's text between flushes */
 #define EVENT_COLS 7
 #define EVENT_ROW "(?,?,?,?,?,?,?)"
 #define EVENT_ROW4 EVENT_ROW "," EVENT_ROW "," EVENT_ROW "," EVENT_ROW
@@ -89,13 +90,11 @@ static void bind_held(sqlite3_stmt *st, int at, const struct held *h)
 	sqlite3_bind_text(st, at + 7, h->text + h->payload, -1, SQLITE_STATIC);
 }
 
-int store_events_flush(void)
+static int write_held(size_t n)
 {
 	sqlite3_stmt *st;
-	size_t n = n_held;
 	int r = 0;
 
-	n_held = 0;
 	if (n == EVENT_ROWS) {
 		st = prepared(&insert_many_st, EVENT_INSERT EVENT_ROW16 "," EVENT_ROW16);
 		if (!st)
@@ -111,6 +110,23 @@ int store_events_flush(void)
 		bind_held(st, 0, &held[i]);
 		r = store_step(st);
 	}
+	return r;
+}
+
+int store_events_flush(void)
+{
+	size_t n = n_held;
+	int r;
+
+	n_held = 0;
+	r = write_held(n);
+	/* a large payload's room is not kept (a result may be 256 KiB) */
+	for (size_t i = 0; i < n; i++)
+		if (held[i].cap > HELD_KEPT) {
+			free(held[i].text);
+			held[i].text = NULL;
+			held[i].cap = 0;
+		}
 	return r;
 }
 
