@@ -235,7 +235,7 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 	struct newtask *nt = b->nt;
 	_cleanup_free_ const char **given = NULL, **names = NULL;
 	_cleanup_free_ int64_t *ids = NULL;
-	const char *s = b->text + nt[i].given_at;
+	const char *s = nt[i].n_given ? b->text + nt[i].given_at : NULL;
 	int r;
 
 	given = xrealloc(NULL, (nt[i].n_given + 1) * sizeof(*given));
