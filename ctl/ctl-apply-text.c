@@ -123,18 +123,22 @@ static int scan_file(const char *text, size_t len, struct file *f) {
 	return 0;
 }
 
-/* Text of JSON, white space and all, on one line: outside strings, where
- * alone a plain text has a newline. */
-static void put_flat(FILE *f, const char *s, size_t n) {
-	for (const char *e = s + n, *nl; s < e; s = nl + 1) {
-		nl = s;
-		while (nl < e && *nl != '\n' && *nl != '\r')
-			nl++;
-		fwrite(s, 1, (size_t) (nl - s), f);
-		if (nl == e)
-			break;
-		fputc(' ', f);
-	}
+/* Appends n bytes of s at *at; flat: JSON text, put on one line (outside
+ * strings, where alone a plain text has a newline, white space is white
+ * space). */
+static void put(char **at, const char *s, size_t n, bool flat) {
+	char *o = *at, *e = o + n;
+
+	memcpy(o, s, n);
+	*at = e;
+	for (char *q = o; flat && (q = memchr(q, '\n', (size_t) (e - q))); q++)
+		*q = ' ';
+	for (char *q = o; flat && (q = memchr(q, '\r', (size_t) (e - q))); q++)
+		*q = ' ';
+}
+
+static void put_str(char **at, const char *s) {
+	put(at, s, strlen(s), false);
 }
 
 /* The reply's tasks, each {"id", "name", "status"}: pass 0 measures (and
@@ -241,9 +245,9 @@ int apply_text(struct ctl *c, const char *text, size_t len, json_object *args) {
 	_cleanup_(json_object_putp) json_object *p = NULL, *reply = NULL, *result = NULL;
 	_cleanup_(freep) char *name = NULL, *line = NULL;
 	const char *more;
-	size_t line_len = 0, more_len;
+	size_t line_len, more_len, size;
 	struct file f;
-	FILE *out;
+	char *at;
 	int r;
 
 	if (scan_file(text, len, &f) < 0)
@@ -260,22 +264,28 @@ int apply_text(struct ctl *c, const char *text, size_t len, json_object *args) {
 	json_object_object_del(args, "update");
 	more = json_object_to_json_string_ext(args, CTL_JSON_LINE);
 	more_len = strlen(more);
-	out = open_memstream(&line, &line_len);
-	if (!out)
+	size = more_len + 2 * f.project_len + f.tasks_len + 64;
+	for (size_t i = 0; i < f.n_settings; i++)
+		size += f.settings[i].len + 1;
+	line = at = malloc(size);
+	if (!line)
 		return -ENOMEM;
-	fwrite(more, 1, more_len - 1, out);
+	put(&at, more, more_len - 1, false);
 	if (more_len > 2)
-		fputc(',', out);
-	fprintf(out, "\"project\":\"%.*s\",\"tasks\":", (int) f.project_len, f.project);
-	put_flat(out, f.tasks, f.tasks_len);
-	fprintf(out, ",\"create_project\":{\"name\":\"%.*s\"", (int) f.project_len, f.project);
+		put_str(&at, ",");
+	put_str(&at, "\"project\":\"");
+	put(&at, f.project, f.project_len, false);
+	put_str(&at, "\",\"tasks\":");
+	put(&at, f.tasks, f.tasks_len, true);
+	put_str(&at, ",\"create_project\":{\"name\":\"");
+	put(&at, f.project, f.project_len, false);
+	put_str(&at, "\"");
 	for (size_t i = 0; i < f.n_settings; i++) {
-		fputc(',', out);
-		put_flat(out, f.settings[i].text, f.settings[i].len);
+		put_str(&at, ",");
+		put(&at, f.settings[i].text, f.settings[i].len, true);
 	}
-	fputs("}}", out);
-	if (fclose(out) != 0)
-		return -ENOMEM;
+	put_str(&at, "}}");
+	line_len = (size_t) (at - line);
 
 	r = ctl_request_text(c, "task.add_batch", line, line_len, c->json ? NULL : take_applied, NULL, &reply);
 	if (r != 0)
