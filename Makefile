@@ -53,6 +53,7 @@ DAEMON_SRCS = \
 	daemon/engine-project.c \
 	daemon/engine-task.c \
 	daemon/engine-add.c \
+	daemon/engine-batch.c \
 	daemon/engine-dispatch.c \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \
@@ -94,6 +95,7 @@ CTL_SRCS = \
 	ctl/ctl-task.c \
 	ctl/ctl-complete.c \
 	ctl/ctl-apply.c \
+	ctl/ctl-apply-text.c \
 	ctl/ctl-apply-update.c \
 	ctl/ctl-events.c \
 	ctl/ctl-daemon.c \
@@ -106,6 +108,7 @@ CTL_SRCS = \
 	ctl/ctl-graph.c \
 	ctl/ctl-wait.c \
 	ctl/ctl-names.c \
+	ctl/ctl-scan.c \
 	ctl/ctl-approval.c \
 	ctl/ctl-pool.c \
 	daemon/closest.c \

@@ -13,7 +13,7 @@
 #include "dagctl.h"
 
 /* What a task of the file may say: task.add's arguments, but "project". */
-static const char *const task_keys[] = {
+const char *const apply_task_keys[] = {
 	"title", "command", "name", "depends_on", "env", "cwd", "executor", "executor_options",
 	"priority", "timeout", "max_retries", "retry_backoff", "validation_command",
 	"kind", "retry_on_exit", "no_retry_on_exit", "max_lost_retries", "max_retry_duration", "pools",
@@ -60,14 +60,14 @@ int apply_check_tasks(const char *path, json_object *tasks) {
 			return -EINVAL;
 		}
 		json_object_object_foreach(t, k, v) {
-			const char *const *s = task_keys, *like;
+			const char *const *s = apply_task_keys, *like;
 
 			(void) v;
 			while (*s && strcmp(*s, k) != 0)
 				s++;
 			if (*s)
 				continue;
-			like = closest_name(k, task_keys);
+			like = closest_name(k, apply_task_keys);
 			fprintf(stderr, "dagctl: %s: %s: unknown argument '%s'%s%s%s\n", path,
 				task_label(tasks, i, label), k, like ? "; did you mean '" : "", like ?: "",
 				like ? "'?" : "");
@@ -264,7 +264,7 @@ static void diff_project(json_object *spec, json_object *p, json_object *diffs) 
 }
 
 /* The project named by the file, from project.list: NULL if there is none. */
-static int find_project(struct ctl *c, const char *name, json_object **ret) {
+int apply_find_project(struct ctl *c, const char *name, json_object **ret) {
 	_cleanup_(json_object_putp) json_object *result = NULL;
 	json_object *ps;
 	int r;
@@ -385,7 +385,7 @@ int apply_existing(struct ctl *c, const char *path, json_object *spec, bool upda
 
 	if (!by_name || !add || !changes || !pdiffs || !which)
 		return -ENOMEM;
-	r = find_project(c, json_object_get_string(ctl_get(spec, "project", json_type_string)), &p);
+	r = apply_find_project(c, json_object_get_string(ctl_get(spec, "project", json_type_string)), &p);
 	if (r < 0 || !p)
 		return r;
 	args = json_object_new_object();

@@ -3,7 +3,8 @@
  * task.add_batch, creating its project if need be, all or nothing.  A
  * project that exists already is compared with the file by task name
  * (ctl-apply-update.c): only the tasks it lacks are added, and what differs
- * is said, and changed only with --update.
+ * is said, and changed only with --update.  A new project is made from the
+ * file's text where it can be (ctl-apply-text.c).
  *
  *   {"project": "NAME", "autonomous"?: bool, "max_concurrency"?: n,
  *    "executor"?: "...", "executor_options"?: {...},
@@ -130,6 +131,10 @@ static int apply_exec(struct ctl *c, const struct ctl_cmd *cmd, json_object *arg
 		fprintf(stderr, "dagctl: cannot read '%s': %s\n", argv[0], strerror(-r));
 		return r;
 	}
+	/* a new project, from a plain file: without a tree of it */
+	r = apply_text(c, text, len, args);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	r = parse_file(argv[0], text, len, &spec);
 	if (r < 0)
 		return r;

@@ -203,13 +203,13 @@ static int fill(struct ctl *c, bool wait) {
 	}
 }
 
-/* The next line from the socket, which must be a JSON object. */
-static int socket_line(struct ctl *c, json_object **ret, bool wait) {
+/* The next line from the socket as text, '\0'-terminated, in c's buffer
+ * until the next read; blank lines are skipped. */
+static int socket_text(struct ctl *c, char **ret, size_t *ret_len, bool wait) {
 	for (;;) {
 		char *line = c->buf + c->buf_start;
 		char *nl = c->buf_end > c->buf_start + c->buf_scanned ?
 			memchr(line + c->buf_scanned, '\n', c->buf_end - c->buf_start - c->buf_scanned) : NULL;
-		json_object *o = NULL;
 		size_t len;
 		int r;
 
@@ -226,15 +226,32 @@ static int socket_line(struct ctl *c, json_object **ret, bool wait) {
 		c->buf_scanned = 0;
 		if (strspn(line, " \t\r") >= len)
 			continue;
-		r = ctl_parse_json(line, len, &o);
-		if (r < 0 || !json_object_is_type(o, json_type_object)) {
-			json_object_put(o);
-			return ctl_fail(c, -EBADMSG, "dagd sent a line that is not a JSON object: %.*s",
-					(int) (len > 200 ? 200 : len), line);
-		}
-		*ret = o;
+		*ret = line;
+		*ret_len = len;
 		return 0;
 	}
+}
+
+static int line_json(struct ctl *c, char *line, size_t len, json_object **ret) {
+	json_object *o = NULL;
+	int r = ctl_parse_json(line, len, &o);
+
+	if (r < 0 || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return ctl_fail(c, -EBADMSG, "dagd sent a line that is not a JSON object: %.*s",
+				(int) (len > 200 ? 200 : len), line);
+	}
+	*ret = o;
+	return 0;
+}
+
+/* The next line from the socket, which must be a JSON object. */
+static int socket_line(struct ctl *c, json_object **ret, bool wait) {
+	char *line;
+	size_t len;
+	int r = socket_text(c, &line, &len, wait);
+
+	return r < 0 ? r : line_json(c, line, len, ret);
 }
 
 /* The next line from the daemon: the kept ones first. */
@@ -260,6 +277,45 @@ int ctl_read_ready(struct ctl *c, json_object **ret) {
 	return r == -EAGAIN ? 0 : r < 0 ? r : 1;
 }
 
+/* Reads lines until the reply to request id, keeping the lines of a stream
+ * for ctl_read().  take, if given, is shown each line as text first: 1 if
+ * it took it as the reply (then *ret_reply is not set). */
+static int await_reply(struct ctl *c, int64_t id, ctl_take_fn take, void *userdata, json_object **ret_reply) {
+	for (;;) {
+		_cleanup_(json_object_putp) json_object *reply = NULL;
+		json_object *rid = NULL, *ok;
+		char *line;
+		size_t len;
+		int r;
+
+		r = socket_text(c, &line, &len, true);
+		if (r < 0)
+			return r;
+		if (take && (r = take(c, line, len, id, userdata)) != 0)
+			return r < 0 ? r : 1;
+		r = line_json(c, line, len, &reply);
+		if (r < 0)
+			return r;
+		ok = ctl_get(reply, "ok", json_type_boolean);
+		if (!ok && (json_object_object_get_ex(reply, "event", NULL) ||
+			    json_object_object_get_ex(reply, "log", NULL))) {
+			/* a line of a stream, not the reply: kept for ctl_read() */
+			if (!c->queue && !(c->queue = json_object_new_array()))
+				return ctl_fail(c, -ENOMEM, "out of memory");
+			json_object_array_add(c->queue, TAKE_PTR(reply));
+			continue;
+		}
+		json_object_object_get_ex(reply, "id", &rid);
+		/* a line the daemon could not read is answered with "id": null */
+		if (json_object_is_type(rid, json_type_int) ? json_object_get_int64(rid) != id
+		    : rid || !ok || json_object_get_boolean(ok))
+			return ctl_fail(c, -EBADMSG, "dagd answered request %" PRId64 " with id %s",
+					id, json_object_to_json_string_ext(rid, CTL_JSON_LINE));
+		*ret_reply = TAKE_PTR(reply);
+		return 0;
+	}
+}
+
 /* Sends one request (args are borrowed) and reads its reply, whatever it says. */
 int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply) {
 	_cleanup_(json_object_putp) json_object *req = json_object_new_object();
@@ -282,32 +338,30 @@ int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object *
 		r = send_all(c, "\n", 1);
 	if (r < 0)
 		return r;
+	return await_reply(c, id, NULL, NULL, ret_reply);
+}
 
-	for (;;) {
-		_cleanup_(json_object_putp) json_object *reply = NULL;
-		json_object *rid = NULL, *ok;
+int ctl_request_text(struct ctl *c, const char *cmd, const char *args, size_t len,
+		     ctl_take_fn take, void *userdata, json_object **ret_reply) {
+	_cleanup_(json_object_putp) json_object *name = json_object_new_string(cmd);
+	_cleanup_(freep) char *head = NULL;
+	int64_t id = c->next_id++;
+	int r;
 
-		r = socket_line(c, &reply, true);
-		if (r < 0)
-			return r;
-		ok = ctl_get(reply, "ok", json_type_boolean);
-		if (!ok && (json_object_object_get_ex(reply, "event", NULL) ||
-			    json_object_object_get_ex(reply, "log", NULL))) {
-			/* a line of a stream, not the reply: kept for ctl_read() */
-			if (!c->queue && !(c->queue = json_object_new_array()))
-				return ctl_fail(c, -ENOMEM, "out of memory");
-			json_object_array_add(c->queue, TAKE_PTR(reply));
-			continue;
-		}
-		json_object_object_get_ex(reply, "id", &rid);
-		/* a line the daemon could not read is answered with "id": null */
-		if (json_object_is_type(rid, json_type_int) ? json_object_get_int64(rid) != id
-		    : rid || !ok || json_object_get_boolean(ok))
-			return ctl_fail(c, -EBADMSG, "dagd answered request %" PRId64 " with id %s",
-					id, json_object_to_json_string_ext(rid, CTL_JSON_LINE));
-		*ret_reply = TAKE_PTR(reply);
-		return 0;
-	}
+	if (!name || asprintf(&head, "{\"id\":%" PRId64 ",\"cmd\":%s,\"args\":", id,
+			      json_object_to_json_string_ext(name, CTL_JSON_LINE)) < 0)
+		return ctl_fail(c, -ENOMEM, "out of memory");
+	r = ctl_connect(c);
+	if (r < 0)
+		return r;
+	r = send_all(c, head, strlen(head));
+	if (r >= 0)
+		r = send_all(c, args, len);
+	if (r >= 0)
+		r = send_all(c, "}\n", 2);
+	if (r < 0)
+		return r;
+	return await_reply(c, id, take, userdata, ret_reply);
 }
 
 /* The result of a reply; an error reply is printed and is -EREMOTEIO. */

@@ -152,6 +152,12 @@ int ctl_pause(struct ctl *c, int fd, int64_t usec);
 int64_t ctl_monotonic(void);
 bool ctl_lost(int r);
 int ctl_request(struct ctl *c, const char *cmd, json_object *args, json_object **ret_reply);
+/* ctl_request() with args given as JSON text (an object, on one line), and
+ * its reply offered to take as text first (see await_reply()): 1 if take
+ * took it, else 0 and the reply in *ret_reply. */
+typedef int (*ctl_take_fn)(struct ctl *c, const char *line, size_t len, int64_t id, void *userdata);
+int ctl_request_text(struct ctl *c, const char *cmd, const char *args, size_t len,
+		     ctl_take_fn take, void *userdata, json_object **ret_reply);
 int ctl_result(json_object *reply, json_object **ret_result);
 void ctl_error(struct ctl *c, const char *code, const char *format, ...) __attribute__((format(printf, 3, 4)));
 int ctl_reply_result(struct ctl *c, json_object *reply, json_object **ret_result);
@@ -278,8 +284,31 @@ extern const struct ctl_cmd ctl_cmd_complete;
 int ctl_show_applied(json_object *result);
 extern const struct ctl_cmd ctl_cmd_apply;
 
+/* ctl-scan.c: plain JSON walked in its text, without a tree; -EINVAL for
+ * anything else (then json-c reads it).  Each function skips white space
+ * first where a value may start. */
+struct jscan {
+	const char *p, *end;
+	unsigned depth;
+};
+int jscan_value(struct jscan *s);       /* checks and skips one value */
+/* A string: its text between the quotes, and whether it has no escapes. */
+int jscan_string(struct jscan *s, const char **ret, size_t *ret_len, bool *ret_plain);
+int jscan_open(struct jscan *s, char c);        /* '{' or '[' */
+/* The next member of an object (close '}': *ret_key, its key without
+ * escapes, and s at its value) or element of an array (']'): 1; 0 at the
+ * close.  first: true before the first. */
+int jscan_next(struct jscan *s, char close, bool *first, const char **ret_key, size_t *ret_len);
+int jscan_end(struct jscan *s);         /* nothing but white space is left */
+
+/* ctl-apply-text.c: apply of a file to a new project, in its text: 1 once
+ * done, 0 if ctl-apply.c is to do it, or a negative errno. */
+int apply_text(struct ctl *c, const char *text, size_t len, json_object *args);
+
 /* ctl-apply-update.c */
+extern const char *const apply_task_keys[];
 int apply_check_tasks(const char *path, json_object *tasks);
+int apply_find_project(struct ctl *c, const char *name, json_object **ret);
 int apply_existing(struct ctl *c, const char *path, json_object *spec, bool update);
 
 /* ctl-events.c */

@@ -40,8 +40,9 @@ static int task_reply(struct req *r, struct task *t)
 
 static int cmd_task_add(struct req *r)
 {
+	_cleanup_free_ struct task **made = NULL;
 	struct project *p;
-	json_object *list, *made = NULL, *o;
+	json_object *list;
 	int k = req_project(r, "project", &p);
 
 	if (k < 0)
@@ -52,17 +53,52 @@ static int cmd_task_add(struct req *r)
 	json_object_put(list);
 	if (k < 0)
 		return reply_errno(r, k);
-	o = json_object_new_object();
-	json_object_object_add(o, "task", task_to_json(task_find(json_object_get_string(
-		json_object_object_get(json_object_array_get_idx(made, 0), "id")))));
-	json_object_put(made);
-	return reply_ok(r, o);
+	return task_reply(r, made[0]);
+}
+
+/* What a batch's reply says of each task: its id, name and status, written
+ * flat; with "objects", each whole object as task.get gives it, their
+ * definitions read a chunk at a time. */
+static json_object *batch_tasks_json(struct task **made, size_t n, bool objects)
+{
+	struct jw w = { 0 };
+
+	jw_open(&w, '[');
+	for (size_t i = 0; i < n; i += LIST_CHUNK) {
+		size_t m = n - i < LIST_CHUNK ? n - i : LIST_CHUNK;
+
+		if (objects)
+			task_defs_prefetch(made + i, m);
+		for (size_t j = i; j < i + m; j++) {
+			char id[24];
+
+			if (objects) {
+				task_write_json(&w, made[j]);
+				continue;
+			}
+			jw_open(&w, '{');
+			jw_key(&w, "id");
+			jw_str(&w, task_id_string(made[j]->id, id));
+			jw_key(&w, "name");
+			jw_str(&w, made[j]->name);
+			jw_key(&w, "status");
+			jw_str(&w, status_to_string(made[j]->status));
+			jw_close(&w, '}');
+		}
+		if (objects)
+			engine_defs_release();
+	}
+	jw_close(&w, ']');
+	return jw_value(&w);
 }
 
 static int cmd_task_add_batch(struct req *r)
 {
+	_cleanup_free_ struct task **made = NULL;
+	struct batch_src src = { .text = r->tasks_text, .spans = r->tasks, .n = r->n_tasks };
+	struct batch *b = NULL;
 	struct project *p;
-	json_object *list, *create = NULL, *made = NULL, *o;
+	json_object *list, *create = NULL, *o;
 	const char *name;
 	bool objects = false;
 	int k;
@@ -79,58 +115,35 @@ static int cmd_task_add_batch(struct req *r)
 		return reply_errno(r, k);
 	if (create && args_check(create, project_create_args, "create_project") < 0)
 		return reply_error(r, "bad_request", "%s", last_error());
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *t = json_object_array_get_idx(list, i);
-		const char *tn = NULL;
-		char what[96];
-
-		if (!json_object_is_type(t, json_type_object))
-			continue;       /* (refused as such below) */
-		(void) arg_string(t, "name", &tn);
-		if (tn)
-			snprintf(what, sizeof(what), "tasks[%zu] ('%.*s')", i, utf8_prefix(tn, 64), tn);
-		else
-			snprintf(what, sizeof(what), "tasks[%zu]", i);
-		if (args_check(t, task_add_args + 1, what) < 0)
-			return reply_error(r, "bad_request", "%s", last_error());
-	}
+	if (!src.spans)
+		src.list = list;        /* not left as text (json_parse_strict_lazy()) */
 	p = project_find(name);
 	if (!p && !create)
 		return reply_error(r, "not_found", "no project '%s'", name);
 	if (!p) {
-		/* all or nothing: check the batch before the project exists */
-		json_object *pargs = json_object_new_object();
+		/* all or nothing: the batch checked before the project exists */
 		const char *ex = "local";
 
-		json_object_object_foreach(create, key, val)
-			json_object_object_add(pargs, key, json_object_get(val));
-		json_object_object_add(pargs, "name", json_object_new_string(name));
 		(void) arg_string(create, "executor", &ex);
-		k = task_create_batch(NULL, list, true, NULL);
-		for (size_t i = 0; k >= 0 && i < json_object_array_length(list); i++)
-			if ((k = task_check_cwd(json_object_array_get_idx(list, i), ex)) < 0)
-				k = batch_error(list, i, k);
-		if (k >= 0)
+		k = batch_check(NULL, ex, &src, true, task_add_args + 1, &b);
+		if (k >= 0) {
+			json_object *pargs = json_object_new_object();
+
+			json_object_object_foreach(create, key, val)
+				json_object_object_add(pargs, key, json_object_get(val));
+			json_object_object_add(pargs, "name", json_object_new_string(name));
 			k = project_create(pargs, &p);
-		json_object_put(pargs);
-		if (k < 0)
-			return reply_errno(r, k);
-	}
-	k = task_create_batch(p, list, true, &made);
+			json_object_put(pargs);
+		}
+	} else
+		k = batch_check(p, NULL, &src, true, task_add_args + 1, &b);
+	if (k >= 0)
+		k = batch_create(b, p, &made);
+	batch_free(b);
 	if (k < 0)
 		return reply_errno(r, k);
-	if (objects) {
-		/* each task's whole object, as task.get gives it */
-		json_object *full = json_object_new_array_ext((int) json_object_array_length(made));
-
-		for (size_t i = 0; i < json_object_array_length(made); i++)
-			json_object_array_add(full, task_to_json(task_find(json_object_get_string(
-				json_object_object_get(json_object_array_get_idx(made, i), "id")))));
-		json_object_put(made);
-		made = full;
-	}
 	o = json_object_new_object();
-	json_object_object_add(o, "tasks", made);
+	json_object_object_add(o, "tasks", batch_tasks_json(made, batch_size(&src), objects));
 	json_object_object_add(o, "project", project_to_json(p));
 	return reply_ok(r, o);
 }

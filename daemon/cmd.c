@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "closest.h"
 #include "dagd.h"
 
 static const struct cmd_entry *const cmd_table[] = {
@@ -137,35 +136,24 @@ int req_task(struct req *r, struct task **ret)
 	return 0;
 }
 
-int args_check(json_object *o, const char *const *known, const char *what)
-{
-	json_object_object_foreach(o, key, val) {
-		const char *best = NULL;
-		size_t i;
-
-		(void) val;
-		for (i = 0; known && known[i] && strcmp(known[i], key) != 0; i++)
-			;
-		if (known && known[i])
-			continue;
-		best = closest_name(key, known);
-		if (best)
-			return errorf(-EINVAL, "%s: unknown argument '%.*s'; did you mean '%s'?", what,
-				      utf8_prefix(key, 64), key, best);
-		return errorf(-EINVAL, "%s: unknown argument '%.*s'", what, utf8_prefix(key, 64), key);
-	}
-	return 0;
-}
-
 #define BIG_LINE (256 * 1024)
 
 void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 {
 	struct req r = { .client = c, .operator = operator, .writes = store_writes() };
 	json_object *req = NULL, *v, *empty = NULL;
+	struct json_span *spans = NULL;
 	const char *name;
+	int k;
 
-	if (json_parse_strict(line, len, &req) < 0) {
+	/* a long line's tasks (a batch's) are read one at a time */
+	if (len > BIG_LINE) {
+		k = json_parse_strict_lazy(line, len, "tasks", &req, &spans, &r.n_tasks);
+		r.tasks_text = line;
+		r.tasks = spans;
+	} else
+		k = json_parse_strict(line, len, &req);
+	if (k < 0) {
 		reply_error(&r, "bad_request", "%s", last_error());
 		goto out;
 	}
@@ -206,6 +194,7 @@ void cmd_line(struct client *c, bool operator, const char *line, size_t len)
 out:
 	json_object_put(empty);
 	json_object_put(req);
+	free(spans);
 	/* the tree of a long line (a big batch) is gone: its memory goes back
 	 * to the system, not kept in the heap for a line that may never come */
 	if (len > BIG_LINE)

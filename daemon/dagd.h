@@ -313,6 +313,9 @@ int arg_seconds(json_object *args, const char *key, uint64_t *ret_usec);
 int arg_object(json_object *args, const char *key, json_object **ret);
 int arg_array(json_object *args, const char *key, json_object **ret);
 int arg_required(int r, const char *key);
+/* errorf(-EINVAL) naming a key of o not in known (and the closest one that
+ * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
+int args_check(json_object *o, const char *const *known, const char *what);
 json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
@@ -323,6 +326,16 @@ char *json_line(json_object *o);        /* its text and a newline, to free */
 #define JSON_DEPTH 64
 /* RFC 8259 JSON only; a mistake is errorf(-EINVAL) saying where and what. */
 int json_parse_strict(const char *text, size_t len, json_object **ret);
+/* Where a value is in a text. */
+struct json_span {
+	size_t off, len;
+};
+/* json_parse_strict() of a request, but the array at args.key, if the line
+ * has one, left as text: the tree has it empty, and *ret_spans (the
+ * caller frees it) says where each of its elements is, to be parsed
+ * (json_parse_strict()) when asked for; NULL and 0 if there is none. */
+int json_parse_strict_lazy(const char *text, size_t len, const char *key, json_object **ret,
+			   struct json_span **ret_spans, size_t *ret_n);
 bool utf8_valid(const char *s, size_t n);
 char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
 char *utf8_valid_line(char *s);         /* s, or (freeing s) s made valid */
@@ -343,6 +356,7 @@ uint64_t store_writes(void);            /* writes ever begun: has a request writ
 int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
+int store_tasks_insert(struct task *const *list, size_t n);     /* a batch's, in order */
 int store_task_save(const struct task *t);
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
@@ -471,9 +485,27 @@ int project_update(struct project *p, json_object *args);
 int project_set_autonomous(struct project *p, bool on);
 int project_delete(struct project *p);
 int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
-int task_create_batch(struct project *p, json_object *list, bool batch, json_object **ret);
-int batch_error(json_object *list, size_t i, int r);
+int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made);
+/* A batch's tasks: a json-c array, or the text of each (a long line's,
+ * json_parse_strict_lazy()), parsed when asked for. */
+struct batch_src {
+	json_object *list;
+	const char *text;
+	const struct json_span *spans;
+	size_t n;
+};
+int batch_get(const struct batch_src *src, size_t i, json_object **ret);     /* a reference, to put */
+size_t batch_size(const struct batch_src *src);
+/* task_create_batch() in two steps: the batch checked, for p or (p NULL)
+ * for a project still to be made that will have this executor, each task
+ * also against known (NULL: checked already); then made in p. */
+struct batch;
+int batch_check(struct project *p, const char *executor, const struct batch_src *src, bool batch,
+		const char *const *known, struct batch **ret);
+int batch_create(struct batch *b, struct project *p, struct task ***ret_made);
+void batch_free(struct batch *b);
 int task_check_cwd(json_object *args, const char *executor);
+int task_check_options(const struct project *p, json_object *args);
 int task_depend(struct task *t, json_object *on, bool add);
 int task_start(struct task *t);
 int task_cancel(struct task *t);
@@ -495,6 +527,7 @@ void set_status(struct task *t, enum status s);    /* with its event */
 /* A task counted, and listed by status, in its project and the daemon. */
 void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
+bool task_depends_on(const struct task *t, const struct task *on);
 void member_add(struct task *t);
 void member_del(struct task *t);
 /* The task with the smallest id above after whose status want[] marks, of p
@@ -531,8 +564,8 @@ int check_task_args(const struct project *p, json_object *args, bool need_name);
 
 /* The engine's rooms, for each other.  The engine is split by job: engine.c
  * (the model, set_status, events, the dispatch heap), engine-project.c,
- * engine-add.c (adding tasks), engine-dispatch.c (limits, claims, starting
- * sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
+ * engine-add.c (a task's arguments, edges), engine-batch.c (adding tasks),
+ * engine-dispatch.c (limits, claims, starting sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
  * task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
  * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
  * engine-load.c (the model built from the store's rows).  They call down to
@@ -607,7 +640,7 @@ void task_settle(struct task *t, const struct task *cause);
 void task_born(struct task *t);
 int trigger_check_rdeps_idle(const struct task *t);
 int check_trigger_arg(json_object *args);
-int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_object *list);
+int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps, const char *const *batch_names);
 int task_trigger_set(struct task *t, const char *text);
 int trigger_check_edit(struct task *t, json_object *v);
 bool trigger_apply_edit(struct task *t, json_object *v, bool apply);
@@ -771,6 +804,11 @@ struct req {
 	json_object *args;              /* borrowed; an empty object if none */
 	bool operator;
 	uint64_t writes;                /* store_writes() when it came */
+	/* a long line's args.tasks, left as text (json_parse_strict_lazy()):
+	 * in args an empty array, here where each task is */
+	const char *tasks_text;
+	const struct json_span *tasks;
+	size_t n_tasks;
 };
 
 struct cmd_entry {
@@ -787,9 +825,6 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(
 int reply_errno(struct req *r, int err);
 int req_project(struct req *r, const char *key, struct project **ret);
 int req_task(struct req *r, struct task **ret);
-/* errorf(-EINVAL) naming a key of o not in known (and the closest one that
- * is); what says whose arguments they are ("task.add", "tasks[2] ('b')"). */
-int args_check(json_object *o, const char *const *known, const char *what);
 extern const char *const task_add_args[], *const project_create_args[];
 
 /* cmd-*.c */
@@ -813,7 +848,8 @@ extern const struct cmd_entry cmd_executor_list_entry, cmd_executor_reload_entry
 /* --- engine-map.c, engine-inputs.c, store-map.c: outputs and fan-out ------ */
 
 int map_check_args(json_object *args);
-int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx);
+int map_find_dep(const char *map_over, const char *const *given, size_t n, const char *const *names,
+		 const int64_t *ids, size_t *ret_idx);
 void map_created(struct task *t);
 bool map_dep_completed(struct task *d);
 bool map_launch(struct task *t);

@@ -68,26 +68,23 @@ int map_check_args(json_object *args)
 	return check_templates(args, s != NULL);
 }
 
-/* The index in depends_on of what map_over names, as depends_on names it
- * or by the dependency's name or id (names[i], ids[i]: 0 for a task of the
- * batch); -ENOENT without map_over. */
-int map_find_dep(json_object *args, const char *const *names, const int64_t *ids, size_t *ret_idx)
+/* The index in depends_on (given[], n of them) of what map_over names, as
+ * depends_on names it or by the dependency's name or id (names[i], ids[i]:
+ * 0 for a task of the batch); -ENOENT without map_over. */
+int map_find_dep(const char *map_over, const char *const *given, size_t n, const char *const *names,
+		 const int64_t *ids, size_t *ret_idx)
 {
-	json_object *deps = NULL;
-	const char *s;
 	char id[24];
 
-	if (arg_string(args, "map_over", &s) < 0)
+	if (!map_over)
 		return -ENOENT;
-	(void) arg_array(args, "depends_on", &deps);
-	for (size_t i = 0; deps && i < json_object_array_length(deps); i++)
-		if (strcmp(json_object_get_string(json_object_array_get_idx(deps, i)), s) == 0 ||
-		    (names[i] && strcmp(names[i], s) == 0) ||
-		    (ids[i] && strcmp(task_id_string(ids[i], id), s) == 0)) {
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(given[i], map_over) == 0 || (names[i] && strcmp(names[i], map_over) == 0) ||
+		    (ids[i] && strcmp(task_id_string(ids[i], id), map_over) == 0)) {
 			*ret_idx = i;
 			return 0;
 		}
-	return errorf(-EINVAL, "argument 'map_over': '%s' is not one of the task's dependencies (depends_on)", s);
+	return errorf(-EINVAL, "argument 'map_over': '%s' is not one of the task's dependencies (depends_on)", map_over);
 }
 
 static struct task *child_new(struct task *t, size_t i, json_object *item, int64_t now)

@@ -311,19 +311,15 @@ int check_trigger_arg(json_object *args)
 	return r;
 }
 
-/* The names a trigger expression of args uses must be among the task's
- * dependencies, as resolved by task_create_batch(): deps[k] >= 0 the
- * index of a task of the batch `list`, < 0 an existing task's id. */
-int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_object *list)
+/* The names a trigger expression tr uses must be among the task's
+ * dependencies, as resolved by batch_check(): deps[k] >= 0 the index of a
+ * task of the batch (batch_names[] its name, or NULL), < 0 an existing
+ * task's id. */
+int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps, const char *const *batch_names)
 {
-	struct trigger *tr = NULL;
-	const char *s;
 	char id[24];
-	int r = 0;
 
-	if (arg_string(args, "trigger", &s) < 0 || trigger_parse(s, &tr) < 0)
-		return 0;
-	for (size_t i = 0; tr->kind == TRIGGER_EXPR && i < tr->n_names; i++) {
+	for (size_t i = 0; tr && tr->kind == TRIGGER_EXPR && i < tr->n_names; i++) {
 		bool found = false;
 
 		for (size_t k = 0; k < n_deps && !found; k++) {
@@ -334,17 +330,14 @@ int trigger_check_names(json_object *args, const int *deps, size_t n_deps, json_
 				name = on->name;
 				found = strcmp(task_id_string(on->id, id), tr->names[i]) == 0;
 			} else
-				(void) arg_string(json_object_array_get_idx(list, (size_t) deps[k]), "name", &name);
+				name = batch_names[deps[k]];
 			found |= name && strcmp(name, tr->names[i]) == 0;
 		}
-		if (!found) {
-			r = errorf(-EINVAL, "trigger: '%s' is not one of the task's dependencies (depends_on)",
-				   tr->names[i]);
-			break;
-		}
+		if (!found)
+			return errorf(-EINVAL, "trigger: '%s' is not one of the task's dependencies (depends_on)",
+				      tr->names[i]);
 	}
-	trigger_free(tr);
-	return r;
+	return 0;
 }
 
 /* Sets t's rule (NULL or all_succeeded: the default). */

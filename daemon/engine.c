@@ -2,7 +2,7 @@
  * engine.c - the DAG engine's model in memory: statuses and priorities, the
  * events, each project's dispatch heap, and status changes with what they
  * propagate through the graph.  The engine's other rooms: engine-project.c,
- * engine-task.c, engine-add.c, engine-dispatch.c, engine-sandbox.c,
+ * engine-task.c, engine-add.c, engine-batch.c, engine-dispatch.c, engine-sandbox.c,
  * engine-load.c, engine-lifecycle.c and engine-trigger.c (trigger rules:
  * what propagates when a task reaches or leaves a final status).
  *

@@ -10,6 +10,11 @@
  * integers that fit in 64 bits, finite numbers, at most JSON_DEPTH levels;
  * then json-c parses it in strict mode, and an object that came out with
  * fewer members than the text had held a duplicate key.
+ *
+ * A long line's args.tasks (a batch of a hundred thousand tasks) can be
+ * left as text (json_parse_strict_lazy()): checked with the rest of the
+ * line, its elements' places kept, each parsed when asked for, so that the
+ * line never becomes one tree of a hundred megabytes.
  */
 #include <math.h>
 #include <stdio.h>
@@ -17,10 +22,20 @@
 
 #include "dagd.h"
 
+enum { ROLE_NONE, ROLE_ARGS, ROLE_LAZY };
+
 struct scan {
 	const unsigned char *start, *p, *end;
 	size_t members;                 /* object members seen */
 	unsigned depth;
+	/* json_parse_strict_lazy(): the array at args.<lazy_key> */
+	const char *lazy_key;
+	int role;                       /* of the container about to be scanned */
+	const unsigned char *lazy_start, *lazy_end;
+	size_t lazy_members;            /* object members within it */
+	bool lazy_twice;                /* the key twice: no array is left as text */
+	struct json_span *spans;
+	size_t n_spans, spans_cap;
 };
 
 static int scan_fail(const struct scan *s, const char *what)
@@ -303,11 +318,37 @@ static int scan_word(struct scan *s, const char *w)
 
 static int scan_value(struct scan *s);
 
+static bool key_is(const unsigned char *k, const unsigned char *end, const char *name)
+{
+	size_t n = strlen(name);
+
+	return (size_t) (end - k) == n + 2 && memcmp(k + 1, name, n) == 0;
+}
+
+/* What the value of key is to the lazy scan, in a container of role. */
+static int role_of(struct scan *s, int role, const unsigned char *key, const unsigned char *key_end)
+{
+	if (!s->lazy_key)
+		return ROLE_NONE;
+	if (s->depth == 1 && key_is(key, key_end, "args"))
+		return ROLE_ARGS;
+	if (role == ROLE_ARGS && key_is(key, key_end, s->lazy_key) && s->p < s->end && *s->p == '[') {
+		if (s->lazy_start)
+			s->lazy_twice = true;
+		return ROLE_LAZY;
+	}
+	return ROLE_NONE;
+}
+
 static int scan_container(struct scan *s, bool object)
 {
 	char close = object ? '}' : ']';
+	int role = s->role;
+	const unsigned char *start = s->p;
+	size_t members_before = s->members;
 	int r;
 
+	s->role = ROLE_NONE;
 	if (++s->depth > JSON_DEPTH)
 		return scan_fail(s, "nested too deeply");
 	s->p++;
@@ -315,34 +356,56 @@ static int scan_container(struct scan *s, bool object)
 	if (s->p < s->end && *s->p == close) {
 		s->p++;
 		s->depth--;
-		return 0;
+		goto done;
 	}
 	for (;;) {
+		const unsigned char *at = s->p, *key_end;
+		int next = ROLE_NONE;
+
 		if (object) {
 			if (s->p >= s->end || *s->p != '"')
 				return scan_fail(s, "an object key must be a string");
 			if ((r = scan_string(s)) < 0)
 				return r;
+			key_end = s->p;
 			skip_ws(s);
 			if (s->p >= s->end || *s->p != ':')
 				return scan_fail(s, "expected ':' after an object key");
 			s->p++;
 			skip_ws(s);
 			s->members++;
+			next = role_of(s, role, at, key_end);
+			at = s->p;
 		}
+		s->role = next;
 		if ((r = scan_value(s)) < 0)
 			return r;
+		s->role = ROLE_NONE;
+		if (role == ROLE_LAZY) {
+			if (s->n_spans == s->spans_cap) {
+				s->spans_cap = s->spans_cap ? 2 * s->spans_cap : 1024;
+				s->spans = xrealloc(s->spans, s->spans_cap * sizeof(*s->spans));
+			}
+			s->spans[s->n_spans++] = (struct json_span) { (size_t) (at - s->start), (size_t) (s->p - at) };
+		}
 		skip_ws(s);
 		if (s->p < s->end && *s->p == close) {
 			s->p++;
 			s->depth--;
-			return 0;
+			goto done;
 		}
 		if (s->p >= s->end || *s->p != ',')
 			return scan_fail(s, object ? "expected ',' or '}'" : "expected ',' or ']'");
 		s->p++;
 		skip_ws(s);
 	}
+done:
+	if (role == ROLE_LAZY && !s->lazy_start) {
+		s->lazy_start = start;
+		s->lazy_end = s->p;
+		s->lazy_members = s->members - members_before;
+	}
+	return 0;
 }
 
 static int scan_value(struct scan *s)
@@ -384,40 +447,86 @@ static size_t count_members(json_object *o)
 	return n;
 }
 
-int json_parse_strict(const char *text, size_t len, json_object **ret)
+/* json-c's tree of text, which scanned well with n_members object members.
+ * One tokener serves every parse (a batch's tasks are parsed one by one). */
+static int tree_of(const char *text, size_t len, size_t n_members, json_object **ret)
 {
-	struct scan s = { (const unsigned char *) text, (const unsigned char *) text,
-			  (const unsigned char *) text + len, 0, 0 };
-	struct json_tokener *tok;
+	static struct json_tokener *tok;
 	json_object *o;
-	int r;
 
-	skip_ws(&s);
-	r = scan_value(&s);
-	if (r < 0)
-		return r;
-	skip_ws(&s);
-	if (s.p != s.end)
-		return scan_fail(&s, "trailing data after the value");
-
-	tok = json_tokener_new_ex(JSON_DEPTH + 1);
-	if (!tok)
-		return errorf(-ENOMEM, "out of memory");
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	if (!tok) {
+		tok = json_tokener_new_ex(JSON_DEPTH + 1);
+		if (!tok)
+			return errorf(-ENOMEM, "out of memory");
+		json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	}
+	json_tokener_reset(tok);
 	o = json_tokener_parse_ex(tok, text, (int) len);
 	/* a bare number or word needs the end of input said */
 	if (!o && json_tokener_get_error(tok) == json_tokener_continue)
 		o = json_tokener_parse_ex(tok, "", 1);
-	if (!o && json_tokener_get_error(tok) != json_tokener_success) {
-		r = errorf(-EINVAL, "malformed JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
-		json_tokener_free(tok);
-		return r;
-	}
-	json_tokener_free(tok);
-	if (count_members(o) != s.members) {
+	if (!o && json_tokener_get_error(tok) != json_tokener_success)
+		return errorf(-EINVAL, "malformed JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
+	if (count_members(o) != n_members) {
 		json_object_put(o);
 		return errorf(-EINVAL, "malformed JSON: an object has the same key twice");
 	}
 	*ret = o;
+	return 0;
+}
+
+static int scan_all(struct scan *s)
+{
+	int r;
+
+	skip_ws(s);
+	r = scan_value(s);
+	if (r < 0)
+		return r;
+	skip_ws(s);
+	if (s->p != s->end)
+		return scan_fail(s, "trailing data after the value");
+	return 0;
+}
+
+int json_parse_strict(const char *text, size_t len, json_object **ret)
+{
+	struct scan s = { .start = (const unsigned char *) text, .p = (const unsigned char *) text,
+			  .end = (const unsigned char *) text + len };
+	int r = scan_all(&s);
+
+	return r < 0 ? r : tree_of(text, len, s.members, ret);
+}
+
+int json_parse_strict_lazy(const char *text, size_t len, const char *key, json_object **ret,
+			   struct json_span **ret_spans, size_t *ret_n)
+{
+	struct scan s = { .start = (const unsigned char *) text, .p = (const unsigned char *) text,
+			  .end = (const unsigned char *) text + len, .lazy_key = key };
+	size_t head, tail;
+	char *rest;
+	int r = scan_all(&s);
+
+	if (r < 0 || !s.lazy_start || s.lazy_twice) {
+		free(s.spans);
+		*ret_spans = NULL;
+		*ret_n = 0;
+		return r < 0 ? r : tree_of(text, len, s.members, ret);
+	}
+	/* the line with the array's place taken by [] */
+	head = (size_t) (s.lazy_start - s.start);
+	tail = len - (size_t) (s.lazy_end - s.start);
+	rest = xrealloc(NULL, head + 2 + tail);
+	memcpy(rest, text, head);
+	memcpy(rest + head, "[]", 2);
+	memcpy(rest + head + 2, s.lazy_end, tail);
+	r = tree_of(rest, head + 2 + tail, s.members - s.lazy_members, ret);
+	free(rest);
+	if (r < 0) {
+		free(s.spans);
+		return r;
+	}
+	*ret_spans = s.spans;
+	*ret_n = s.n_spans;
 	return 0;
 }

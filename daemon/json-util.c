@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "closest.h"
 #include "dagd.h"
 
 static int get(json_object *args, const char *key, json_object **ret)
@@ -168,5 +169,25 @@ int arg_page(json_object *args, char prefix, int64_t *ret_after, size_t *ret_lim
 	if (r < 0 && r != -ENOENT)
 		return r;
 	*ret_limit = (size_t) limit;
+	return 0;
+}
+
+int args_check(json_object *o, const char *const *known, const char *what)
+{
+	json_object_object_foreach(o, key, val) {
+		const char *best = NULL;
+		size_t i;
+
+		(void) val;
+		for (i = 0; known && known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (known && known[i])
+			continue;
+		best = closest_name(key, known);
+		if (best)
+			return errorf(-EINVAL, "%s: unknown argument '%.*s'; did you mean '%s'?", what,
+				      utf8_prefix(key, 64), key, best);
+		return errorf(-EINVAL, "%s: unknown argument '%.*s'", what, utf8_prefix(key, 64), key);
+	}
 	return 0;
 }

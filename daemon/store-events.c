@@ -2,16 +2,41 @@
  * store-events.c - the events table: an event appended within the turn's
  * transaction, the events after a seq read back for followers, and the
  * last seq, which a rollback or a wipe finds again.
+ *
+ * An event is given its seq (the last one + 1) when appended, and held
+ * until EVENT_ROWS are, then written by one statement: a batch of a
+ * hundred thousand tasks writes its TASK_CREATED events as so many rows,
+ * each statement's overhead shared.  What is held is written before the
+ * commit (store_events_flush()), and dropped with its batch by a rollback;
+ * a read asks for committed events only, which are never held.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dagd.h"
 #include "store-private.h"
 
+#define EVENT_ROWS 32
+#define HELD_KEPT 4096          /* room kept for an event's text between flushes */
+#define EVENT_COLS 7
+#define EVENT_ROW "(?,?,?,?,?,?,?)"
+#define EVENT_ROW4 EVENT_ROW "," EVENT_ROW "," EVENT_ROW "," EVENT_ROW
+#define EVENT_ROW16 EVENT_ROW4 "," EVENT_ROW4 "," EVENT_ROW4 "," EVENT_ROW4
+#define EVENT_INSERT "INSERT INTO events (seq, type, entity, entity_id, project_id, time, payload) VALUES "
+
 static int64_t last_seq;
-static sqlite3_stmt *insert_st, *read_st;
+static sqlite3_stmt *insert_st, *insert_many_st, *read_st;
+
+/* an event appended, not written yet */
+static struct held {
+	int64_t seq, project_id, time;
+	char *text;             /* type, entity, entity_id and payload, each ending in '\0' */
+	size_t cap;
+	size_t entity, entity_id, payload;      /* where each begins in text */
+} held[EVENT_ROWS];
+static size_t n_held;
 
 /* *st, prepared once; NULL (with errorf()) if it cannot be. */
 static sqlite3_stmt *prepared(sqlite3_stmt **st, const char *sql)
@@ -23,19 +48,13 @@ static sqlite3_stmt *prepared(sqlite3_stmt **st, const char *sql)
 	return *st;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-/* The last seq, as the database has it (after an open, a rollback, a wipe). */
+/* The last seq, as the database has it (after an open, a rollback, a wipe);
+ * the events held are gone with the batch that appended them. */
 int store_events_sync(void)
 {
 	sqlite3_stmt *st;
 
+	n_held = 0;
 	if (sqlite3_prepare_v2(store_sqlite(), "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -47,32 +66,96 @@ int store_events_sync(void)
 void store_events_close(void)
 {
 	sqlite3_finalize(insert_st);
+	sqlite3_finalize(insert_many_st);
 	sqlite3_finalize(read_st);
-	insert_st = read_st = NULL;
+	insert_st = insert_many_st = read_st = NULL;
+	for (size_t i = 0; i < EVENT_ROWS; i++) {
+		free(held[i].text);
+		held[i] = (struct held) {};
+	}
+	n_held = 0;
+}
+
+static void bind_held(sqlite3_stmt *st, int at, const struct held *h)
+{
+	sqlite3_bind_int64(st, at + 1, h->seq);
+	sqlite3_bind_text(st, at + 2, h->text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, at + 3, h->text + h->entity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, at + 4, h->text + h->entity_id, -1, SQLITE_STATIC);
+	if (h->project_id > 0)
+		sqlite3_bind_int64(st, at + 5, h->project_id);
+	else
+		sqlite3_bind_null(st, at + 5);
+	sqlite3_bind_int64(st, at + 6, h->time);
+	sqlite3_bind_text(st, at + 7, h->text + h->payload, -1, SQLITE_STATIC);
+}
+
+static int write_held(size_t n)
+{
+	sqlite3_stmt *st;
+	int r = 0;
+
+	if (n == EVENT_ROWS) {
+		st = prepared(&insert_many_st, EVENT_INSERT EVENT_ROW16 "," EVENT_ROW16);
+		if (!st)
+			return -EIO;
+		for (size_t i = 0; i < n; i++)
+			bind_held(st, (int) i * EVENT_COLS, &held[i]);
+		return store_step(st);
+	}
+	st = prepared(&insert_st, EVENT_INSERT EVENT_ROW);
+	if (!st)
+		return -EIO;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		bind_held(st, 0, &held[i]);
+		r = store_step(st);
+	}
+	return r;
+}
+
+int store_events_flush(void)
+{
+	size_t n = n_held;
+	int r;
+
+	n_held = 0;
+	r = write_held(n);
+	/* a large payload's room is not kept (a result may be 256 KiB) */
+	for (size_t i = 0; i < n; i++)
+		if (held[i].cap > HELD_KEPT) {
+			free(held[i].text);
+			held[i].text = NULL;
+			held[i].cap = 0;
+		}
+	return r;
 }
 
 int store_event_append(const char *type, const char *entity, const char *entity_id,
 		       int64_t project_id, const char *payload, int64_t *ret_seq)
 {
-	sqlite3_stmt *st = prepared(&insert_st, "INSERT INTO events (type, entity, entity_id, project_id,"
-				    " time, payload) VALUES (?,?,?,?,?,?)");
+	size_t lt = strlen(type) + 1, le = strlen(entity) + 1, li = strlen(entity_id) + 1;
+	struct held *h = &held[n_held];
+	size_t lp;
 	int r;
 
-	if (!st)
-		return -EIO;
-	bind_text(st, 1, type);
-	bind_text(st, 2, entity);
-	bind_text(st, 3, entity_id);
-	if (project_id > 0)
-		sqlite3_bind_int64(st, 4, project_id);
-	else
-		sqlite3_bind_null(st, 4);
-	sqlite3_bind_int64(st, 5, now_usec());
-	bind_text(st, 6, payload ? payload : "{}");
-	r = store_step(st);
+	r = store_begin();
 	if (r < 0)
 		return r;
-	last_seq = sqlite3_last_insert_rowid(store_sqlite());
+	payload = payload ? payload : "{}";
+	lp = strlen(payload) + 1;
+	if (h->cap < lt + le + li + lp) {
+		h->cap = lt + le + li + lp;
+		h->text = xrealloc(h->text, h->cap);
+	}
+	memcpy(h->text, type, lt);
+	memcpy(h->text + (h->entity = lt), entity, le);
+	memcpy(h->text + (h->entity_id = lt + le), entity_id, li);
+	memcpy(h->text + (h->payload = lt + le + li), payload, lp);
+	h->seq = ++last_seq;
+	h->project_id = project_id;
+	h->time = now_usec();
+	if (++n_held == EVENT_ROWS)
+		(void) store_events_flush();    /* a failure fails the commit */
 	if (ret_seq)
 		*ret_seq = last_seq;
 	return 0;

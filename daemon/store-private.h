@@ -12,6 +12,7 @@ int store_step(sqlite3_stmt *st);     /* a write within the batch */
 int store_attempts_wipe(void);
 void store_map_close(void);     /* store-map.c */
 int store_events_sync(void);    /* store-events.c */
+int store_events_flush(void);   /* what is held, written: before a commit */
 void store_events_close(void);
 int store_attempts_load(const struct store_loader *l);     /* store-attempts.c */
 

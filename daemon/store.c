@@ -27,6 +27,7 @@ enum {
 	Q_PROJECT_UPDATE,
 	Q_PROJECT_DELETE,
 	Q_TASK_INSERT,
+	Q_TASK_INSERT_MANY,
 	Q_TASK_UPDATE,
 	Q_TASK_OUTCOME,
 	Q_TASK_DEFINE,
@@ -44,6 +45,18 @@ enum {
 	_Q_MAX,
 };
 
+/* a batch's tasks are inserted TASK_ROWS at a time: one statement's
+ * overhead (and its sqlite_sequence update) for that many rows */
+#define TASK_ROWS 32
+#define TASK_COLS 19
+#define TASK_ROW "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+#define TASK_ROW4 TASK_ROW "," TASK_ROW "," TASK_ROW "," TASK_ROW
+#define TASK_ROW16 TASK_ROW4 "," TASK_ROW4 "," TASK_ROW4 "," TASK_ROW4
+#define TASK_INSERT \
+	"INSERT INTO tasks (id, project_id, name, title, command, env, cwd, executor," \
+	" executor_options, priority, timeout_usec, max_retries, backoff_usec," \
+	" validation_command, status, created_at, updated_at, status_changed_at, finished_at) VALUES "
+
 static const char *const sql[_Q_MAX] = {
 	[Q_PROJECT_INSERT] =
 		"INSERT INTO projects (name, autonomous_execution_enabled, max_concurrency, executor,"
@@ -52,11 +65,8 @@ static const char *const sql[_Q_MAX] = {
 		"UPDATE projects SET name=?, autonomous_execution_enabled=?, max_concurrency=?,"
 		" executor=?, executor_options=?, created_at=?, updated_at=? WHERE id=?",
 	[Q_PROJECT_DELETE] = "DELETE FROM projects WHERE id=?",
-	[Q_TASK_INSERT] =
-		"INSERT INTO tasks (id, project_id, name, title, command, env, cwd, executor,"
-		" executor_options, priority, timeout_usec, max_retries, backoff_usec,"
-		" validation_command, status, created_at, updated_at, status_changed_at, finished_at)"
-		" VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[Q_TASK_INSERT] = TASK_INSERT TASK_ROW,
+	[Q_TASK_INSERT_MANY] = TASK_INSERT TASK_ROW16 "," TASK_ROW16,
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
 		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
@@ -290,7 +300,9 @@ int store_commit(void)
 		return errorf(-EIO, "the database could not be written; nothing was changed");
 	if (!in_txn)
 		return 0;
-	r = txn(Q_COMMIT);
+	r = store_events_flush();
+	if (r >= 0)
+		r = txn(Q_COMMIT);
 	if (r < 0) {
 		failed = true;
 		return errorf(r, "the database could not be written (%s); nothing was changed",
@@ -380,6 +392,29 @@ int store_project_delete(int64_t id)
 }
 
 /* The task's definition; its state follows with store_task_save(). */
+static void bind_task(sqlite3_stmt *st, int at, const struct task *t)
+{
+	sqlite3_bind_int64(st, at + 1, t->id);
+	sqlite3_bind_int64(st, at + 2, t->project->id);
+	bind_text(st, at + 3, t->name);
+	bind_text(st, at + 4, t->def->title);
+	bind_text(st, at + 5, t->def->command);
+	bind_text(st, at + 6, t->def->env);
+	bind_text(st, at + 7, t->def->cwd);
+	bind_text(st, at + 8, t->executor);
+	bind_text(st, at + 9, t->def->executor_options);
+	sqlite3_bind_int(st, at + 10, t->priority);
+	sqlite3_bind_int64(st, at + 11, (int64_t) t->timeout_usec);
+	sqlite3_bind_int(st, at + 12, (int) t->max_retries);
+	sqlite3_bind_int64(st, at + 13, (int64_t) t->backoff_usec);
+	bind_text(st, at + 14, t->validation_command);
+	bind_text(st, at + 15, status_to_string(t->status));
+	sqlite3_bind_int64(st, at + 16, t->created_at);
+	sqlite3_bind_int64(st, at + 17, t->updated_at);
+	sqlite3_bind_int64(st, at + 18, t->status_changed_at);
+	sqlite3_bind_int64(st, at + 19, t->finished_at);
+}
+
 int store_task_insert(const struct task *t)
 {
 	sqlite3_stmt *st = stmts[Q_TASK_INSERT];
@@ -387,26 +422,28 @@ int store_task_insert(const struct task *t)
 
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(st, 1, t->id);
-	sqlite3_bind_int64(st, 2, t->project->id);
-	bind_text(st, 3, t->name);
-	bind_text(st, 4, t->def->title);
-	bind_text(st, 5, t->def->command);
-	bind_text(st, 6, t->def->env);
-	bind_text(st, 7, t->def->cwd);
-	bind_text(st, 8, t->executor);
-	bind_text(st, 9, t->def->executor_options);
-	sqlite3_bind_int(st, 10, t->priority);
-	sqlite3_bind_int64(st, 11, (int64_t) t->timeout_usec);
-	sqlite3_bind_int(st, 12, (int) t->max_retries);
-	sqlite3_bind_int64(st, 13, (int64_t) t->backoff_usec);
-	bind_text(st, 14, t->validation_command);
-	bind_text(st, 15, status_to_string(t->status));
-	sqlite3_bind_int64(st, 16, t->created_at);
-	sqlite3_bind_int64(st, 17, t->updated_at);
-	sqlite3_bind_int64(st, 18, t->status_changed_at);
-	sqlite3_bind_int64(st, 19, t->finished_at);
+	bind_task(st, 0, t);
 	return step(st);
+}
+
+int store_tasks_insert(struct task *const *list, size_t n)
+{
+	size_t i = 0;
+	int r = 0;
+
+	for (; r >= 0 && n - i >= TASK_ROWS; i += TASK_ROWS) {
+		sqlite3_stmt *st = stmts[Q_TASK_INSERT_MANY];
+
+		r = store_begin();
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < TASK_ROWS; k++)
+			bind_task(st, (int) k * TASK_COLS, list[i + k]);
+		r = step(st);
+	}
+	for (; r >= 0 && i < n; i++)
+		r = store_task_insert(list[i]);
+	return r;
 }
 
 /* Its state; and its outcome (result, error, token, report) when its

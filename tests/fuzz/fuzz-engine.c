@@ -226,7 +226,8 @@ static json_object *id_list(struct prog *g, unsigned n)
 static void op_add(struct prog *g)
 {
 	struct project *p = pick_project(g);
-	json_object *list = json_object_new_array(), *args = json_object_new_object(), *made = NULL;
+	json_object *list = json_object_new_array(), *args = json_object_new_object();
+	struct task **made = NULL;
 	unsigned b = next(g);
 
 	if (!p) {
@@ -266,7 +267,7 @@ static void op_add(struct prog *g)
 	}
 	json_object_array_add(list, args);
 	(void) task_create_batch(p, list, false, &made);
-	json_object_put(made);
+	free(made);
 	json_object_put(list);
 }
 

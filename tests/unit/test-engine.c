@@ -87,12 +87,13 @@ static void a_failure_with_retries_left_waits_out_a_backoff(void **state)
 {
 	struct project *p = mkproject("retry", true, 5);
 	json_object *a = json_tokener_parse("{\"title\":\"r\",\"command\":\"false\",\"max_retries\":2,\"retry_backoff\":30}");
-	json_object *list = json_object_new_array(), *made;
+	json_object *list = json_object_new_array();
+	struct task **made;
 	struct task *t;
 
 	json_object_array_add(list, a);
 	assert_int_equal(task_create_batch(p, list, false, &made), 0);
-	json_object_put(made);
+	free(made);
 	json_object_put(list);
 	t = NULL;
 	for (size_t i = 0; i < n_tasks; i++)
@@ -113,7 +114,8 @@ static void a_failure_with_retries_left_waits_out_a_backoff(void **state)
 static void cycles_and_foreign_or_unknown_dependencies_are_refused(void **state)
 {
 	struct project *p = mkproject("cyc", false, 5), *q = mkproject("other", false, 5);
-	json_object *on = json_object_new_array(), *list, *made = NULL;
+	json_object *on = json_object_new_array(), *list;
+	struct task **made = NULL;
 	size_t before;
 
 	mktasks(p, "a b:a c:b");
@@ -185,10 +187,11 @@ static void limits_hold_and_order_is_priority_then_dependents_then_age(void **st
 		"{\"name\":\"old\",\"title\":\"o\",\"command\":\"true\"},"
 		"{\"name\":\"hub\",\"title\":\"h\",\"command\":\"true\"},"
 		"{\"name\":\"crit\",\"title\":\"c\",\"command\":\"true\",\"priority\":\"critical\"},"
-		"{\"name\":\"d1\",\"title\":\"d\",\"command\":\"true\",\"depends_on\":[\"hub\"]}]"), *made;
+		"{\"name\":\"d1\",\"title\":\"d\",\"command\":\"true\",\"depends_on\":[\"hub\"]}]");
+	struct task **made;
 
 	assert_int_equal(task_create_batch(p, list, true, &made), 0);
-	json_object_put(made);
+	free(made);
 	json_object_put(list);
 	assert_int_equal(project_set_autonomous(p, true), 0);
 	flush();
@@ -268,10 +271,11 @@ static void a_validator_runs_after_the_work_and_decides(void **state)
 	json_object *list = json_tokener_parse(
 		"[{\"name\":\"a\",\"title\":\"a\",\"command\":\"true\",\"validation_command\":\"test -f x\"},"
 		"{\"name\":\"b\",\"title\":\"b\",\"command\":\"true\",\"validation_command\":\"false\"},"
-		"{\"name\":\"c\",\"title\":\"c\",\"command\":\"true\",\"depends_on\":[\"a\"]}]"), *made;
+		"{\"name\":\"c\",\"title\":\"c\",\"command\":\"true\",\"depends_on\":[\"a\"]}]");
+	struct task **made;
 
 	assert_int_equal(task_create_batch(p, list, true, &made), 0);
-	json_object_put(made);
+	free(made);
 	json_object_put(list);
 	flush();
 	fake_exit(T(p, "a"), 0);

@@ -121,6 +121,58 @@ static void a_nul_byte_in_the_text_is_refused(void **state)
 	assert_null(o);
 }
 
+/* A request's args.tasks left as text: the tree has an empty array there,
+ * each task's place is given, and a duplicate key is refused wherever it
+ * is, in a task or around the array. */
+static void a_batch_can_be_left_as_text(void **state)
+{
+	const char *line = "{\"cmd\":\"task.add_batch\",\"args\":{\"project\":\"p\",\"tasks\":"
+			   "[ {\"name\":\"a\",\"depends_on\":[\"b\"]} ,{\"name\":\"b\"},7]},\"id\":{\"x\":1}}";
+	struct json_span *spans = NULL;
+	json_object *o = NULL, *t, *args;
+	size_t n = 0;
+
+	assert_int_equal(json_parse_strict_lazy(line, strlen(line), "tasks", &o, &spans, &n), 0);
+	assert_int_equal(n, 3);
+	args = json_object_object_get(o, "args");
+	assert_string_equal(json_object_get_string(json_object_object_get(args, "project")), "p");
+	assert_int_equal(json_object_array_length(json_object_object_get(args, "tasks")), 0);
+	assert_int_equal(json_parse_strict(line + spans[0].off, spans[0].len, &t), 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(t, "name")), "a");
+	json_object_put(t);
+	assert_true(strncmp(line + spans[1].off, "{\"name\":\"b\"}", spans[1].len) == 0);
+	assert_true(strncmp(line + spans[2].off, "7", spans[2].len) == 0);
+	json_object_put(o);
+	free(spans);
+
+	/* no such array: the whole tree, no places */
+	line = "{\"cmd\":\"x\",\"args\":{\"tasks\":\"no\"},\"tasks\":[1]}";
+	assert_int_equal(json_parse_strict_lazy(line, strlen(line), "tasks", &o, &spans, &n), 0);
+	assert_null(spans);
+	assert_int_equal(n, 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(json_object_object_get(o, "args"), "tasks")), "no");
+	json_object_put(o);
+
+	/* the same key twice: in a task (as it is parsed), around the array, or the array itself */
+	line = "{\"args\":{\"tasks\":[{\"a\":1,\"a\":2}]}}";
+	assert_int_equal(json_parse_strict_lazy(line, strlen(line), "tasks", &o, &spans, &n), 0);
+	assert_int_equal(json_parse_strict(line + spans[0].off, spans[0].len, &t), -EINVAL);
+	assert_non_null(strstr(last_error(), "same key twice"));
+	json_object_put(o);
+	free(spans);
+	for (size_t i = 0; i < 2; i++) {
+		line = i ? "{\"args\":{\"tasks\":[{}],\"tasks\":[{}]}}" : "{\"args\":{\"p\":1,\"tasks\":[{\"b\":1}],\"p\":2}}";
+		o = NULL;
+		assert_int_equal(json_parse_strict_lazy(line, strlen(line), "tasks", &o, &spans, &n), -EINVAL);
+		assert_null(o);
+		assert_non_null(strstr(last_error(), "same key twice"));
+	}
+	/* and what is not JSON anywhere in the line, as json_parse_strict() says */
+	line = "{\"args\":{\"tasks\":[{\"a\":01}]}}";
+	assert_int_equal(json_parse_strict_lazy(line, strlen(line), "tasks", &o, &spans, &n), -EINVAL);
+	assert_non_null(strstr(last_error(), "leading zeros"));
+}
+
 static void utf8_helpers_keep_output_valid(void **state)
 {
 	char msg[16];
@@ -153,6 +205,7 @@ int main(void)
 		cmocka_unit_test(nesting_is_bounded),
 		cmocka_unit_test(a_nul_byte_in_the_text_is_refused),
 		cmocka_unit_test(utf8_helpers_keep_output_valid),
+		cmocka_unit_test(a_batch_can_be_left_as_text),
 	};
 
 	return cmocka_run_group_tests_name("json-strict", tests, NULL, NULL);

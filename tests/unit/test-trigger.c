@@ -171,11 +171,12 @@ static void depth_at_the_bound_is_accepted(void **state)
 /* A batch from JSON text. */
 static void batch(struct project *p, const char *json)
 {
-	json_object *list = json_tokener_parse(json), *made = NULL;
+	json_object *list = json_tokener_parse(json);
+	struct task **made = NULL;
 
 	assert_non_null(list);
 	assert_int_equal(task_create_batch(p, list, true, &made), 0);
-	json_object_put(made);
+	free(made);
 	json_object_put(list);
 }
 

@@ -191,7 +191,8 @@ struct project *mkproject(const char *name, bool autonomous, unsigned max_concur
 
 void mktasks(struct project *p, const char *spec)
 {
-	json_object *list = json_object_new_array(), *made = NULL;
+	json_object *list = json_object_new_array();
+	struct task **made = NULL;
 	char *copy = strdup(spec), *save = NULL;
 
 	for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
@@ -210,7 +211,7 @@ void mktasks(struct project *p, const char *spec)
 		json_object_array_add(list, t);
 	}
 	assert_int_equal(task_create_batch(p, list, true, &made), 0);
-	json_object_put(made);
+	free(made);
 	json_object_put(list);
 	free(copy);
 }
