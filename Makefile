@@ -37,6 +37,7 @@ endif
 
 DAEMON_SRCS = \
 	daemon/main.c \
+	daemon/utf8.c \
 	daemon/server.c \
 	daemon/server-follow.c \
 	daemon/server-socket.c \
@@ -112,6 +113,7 @@ CTL_SRCS = \
 	ctl/ctl-approval.c \
 	ctl/ctl-pool.c \
 	daemon/closest.c \
+	daemon/utf8.c \
 	ctl/ctl-lifecycle.c
 
 # dagctl web, with its page compiled in; libmicrohttpd is loaded when it

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "dagctl.h"
+#include "../daemon/utf8.h"
 
 #define SCAN_DEPTH 64
 #define SCAN_KEYS 32            /* an object with more is json-c's to read */
@@ -20,33 +21,6 @@
 static void ws(struct jscan *s) {
 	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
 		s->p++;
-}
-
-/* The length of the UTF-8 sequence at p, or 0 if it is not valid (overlong
- * forms, surrogates, past U+10FFFF). */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-	unsigned c = p[0], cp;
-	size_t len;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
 }
 
 int jscan_string(struct jscan *s, const char **ret, size_t *ret_len, bool *ret_plain) {
@@ -72,7 +46,7 @@ int jscan_string(struct jscan *s, const char **ret, size_t *ret_len, bool *ret_p
 			p += 2;
 			continue;
 		}
-		if (*p < 0x20 || !(k = utf8_len(p, (size_t) (end - p))))
+		if (*p < 0x20 || !(k = utf8_char(p, (size_t) (end - p))))
 			return -EINVAL;
 		p += k;
 	}
