@@ -154,7 +154,8 @@ $(BUILD)/plugins/local-helper: $(LOCAL_HELPER_SRCS) plugins/local/helper/helper.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $(LOCAL_HELPER_SRCS)
 
-$(BUILD)/%.o: %.c daemon/dagd.h ctl/dagctl.h plugins/executor.h Makefile
+DAGD_HEADERS = daemon/dagd.h daemon/store.h daemon/engine.h daemon/host.h daemon/server.h daemon/cmd.h
+$(BUILD)/%.o: %.c $(DAGD_HEADERS) ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -1,0 +1,263 @@
+/*
+ * engine.h - the engine (engine*.c): the graph, dispatch, attempts, sandboxes, events.
+ * Included by dagd.h, after the model: include dagd.h.
+ */
+#ifndef DAGD_ENGINE_H
+#define DAGD_ENGINE_H
+
+/* --- engine.c ------------------------------------------------------------ */
+
+extern struct project **projects;      /* indexed by id; NULL holes */
+extern size_t n_projects;
+extern struct task **tasks;            /* indexed by id; NULL holes */
+extern size_t n_tasks;
+extern struct idset members[_ST_MAX];  /* every task's id, by status */
+
+const char *status_to_string(enum status s);
+enum status status_from_string(const char *s);
+const char *priority_to_string(enum priority p);
+enum priority priority_from_string(const char *s);
+bool status_is_active(enum status s);
+bool status_is_finished(enum status s);
+bool status_is_failure(enum status s);
+
+struct project *project_find(const char *name_or_id);
+struct task *task_find(const char *id);
+char *task_id_string(int64_t id, char buf[static 24]);
+json_object *project_to_json(const struct project *p);
+json_object *task_to_json(const struct task *t);
+struct jw;
+void task_write_json(struct jw *w, const struct task *t);
+void task_write_summary(struct jw *w, const struct task *t);  /* TASK_CREATED's */
+void task_created_event(const struct task *t);
+
+int project_create(json_object *args, struct project **ret);
+int project_update(struct project *p, json_object *args);
+int project_set_autonomous(struct project *p, bool on);
+int project_delete(struct project *p);
+int project_start(struct project *p, json_object **ret_released, json_object **ret_held);
+int task_create_batch(struct project *p, json_object *list, bool batch, struct task ***ret_made);
+/* A batch's tasks: a json-c array, or the text of each (a long line's,
+ * json_parse_strict_lazy()), parsed when asked for. */
+struct batch_src {
+	json_object *list;
+	const char *text;
+	const struct json_span *spans;
+	size_t n;
+};
+int batch_get(const struct batch_src *src, size_t i, json_object **ret);     /* a reference, to put */
+size_t batch_size(const struct batch_src *src);
+/* task_create_batch() in two steps: the batch checked, for p or (p NULL)
+ * for a project still to be made that will have this executor, each task
+ * also against known (NULL: checked already); then made in p. */
+struct batch;
+int batch_check(struct project *p, const char *executor, const struct batch_src *src, bool batch,
+		const char *const *known, struct batch **ret);
+int batch_create(struct batch *b, struct project *p, struct task ***ret_made);
+void batch_free(struct batch *b);
+int task_check_cwd(json_object *args, const char *executor);
+int task_check_options(const struct project *p, json_object *args);
+int task_depend(struct task *t, json_object *on, bool add);
+int task_start(struct task *t);
+int task_cancel(struct task *t);
+int task_pause(struct task *t, bool paused);
+int task_retry(struct task *t);
+void task_stop_sandbox(struct task *t);
+int task_report(struct task *t, bool success, json_object *result, const char *error_message,
+		json_object **ret_reply);
+json_object *tasks_unblocked(struct project *p, size_t limit);
+
+/* engine.c, for the engine's other rooms */
+extern int64_t next_project_id, next_task_id;
+extern unsigned active_total;          /* tasks holding a slot, in all projects */
+extern struct sandbox *sandboxes;      /* the live ones */
+extern struct task **spawn_queue;      /* claimed, to be started once committed */
+extern size_t n_spawn, spawn_cap;
+extern bool dispatch_dirty;            /* something may be dispatchable */
+void set_status(struct task *t, enum status s);    /* with its event */
+/* A task counted, and listed by status, in its project and the daemon. */
+void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
+void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
+bool task_depends_on(const struct task *t, const struct task *on);
+void member_add(struct task *t);
+void member_del(struct task *t);
+/* The task with the smallest id above after whose status want[] marks, of p
+ * (or of every project); NULL if none.  Costs a search per status wanted. */
+struct task *task_next(const struct project *p, const bool want[static _ST_MAX], int64_t after);
+/* The same for one status. */
+struct task *task_next_in(const struct project *p, enum status s, int64_t after);
+void task_save(struct task *t);         /* its state to write this turn; its heap place follows */
+void task_unsave(struct task *t);       /* it is gone: nothing to write */
+void engine_save(void);                 /* the rows of the turn's changed tasks, before the commit */
+/* engine-def.c: a task's definition, read when asked for */
+struct task_def *task_def(const struct task *t);
+struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
+void task_def_drop(struct task *t);
+void engine_defs_release(void);         /* after a commit: those no sandbox needs */
+void task_defs_prefetch(struct task **list, size_t n);  /* a page's, in one read */
+void task_reorder(struct task *t);      /* its priority changed */
+void heap_sync(struct task *t);
+bool has_failed_dep(const struct task *t);
+void propagate_failure(struct task *t);
+void propagate_recovery(struct task *t);
+void remove_edge(struct task *t, struct task *on);
+void task_unlink(struct task *t);       /* out of the graph, the store and memory */
+json_object *task_payload(const struct task *t);
+void task_event(const struct task *t, const char *type, json_object *payload);
+struct jw;
+struct jw *payload_open(const struct task *t);  /* a payload written as text: "{task_id, project_id" */
+void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id);
+void task_payload_emit(const struct task *t, const char *type);
+json_object *ids_to_json(struct task **list, size_t n);
+void clear_str(char **p);
+void set_str(char **p, const char *s);
+int check_task_args(const struct project *p, json_object *args, bool need_name);
+
+/* The engine's rooms, for each other.  The engine is split by job: engine.c
+ * (the model, set_status, events, the dispatch heap), engine-project.c,
+ * engine-add.c (a task's arguments, edges), engine-batch.c (adding tasks),
+ * engine-dispatch.c (limits, claims, starting sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
+ * task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
+ * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
+ * engine-load.c (the model built from the store's rows).  They call down to
+ * the store and the plugins only; the server's flush reads what they leave
+ * for it (engine_changed(), engine_take_ended()). */
+/* engine.c */
+int64_t parse_id(const char *s, char prefix);
+struct executor *task_executor(const struct task *t);
+int task_cmp(const struct task *a, const struct task *b);
+void heap_fix(struct project *p, size_t i);
+void heap_remove(struct task *t);
+void count_active(struct task *t, int delta);
+void arm_backoff(struct task *t);
+json_object *task_succeeded(struct task *t, const char *sandbox_id);
+void task_failed(struct task *t, const char *message);
+/* engine-project.c */
+bool valid_name(const char *s, size_t max);
+int check_executor(const char *name);
+int check_options(const char *executor, const char *base, json_object *over);
+void task_free(struct task *t);
+void project_free(struct project *p);
+/* engine-task.c */
+void sandbox_cancel(struct sandbox *sb);
+/* engine-dispatch.c */
+struct sandbox *sandbox_new(struct task *t, struct executor *ex);
+void sandbox_unlink(struct sandbox *sb);
+void sandbox_free(struct sandbox *sb);
+void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt);
+/* engine-sandbox.c */
+struct task *sandbox_task(const struct sandbox *sb);
+void sandbox_rejudge(void);
+int on_timeout(sd_event_source *s, uint64_t usec, void *userdata);     /* engine-sandbox.c */
+
+/* engine-attempts.c: retries that know why, and the task_attempts row */
+struct fail_how {
+	int exit_code;                  /* -1: none (a signal, a timeout, a report) */
+	bool lost;                      /* the executor lost the sandbox (reason lost or error) */
+};
+void task_failed_how(struct task *t, const char *message, const struct fail_how *how); /* engine.c */
+bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_rule);
+int attempts_check_args(json_object *args);
+bool attempts_is_approval(json_object *args);   /* kind "approval" */
+void attempts_from_args(struct task *t, json_object *args);
+void attempts_write_json(struct jw *w, const struct task *t);
+void attempts_claimed(struct task *t);
+void attempts_reset(struct task *t);
+int attempts_row_loaded(const struct attempts_row *r);
+void attempts_loaded(struct task *t);
+void attempts_status_changed(struct task *t, enum status old);
+bool attempts_row_wanted(const struct task *t);
+/* engine-pools.c */
+extern struct pool *pools;
+struct pool *pool_find(const char *name);
+int pools_check_args(json_object *args);
+void pools_count(struct task *t, int delta);
+bool pools_fit(const struct task *t);
+void pools_reserve(const struct task *t);
+void pools_round(void);                 /* a dispatch round begins */
+int pool_set(const char *name, int64_t size, json_object **ret);
+int pool_delete(const char *name);
+json_object *pools_to_json(void);
+void pools_free(void);
+int pool_loaded(const struct pool_row *r);
+/* engine-approval.c */
+int task_approve(struct task *t, json_object *result, uid_t uid, json_object **ret_unblocked);
+int task_reject(struct task *t, const char *message, uid_t uid);
+void approval_enter(struct task *t);
+void approval_arm(struct task *t);
+/* engine-trigger.c: trigger rules, `skipped`, and `finally` tasks */
+enum status task_verdict(const struct task *t);
+void task_settle(struct task *t, const struct task *cause);
+void task_born(struct task *t);
+int trigger_check_rdeps_idle(const struct task *t);
+int check_trigger_arg(json_object *args);
+int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps, const char *const *batch_names);
+int task_trigger_set(struct task *t, const char *text);
+int trigger_check_edit(struct task *t, json_object *v);
+bool trigger_apply_edit(struct task *t, json_object *v, bool apply);
+bool trigger_names(const struct task *t, const struct task *dep);
+size_t finally_env(const struct task *t, char **envp);
+void task_trigger_write_json(struct jw *w, const struct task *t);
+
+/* engine-lifecycle.c: what an operator does to a task beyond running it */
+int task_hold(struct task *t, bool hold);
+int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret_changed);
+int task_remove(struct task *t);
+int project_clean(struct project *p, bool failed, json_object **ret_removed, json_object **ret_kept);
+int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_ids);
+
+int engine_load(void);
+void engine_free(void);
+void engine_reset(void);
+void engine_dispatch(void);
+bool engine_spawn_pending(void);
+void engine_reservations_committed(void);
+void engine_reservations_forget(struct task *t);
+void reserve_found(struct task *t, const char *executor);
+void engine_counts(unsigned counts[static _ST_MAX], unsigned *ret_active);
+bool engine_idle(void);
+int engine_adopt_all(void);
+void engine_readopt(void);
+void engine_committed(void);
+/* What the end of a turn looks at (server.c): the engine never calls up. */
+struct log_end {
+	int64_t task_id;
+	unsigned attempt;
+	bool validation;
+};
+bool engine_changed(bool dispatching);
+struct log_end *engine_take_ended(size_t *ret_n);
+bool engine_exits_pending(void);
+extern bool status_changed_since_commit;
+
+void sandbox_started(struct sandbox *sb, const char *handle);
+void sandbox_output(struct sandbox *sb, const void *data, size_t size);
+void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e);
+struct sandbox *sandbox_list(void);
+
+/* --- engine-map.c, engine-inputs.c, store-map.c: outputs and fan-out ------ */
+
+int map_check_args(json_object *args);
+int map_find_dep(const char *map_over, const char *const *given, size_t n, const char *const *names,
+		 const int64_t *ids, size_t *ret_idx);
+void map_created(struct task *t);
+bool map_dep_completed(struct task *d);
+bool map_launch(struct task *t);
+bool map_child_failed(struct task *d, struct task *child);
+void map_count_active(struct task *t, int delta);
+bool map_full(const struct task *t);
+void map_write_json(struct jw *w, const struct task *t);
+void task_fail_final(struct task *t, const char *reason, const char *message);
+/* The attempt's inputs file, argv and env with their templates put in:
+ * errorf() on a template that names what is not there. */
+int inputs_prepare(struct task *t, struct sandbox *sb, bool write, char **ret_path);
+int inputs_render(const struct task *t, const char *s, bool shell, char **ret);
+int store_task_map(const struct task *t);
+int map_loaded(const struct map_row *r);
+
+/* --- events (engine.c) ----------------------------------------------------- */
+
+void event_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id,
+		json_object *payload);
+
+#endif
