@@ -588,29 +588,34 @@ class Daemon:
         pid = project["id"] if isinstance(project, dict) else project
         return self.call("task.list", project=pid)["tasks"]
 
-    def wait_tasks(self, project, until=None, timeout=60):
-        """Wait until until(tasks) is true for the project's tasks (default:
-        every task finished), reading the event stream and looking at the task
-        list after each burst of events.  Returns the tasks."""
-        pid = project["id"] if isinstance(project, dict) else project
-        until = until or (lambda ts: all(t["status"] in FINISHED for t in ts))
+    def _wait(self, pid, read, done, timeout, describe):
+        """read(client) again after each burst of the project's events until
+        done(what it read); returns it, or raises Timeout with describe(it)."""
         deadline = time.monotonic() + timeout
         with self.client() as c:
             c.subscribe(project=pid)
             while True:
-                tasks = c.call("task.list", project=pid)["tasks"]
-                if until(tasks):
-                    return tasks
+                got = read(c)
+                if done(got):
+                    return got
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    summary = ", ".join(f"{t['id']}={t['status']}" for t in tasks)
-                    raise Timeout(f"timed out after {timeout}s; tasks: {summary}")
+                    raise Timeout(f"timed out after {timeout}s; {describe(got)}")
                 try:
                     c.next_event(min(remaining, 2.0))
                     while c.events:
                         c.events.popleft()
                 except Timeout:
                     pass
+
+    def wait_tasks(self, project, until=None, timeout=60):
+        """Wait until until(tasks) is true for the project's tasks (default:
+        every task finished), reading the event stream and looking at the task
+        list after each burst of events.  Returns the tasks."""
+        pid = project["id"] if isinstance(project, dict) else project
+        until = until or (lambda ts: all(t["status"] in FINISHED for t in ts))
+        return self._wait(pid, lambda c: c.call("task.list", project=pid)["tasks"], until, timeout,
+                          lambda ts: "tasks: " + ", ".join(f"{t['id']}={t['status']}" for t in ts))
 
     def wait_done(self, project, timeout=60, status="completed"):
         """Wait until every task of the project finished; assert they all
@@ -626,24 +631,11 @@ class Daemon:
         if isinstance(statuses, str):
             statuses = (statuses,)
         t = self.task(task_id)
-        deadline = time.monotonic() + timeout
-        with self.client() as c:
-            # the task alone is read again after each burst of its project's
-            # events: not the whole project, which may be large
-            c.subscribe(project=t["project_id"])
-            while True:
-                t = c.call("task.get", task_id=task_id)["task"]
-                if t["status"] in statuses:
-                    return t
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Timeout(f"timed out after {timeout}s; {task_id} is {t['status']}")
-                try:
-                    c.next_event(min(remaining, 2.0))
-                    while c.events:
-                        c.events.popleft()
-                except Timeout:
-                    pass
+        # the task alone is read again after each burst of its project's
+        # events: not the whole project, which may be large
+        return self._wait(t["project_id"], lambda c: c.call("task.get", task_id=task_id)["task"],
+                          lambda x: x["status"] in statuses, timeout,
+                          lambda x: f"{task_id} is {x['status']}")
 
 
 def wait_task_status(d, task_id, statuses, timeout=30):
