@@ -1,14 +1,16 @@
 /*
- * store-events.c - the events table: an event appended within the turn's
+ * store-events.c - the event log: an event appended within the turn's
  * transaction, the events after a seq read back for followers, and the
  * last seq, which a rollback or a wipe finds again.
  *
- * An event is given its seq (the last one + 1) when appended, and held
- * until EVENT_ROWS are, then written by one statement: a batch of a
- * hundred thousand tasks writes its TASK_CREATED events as so many rows,
- * each statement's overhead shared.  What is held is written before the
- * commit (store_events_flush()), and dropped with its batch by a rollback;
- * a read asks for committed events only, which are never held.
+ * An event is given its seq (the last one + 1) when appended, and joins
+ * the chunk being made: the events appended one after another for one
+ * project, held as records in one buffer and written as one row of
+ * event_chunks (schema/012_event_chunks.sql) when the project changes, when
+ * the chunk is full, and before the commit (store_events_flush()).  A
+ * turn's seven events a task cost a row for hundreds of them, not one
+ * each.  A rollback drops the chunk with its batch; a read asks for
+ * committed events only, which are never held.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,25 +20,21 @@
 #include "dagd.h"
 #include "store-private.h"
 
-#define EVENT_ROWS 32
-#define HELD_KEPT 4096          /* room kept for an event's text between flushes */
-#define EVENT_COLS 7
-#define EVENT_ROW "(?,?,?,?,?,?,?)"
-#define EVENT_ROW4 EVENT_ROW "," EVENT_ROW "," EVENT_ROW "," EVENT_ROW
-#define EVENT_ROW16 EVENT_ROW4 "," EVENT_ROW4 "," EVENT_ROW4 "," EVENT_ROW4
-#define EVENT_INSERT "INSERT INTO events (seq, type, entity, entity_id, project_id, time, payload) VALUES "
+#define CHUNK_EVENTS 512        /* at most, a chunk */
+#define CHUNK_BYTES 65536       /* a chunk is written once it holds this much */
+#define CHUNK_KEPT 262144       /* room kept for the next chunk */
 
 static int64_t last_seq;
-static sqlite3_stmt *insert_st, *insert_many_st, *read_st;
+static sqlite3_stmt *insert_st, *read_st, *read_project_st;
 
-/* an event appended, not written yet */
-static struct held {
-	int64_t seq, project_id, time;
-	char *text;             /* type, entity, entity_id and payload, each ending in '\0' */
-	size_t cap;
-	size_t entity, entity_id, payload;      /* where each begins in text */
-} held[EVENT_ROWS];
-static size_t n_held;
+/* the chunk being made */
+static struct {
+	char *buf;
+	size_t len, cap;
+	int64_t first_seq;      /* of its first event */
+	size_t n;               /* its events */
+	int64_t project_id;     /* theirs; 0: none */
+} chunk;
 
 /* *st, prepared once; NULL (with errorf()) if it cannot be. */
 static sqlite3_stmt *prepared(sqlite3_stmt **st, const char *sql)
@@ -48,14 +46,24 @@ static sqlite3_stmt *prepared(sqlite3_stmt **st, const char *sql)
 	return *st;
 }
 
+static void chunk_drop(void)
+{
+	chunk.len = chunk.n = 0;
+	if (chunk.cap > CHUNK_KEPT) {
+		free(chunk.buf);
+		chunk.buf = NULL;
+		chunk.cap = 0;
+	}
+}
+
 /* The last seq, as the database has it (after an open, a rollback, a wipe);
  * the events held are gone with the batch that appended them. */
 int store_events_sync(void)
 {
 	sqlite3_stmt *st;
 
-	n_held = 0;
-	if (sqlite3_prepare_v2(store_sqlite(), "SELECT COALESCE(MAX(seq), 0) FROM events", -1, &st, NULL) != SQLITE_OK)
+	chunk_drop();
+	if (sqlite3_prepare_v2(store_sqlite(), "SELECT COALESCE(MAX(last_seq), 0) FROM event_chunks", -1, &st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	if (sqlite3_step(st) == SQLITE_ROW)
 		last_seq = sqlite3_column_int64(st, 0);
@@ -66,96 +74,97 @@ int store_events_sync(void)
 void store_events_close(void)
 {
 	sqlite3_finalize(insert_st);
-	sqlite3_finalize(insert_many_st);
 	sqlite3_finalize(read_st);
-	insert_st = insert_many_st = read_st = NULL;
-	for (size_t i = 0; i < EVENT_ROWS; i++) {
-		free(held[i].text);
-		held[i] = (struct held) {};
-	}
-	n_held = 0;
+	sqlite3_finalize(read_project_st);
+	insert_st = read_st = read_project_st = NULL;
+	free(chunk.buf);
+	chunk.buf = NULL;
+	chunk.cap = 0;
+	chunk_drop();
 }
 
-static void bind_held(sqlite3_stmt *st, int at, const struct held *h)
-{
-	sqlite3_bind_int64(st, at + 1, h->seq);
-	sqlite3_bind_text(st, at + 2, h->text, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, at + 3, h->text + h->entity, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, at + 4, h->text + h->entity_id, -1, SQLITE_STATIC);
-	if (h->project_id > 0)
-		sqlite3_bind_int64(st, at + 5, h->project_id);
-	else
-		sqlite3_bind_null(st, at + 5);
-	sqlite3_bind_int64(st, at + 6, h->time);
-	sqlite3_bind_text(st, at + 7, h->text + h->payload, -1, SQLITE_STATIC);
-}
-
-static int write_held(size_t n)
-{
-	sqlite3_stmt *st;
-	int r = 0;
-
-	if (n == EVENT_ROWS) {
-		st = prepared(&insert_many_st, EVENT_INSERT EVENT_ROW16 "," EVENT_ROW16);
-		if (!st)
-			return -EIO;
-		for (size_t i = 0; i < n; i++)
-			bind_held(st, (int) i * EVENT_COLS, &held[i]);
-		return store_step(st);
-	}
-	st = prepared(&insert_st, EVENT_INSERT EVENT_ROW);
-	if (!st)
-		return -EIO;
-	for (size_t i = 0; r >= 0 && i < n; i++) {
-		bind_held(st, 0, &held[i]);
-		r = store_step(st);
-	}
-	return r;
-}
-
+/* The chunk made so far, written (within the transaction). */
 int store_events_flush(void)
 {
-	size_t n = n_held;
+	sqlite3_stmt *st;
 	int r;
 
-	n_held = 0;
-	r = write_held(n);
-	/* a large payload's room is not kept (a result may be 256 KiB) */
-	for (size_t i = 0; i < n; i++)
-		if (held[i].cap > HELD_KEPT) {
-			free(held[i].text);
-			held[i].text = NULL;
-			held[i].cap = 0;
-		}
+	if (chunk.n == 0)
+		return 0;
+	st = prepared(&insert_st, "INSERT INTO event_chunks (last_seq, first_seq, project_id, events)"
+		      " VALUES (?, ?, ?, ?)");
+	if (!st) {
+		chunk_drop();
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, chunk.first_seq + (int64_t) chunk.n - 1);
+	sqlite3_bind_int64(st, 2, chunk.first_seq);
+	if (chunk.project_id > 0)
+		sqlite3_bind_int64(st, 3, chunk.project_id);
+	else
+		sqlite3_bind_null(st, 3);
+	sqlite3_bind_blob(st, 4, chunk.buf, (int) chunk.len, SQLITE_STATIC);
+	r = store_step(st);
+	chunk_drop();
 	return r;
+}
+
+static void put(const void *p, size_t n)
+{
+	if (chunk.len + n > chunk.cap) {
+		chunk.cap = chunk.cap * 2 > chunk.len + n ? chunk.cap * 2 : chunk.len + n + 4096;
+		chunk.buf = xrealloc(chunk.buf, chunk.cap);
+	}
+	memcpy(chunk.buf + chunk.len, p, n);
+	chunk.len += n;
+}
+
+static void put_field(const char *s)
+{
+	put(s, strlen(s));
+	put("\t", 1);
+}
+
+static void put_number(uint64_t v)
+{
+	char b[24];
+	size_t i = sizeof(b);
+
+	b[--i] = '\t';
+	do
+		b[--i] = (char) ('0' + v % 10);
+	while (v /= 10);
+	put(b + i, sizeof(b) - i);
 }
 
 int store_event_append(const char *type, const char *entity, const char *entity_id,
 		       int64_t project_id, const char *payload, int64_t *ret_seq)
 {
-	size_t lt = strlen(type) + 1, le = strlen(entity) + 1, li = strlen(entity_id) + 1;
-	struct held *h = &held[n_held];
 	size_t lp;
 	int r;
 
 	r = store_begin();
 	if (r < 0)
 		return r;
-	payload = payload ? payload : "{}";
-	lp = strlen(payload) + 1;
-	if (h->cap < lt + le + li + lp) {
-		h->cap = lt + le + li + lp;
-		h->text = xrealloc(h->text, h->cap);
-	}
-	memcpy(h->text, type, lt);
-	memcpy(h->text + (h->entity = lt), entity, le);
-	memcpy(h->text + (h->entity_id = lt + le), entity_id, li);
-	memcpy(h->text + (h->payload = lt + le + li), payload, lp);
-	h->seq = ++last_seq;
-	h->project_id = project_id;
-	h->time = now_usec();
-	if (++n_held == EVENT_ROWS)
+	project_id = project_id > 0 ? project_id : 0;
+	if (chunk.n > 0 && chunk.project_id != project_id)
 		(void) store_events_flush();    /* a failure fails the commit */
+	if (chunk.n == 0) {
+		chunk.first_seq = last_seq + 1;
+		chunk.project_id = project_id;
+	}
+	payload = payload ? payload : "{}";
+	lp = strlen(payload);
+	put_field(type);
+	put_field(entity);
+	put_field(entity_id);
+	put_number((uint64_t) now_usec());
+	put_number(lp);
+	put(payload, lp);
+	chunk.n++;
+	last_seq++;
+	if (chunk.n == CHUNK_EVENTS || chunk.len >= CHUNK_BYTES)
+		(void) store_events_flush();
 	if (ret_seq)
 		*ret_seq = last_seq;
 	return 0;
@@ -166,18 +175,95 @@ int64_t store_last_seq(void)
 	return last_seq;
 }
 
+/* One event of a chunk, as its record has it. */
+struct record {
+	const char *type, *entity, *entity_id, *payload;
+	size_t type_len, entity_len, entity_id_len, payload_len;
+	int64_t time;
+};
 
-static bool type_wanted(json_object *types, const char *type)
+/* The text up to the next TAB of [*p, end), and *p past it; NULL if none. */
+static const char *field(const char **p, const char *end, size_t *ret_len)
+{
+	const char *s = *p, *tab = memchr(s, '\t', (size_t) (end - s));
+
+	if (!tab)
+		return NULL;
+	*ret_len = (size_t) (tab - s);
+	*p = tab + 1;
+	return s;
+}
+
+static bool number(const char **p, const char *end, uint64_t *ret)
+{
+	size_t n;
+	const char *s = field(p, end, &n);
+	uint64_t v = 0;
+
+	if (!s || n == 0 || n > 19)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t) (s[i] - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+/* The record at *p, and *p past it; false if it is damaged. */
+static bool record_next(const char **p, const char *end, struct record *e)
+{
+	uint64_t time, len;
+
+	if (!(e->type = field(p, end, &e->type_len)) ||
+	    !(e->entity = field(p, end, &e->entity_len)) ||
+	    !(e->entity_id = field(p, end, &e->entity_id_len)) ||
+	    !number(p, end, &time) || !number(p, end, &len) || len > (uint64_t) (end - *p))
+		return false;
+	e->time = (int64_t) time;
+	e->payload = *p;
+	e->payload_len = (size_t) len;
+	*p += len;
+	return true;
+}
+
+static bool type_wanted(json_object *types, const struct record *e)
 {
 	size_t n;
 
 	if (!types)
 		return true;
 	n = json_object_array_length(types);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(json_object_get_string(json_object_array_get_idx(types, i)), type) == 0)
+	for (size_t i = 0; i < n; i++) {
+		json_object *t = json_object_array_get_idx(types, i);
+
+		if ((size_t) json_object_get_string_len(t) == e->type_len &&
+		    memcmp(json_object_get_string(t), e->type, e->type_len) == 0)
 			return true;
+	}
 	return false;
+}
+
+static int event_line(int64_t seq, int64_t project_id, const struct record *e, event_cb cb, void *userdata)
+{
+	char ts[32], pid[24];
+	char *line;
+	int r;
+
+	if (project_id > 0)
+		snprintf(pid, sizeof(pid), "\"p-%lld\"", (long long) project_id);
+	else
+		strcpy(pid, "null");
+	line = xasprintf("{\"seq\":%lld,\"type\":\"%.*s\",\"entity\":\"%.*s\","
+			 "\"entity_id\":\"%.*s\",\"project_id\":%s,\"time\":\"%s\","
+			 "\"payload\":%.*s}",
+			 (long long) seq, (int) e->type_len, e->type, (int) e->entity_len, e->entity,
+			 (int) e->entity_id_len, e->entity_id, pid, format_time(e->time, ts),
+			 (int) e->payload_len, e->payload);
+	r = cb(seq, line, userdata);
+	free(line);
+	return r;
 }
 
 /* Calls cb with each event line (a JSON object's text) after `after` up to
@@ -186,9 +272,11 @@ static bool type_wanted(json_object *types, const char *type)
 int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_object *types,
 		      size_t max, event_cb cb, void *userdata, int64_t *ret_last)
 {
-	sqlite3_stmt *st = prepared(&read_st, "SELECT seq, type, entity, entity_id, project_id, time, payload"
-				    " FROM events WHERE seq > ?1 AND seq <= ?2 AND (?3 = 0 OR project_id = ?3)"
-				    " ORDER BY seq LIMIT ?4");
+	sqlite3_stmt *st = project_id > 0
+		? prepared(&read_project_st, "SELECT first_seq, last_seq, project_id, events FROM event_chunks"
+			   " WHERE project_id = ?3 AND last_seq > ?1 AND first_seq <= ?2 ORDER BY last_seq LIMIT ?4")
+		: prepared(&read_st, "SELECT first_seq, last_seq, project_id, events FROM event_chunks"
+			   " WHERE last_seq > ?1 AND first_seq <= ?2 ORDER BY last_seq LIMIT ?4");
 	size_t sent = 0;
 	int64_t last = after;
 	int rc, r = 0;
@@ -196,43 +284,41 @@ int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_obje
 
 	if (!st)
 		return -EIO;
-	while (more && sent < max) {
+	while (r >= 0 && more && sent < max) {
+		int64_t from = last;
+
 		more = false;
 		sqlite3_bind_int64(st, 1, last);
 		sqlite3_bind_int64(st, 2, upto);
-		sqlite3_bind_int64(st, 3, project_id);
-		sqlite3_bind_int64(st, 4, 256);
-		while (sent < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			char ts[32], pid[24], *line;
-			int64_t seq = sqlite3_column_int64(st, 0);
-			const char *type = (const char *) sqlite3_column_text(st, 1);
+		if (project_id > 0)
+			sqlite3_bind_int64(st, 3, project_id);
+		sqlite3_bind_int64(st, 4, 64);
+		while (r >= 0 && sent < max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t seq = sqlite3_column_int64(st, 0), chunk_last = sqlite3_column_int64(st, 1);
+			int64_t pid = sqlite3_column_int64(st, 2);
+			const char *p = sqlite3_column_blob(st, 3);
+			const char *end = p + sqlite3_column_bytes(st, 3);
+			struct record e;
 
 			more = true;
-			last = seq;
-			if (!type_wanted(types, type))
-				continue;
-			if (sqlite3_column_type(st, 4) == SQLITE_NULL)
-				strcpy(pid, "null");
-			else
-				snprintf(pid, sizeof(pid), "\"p-%lld\"",
-					 (long long) sqlite3_column_int64(st, 4));
-			line = xasprintf("{\"seq\":%lld,\"type\":\"%s\",\"entity\":\"%s\","
-					 "\"entity_id\":\"%s\",\"project_id\":%s,\"time\":\"%s\","
-					 "\"payload\":%s}",
-					 (long long) seq, type, sqlite3_column_text(st, 2),
-					 sqlite3_column_text(st, 3), pid,
-					 format_time(sqlite3_column_int64(st, 5), ts),
-					 sqlite3_column_text(st, 6));
-			r = cb(seq, line, userdata);
-			free(line);
-			sent++;
-			if (r < 0)
-				break;
+			for (; r >= 0 && sent < max && seq <= chunk_last && seq <= upto; seq++) {
+				if (!p || !record_next(&p, end, &e)) {
+					r = errorf(-EIO, "database: event %lld is damaged", (long long) seq);
+					break;
+				}
+				if (seq <= last)
+					continue;
+				last = seq;
+				if (!type_wanted(types, &e))
+					continue;
+				r = event_line(seq, pid, &e, cb, userdata);
+				sent++;
+			}
 		}
 		sqlite3_reset(st);
-		if (r < 0)
-			break;
-		if (!more)
+		if (last == from)
+			more = false;   /* (a chunk past upto) */
+		if (r >= 0 && !more)
 			last = upto;    /* nothing more matches up to there */
 	}
 	sqlite3_clear_bindings(st);

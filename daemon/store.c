@@ -87,7 +87,7 @@ static const char *const sql[_Q_MAX] = {
 	[Q_WIPE_DEPS] = "DELETE FROM deps",
 	[Q_WIPE_TASKS] = "DELETE FROM tasks",
 	[Q_WIPE_PROJECTS] = "DELETE FROM projects",
-	[Q_WIPE_EVENTS] = "DELETE FROM events",
+	[Q_WIPE_EVENTS] = "DELETE FROM event_chunks",
 	[Q_WIPE_IDS] = "DELETE FROM sqlite_sequence",
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
 	[Q_COMMIT] = "COMMIT",
@@ -177,10 +177,15 @@ int store_open(const char *path)
 		return errorf(sqlerr(rc), "cannot open database '%s': %s", path,
 			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	sqlite3_busy_timeout(db, 5000);
-	r = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+	/* foreign keys are enforced once the schema is current: a migration
+	 * that makes a table again (011) must not cascade into its rows */
+	r = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
 	if (r < 0)
 		return r;
 	r = migrate();
+	if (r < 0)
+		return r;
+	r = exec("PRAGMA foreign_keys=ON;");
 	if (r < 0)
 		return r;
 	for (int i = 0; i < _Q_MAX; i++)

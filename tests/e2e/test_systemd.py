@@ -192,7 +192,7 @@ def ready_is_sent_once_the_database_is_open_and_the_socket_answers():
     db = sqlite3.connect(f"file:{d.state_dir}/dagd.db?mode=ro", uri=True)
     tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
     db.close()
-    assert {"projects", "tasks", "events"} <= tables, f"tables at READY=1: {tables}"
+    assert {"projects", "tasks", "event_chunks"} <= tables, f"tables at READY=1: {tables}"
     with d.client(timeout=5) as c:
         expect_eq(c.call("daemon.status")["pid"], d.proc.pid, "daemon.status right at READY=1")
     d.stop()

@@ -66,19 +66,50 @@ static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **
 	assert_int_equal(store_open(path), 0);
 }
 
+struct seen {
+	int64_t seqs[64];
+	char lines[4][512];     /* the first ones' text */
+	size_t n;
+};
+
+static int collect(int64_t seq, const char *line, void *userdata)
+{
+	struct seen *s = userdata;
+	json_object *o = json_tokener_parse(line);
+
+	assert_non_null(o);     /* every line is JSON */
+	json_object_put(o);
+	if (s->n < 4)
+		snprintf(s->lines[s->n], sizeof(s->lines[0]), "%s", line);
+	s->seqs[s->n++] = seq;
+	return 0;
+}
+
 static void changes_of_one_turn_share_one_commit_and_are_invisible_before_it(void **state)
 {
 	sqlite3 *db = peek();
 	struct project *p = mkproject("batch", false, 5);
 
+	json_object *types = json_tokener_parse("[\"TASK_CREATED\"]");
+	struct seen created = { 0 };
+	int64_t last, before;
+
+	flush();
+	before = store_last_seq();
 	mktasks(p, "a b c d e f g h");
 	assert_true(store_in_transaction());
-	/* another reader sees nothing of the batch yet */
+	assert_int_equal(store_last_seq(), before + 8);
+	/* another reader sees nothing of the batch yet, rows or events */
 	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 0);
+	assert_int_equal(scalar(db, "SELECT COALESCE(MAX(last_seq), 0) FROM event_chunks"), before);
 	flush();
 	assert_false(store_in_transaction());
 	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 8);
-	assert_int_equal(scalar(db, "SELECT count(*) FROM events WHERE type='TASK_CREATED'"), 8);
+	assert_int_equal(scalar(db, "SELECT MAX(last_seq) FROM event_chunks"), before + 8);
+	/* the eight events of one project share a row */
+	assert_int_equal(scalar(db, "SELECT count(*) FROM event_chunks WHERE last_seq > (SELECT MAX(last_seq) - 8 FROM event_chunks)"), 1);
+	assert_int_equal(store_events_read(0, store_last_seq(), 0, types, 64, collect, &created, &last), 8);
+	json_object_put(types);
 	sqlite3_close(db);
 }
 
@@ -120,20 +151,78 @@ static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state
 	sqlite3_close(db);
 }
 
-struct seen {
-	int64_t seqs[64];
-	size_t n;
-};
-
-static int collect(int64_t seq, const char *line, void *userdata)
+/* A database of schema 10 (before 011 made the tasks table again without
+ * its index of names, and 012 put events in chunks) keeps every row: the
+ * dependencies and attempt rules (which a cascade would have deleted), the
+ * last id given, the events with their seqs, types and payloads. */
+static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 {
-	struct seen *s = userdata;
-	json_object *o = json_tokener_parse(line);
+	json_object *types = json_tokener_parse("[\"TASK_CREATED\"]");
+	struct seen read = { 0 };
+	struct project *p;
+	struct task *made;
+	char path[128];
+	int64_t last;
+	sqlite3 *db;
+	int n;
 
-	assert_non_null(o);     /* every line is JSON */
-	json_object_put(o);
-	s->seqs[s->n++] = seq;
-	return 0;
+	store_close();
+	engine_free();
+	snprintf(path, sizeof(path), "%s/ten.db", unit_dir());
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (int v = 0; v < 10; v++)
+		assert_int_equal(sqlite3_exec(db, schema_migrations[v], NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"PRAGMA user_version = 10;"
+		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'ten', 1, 2);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
+		" VALUES (1, 1, 'a', 'A', '\"true\"', 'ready', 5, 6), (2, 1, 'b', 'B', '\"true\"', 'waiting', 5, 6),"
+		" (3, 1, 'gone', 'G', '\"true\"', 'ready', 5, 6);"
+		"DELETE FROM tasks WHERE id = 3;"
+		"INSERT INTO deps (task_id, depends_on) VALUES (2, 1);"
+		"INSERT INTO task_attempts (task_id, max_lost_retries) VALUES (2, 7);"
+		"INSERT INTO events (seq, type, entity, entity_id, project_id, time, payload) VALUES"
+		" (1, 'PROJECT_CREATED', 'project', 'p-1', 1, 1000001, '{\"name\":\"ten\"}'),"
+		" (2, 'TASK_CREATED', 'task', 't-1', 1, 1000002, '{\"task\":{\"title\":\"A\\tb\"}}'),"
+		" (3, 'DAEMON_STARTED', 'daemon', '-', NULL, 1000003, '{}');", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path), 0);
+	assert_int_equal(engine_load(), 0);
+	p = project_find("ten");
+	assert_non_null(p);
+	assert_int_equal(T(p, "b")->n_deps, 1);
+	assert_ptr_equal(T(p, "b")->deps[0], T(p, "a"));
+	assert_int_equal(T(p, "b")->unmet, 1);
+	assert_int_equal(T(p, "b")->max_lost_retries, 7);
+	assert_int_equal(store_last_seq(), 3);
+	/* a name taken is still refused, now by the daemon's index alone */
+	{
+		json_object *list = json_tokener_parse("[{\"name\":\"a\",\"title\":\"x\",\"command\":\"true\"}]");
+		struct task **none = NULL;
+
+		assert_int_equal(task_create_batch(p, list, true, &none), -EEXIST);
+		free(none);
+		json_object_put(list);
+		flush();
+	}
+	mktasks(p, "c");
+	flush();
+	made = T(p, "c");
+	assert_int_equal(made->id, 4);                   /* 3 was given once */
+	n = store_events_read(0, store_last_seq(), 0, NULL, 64, collect, &read, &last);
+	assert_int_equal(n, (int) read.n);
+	assert_true(n >= 4);
+	for (size_t i = 0; i < read.n; i++)
+		assert_int_equal(read.seqs[i], (int64_t) i + 1);
+	assert_string_equal(read.lines[1], "{\"seq\":2,\"type\":\"TASK_CREATED\",\"entity\":\"task\",\"entity_id\":\"t-1\","
+			    "\"project_id\":\"p-1\",\"time\":\"1970-01-01T00:00:01.000002Z\","
+			    "\"payload\":{\"task\":{\"title\":\"A\\tb\"}}}");
+	assert_non_null(strstr(read.lines[2], "\"project_id\":null"));
+	memset(&read, 0, sizeof(read));
+	assert_int_equal(store_events_read(0, store_last_seq(), p->id, types, 64, collect, &read, &last), 2);
+	assert_int_equal(read.seqs[0], 2);
+	json_object_put(types);
 }
 
 static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **state)
@@ -168,6 +257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_database_from_a_newer_dagd_is_refused_with_a_clear_message, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_of_an_older_schema_is_migrated_with_its_data, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_database_of_schema_10_keeps_its_tasks_ids_and_events, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 	};
 
