@@ -372,6 +372,50 @@ static int do_update(struct ctl *c, json_object *changes, bool dry_run, const ch
 	return 0;
 }
 
+static void add_name(json_object *names, json_object *v)
+{
+	if (json_object_is_type(v, json_type_string) && !ctl_is_task_id(json_object_get_string(v)))
+		json_object_array_add(names, json_object_get(v));
+}
+
+/* The project's tasks the file's tasks name (as themselves, as
+ * dependencies, as what they map over): what the file is compared with,
+ * read at the cost of the file, not of a project of a million tasks.  A
+ * mapped task's children are not named by the file: if the project has
+ * a mapped task among them, all its tasks are read. */
+static int list_named(struct ctl *c, const char *project, json_object *tasks, json_object **ret)
+{
+	_cleanup_(json_object_putp) json_object *args = json_object_new_object(), *names = json_object_new_array();
+	json_object *have;
+	int r;
+
+	for (size_t i = 0; i < json_object_array_length(tasks); i++) {
+		json_object *f = json_object_array_get_idx(tasks, i), *v, *deps;
+
+		if (json_object_object_get_ex(f, "name", &v))
+			add_name(names, v);
+		if (json_object_object_get_ex(f, "map_over", &v))
+			add_name(names, v);
+		deps = ctl_get(f, "depends_on", json_type_array);
+		for (size_t k = 0; deps && k < json_object_array_length(deps); k++)
+			add_name(names, json_object_array_get_idx(deps, k));
+	}
+	json_object_object_add(args, "project", json_object_new_string(project));
+	json_object_object_add(args, "names", json_object_get(names));
+	r = ctl_call(c, "task.list", args, ret);
+	if (r < 0)
+		return r;
+	have = ctl_expect(*ret, "tasks", json_type_array);
+	for (size_t i = 0; have && i < json_object_array_length(have); i++)
+		if (ctl_get(json_object_array_get_idx(have, i), "map_over", json_type_string)) {
+			json_object_put(*ret);
+			*ret = NULL;
+			json_object_object_del(args, "names");
+			return ctl_call(c, "task.list", args, ret);
+		}
+	return 0;
+}
+
 /* apply to the project the file names, if it exists: 0 if it does not (the
  * caller creates it), 1 once done, or a negative errno. */
 int apply_existing(struct ctl *c, const char *path, json_object *spec, bool update) {
@@ -388,9 +432,7 @@ int apply_existing(struct ctl *c, const char *path, json_object *spec, bool upda
 	r = apply_find_project(c, json_object_get_string(ctl_get(spec, "project", json_type_string)), &p);
 	if (r < 0 || !p)
 		return r;
-	args = json_object_new_object();
-	json_object_object_add(args, "project", json_object_new_string(ctl_str(p, "id")));
-	r = ctl_call(c, "task.list", args, &result);
+	r = list_named(c, ctl_str(p, "id"), tasks, &result);
 	if (r < 0)
 		return r;
 	have = ctl_expect(result, "tasks", json_type_array);

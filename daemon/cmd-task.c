@@ -4,6 +4,7 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,7 +23,7 @@ static const char *const add_batch_args[] = { "project", "tasks", "create_projec
 static const char *const task_id_args[] = { "task_id", NULL };
 #define LIST_CHUNK 512
 
-static const char *const list_args[] = { "project", "status", "after", "limit", NULL };
+static const char *const list_args[] = { "project", "status", "names", "after", "limit", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
 static const char *const retry_args[] = { "task_id", "downstream", "dry_run", NULL };
 static const char *const unblocked_args[] = { "project", "limit", NULL };
@@ -156,12 +157,65 @@ static int cmd_task_get(struct req *r)
 	return k < 0 ? reply_errno(r, k) : task_reply(r, t);
 }
 
+/* What a listing walks: the project's tasks (or every task) by id, or
+ * those of some names, found by name and put in id order (what `dagctl
+ * apply` compares its file with, at the cost of the file, not of the
+ * project). */
+struct listing {
+	struct project *p;
+	const bool *want;
+	struct task **named;    /* by names: those found, wanted, in id order */
+	size_t n_named, at;
+	bool by_name;
+};
+
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = (*(struct task *const *) a)->id, y = (*(struct task *const *) b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int listing_names(struct listing *l, json_object *names, int64_t after)
+{
+	size_t n = json_object_array_length(names), m = 0;
+
+	l->by_name = true;
+	l->named = calloc(n ? n : 1, sizeof(*l->named));
+	if (!l->named)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		json_object *v = json_object_array_get_idx(names, i);
+		struct task *t;
+
+		if (!json_object_is_type(v, json_type_string))
+			return errorf(-EINVAL, "argument 'names' must be an array of task names");
+		t = names_get(&l->p->names, json_object_get_string(v));
+		if (t && t->id > after && l->want[t->status])
+			l->named[m++] = t;
+	}
+	qsort(l->named, m, sizeof(*l->named), by_id);
+	/* a name given twice is listed once */
+	for (size_t i = 0; i < m; i++)
+		if (l->n_named == 0 || l->named[l->n_named - 1] != l->named[i])
+			l->named[l->n_named++] = l->named[i];
+	return 0;
+}
+
+static struct task *listing_next(struct listing *l, int64_t after)
+{
+	if (!l->by_name)
+		return task_next(l->p, l->want, after);
+	return l->at < l->n_named ? l->named[l->at++] : NULL;
+}
+
 static int cmd_task_list(struct req *r)
 {
 	struct project *p = NULL;
-	json_object *st = NULL, *o;
+	json_object *st = NULL, *o, *names = NULL;
 	struct jw w = { 0 };
 	bool want[_ST_MAX];
+	struct listing l = { 0 };
 	const char *s;
 	int64_t after, last = 0;
 	size_t limit, n = 0;
@@ -196,16 +250,29 @@ static int cmd_task_list(struct req *r)
 			want[x] = true;
 		}
 	}
+	l.p = p;
+	l.want = want;
+	if (json_object_object_get_ex(r->args, "names", &names)) {
+		if (!p)
+			return reply_error(r, "bad_request", "argument 'names' needs 'project'");
+		if (!json_object_is_type(names, json_type_array))
+			return reply_error(r, "bad_request", "argument 'names' must be an array of task names");
+		k = listing_names(&l, names, after);
+		if (k < 0) {
+			free(l.named);
+			return reply_errno(r, k);
+		}
+	}
 	/* by id, from after on: a page, then whether another task follows */
 	o = json_object_new_object();
 	jw_open(&w, '[');
-	for (struct task *t = task_next(p, want, after); t;) {
+	for (struct task *t = listing_next(&l, after); t;) {
 		struct task *chunk[LIST_CHUNK];
 		size_t m = 0;
 
 		/* a chunk at a time: its definitions read together, and let go
 		 * if too many are held (a listing of every task) */
-		for (; t && m < LIST_CHUNK && !(limit && n + m == limit); t = task_next(p, want, t->id))
+		for (; t && m < LIST_CHUNK && !(limit && n + m == limit); t = listing_next(&l, t->id))
 			chunk[m++] = t;
 		task_defs_prefetch(chunk, m);
 		for (size_t i = 0; i < m; i++)
@@ -221,6 +288,7 @@ static int cmd_task_list(struct req *r)
 			break;
 		}
 	}
+	free(l.named);
 	jw_close(&w, ']');
 	json_object_object_add(o, "tasks", jw_value(&w));
 	return reply_ok(r, o);

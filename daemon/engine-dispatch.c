@@ -262,6 +262,20 @@ static json_object *empty_or_parse(const char *text)
 	return !text || strcmp(text, "{}") == 0 ? NULL : json_parse(text);
 }
 
+/* "NAME=value", as an environment has it (a spawn makes a dozen) */
+static char *env_var(const char *name, const char *value)
+{
+	size_t ln = strlen(name), lv = strlen(value);
+	char *s = malloc(ln + lv + 2);
+
+	if (!s)
+		abort();
+	memcpy(s, name, ln);
+	s[ln] = '=';
+	memcpy(s + ln + 1, value, lv + 1);
+	return s;
+}
+
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
@@ -293,28 +307,28 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	if (!envp)
 		abort();
 	if (!json_object_object_get_ex(env, "PATH", NULL))
-		envp[n++] = xasprintf("PATH=%s", path ? path : "/usr/local/bin:/usr/bin:/bin");
+		envp[n++] = env_var("PATH", path ? path : "/usr/local/bin:/usr/bin:/bin");
 	if (home && !json_object_object_get_ex(env, "HOME", NULL))
-		envp[n++] = xasprintf("HOME=%s", home);
+		envp[n++] = env_var("HOME", home);
 	if (env) {
 		json_object_object_foreach(env, k, v) {
 			_cleanup_free_ char *val = arg_text(t, json_object_get_string(v), false, render, &r);
 
-			envp[n++] = xasprintf("%s=%s", k, val);
+			envp[n++] = env_var(k, val);
 		}
 	}
 	if (inputs_path)
-		envp[n++] = xasprintf("DAGD_INPUTS=%s", inputs_path);
+		envp[n++] = env_var("DAGD_INPUTS", inputs_path);
 	if (task_def(t)->item)
-		envp[n++] = xasprintf("DAGD_ITEM=%s", task_def(t)->item);
+		envp[n++] = env_var("DAGD_ITEM", task_def(t)->item);
 	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
 	snprintf(att, sizeof(att), "%u", t->attempt);
-	envp[n++] = xasprintf("DAGD_TASK_ID=%s", task_id_string(t->id, idbuf));
-	envp[n++] = xasprintf("DAGD_PROJECT_ID=%s", pid);
-	envp[n++] = xasprintf("DAGD_SANDBOX_ID=%s", sb->id);
-	envp[n++] = xasprintf("DAGD_ATTEMPT=%s", att);
-	envp[n++] = xasprintf("DAGD_SOCKET=%s", D.socket_path);
-	envp[n++] = xasprintf("DAGD_TASK_TOKEN=%s", task_def(t)->token ? task_def(t)->token : "");
+	envp[n++] = env_var("DAGD_TASK_ID", task_id_string(t->id, idbuf));
+	envp[n++] = env_var("DAGD_PROJECT_ID", pid);
+	envp[n++] = env_var("DAGD_SANDBOX_ID", sb->id);
+	envp[n++] = env_var("DAGD_ATTEMPT", att);
+	envp[n++] = env_var("DAGD_SOCKET", D.socket_path);
+	envp[n++] = env_var("DAGD_TASK_TOKEN", task_def(t)->token ? task_def(t)->token : "");
 	n += finally_env(t, envp + n);  /* DAGD_DAG_*: a finally task's */
 
 	/* the project's options, with the task's over them (most tasks have

@@ -100,7 +100,7 @@ static void result_from_file(struct task *t, const struct sandbox *sb)
 		return;
 	}
 	buf[n] = 0;
-	v = json_tokener_parse(buf);
+	v = json_parse(buf);
 	if (!v && strcmp(buf, "null") != 0) {
 		log_warning("task t-%lld: ignoring %s: not JSON", (long long) t->id, path);
 		return;

@@ -397,6 +397,26 @@ def apply_again_changes_nothing_and_a_changed_file_needs_update_for_tasks_not_st
 
 
 @test
+def apply_of_part_of_a_project_compares_only_what_the_file_names():
+    """A file of some of a project's tasks (one depends on a task it does not
+    list) is compared with those: applied again it changes nothing, and a
+    change of its dependency to another task not listed is seen."""
+    d, w = daemon(), workdir()
+    pn = f"applied-part-{os.getpid()}"
+    ctl_ok(d, "apply", write(w, "dag.json", dag(pn)))
+    part = {"project": pn, "tasks": [{"name": "x", "title": "X", "command": "true", "depends_on": ["d", "e"]}]}
+    assert ctl_ok(d, "apply", write(w, "part.json", part)).endswith("1 added, 0 unchanged\n"), "the part added"
+    before = seq(d)
+    expect_eq(ctl_ok(d, "apply", write(w, "part.json", part)), "0 added, 1 unchanged\n", "the part again")
+    expect_eq(ctl_ok(d, "apply", write(w, "dag.json", dag(pn))), "0 added, 5 unchanged\n", "the rest again")
+    part["tasks"][0]["depends_on"] = ["d", "c"]
+    rc, out, err = d.dagctl("apply", write(w, "part.json", part))
+    expect_eq(rc, 1, f"a dependency changed ({err.strip()})")
+    assert "tasks[0] ('x')" in err and "depends_on" in err, err
+    expect_eq(d.events(before), [], "nothing changed")
+
+
+@test
 def apply_names_the_task_by_index_and_name_and_a_file_not_json_by_line_and_column():
     d, w = daemon(), workdir()
     pn = f"applied-bad-{os.getpid()}"

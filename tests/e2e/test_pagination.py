@@ -89,5 +89,31 @@ def dagctl_lists_more_than_a_page_without_being_asked():
     d.stop()
 
 
+@test(timeout=60)
+def a_listing_by_names_gives_those_that_exist_in_id_order_by_pages():
+    d = Daemon().start()
+    p, other = d.project(autonomous=False), d.project(autonomous=False)
+    made = d.call("task.add_batch", project=p["id"], tasks=[
+        {"name": f"n{i}", "title": "t", "command": "true"} for i in range(40)])["tasks"]
+    d.call("task.add_batch", project=other["id"], tasks=[{"name": "n5", "title": "t", "command": "true"}])
+    ids = {t["name"]: t["id"] for t in made}
+    d.call("task.hold", task_id=ids["n7"])
+    names = ["n30", "gone", "n7", "n5", "n30", "n12", "n39", "n0"]
+    got = [(t["name"], t["id"]) for t in d.call("task.list", project=p["id"], names=names)["tasks"]]
+    expect_eq(got, [(n, ids[n]) for n in ("n0", "n5", "n7", "n12", "n30", "n39")],
+              "those that exist, of this project, once each, by id")
+    ids_by_pages, pages = walk(d, "task.list", "tasks", project=p["id"], names=[f"n{i}" for i in range(40, -1, -1)])
+    expect_eq((ids_by_pages, pages), ([t["id"] for t in made], 3), "by names, by pages of 17")
+    expect_eq([t["name"] for t in d.call("task.list", project=p["id"], names=names, status="ready")["tasks"]],
+              ["n0", "n5", "n7", "n12", "n30", "n39"], "with a status filter")
+    expect_eq(d.call("task.list", project=p["id"], names=[])["tasks"], [], "no names: none")
+    before = d.call("daemon.status")["last_event_seq"]
+    for args in ({"names": ["n1"]}, {"project": p["id"], "names": "n1"},
+                 {"project": p["id"], "names": ["n1", 7]}):
+        expect_error(d.call, "bad_request", "task.list", **args)
+    expect_eq(d.call("daemon.status")["last_event_seq"], before, "events (nothing changed)")
+    d.stop()
+
+
 if __name__ == "__main__":
     main()
