@@ -158,25 +158,41 @@ int task_check_options(const struct project *p, json_object *args)
 			     r == 0 ? o : NULL);
 }
 
+/* Does the task give nothing but a name, title, command and dependencies
+ * (as most of a big batch does)?  Then the twenty other arguments are not
+ * each looked up to be found absent. */
+bool task_args_plain(json_object *args)
+{
+	json_object_object_foreach(args, k, v) {
+		(void) v;
+		if (strcmp(k, "name") != 0 && strcmp(k, "title") != 0 && strcmp(k, "command") != 0 &&
+		    strcmp(k, "depends_on") != 0)
+			return false;
+	}
+	return true;
+}
+
 int check_task_args(const struct project *p, json_object *args, bool need_name)
 {
 	const char *s, *executor;
 	json_object *o;
 	uint64_t u;
 	int64_t i;
+	bool plain;
 	int r;
 
 	if (!json_object_is_type(args, json_type_object))
 		return errorf(-EINVAL, "each task must be an object");
+	plain = task_args_plain(args);
 	r = arg_required(arg_string(args, "title", &s), "title");
 	if (r < 0)
 		return r;
 	if (!*s || strlen(s) > 1024)
 		return errorf(-EINVAL, "argument 'title' must be 1-1024 characters");
-	r = attempts_check_args(args);          /* kind, retry rules, pools */
+	r = plain ? 0 : attempts_check_args(args);      /* kind, retry rules, pools */
 	if (r < 0)
 		return r;
-	r = check_command(args, "command", !attempts_is_approval(args));
+	r = check_command(args, "command", plain || !attempts_is_approval(args));
 	if (r < 0)
 		return r;
 	r = arg_string(args, "name", &s);
@@ -186,6 +202,8 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return errorf(-EINVAL, "task name '%s' must be 1-128 of A-Z a-z 0-9 . _ - and not look like a task id", s);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	if (plain)
+		return (r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT ? r : 0;
 	r = arg_object(args, "env", &o);
 	if (r == 0) {
 		json_object_object_foreach(o, k, v) {

@@ -37,7 +37,7 @@ static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
 
 /* A task of the batch, made but not yet in the engine: its id and project
  * come when the batch is created; name is its (taken). */
-static struct task *task_new(json_object *args, char *name)
+static struct task *task_new(json_object *args, char *name, bool plain)
 {
 	struct task *t = calloc(1, sizeof(*t));
 	const char *s;
@@ -56,6 +56,14 @@ static struct task *task_new(json_object *args, char *name)
 	task_def(t)->title = xstrdup(s);
 	json_object_object_get_ex(args, "command", &o);
 	task_def(t)->command = xstrdup(json_text(o));
+	t->created_at = t->updated_at = t->status_changed_at = now_usec();
+	t->status = ST_WAITING;
+	if (plain) {
+		task_def(t)->env = xstrdup("{}");
+		task_def(t)->executor_options = xstrdup("{}");
+		t->max_lost_retries = 3;
+		return t;
+	}
 	task_def(t)->env = xstrdup(arg_object(args, "env", &o) == 0 ? json_text(o) : "{}");
 	if (arg_string(args, "cwd", &s) == 0)
 		task_def(t)->cwd = xstrdup(s);
@@ -75,8 +83,6 @@ static struct task *task_new(json_object *args, char *name)
 	attempts_from_args(t, args);
 	(void) arg_bool(args, "finally", &t->finally);
 	(void) task_trigger_set(t, t->finally ? "all_done" : arg_string(args, "trigger", &s) == 0 ? s : NULL);
-	t->created_at = t->updated_at = t->status_changed_at = now_usec();
-	t->status = ST_WAITING;
 	return t;
 }
 
@@ -174,6 +180,7 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 	struct newtask *nt = &b->nt[i];
 	json_object *deps = NULL;
 	const char *name = NULL, *s;
+	bool plain = json_object_is_type(args, json_type_object) && task_args_plain(args);
 	int64_t mc;
 	int r;
 
@@ -189,7 +196,7 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 			return r;       /* (named already) */
 	}
 	r = check_task_args(p, args, b->batch);
-	if (r >= 0)
+	if (r >= 0 && !plain)
 		r = task_check_cwd(args, p ? p->executor : executor);
 	if (r >= 0 && name && (p ? names_get(&p->names, name) : NULL))
 		r = errorf(-EEXIST, "a task named '%s' exists already in this project", name);
@@ -197,7 +204,8 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 		return batch_error(b, i, name, r);
 	if (name && bname_slot(bn, cap, name)->name)
 		return errorf(-EINVAL, "two tasks of the batch are named '%s'", name);
-	(void) arg_bool(args, "finally", &nt->finally);
+	if (!plain)
+		(void) arg_bool(args, "finally", &nt->finally);
 	if (nt->finally && !b->batch)
 		return errorf(-EINVAL, "'finally' is for a task of a batch (task.add_batch, dagctl apply): "
 			      "it runs once every other task of the batch finished");
@@ -215,12 +223,12 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 	nt->deps = calloc(nt->n_given + (nt->finally ? b->n : 0) + 1, sizeof(int));
 	if (!nt->deps)
 		abort();
-	nt->options = !p && (json_object_object_get_ex(args, "executor", NULL) ||
-			     json_object_object_get_ex(args, "executor_options", NULL));
-	if (arg_string(args, "map_over", &s) == 0)
+	nt->options = !plain && !p && (json_object_object_get_ex(args, "executor", NULL) ||
+				       json_object_object_get_ex(args, "executor_options", NULL));
+	if (!plain && arg_string(args, "map_over", &s) == 0)
 		nt->map_over = xstrdup(s);
-	nt->t = task_new(args, name ? xstrdup(name) : NULL);
-	if (arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
+	nt->t = task_new(args, name ? xstrdup(name) : NULL, plain);
+	if (!plain && arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
 		nt->t->map_concurrency = (unsigned) mc;
 	if (name) {
 		b->names[i] = nt->t->name;

@@ -111,6 +111,7 @@ void task_payload_emit(const struct task *t, const char *type);
 json_object *ids_to_json(struct task **list, size_t n);
 void clear_str(char **p);
 void set_str(char **p, const char *s);
+bool task_args_plain(json_object *args);
 int check_task_args(const struct project *p, json_object *args, bool need_name);
 
 /* The engine's rooms, for each other.  The engine is split by job: engine.c
