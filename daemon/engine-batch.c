@@ -39,15 +39,13 @@ static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
  * come when the batch is created; name is its (taken). */
 static struct task *task_new(json_object *args, char *name)
 {
-	struct task *t = calloc(1, sizeof(*t));
+	struct task *t = task_alloc();
 	const char *s;
 	json_object *o;
 	bool finally;
 	uint64_t u;
 	int64_t i;
 
-	if (!t)
-		abort();
 	task_def_new(t);
 	t->heap_idx = -1;
 	t->priority = PRIO_MEDIUM;

@@ -83,10 +83,8 @@ static int project_loaded(const struct project_row *r)
 
 static int task_loaded(const struct task_row *r)
 {
-	struct task *t = calloc(1, sizeof(*t));
+	struct task *t = task_alloc();
 
-	if (!t)
-		abort();
 	t->id = r->id;
 	t->project = r->project_id >= 0 && (size_t) r->project_id < n_projects ? projects[r->project_id] : NULL;
 	t->name = xstrdup(r->name);

@@ -89,12 +89,10 @@ int map_find_dep(const char *map_over, const char *const *given, size_t n, const
 
 static struct task *child_new(struct task *t, size_t i, json_object *item, int64_t now)
 {
-	struct task *c = calloc(1, sizeof(*c));
+	struct task *c = task_alloc();
 	struct task_ext *x;
 	char id[24];
 
-	if (!c)
-		abort();
 	task_def_new(c);
 	c->id = next_task_id++;
 	c->project = t->project;

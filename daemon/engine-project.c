@@ -236,7 +236,7 @@ void task_free(struct task *t)
 	free(t->name);
 	free(t->deps);
 	free(t->rdeps);
-	free(t);
+	task_release(t);
 }
 
 void project_free(struct project *p)

@@ -135,6 +135,8 @@ void arm_backoff(struct task *t);
 json_object *task_succeeded(struct task *t, const char *sandbox_id);
 void task_failed(struct task *t, const char *message);
 /* engine-mem.c */
+struct task *task_alloc(void);          /* zeroed, from a slab */
+void task_release(struct task *t);
 struct task_ext *task_ext(struct task *t);     /* for writing: made on first use */
 void task_ext_free(struct task *t);
 /* engine-project.c */
