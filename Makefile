@@ -67,6 +67,7 @@ DAEMON_SRCS = \
 	daemon/engine-inputs.c \
 	daemon/engine-map.c \
 	daemon/engine-def.c \
+	daemon/engine-mem.c \
 	daemon/engine-event.c \
 	daemon/template.c \
 	daemon/names.c \

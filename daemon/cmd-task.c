@@ -420,7 +420,7 @@ static int cmd_task_logs(struct req *r)
 	k = arg_bool(r->args, "validation", &validation);
 	if (k < 0 && k != -ENOENT)
 		return reply_errno(r, k);
-	if (validation && !t->validation_command)
+	if (validation && !ext_of(t)->validation_command)
 		return reply_error(r, "invalid_state", "task %s has no validation command",
 				   task_id_string(t->id, id));
 

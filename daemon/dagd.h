@@ -151,11 +151,21 @@ struct sandbox {
 	struct sandbox *next;
 };
 
+/* When things happened to a task: usec since the epoch, 0 not yet
+ * (task_time(), task_set_time()). */
+enum task_at { AT_CREATED, AT_UPDATED, AT_STARTED, AT_FINISHED, AT_STATUS_CHANGED, _AT_MAX };
+
+/* Times of a task, those in set (1 << AT_*) given. */
+struct task_times {
+	int64_t at[_AT_MAX];
+	unsigned set;
+};
+
 /* What a task is, as against where it stands: its definition and its
- * outcome, read from the database when asked for (task_def()) and let go
- * at the end of the turn unless a sandbox of the task is live; the
- * scheduler needs none of it.  A million tasks waiting cost their state,
- * not their commands. */
+ * outcome (its last sandbox, its times), read from the database when asked
+ * for (task_def()) and let go at the end of the turn unless a sandbox of
+ * the task is live; the scheduler needs none of it.  A million tasks
+ * waiting cost their state, not their commands. */
 struct task_def {
 	char *title;
 	char *command;                  /* JSON: an array of strings, or a string */
@@ -167,73 +177,87 @@ struct task_def {
 	char *token;
 	char *report;                   /* the accepted task.complete reply, JSON text */
 	char *item;                     /* a child: its item, JSON text */
+	char *sandbox_id;               /* its last attempt's */
+	char *sandbox_executor;
+	char *sandbox_handle;
+	int64_t at[_AT_MAX];            /* AT_*: read task_time() */
 	bool lost;                      /* could not be read: never written back */
 };
 
-struct task {
-	int64_t id;
-	struct project *project;
-	char *name;
-	struct task_def *def;            /* its definition and outcome; NULL: in the database */
+/* What few tasks set, out of struct task: options other than the defaults,
+ * the retry rules, pools, approval, fan-out, and the timers of a backoff and
+ * of an approval.  NULL for a task that sets none of it; ext_of() reads the
+ * defaults then (task_ext_default), task_ext() makes it on the first write
+ * (engine-mem.c).  A million tasks with no options cost no extension. */
+struct task_ext {
 	char *executor;                 /* NULL: the project's */
-	enum priority priority;
-	uint64_t timeout_usec;
-	unsigned max_retries;
-	uint64_t backoff_usec;
 	char *validation_command;
 	struct trigger *trigger;        /* NULL: all_succeeded (trigger.h) */
-	bool finally;                   /* runs once the rest of its batch finished */
-
-	enum status status;
-	bool released;
-	bool paused;                    /* its sandbox's processes stopped (task.pause) */
-	bool held;                      /* by an operator: never dispatched */
-	unsigned attempt;               /* sandboxes started, ever */
-	unsigned tries;                 /* attempts since the last task.retry */
-	unsigned reserved;              /* ready: its next attempt's number, reserved; 0 none */
-	bool reserve_ready;             /* that reservation is committed (engine-dispatch.c) */
-	int64_t not_before;             /* usec; 0 none */
-	char *sandbox_id;
-	char *sandbox_executor;
-	char *sandbox_handle;
-	int64_t created_at, updated_at, started_at, finished_at;
-	int64_t status_changed_at;
-
-	struct task **deps;             /* what it depends on */
-	size_t n_deps;
-	struct task **rdeps;            /* what depends on it */
-	size_t n_rdeps;
-	unsigned unmet;                 /* deps not completed */
-
-	ssize_t heap_idx;               /* -1: not in its project's heap */
-	uint32_t dirty_pos;             /* its place in the rows to write + 1; 0: none */
-	uint32_t def_pos;               /* its place among the definitions in memory + 1 */
-	struct sandbox *sb;             /* the live sandbox of its current attempt */
+	uint64_t timeout_usec;          /* 0: none */
+	uint64_t backoff_usec;          /* 1 s unless set */
+	unsigned max_retries;
 	sd_event_source *backoff;
 
 	/* retries that know why, pools, approval (engine-attempts.c,
 	 * engine-pools.c, engine-approval.c; stored in task_attempts) */
 	uint64_t exit_codes[4];         /* retry_on_exit or no_retry_on_exit: a bitmap of 0..255 */
 	int8_t exit_rule;               /* EXIT_RULE_* */
-	unsigned max_lost_retries;
+	bool approve_on_timeout;
+	unsigned max_lost_retries;      /* 3 unless set */
 	unsigned lost_tries;            /* lost sandboxes retried since the last task.retry */
 	uint64_t max_retry_duration_usec;       /* 0: none */
 	int64_t first_started_at;       /* usec: the first attempt since the last task.retry */
 	struct pool_use *pools;
 	size_t n_pools;
-	bool approval;                  /* kind "approval": an operator decides, no sandbox */
-	bool approve_on_timeout;
 	int64_t approval_deadline;      /* usec; 0: none */
 	sd_event_source *approval_timer;
 	/* fan-out (engine-map.c) */
 	int64_t map_over;               /* the dependency whose result it maps over; 0: none */
+	int64_t map_parent;             /* a child: the mapped task; 0: none */
 	unsigned map_concurrency;       /* its children at most this many at a time; 0: no limit */
-	bool expanded;                  /* its children exist (map_count of them) */
 	unsigned map_count;
 	unsigned map_active;            /* its children holding a slot */
-	int64_t map_parent;             /* a child: the mapped task; 0: none */
 	unsigned map_index;             /* a child: its item's index */
+	bool expanded;                  /* its children exist (map_count of them) */
 };
+
+/* A task as the scheduler holds it: what every task needs, and no more
+ * (its definition and outcome are in def when read, what few set in ext). */
+struct task {
+	int64_t id;
+	struct project *project;
+	char *name;
+	struct task_def *def;            /* its definition and outcome; NULL: in the database */
+	struct task_ext *ext;            /* what few set; NULL: the defaults (ext_of()) */
+	struct sandbox *sb;             /* the live sandbox of its current attempt */
+	struct task **deps;             /* what it depends on */
+	struct task **rdeps;            /* what depends on it */
+	uint32_t n_deps, n_rdeps;
+	uint32_t unmet;                 /* deps not completed */
+	int32_t heap_idx;               /* -1: not in its project's heap */
+	uint32_t dirty_pos;             /* its place in the rows to write + 1; 0: none */
+	uint32_t def_pos;               /* its place among the definitions in memory + 1 */
+	unsigned attempt;               /* sandboxes started, ever */
+	unsigned tries;                 /* attempts since the last task.retry */
+	unsigned reserved;              /* ready: its next attempt's number, reserved; 0 none */
+	enum status status : 8;
+	enum priority priority : 8;
+	bool finally : 1;               /* runs once the rest of its batch finished */
+	bool approval : 1;              /* kind "approval": an operator decides, no sandbox */
+	bool released : 1;
+	bool paused : 1;                /* its sandbox's processes stopped (task.pause) */
+	bool held : 1;                  /* by an operator: never dispatched */
+	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
+	int64_t not_before;             /* usec; 0 none */
+};
+
+extern const struct task_ext task_ext_default;
+
+/* The task's extension, or the defaults: for reading. */
+static inline const struct task_ext *ext_of(const struct task *t)
+{
+	return t->ext ? t->ext : &task_ext_default;
+}
 
 enum { EXIT_RULE_NONE, EXIT_RULE_RETRY_ON, EXIT_RULE_NO_RETRY_ON };
 

@@ -65,7 +65,7 @@ void add_edge(struct task *t, struct task *on, bool store)
 		(void) store_dep_insert(t->id, on->id);
 }
 
-static void remove_from(struct task **list, size_t *n, struct task *x)
+static void remove_from(struct task **list, uint32_t *n, struct task *x)
 {
 	for (size_t i = 0; i < *n; i++)
 		if (list[i] == x) {
@@ -265,7 +265,7 @@ int task_depend(struct task *t, json_object *on, bool add)
 			 task_id_string(t->id, id), status_to_string(t->status));
 		goto out;
 	}
-	if (!add && t->trigger && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_SKIPPED) {
+	if (!add && ext_of(t)->trigger && t->status != ST_WAITING && t->status != ST_READY && t->status != ST_SKIPPED) {
 		r = errorf(-EBUSY, "task %s is %s; the dependencies its trigger rule judged stay", task_id_string(t->id, id),
 			   status_to_string(t->status));
 		goto out;

@@ -103,15 +103,15 @@ static int on_approval_timeout(sd_event_source *s, uint64_t usec, void *userdata
 	struct task *t = userdata;
 	char buf[64];
 
-	t->approval_timer = sd_event_source_unref(t->approval_timer);
+	t->ext->approval_timer = sd_event_source_unref(t->ext->approval_timer);        /* its timer: it has one */
 	if (t->status != ST_AWAITING_APPROVAL)
 		return 0;
 	log_task(6, t->id, NULL, "task t-%lld: no decision within its timeout; %s", (long long) t->id,
-		 t->approve_on_timeout ? "approving" : "rejecting");
-	if (t->approve_on_timeout)
+		 ext_of(t)->approve_on_timeout ? "approving" : "rejecting");
+	if (ext_of(t)->approve_on_timeout)
 		(void) approve(t, NULL, 0, true, NULL);
 	else {
-		snprintf(buf, sizeof(buf), "no decision within its timeout (%.3g s)", (double) t->timeout_usec / 1e6);
+		snprintf(buf, sizeof(buf), "no decision within its timeout (%.3g s)", (double) ext_of(t)->timeout_usec / 1e6);
 		(void) reject(t, buf, 0, true);
 	}
 	return 0;
@@ -121,25 +121,28 @@ void approval_arm(struct task *t)
 {
 	int64_t left;
 
-	t->approval_timer = sd_event_source_unref(t->approval_timer);
-	if (!t->approval_deadline)
+	if (t->ext)
+		t->ext->approval_timer = sd_event_source_unref(t->ext->approval_timer);
+	if (!ext_of(t)->approval_deadline)
 		return;
-	left = t->approval_deadline - now_usec();
-	if (sd_event_add_time_relative(D.event, &t->approval_timer, CLOCK_MONOTONIC, left > 0 ? (uint64_t) left : 1,
+	left = t->ext->approval_deadline - now_usec();
+	if (sd_event_add_time_relative(D.event, &t->ext->approval_timer, CLOCK_MONOTONIC, left > 0 ? (uint64_t) left : 1,
 				       10 * USEC_PER_MSEC, on_approval_timeout, t) < 0)
-		t->approval_timer = NULL;
+		t->ext->approval_timer = NULL;
 }
 
 /* It entered awaiting_approval: its deadline, if it has a timeout, and the
  * event that asks for a decision. */
 void approval_enter(struct task *t)
 {
+	int64_t deadline = ext_of(t)->timeout_usec > 0 ? now_usec() + (int64_t) ext_of(t)->timeout_usec : 0;
 	json_object *o = task_payload(t);
 
-	t->approval_deadline = t->timeout_usec > 0 ? now_usec() + (int64_t) t->timeout_usec : 0;
+	if (deadline || t->ext)
+		task_ext(t)->approval_deadline = deadline;
 	(void) store_attempts_save(t);
-	json_object_object_add(o, "deadline", t->approval_deadline ? json_time(t->approval_deadline) : NULL);
-	json_object_object_add(o, "on_timeout", json_object_new_string(t->approve_on_timeout ? "approve" : "reject"));
+	json_object_object_add(o, "deadline", ext_of(t)->approval_deadline ? json_time(ext_of(t)->approval_deadline) : NULL);
+	json_object_object_add(o, "on_timeout", json_object_new_string(ext_of(t)->approve_on_timeout ? "approve" : "reject"));
 	json_object_object_add(o, "title", json_object_new_string(task_def(t)->title));
 	task_event(t, "TASK_AWAITING_APPROVAL", o);
 	approval_arm(t);

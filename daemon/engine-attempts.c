@@ -106,54 +106,54 @@ int attempts_check_args(json_object *args)
 
 void attempts_from_args(struct task *t, json_object *args)
 {
+	struct task_ext *x;
 	json_object *a, *o;
+	const char *s = NULL;
 	uint64_t u;
 	int64_t i;
 
-	t->max_lost_retries = 3;
 	t->approval = attempts_is_approval(args);
 	for (int k = 0; k < 2; k++)
 		if (arg_array(args, k ? "no_retry_on_exit" : "retry_on_exit", &a) == 0) {
-			t->exit_rule = k ? EXIT_RULE_NO_RETRY_ON : EXIT_RULE_RETRY_ON;
+			x = task_ext(t);
+			x->exit_rule = k ? EXIT_RULE_NO_RETRY_ON : EXIT_RULE_RETRY_ON;
 			for (size_t n = 0; n < json_object_array_length(a); n++) {
 				int c = json_object_get_int(json_object_array_get_idx(a, n));
-				t->exit_codes[c / 64] |= 1ULL << (c % 64);
+				x->exit_codes[c / 64] |= 1ULL << (c % 64);
 			}
 		}
-	if (arg_int(args, "max_lost_retries", 0, 1000, &i) == 0)
-		t->max_lost_retries = (unsigned) i;
-	if (arg_seconds(args, "max_retry_duration", &u) == 0)
-		t->max_retry_duration_usec = u;
+	if (arg_int(args, "max_lost_retries", 0, 1000, &i) == 0 && (unsigned) i != ext_of(t)->max_lost_retries)
+		task_ext(t)->max_lost_retries = (unsigned) i;
+	if (arg_seconds(args, "max_retry_duration", &u) == 0 && u > 0)
+		task_ext(t)->max_retry_duration_usec = u;
 	if (arg_object(args, "pools", &o) == 0) {
+		x = task_ext(t);
 		json_object_object_foreach(o, name, w) {
-			t->pools = xrealloc(t->pools, (t->n_pools + 1) * sizeof(*t->pools));
-			t->pools[t->n_pools++] = (struct pool_use) { pool_find(name), (unsigned) json_object_get_int(w) };
+			x->pools = xrealloc(x->pools, (x->n_pools + 1) * sizeof(*x->pools));
+			x->pools[x->n_pools++] = (struct pool_use) { pool_find(name), (unsigned) json_object_get_int(w) };
 		}
 	}
-	{
-		const char *s = NULL;
-
-		t->approve_on_timeout = arg_string(args, "on_timeout", &s) == 0 && strcmp(s, "approve") == 0;
-	}
+	if (arg_string(args, "on_timeout", &s) == 0 && strcmp(s, "approve") == 0)
+		task_ext(t)->approve_on_timeout = true;
 }
 
 /* Does the task need a task_attempts row? Not if it uses none of this. */
 bool attempts_row_wanted(const struct task *t)
 {
-	return t->approval || t->exit_rule != EXIT_RULE_NONE || t->max_lost_retries != 3 ||
-	       t->max_retry_duration_usec > 0 || t->n_pools > 0 || t->lost_tries > 0 ||
-	       t->first_started_at > 0;
+	return t->approval || ext_of(t)->exit_rule != EXIT_RULE_NONE || ext_of(t)->max_lost_retries != 3 ||
+	       ext_of(t)->max_retry_duration_usec > 0 || ext_of(t)->n_pools > 0 || ext_of(t)->lost_tries > 0 ||
+	       ext_of(t)->first_started_at > 0;
 }
 
 static void codes_write(struct jw *w, const struct task *t, int rule)
 {
-	if (t->exit_rule != rule) {
+	if (ext_of(t)->exit_rule != rule) {
 		jw_raw(w, NULL);
 		return;
 	}
 	jw_open(w, '[');
 	for (int c = 0; c < 256; c++)
-		if (t->exit_codes[c / 64] & (1ULL << (c % 64)))
+		if (ext_of(t)->exit_codes[c / 64] & (1ULL << (c % 64)))
 			jw_int(w, c);
 	jw_close(w, ']');
 }
@@ -168,28 +168,28 @@ void attempts_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "no_retry_on_exit");
 	codes_write(w, t, EXIT_RULE_NO_RETRY_ON);
 	jw_key(w, "max_lost_retries");
-	jw_int(w, t->max_lost_retries);
+	jw_int(w, ext_of(t)->max_lost_retries);
 	jw_key(w, "lost_retries");
-	jw_int(w, t->lost_tries);
+	jw_int(w, ext_of(t)->lost_tries);
 	jw_key(w, "max_retry_duration");
-	if (t->max_retry_duration_usec)
-		jw_double(w, (double) t->max_retry_duration_usec / 1e6);
+	if (ext_of(t)->max_retry_duration_usec)
+		jw_double(w, (double) ext_of(t)->max_retry_duration_usec / 1e6);
 	else
 		jw_raw(w, NULL);
 	jw_key(w, "first_started_at");
-	jw_time(w, t->first_started_at);
+	jw_time(w, ext_of(t)->first_started_at);
 	jw_key(w, "pools");
 	jw_open(w, '{');
-	for (size_t i = 0; i < t->n_pools; i++) {
-		jw_key(w, t->pools[i].pool->name);
-		jw_int(w, t->pools[i].weight);
+	for (size_t i = 0; i < ext_of(t)->n_pools; i++) {
+		jw_key(w, ext_of(t)->pools[i].pool->name);
+		jw_int(w, ext_of(t)->pools[i].weight);
 	}
 	jw_close(w, '}');
 	if (t->approval) {
 		jw_key(w, "on_timeout");
-		jw_str(w, t->approve_on_timeout ? "approve" : "reject");
+		jw_str(w, ext_of(t)->approve_on_timeout ? "approve" : "reject");
 		jw_key(w, "approval_deadline");
-		jw_time(w, t->approval_deadline);
+		jw_time(w, ext_of(t)->approval_deadline);
 	}
 }
 
@@ -197,8 +197,8 @@ void attempts_write_json(struct jw *w, const struct task *t)
  * max_retry_duration's clock. */
 void attempts_claimed(struct task *t)
 {
-	if (t->first_started_at == 0 && t->max_retry_duration_usec > 0) {
-		t->first_started_at = t->started_at;
+	if (ext_of(t)->first_started_at == 0 && ext_of(t)->max_retry_duration_usec > 0) {
+		task_ext(t)->first_started_at = task_time(t, AT_STARTED);
 		(void) store_attempts_save(t);
 	}
 }
@@ -206,22 +206,22 @@ void attempts_claimed(struct task *t)
 /* task.retry and task.rerun: the budgets start again. */
 void attempts_reset(struct task *t)
 {
-	if (t->lost_tries == 0 && t->first_started_at == 0)
+	if (ext_of(t)->lost_tries == 0 && ext_of(t)->first_started_at == 0)
 		return;
-	t->lost_tries = 0;
-	t->first_started_at = 0;
+	t->ext->lost_tries = 0;        /* one is not 0: it has an extension */
+	t->ext->first_started_at = 0;
 	(void) store_attempts_save(t);
 }
 
 static bool code_listed(const struct task *t, int code)
 {
-	return code >= 0 && code < 256 && (t->exit_codes[code / 64] & (1ULL << (code % 64)));
+	return code >= 0 && code < 256 && (ext_of(t)->exit_codes[code / 64] & (1ULL << (code % 64)));
 }
 
 static bool duration_spent(const struct task *t)
 {
-	return t->max_retry_duration_usec > 0 && t->first_started_at > 0 &&
-	       now_usec() - t->first_started_at >= (int64_t) t->max_retry_duration_usec;
+	return ext_of(t)->max_retry_duration_usec > 0 && ext_of(t)->first_started_at > 0 &&
+	       now_usec() - ext_of(t)->first_started_at >= (int64_t) ext_of(t)->max_retry_duration_usec;
 }
 
 /* Is the failed attempt retried, and which rule said so? */
@@ -235,30 +235,30 @@ bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_r
 			return false;
 		}
 		*ret_rule = "max_lost_retries";
-		if (t->lost_tries >= t->max_lost_retries)
+		if (ext_of(t)->lost_tries >= ext_of(t)->max_lost_retries)
 			return false;
-		t->lost_tries++;
+		task_ext(t)->lost_tries++;
 		if (t->tries > 0)
 			t->tries--;     /* not an attempt of max_retries' */
 		(void) store_attempts_save(t);
 		return true;
 	}
-	if (t->exit_rule == EXIT_RULE_NO_RETRY_ON && code_listed(t, code)) {
+	if (ext_of(t)->exit_rule == EXIT_RULE_NO_RETRY_ON && code_listed(t, code)) {
 		*ret_rule = "no_retry_on_exit";
 		return false;
 	}
-	if (t->exit_rule == EXIT_RULE_RETRY_ON && !code_listed(t, code)) {
+	if (ext_of(t)->exit_rule == EXIT_RULE_RETRY_ON && !code_listed(t, code)) {
 		*ret_rule = "retry_on_exit";
 		return false;
 	}
 	*ret_rule = "max_retries";
-	if (t->tries > t->max_retries)
+	if (t->tries > ext_of(t)->max_retries)
 		return false;
 	if (duration_spent(t)) {
 		*ret_rule = "max_retry_duration";
 		return false;
 	}
-	if (t->exit_rule == EXIT_RULE_RETRY_ON)
+	if (ext_of(t)->exit_rule == EXIT_RULE_RETRY_ON)
 		*ret_rule = "retry_on_exit";
 	return true;
 }
@@ -267,27 +267,33 @@ bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_r
 int attempts_row_loaded(const struct attempts_row *r)
 {
 	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+	struct task_ext *x;
 
 	if (!t)
 		return 0;
 	t->approval = r->approval;
-	t->exit_rule = (int8_t) r->exit_rule;
-	memcpy(t->exit_codes, r->exit_codes, sizeof(t->exit_codes));
-	t->max_lost_retries = r->max_lost_retries;
-	t->max_retry_duration_usec = r->max_retry_duration_usec;
+	if (r->exit_rule == EXIT_RULE_NONE && r->max_lost_retries == task_ext_default.max_lost_retries &&
+	    !r->max_retry_duration_usec && !r->n_pools && !r->approve_on_timeout && !r->lost_tries &&
+	    !r->first_started_at && !r->approval_deadline)
+		return 0;               /* an approval task with no more: no extension */
+	x = task_ext(t);
+	x->exit_rule = (int8_t) r->exit_rule;
+	memcpy(x->exit_codes, r->exit_codes, sizeof(x->exit_codes));
+	x->max_lost_retries = r->max_lost_retries;
+	x->max_retry_duration_usec = r->max_retry_duration_usec;
 	for (size_t i = 0; i < r->n_pools; i++) {
 		struct pool *p = pool_find(r->pools[i].name);
 
 		if (!p)
 			return errorf(-EBADMSG, "database: task %lld names pool '%s', which does not exist",
 				      (long long) r->task_id, r->pools[i].name);
-		t->pools = xrealloc(t->pools, (t->n_pools + 1) * sizeof(*t->pools));
-		t->pools[t->n_pools++] = (struct pool_use) { p, r->pools[i].weight };
+		x->pools = xrealloc(x->pools, (x->n_pools + 1) * sizeof(*x->pools));
+		x->pools[x->n_pools++] = (struct pool_use) { p, r->pools[i].weight };
 	}
-	t->approve_on_timeout = r->approve_on_timeout;
-	t->lost_tries = r->lost_tries;
-	t->first_started_at = r->first_started_at;
-	t->approval_deadline = r->approval_deadline;
+	x->approve_on_timeout = r->approve_on_timeout;
+	x->lost_tries = r->lost_tries;
+	x->first_started_at = r->first_started_at;
+	x->approval_deadline = r->approval_deadline;
 	return 0;
 }
 
@@ -302,9 +308,10 @@ void attempts_loaded(struct task *t)
 void attempts_status_changed(struct task *t, enum status old)
 {
 	if (old == ST_AWAITING_APPROVAL && t->status != ST_AWAITING_APPROVAL) {
-		t->approval_timer = sd_event_source_unref(t->approval_timer);
-		if (t->approval_deadline) {
-			t->approval_deadline = 0;
+		if (t->ext)
+			t->ext->approval_timer = sd_event_source_unref(t->ext->approval_timer);
+		if (ext_of(t)->approval_deadline) {
+			t->ext->approval_deadline = 0;
 			(void) store_attempts_save(t);
 		}
 	}

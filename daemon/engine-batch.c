@@ -39,49 +39,48 @@ static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
  * come when the batch is created; name is its (taken). */
 static struct task *task_new(json_object *args, char *name, bool plain)
 {
-	struct task *t = calloc(1, sizeof(*t));
+	struct task *t = task_alloc();
 	const char *s;
 	json_object *o;
+	bool finally;
 	uint64_t u;
 	int64_t i;
 
-	if (!t)
-		abort();
 	task_def_new(t);
 	t->heap_idx = -1;
 	t->priority = PRIO_MEDIUM;
-	t->backoff_usec = USEC_PER_SEC;
 	t->name = name;
 	(void) arg_string(args, "title", &s);
 	task_def(t)->title = xstrdup(s);
 	json_object_object_get_ex(args, "command", &o);
 	task_def(t)->command = xstrdup(json_text(o));
-	t->created_at = t->updated_at = t->status_changed_at = now_usec();
+	task_def(t)->at[AT_CREATED] = t->def->at[AT_UPDATED] = t->def->at[AT_STATUS_CHANGED] = now_usec();
 	t->status = ST_WAITING;
 	if (plain) {
 		task_def(t)->env = xstrdup("{}");
 		task_def(t)->executor_options = xstrdup("{}");
-		t->max_lost_retries = 3;
 		return t;
 	}
 	task_def(t)->env = xstrdup(arg_object(args, "env", &o) == 0 ? json_text(o) : "{}");
 	if (arg_string(args, "cwd", &s) == 0)
 		task_def(t)->cwd = xstrdup(s);
 	if (arg_string(args, "executor", &s) == 0)
-		t->executor = xstrdup(s);
+		task_ext(t)->executor = xstrdup(s);
 	task_def(t)->executor_options = xstrdup(arg_object(args, "executor_options", &o) == 0 ? json_text(o) : "{}");
 	if (arg_string(args, "priority", &s) == 0)
 		t->priority = priority_from_string(s);
-	if (arg_seconds(args, "timeout", &u) == 0)
-		t->timeout_usec = u;
-	if (arg_seconds(args, "retry_backoff", &u) == 0)
-		t->backoff_usec = u;
-	if (arg_int(args, "max_retries", 0, 1000, &i) == 0)
-		t->max_retries = (unsigned) i;
+	/* an option given as its default makes no extension */
+	if (arg_seconds(args, "timeout", &u) == 0 && u != ext_of(t)->timeout_usec)
+		task_ext(t)->timeout_usec = u;
+	if (arg_seconds(args, "retry_backoff", &u) == 0 && u != ext_of(t)->backoff_usec)
+		task_ext(t)->backoff_usec = u;
+	if (arg_int(args, "max_retries", 0, 1000, &i) == 0 && (unsigned) i != ext_of(t)->max_retries)
+		task_ext(t)->max_retries = (unsigned) i;
 	if (arg_string(args, "validation_command", &s) == 0)
-		t->validation_command = xstrdup(s);
+		task_ext(t)->validation_command = xstrdup(s);
 	attempts_from_args(t, args);
-	(void) arg_bool(args, "finally", &t->finally);
+	if (arg_bool(args, "finally", &finally) == 0)
+		t->finally = finally;
 	(void) task_trigger_set(t, t->finally ? "all_done" : arg_string(args, "trigger", &s) == 0 ? s : NULL);
 	return t;
 }
@@ -229,7 +228,7 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 		nt->map_over = xstrdup(s);
 	nt->t = task_new(args, name ? xstrdup(name) : NULL, plain);
 	if (!plain && arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
-		nt->t->map_concurrency = (unsigned) mc;
+		task_ext(nt->t)->map_concurrency = (unsigned) mc;
 	if (name) {
 		b->names[i] = nt->t->name;
 		*bname_slot(bn, cap, name) = (struct bname) { nt->t->name, i };
@@ -277,7 +276,7 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 			nt[i].deps[nt[i].n_deps++] = (int) j;
 			nt[j].indegree++;
 		}
-	if ((r = trigger_check_names(nt[i].t->trigger, nt[i].deps, nt[i].n_deps, b->names)) < 0)
+	if ((r = trigger_check_names(ext_of(nt[i].t)->trigger, nt[i].deps, nt[i].n_deps, b->names)) < 0)
 		return r;
 	/* (what map_over may name: the dependencies, finally's too) */
 	names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
@@ -401,7 +400,7 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			if (!task_depends_on(t, on))
 				add_edge(t, on, false);
 			if (nt[i].mapped && k == nt[i].map_dep)
-				t->map_over = on->id;
+				task_ext(t)->map_over = on->id;
 		}
 	}
 	/* a task is born in its status once every edge is in (a task of the
@@ -415,13 +414,13 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			t->status = ST_AWAITING_APPROVAL;
 		member_add(t);
 		if (t->status == ST_SKIPPED)
-			t->finished_at = t->created_at;
+			t->def->at[AT_FINISHED] = t->def->at[AT_CREATED];      /* new: its definition is in memory */
 	}
 	(void) store_tasks_insert(made, n);     /* one row each, in its status: no update after */
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i];
 
-		if (t->trigger || t->finally)
+		if (ext_of(t)->trigger || t->finally)
 			(void) store_task_trigger(t);
 		if (attempts_row_wanted(t))
 			(void) store_attempts_save(t);

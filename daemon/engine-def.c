@@ -1,7 +1,8 @@
 /*
  * engine-def.c - a task's definition and outcome (struct task_def: its
- * title, command, env, options, result, error, token, report, item), held
- * in memory only while it is wanted.  The scheduler works on the compact
+ * title, command, env, options, result, error, token, report, item, last
+ * sandbox, times), held in memory only while it is wanted, and its row,
+ * written once a turn (task_save(), engine_save()).  The scheduler works on the compact
  * state of struct task; task_def() reads the rest from the database when a
  * command, a spawn or a reply asks for it, and engine_defs_release() lets
  * it go after the turn's commit once more than a few thousand are held,
@@ -56,6 +57,9 @@ static void def_free(struct task_def *d)
 	free(d->token);
 	free(d->report);
 	free(d->item);
+	free(d->sandbox_id);
+	free(d->sandbox_executor);
+	free(d->sandbox_handle);
 	free(d);
 }
 
@@ -145,4 +149,90 @@ void task_defs_prefetch(struct task **list, size_t n)
 	if (store_task_defs_scan(lo, hi, def_wanted_by_id) < 0)
 		log_error("cannot read the definitions of tasks t-%lld to t-%lld: %s", (long long) lo,
 			  (long long) hi, last_error());
+}
+
+/* --- the rows to write ---------------------------------------------------- */
+
+/* A task's row is written once a turn, however often it changed: the
+ * changed tasks wait in dirty[] for engine_save(), which the loop calls
+ * just before its commit.  Each brings the times that changed with it (a
+ * status change, a claim): they are not kept in struct task but in its
+ * definition, which need not be in memory when they change; the row's
+ * update writes those given and leaves the others.  A definition read from
+ * the row in the meantime is behind them: task_time() reads here first. */
+struct dirty {
+	struct task *t;
+	struct task_times at;
+};
+static struct dirty *dirty;
+static size_t n_dirty, dirty_cap;
+
+static struct dirty *dirty_of(struct task *t)
+{
+	if (!t->dirty_pos) {
+		if (n_dirty == dirty_cap) {
+			dirty_cap = dirty_cap ? 2 * dirty_cap : 256;
+			dirty = xrealloc(dirty, dirty_cap * sizeof(*dirty));
+		}
+		dirty[n_dirty++] = (struct dirty) { .t = t };
+		t->dirty_pos = (uint32_t) n_dirty;
+	}
+	return &dirty[t->dirty_pos - 1];
+}
+
+void task_save(struct task *t)
+{
+	task_set_time(t, AT_UPDATED, now_usec());
+	heap_sync(t);
+}
+
+/* A time of the task's (AT_*), to write with its row this turn. */
+void task_set_time(struct task *t, enum task_at which, int64_t usec)
+{
+	struct dirty *d = dirty_of(t);
+
+	d->at.at[which] = usec;
+	d->at.set |= 1U << which;
+	if (t->def)
+		t->def->at[which] = usec;
+}
+
+int64_t task_time(const struct task *t, enum task_at which)
+{
+	const struct dirty *d = t->dirty_pos ? &dirty[t->dirty_pos - 1] : NULL;
+
+	if (d && (d->at.set & (1U << which)))
+		return d->at.at[which];
+	return task_def(t)->at[which];
+}
+
+/* It is gone (its row deleted, or all of them reloaded): nothing to write. */
+void task_unsave(struct task *t)
+{
+	size_t i = t->dirty_pos;
+
+	if (!i)
+		return;
+	dirty[i - 1] = dirty[--n_dirty];
+	dirty[i - 1].t->dirty_pos = (uint32_t) i;
+	t->dirty_pos = 0;
+}
+
+void engine_save(void)
+{
+	for (size_t i = 0; i < n_dirty; i++) {
+		struct task *t = dirty[i].t;
+
+		t->dirty_pos = 0;
+		for (int k = 0; k < _AT_MAX; k++)
+			if (t->def && (dirty[i].at.set & (1U << k)))
+				t->def->at[k] = dirty[i].at.at[k];
+		(void) store_task_save(t, &dirty[i].at);
+	}
+	n_dirty = 0;
+	if (dirty_cap > 65536) {        /* a turn that changed many: not kept for the next */
+		free(dirty);
+		dirty = NULL;
+		dirty_cap = 0;
+	}
 }

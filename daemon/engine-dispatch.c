@@ -42,20 +42,23 @@ static void new_token(struct task *t)
  * found running after a crash takes on. */
 static void attempt_begin(struct task *t, const char *executor, bool validator)
 {
+	struct task_def *d;
+
 	heap_remove(t);
 	if (!validator) {
 		t->tries++;
-		t->started_at = now_usec();
-		t->finished_at = 0;
+		task_set_time(t, AT_STARTED, now_usec());
+		task_set_time(t, AT_FINISHED, 0);
 		clear_str(&task_def(t)->result);
 		clear_str(&task_def(t)->error_message);
 		clear_str(&task_def(t)->report);
 		attempts_claimed(t);
 	}
-	free(t->sandbox_id);
-	t->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
-	set_str(&t->sandbox_executor, executor);
-	clear_str(&t->sandbox_handle);
+	d = task_def(t);
+	free(d->sandbox_id);
+	d->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
+	set_str(&d->sandbox_executor, executor);
+	clear_str(&d->sandbox_handle);
 	set_status(t, validator ? ST_VALIDATING : ST_SPAWNING);
 }
 
@@ -76,7 +79,7 @@ static void claim(struct task *t)
 		t->attempt++;
 		new_token(t);
 	}
-	attempt_begin(t, t->executor ? t->executor : t->project->executor, validator);
+	attempt_begin(t, ext_of(t)->executor ? ext_of(t)->executor : t->project->executor, validator);
 	reserve_dependents(t);
 	if (fast)
 		push(&fast_queue, &n_fast, &fast_cap, t);
@@ -100,7 +103,7 @@ static void reserve(struct task *t)
 {
 	struct executor *ex;
 
-	if (t->reserved || t->map_over || t->approval)
+	if (t->reserved || ext_of(t)->map_over || t->approval)
 		return;
 	ex = task_executor(t);
 	if (!ex || !executor_can_list(ex))
@@ -207,7 +210,7 @@ void engine_dispatch(void)
 		}
 		if (!best)
 			break;
-		if (best->n_pools > 0 && !pools_fit(best)) {
+		if (ext_of(best)->n_pools > 0 && !pools_fit(best)) {
 			/* a pool has no room: kept for it (engine-pools.c) */
 			pools_reserve(best);
 			heap_remove(best);
@@ -279,7 +282,7 @@ static char *env_var(const char *name, const char *value)
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
-	json_object *cmd = sb->validator ? json_object_new_string(t->validation_command) : json_parse(task_def(t)->command);
+	json_object *cmd = sb->validator ? json_object_new_string(ext_of(t)->validation_command) : json_parse(task_def(t)->command);
 	json_object *env = empty_or_parse(task_def(t)->env), *opts = NULL, *topts = empty_or_parse(task_def(t)->executor_options);
 	char **argv, **envp, idbuf[24], pid[24], att[16];
 	size_t n = 0;
@@ -356,7 +359,7 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	spec->cwd = task_def(t)->cwd;
 	spec->log_path = sb->log_path;
 	spec->options_json = *ret_opts;
-	spec->timeout_usec = t->timeout_usec;
+	spec->timeout_usec = ext_of(t)->timeout_usec;
 	spec->inputs_path = inputs_path;
 	*ret_argv = argv;
 	*ret_envp = envp;
@@ -373,12 +376,12 @@ struct sandbox *sandbox_new(struct task *t, struct executor *ex)
 
 	if (!sb)
 		abort();
-	sb->id = xstrdup(t->sandbox_id);
+	sb->id = xstrdup(task_def(t)->sandbox_id);
 	sb->task_id = t->id;
 	sb->attempt = t->attempt;
 	sb->validator = t->status == ST_VALIDATING;
 	sb->ex = ex;
-	sb->executor = xstrdup(t->sandbox_executor);
+	sb->executor = xstrdup(task_def(t)->sandbox_executor);
 	sb->log_fd = -EBADF;
 	sb->log_path = log_path(t->id, t->attempt, sb->validator);
 	sb->next = sandboxes;
@@ -455,7 +458,7 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	spec.project_id = pid;
 	sb->data = NULL;
 	if (!sb->ex || !sb->ex->vt)
-		r = errorf(-ENOENT, "executor '%s' is not loaded", t->sandbox_executor);
+		r = errorf(-ENOENT, "executor '%s' is not loaded", task_def(t)->sandbox_executor);
 	else if (adopt)
 		r = sb->ex->vt->adopt(sb->ex->state, (struct dagd_sandbox *) sb, &spec, sb->handle,
 				      &sb->data, &err);

@@ -23,7 +23,7 @@ static json_object *task_inputs(const struct task *t)
 	for (size_t i = 0; i < t->n_deps; i++) {
 		const struct task *d = t->deps[i];
 
-		if (t->expanded && d->map_parent == t->id)
+		if (ext_of(t)->expanded && ext_of(d)->map_parent == t->id)
 			continue;       /* its own children are not inputs */
 		json_object_object_add(o, d->name ? d->name : task_id_string(d->id, id), json_parse(task_def(d)->result));
 	}
@@ -57,7 +57,7 @@ static bool any_result(const struct task *t)
 	for (size_t i = 0; i < t->n_deps; i++) {
 		const struct task *d = t->deps[i];
 
-		if (!(t->expanded && d->map_parent == t->id) && task_def(d)->result && strcmp(task_def(d)->result, "null") != 0)
+		if (!(ext_of(t)->expanded && ext_of(d)->map_parent == t->id) && task_def(d)->result && strcmp(task_def(d)->result, "null") != 0)
 			return true;
 	}
 	return false;

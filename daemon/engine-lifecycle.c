@@ -80,12 +80,12 @@ static json_object *definition(const struct task *t)
 	if (task_def(t)->cwd)
 		json_object_object_add(o, "cwd", json_object_new_string(task_def(t)->cwd));
 	json_object_object_add(o, "priority", json_object_new_string(priority_to_string(t->priority)));
-	json_object_object_add(o, "timeout", json_object_new_double((double) t->timeout_usec / 1e6));
-	json_object_object_add(o, "max_retries", json_object_new_int((int) t->max_retries));
-	json_object_object_add(o, "retry_backoff", json_object_new_double((double) t->backoff_usec / 1e6));
-	if (t->validation_command)
-		json_object_object_add(o, "validation_command", json_object_new_string(t->validation_command));
-	if (t->map_over || t->map_parent)       /* {{item}} is allowed: say it maps */
+	json_object_object_add(o, "timeout", json_object_new_double((double) ext_of(t)->timeout_usec / 1e6));
+	json_object_object_add(o, "max_retries", json_object_new_int((int) ext_of(t)->max_retries));
+	json_object_object_add(o, "retry_backoff", json_object_new_double((double) ext_of(t)->backoff_usec / 1e6));
+	if (ext_of(t)->validation_command)
+		json_object_object_add(o, "validation_command", json_object_new_string(ext_of(t)->validation_command));
+	if (ext_of(t)->map_over || ext_of(t)->map_parent)       /* {{item}} is allowed: say it maps */
 		json_object_object_add(o, "map_over", json_object_new_string("-"));
 	return o;
 }
@@ -159,7 +159,7 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 	}
 	r = check_task_args(t->project, merged, false);
 	if (r >= 0 && json_object_object_get_ex(args, "cwd", &v) && v)
-		r = task_check_cwd(merged, t->executor ? t->executor : t->project->executor);
+		r = task_check_cwd(merged, ext_of(t)->executor ? ext_of(t)->executor : t->project->executor);
 	if (r >= 0 && json_object_object_get_ex(args, "trigger", &v))
 		r = trigger_check_edit(t, v);
 	if (r < 0) {
@@ -179,13 +179,15 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 	if (GIVEN("env") && json_object_object_get_ex(merged, "env", &v) && change_str(&task_def(t)->env, json_text(v), !dry_run))
 		CHANGED("env");
 	for (const char *const *n = nullable; *n; n++) {
-		char **field = strcmp(*n, "cwd") == 0 ? &task_def(t)->cwd : &t->validation_command;
+		bool cwd = strcmp(*n, "cwd") == 0;
 
 		s = NULL;
 		if (!GIVEN(*n))
 			continue;
 		(void) arg_string(merged, *n, &s);
-		if (change_str(field, s, !dry_run))
+		if (!cwd && same_str(ext_of(t)->validation_command, s))
+			continue;
+		if (change_str(cwd ? &task_def(t)->cwd : &task_ext(t)->validation_command, s, !dry_run))
 			CHANGED(*n);
 	}
 	if (GIVEN("priority") && arg_string(merged, "priority", &s) == 0 && priority_from_string(s) != t->priority) {
@@ -193,20 +195,20 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 			t->priority = priority_from_string(s);
 		CHANGED("priority");
 	}
-	if (GIVEN("timeout") && arg_seconds(merged, "timeout", &u) == 0 && u != t->timeout_usec) {
+	if (GIVEN("timeout") && arg_seconds(merged, "timeout", &u) == 0 && u != ext_of(t)->timeout_usec) {
 		if (!dry_run)
-			t->timeout_usec = u;
+			task_ext(t)->timeout_usec = u;
 		CHANGED("timeout");
 	}
-	if (GIVEN("retry_backoff") && arg_seconds(merged, "retry_backoff", &u) == 0 && u != t->backoff_usec) {
+	if (GIVEN("retry_backoff") && arg_seconds(merged, "retry_backoff", &u) == 0 && u != ext_of(t)->backoff_usec) {
 		if (!dry_run)
-			t->backoff_usec = u;
+			task_ext(t)->backoff_usec = u;
 		CHANGED("retry_backoff");
 	}
 	if (GIVEN("max_retries") && arg_int(merged, "max_retries", 0, 1000, &i) == 0 &&
-	    (unsigned) i != t->max_retries) {
+	    (unsigned) i != ext_of(t)->max_retries) {
 		if (!dry_run)
-			t->max_retries = (unsigned) i;
+			task_ext(t)->max_retries = (unsigned) i;
 		CHANGED("max_retries");
 	}
 	if (GIVEN("trigger") && json_object_object_get_ex(merged, "trigger", &v) && trigger_apply_edit(t, v, !dry_run))
@@ -401,7 +403,7 @@ static void reset(struct task *t)
 		t->tries = 0;
 		attempts_reset(t);
 		t->released = false;
-		t->finished_at = 0;
+		task_set_time(t, AT_FINISHED, 0);
 		clear_str(&task_def(t)->error_message);
 		clear_str(&task_def(t)->result);
 		clear_str(&task_def(t)->report);

@@ -83,41 +83,33 @@ static int project_loaded(const struct project_row *r)
 
 static int task_loaded(const struct task_row *r)
 {
-	struct task *t = calloc(1, sizeof(*t));
+	struct task *t = task_alloc();
 
-	if (!t)
-		abort();
 	t->id = r->id;
 	t->project = r->project_id >= 0 && (size_t) r->project_id < n_projects ? projects[r->project_id] : NULL;
 	t->name = xstrdup(r->name);
-	t->executor = xstrdup(r->executor);
 	t->priority = r->priority;
-	t->timeout_usec = r->timeout_usec;
-	t->max_retries = r->max_retries;
-	t->backoff_usec = r->backoff_usec;
-	t->validation_command = xstrdup(r->validation_command);
+	if (r->executor || r->validation_command || r->timeout_usec != task_ext_default.timeout_usec ||
+	    r->max_retries != task_ext_default.max_retries || r->backoff_usec != task_ext_default.backoff_usec) {
+		struct task_ext *x = task_ext(t);
+
+		x->executor = xstrdup(r->executor);
+		x->timeout_usec = r->timeout_usec;
+		x->max_retries = r->max_retries;
+		x->backoff_usec = r->backoff_usec;
+		x->validation_command = xstrdup(r->validation_command);
+	}
 	t->status = status_from_string(r->status);
 	t->released = r->released;
 	t->attempt = r->attempt;
 	t->tries = r->tries;
 	t->not_before = r->not_before;
-	t->sandbox_id = xstrdup(r->sandbox_id);
-	t->sandbox_executor = xstrdup(r->sandbox_executor);
-	t->sandbox_handle = xstrdup(r->sandbox_handle);
-	t->created_at = r->created_at;
-	t->updated_at = r->updated_at;
-	t->started_at = r->started_at;
-	t->finished_at = r->finished_at;
-	/* the row of a task whose status never changed since it was added
-	 * has none (the insert leaves it out): it is its creation's */
-	t->status_changed_at = r->status_changed_at ? r->status_changed_at : r->created_at;
 	t->held = r->held;
 	t->paused = r->paused && t->status == ST_RUNNING;
 	t->reserved = (t->status == ST_READY || t->status == ST_WAITING) && r->reserved > t->attempt ?
 		      r->reserved : 0;
 	t->reserve_ready = t->reserved > 0;
 	t->heap_idx = -1;
-	t->max_lost_retries = 3;        /* unless its task_attempts row says otherwise */
 	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
 	    r->id <= 0) {
 		task_free(t);
@@ -192,7 +184,7 @@ int engine_load(void)
 		if (status_is_active(t->status))
 			count_active(t, +1);
 		for (struct sandbox *sb = sandboxes; sb; sb = sb->next)
-			if (sb->task_id == t->id && t->sandbox_id && strcmp(sb->id, t->sandbox_id) == 0)
+			if (sb->task_id == t->id && task_def(t)->sandbox_id && strcmp(sb->id, t->def->sandbox_id) == 0)
 				t->sb = sb;
 		if (t->status == ST_READY && t->not_before > now_usec())
 			arm_backoff(t);
@@ -267,9 +259,9 @@ static void adopt_one(struct task *t, struct sandbox *sb, bool record_start)
 	sb->validator = t->status == ST_VALIDATING;
 	sb->started = !record_start;
 	if (!sb->handle)
-		sb->handle = xstrdup(t->sandbox_handle);
-	if (t->timeout_usec > 0 && !sb->timer) {
-		int64_t left = t->started_at + (int64_t) t->timeout_usec - now_usec();
+		sb->handle = xstrdup(task_def(t)->sandbox_handle);
+	if (ext_of(t)->timeout_usec > 0 && !sb->timer) {
+		int64_t left = task_time(t, AT_STARTED) + (int64_t) ext_of(t)->timeout_usec - now_usec();
 		(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC,
 						  left > 0 ? (uint64_t) left : 1, 10 * USEC_PER_MSEC,
 						  on_timeout, sb);
@@ -322,17 +314,17 @@ int engine_adopt_all(void)
 			reserved_listed(all, t);
 		if (!t || !status_is_active(t->status) || t->sb)
 			continue;
-		ex = executor_find(t->sandbox_executor);
-		l = listed_find(all, t->sandbox_executor, t->sandbox_id);
+		ex = executor_find(task_def(t)->sandbox_executor);
+		l = listed_find(all, task_def(t)->sandbox_executor, task_def(t)->sandbox_id);
 		record_start = false;
 		if (l) {
 			l->owned = true;
-			record_start = !t->sandbox_handle;
-			if (!t->sandbox_handle || strcmp(t->sandbox_handle, l->handle) != 0) {
-				set_str(&t->sandbox_handle, l->handle);
+			record_start = !task_def(t)->sandbox_handle;
+			if (!task_def(t)->sandbox_handle || strcmp(task_def(t)->sandbox_handle, l->handle) != 0) {
+				set_str(&task_def(t)->sandbox_handle, l->handle);
 				task_save(t);
 			}
-		} else if (!t->sandbox_handle) {
+		} else if (!task_def(t)->sandbox_handle) {
 			if (ex && ex->list_failed) {
 				/* it lists, but could not now: it may have started it */
 				task_failed_how(t, "cannot tell whether its sandbox started: the executor cannot list its sandboxes",
@@ -365,7 +357,7 @@ void engine_readopt(void)
 		ex->active = 0;
 	for (size_t i = 0; i < n_tasks; i++)
 		if (tasks[i] && status_is_active(tasks[i]->status)) {
-			struct executor *ex = executor_find(tasks[i]->sandbox_executor);
+			struct executor *ex = executor_find(task_def(tasks[i])->sandbox_executor);
 			if (ex)
 				ex->active++;
 		}
@@ -393,8 +385,8 @@ void engine_readopt(void)
 			sandbox_free(sb);
 			continue;
 		}
-		if (t->sandbox_handle == NULL)
-			set_str(&t->sandbox_handle, sb->handle);
+		if (task_def(t)->sandbox_handle == NULL)
+			set_str(&task_def(t)->sandbox_handle, sb->handle);
 		sandbox_launch(t, sb, true);
 		if (sb->cancelled && !sb->exited && sb->ex && sb->ex->vt && t->sb == sb)
 			(void) sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, 0);
@@ -411,7 +403,7 @@ bool engine_idle(void)
 	if (active_total > 0 || sandboxes || n_spawn > 0)
 		return false;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (tasks[i]->backoff || tasks[i]->heap_idx >= 0 || tasks[i]->approval_timer))
+		if (tasks[i] && (ext_of(tasks[i])->backoff || tasks[i]->heap_idx >= 0 || ext_of(tasks[i])->approval_timer))
 			return false;
 	return true;
 }

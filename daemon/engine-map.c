@@ -21,7 +21,7 @@
 
 static struct task *map_parent_of(const struct task *t)
 {
-	return t->map_parent > 0 && (size_t) t->map_parent < n_tasks ? tasks[t->map_parent] : NULL;
+	return ext_of(t)->map_parent > 0 && (size_t) ext_of(t)->map_parent < n_tasks ? tasks[ext_of(t)->map_parent] : NULL;
 }
 
 static int check_templates(json_object *args, bool item_allowed)
@@ -89,11 +89,10 @@ int map_find_dep(const char *map_over, const char *const *given, size_t n, const
 
 static struct task *child_new(struct task *t, size_t i, json_object *item, int64_t now)
 {
-	struct task *c = calloc(1, sizeof(*c));
+	struct task *c = task_alloc();
+	struct task_ext *x;
 	char id[24];
 
-	if (!c)
-		abort();
 	task_def_new(c);
 	c->id = next_task_id++;
 	c->project = t->project;
@@ -103,21 +102,24 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 	task_def(c)->command = xstrdup(task_def(t)->command);
 	task_def(c)->env = xstrdup(task_def(t)->env);
 	task_def(c)->cwd = task_def(t)->cwd ? xstrdup(task_def(t)->cwd) : NULL;
-	c->executor = t->executor ? xstrdup(t->executor) : NULL;
 	task_def(c)->executor_options = xstrdup(task_def(t)->executor_options);
 	c->priority = t->priority;
-	c->timeout_usec = t->timeout_usec;
-	c->max_retries = t->max_retries;
-	c->backoff_usec = t->backoff_usec;
-	c->validation_command = t->validation_command ? xstrdup(t->validation_command) : NULL;
+	/* a child has an extension: its map_parent; the rest of it is the
+	 * defaults (as a restart loads it: no task_attempts row) but for the
+	 * options it shares with its mapped task */
+	x = task_ext(c);
+	x->executor = xstrdup(ext_of(t)->executor);
+	x->timeout_usec = ext_of(t)->timeout_usec;
+	x->max_retries = ext_of(t)->max_retries;
+	x->backoff_usec = ext_of(t)->backoff_usec;
+	x->validation_command = xstrdup(ext_of(t)->validation_command);
+	x->map_parent = t->id;
+	x->map_index = (unsigned) i;
 	c->released = t->released;
-	c->max_lost_retries = 3;        /* every task's default, as a restart loads it (no task_attempts row) */
-	c->map_parent = t->id;
-	c->map_index = (unsigned) i;
 	task_def(c)->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
 								JSON_C_TO_STRING_NOSLASHESCAPE));
 	c->status = ST_WAITING;
-	c->created_at = c->updated_at = c->status_changed_at = now;
+	task_def(c)->at[AT_CREATED] = c->def->at[AT_UPDATED] = c->def->at[AT_STATUS_CHANGED] = now;
 	return c;
 }
 
@@ -126,7 +128,7 @@ static void map_fanin(struct task *t);
 /* t's map_over dependency completed: its children, or its failure. */
 static void map_expand(struct task *t)
 {
-	struct task *dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	struct task *dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
 	struct project *p = t->project;
 	json_object *list = dep ? json_parse(task_def(dep)->result) : NULL, *o;
 	size_t n, n_orig = t->n_deps;
@@ -137,7 +139,7 @@ static void map_expand(struct task *t)
 	if (!json_object_is_type(list, json_type_array)) {
 		_cleanup_free_ char *msg = xasprintf("map_over: the result of %s%s%s (%s) is %s, not a JSON array",
 						     dep && dep->name ? "'" : "", dep && dep->name ? dep->name : "",
-						     dep && dep->name ? "'" : "", task_id_string(t->map_over, id),
+						     dep && dep->name ? "'" : "", task_id_string(ext_of(t)->map_over, id),
 						     list ? json_type_to_name(json_object_get_type(list)) : "null");
 		json_object_put(list);
 		task_fail_final(t, "error", msg);
@@ -160,8 +162,8 @@ static void map_expand(struct task *t)
 	}
 	for (size_t i = 0; i < n; i++)
 		add_edge(t, made[i], true);
-	t->expanded = true;
-	t->map_count = (unsigned) n;
+	task_ext(t)->expanded = true;
+	t->ext->map_count = (unsigned) n;
 	(void) store_task_map(t);
 	for (size_t i = 0; i < n; i++) {
 		struct task *c = made[i];
@@ -191,21 +193,21 @@ static void map_expand(struct task *t)
 /* Every child of t completed: t completes with their results, in order. */
 static void map_fanin(struct task *t)
 {
-	json_object *a = json_object_new_array_ext((int) t->map_count);
+	json_object *a = json_object_new_array_ext((int) ext_of(t)->map_count);
 	const char *text;
 
-	for (size_t i = 0; i < t->map_count; i++)
+	for (size_t i = 0; i < ext_of(t)->map_count; i++)
 		json_object_array_add(a, NULL);
 	for (size_t i = 0; i < t->n_deps; i++) {
 		struct task *c = t->deps[i];
 
-		if (c->map_parent == t->id && c->map_index < t->map_count)
-			json_object_array_put_idx(a, c->map_index, json_parse(task_def(c)->result));
+		if (ext_of(c)->map_parent == t->id && ext_of(c)->map_index < ext_of(t)->map_count)
+			json_object_array_put_idx(a, ext_of(c)->map_index, json_parse(task_def(c)->result));
 	}
 	text = json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (strlen(text) > RESULT_MAX) {
 		_cleanup_free_ char *msg = xasprintf("the results of its %u children come to %zu bytes, over the %d KiB a result may have",
-						     t->map_count, strlen(text), RESULT_MAX / 1024);
+						     ext_of(t)->map_count, strlen(text), RESULT_MAX / 1024);
 		json_object_put(a);
 		task_fail_final(t, "error", msg);
 		return;
@@ -219,15 +221,17 @@ static void map_fanin(struct task *t)
 int map_loaded(const struct map_row *r)
 {
 	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+	struct task_ext *x;
 
 	if (!t)
 		return 0;
-	t->map_over = r->map_over;
-	t->map_concurrency = r->map_concurrency;
-	t->expanded = r->expanded;
-	t->map_count = r->map_count;
-	t->map_parent = r->map_parent;
-	t->map_index = r->map_index;
+	x = task_ext(t);
+	x->map_over = r->map_over;
+	x->map_concurrency = r->map_concurrency;
+	x->expanded = r->expanded;
+	x->map_count = r->map_count;
+	x->map_parent = r->map_parent;
+	x->map_index = r->map_index;
 	return 0;
 }
 
@@ -237,10 +241,10 @@ void map_created(struct task *t)
 {
 	struct task *dep;
 
-	if (!t->map_over)
+	if (!ext_of(t)->map_over)
 		return;
 	(void) store_task_map(t);
-	dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
 	if (dep && dep->status == ST_COMPLETED && (t->status == ST_WAITING || t->status == ST_READY))
 		map_expand(t);
 }
@@ -252,12 +256,12 @@ bool map_dep_completed(struct task *d)
 {
 	struct task *dep;
 
-	if (!d->map_over)
+	if (!ext_of(d)->map_over)
 		return false;
 	if (d->status != ST_WAITING)
-		return d->expanded;
-	if (!d->expanded) {
-		dep = (size_t) d->map_over < n_tasks ? tasks[d->map_over] : NULL;
+		return ext_of(d)->expanded;
+	if (!ext_of(d)->expanded) {
+		dep = (size_t) ext_of(d)->map_over < n_tasks ? tasks[ext_of(d)->map_over] : NULL;
 		if (!dep || dep->status != ST_COMPLETED)
 			return false;
 		map_expand(d);
@@ -275,16 +279,16 @@ bool map_launch(struct task *t)
 {
 	struct task *dep;
 
-	if (!t->map_over || !status_is_active(t->status))
+	if (!ext_of(t)->map_over || !status_is_active(t->status))
 		return false;
-	if (t->expanded) {
+	if (ext_of(t)->expanded) {
 		if (t->unmet == 0)
 			map_fanin(t);
 		else
 			set_status(t, ST_WAITING);
 		return true;
 	}
-	dep = (size_t) t->map_over < n_tasks ? tasks[t->map_over] : NULL;
+	dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
 	if (dep && dep->status == ST_COMPLETED)
 		map_expand(t);
 	else
@@ -299,10 +303,10 @@ bool map_child_failed(struct task *d, struct task *child)
 	_cleanup_free_ char *msg = NULL;
 	json_object *o;
 
-	if (!d->expanded || child->map_parent != d->id ||
+	if (!ext_of(d)->expanded || ext_of(child)->map_parent != d->id ||
 	    (child->status != ST_FAILED && child->status != ST_CANCELLED))
 		return false;
-	msg = xasprintf("item %u (%s) %s: %s", child->map_index, child->name,
+	msg = xasprintf("item %u (%s) %s: %s", ext_of(child)->map_index, child->name,
 			child->status == ST_CANCELLED ? "was cancelled" : "failed",
 			task_def(child)->error_message ? task_def(child)->error_message : status_to_string(child->status));
 	set_str(&task_def(d)->error_message, msg);
@@ -321,7 +325,7 @@ void map_count_active(struct task *t, int delta)
 	struct task *p = map_parent_of(t);
 
 	if (p)
-		p->map_active += (unsigned) delta;
+		task_ext(p)->map_active += (unsigned) delta;
 }
 
 /* A child whose mapped task has as many children holding a slot as its
@@ -330,37 +334,37 @@ bool map_full(const struct task *t)
 {
 	const struct task *p;
 
-	if (!t->map_parent)
+	if (!ext_of(t)->map_parent)
 		return false;
 	p = map_parent_of(t);
-	return p && p->map_concurrency > 0 && p->map_active >= p->map_concurrency;
+	return p && ext_of(p)->map_concurrency > 0 && ext_of(p)->map_active >= ext_of(p)->map_concurrency;
 }
 
 void map_write_json(struct jw *w, const struct task *t)
 {
 	char id[24];
 
-	if (t->map_over) {
+	if (ext_of(t)->map_over) {
 		jw_key(w, "map_over");
-		jw_str(w, task_id_string(t->map_over, id));
+		jw_str(w, task_id_string(ext_of(t)->map_over, id));
 		jw_key(w, "map_concurrency");
-		if (t->map_concurrency)
-			jw_int(w, t->map_concurrency);
+		if (ext_of(t)->map_concurrency)
+			jw_int(w, ext_of(t)->map_concurrency);
 		else
 			jw_raw(w, NULL);
 		jw_key(w, "expanded");
-		jw_bool(w, t->expanded);
+		jw_bool(w, ext_of(t)->expanded);
 		jw_key(w, "map_count");
-		if (t->expanded)
-			jw_int(w, t->map_count);
+		if (ext_of(t)->expanded)
+			jw_int(w, ext_of(t)->map_count);
 		else
 			jw_raw(w, NULL);
 	}
-	if (t->map_parent) {
+	if (ext_of(t)->map_parent) {
 		jw_key(w, "map_parent");
-		jw_str(w, task_id_string(t->map_parent, id));
+		jw_str(w, task_id_string(ext_of(t)->map_parent, id));
 		jw_key(w, "map_index");
-		jw_int(w, t->map_index);
+		jw_int(w, ext_of(t)->map_index);
 		jw_key(w, "item");
 		jw_raw(w, task_def(t)->item);
 	}

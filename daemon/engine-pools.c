@@ -106,8 +106,8 @@ int pools_check_args(json_object *args)
 
 void pools_count(struct task *t, int delta)
 {
-	for (size_t i = 0; i < t->n_pools; i++)
-		t->pools[i].pool->used += (unsigned) delta * t->pools[i].weight;
+	for (size_t i = 0; i < ext_of(t)->n_pools; i++)
+		ext_of(t)->pools[i].pool->used += (unsigned) delta * ext_of(t)->pools[i].weight;
 }
 
 void pools_round(void)
@@ -118,10 +118,10 @@ void pools_round(void)
 
 bool pools_fit(const struct task *t)
 {
-	for (size_t i = 0; i < t->n_pools; i++) {
-		const struct pool *p = t->pools[i].pool;
+	for (size_t i = 0; i < ext_of(t)->n_pools; i++) {
+		const struct pool *p = ext_of(t)->pools[i].pool;
 
-		if (p->reserved || p->used + t->pools[i].weight > p->size)
+		if (p->reserved || p->used + ext_of(t)->pools[i].weight > p->size)
 			return false;
 	}
 	return true;
@@ -131,10 +131,10 @@ bool pools_fit(const struct task *t)
  * kept for it this round. */
 void pools_reserve(const struct task *t)
 {
-	for (size_t i = 0; i < t->n_pools; i++) {
-		struct pool *p = t->pools[i].pool;
+	for (size_t i = 0; i < ext_of(t)->n_pools; i++) {
+		struct pool *p = ext_of(t)->pools[i].pool;
 
-		if (p->used + t->pools[i].weight > p->size)
+		if (p->used + ext_of(t)->pools[i].weight > p->size)
 			p->reserved = true;
 	}
 }
@@ -147,8 +147,8 @@ static json_object *pool_to_json(const struct pool *p)
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
 
-		for (size_t k = 0; t && k < t->n_pools; k++)
-			if (t->pools[k].pool == p && !status_is_finished(t->status)) {
+		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
+			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status)) {
 				named++;
 				waiting += t->heap_idx >= 0;
 			}
@@ -180,9 +180,9 @@ static unsigned largest_weight(const struct pool *p, const struct task **ret)
 	for (size_t i = 0; i < n_tasks; i++) {
 		const struct task *t = tasks[i];
 
-		for (size_t k = 0; t && k < t->n_pools; k++)
-			if (t->pools[k].pool == p && !status_is_finished(t->status) && t->pools[k].weight > max) {
-				max = t->pools[k].weight;
+		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
+			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status) && ext_of(t)->pools[k].weight > max) {
+				max = ext_of(t)->pools[k].weight;
 				*ret = t;
 			}
 	}
@@ -252,8 +252,8 @@ int pool_delete(const char *name)
 	for (size_t i = 0; i < n_tasks; i++) {
 		const struct task *t = tasks[i];
 
-		for (size_t k = 0; t && k < t->n_pools; k++)
-			if (t->pools[k].pool == p)
+		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
+			if (ext_of(t)->pools[k].pool == p)
 				return errorf(-EBUSY, "pool '%s' is named by task %s (%s); remove the tasks that "
 					      "name it first", name, task_id_string(t->id, id),
 					      status_to_string(t->status));

@@ -232,19 +232,11 @@ void task_free(struct task *t)
 	task_unsave(t);
 	engine_reservations_forget(t);
 	task_def_drop(t);
-	sd_event_source_unref(t->backoff);
-	sd_event_source_unref(t->approval_timer);
-	free(t->pools);
+	task_ext_free(t);
 	free(t->name);
-	free(t->executor);
-	free(t->validation_command);
-	trigger_free(t->trigger);
-	free(t->sandbox_id);
-	free(t->sandbox_executor);
-	free(t->sandbox_handle);
 	free(t->deps);
 	free(t->rdeps);
-	free(t);
+	task_release(t);
 }
 
 void project_free(struct project *p)

@@ -46,9 +46,9 @@ void sandbox_started(struct sandbox *sb, const char *handle)
 	set_str(&sb->handle, handle);
 	if (!t)
 		return;
-	set_str(&t->sandbox_handle, handle);
-	if (t->timeout_usec > 0 && !sb->timer)
-		(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC, t->timeout_usec,
+	set_str(&task_def(t)->sandbox_handle, handle);
+	if (ext_of(t)->timeout_usec > 0 && !sb->timer)
+		(void) sd_event_add_time_relative(D.event, &sb->timer, CLOCK_MONOTONIC, ext_of(t)->timeout_usec,
 						  10 * USEC_PER_MSEC, on_timeout, sb);
 	if (t->status == ST_SPAWNING)
 		set_status(t, ST_RUNNING);
@@ -63,7 +63,7 @@ void sandbox_started(struct sandbox *sb, const char *handle)
 	jw_key(w, "project_id");
 	jw_str(w, id);
 	jw_key(w, "executor");
-	jw_str(w, t->sandbox_executor);
+	jw_str(w, task_def(t)->sandbox_executor);
 	jw_key(w, "attempt");
 	jw_int(w, (int) sb->attempt);
 	payload_emit("SANDBOX_SPAWNED", "sandbox", sb->id, t->project->id);
@@ -158,7 +158,7 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 		return;
 	}
 	if (sb->timed_out)
-		msg = xasprintf("timed out after %.3g s", (double) t->timeout_usec / 1e6);
+		msg = xasprintf("timed out after %.3g s", (double) ext_of(t)->timeout_usec / 1e6);
 	else if (e->code == 0) {
 		if (e->result_left)
 			result_from_file(t, sb);
@@ -204,7 +204,7 @@ void sandbox_rejudge(void)
 	for (size_t i = 0; i < n_reaped; i++) {
 		struct task *t = (size_t) reaped_list[i].sb->task_id < n_tasks ? tasks[reaped_list[i].sb->task_id] : NULL;
 
-		if (t && t->sandbox_id && strcmp(t->sandbox_id, reaped_list[i].sb->id) == 0 &&
+		if (t && task_def(t)->sandbox_id && strcmp(task_def(t)->sandbox_id, reaped_list[i].sb->id) == 0 &&
 		    status_is_active(t->status)) {
 			t->sb = reaped_list[i].sb;
 			sandbox_judge(reaped_list[i].sb, &reaped_list[i].e);

@@ -53,19 +53,19 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "cwd");
 	jw_str(w, task_def(t)->cwd);
 	jw_key(w, "executor");
-	jw_str(w, t->executor);
+	jw_str(w, ext_of(t)->executor);
 	jw_key(w, "executor_options");
 	jw_raw(w, task_def(t)->executor_options);
 	jw_key(w, "priority");
 	jw_str(w, priority_to_string(t->priority));
 	jw_key(w, "timeout");
-	jw_double(w, (double) t->timeout_usec / 1e6);
+	jw_double(w, (double) ext_of(t)->timeout_usec / 1e6);
 	jw_key(w, "max_retries");
-	jw_int(w, t->max_retries);
+	jw_int(w, ext_of(t)->max_retries);
 	jw_key(w, "retry_backoff");
-	jw_double(w, (double) t->backoff_usec / 1e6);
+	jw_double(w, (double) ext_of(t)->backoff_usec / 1e6);
 	jw_key(w, "validation_command");
-	jw_str(w, t->validation_command);
+	jw_str(w, ext_of(t)->validation_command);
 	task_trigger_write_json(w, t);
 	jw_key(w, "status");
 	jw_str(w, status_to_string(t->status));
@@ -78,7 +78,7 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "attempt");
 	jw_int(w, t->attempt);
 	jw_key(w, "not_before");
-	jw_time(w, t->backoff && t->status == ST_READY ? t->not_before : 0);
+	jw_time(w, ext_of(t)->backoff && t->status == ST_READY ? t->not_before : 0);
 	jw_key(w, "depends_on");
 	ids_write(w, t->deps, t->n_deps);
 	jw_key(w, "dependents");
@@ -90,17 +90,17 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "error_message");
 	jw_str(w, task_def(t)->error_message);
 	jw_key(w, "sandbox_id");
-	jw_str(w, t->sandbox_id);
+	jw_str(w, task_def(t)->sandbox_id);
 	jw_key(w, "created_at");
-	jw_time(w, t->created_at);
+	jw_time(w, task_time(t, AT_CREATED));
 	jw_key(w, "updated_at");
-	jw_time(w, t->updated_at);
+	jw_time(w, task_time(t, AT_UPDATED));
 	jw_key(w, "started_at");
-	jw_time(w, t->started_at);
+	jw_time(w, task_time(t, AT_STARTED));
 	jw_key(w, "finished_at");
-	jw_time(w, t->finished_at);
+	jw_time(w, task_time(t, AT_FINISHED));
 	jw_key(w, "status_changed_at");
-	jw_time(w, t->status_changed_at);
+	jw_time(w, task_time(t, AT_STATUS_CHANGED));
 	attempts_write_json(w, t);
 	map_write_json(w, t);
 	jw_close(w, '}');
@@ -128,20 +128,20 @@ void task_write_summary(struct jw *w, const struct task *t)
 	jw_int(w, t->attempt);
 	jw_key(w, "depends_on");
 	ids_write(w, t->deps, t->n_deps);
-	if (t->map_over) {
+	if (ext_of(t)->map_over) {
 		jw_key(w, "map_over");
-		jw_str(w, task_id_string(t->map_over, buf));
+		jw_str(w, task_id_string(ext_of(t)->map_over, buf));
 	}
-	if (t->map_parent) {
+	if (ext_of(t)->map_parent) {
 		jw_key(w, "map_parent");
-		jw_str(w, task_id_string(t->map_parent, buf));
+		jw_str(w, task_id_string(ext_of(t)->map_parent, buf));
 		jw_key(w, "map_index");
-		jw_int(w, t->map_index);
+		jw_int(w, ext_of(t)->map_index);
 	}
 	jw_key(w, "created_at");
-	jw_time(w, t->created_at);
+	jw_time(w, task_time(t, AT_CREATED));
 	jw_key(w, "status_changed_at");
-	jw_time(w, t->status_changed_at);
+	jw_time(w, task_time(t, AT_STATUS_CHANGED));
 	jw_close(w, '}');
 }
 
@@ -240,7 +240,7 @@ int task_pause(struct task *t, bool paused)
 	r = executor_pause(t->sb->ex, (struct dagd_sandbox *) t->sb, t->sb->data, paused);
 	if (r == -EOPNOTSUPP)
 		return errorf(r, "task %s: executor '%s' cannot pause its sandboxes", task_id_string(t->id, id),
-			    t->sandbox_executor);
+			    task_def(t)->sandbox_executor);
 	if (r < 0)
 		return errorf(r, "task %s: cannot %s its sandbox: %s", task_id_string(t->id, id),
 			    paused ? "pause" : "resume", strerror(-r));
@@ -288,7 +288,7 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 
 	if (success) {
 		set_str(&task_def(t)->result, result ? json_text(result) : NULL);
-		unblocked = task_succeeded(t, t->sandbox_id);
+		unblocked = task_succeeded(t, task_def(t)->sandbox_id);
 	} else {
 		task_failed(t, error_message ? error_message : "the sandbox reported failure");
 		unblocked = json_object_new_array();

@@ -61,7 +61,7 @@ static struct task *dep_named(const struct task *t, const char *name)
 static unsigned operand_state(size_t i, void *userdata)
 {
 	const struct task *t = userdata;
-	const struct task *d = dep_named(t, t->trigger->names[i]);
+	const struct task *d = dep_named(t, ext_of(t)->trigger->names[i]);
 
 	return d ? dep_bits(d) : 0;
 }
@@ -87,12 +87,12 @@ static struct units units_of(const struct task *t)
 	for (size_t i = 0; i < t->n_deps; i++) {
 		const struct task *d = t->deps[i];
 
-		if (!d->expanded) {
+		if (!ext_of(d)->expanded) {
 			unit_count(&u, d);
 			continue;
 		}
 		for (size_t k = 0; k < d->n_deps; k++)
-			if (d->deps[k]->map_parent == d->id)
+			if (ext_of(d->deps[k])->map_parent == d->id)
 				unit_count(&u, d->deps[k]);
 	}
 	return u;
@@ -100,13 +100,13 @@ static struct units units_of(const struct task *t)
 
 static bool over_groups(const struct task *t)
 {
-	return t->trigger->kind == TRIGGER_ANY_SUCCEEDED || t->trigger->kind == TRIGGER_ALL_FAILED;
+	return ext_of(t)->trigger->kind == TRIGGER_ANY_SUCCEEDED || ext_of(t)->trigger->kind == TRIGGER_ALL_FAILED;
 }
 
 /* Every dependency finished: does its rule hold? */
 static bool rule_holds(const struct task *t)
 {
-	switch (t->trigger->kind) {
+	switch (ext_of(t)->trigger->kind) {
 	case TRIGGER_ANY_SUCCEEDED:
 		return units_of(t).succeeded > 0;
 	case TRIGGER_ALL_FAILED: {
@@ -125,7 +125,7 @@ static bool rule_holds(const struct task *t)
 				return false;
 		return true;
 	case TRIGGER_EXPR:
-		return trigger_eval(t->trigger, operand_state, (void *) t);
+		return trigger_eval(ext_of(t)->trigger, operand_state, (void *) t);
 	default:
 		return true;
 	}
@@ -135,7 +135,7 @@ enum status task_verdict(const struct task *t)
 {
 	bool skipped = false;
 
-	if (!t->trigger) {
+	if (!ext_of(t)->trigger) {
 		for (size_t i = 0; i < t->n_deps; i++) {
 			if (status_is_failure(t->deps[i]->status))
 				return ST_UPSTREAM_FAILED;
@@ -159,7 +159,7 @@ enum status task_verdict(const struct task *t)
 
 static const char *rule_text(const struct task *t)
 {
-	return t->trigger ? t->trigger->text : "all_succeeded";
+	return ext_of(t)->trigger ? ext_of(t)->trigger->text : "all_succeeded";
 }
 
 static void skipped_event(struct task *t, const struct task *cause)
@@ -167,11 +167,11 @@ static void skipped_event(struct task *t, const struct task *cause)
 	json_object *o = task_payload(t);
 	char id[24], *why;
 
-	if (!t->trigger && (!cause || cause->status != ST_SKIPPED))
+	if (!ext_of(t)->trigger && (!cause || cause->status != ST_SKIPPED))
 		for (size_t i = 0; i < t->n_deps; i++)
 			if (t->deps[i]->status == ST_SKIPPED)
 				cause = t->deps[i];
-	if (!t->trigger)
+	if (!ext_of(t)->trigger)
 		why = xasprintf("dependency %s was skipped", cause ? task_id_string(cause->id, id) : "?");
 	else
 		why = xasprintf("its trigger '%s' did not hold once its dependencies finished", rule_text(t));
@@ -192,7 +192,7 @@ void task_settle(struct task *t, const struct task *cause)
 	if (v == t->status)
 		return;
 	if (status_is_finished(t->status) && !status_is_finished(v))
-		t->finished_at = 0;
+		task_set_time(t, AT_FINISHED, 0);
 	set_status(t, v);
 	if (v == ST_SKIPPED)
 		skipped_event(t, cause);
@@ -217,13 +217,13 @@ static void rejudge(struct task *t, bool recovery)
 
 		/* an item that ends after its mapped task failed: the rules over
 		 * that group judge again */
-		if (!recovery && d->expanded && t->map_parent == d->id && status_is_finished(old)) {
+		if (!recovery && ext_of(d)->expanded && ext_of(t)->map_parent == d->id && status_is_finished(old)) {
 			rejudge(d, false);
 			continue;
 		}
 		if (old != ST_WAITING && old != ST_READY && old != ST_AWAITING_APPROVAL &&
 		    !(recovery && (old == ST_UPSTREAM_FAILED || old == ST_SKIPPED ||
-				   (d->expanded && old == ST_FAILED))))
+				   (ext_of(d)->expanded && old == ST_FAILED))))
 			continue;
 		/* a mapped task fails with a child that failed (engine-map.c) */
 		if (!recovery && map_child_failed(d, t)) {
@@ -352,8 +352,10 @@ int task_trigger_set(struct task *t, const char *text)
 		trigger_free(tr);
 		tr = NULL;
 	}
-	trigger_free(t->trigger);
-	t->trigger = tr;
+	if (!tr && !t->ext)
+		return 0;
+	trigger_free(t->ext ? t->ext->trigger : NULL);
+	task_ext(t)->trigger = tr;
 	return 0;
 }
 
@@ -362,11 +364,11 @@ bool trigger_names(const struct task *t, const struct task *dep)
 {
 	char id[24];
 
-	if (!t->trigger || t->trigger->kind != TRIGGER_EXPR)
+	if (!ext_of(t)->trigger || ext_of(t)->trigger->kind != TRIGGER_EXPR)
 		return false;
-	for (size_t i = 0; i < t->trigger->n_names; i++)
-		if ((dep->name && strcmp(dep->name, t->trigger->names[i]) == 0) ||
-		    strcmp(task_id_string(dep->id, id), t->trigger->names[i]) == 0)
+	for (size_t i = 0; i < ext_of(t)->trigger->n_names; i++)
+		if ((dep->name && strcmp(dep->name, ext_of(t)->trigger->names[i]) == 0) ||
+		    strcmp(task_id_string(dep->id, id), ext_of(t)->trigger->names[i]) == 0)
 			return true;
 	return false;
 }

@@ -137,7 +137,7 @@ struct task *task_find(const char *s)
 
 struct executor *task_executor(const struct task *t)
 {
-	return executor_find(t->executor ? t->executor : t->project->executor);
+	return executor_find(ext_of(t)->executor ? ext_of(t)->executor : t->project->executor);
 }
 
 json_object *ids_to_json(struct task **list, size_t n)
@@ -210,7 +210,7 @@ void heap_remove(struct task *t)
 
 static bool dispatchable(const struct task *t)
 {
-	if (t->sb || t->backoff || t->held)
+	if (t->sb || ext_of(t)->backoff || t->held)
 		return false;
 	if (t->status == ST_PENDING_VALIDATION)
 		return true;
@@ -245,59 +245,17 @@ bool status_changed_since_commit;      /* but a spawn's start (engine_exits_pend
 
 void count_active(struct task *t, int delta)
 {
-	struct executor *ex = executor_find(t->sandbox_executor);
+	struct executor *ex = executor_find(task_def(t)->sandbox_executor);
 
 	t->project->active += (unsigned) delta;
 	active_total += (unsigned) delta;
 	if (ex)
 		ex->active += (unsigned) delta;
 	pools_count(t, delta);
-	if (t->map_parent)
+	if (ext_of(t)->map_parent)
 		map_count_active(t, delta);
 	if (delta < 0)
 		dispatch_dirty = true;
-}
-
-/* A task's row is written once a turn, however often it changed: the
- * changed tasks wait in dirty[] for engine_save(), which the loop calls
- * just before its commit (nothing reads a task's row back in the meantime:
- * the rows are read only at load). */
-static struct task **dirty;
-static size_t n_dirty, dirty_cap;
-
-void task_save(struct task *t)
-{
-	t->updated_at = now_usec();
-	if (!t->dirty_pos) {
-		if (n_dirty == dirty_cap) {
-			dirty_cap = dirty_cap ? 2 * dirty_cap : 256;
-			dirty = xrealloc(dirty, dirty_cap * sizeof(*dirty));
-		}
-		dirty[n_dirty++] = t;
-		t->dirty_pos = n_dirty;
-	}
-	heap_sync(t);
-}
-
-/* It is gone (its row deleted, or all of them reloaded): nothing to write. */
-void task_unsave(struct task *t)
-{
-	size_t i = t->dirty_pos;
-
-	if (!i)
-		return;
-	dirty[i - 1] = dirty[--n_dirty];
-	dirty[i - 1]->dirty_pos = i;
-	t->dirty_pos = 0;
-}
-
-void engine_save(void)
-{
-	for (size_t i = 0; i < n_dirty; i++) {
-		dirty[i]->dirty_pos = 0;
-		(void) store_task_save(dirty[i]);
-	}
-	n_dirty = 0;
 }
 
 /* Its place in its project's heap, after its priority changed. */
@@ -358,6 +316,7 @@ void set_status(struct task *t, enum status s)
 {
 	enum status old = t->status;
 	struct jw *w;
+	int64_t now;
 
 	if (s == ST_READY && t->approval)
 		s = ST_AWAITING_APPROVAL;       /* an operator decides, not a sandbox */
@@ -372,11 +331,12 @@ void set_status(struct task *t, enum status s)
 		count_active(t, -1);
 	else if (!status_is_active(old) && status_is_active(s))
 		count_active(t, +1);
-	t->status_changed_at = now_usec();
+	now = now_usec();
+	task_set_time(t, AT_STATUS_CHANGED, now);
 	if (s != ST_RUNNING)
 		t->paused = false;
 	if (status_is_finished(s))
-		t->finished_at = t->status_changed_at;
+		task_set_time(t, AT_FINISHED, now);
 	task_save(t);
 
 	w = payload_open(t);
@@ -419,7 +379,7 @@ static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct task *t = userdata;
 
-	t->backoff = sd_event_source_unref(t->backoff);
+	t->ext->backoff = sd_event_source_unref(t->ext->backoff);     /* its timer: it has one */
 	heap_sync(t);
 	return 0;
 }
@@ -428,12 +388,13 @@ void arm_backoff(struct task *t)
 {
 	int64_t delay = t->not_before - now_usec();
 
-	t->backoff = sd_event_source_unref(t->backoff);
+	if (t->ext)
+		t->ext->backoff = sd_event_source_unref(t->ext->backoff);
 	if (delay <= 0)
 		return;
-	if (sd_event_add_time_relative(D.event, &t->backoff, CLOCK_MONOTONIC, (uint64_t) delay,
+	if (sd_event_add_time_relative(D.event, &task_ext(t)->backoff, CLOCK_MONOTONIC, (uint64_t) delay,
 				       10 * USEC_PER_MSEC, on_backoff, t) < 0)
-		t->backoff = NULL;
+		t->ext->backoff = NULL;
 }
 
 /* The task's work succeeded (exit 0 or a report).  Returns the ids of the
@@ -445,7 +406,7 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	json_object *ids, *o;
 	struct jw *w;
 
-	if (t->validation_command && t->status != ST_VALIDATING && !t->expanded) {
+	if (ext_of(t)->validation_command && t->status != ST_VALIDATING && !ext_of(t)->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
 		return json_object_new_array();
 	}
@@ -463,11 +424,11 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 		if (d->unmet > 0)
 			d->unmet--;
 		if (map_dep_completed(d)) {     /* expanded now, or gathered its children */
-			if (status_is_finished(d->status) && t->map_parent == d->id)
+			if (status_is_finished(d->status) && ext_of(t)->map_parent == d->id)
 				propagate_failure(d);   /* a late item: rules over its group */
 			continue;
 		}
-		if (d->trigger && d->status == ST_WAITING) {
+		if (ext_of(d)->trigger && d->status == ST_WAITING) {
 			/* a rule of its own: judged once every dependency finished */
 			task_settle(d, t);
 			if (d->status == ST_SKIPPED)
@@ -514,7 +475,7 @@ void task_failed_how(struct task *t, const char *message, const struct fail_how 
 
 	set_str(&task_def(t)->error_message, message);
 	if (retry) {
-		double base = (double) t->backoff_usec * ldexp(1.0, (int) (t->tries > 20 ? 20 : t->tries) - 1);
+		double base = (double) ext_of(t)->backoff_usec * ldexp(1.0, (int) (t->tries > 20 ? 20 : t->tries) - 1);
 		uint32_t rnd = 0;
 		double jitter;
 
@@ -534,7 +495,7 @@ void task_failed_how(struct task *t, const char *message, const struct fail_how 
 	json_object_object_add(o, "will_retry", json_object_new_boolean(retry));
 	json_object_object_add(o, "retry_at", retry ? json_time(t->not_before) : NULL);
 	json_object_object_add(o, "rule", json_object_new_string(rule));
-	json_object_object_add(o, "lost_retries", json_object_new_int((int) t->lost_tries));
+	json_object_object_add(o, "lost_retries", json_object_new_int((int) ext_of(t)->lost_tries));
 	task_event(t, "TASK_FAILED", o);
 	if (!retry)
 		propagate_failure(t);

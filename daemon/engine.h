@@ -86,10 +86,12 @@ void member_del(struct task *t);
 struct task *task_next(const struct project *p, const bool want[static _ST_MAX], int64_t after);
 /* The same for one status. */
 struct task *task_next_in(const struct project *p, enum status s, int64_t after);
+/* engine-def.c: a task's definition, read when asked for, and its row written once a turn */
 void task_save(struct task *t);         /* its state to write this turn; its heap place follows */
 void task_unsave(struct task *t);       /* it is gone: nothing to write */
 void engine_save(void);                 /* the rows of the turn's changed tasks, before the commit */
-/* engine-def.c: a task's definition, read when asked for */
+void task_set_time(struct task *t, enum task_at which, int64_t usec);   /* written with its row */
+int64_t task_time(const struct task *t, enum task_at which);
 struct task_def *task_def(const struct task *t);
 struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
 void task_def_drop(struct task *t);
@@ -133,6 +135,11 @@ void count_active(struct task *t, int delta);
 void arm_backoff(struct task *t);
 json_object *task_succeeded(struct task *t, const char *sandbox_id);
 void task_failed(struct task *t, const char *message);
+/* engine-mem.c */
+struct task *task_alloc(void);          /* zeroed, from a slab */
+void task_release(struct task *t);
+struct task_ext *task_ext(struct task *t);     /* for writing: made on first use */
+void task_ext_free(struct task *t);
 /* engine-project.c */
 bool valid_name(const char *s, size_t max);
 int check_executor(const char *name);

@@ -76,27 +76,27 @@ int store_attempts_save(const struct task *t)
 		return r;
 	sqlite3_bind_int64(st, 1, t->id);
 	bind_text(st, 2, t->approval ? "approval" : "command");
-	bind_text(st, 3, t->exit_rule == EXIT_RULE_RETRY_ON ? "retry_on_exit" :
-		  t->exit_rule == EXIT_RULE_NO_RETRY_ON ? "no_retry_on_exit" : NULL);
-	if (t->exit_rule != EXIT_RULE_NONE) {
+	bind_text(st, 3, ext_of(t)->exit_rule == EXIT_RULE_RETRY_ON ? "retry_on_exit" :
+		  ext_of(t)->exit_rule == EXIT_RULE_NO_RETRY_ON ? "no_retry_on_exit" : NULL);
+	if (ext_of(t)->exit_rule != EXIT_RULE_NONE) {
 		codes = json_object_new_array();
 		for (int c = 0; c < 256; c++)
-			if (t->exit_codes[c / 64] & (1ULL << (c % 64)))
+			if (ext_of(t)->exit_codes[c / 64] & (1ULL << (c % 64)))
 				json_object_array_add(codes, json_object_new_int(c));
 	}
 	bind_text(st, 4, codes ? json_text(codes) : NULL);
-	sqlite3_bind_int(st, 5, (int) t->max_lost_retries);
-	sqlite3_bind_int64(st, 6, (int64_t) t->max_retry_duration_usec);
-	if (t->n_pools > 0) {
+	sqlite3_bind_int(st, 5, (int) ext_of(t)->max_lost_retries);
+	sqlite3_bind_int64(st, 6, (int64_t) ext_of(t)->max_retry_duration_usec);
+	if (ext_of(t)->n_pools > 0) {
 		pl = json_object_new_object();
-		for (size_t i = 0; i < t->n_pools; i++)
-			json_object_object_add(pl, t->pools[i].pool->name, json_object_new_int((int) t->pools[i].weight));
+		for (size_t i = 0; i < ext_of(t)->n_pools; i++)
+			json_object_object_add(pl, ext_of(t)->pools[i].pool->name, json_object_new_int((int) ext_of(t)->pools[i].weight));
 	}
 	bind_text(st, 7, pl ? json_text(pl) : NULL);
-	bind_text(st, 8, t->approval ? (t->approve_on_timeout ? "approve" : "reject") : NULL);
-	sqlite3_bind_int(st, 9, (int) t->lost_tries);
-	sqlite3_bind_int64(st, 10, t->first_started_at);
-	sqlite3_bind_int64(st, 11, t->approval_deadline);
+	bind_text(st, 8, t->approval ? (ext_of(t)->approve_on_timeout ? "approve" : "reject") : NULL);
+	sqlite3_bind_int(st, 9, (int) ext_of(t)->lost_tries);
+	sqlite3_bind_int64(st, 10, ext_of(t)->first_started_at);
+	sqlite3_bind_int64(st, 11, ext_of(t)->approval_deadline);
 	r = store_step(st);
 	json_object_put(codes);
 	json_object_put(pl);

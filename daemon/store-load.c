@@ -68,14 +68,6 @@ static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 		.attempt = (unsigned) sqlite3_column_int(st, 16),
 		.tries = (unsigned) sqlite3_column_int(st, 17),
 		.not_before = sqlite3_column_int64(st, 18),
-		.sandbox_id = col_text(st, 21),
-		.sandbox_executor = col_text(st, 22),
-		.sandbox_handle = col_text(st, 23),
-		.created_at = sqlite3_column_int64(st, 26),
-		.updated_at = sqlite3_column_int64(st, 27),
-		.started_at = sqlite3_column_int64(st, 28),
-		.finished_at = sqlite3_column_int64(st, 29),
-		.status_changed_at = sqlite3_column_int64(st, 30),
 		.held = sqlite3_column_int(st, 31),
 		.paused = sqlite3_column_int(st, 32),
 		.reserved = (unsigned) sqlite3_column_int(st, 41),
@@ -118,9 +110,9 @@ int store_load(const struct store_loader *l)
 	r = each_row("SELECT id, project_id, name, NULL, NULL, NULL, NULL, executor,"
 		     " NULL, priority, timeout_usec, max_retries, backoff_usec,"
 		     " validation_command, status, released, attempt, tries, not_before,"
-		     " NULL, NULL, sandbox_id, sandbox_executor, sandbox_handle,"
-		     " NULL, NULL, created_at, updated_at, started_at, finished_at,"
-		     " status_changed_at, held, paused, trigger_rule, is_finally, map_over, map_concurrency,"
+		     " NULL, NULL, NULL, NULL, NULL,"
+		     " NULL, NULL, NULL, NULL, NULL, NULL,"
+		     " NULL, held, paused, trigger_rule, is_finally, map_over, map_concurrency,"
 		     " expanded, map_count, map_parent, map_index, reserved FROM tasks ORDER BY id", task_row, l);
 	if (r < 0)
 		return r;
@@ -137,6 +129,10 @@ static char *dup_text(sqlite3_stmt *st, int i)
 	return xstrdup((const char *) sqlite3_column_text(st, i));
 }
 
+/* what def_fill() reads after the item */
+#define DEF_TAIL "sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at," \
+	" finished_at, status_changed_at"
+
 static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 {
 	d->title = dup_text(st, i);
@@ -149,6 +145,16 @@ static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 	d->token = dup_text(st, i + 7);
 	d->report = dup_text(st, i + 8);
 	d->item = dup_text(st, i + 9);
+	d->sandbox_id = dup_text(st, i + 10);
+	d->sandbox_executor = dup_text(st, i + 11);
+	d->sandbox_handle = dup_text(st, i + 12);
+	d->at[AT_CREATED] = sqlite3_column_int64(st, i + 13);
+	d->at[AT_UPDATED] = sqlite3_column_int64(st, i + 14);
+	d->at[AT_STARTED] = sqlite3_column_int64(st, i + 15);
+	d->at[AT_FINISHED] = sqlite3_column_int64(st, i + 16);
+	/* the row of a task whose status never changed since it was added
+	 * has none (the insert leaves it out): it is its creation's */
+	d->at[AT_STATUS_CHANGED] = sqlite3_column_int64(st, i + 17) ?: d->at[AT_CREATED];
 }
 
 static sqlite3_stmt *def_st;
@@ -160,7 +166,7 @@ int store_task_def_read(int64_t id, struct task_def *d)
 	int rc;
 
 	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT title, command, env, cwd, executor_options,"
-					  " result, error_message, token, report, item FROM tasks WHERE id=?", -1,
+					  " result, error_message, token, report, item, " DEF_TAIL " FROM tasks WHERE id=?", -1,
 					  SQLITE_PREPARE_PERSISTENT, &def_st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	if ((rc = store_read_begin()) < 0)
@@ -188,7 +194,7 @@ int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_
 	int rc;
 
 	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT id, title, command, env, cwd, executor_options,"
-					   " result, error_message, token, report, item FROM tasks"
+					   " result, error_message, token, report, item, " DEF_TAIL " FROM tasks"
 					   " WHERE id BETWEEN ? AND ? ORDER BY id", -1,
 					   SQLITE_PREPARE_PERSISTENT, &scan_st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));

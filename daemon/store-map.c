@@ -28,12 +28,12 @@ int store_task_map(const struct task *t)
 			return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	}
 	st = update_st;
-	sqlite3_bind_int64(st, 1, t->map_over);
-	sqlite3_bind_int(st, 2, (int) t->map_concurrency);
-	sqlite3_bind_int(st, 3, t->expanded);
-	sqlite3_bind_int(st, 4, (int) t->map_count);
-	sqlite3_bind_int64(st, 5, t->map_parent);
-	sqlite3_bind_int(st, 6, (int) t->map_index);
+	sqlite3_bind_int64(st, 1, ext_of(t)->map_over);
+	sqlite3_bind_int(st, 2, (int) ext_of(t)->map_concurrency);
+	sqlite3_bind_int(st, 3, ext_of(t)->expanded);
+	sqlite3_bind_int(st, 4, (int) ext_of(t)->map_count);
+	sqlite3_bind_int64(st, 5, ext_of(t)->map_parent);
+	sqlite3_bind_int(st, 6, (int) ext_of(t)->map_index);
 	/* a child's item, made with it (NULL: the stored one stays) */
 	if (t->def && t->def->item)
 		sqlite3_bind_text(st, 7, t->def->item, -1, SQLITE_STATIC);

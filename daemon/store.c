@@ -67,16 +67,18 @@ static const char *const sql[_Q_MAX] = {
 	[Q_PROJECT_DELETE] = "DELETE FROM projects WHERE id=?",
 	[Q_TASK_INSERT] = TASK_INSERT TASK_ROW,
 	[Q_TASK_INSERT_MANY] = TASK_INSERT TASK_ROW16 "," TASK_ROW16,
+	/* the times not given (NULL) stay as they are */
 	[Q_TASK_UPDATE] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
-		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
-		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?,"
-		" reserved=? WHERE id=?",
+		" held=?, paused=?, reserved=?, updated_at=coalesce(?, updated_at),"
+		" started_at=coalesce(?, started_at), finished_at=coalesce(?, finished_at),"
+		" status_changed_at=coalesce(?, status_changed_at) WHERE id=?",
 	[Q_TASK_OUTCOME] =
 		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
-		" sandbox_id=?, sandbox_executor=?, sandbox_handle=?,"
-		" updated_at=?, started_at=?, finished_at=?, status_changed_at=?, held=?, paused=?,"
-		" reserved=?, result=?, error_message=?, token=?, report=? WHERE id=?",
+		" held=?, paused=?, reserved=?, updated_at=coalesce(?, updated_at),"
+		" started_at=coalesce(?, started_at), finished_at=coalesce(?, finished_at),"
+		" status_changed_at=coalesce(?, status_changed_at), result=?, error_message=?, token=?,"
+		" report=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=? WHERE id=?",
 	[Q_TASK_DEFINE] =
 		"UPDATE tasks SET title=?, command=?, env=?, cwd=?, priority=?, timeout_usec=?,"
 		" max_retries=?, backoff_usec=?, validation_command=? WHERE id=?",
@@ -406,18 +408,18 @@ static void bind_task(sqlite3_stmt *st, int at, const struct task *t)
 	bind_text(st, at + 5, t->def->command);
 	bind_text(st, at + 6, t->def->env);
 	bind_text(st, at + 7, t->def->cwd);
-	bind_text(st, at + 8, t->executor);
+	bind_text(st, at + 8, ext_of(t)->executor);
 	bind_text(st, at + 9, t->def->executor_options);
 	sqlite3_bind_int(st, at + 10, t->priority);
-	sqlite3_bind_int64(st, at + 11, (int64_t) t->timeout_usec);
-	sqlite3_bind_int(st, at + 12, (int) t->max_retries);
-	sqlite3_bind_int64(st, at + 13, (int64_t) t->backoff_usec);
-	bind_text(st, at + 14, t->validation_command);
+	sqlite3_bind_int64(st, at + 11, (int64_t) ext_of(t)->timeout_usec);
+	sqlite3_bind_int(st, at + 12, (int) ext_of(t)->max_retries);
+	sqlite3_bind_int64(st, at + 13, (int64_t) ext_of(t)->backoff_usec);
+	bind_text(st, at + 14, ext_of(t)->validation_command);
 	bind_text(st, at + 15, status_to_string(t->status));
-	sqlite3_bind_int64(st, at + 16, t->created_at);
-	sqlite3_bind_int64(st, at + 17, t->updated_at);
-	sqlite3_bind_int64(st, at + 18, t->status_changed_at);
-	sqlite3_bind_int64(st, at + 19, t->finished_at);
+	sqlite3_bind_int64(st, at + 16, task_time(t, AT_CREATED));
+	sqlite3_bind_int64(st, at + 17, task_time(t, AT_UPDATED));
+	sqlite3_bind_int64(st, at + 18, task_time(t, AT_STATUS_CHANGED));
+	sqlite3_bind_int64(st, at + 19, task_time(t, AT_FINISHED));
 }
 
 int store_task_insert(const struct task *t)
@@ -451,10 +453,12 @@ int store_tasks_insert(struct task *const *list, size_t n)
 	return r;
 }
 
-/* Its state; and its outcome (result, error, token, report) when its
- * definition is in memory: otherwise they did not change. */
-int store_task_save(const struct task *t)
+/* Its state, the times given in at; and its outcome (result, error,
+ * token, report, sandbox) when its definition is in memory: otherwise
+ * they did not change. */
+int store_task_save(const struct task *t, const struct task_times *at)
 {
+	static const int times[] = { AT_UPDATED, AT_STARTED, AT_FINISHED, AT_STATUS_CHANGED };
 	bool outcome = t->def && !t->def->lost;
 	sqlite3_stmt *st = stmts[outcome ? Q_TASK_OUTCOME : Q_TASK_UPDATE];
 	int r = store_begin();
@@ -466,23 +470,24 @@ int store_task_save(const struct task *t)
 	sqlite3_bind_int(st, 3, (int) t->attempt);
 	sqlite3_bind_int(st, 4, (int) t->tries);
 	sqlite3_bind_int64(st, 5, t->not_before);
-	bind_text(st, 6, t->sandbox_id);
-	bind_text(st, 7, t->sandbox_executor);
-	bind_text(st, 8, t->sandbox_handle);
-	sqlite3_bind_int64(st, 9, t->updated_at);
-	sqlite3_bind_int64(st, 10, t->started_at);
-	sqlite3_bind_int64(st, 11, t->finished_at);
-	sqlite3_bind_int64(st, 12, t->status_changed_at);
-	sqlite3_bind_int(st, 13, t->held);
-	sqlite3_bind_int(st, 14, t->paused);
-	sqlite3_bind_int(st, 15, (int) t->reserved);
+	sqlite3_bind_int(st, 6, t->held);
+	sqlite3_bind_int(st, 7, t->paused);
+	sqlite3_bind_int(st, 8, (int) t->reserved);
+	for (int i = 0; i < (int) ELEMENTSOF(times); i++)
+		if (at->set & (1U << times[i]))
+			sqlite3_bind_int64(st, 9 + i, at->at[times[i]]);
+		else
+			sqlite3_bind_null(st, 9 + i);
 	if (outcome) {
-		bind_text(st, 16, t->def->result);
-		bind_text(st, 17, t->def->error_message);
-		bind_text(st, 18, t->def->token);
-		bind_text(st, 19, t->def->report);
+		bind_text(st, 13, t->def->result);
+		bind_text(st, 14, t->def->error_message);
+		bind_text(st, 15, t->def->token);
+		bind_text(st, 16, t->def->report);
+		bind_text(st, 17, t->def->sandbox_id);
+		bind_text(st, 18, t->def->sandbox_executor);
+		bind_text(st, 19, t->def->sandbox_handle);
 	}
-	sqlite3_bind_int64(st, outcome ? 20 : 16, t->id);
+	sqlite3_bind_int64(st, outcome ? 20 : 13, t->id);
 	return step(st);
 }
 
@@ -499,10 +504,10 @@ int store_task_define(const struct task *t)
 	bind_text(st, 3, t->def->env);
 	bind_text(st, 4, t->def->cwd);
 	sqlite3_bind_int(st, 5, t->priority);
-	sqlite3_bind_int64(st, 6, (int64_t) t->timeout_usec);
-	sqlite3_bind_int(st, 7, (int) t->max_retries);
-	sqlite3_bind_int64(st, 8, (int64_t) t->backoff_usec);
-	bind_text(st, 9, t->validation_command);
+	sqlite3_bind_int64(st, 6, (int64_t) ext_of(t)->timeout_usec);
+	sqlite3_bind_int(st, 7, (int) ext_of(t)->max_retries);
+	sqlite3_bind_int64(st, 8, (int64_t) ext_of(t)->backoff_usec);
+	bind_text(st, 9, ext_of(t)->validation_command);
 	sqlite3_bind_int64(st, 10, t->id);
 	return step(st);
 }
@@ -515,7 +520,7 @@ int store_task_trigger(const struct task *t)
 
 	if (r < 0)
 		return r;
-	bind_text(st, 1, t->trigger ? trigger_text(t->trigger) : NULL);
+	bind_text(st, 1, ext_of(t)->trigger ? trigger_text(ext_of(t)->trigger) : NULL);
 	sqlite3_bind_int(st, 2, t->finally);
 	sqlite3_bind_int64(st, 3, t->id);
 	return step(st);

@@ -19,7 +19,7 @@ int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
 int store_tasks_insert(struct task *const *list, size_t n);     /* a batch's, in order */
-int store_task_save(const struct task *t);
+int store_task_save(const struct task *t, const struct task_times *at);
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
 uint64_t store_reads(void);
@@ -67,8 +67,6 @@ struct task_row {
 	bool released;
 	unsigned attempt, tries;
 	int64_t not_before;
-	const char *sandbox_id, *sandbox_executor, *sandbox_handle;
-	int64_t created_at, updated_at, started_at, finished_at, status_changed_at;
 	bool held, paused;
 	unsigned reserved;
 };

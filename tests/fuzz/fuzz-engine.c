@@ -82,7 +82,7 @@ static bool cycle_from(struct task *t, unsigned char *colour)
 /* What the engine's dispatchable() says, seen from outside. */
 static bool should_be_in_heap(const struct task *t)
 {
-	if (t->sb || t->backoff || t->held)
+	if (t->sb || ext_of(t)->backoff || t->held)
 		return false;
 	if (t->status == ST_PENDING_VALIDATION)
 		return true;
@@ -137,10 +137,10 @@ static void check(void)
 				listed |= d->rdeps[j] == t;
 			CHECK(listed);
 			/* under the default rule; another rule waits for every dependency */
-			if (!t->trigger && (t->status == ST_WAITING || t->status == ST_READY))
+			if (!ext_of(t)->trigger && (t->status == ST_WAITING || t->status == ST_READY))
 				CHECK(d->status != ST_FAILED && d->status != ST_UPSTREAM_FAILED &&
 				      d->status != ST_CANCELLED && d->status != ST_SKIPPED);
-			if (t->trigger && t->status == ST_READY)
+			if (ext_of(t)->trigger && t->status == ST_READY)
 				CHECK(status_is_finished(d->status));
 		}
 		for (size_t k = 0; k < t->n_rdeps; k++) {
@@ -153,7 +153,7 @@ static void check(void)
 			CHECK(listed);
 		}
 		CHECK(t->unmet == unmet);
-		if (!t->trigger && (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING ||
+		if (!ext_of(t)->trigger && (t->status == ST_READY || t->status == ST_SPAWNING || t->status == ST_RUNNING ||
 				    t->status == ST_AWAITING_APPROVAL))
 			CHECK(unmet == 0);
 		CHECK(t->status != ST_AWAITING_APPROVAL || t->approval);
@@ -164,7 +164,7 @@ static void check(void)
 		if (t->status == ST_AWAITING_APPROVAL)
 			CHECK(task_verdict(t) == ST_READY);
 		if (t->status == ST_SKIPPED)
-			CHECK(task_verdict(t) == ST_SKIPPED || (!t->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
+			CHECK(task_verdict(t) == ST_SKIPPED || (!ext_of(t)->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
 		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
@@ -174,9 +174,9 @@ static void check(void)
 		unsigned used = 0;
 
 		for (size_t i = 0; i < n_tasks; i++)
-			for (size_t k = 0; tasks[i] && k < tasks[i]->n_pools; k++)
-				if (tasks[i]->pools[k].pool == pl && status_is_active(tasks[i]->status))
-					used += tasks[i]->pools[k].weight;
+			for (size_t k = 0; tasks[i] && k < ext_of(tasks[i])->n_pools; k++)
+				if (ext_of(tasks[i])->pools[k].pool == pl && status_is_active(tasks[i]->status))
+					used += ext_of(tasks[i])->pools[k].weight;
 		CHECK(pl->used == used);
 	}
 }

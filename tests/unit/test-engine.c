@@ -102,7 +102,7 @@ static void a_failure_with_retries_left_waits_out_a_backoff(void **state)
 	flush();
 	fake_exit(t, 1);
 	assert_string_equal(status_to_string(t->status), "ready");
-	assert_non_null(t->backoff);
+	assert_non_null(ext_of(t)->backoff);
 	/* jitter keeps the first backoff within 15..45 s of now */
 	assert_true(t->not_before - now_usec() > 14 * 1000000LL);
 	assert_true(t->not_before - now_usec() < 46 * 1000000LL);
@@ -265,6 +265,39 @@ static void state_reloaded_from_the_database_is_the_same(void **state)
 	assert_int_equal(T(p, "b")->unmet, 0);
 }
 
+/* A task with no options holds its scheduling state alone (no extension;
+ * its definition, times and last sandbox read when asked for), and reads
+ * back the same after a reload: the times a turn changed were written with
+ * its row. */
+static void a_task_holds_its_state_alone_and_reads_back_the_same(void **state)
+{
+	struct project *p = mkproject("compact", true, 1);
+	char before[8192], after[8192];
+	json_object *o;
+
+	printf("# sizeof(struct task) %zu, struct task_ext %zu, struct task_def %zu\n", sizeof(struct task),
+	       sizeof(struct task_ext), sizeof(struct task_def));
+	assert_true(sizeof(struct task) <= 128);
+	mktasks(p, "a b:a");
+	assert_null(T(p, "a")->ext);
+	flush();
+	fake_exit(T(p, "a"), 0);
+	flush();
+	assert_string_equal(S(p, "a"), "completed");
+	o = task_to_json(T(p, "a"));
+	snprintf(before, sizeof(before), "%s", json_text(o));
+	json_object_put(o);
+	assert_non_null(strstr(before, "\"sandbox_id\":\"t-"));
+	unit_reopen();
+	p = project_find("compact");
+	assert_null(T(p, "a")->ext);
+	assert_null(T(p, "a")->def);
+	o = task_to_json(T(p, "a"));
+	snprintf(after, sizeof(after), "%s", json_text(o));
+	json_object_put(o);
+	assert_string_equal(before, after);
+}
+
 static void a_validator_runs_after_the_work_and_decides(void **state)
 {
 	struct project *p = mkproject("val", true, 5);
@@ -283,7 +316,7 @@ static void a_validator_runs_after_the_work_and_decides(void **state)
 	assert_string_equal(S(p, "c"), "waiting");
 	flush();
 	assert_string_equal(S(p, "a"), "validating");
-	assert_non_null(strstr(T(p, "a")->sandbox_id, ".v"));
+	assert_non_null(strstr(task_def(T(p, "a"))->sandbox_id, ".v"));
 	fake_exit(T(p, "a"), 0);
 	assert_string_equal(S(p, "a"), "completed");
 	assert_string_equal(S(p, "c"), "ready");
@@ -340,6 +373,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_global_limit_holds_across_projects, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(state_reloaded_from_the_database_is_the_same, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_task_holds_its_state_alone_and_reads_back_the_same, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_validator_runs_after_the_work_and_decides, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),

@@ -139,7 +139,7 @@ static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state
 	p = project_find("old");
 	assert_non_null(p);
 	assert_string_equal(task_def(T(p, "kept"))->title, "Kept");
-	assert_int_equal(T(p, "kept")->status_changed_at, 777000000);   /* from updated_at */
+	assert_int_equal(task_time(T(p, "kept"), AT_STATUS_CHANGED), 777000000);   /* from updated_at */
 	assert_string_equal(S(p, "kept"), "ready");
 	assert_false(T(p, "kept")->held);                               /* 003 */
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -194,7 +194,7 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 	assert_int_equal(T(p, "b")->n_deps, 1);
 	assert_ptr_equal(T(p, "b")->deps[0], T(p, "a"));
 	assert_int_equal(T(p, "b")->unmet, 1);
-	assert_int_equal(T(p, "b")->max_lost_retries, 7);
+	assert_int_equal(ext_of(T(p, "b"))->max_lost_retries, 7);
 	assert_int_equal(store_last_seq(), 3);
 	/* a name taken is still refused, now by the daemon's index alone */
 	{

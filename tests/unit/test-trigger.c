@@ -208,11 +208,11 @@ static void the_engine_judges_rules_and_keeps_them_across_a_reload(void **state)
 	p = project_find("rules");
 	assert_string_equal(S(p, "onfail"), "skipped");
 	assert_string_equal(S(p, "after"), "skipped");
-	assert_non_null(T(p, "expr")->trigger);
-	assert_string_equal(T(p, "expr")->trigger->text, "a.succeeded && !b.succeeded");
+	assert_non_null(ext_of(T(p, "expr"))->trigger);
+	assert_string_equal(ext_of(T(p, "expr"))->trigger->text, "a.succeeded && !b.succeeded");
 	assert_true(T(p, "fin")->finally);
-	assert_int_equal(T(p, "fin")->trigger->kind, TRIGGER_ALL_DONE);
-	assert_null(T(p, "a")->trigger);
+	assert_int_equal(ext_of(T(p, "fin"))->trigger->kind, TRIGGER_ALL_DONE);
+	assert_null(ext_of(T(p, "a"))->trigger);
 	assert_int_equal(p->counts[ST_SKIPPED], 2);
 	flush();
 	fake_exit(T(p, "expr"), 0);
