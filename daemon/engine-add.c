@@ -202,8 +202,11 @@ int check_task_args(const struct project *p, json_object *args, bool need_name)
 		return errorf(-EINVAL, "task name '%s' must be 1-128 of A-Z a-z 0-9 . _ - and not look like a task id", s);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	if (plain)
-		return (r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT ? r : 0;
+	if (plain) {
+		if ((r = arg_array(args, "depends_on", &o)) < 0 && r != -ENOENT)
+			return r;
+		return map_check_args(args);    /* the command's templates */
+	}
 	r = arg_object(args, "env", &o);
 	if (r == 0) {
 		json_object_object_foreach(o, k, v) {
