@@ -11,7 +11,7 @@ TEST_CFLAGS = $(shell pkg-config --cflags cmocka) -DDAGD_TEST_BUILD='"$(BUILD)"'
 TEST_LDLIBS = $(shell pkg-config --libs cmocka)
 
 # the local executor's, driven by the host of tests/unit/local-harness.c
-UNIT_TESTS     = local
+UNIT_TESTS     = local local-helper local-options
 BROKEN_PLUGINS = notso nosym badabi smallsize initfail
 # a version-1 plugin that runs nothing (the scheduler alone, and the ABI's
 # backward compatibility); one whose sandboxes run until reported (the
