@@ -10,7 +10,8 @@
 TEST_CFLAGS = $(shell pkg-config --cflags cmocka) -DDAGD_TEST_BUILD='"$(BUILD)"'
 TEST_LDLIBS = $(shell pkg-config --libs cmocka)
 
-UNIT_TESTS     = local
+# the local executor's, driven by the host of tests/unit/local-harness.c
+UNIT_TESTS     = local local-helper local-options
 BROKEN_PLUGINS = notso nosym badabi smallsize initfail
 # a version-1 plugin that runs nothing (the scheduler alone, and the ABI's
 # backward compatibility); one whose sandboxes run until reported (the
@@ -22,9 +23,9 @@ BROKEN_PLUGIN_SOS = $(patsubst %,$(BUILD)/tests/plugins/%.so,$(BROKEN_PLUGINS) $
 
 tests: $(UNIT_TEST_BINS) $(BROKEN_PLUGIN_SOS) $(PLUGIN_SOS) $(PLUGIN_PROGS)
 
-$(BUILD)/tests/test-%: tests/unit/test-%.c plugins/executor.h Makefile tests/tests.mk
+$(UNIT_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c tests/unit/local-harness.c tests/unit/local-harness.h plugins/executor.h Makefile tests/tests.mk
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LDLIBS) $(LDLIBS)
+	$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< tests/unit/local-harness.c $(TEST_LDLIBS) $(LDLIBS)
 
 # not a shared object at all
 $(BUILD)/tests/plugins/notso.so: tests/tests.mk
