@@ -83,6 +83,7 @@ DAEMON_SRCS = \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \
 	daemon/json-strict.c \
+	daemon/json-build.c \
 	daemon/util.c \
 	daemon/notify.c \
 	daemon/logs.c \

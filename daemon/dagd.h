@@ -352,6 +352,8 @@ char *json_line(json_object *o);        /* its text and a newline, to free */
 #define JSON_DEPTH 64
 /* RFC 8259 JSON only; a mistake is errorf(-EINVAL) saying where and what. */
 int json_parse_strict(const char *text, size_t len, json_object **ret);
+/* json-c's tree of a checked text, if plain enough to be made directly (json-build.c) */
+bool json_build_plain(const char *text, size_t len, json_object **ret);
 /* Where a value is in a text. */
 struct json_span {
 	size_t off, len;

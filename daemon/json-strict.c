@@ -424,6 +424,8 @@ static int tree_of(const char *text, size_t len, size_t n_members, json_object *
 	static struct json_tokener *tok;
 	json_object *o;
 
+	if (json_build_plain(text, len, &o))
+		goto built;
 	if (!tok) {
 		tok = json_tokener_new_ex(JSON_DEPTH + 1);
 		if (!tok)
@@ -437,6 +439,7 @@ static int tree_of(const char *text, size_t len, size_t n_members, json_object *
 		o = json_tokener_parse_ex(tok, "", 1);
 	if (!o && json_tokener_get_error(tok) != json_tokener_success)
 		return errorf(-EINVAL, "malformed JSON: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
+built:
 	if (count_members(o) != n_members) {
 		json_object_put(o);
 		return errorf(-EINVAL, "malformed JSON: an object has the same key twice");

@@ -3,6 +3,8 @@
  * more (each refusal saying where), and the UTF-8 helpers that keep what it
  * writes valid.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "unit.h"
@@ -197,6 +199,78 @@ static void utf8_helpers_keep_output_valid(void **state)
 	assert_string_equal(msg, "ab\xe2\x82\xac");
 }
 
+/* A random plain JSON text (with random spaces) into buf. */
+static void random_plain(char *buf, size_t cap, size_t *len, unsigned depth, unsigned *seed)
+{
+	static const char *const words[] = { "true", "false", "null", "0", "-7", "123456789012345678",
+					     "\"\"", "\"caf\xc3\xa9\"", "\"a b\"", "\"\xf0\x9f\x98\x80\"" };
+	unsigned k = (unsigned) rand_r(seed) % (depth < 4 ? 12 : 10);
+
+#define PUT(s) do { size_t n_ = strlen(s); if (*len + n_ < cap) { memcpy(buf + *len, s, n_); *len += n_; } } while (0)
+	if (rand_r(seed) % 3 == 0)
+		PUT(" \n");
+	if (k < 10)
+		PUT(words[k]);
+	else {
+		unsigned n = (unsigned) rand_r(seed) % 4;
+
+		PUT(k == 10 ? "{" : "[");
+		for (unsigned i = 0; i < n; i++) {
+			char key[16];
+
+			if (i)
+				PUT(",");
+			if (k == 10) {
+				snprintf(key, sizeof(key), "\"k%u\" :", i);
+				PUT(key);
+			}
+			random_plain(buf, cap, len, depth + 1, seed);
+		}
+		PUT(k == 10 ? "}" : "]");
+	}
+	if (rand_r(seed) % 3 == 0)
+		PUT("\t");
+#undef PUT
+}
+
+/* What json_build_plain() makes of a text, json-c's tokener makes too; a
+ * text it does not take (an escape, a fraction, a long number) is left to
+ * the tokener. */
+static void plain_texts_are_built_as_the_tokener_reads_them(void **state)
+{
+	static const char *const left[] = {
+		"\"a\\nb\"", "1.5", "1e3", "-1E-2", "9223372036854775807", "{\"a\\u00e9\":1}", "[1,\"\\\"\"]",
+	};
+	unsigned seed = 7;
+	char buf[8192];
+
+	for (size_t i = 0; i < ELEMENTSOF(left); i++) {
+		json_object *o = NULL;
+
+		assert_false(json_build_plain(left[i], strlen(left[i]), &o));
+	}
+	for (int i = 0; i < 3000; i++) {
+		size_t len = 0;
+		json_object *built = NULL, *read;
+
+		random_plain(buf, sizeof(buf) - 1, &len, 0, &seed);
+		buf[len] = '\0';
+		read = json_tokener_parse(buf);
+		if (!json_build_plain(buf, len, &built)) {
+			print_error("not built: %s\n", buf);
+			fail();
+		}
+		if (!json_object_equal(built, read) ||
+		    strcmp(json_object_to_json_string(built), json_object_to_json_string(read)) != 0) {
+			print_error("%s: built %s, read %s\n", buf, json_object_to_json_string(built),
+				    json_object_to_json_string(read));
+			fail();
+		}
+		json_object_put(built);
+		json_object_put(read);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +280,7 @@ int main(void)
 		cmocka_unit_test(a_nul_byte_in_the_text_is_refused),
 		cmocka_unit_test(utf8_helpers_keep_output_valid),
 		cmocka_unit_test(a_batch_can_be_left_as_text),
+		cmocka_unit_test(plain_texts_are_built_as_the_tokener_reads_them),
 	};
 
 	return cmocka_run_group_tests_name("json-strict", tests, NULL, NULL);
