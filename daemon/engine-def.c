@@ -105,12 +105,23 @@ static bool def_wanted(const struct task *t)
 }
 
 /* Up to DEFS_KEPT definitions stay in memory once read (a board asks for
- * the same page again and again); past that, all that nothing needs go. */
+ * the same page again and again); past that, all that nothing needs go.
+ * Those wanted (24,000 running tasks') are not walked at every commit:
+ * a walk comes once DEFS_KEPT / 4 more were read since the last one left
+ * `kept`, so a definition held but no longer wanted waits at most until
+ * then (what is held stays under the most ever wanted at once, plus
+ * DEFS_KEPT). */
 #define DEFS_KEPT 4096
+static size_t kept;
+
+size_t engine_defs_held(void)
+{
+	return n_defs;
+}
 
 void engine_defs_release(void)
 {
-	if (n_defs <= DEFS_KEPT && !n_lost)
+	if (!n_lost && (n_defs <= DEFS_KEPT || n_defs < kept + DEFS_KEPT / 4))
 		return;
 	for (size_t i = 0; i < n_defs;) {
 		struct task *t = defs[i];
@@ -120,6 +131,7 @@ void engine_defs_release(void)
 		else
 			task_def_drop(t);       /* defs[i] is now another */
 	}
+	kept = n_defs;
 }
 
 static struct task_def *def_wanted_by_id(int64_t id)

@@ -95,6 +95,7 @@ int64_t task_time(const struct task *t, enum task_at which);
 struct task_def *task_def(const struct task *t);
 struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
 void task_def_drop(struct task *t);
+size_t engine_defs_held(void);           /* definitions in memory */
 void engine_defs_release(void);         /* after a commit: those no sandbox needs */
 void task_defs_prefetch(struct task **list, size_t n);  /* a page's, in one read */
 void task_reorder(struct task *t);      /* its priority changed */

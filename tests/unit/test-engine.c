@@ -360,6 +360,37 @@ static void ids_are_never_given_twice_even_after_a_delete_and_a_reload(void **st
 	assert_true(p->id > 1);
 }
 
+/* A listing of 12,000 tasks reads their definitions 512 at a time: what
+ * nothing needs is let go, so that no more than DEFS_KEPT, a quarter more
+ * and a page are ever held. */
+static void definitions_read_are_let_go_past_a_bound(void **state)
+{
+	struct project *p = mkproject("many", false, 1);
+	size_t n = 12000, most = 0;
+	char *spec = malloc(n * 8);
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++)
+		len += (size_t) sprintf(spec + len, "%st%zu", i ? " " : "", i);
+	mktasks(p, spec);
+	free(spec);
+	flush();
+	unit_reopen();
+	p = project_find("many");
+	for (size_t i = 1; i < n_tasks; i++) {
+		if (tasks[i] && tasks[i]->project == p)
+			(void) task_def(tasks[i]);
+		if (i % 512 == 0) {
+			most = engine_defs_held() > most ? engine_defs_held() : most;
+			engine_defs_release();
+		}
+	}
+	engine_defs_release();
+	assert_true(most > 4096);               /* they were read */
+	assert_true(most <= 4096 + 1024 + 512);
+	assert_true(engine_defs_held() <= 4096 + 1024);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +408,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_validator_runs_after_the_work_and_decides, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(definitions_read_are_let_go_past_a_bound, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
