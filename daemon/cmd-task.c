@@ -81,7 +81,7 @@ static json_object *batch_tasks_json(struct task **made, size_t n, bool objects)
 			jw_key(&w, "id");
 			jw_str(&w, task_id_string(made[j]->id, id));
 			jw_key(&w, "name");
-			jw_str(&w, made[j]->name);
+			jw_str(&w, task_name(made[j]));
 			jw_key(&w, "status");
 			jw_str(&w, status_to_string(made[j]->status));
 			jw_close(&w, '}');

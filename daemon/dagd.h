@@ -226,7 +226,10 @@ struct task_ext {
 struct task {
 	int64_t id;
 	struct project *project;
-	char *name;
+	union {                         /* its name (task_name()): most fit in the task */
+		char *p;
+		char s[16];
+	} nm;
 	struct task_def *def;            /* its definition and outcome; NULL: in the database */
 	struct task_ext *ext;            /* what few set; NULL: the defaults (ext_of()) */
 	struct sandbox *sb;             /* the live sandbox of its current attempt */
@@ -248,8 +251,15 @@ struct task {
 	bool paused : 1;                /* its sandbox's processes stopped (task.pause) */
 	bool held : 1;                  /* by an operator: never dispatched */
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
+	bool name_inline : 1;           /* its name is in nm.s, not allocated */
 	int64_t not_before;             /* usec; 0 none */
 };
+
+/* The task's name, or NULL. */
+static inline const char *task_name(const struct task *t)
+{
+	return t->name_inline ? t->nm.s : t->nm.p;
+}
 
 extern const struct task_ext task_ext_default;
 

@@ -37,7 +37,7 @@ static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
 
 /* A task of the batch, made but not yet in the engine: its id and project
  * come when the batch is created; name is its (taken). */
-static struct task *task_new(json_object *args, char *name, bool plain)
+static struct task *task_new(json_object *args, const char *name, bool plain)
 {
 	struct task *t = task_alloc();
 	const char *s;
@@ -49,7 +49,7 @@ static struct task *task_new(json_object *args, char *name, bool plain)
 	task_def_new(t);
 	t->heap_idx = -1;
 	t->priority = PRIO_MEDIUM;
-	t->name = name;
+	task_name_set(t, name);
 	(void) arg_string(args, "title", &s);
 	task_def(t)->title = xstrdup(s);
 	json_object_object_get_ex(args, "command", &o);
@@ -226,12 +226,12 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 				       json_object_object_get_ex(args, "executor_options", NULL));
 	if (!plain && arg_string(args, "map_over", &s) == 0)
 		nt->map_over = xstrdup(s);
-	nt->t = task_new(args, name ? xstrdup(name) : NULL, plain);
+	nt->t = task_new(args, name, plain);
 	if (!plain && arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
 		task_ext(nt->t)->map_concurrency = (unsigned) mc;
 	if (name) {
-		b->names[i] = nt->t->name;
-		*bname_slot(bn, cap, name) = (struct bname) { nt->t->name, i };
+		b->names[i] = task_name(nt->t);
+		*bname_slot(bn, cap, name) = (struct bname) { task_name(nt->t), i };
 	}
 	return 0;
 }
@@ -284,7 +284,7 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 	for (size_t k = 0; k < nt[i].n_deps; k++) {
 		int dk = nt[i].deps[k];
 
-		names[k] = dk >= 0 ? b->names[dk] : tasks[-dk]->name;
+		names[k] = dk >= 0 ? b->names[dk] : task_name(tasks[-dk]);
 		ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
 	}
 	if ((r = map_find_dep(nt[i].map_over, given, nt[i].n_given, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)

@@ -25,7 +25,7 @@ static json_object *task_inputs(const struct task *t)
 
 		if (ext_of(t)->expanded && ext_of(d)->map_parent == t->id)
 			continue;       /* its own children are not inputs */
-		json_object_object_add(o, d->name ? d->name : task_id_string(d->id, id), json_parse(task_def(d)->result));
+		json_object_object_add(o, task_name(d) ? task_name(d) : task_id_string(d->id, id), json_parse(task_def(d)->result));
 	}
 	return o;
 }

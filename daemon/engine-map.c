@@ -97,7 +97,11 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 	c->id = next_task_id++;
 	c->project = t->project;
 	c->heap_idx = -1;
-	c->name = xasprintf("%s[%zu]", t->name ? t->name : task_id_string(t->id, id), i);
+	{
+		_cleanup_free_ char *name = xasprintf("%s[%zu]", task_name(t) ? task_name(t) : task_id_string(t->id, id), i);
+
+		task_name_set(c, name);
+	}
 	task_def(c)->title = xasprintf("%s [%zu]", task_def(t)->title, i);
 	task_def(c)->command = xstrdup(task_def(t)->command);
 	task_def(c)->env = xstrdup(task_def(t)->env);
@@ -138,8 +142,8 @@ static void map_expand(struct task *t)
 
 	if (!json_object_is_type(list, json_type_array)) {
 		_cleanup_free_ char *msg = xasprintf("map_over: the result of %s%s%s (%s) is %s, not a JSON array",
-						     dep && dep->name ? "'" : "", dep && dep->name ? dep->name : "",
-						     dep && dep->name ? "'" : "", task_id_string(ext_of(t)->map_over, id),
+						     dep && task_name(dep) ? "'" : "", dep && task_name(dep) ? task_name(dep) : "",
+						     dep && task_name(dep) ? "'" : "", task_id_string(ext_of(t)->map_over, id),
 						     list ? json_type_to_name(json_object_get_type(list)) : "null");
 		json_object_put(list);
 		task_fail_final(t, "error", msg);
@@ -306,7 +310,7 @@ bool map_child_failed(struct task *d, struct task *child)
 	if (!ext_of(d)->expanded || ext_of(child)->map_parent != d->id ||
 	    (child->status != ST_FAILED && child->status != ST_CANCELLED))
 		return false;
-	msg = xasprintf("item %u (%s) %s: %s", ext_of(child)->map_index, child->name,
+	msg = xasprintf("item %u (%s) %s: %s", ext_of(child)->map_index, task_name(child),
 			child->status == ST_CANCELLED ? "was cancelled" : "failed",
 			task_def(child)->error_message ? task_def(child)->error_message : status_to_string(child->status));
 	set_str(&task_def(d)->error_message, msg);

@@ -225,6 +225,19 @@ int project_set_autonomous(struct project *p, bool on)
 	return 0;
 }
 
+void task_name_set(struct task *t, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (!t->name_inline)
+		free(t->nm.p);
+	t->name_inline = name && n < sizeof(t->nm.s);
+	if (t->name_inline)
+		memcpy(t->nm.s, name, n + 1);
+	else
+		t->nm.p = name ? xstrdup(name) : NULL;
+}
+
 void task_free(struct task *t)
 {
 	if (!t)
@@ -233,7 +246,7 @@ void task_free(struct task *t)
 	engine_reservations_forget(t);
 	task_def_drop(t);
 	task_ext_free(t);
-	free(t->name);
+	task_name_set(t, NULL);
 	free(t->deps);
 	free(t->rdeps);
 	task_release(t);
@@ -289,7 +302,7 @@ void task_unlink(struct task *t)
 {
 	json_object *o = task_payload(t);
 
-	json_object_object_add(o, "name", t->name ? json_object_new_string(t->name) : NULL);
+	json_object_object_add(o, "name", task_name(t) ? json_object_new_string(task_name(t)) : NULL);
 	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
 	while (t->n_deps > 0)
 		remove_edge(t, t->deps[t->n_deps - 1]);

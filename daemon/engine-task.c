@@ -38,7 +38,7 @@ static void write_head(struct jw *w, const struct task *t)
 	jw_key(w, "project_id");
 	jw_str(w, buf);
 	jw_key(w, "name");
-	jw_str(w, t->name);
+	jw_str(w, task_name(t));
 	jw_key(w, "title");
 	jw_str(w, task_def(t)->title);
 }

@@ -52,7 +52,7 @@ static struct task *dep_named(const struct task *t, const char *name)
 	for (size_t i = 0; i < t->n_deps; i++) {
 		struct task *d = t->deps[i];
 
-		if ((d->name && strcmp(d->name, name) == 0) || strcmp(task_id_string(d->id, id), name) == 0)
+		if ((task_name(d) && strcmp(task_name(d), name) == 0) || strcmp(task_id_string(d->id, id), name) == 0)
 			return d;
 	}
 	return NULL;
@@ -327,7 +327,7 @@ int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps
 			struct task *on = deps[k] < 0 ? tasks[-deps[k]] : NULL;
 
 			if (on) {
-				name = on->name;
+				name = task_name(on);
 				found = strcmp(task_id_string(on->id, id), tr->names[i]) == 0;
 			} else
 				name = batch_names[deps[k]];
@@ -367,7 +367,7 @@ bool trigger_names(const struct task *t, const struct task *dep)
 	if (!ext_of(t)->trigger || ext_of(t)->trigger->kind != TRIGGER_EXPR)
 		return false;
 	for (size_t i = 0; i < ext_of(t)->trigger->n_names; i++)
-		if ((dep->name && strcmp(dep->name, ext_of(t)->trigger->names[i]) == 0) ||
+		if ((task_name(dep) && strcmp(task_name(dep), ext_of(t)->trigger->names[i]) == 0) ||
 		    strcmp(task_id_string(dep->id, id), ext_of(t)->trigger->names[i]) == 0)
 			return true;
 	return false;

@@ -145,6 +145,7 @@ void task_ext_free(struct task *t);
 bool valid_name(const char *s, size_t max);
 int check_executor(const char *name);
 int check_options(const char *executor, const char *base, json_object *over);
+void task_name_set(struct task *t, const char *name);  /* a copy; NULL: none */
 void task_free(struct task *t);
 void project_free(struct project *p);
 /* engine-task.c */

@@ -27,7 +27,7 @@ static void grow(struct name_index *x)
 		abort();
 	for (size_t i = 0; i < x->cap; i++)
 		if (x->slots[i]) {
-			size_t j = hash(x->slots[i]->name) & (cap - 1);
+			size_t j = hash(task_name(x->slots[i])) & (cap - 1);
 
 			while (slots[j])
 				j = (j + 1) & (cap - 1);
@@ -43,7 +43,7 @@ struct task *names_get(const struct name_index *x, const char *name)
 	if (!x->n || !name)
 		return NULL;
 	for (size_t i = hash(name) & (x->cap - 1); x->slots[i]; i = (i + 1) & (x->cap - 1))
-		if (strcmp(x->slots[i]->name, name) == 0)
+		if (strcmp(task_name(x->slots[i]), name) == 0)
 			return x->slots[i];
 	return NULL;
 }
@@ -53,11 +53,11 @@ void names_add(struct name_index *x, struct task *t)
 {
 	size_t i;
 
-	if (!t->name)
+	if (!task_name(t))
 		return;
 	if (2 * (x->n + 1) > x->cap)
 		grow(x);
-	for (i = hash(t->name) & (x->cap - 1); x->slots[i]; i = (i + 1) & (x->cap - 1))
+	for (i = hash(task_name(t)) & (x->cap - 1); x->slots[i]; i = (i + 1) & (x->cap - 1))
 		;
 	x->slots[i] = t;
 	x->n++;
@@ -67,16 +67,16 @@ void names_del(struct name_index *x, const struct task *t)
 {
 	size_t i, j, home;
 
-	if (!t->name || !x->n)
+	if (!task_name(t) || !x->n)
 		return;
-	for (i = hash(t->name) & (x->cap - 1); x->slots[i] != t; i = (i + 1) & (x->cap - 1))
+	for (i = hash(task_name(t)) & (x->cap - 1); x->slots[i] != t; i = (i + 1) & (x->cap - 1))
 		if (!x->slots[i])
 			return;
 	x->slots[i] = NULL;
 	x->n--;
 	/* what followed in the run moves back if its home allows */
 	for (j = (i + 1) & (x->cap - 1); x->slots[j]; j = (j + 1) & (x->cap - 1)) {
-		home = hash(x->slots[j]->name) & (x->cap - 1);
+		home = hash(task_name(x->slots[j])) & (x->cap - 1);
 		if (((j - home) & (x->cap - 1)) >= ((j - i) & (x->cap - 1))) {
 			x->slots[i] = x->slots[j];
 			x->slots[j] = NULL;

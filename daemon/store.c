@@ -403,7 +403,7 @@ static void bind_task(sqlite3_stmt *st, int at, const struct task *t)
 {
 	sqlite3_bind_int64(st, at + 1, t->id);
 	sqlite3_bind_int64(st, at + 2, t->project->id);
-	bind_text(st, at + 3, t->name);
+	bind_text(st, at + 3, task_name(t));
 	bind_text(st, at + 4, t->def->title);
 	bind_text(st, at + 5, t->def->command);
 	bind_text(st, at + 6, t->def->env);

@@ -106,9 +106,9 @@ static void check(void)
 				counts[tasks[k]->status]++;
 				active += status_is_active(tasks[k]->status);
 				/* the name index finds each named task, and only those */
-				if (tasks[k]->name) {
+				if (task_name(tasks[k])) {
 					named++;
-					CHECK(names_get(&p->names, tasks[k]->name) == tasks[k]);
+					CHECK(names_get(&p->names, task_name(tasks[k])) == tasks[k]);
 				}
 			}
 		CHECK(p->names.n == named);

@@ -391,6 +391,29 @@ static void definitions_read_are_let_go_past_a_bound(void **state)
 	assert_true(engine_defs_held() <= 4096 + 1024);
 }
 
+/* A name of up to 15 bytes is kept in the task, a longer one apart: both
+ * are found, listed and reloaded the same. */
+static void short_and_long_names_read_back_the_same(void **state)
+{
+	struct project *p = mkproject("names", false, 1);
+	static const char *const names[] = { "a", "fifteen-chars-x", "sixteen-chars-xy",
+		"a-name-of-forty-characters-for-the-heap" };
+
+	mktasks(p, "a fifteen-chars-x sixteen-chars-xy a-name-of-forty-characters-for-the-heap");
+	flush();
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+			struct task *t = names_get(&p->names, names[i]);
+
+			assert_non_null(t);
+			assert_string_equal(task_name(t), names[i]);
+			assert_int_equal(t->name_inline, strlen(names[i]) < 16);
+		}
+		unit_reopen();
+		p = project_find("names");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +432,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(definitions_read_are_let_go_past_a_bound, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(short_and_long_names_read_back_the_same, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);

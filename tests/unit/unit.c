@@ -219,7 +219,7 @@ void mktasks(struct project *p, const char *spec)
 struct task *T(struct project *p, const char *name)
 {
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p && tasks[i]->name && !strcmp(tasks[i]->name, name))
+		if (tasks[i] && tasks[i]->project == p && task_name(tasks[i]) && !strcmp(task_name(tasks[i]), name))
 			return tasks[i];
 	fail_msg("no task %s", name);
 	return NULL;
