@@ -137,11 +137,14 @@ static bool value(struct build *b, json_object **ret)
 	case '[':
 		return container(b, *b->p == '{', ret);
 	case 't':
-		*ret = json_object_new_boolean(1);
-		return word(b, "true", 4) || (json_object_put(*ret), false);
-	case 'f':
-		*ret = json_object_new_boolean(0);
-		return word(b, "false", 5) || (json_object_put(*ret), false);
+	case 'f': {
+		bool v = *b->p == 't';
+
+		if (!word(b, v ? "true" : "false", v ? 4 : 5))
+			return false;
+		*ret = json_object_new_boolean(v);
+		return true;
+	}
 	case 'n':
 		*ret = NULL;
 		return word(b, "null", 4);
