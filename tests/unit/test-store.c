@@ -4,6 +4,7 @@
  */
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "unit.h"
@@ -250,6 +251,62 @@ static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **st
 	json_object_put(types);
 }
 
+static int count_in_order(int64_t seq, const char *line, void *userdata)
+{
+	int64_t *next = userdata;
+
+	assert_int_equal(seq, *next);
+	*next = seq + 1;
+	return 0;
+}
+
+/* 70,000 events of one project fill many chunks (512 events at most); read
+ * in pages of 37 from where the last page stopped, mid-chunk or not, and
+ * then only from a second project, each comes once, in order. */
+static void events_of_many_chunks_read_in_pages_each_once(void **state)
+{
+	struct project *p = mkproject("chunky", false, 5), *q;
+	int64_t first, next, last, after, end;
+	size_t n = 0;
+	char *spec = malloc(70000 * 8);
+	size_t len = 0;
+	sqlite3 *db = peek();
+
+	for (int i = 0; i < 70000; i++)
+		len += (size_t) sprintf(spec + len, "%st%d", i ? " " : "", i);
+	flush();
+	first = store_last_seq() + 1;
+	mktasks(p, spec);
+	q = mkproject("other", false, 5);
+	mktasks(q, "x y");
+	flush();
+	free(spec);
+	end = store_last_seq();
+	assert_true(scalar(db, "SELECT count(*) FROM event_chunks") >= 70000 / 512);
+	for (next = first, after = first - 1; after < end; after = last) {
+		int k = store_events_read(after, end, p->id, NULL, 37, count_in_order, &next, &last);
+
+		assert_true(k >= 0 && k <= 37);
+		n += (size_t) k;
+		assert_true(last > after);
+	}
+	assert_int_equal(n, 70000);             /* p's TASK_CREATED, each once, in order */
+	next = end - 2;                         /* PROJECT_CREATED of q, then its two tasks */
+	assert_int_equal(store_events_read(first, end, q->id, NULL, 100, count_in_order, &next, &last), 3);
+	assert_int_equal(last, end);
+	/* a filter that passes two events in 70,000 reads past a hundred chunks */
+	{
+		json_object *types = json_tokener_parse("[\"PROJECT_CREATED\"]");
+		struct seen made = { 0 };
+
+		assert_int_equal(store_events_read(0, end, 0, types, 100, collect, &made, &last), 2);
+		assert_int_equal(made.seqs[1], end - 2);
+		assert_int_equal(last, end);
+		json_object_put(types);
+	}
+	sqlite3_close(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +316,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_database_of_an_older_schema_is_migrated_with_its_data, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_of_schema_10_keeps_its_tasks_ids_and_events, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(events_of_many_chunks_read_in_pages_each_once, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
