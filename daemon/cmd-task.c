@@ -425,7 +425,7 @@ static int cmd_task_logs(struct req *r)
 				   task_id_string(t->id, id));
 
 	/* its sandbox still runs: more may come */
-	live = t->sb && t->sb->validator == validation && t->sb->attempt == attempt && !t->sb->exited;
+	live = task_sb(t) && task_sb(t)->validator == validation && task_sb(t)->attempt == attempt && !task_sb(t)->exited;
 	path = log_path(t->id, (unsigned) attempt, validation);
 	fd = follow && live ? log_open(path, O_RDONLY) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0)

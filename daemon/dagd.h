@@ -194,6 +194,7 @@ struct task_ext {
 	char *validation_command;
 	struct trigger *trigger;        /* NULL: all_succeeded (trigger.h) */
 	uint64_t timeout_usec;          /* 0: none */
+	int64_t not_before;             /* usec: its backoff's end; 0 none */
 	uint64_t backoff_usec;          /* 1 s unless set */
 	unsigned max_retries;
 	sd_event_source *backoff;
@@ -222,7 +223,8 @@ struct task_ext {
 };
 
 /* A task as the scheduler holds it: what every task needs, and no more
- * (its definition and outcome are in def when read, what few set in ext). */
+ * (its definition and outcome, and what few set, are held aside: struct
+ * aside). */
 struct task {
 	int64_t id;
 	struct project *project;
@@ -230,19 +232,11 @@ struct task {
 		char *p;
 		char s[16];
 	} nm;
-	struct task_def *def;            /* its definition and outcome; NULL: in the database */
-	struct task_ext *ext;            /* what few set; NULL: the defaults (ext_of()) */
-	struct sandbox *sb;             /* the live sandbox of its current attempt */
-	struct task **deps;             /* what it depends on */
-	struct task **rdeps;            /* what depends on it */
-	uint32_t n_deps, n_rdeps;
+	struct edges *edges;            /* NULL: none (task_deps(), task_rdeps()) */
 	uint32_t unmet;                 /* deps not completed */
 	int32_t heap_idx;               /* -1: not in its project's heap */
-	uint32_t dirty_pos;             /* its place in the rows to write + 1; 0: none */
-	uint32_t def_pos;               /* its place among the definitions in memory + 1 */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
-	unsigned reserved;              /* ready: its next attempt's number, reserved; 0 none */
 	enum status status : 8;
 	enum priority priority : 8;
 	bool finally : 1;               /* runs once the rest of its batch finished */
@@ -250,10 +244,77 @@ struct task {
 	bool released : 1;
 	bool paused : 1;                /* its sandbox's processes stopped (task.pause) */
 	bool held : 1;                  /* by an operator: never dispatched */
+	bool reserved : 1;              /* ready: its next attempt (attempt + 1) is reserved */
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
 	bool name_inline : 1;           /* its name is in nm.s, not allocated */
-	int64_t not_before;             /* usec; 0 none */
+	bool aside : 1;                 /* it holds something aside (aside_of()) */
 };
+
+/* A task's edges: what it depends on, then what depends on it, in one
+ * block (engine-add.c: add_edge(), remove_edge()). */
+struct edges {
+	uint32_t n_deps, n_rdeps, cap;
+	struct task *e[];
+};
+
+static inline uint32_t task_n_deps(const struct task *t)
+{
+	return t->edges ? t->edges->n_deps : 0;
+}
+
+static inline uint32_t task_n_rdeps(const struct task *t)
+{
+	return t->edges ? t->edges->n_rdeps : 0;
+}
+
+/* What it depends on: task_n_deps() of them. */
+static inline struct task **task_deps(const struct task *t)
+{
+	return t->edges ? t->edges->e : NULL;
+}
+
+/* What depends on it: task_n_rdeps() of them. */
+static inline struct task **task_rdeps(const struct task *t)
+{
+	return t->edges ? t->edges->e + t->edges->n_deps : NULL;
+}
+
+/* What a task holds aside from its state, for the few that hold any
+ * (engine-mem.c): what few set, its definition while in memory, its live
+ * sandbox, its places in the lists of those and of the rows to write. */
+struct aside {
+	const struct task *task;
+	struct task_ext *ext;           /* NULL: the defaults (ext_of()) */
+	struct task_def *def;           /* NULL: in the database (task_def()) */
+	struct sandbox *sb;             /* the live sandbox of its current attempt */
+	uint32_t def_pos;               /* its place among the definitions in memory + 1 */
+	uint32_t dirty_pos;             /* its place in the rows to write + 1; 0: none */
+};
+
+struct aside *aside_get(const struct task *t);  /* the task's, which has one */
+
+static inline struct aside *aside_of(const struct task *t)
+{
+	return t->aside ? aside_get(t) : NULL;
+}
+
+/* The live sandbox of its current attempt, or NULL. */
+static inline struct sandbox *task_sb(const struct task *t)
+{
+	return t->aside ? aside_get(t)->sb : NULL;
+}
+
+/* Its definition if in memory, or NULL (task_def() reads it). */
+static inline struct task_def *task_def_held(const struct task *t)
+{
+	return t->aside ? aside_get(t)->def : NULL;
+}
+
+/* The number of its reserved attempt, or 0. */
+static inline unsigned task_reserved(const struct task *t)
+{
+	return t->reserved ? t->attempt + 1 : 0;
+}
 
 /* The task's name, or NULL. */
 static inline const char *task_name(const struct task *t)
@@ -263,10 +324,18 @@ static inline const char *task_name(const struct task *t)
 
 extern const struct task_ext task_ext_default;
 
+/* The task's extension, or NULL. */
+static inline struct task_ext *task_ext_held(const struct task *t)
+{
+	return t->aside ? aside_get(t)->ext : NULL;
+}
+
 /* The task's extension, or the defaults: for reading. */
 static inline const struct task_ext *ext_of(const struct task *t)
 {
-	return t->ext ? t->ext : &task_ext_default;
+	const struct aside *a = aside_of(t);
+
+	return a && a->ext ? a->ext : &task_ext_default;
 }
 
 enum { EXIT_RULE_NONE, EXIT_RULE_RETRY_ON, EXIT_RULE_NO_RETRY_ON };

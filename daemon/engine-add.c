@@ -39,24 +39,72 @@ static bool reaches(struct task *from, struct task *target, uint64_t mark)
 		if (seen[t->id] == mark)
 			continue;
 		seen[t->id] = mark;
-		for (size_t i = 0; i < t->n_deps; i++) {
+		for (size_t i = 0; i < task_n_deps(t); i++) {
 			if (n == cap)
 				stack = xrealloc(stack, (cap *= 2) * sizeof(*stack));
-			stack[n++] = t->deps[i];
+			stack[n++] = task_deps(t)[i];
 		}
 	}
 	free(stack);
 	return found;
 }
 
+/* Room in t's edges for one more. */
+static struct edges *edges_room(struct task *t)
+{
+	struct edges *e = t->edges;
+	uint32_t n = e ? e->n_deps + e->n_rdeps : 0;
+
+	if (!e || n == e->cap) {
+		uint32_t cap = e ? 2 * e->cap : 2;
+
+		e = xrealloc(e, sizeof(*e) + cap * sizeof(e->e[0]));
+		if (!t->edges)
+			e->n_deps = e->n_rdeps = 0;
+		e->cap = cap;
+		t->edges = e;
+	}
+	return e;
+}
+
+/* The edge t -> on in memory: on among t's dependencies (before its
+ * dependents, which move up one), t among on's dependents. */
+void edge_link(struct task *t, struct task *on)
+{
+	struct edges *e = edges_room(t);
+
+	memmove(e->e + e->n_deps + 1, e->e + e->n_deps, e->n_rdeps * sizeof(e->e[0]));
+	e->e[e->n_deps++] = on;
+	e = edges_room(on);
+	e->e[e->n_deps + e->n_rdeps++] = t;
+}
+
+/* x out of t's dependencies, or its dependents; the block goes with the last. */
+static void edge_unlink(struct task *t, bool dependents, struct task *x)
+{
+	struct edges *e = t->edges;
+	uint32_t from = dependents ? e->n_deps : 0, n = dependents ? e->n_rdeps : e->n_deps;
+
+	for (uint32_t i = from; i < from + n; i++)
+		if (e->e[i] == x) {
+			memmove(e->e + i, e->e + i + 1, (e->n_deps + e->n_rdeps - i - 1) * sizeof(e->e[0]));
+			if (dependents)
+				e->n_rdeps--;
+			else
+				e->n_deps--;
+			break;
+		}
+	if (e->n_deps + e->n_rdeps == 0) {
+		free(e);
+		t->edges = NULL;
+	}
+}
+
 /* The edge t -> on, in memory, and in the store unless the caller stores
  * it (a batch stores its edges once their tasks' rows are in). */
 void add_edge(struct task *t, struct task *on, bool store)
 {
-	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
-	t->deps[t->n_deps++] = on;
-	on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
-	on->rdeps[on->n_rdeps++] = t;
+	edge_link(t, on);
 	if (on->status != ST_COMPLETED)
 		t->unmet++;
 	if (on->heap_idx >= 0)
@@ -65,20 +113,10 @@ void add_edge(struct task *t, struct task *on, bool store)
 		(void) store_dep_insert(t->id, on->id);
 }
 
-static void remove_from(struct task **list, uint32_t *n, struct task *x)
-{
-	for (size_t i = 0; i < *n; i++)
-		if (list[i] == x) {
-			memmove(list + i, list + i + 1, (*n - i - 1) * sizeof(*list));
-			(*n)--;
-			return;
-		}
-}
-
 void remove_edge(struct task *t, struct task *on)
 {
-	remove_from(t->deps, &t->n_deps, on);
-	remove_from(on->rdeps, &on->n_rdeps, t);
+	edge_unlink(t, false, on);
+	edge_unlink(on, true, t);
 	if (on->status != ST_COMPLETED && t->unmet > 0)
 		t->unmet--;
 	if (on->heap_idx >= 0)
@@ -88,8 +126,8 @@ void remove_edge(struct task *t, struct task *on)
 
 bool task_depends_on(const struct task *t, const struct task *on)
 {
-	for (size_t i = 0; i < t->n_deps; i++)
-		if (t->deps[i] == on)
+	for (size_t i = 0; i < task_n_deps(t); i++)
+		if (task_deps(t)[i] == on)
 			return true;
 	return false;
 }
@@ -323,7 +361,7 @@ int task_depend(struct task *t, json_object *on, bool add)
 			task_settle(t, NULL);
 		task_save(t);
 		o = task_payload(t);
-		json_object_object_add(o, "depends_on", ids_to_json(t->deps, t->n_deps));
+		json_object_object_add(o, "depends_on", ids_to_json(task_deps(t), task_n_deps(t)));
 		json_object_object_add(o, "added", json_object_get(added));
 		json_object_object_add(o, "removed", json_object_get(removed));
 		task_event(t, "TASK_DEPENDENCY_UPDATED", o);

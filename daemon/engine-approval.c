@@ -103,7 +103,7 @@ static int on_approval_timeout(sd_event_source *s, uint64_t usec, void *userdata
 	struct task *t = userdata;
 	char buf[64];
 
-	t->ext->approval_timer = sd_event_source_unref(t->ext->approval_timer);        /* its timer: it has one */
+	task_ext(t)->approval_timer = sd_event_source_unref(task_ext(t)->approval_timer);        /* its timer: it has one */
 	if (t->status != ST_AWAITING_APPROVAL)
 		return 0;
 	log_task(6, t->id, NULL, "task t-%lld: no decision within its timeout; %s", (long long) t->id,
@@ -121,14 +121,14 @@ void approval_arm(struct task *t)
 {
 	int64_t left;
 
-	if (t->ext)
-		t->ext->approval_timer = sd_event_source_unref(t->ext->approval_timer);
+	if (task_ext_held(t))
+		task_ext(t)->approval_timer = sd_event_source_unref(task_ext(t)->approval_timer);
 	if (!ext_of(t)->approval_deadline)
 		return;
-	left = t->ext->approval_deadline - now_usec();
-	if (sd_event_add_time_relative(D.event, &t->ext->approval_timer, CLOCK_MONOTONIC, left > 0 ? (uint64_t) left : 1,
+	left = task_ext(t)->approval_deadline - now_usec();
+	if (sd_event_add_time_relative(D.event, &task_ext(t)->approval_timer, CLOCK_MONOTONIC, left > 0 ? (uint64_t) left : 1,
 				       10 * USEC_PER_MSEC, on_approval_timeout, t) < 0)
-		t->ext->approval_timer = NULL;
+		task_ext(t)->approval_timer = NULL;
 }
 
 /* It entered awaiting_approval: its deadline, if it has a timeout, and the
@@ -138,7 +138,7 @@ void approval_enter(struct task *t)
 	int64_t deadline = ext_of(t)->timeout_usec > 0 ? now_usec() + (int64_t) ext_of(t)->timeout_usec : 0;
 	json_object *o = task_payload(t);
 
-	if (deadline || t->ext)
+	if (deadline || task_ext_held(t))
 		task_ext(t)->approval_deadline = deadline;
 	(void) store_attempts_save(t);
 	json_object_object_add(o, "deadline", ext_of(t)->approval_deadline ? json_time(ext_of(t)->approval_deadline) : NULL);

@@ -208,8 +208,8 @@ void attempts_reset(struct task *t)
 {
 	if (ext_of(t)->lost_tries == 0 && ext_of(t)->first_started_at == 0)
 		return;
-	t->ext->lost_tries = 0;        /* one is not 0: it has an extension */
-	t->ext->first_started_at = 0;
+	task_ext(t)->lost_tries = 0;        /* one is not 0: it has an extension */
+	task_ext(t)->first_started_at = 0;
 	(void) store_attempts_save(t);
 }
 
@@ -308,10 +308,10 @@ void attempts_loaded(struct task *t)
 void attempts_status_changed(struct task *t, enum status old)
 {
 	if (old == ST_AWAITING_APPROVAL && t->status != ST_AWAITING_APPROVAL) {
-		if (t->ext)
-			t->ext->approval_timer = sd_event_source_unref(t->ext->approval_timer);
+		if (task_ext_held(t))
+			task_ext(t)->approval_timer = sd_event_source_unref(task_ext(t)->approval_timer);
 		if (ext_of(t)->approval_deadline) {
-			t->ext->approval_deadline = 0;
+			task_ext(t)->approval_deadline = 0;
 			(void) store_attempts_save(t);
 		}
 	}

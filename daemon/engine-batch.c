@@ -54,7 +54,7 @@ static struct task *task_new(json_object *args, const char *name, bool plain)
 	task_def(t)->title = xstrdup(s);
 	json_object_object_get_ex(args, "command", &o);
 	task_def(t)->command = xstrdup(json_text(o));
-	task_def(t)->at[AT_CREATED] = t->def->at[AT_UPDATED] = t->def->at[AT_STATUS_CHANGED] = now_usec();
+	task_def(t)->at[AT_CREATED] = task_def_held(t)->at[AT_UPDATED] = task_def_held(t)->at[AT_STATUS_CHANGED] = now_usec();
 	t->status = ST_WAITING;
 	if (plain) {
 		task_def(t)->env = xstrdup("{}");
@@ -414,7 +414,7 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			t->status = ST_AWAITING_APPROVAL;
 		member_add(t);
 		if (t->status == ST_SKIPPED)
-			t->def->at[AT_FINISHED] = t->def->at[AT_CREATED];      /* new: its definition is in memory */
+			task_def_held(t)->at[AT_FINISHED] = task_def_held(t)->at[AT_CREATED];      /* new: its definition is in memory */
 	}
 	(void) store_tasks_insert(made, n);     /* one row each, in its status: no update after */
 	for (size_t i = 0; i < n; i++) {
@@ -430,8 +430,8 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			approval_enter(t);
 	}
 	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < made[i]->n_deps; k++)
-			(void) store_dep_insert(made[i]->id, made[i]->deps[k]->id);
+		for (size_t k = 0; k < task_n_deps(made[i]); k++)
+			(void) store_dep_insert(made[i]->id, task_deps(made[i])[k]->id);
 	for (size_t i = 0; i < n; i++)
 		task_born(made[i]);
 	for (size_t i = 0; i < n; i++)

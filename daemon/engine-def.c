@@ -9,8 +9,8 @@
  * unless a sandbox of the task may still ask (a task that holds a slot or
  * has a live sandbox keeps it).
  *
- * The definitions in memory are listed in defs[] (t->def_pos is a task's
- * place + 1), so that a release costs what is held, not every task.
+ * The definitions in memory are listed in defs[] (its aside's def_pos is a
+ * task's place + 1), so that a release costs what is held, not every task.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,18 +29,19 @@ static void track(struct task *t)
 		defs = xrealloc(defs, defs_cap * sizeof(*defs));
 	}
 	defs[n_defs++] = t;
-	t->def_pos = (uint32_t) n_defs;
+	aside_make(t)->def_pos = (uint32_t) n_defs;
 }
 
 static void untrack(struct task *t)
 {
-	size_t i = t->def_pos;
+	struct aside *a = aside_of(t);
+	size_t i = a ? a->def_pos : 0;
 
 	if (!i)
 		return;
 	defs[i - 1] = defs[--n_defs];
-	defs[i - 1]->def_pos = (uint32_t) i;
-	t->def_pos = 0;
+	aside_of(defs[i - 1])->def_pos = (uint32_t) i;
+	a->def_pos = 0;
 }
 
 static void def_free(struct task_def *d)
@@ -65,11 +66,13 @@ static void def_free(struct task_def *d)
 
 struct task_def *task_def_new(struct task *t)
 {
-	t->def = calloc(1, sizeof(*t->def));
-	if (!t->def)
+	struct aside *a = aside_make(t);
+
+	a->def = calloc(1, sizeof(*a->def));
+	if (!a->def)
 		abort();
 	track(t);
-	return t->def;
+	return a->def;
 }
 
 /* Never NULL.  A definition that cannot be read (the database failing)
@@ -78,30 +81,37 @@ struct task_def *task_def_new(struct task *t)
 struct task_def *task_def(const struct task *c)
 {
 	struct task *t = (struct task *) c;     /* a cache: the task is the same */
+	struct task_def *d = task_def_held(t);
 
-	if (t->def)
-		return t->def;
-	task_def_new(t);
-	if (store_task_def_read(t->id, t->def) < 0) {
+	if (d)
+		return d;
+	d = task_def_new(t);
+	if (store_task_def_read(t->id, d) < 0) {
 		log_error("task t-%lld: cannot read its definition: %s", (long long) t->id, last_error());
-		t->def->lost = true;
+		d->lost = true;
 		n_lost++;
 	}
-	return t->def;
+	return d;
 }
 
 void task_def_drop(struct task *t)
 {
+	struct aside *a = aside_of(t);
+
+	if (!a)
+		return;
 	untrack(t);
-	if (t->def && t->def->lost)
+	if (a->def && a->def->lost)
 		n_lost--;
-	def_free(t->def);
-	t->def = NULL;
+	def_free(TAKE_PTR(a->def));
+	aside_trim(t);
 }
 
 static bool def_wanted(const struct task *t)
 {
-	return t->sb || status_is_active(t->status) || t->dirty_pos;
+	const struct aside *a = aside_of(t);
+
+	return a->sb || status_is_active(t->status) || a->dirty_pos;
 }
 
 /* Up to DEFS_KEPT definitions stay in memory once read (a board asks for
@@ -126,7 +136,7 @@ void engine_defs_release(void)
 	for (size_t i = 0; i < n_defs;) {
 		struct task *t = defs[i];
 
-		if (def_wanted(t) && !t->def->lost)
+		if (def_wanted(t) && !task_def_held(t)->lost)
 			i++;
 		else
 			task_def_drop(t);       /* defs[i] is now another */
@@ -138,7 +148,7 @@ static struct task_def *def_wanted_by_id(int64_t id)
 {
 	struct task *t = id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
 
-	return t && !t->def ? task_def_new(t) : NULL;
+	return t && !task_def_held(t) ? task_def_new(t) : NULL;
 }
 
 /* The definitions a page of tasks will want, read in one pass over their
@@ -151,7 +161,7 @@ void task_defs_prefetch(struct task **list, size_t n)
 	size_t missing = 0;
 
 	for (size_t i = 0; i < n; i++)
-		if (!list[i]->def) {
+		if (!task_def_held(list[i])) {
 			missing++;
 			lo = list[i]->id < lo ? list[i]->id : lo;
 			hi = list[i]->id > hi ? list[i]->id : hi;
@@ -181,15 +191,17 @@ static size_t n_dirty, dirty_cap;
 
 static struct dirty *dirty_of(struct task *t)
 {
-	if (!t->dirty_pos) {
+	struct aside *a = aside_make(t);
+
+	if (!a->dirty_pos) {
 		if (n_dirty == dirty_cap) {
 			dirty_cap = dirty_cap ? 2 * dirty_cap : 256;
 			dirty = xrealloc(dirty, dirty_cap * sizeof(*dirty));
 		}
 		dirty[n_dirty++] = (struct dirty) { .t = t };
-		t->dirty_pos = (uint32_t) n_dirty;
+		a->dirty_pos = (uint32_t) n_dirty;
 	}
-	return &dirty[t->dirty_pos - 1];
+	return &dirty[a->dirty_pos - 1];
 }
 
 void task_save(struct task *t)
@@ -205,13 +217,14 @@ void task_set_time(struct task *t, enum task_at which, int64_t usec)
 
 	d->at.at[which] = usec;
 	d->at.set |= 1U << which;
-	if (t->def)
-		t->def->at[which] = usec;
+	if (task_def_held(t))
+		task_def_held(t)->at[which] = usec;
 }
 
 int64_t task_time(const struct task *t, enum task_at which)
 {
-	const struct dirty *d = t->dirty_pos ? &dirty[t->dirty_pos - 1] : NULL;
+	const struct aside *a = aside_of(t);
+	const struct dirty *d = a && a->dirty_pos ? &dirty[a->dirty_pos - 1] : NULL;
 
 	if (d && (d->at.set & (1U << which)))
 		return d->at.at[which];
@@ -221,25 +234,29 @@ int64_t task_time(const struct task *t, enum task_at which)
 /* It is gone (its row deleted, or all of them reloaded): nothing to write. */
 void task_unsave(struct task *t)
 {
-	size_t i = t->dirty_pos;
+	struct aside *a = aside_of(t);
+	size_t i = a ? a->dirty_pos : 0;
 
 	if (!i)
 		return;
 	dirty[i - 1] = dirty[--n_dirty];
-	dirty[i - 1].t->dirty_pos = (uint32_t) i;
-	t->dirty_pos = 0;
+	aside_of(dirty[i - 1].t)->dirty_pos = (uint32_t) i;
+	a->dirty_pos = 0;
+	aside_trim(t);
 }
 
 void engine_save(void)
 {
 	for (size_t i = 0; i < n_dirty; i++) {
 		struct task *t = dirty[i].t;
+		struct aside *a = aside_of(t);
 
-		t->dirty_pos = 0;
+		a->dirty_pos = 0;
 		for (int k = 0; k < _AT_MAX; k++)
-			if (t->def && (dirty[i].at.set & (1U << k)))
-				t->def->at[k] = dirty[i].at.at[k];
+			if (a->def && (dirty[i].at.set & (1U << k)))
+				a->def->at[k] = dirty[i].at.at[k];
 		(void) store_task_save(t, &dirty[i].at);
+		aside_trim(t);
 	}
 	n_dirty = 0;
 	if (dirty_cap > 65536) {        /* a turn that changed many: not kept for the next */

@@ -73,8 +73,8 @@ static void claim(struct task *t)
 		/* its sandbox id and token were committed with the reservation:
 		 * a restart finds the sandbox by that id, so it may start now */
 		fast = t->reserve_ready && ex && executor_can_list(ex);
-		t->attempt = t->reserved;
-		t->reserved = 0;
+		t->attempt++;
+		t->reserved = false;
 	} else if (!validator) {
 		t->attempt++;
 		new_token(t);
@@ -109,7 +109,7 @@ static void reserve(struct task *t)
 	if (!ex || !executor_can_list(ex))
 		return;
 	new_token(t);
-	t->reserved = t->attempt + 1;
+	t->reserved = true;
 	t->reserve_ready = false;
 	task_save(t);
 	push(&reserving, &n_reserving, &reserving_cap, t);
@@ -135,8 +135,8 @@ static void reserve_ahead(void)
 
 static void reserve_dependents(struct task *t)
 {
-	for (size_t i = 0, n = 0; i < t->n_rdeps && n < RESERVE_AHEAD && i < RESERVE_DEPENDENTS; i++) {
-		struct task *r = t->rdeps[i];
+	for (size_t i = 0, n = 0; i < task_n_rdeps(t) && n < RESERVE_AHEAD && i < RESERVE_DEPENDENTS; i++) {
+		struct task *r = task_rdeps(t)[i];
 
 		if (r->status == ST_WAITING && r->unmet == 1 && !r->held) {
 			reserve(r);
@@ -149,7 +149,7 @@ void engine_reservations_committed(void)
 {
 	for (size_t i = 0; i < n_reserving; i++)
 		if (reserving[i])
-			reserving[i]->reserve_ready = reserving[i]->reserved > 0;
+			reserving[i]->reserve_ready = reserving[i]->reserved;
 	n_reserving = 0;
 }
 
@@ -168,8 +168,8 @@ void engine_reservations_forget(struct task *t)
  * failed): the claim it was is taken up, never started again. */
 void reserve_found(struct task *t, const char *executor)
 {
-	t->attempt = t->reserved;
-	t->reserved = 0;
+	t->attempt++;
+	t->reserved = false;
 	attempt_begin(t, executor, false);
 }
 
@@ -386,7 +386,7 @@ struct sandbox *sandbox_new(struct task *t, struct executor *ex)
 	sb->log_path = log_path(t->id, t->attempt, sb->validator);
 	sb->next = sandboxes;
 	sandboxes = sb;
-	t->sb = sb;
+	task_sb_set(t, sb);
 	return sb;
 }
 
@@ -424,8 +424,8 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	/* a mapped task runs no sandbox of its own (task.retry may have made
 	 * it ready): it expands, or gathers its children, now */
 	if (!adopt && map_launch(t)) {
-		if (t->sb == sb)
-			t->sb = NULL;
+		if (task_sb(t) == sb)
+			task_sb_set(t, NULL);
 		sandbox_unlink(sb);
 		sandbox_free(sb);
 		return;
@@ -443,8 +443,8 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 	if (r < 0 && !adopt) {
 		msg = xstrdup(last_error());
 		spec_free(&spec, argv, envp, opts);
-		if (t->sb == sb)
-			t->sb = NULL;
+		if (task_sb(t) == sb)
+			task_sb_set(t, NULL);
 		sandbox_unlink(sb);
 		log_warning("task t-%lld: %s", (long long) t->id, msg);
 		if (status_is_active(t->status))
@@ -473,8 +473,8 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 		return;
 	}
 
-	if (t->sb == sb)
-		t->sb = NULL;
+	if (task_sb(t) == sb)
+		task_sb_set(t, NULL);
 	sandbox_unlink(sb);
 	msg = adopt ? xasprintf("sandbox %s was lost while dagd was down: %s", sb->id, err)
 		    : xasprintf("cannot start sandbox %s: %s", sb->id, err);
@@ -498,7 +498,7 @@ static void spawn_fast(void)
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = q[i];
 
-		if (t->status == ST_SPAWNING && !t->sb)
+		if (t->status == ST_SPAWNING && !task_sb(t))
 			sandbox_launch(t, sandbox_new(t, task_executor(t)), false);
 	}
 	free(q);
@@ -513,7 +513,7 @@ bool engine_spawn_pending(void)
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = q[i];
 
-		if (!t || (t->status != ST_SPAWNING && t->status != ST_VALIDATING) || t->sb)
+		if (!t || (t->status != ST_SPAWNING && t->status != ST_VALIDATING) || task_sb(t))
 			continue;
 		sandbox_launch(t, sandbox_new(t, task_executor(t)), false);
 	}

@@ -20,8 +20,8 @@ static json_object *task_inputs(const struct task *t)
 	json_object *o = json_object_new_object();
 	char id[24];
 
-	for (size_t i = 0; i < t->n_deps; i++) {
-		const struct task *d = t->deps[i];
+	for (size_t i = 0; i < task_n_deps(t); i++) {
+		const struct task *d = task_deps(t)[i];
 
 		if (ext_of(t)->expanded && ext_of(d)->map_parent == t->id)
 			continue;       /* its own children are not inputs */
@@ -54,8 +54,8 @@ int inputs_render(const struct task *t, const char *s, bool shell, char **ret)
 
 static bool any_result(const struct task *t)
 {
-	for (size_t i = 0; i < t->n_deps; i++) {
-		const struct task *d = t->deps[i];
+	for (size_t i = 0; i < task_n_deps(t); i++) {
+		const struct task *d = task_deps(t)[i];
 
 		if (!(ext_of(t)->expanded && ext_of(d)->map_parent == t->id) && task_def(d)->result && strcmp(task_def(d)->result, "null") != 0)
 			return true;
@@ -79,7 +79,7 @@ int inputs_prepare(struct task *t, struct sandbox *sb, bool write_it, char **ret
 	*ret_path = NULL;
 	/* the file is part of executor ABI 4: an older plugin's sandboxes are
 	 * as they were (no DAGD_INPUTS), and cost nothing more */
-	if (t->n_deps == 0 || sb->validator || !sb->ex || !sb->ex->vt || sb->ex->vt->abi_version < 4)
+	if (task_n_deps(t) == 0 || sb->validator || !sb->ex || !sb->ex->vt || sb->ex->vt->abi_version < 4)
 		return 0;
 	/* nothing reported, nothing to pass: a chain of commands that leave no
 	 * result pays no file a link */

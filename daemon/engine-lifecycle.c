@@ -236,8 +236,8 @@ static char *waiting_dependents(const struct task *t)
 	char *list = NULL, id[24];
 	size_t n = 0;
 
-	for (size_t i = 0; i < t->n_rdeps; i++) {
-		const struct task *d = t->rdeps[i];
+	for (size_t i = 0; i < task_n_rdeps(t); i++) {
+		const struct task *d = task_rdeps(t)[i];
 		char *more;
 
 		if (!still_waits(d))
@@ -266,7 +266,7 @@ int task_remove(struct task *t)
 	if (status_is_active(t->status) || t->status == ST_PENDING_VALIDATION)
 		return errorf(-EBUSY, "task %s is %s; cancel it first", task_id_string(t->id, id),
 			      status_to_string(t->status));
-	if (t->sb)
+	if (task_sb(t))
 		return errorf(-EBUSY, "task %s: its sandbox is still stopping; try again in a moment",
 			      task_id_string(t->id, id));
 	deps = waiting_dependents(t);
@@ -296,7 +296,7 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 		if (!t || t->project != p)
 			continue;
 		if (t->status == ST_COMPLETED || t->status == ST_SKIPPED || (failed && status_is_failure(t->status)))
-			mark[i] = t->sb ? 2 : 1;        /* its sandbox still stopping: kept */
+			mark[i] = task_sb(t) ? 2 : 1;        /* its sandbox still stopping: kept */
 	}
 	/* a task kept keeps what it depends on: until nothing more changes */
 	while (again) {
@@ -306,8 +306,8 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 
 			if (mark[i] != 1)
 				continue;
-			for (size_t k = 0; k < t->n_rdeps; k++) {
-				struct task *d = t->rdeps[k];
+			for (size_t k = 0; k < task_n_rdeps(t); k++) {
+				struct task *d = task_rdeps(t)[k];
 
 				if (mark[d->id] == 1 || !(still_waits(d) || mark[d->id] == 2))
 					continue;
@@ -348,8 +348,8 @@ static struct task **downstream_of(struct task *t, size_t *ret_n)
 	list[n++] = t;
 	in[t->id] = 1;
 	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < list[i]->n_rdeps; k++) {
-			struct task *d = list[i]->rdeps[k];
+		for (size_t k = 0; k < task_n_rdeps(list[i]); k++) {
+			struct task *d = task_rdeps(list[i])[k];
 
 			if (in[d->id])
 				continue;
@@ -359,15 +359,15 @@ static struct task **downstream_of(struct task *t, size_t *ret_n)
 		}
 	/* in what order: Kahn, within them */
 	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < list[i]->n_deps; k++)
-			indeg[list[i]->id] += in[list[i]->deps[k]->id];
+		for (size_t k = 0; k < task_n_deps(list[i]); k++)
+			indeg[list[i]->id] += in[task_deps(list[i])[k]->id];
 	order = xrealloc(NULL, n * sizeof(*order));
 	order[tail++] = t;
 	while (head < tail) {
 		struct task *x = order[head++];
 
-		for (size_t k = 0; k < x->n_rdeps; k++) {
-			struct task *d = x->rdeps[k];
+		for (size_t k = 0; k < task_n_rdeps(x); k++) {
+			struct task *d = task_rdeps(x)[k];
 
 			if (in[d->id] && --indeg[d->id] == 0)
 				order[tail++] = d;
@@ -384,7 +384,7 @@ static int busy_dependent(const struct task *t, const struct task *d)
 {
 	char id[24], did[24];
 
-	if (!status_is_active(d->status) && d->status != ST_PENDING_VALIDATION && !d->sb)
+	if (!status_is_active(d->status) && d->status != ST_PENDING_VALIDATION && !task_sb(d))
 		return 0;
 	return errorf(-EBUSY, "task %s cannot run again while %s, which depends on it, is %s; "
 		      "cancel it or wait for it", task_id_string(t->id, id), task_id_string(d->id, did),
@@ -397,8 +397,8 @@ static int busy_dependent(const struct task *t, const struct task *d)
 static void reset(struct task *t)
 {
 	if (t->status == ST_COMPLETED)
-		for (size_t k = 0; k < t->n_rdeps; k++)
-			t->rdeps[k]->unmet++;
+		for (size_t k = 0; k < task_n_rdeps(t); k++)
+			task_rdeps(t)[k]->unmet++;
 	if (status_is_finished(t->status)) {
 		t->tries = 0;
 		attempts_reset(t);
@@ -435,7 +435,7 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 	if (t->status != ST_FAILED && t->status != ST_CANCELLED && t->status != ST_COMPLETED)
 		return errorf(-EBUSY, "task %s is %s; only a failed, cancelled or completed task can run again",
 			      task_id_string(t->id, id), status_to_string(t->status));
-	if (t->sb)
+	if (task_sb(t))
 		return errorf(-EBUSY, "task %s: its sandbox is still stopping; try again in a moment",
 			      task_id_string(t->id, id));
 	if (downstream) {
@@ -444,8 +444,8 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 			if ((r = busy_dependent(t, down[i])) < 0)
 				return r;
 	} else {
-		for (size_t i = 0; i < t->n_rdeps; i++)
-			if ((r = busy_dependent(t, t->rdeps[i])) < 0)
+		for (size_t i = 0; i < task_n_rdeps(t); i++)
+			if ((r = busy_dependent(t, task_rdeps(t)[i])) < 0)
 				return r;
 		/* a dependent runs after a failure too, by its trigger rule */
 		if ((r = trigger_check_rdeps_idle(t)) < 0)
@@ -469,10 +469,10 @@ int task_rerun(struct task *t, bool downstream, bool dry_run, json_object **ret_
 	for (size_t i = 0; i < n; i++)
 		settle(down[i]);
 	/* what waited on t and was ready is not any more */
-	for (size_t i = 0; i < t->n_rdeps; i++)
-		if ((t->rdeps[i]->status == ST_READY || t->rdeps[i]->status == ST_AWAITING_APPROVAL) &&
-		    t->rdeps[i]->unmet > 0)
-			set_status(t->rdeps[i], ST_WAITING);
+	for (size_t i = 0; i < task_n_rdeps(t); i++)
+		if ((task_rdeps(t)[i]->status == ST_READY || task_rdeps(t)[i]->status == ST_AWAITING_APPROVAL) &&
+		    task_rdeps(t)[i]->unmet > 0)
+			set_status(task_rdeps(t)[i], ST_WAITING);
 	propagate_recovery(t);
 	return 0;
 }

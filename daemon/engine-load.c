@@ -103,12 +103,14 @@ static int task_loaded(const struct task_row *r)
 	t->released = r->released;
 	t->attempt = r->attempt;
 	t->tries = r->tries;
-	t->not_before = r->not_before;
+	if (r->not_before && t->status == ST_READY)
+		task_ext(t)->not_before = r->not_before;
 	t->held = r->held;
 	t->paused = r->paused && t->status == ST_RUNNING;
-	t->reserved = (t->status == ST_READY || t->status == ST_WAITING) && r->reserved > t->attempt ?
-		      r->reserved : 0;
-	t->reserve_ready = t->reserved > 0;
+	if ((t->status == ST_READY || t->status == ST_WAITING) && r->reserved > t->attempt) {
+		t->attempt = r->reserved - 1;   /* reserved as attempt + 1: always so */
+		t->reserved = t->reserve_ready = true;
+	}
 	t->heap_idx = -1;
 	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
 	    r->id <= 0) {
@@ -145,10 +147,7 @@ static int dep_loaded(int64_t a, int64_t b)
 
 	if (!t || !on)
 		return 0;
-	t->deps = xrealloc(t->deps, (t->n_deps + 1) * sizeof(*t->deps));
-	t->deps[t->n_deps++] = on;
-	on->rdeps = xrealloc(on->rdeps, (on->n_rdeps + 1) * sizeof(*on->rdeps));
-	on->rdeps[on->n_rdeps++] = t;
+	edge_link(t, on);
 	return 0;
 }
 
@@ -177,16 +176,16 @@ int engine_load(void)
 
 		if (!t)
 			continue;
-		for (size_t k = 0; k < t->n_deps; k++)
-			if (t->deps[k]->status != ST_COMPLETED)
+		for (size_t k = 0; k < task_n_deps(t); k++)
+			if (task_deps(t)[k]->status != ST_COMPLETED)
 				t->unmet++;
 		member_add(t);
 		if (status_is_active(t->status))
 			count_active(t, +1);
 		for (struct sandbox *sb = sandboxes; sb; sb = sb->next)
-			if (sb->task_id == t->id && task_def(t)->sandbox_id && strcmp(sb->id, t->def->sandbox_id) == 0)
-				t->sb = sb;
-		if (t->status == ST_READY && t->not_before > now_usec())
+			if (sb->task_id == t->id && task_def(t)->sandbox_id && strcmp(sb->id, task_def_held(t)->sandbox_id) == 0)
+				task_sb_set(t, sb);
+		if (t->status == ST_READY && ext_of(t)->not_before > now_usec())
 			arm_backoff(t);
 		attempts_loaded(t);
 		heap_sync(t);
@@ -196,10 +195,10 @@ int engine_load(void)
 	for (struct sandbox *sb = sandboxes; sb; sb = sb->next) {
 		struct task *t = sb->task_id > 0 && (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
 
-		if (t && !t->sb && !sb->validator && t->reserved == sb->attempt &&
+		if (t && !task_sb(t) && !sb->validator && task_reserved(t) == sb->attempt &&
 		    (t->status == ST_READY || t->status == ST_WAITING)) {
 			reserve_found(t, sb->executor);
-			t->sb = sb;
+			task_sb_set(t, sb);
 		}
 	}
 	/* exits not yet committed when a batch failed: judge them again */
@@ -268,7 +267,7 @@ static void adopt_one(struct task *t, struct sandbox *sb, bool record_start)
 	}
 	log_info("adopting sandbox %s of task t-%lld", sb->id, (long long) t->id);
 	sandbox_launch(t, sb, true);
-	if (record_start && t->sb == sb && !sb->exited) {
+	if (record_start && task_sb(t) == sb && !sb->exited) {
 		_cleanup_free_ char *handle = xstrdup(sb->handle);
 
 		free(sb->handle);
@@ -285,7 +284,7 @@ static void reserved_listed(struct listed *all, struct task *t)
 {
 	char id[48];
 
-	snprintf(id, sizeof(id), "t-%lld.%u", (long long) t->id, t->reserved);
+	snprintf(id, sizeof(id), "t-%lld.%u", (long long) t->id, task_reserved(t));
 	for (struct listed *l = all; l; l = l->next)
 		if (strcmp(l->sandbox_id, id) == 0) {
 			log_info("task t-%lld: the sandbox of its reserved attempt %s runs; adopting it",
@@ -310,9 +309,9 @@ int engine_adopt_all(void)
 		struct listed *l;
 		bool record_start;
 
-		if (t && (t->status == ST_READY || t->status == ST_WAITING) && t->reserved && !t->sb)
+		if (t && (t->status == ST_READY || t->status == ST_WAITING) && t->reserved && !task_sb(t))
 			reserved_listed(all, t);
-		if (!t || !status_is_active(t->status) || t->sb)
+		if (!t || !status_is_active(t->status) || task_sb(t))
 			continue;
 		ex = executor_find(task_def(t)->sandbox_executor);
 		l = listed_find(all, task_def(t)->sandbox_executor, task_def(t)->sandbox_id);
@@ -375,7 +374,7 @@ void engine_readopt(void)
 		if (!t || !sb->handle) {
 			sandbox_unlink(sb);
 			if (t) {
-				t->sb = NULL;
+				task_sb_set(t, NULL);
 				if (status_is_active(t->status))
 					task_failed_how(t, "sandbox lost while the plugins were reloaded",
 							&(struct fail_how) { .exit_code = -1, .lost = true });
@@ -388,7 +387,7 @@ void engine_readopt(void)
 		if (task_def(t)->sandbox_handle == NULL)
 			set_str(&task_def(t)->sandbox_handle, sb->handle);
 		sandbox_launch(t, sb, true);
-		if (sb->cancelled && !sb->exited && sb->ex && sb->ex->vt && t->sb == sb)
+		if (sb->cancelled && !sb->exited && sb->ex && sb->ex->vt && task_sb(t) == sb)
 			(void) sb->ex->vt->cancel(sb->ex->state, (struct dagd_sandbox *) sb, sb->data, 0);
 	}
 	listed_forget_unowned(all);

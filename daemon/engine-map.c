@@ -123,7 +123,7 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 	task_def(c)->item = xstrdup(json_object_to_json_string_ext(item, JSON_C_TO_STRING_PLAIN |
 								JSON_C_TO_STRING_NOSLASHESCAPE));
 	c->status = ST_WAITING;
-	task_def(c)->at[AT_CREATED] = c->def->at[AT_UPDATED] = c->def->at[AT_STATUS_CHANGED] = now;
+	task_def(c)->at[AT_CREATED] = task_def_held(c)->at[AT_UPDATED] = task_def_held(c)->at[AT_STATUS_CHANGED] = now;
 	return c;
 }
 
@@ -135,7 +135,7 @@ static void map_expand(struct task *t)
 	struct task *dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
 	struct project *p = t->project;
 	json_object *list = dep ? json_parse(task_def(dep)->result) : NULL, *o;
-	size_t n, n_orig = t->n_deps;
+	size_t n, n_orig = task_n_deps(t);
 	struct task **made;
 	int64_t now = now_usec();
 	char id[24];
@@ -162,12 +162,12 @@ static void map_expand(struct task *t)
 		member_add(c);
 		(void) store_task_insert(c);
 		for (size_t k = 0; k < n_orig; k++)
-			add_edge(c, t->deps[k], true);
+			add_edge(c, task_deps(t)[k], true);
 	}
 	for (size_t i = 0; i < n; i++)
 		add_edge(t, made[i], true);
 	task_ext(t)->expanded = true;
-	t->ext->map_count = (unsigned) n;
+	task_ext(t)->map_count = (unsigned) n;
 	(void) store_task_map(t);
 	for (size_t i = 0; i < n; i++) {
 		struct task *c = made[i];
@@ -202,8 +202,8 @@ static void map_fanin(struct task *t)
 
 	for (size_t i = 0; i < ext_of(t)->map_count; i++)
 		json_object_array_add(a, NULL);
-	for (size_t i = 0; i < t->n_deps; i++) {
-		struct task *c = t->deps[i];
+	for (size_t i = 0; i < task_n_deps(t); i++) {
+		struct task *c = task_deps(t)[i];
 
 		if (ext_of(c)->map_parent == t->id && ext_of(c)->map_index < ext_of(t)->map_count)
 			json_object_array_put_idx(a, ext_of(c)->map_index, json_parse(task_def(c)->result));

@@ -1,8 +1,10 @@
 /*
- * engine-mem.c - a task's memory: its place in a slab, and the extension
- * that holds what few tasks set (struct task_ext), made on the first write
- * of one of its fields and kept until the task goes.
+ * engine-mem.c - a task's memory: its place in a slab, and what it holds
+ * aside (struct aside): the extension that holds what few tasks set (struct
+ * task_ext), made on the first write of one of its fields and kept until
+ * the task goes, and what a task in flight holds for a while.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SANITIZE_ADDRESS__
@@ -83,21 +85,25 @@ const struct task_ext task_ext_default = {
 /* For writing: the task's extension, made with the defaults if it has none. */
 struct task_ext *task_ext(struct task *t)
 {
-	if (!t->ext) {
-		t->ext = malloc(sizeof(*t->ext));
-		if (!t->ext)
+	struct aside *a = aside_make(t);
+
+	if (!a->ext) {
+		a->ext = malloc(sizeof(*a->ext));
+		if (!a->ext)
 			abort();
-		*t->ext = task_ext_default;
+		*a->ext = task_ext_default;
 	}
-	return t->ext;
+	return a->ext;
 }
 
 void task_ext_free(struct task *t)
 {
-	struct task_ext *x = TAKE_PTR(t->ext);
+	struct aside *a = aside_of(t);
+	struct task_ext *x = a ? TAKE_PTR(a->ext) : NULL;
 
 	if (!x)
 		return;
+	aside_trim(t);
 	sd_event_source_unref(x->backoff);
 	sd_event_source_unref(x->approval_timer);
 	free(x->pools);
@@ -105,4 +111,115 @@ void task_ext_free(struct task *t)
 	free(x->validation_command);
 	trigger_free(x->trigger);
 	free(x);
+}
+
+/* --- what a task holds aside ----------------------------------------------
+ *
+ * Most tasks hold nothing aside: a task waiting holds its state and no
+ * more.  Those that do (an extension, a definition in memory, a live
+ * sandbox, a row to write) have a record found by the task's address (a
+ * task in a slab never moves; a new one has no id yet) in an open-addressing
+ * table at most half full (linear probing; a removal shifts back what
+ * followed), and the task's `aside` bit says so, so that asking about the
+ * others costs a bit test.  A record goes once all it holds is gone
+ * (aside_trim()); the table shrinks as a big turn's records go. */
+
+static struct aside **aside_slots;
+static size_t aside_cap, aside_n;
+
+static size_t aside_home(const struct task *t)
+{
+	return (size_t) (((uint64_t) (uintptr_t) t * 0x9E3779B97F4A7C15ULL) >> 32) & (aside_cap - 1);
+}
+
+static void aside_resize(size_t cap)
+{
+	struct aside **old = aside_slots;
+	size_t old_cap = aside_cap;
+
+	aside_slots = cap ? calloc(cap, sizeof(*aside_slots)) : NULL;
+	if (cap && !aside_slots)
+		abort();
+	aside_cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i]) {
+			size_t j = aside_home(old[i]->task);
+
+			while (aside_slots[j])
+				j = (j + 1) & (aside_cap - 1);
+			aside_slots[j] = old[i];
+		}
+	free(old);
+}
+
+struct aside *aside_get(const struct task *t)
+{
+	for (size_t i = aside_home(t);; i = (i + 1) & (aside_cap - 1)) {
+		assert(aside_slots[i]);         /* the task's bit says it is here */
+		if (aside_slots[i]->task == t)
+			return aside_slots[i];
+	}
+}
+
+struct aside *aside_make(struct task *t)
+{
+	struct aside *a;
+	size_t i;
+
+	if (t->aside)
+		return aside_get(t);
+	if (2 * (aside_n + 1) > aside_cap)
+		aside_resize(aside_cap ? 2 * aside_cap : 64);
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		abort();
+	a->task = t;
+	for (i = aside_home(t); aside_slots[i]; i = (i + 1) & (aside_cap - 1))
+		;
+	aside_slots[i] = a;
+	aside_n++;
+	t->aside = true;
+	return a;
+}
+
+/* Its record goes if it holds nothing any more. */
+void aside_trim(struct task *t)
+{
+	struct aside *a = aside_of(t);
+	size_t i, j, home;
+
+	if (!a || a->ext || a->def || a->sb || a->def_pos || a->dirty_pos)
+		return;
+	for (i = aside_home(t); aside_slots[i] != a; i = (i + 1) & (aside_cap - 1))
+		;
+	aside_slots[i] = NULL;
+	for (j = (i + 1) & (aside_cap - 1); aside_slots[j]; j = (j + 1) & (aside_cap - 1)) {
+		home = aside_home(aside_slots[j]->task);
+		if (((j - home) & (aside_cap - 1)) >= ((j - i) & (aside_cap - 1))) {
+			aside_slots[i] = aside_slots[j];
+			aside_slots[j] = NULL;
+			i = j;
+		}
+	}
+	free(a);
+	t->aside = false;
+	if (--aside_n == 0)
+		aside_resize(0);
+	else if (aside_cap > 1024 && 8 * aside_n < aside_cap)
+		aside_resize(aside_cap / 2);
+}
+
+size_t engine_asides_held(void)
+{
+	return aside_n;
+}
+
+void task_sb_set(struct task *t, struct sandbox *sb)
+{
+	if (sb)
+		aside_make(t)->sb = sb;
+	else if (t->aside) {
+		aside_get(t)->sb = NULL;
+		aside_trim(t);
+	}
 }

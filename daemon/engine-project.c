@@ -246,9 +246,9 @@ void task_free(struct task *t)
 	engine_reservations_forget(t);
 	task_def_drop(t);
 	task_ext_free(t);
+	task_sb_set(t, NULL);           /* the sandbox knows the task by id */
 	task_name_set(t, NULL);
-	free(t->deps);
-	free(t->rdeps);
+	free(t->edges);
 	task_release(t);
 }
 
@@ -304,10 +304,10 @@ void task_unlink(struct task *t)
 
 	json_object_object_add(o, "name", task_name(t) ? json_object_new_string(task_name(t)) : NULL);
 	json_object_object_add(o, "status", json_object_new_string(status_to_string(t->status)));
-	while (t->n_deps > 0)
-		remove_edge(t, t->deps[t->n_deps - 1]);
-	while (t->n_rdeps > 0)
-		remove_edge(t->rdeps[t->n_rdeps - 1], t);
+	while (task_n_deps(t) > 0)
+		remove_edge(t, task_deps(t)[task_n_deps(t) - 1]);
+	while (task_n_rdeps(t) > 0)
+		remove_edge(task_rdeps(t)[task_n_rdeps(t) - 1], t);
 	heap_remove(t);
 	for (size_t i = 0; i < n_spawn; i++)
 		if (spawn_queue[i] == t)

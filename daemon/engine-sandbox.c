@@ -18,7 +18,7 @@ struct task *sandbox_task(const struct sandbox *sb)
 {
 	struct task *t = (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
 
-	return t && t->sb == sb ? t : NULL;
+	return t && task_sb(t) == sb ? t : NULL;
 }
 
 int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
@@ -152,7 +152,7 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 	payload_emit("SANDBOX_EXITED", "sandbox", sb->id, t ? t->project->id : 0);
 	if (!t)
 		return;
-	t->sb = NULL;
+	task_sb_set(t, NULL);
 	if (!status_is_active(t->status)) {
 		heap_sync(t);
 		return;
@@ -206,7 +206,7 @@ void sandbox_rejudge(void)
 
 		if (t && task_def(t)->sandbox_id && strcmp(task_def(t)->sandbox_id, reaped_list[i].sb->id) == 0 &&
 		    status_is_active(t->status)) {
-			t->sb = reaped_list[i].sb;
+			task_sb_set(t, reaped_list[i].sb);
 			sandbox_judge(reaped_list[i].sb, &reaped_list[i].e);
 		}
 	}

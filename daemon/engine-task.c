@@ -78,11 +78,11 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_key(w, "attempt");
 	jw_int(w, t->attempt);
 	jw_key(w, "not_before");
-	jw_time(w, ext_of(t)->backoff && t->status == ST_READY ? t->not_before : 0);
+	jw_time(w, ext_of(t)->backoff && t->status == ST_READY ? ext_of(t)->not_before : 0);
 	jw_key(w, "depends_on");
-	ids_write(w, t->deps, t->n_deps);
+	ids_write(w, task_deps(t), task_n_deps(t));
 	jw_key(w, "dependents");
-	ids_write(w, t->rdeps, t->n_rdeps);
+	ids_write(w, task_rdeps(t), task_n_rdeps(t));
 	jw_key(w, "unmet");
 	jw_int(w, t->unmet);
 	jw_key(w, "result");
@@ -127,7 +127,7 @@ void task_write_summary(struct jw *w, const struct task *t)
 	jw_key(w, "attempt");
 	jw_int(w, t->attempt);
 	jw_key(w, "depends_on");
-	ids_write(w, t->deps, t->n_deps);
+	ids_write(w, task_deps(t), task_n_deps(t));
 	if (ext_of(t)->map_over) {
 		jw_key(w, "map_over");
 		jw_str(w, task_id_string(ext_of(t)->map_over, buf));
@@ -195,8 +195,8 @@ void sandbox_cancel(struct sandbox *sb)
  * it is): SIGTERM, then SIGKILL after the grace. */
 void task_stop_sandbox(struct task *t)
 {
-	if (t->sb && !t->sb->exited)
-		sandbox_cancel(t->sb);
+	if (task_sb(t) && !task_sb(t)->exited)
+		sandbox_cancel(task_sb(t));
 }
 
 int task_cancel(struct task *t)
@@ -209,9 +209,9 @@ int task_cancel(struct task *t)
 	if (status_is_finished(t->status))
 		return errorf(-EBUSY, "task %s is %s already", task_id_string(t->id, id),
 			    status_to_string(t->status));
-	if (t->sb) {
-		t->sb->cancelled = true;
-		sandbox_cancel(t->sb);
+	if (task_sb(t)) {
+		task_sb(t)->cancelled = true;
+		sandbox_cancel(task_sb(t));
 	}
 	set_str(&task_def(t)->error_message, "cancelled by an operator");
 	set_status(t, ST_CANCELLED);
@@ -231,13 +231,13 @@ int task_pause(struct task *t, bool paused)
 	char id[24];
 	int r;
 
-	if (t->status != ST_RUNNING || !t->sb || !t->sb->started || t->sb->exited) {
+	if (t->status != ST_RUNNING || !task_sb(t) || !task_sb(t)->started || task_sb(t)->exited) {
 		if (!paused)
 			return 0;       /* nothing runs: nothing to let go on */
 		return errorf(-EBUSY, "task %s is %s; only a running task can be paused", task_id_string(t->id, id),
 			    status_to_string(t->status));
 	}
-	r = executor_pause(t->sb->ex, (struct dagd_sandbox *) t->sb, t->sb->data, paused);
+	r = executor_pause(task_sb(t)->ex, (struct dagd_sandbox *) task_sb(t), task_sb(t)->data, paused);
 	if (r == -EOPNOTSUPP)
 		return errorf(r, "task %s: executor '%s' cannot pause its sandboxes", task_id_string(t->id, id),
 			    task_def(t)->sandbox_executor);
@@ -251,7 +251,7 @@ int task_pause(struct task *t, bool paused)
 	task_save(t);
 	o = json_object_new_object();
 	json_object_object_add(o, "task_id", json_object_new_string(task_id_string(t->id, id)));
-	json_object_object_add(o, "sandbox_id", json_object_new_string(t->sb->id));
+	json_object_object_add(o, "sandbox_id", json_object_new_string(task_sb(t)->id));
 	event_emit(paused ? "TASK_PAUSED" : "TASK_RESUMED", "task", id, t->project->id, o);
 	return 0;
 }

@@ -49,8 +49,8 @@ static struct task *dep_named(const struct task *t, const char *name)
 {
 	char id[24];
 
-	for (size_t i = 0; i < t->n_deps; i++) {
-		struct task *d = t->deps[i];
+	for (size_t i = 0; i < task_n_deps(t); i++) {
+		struct task *d = task_deps(t)[i];
 
 		if ((task_name(d) && strcmp(task_name(d), name) == 0) || strcmp(task_id_string(d->id, id), name) == 0)
 			return d;
@@ -84,16 +84,16 @@ static struct units units_of(const struct task *t)
 {
 	struct units u = { 0 };
 
-	for (size_t i = 0; i < t->n_deps; i++) {
-		const struct task *d = t->deps[i];
+	for (size_t i = 0; i < task_n_deps(t); i++) {
+		const struct task *d = task_deps(t)[i];
 
 		if (!ext_of(d)->expanded) {
 			unit_count(&u, d);
 			continue;
 		}
-		for (size_t k = 0; k < d->n_deps; k++)
-			if (ext_of(d->deps[k])->map_parent == d->id)
-				unit_count(&u, d->deps[k]);
+		for (size_t k = 0; k < task_n_deps(d); k++)
+			if (ext_of(task_deps(d)[k])->map_parent == d->id)
+				unit_count(&u, task_deps(d)[k]);
 	}
 	return u;
 }
@@ -115,13 +115,13 @@ static bool rule_holds(const struct task *t)
 		return u.failed == u.n;
 	}
 	case TRIGGER_ANY_FAILED:
-		for (size_t i = 0; i < t->n_deps; i++)
-			if (status_is_failure(t->deps[i]->status))
+		for (size_t i = 0; i < task_n_deps(t); i++)
+			if (status_is_failure(task_deps(t)[i]->status))
 				return true;
 		return false;
 	case TRIGGER_NONE_FAILED:
-		for (size_t i = 0; i < t->n_deps; i++)
-			if (status_is_failure(t->deps[i]->status))
+		for (size_t i = 0; i < task_n_deps(t); i++)
+			if (status_is_failure(task_deps(t)[i]->status))
 				return false;
 		return true;
 	case TRIGGER_EXPR:
@@ -136,15 +136,15 @@ enum status task_verdict(const struct task *t)
 	bool skipped = false;
 
 	if (!ext_of(t)->trigger) {
-		for (size_t i = 0; i < t->n_deps; i++) {
-			if (status_is_failure(t->deps[i]->status))
+		for (size_t i = 0; i < task_n_deps(t); i++) {
+			if (status_is_failure(task_deps(t)[i]->status))
 				return ST_UPSTREAM_FAILED;
-			skipped |= t->deps[i]->status == ST_SKIPPED;
+			skipped |= task_deps(t)[i]->status == ST_SKIPPED;
 		}
 		return skipped ? ST_SKIPPED : t->unmet ? ST_WAITING : ST_READY;
 	}
-	for (size_t i = 0; i < t->n_deps; i++)
-		if (!status_is_finished(t->deps[i]->status))
+	for (size_t i = 0; i < task_n_deps(t); i++)
+		if (!status_is_finished(task_deps(t)[i]->status))
 			return ST_WAITING;
 	/* a mapped task fails with its first failed item: a rule over its
 	 * items waits for the others too */
@@ -168,9 +168,9 @@ static void skipped_event(struct task *t, const struct task *cause)
 	char id[24], *why;
 
 	if (!ext_of(t)->trigger && (!cause || cause->status != ST_SKIPPED))
-		for (size_t i = 0; i < t->n_deps; i++)
-			if (t->deps[i]->status == ST_SKIPPED)
-				cause = t->deps[i];
+		for (size_t i = 0; i < task_n_deps(t); i++)
+			if (task_deps(t)[i]->status == ST_SKIPPED)
+				cause = task_deps(t)[i];
 	if (!ext_of(t)->trigger)
 		why = xasprintf("dependency %s was skipped", cause ? task_id_string(cause->id, id) : "?");
 	else
@@ -211,8 +211,8 @@ void task_born(struct task *t)
 /* recovery: t left a final status, so its final dependents are judged too. */
 static void rejudge(struct task *t, bool recovery)
 {
-	for (size_t i = 0; i < t->n_rdeps; i++) {
-		struct task *d = t->rdeps[i];
+	for (size_t i = 0; i < task_n_rdeps(t); i++) {
+		struct task *d = task_rdeps(t)[i];
 		enum status old = d->status;
 
 		/* an item that ends after its mapped task failed: the rules over
@@ -270,10 +270,10 @@ int trigger_check_rdeps_idle(const struct task *t)
 	while (n > 0) {
 		const struct task *x = stack[--n];
 
-		for (size_t i = 0; i < x->n_rdeps; i++) {
-			const struct task *d = x->rdeps[i];
+		for (size_t i = 0; i < task_n_rdeps(x); i++) {
+			const struct task *d = task_rdeps(x)[i];
 
-			if (status_is_active(d->status) || d->status == ST_PENDING_VALIDATION || d->sb)
+			if (status_is_active(d->status) || d->status == ST_PENDING_VALIDATION || task_sb(d))
 				return errorf(-EBUSY, "task %s cannot change while %s, which runs after it, is %s; "
 					      "cancel it or wait for it", task_id_string(t->id, id),
 					      task_id_string(d->id, did), status_to_string(d->status));
@@ -352,9 +352,9 @@ int task_trigger_set(struct task *t, const char *text)
 		trigger_free(tr);
 		tr = NULL;
 	}
-	if (!tr && !t->ext)
+	if (!tr && !task_ext_held(t))
 		return 0;
-	trigger_free(t->ext ? t->ext->trigger : NULL);
+	trigger_free(task_ext_held(t) ? task_ext(t)->trigger : NULL);
 	task_ext(t)->trigger = tr;
 	return 0;
 }
@@ -439,8 +439,8 @@ size_t finally_env(const struct task *t, char **envp)
 
 	if (!t->finally)
 		return 0;
-	for (size_t i = 0; i < t->n_deps; i++)
-		switch (t->deps[i]->status) {
+	for (size_t i = 0; i < task_n_deps(t); i++)
+		switch (task_deps(t)[i]->status) {
 		case ST_COMPLETED:
 			completed++;
 			break;
@@ -454,7 +454,7 @@ size_t finally_env(const struct task *t, char **envp)
 			failed++;       /* failed, upstream_failed (or, run by hand, not finished) */
 			break;
 		}
-	envp[0] = xasprintf("DAGD_DAG_STATUS=%s", completed + skipped == t->n_deps ? "succeeded" : "failed");
+	envp[0] = xasprintf("DAGD_DAG_STATUS=%s", completed + skipped == task_n_deps(t) ? "succeeded" : "failed");
 	envp[1] = xasprintf("DAGD_DAG_COMPLETED=%u", completed);
 	envp[2] = xasprintf("DAGD_DAG_FAILED=%u", failed);
 	envp[3] = xasprintf("DAGD_DAG_SKIPPED=%u", skipped);

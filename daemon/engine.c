@@ -157,8 +157,8 @@ int task_cmp(const struct task *a, const struct task *b)
 {
 	if (a->priority != b->priority)
 		return a->priority < b->priority ? -1 : 1;
-	if (a->n_rdeps != b->n_rdeps)
-		return a->n_rdeps > b->n_rdeps ? -1 : 1;
+	if (task_n_rdeps(a) != task_n_rdeps(b))
+		return task_n_rdeps(a) > task_n_rdeps(b) ? -1 : 1;
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
@@ -210,7 +210,7 @@ void heap_remove(struct task *t)
 
 static bool dispatchable(const struct task *t)
 {
-	if (t->sb || ext_of(t)->backoff || t->held)
+	if (task_sb(t) || ext_of(t)->backoff || t->held)
 		return false;
 	if (t->status == ST_PENDING_VALIDATION)
 		return true;
@@ -353,8 +353,8 @@ void set_status(struct task *t, enum status s)
 
 bool has_failed_dep(const struct task *t)
 {
-	for (size_t i = 0; i < t->n_deps; i++)
-		if (status_is_failure(t->deps[i]->status))
+	for (size_t i = 0; i < task_n_deps(t); i++)
+		if (status_is_failure(task_deps(t)[i]->status))
 			return true;
 	return false;
 }
@@ -379,22 +379,26 @@ static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct task *t = userdata;
 
-	t->ext->backoff = sd_event_source_unref(t->ext->backoff);     /* its timer: it has one */
+	struct task_ext *x = task_ext(t);       /* its timer's: it has one */
+
+	x->backoff = sd_event_source_unref(x->backoff);
 	heap_sync(t);
 	return 0;
 }
 
 void arm_backoff(struct task *t)
 {
-	int64_t delay = t->not_before - now_usec();
+	int64_t delay = ext_of(t)->not_before - now_usec();
+	struct task_ext *x;
 
-	if (t->ext)
-		t->ext->backoff = sd_event_source_unref(t->ext->backoff);
+	if (ext_of(t)->backoff)
+		task_ext(t)->backoff = sd_event_source_unref(task_ext(t)->backoff);
 	if (delay <= 0)
 		return;
-	if (sd_event_add_time_relative(D.event, &task_ext(t)->backoff, CLOCK_MONOTONIC, (uint64_t) delay,
+	x = task_ext(t);
+	if (sd_event_add_time_relative(D.event, &x->backoff, CLOCK_MONOTONIC, (uint64_t) delay,
 				       10 * USEC_PER_MSEC, on_backoff, t) < 0)
-		t->ext->backoff = NULL;
+		x->backoff = NULL;
 }
 
 /* The task's work succeeded (exit 0 or a report).  Returns the ids of the
@@ -418,8 +422,8 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	jw_raw(w, task_def(t)->result);
 	task_payload_emit(t, "TASK_COMPLETED");
 
-	for (size_t i = 0; i < t->n_rdeps; i++) {
-		struct task *d = t->rdeps[i];
+	for (size_t i = 0; i < task_n_rdeps(t); i++) {
+		struct task *d = task_rdeps(t)[i];
 
 		if (d->unmet > 0)
 			d->unmet--;
@@ -484,7 +488,7 @@ void task_failed_how(struct task *t, const char *message, const struct fail_how 
 		base *= jitter;
 		if (base > 3600.0 * USEC_PER_SEC)
 			base = 3600.0 * USEC_PER_SEC;
-		t->not_before = now_usec() + (int64_t) base;
+		task_ext(t)->not_before = now_usec() + (int64_t) base;
 		arm_backoff(t);
 		set_status(t, ST_READY);
 	} else
@@ -493,7 +497,7 @@ void task_failed_how(struct task *t, const char *message, const struct fail_how 
 	o = task_payload(t);
 	json_object_object_add(o, "error_message", json_object_new_string(message));
 	json_object_object_add(o, "will_retry", json_object_new_boolean(retry));
-	json_object_object_add(o, "retry_at", retry ? json_time(t->not_before) : NULL);
+	json_object_object_add(o, "retry_at", retry ? json_time(ext_of(t)->not_before) : NULL);
 	json_object_object_add(o, "rule", json_object_new_string(rule));
 	json_object_object_add(o, "lost_retries", json_object_new_int((int) ext_of(t)->lost_tries));
 	task_event(t, "TASK_FAILED", o);

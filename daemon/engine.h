@@ -78,6 +78,7 @@ void set_status(struct task *t, enum status s);    /* with its event */
 /* A task counted, and listed by status, in its project and the daemon. */
 void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
+void edge_link(struct task *t, struct task *on);               /* in memory alone */
 bool task_depends_on(const struct task *t, const struct task *on);
 void member_add(struct task *t);
 void member_del(struct task *t);
@@ -141,6 +142,10 @@ struct task *task_alloc(void);          /* zeroed, from a slab */
 void task_release(struct task *t);
 struct task_ext *task_ext(struct task *t);     /* for writing: made on first use */
 void task_ext_free(struct task *t);
+struct aside *aside_make(struct task *t);
+void aside_trim(struct task *t);
+size_t engine_asides_held(void);
+void task_sb_set(struct task *t, struct sandbox *sb);
 /* engine-project.c */
 bool valid_name(const char *s, size_t max);
 int check_executor(const char *name);

@@ -35,8 +35,8 @@ int store_task_map(const struct task *t)
 	sqlite3_bind_int64(st, 5, ext_of(t)->map_parent);
 	sqlite3_bind_int(st, 6, (int) ext_of(t)->map_index);
 	/* a child's item, made with it (NULL: the stored one stays) */
-	if (t->def && t->def->item)
-		sqlite3_bind_text(st, 7, t->def->item, -1, SQLITE_STATIC);
+	if (task_def_held(t) && task_def_held(t)->item)
+		sqlite3_bind_text(st, 7, task_def_held(t)->item, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, 7);
 	sqlite3_bind_int64(st, 8, t->id);

@@ -401,15 +401,17 @@ int store_project_delete(int64_t id)
 /* The task's definition; its state follows with store_task_save(). */
 static void bind_task(sqlite3_stmt *st, int at, const struct task *t)
 {
+	const struct task_def *d = task_def_held(t);
+
 	sqlite3_bind_int64(st, at + 1, t->id);
 	sqlite3_bind_int64(st, at + 2, t->project->id);
 	bind_text(st, at + 3, task_name(t));
-	bind_text(st, at + 4, t->def->title);
-	bind_text(st, at + 5, t->def->command);
-	bind_text(st, at + 6, t->def->env);
-	bind_text(st, at + 7, t->def->cwd);
+	bind_text(st, at + 4, d->title);
+	bind_text(st, at + 5, d->command);
+	bind_text(st, at + 6, d->env);
+	bind_text(st, at + 7, d->cwd);
 	bind_text(st, at + 8, ext_of(t)->executor);
-	bind_text(st, at + 9, t->def->executor_options);
+	bind_text(st, at + 9, d->executor_options);
 	sqlite3_bind_int(st, at + 10, t->priority);
 	sqlite3_bind_int64(st, at + 11, (int64_t) ext_of(t)->timeout_usec);
 	sqlite3_bind_int(st, at + 12, (int) ext_of(t)->max_retries);
@@ -459,7 +461,8 @@ int store_tasks_insert(struct task *const *list, size_t n)
 int store_task_save(const struct task *t, const struct task_times *at)
 {
 	static const int times[] = { AT_UPDATED, AT_STARTED, AT_FINISHED, AT_STATUS_CHANGED };
-	bool outcome = t->def && !t->def->lost;
+	const struct task_def *d = task_def_held(t);
+	bool outcome = d && !d->lost;
 	sqlite3_stmt *st = stmts[outcome ? Q_TASK_OUTCOME : Q_TASK_UPDATE];
 	int r = store_begin();
 
@@ -469,23 +472,23 @@ int store_task_save(const struct task *t, const struct task_times *at)
 	sqlite3_bind_int(st, 2, t->released);
 	sqlite3_bind_int(st, 3, (int) t->attempt);
 	sqlite3_bind_int(st, 4, (int) t->tries);
-	sqlite3_bind_int64(st, 5, t->not_before);
+	sqlite3_bind_int64(st, 5, ext_of(t)->not_before);
 	sqlite3_bind_int(st, 6, t->held);
 	sqlite3_bind_int(st, 7, t->paused);
-	sqlite3_bind_int(st, 8, (int) t->reserved);
+	sqlite3_bind_int(st, 8, (int) task_reserved(t));
 	for (int i = 0; i < (int) ELEMENTSOF(times); i++)
 		if (at->set & (1U << times[i]))
 			sqlite3_bind_int64(st, 9 + i, at->at[times[i]]);
 		else
 			sqlite3_bind_null(st, 9 + i);
 	if (outcome) {
-		bind_text(st, 13, t->def->result);
-		bind_text(st, 14, t->def->error_message);
-		bind_text(st, 15, t->def->token);
-		bind_text(st, 16, t->def->report);
-		bind_text(st, 17, t->def->sandbox_id);
-		bind_text(st, 18, t->def->sandbox_executor);
-		bind_text(st, 19, t->def->sandbox_handle);
+		bind_text(st, 13, d->result);
+		bind_text(st, 14, d->error_message);
+		bind_text(st, 15, d->token);
+		bind_text(st, 16, d->report);
+		bind_text(st, 17, d->sandbox_id);
+		bind_text(st, 18, d->sandbox_executor);
+		bind_text(st, 19, d->sandbox_handle);
 	}
 	sqlite3_bind_int64(st, outcome ? 20 : 13, t->id);
 	return step(st);
@@ -494,15 +497,16 @@ int store_task_save(const struct task *t, const struct task_times *at)
 /* What task.edit may change of a task's definition. */
 int store_task_define(const struct task *t)
 {
+	const struct task_def *d = task_def_held(t);
 	sqlite3_stmt *st = stmts[Q_TASK_DEFINE];
 	int r = store_begin();
 
 	if (r < 0)
 		return r;
-	bind_text(st, 1, t->def->title);
-	bind_text(st, 2, t->def->command);
-	bind_text(st, 3, t->def->env);
-	bind_text(st, 4, t->def->cwd);
+	bind_text(st, 1, d->title);
+	bind_text(st, 2, d->command);
+	bind_text(st, 3, d->env);
+	bind_text(st, 4, d->cwd);
 	sqlite3_bind_int(st, 5, t->priority);
 	sqlite3_bind_int64(st, 6, (int64_t) ext_of(t)->timeout_usec);
 	sqlite3_bind_int(st, 7, (int) ext_of(t)->max_retries);

@@ -104,8 +104,8 @@ static void a_failure_with_retries_left_waits_out_a_backoff(void **state)
 	assert_string_equal(status_to_string(t->status), "ready");
 	assert_non_null(ext_of(t)->backoff);
 	/* jitter keeps the first backoff within 15..45 s of now */
-	assert_true(t->not_before - now_usec() > 14 * 1000000LL);
-	assert_true(t->not_before - now_usec() < 46 * 1000000LL);
+	assert_true(ext_of(t)->not_before - now_usec() > 14 * 1000000LL);
+	assert_true(ext_of(t)->not_before - now_usec() < 46 * 1000000LL);
 	flush();
 	assert_string_equal(status_to_string(t->status), "ready");
 	assert_int_equal(fake_running(), 0);
@@ -131,7 +131,7 @@ static void cycles_and_foreign_or_unknown_dependencies_are_refused(void **state)
 	on = json_tokener_parse("[\"t-99\"]");
 	assert_int_equal(task_depend(T(p, "a"), on, true), -ENOENT);
 	json_object_put(on);
-	assert_int_equal(T(p, "a")->n_deps, 0);
+	assert_int_equal(task_n_deps(T(p, "a")), 0);
 
 	before = p->counts[ST_WAITING] + p->counts[ST_READY];
 	list = json_tokener_parse("[{\"name\":\"x\",\"title\":\"x\",\"command\":\"true\",\"depends_on\":[\"y\"]},"
@@ -277,9 +277,9 @@ static void a_task_holds_its_state_alone_and_reads_back_the_same(void **state)
 
 	printf("# sizeof(struct task) %zu, struct task_ext %zu, struct task_def %zu\n", sizeof(struct task),
 	       sizeof(struct task_ext), sizeof(struct task_def));
-	assert_true(sizeof(struct task) <= 128);
+	assert_true(sizeof(struct task) <= 80);
 	mktasks(p, "a b:a");
-	assert_null(T(p, "a")->ext);
+	assert_null(task_ext_held(T(p, "a")));
 	flush();
 	fake_exit(T(p, "a"), 0);
 	flush();
@@ -290,8 +290,7 @@ static void a_task_holds_its_state_alone_and_reads_back_the_same(void **state)
 	assert_non_null(strstr(before, "\"sandbox_id\":\"t-"));
 	unit_reopen();
 	p = project_find("compact");
-	assert_null(T(p, "a")->ext);
-	assert_null(T(p, "a")->def);
+	assert_false(T(p, "a")->aside);         /* nothing held aside: no extension, no definition */
 	o = task_to_json(T(p, "a"));
 	snprintf(after, sizeof(after), "%s", json_text(o));
 	json_object_put(o);
@@ -363,6 +362,56 @@ static void ids_are_never_given_twice_even_after_a_delete_and_a_reload(void **st
 /* A listing of 12,000 tasks reads their definitions 512 at a time: what
  * nothing needs is let go, so that no more than DEFS_KEPT, a quarter more
  * and a page are ever held. */
+/* Tasks hold an extension and a sandbox aside, and let them go, in a random
+ * order: each finds its own record, a record goes once it holds nothing,
+ * and the table's count is the model's. */
+static void what_a_task_holds_aside_is_its_own_and_goes_with_it(void **state)
+{
+	enum { N = 5000 };
+	struct task **t = calloc(N, sizeof(*t));
+	bool *ext = calloc(N, sizeof(bool)), *sb = calloc(N, sizeof(bool));
+	struct sandbox *mark = (struct sandbox *) &mark;        /* never read */
+	size_t held = 0;
+
+	srandom(11);
+	for (size_t i = 0; i < N; i++)
+		t[i] = task_alloc();
+	for (int round = 0; round < 200000; round++) {
+		size_t i = (size_t) random() % N;
+		bool before = ext[i] || sb[i];
+
+		if (random() % 2) {
+			if (ext[i])
+				task_ext_free(t[i]);
+			else
+				task_ext(t[i])->max_retries = (unsigned) i;
+			ext[i] = !ext[i];
+		} else {
+			task_sb_set(t[i], sb[i] ? NULL : mark + i);
+			sb[i] = !sb[i];
+		}
+		held += (ext[i] || sb[i]) - before;
+		assert_int_equal(engine_asides_held(), held);
+		assert_int_equal(t[i]->aside, ext[i] || sb[i]);
+		if (round % 1000 == 0)
+			for (size_t k = 0; k < N; k++) {
+				assert_int_equal(t[k]->aside, ext[k] || sb[k]);
+				assert_int_equal(ext_of(t[k])->max_retries, ext[k] ? (unsigned) k : task_ext_default.max_retries);
+				assert_ptr_equal(task_sb(t[k]), sb[k] ? mark + k : NULL);
+			}
+	}
+	for (size_t i = 0; i < N; i++) {
+		task_ext_free(t[i]);
+		task_sb_set(t[i], NULL);
+		assert_false(t[i]->aside);
+		task_release(t[i]);
+	}
+	assert_int_equal(engine_asides_held(), 0);
+	free(t);
+	free(ext);
+	free(sb);
+}
+
 static void definitions_read_are_let_go_past_a_bound(void **state)
 {
 	struct project *p = mkproject("many", false, 1);
@@ -389,6 +438,8 @@ static void definitions_read_are_let_go_past_a_bound(void **state)
 	assert_true(most > 4096);               /* they were read */
 	assert_true(most <= 4096 + 1024 + 512);
 	assert_true(engine_defs_held() <= 4096 + 1024);
+	/* what they held aside went with them: nothing else was held */
+	assert_true(engine_asides_held() <= engine_defs_held() + 16);
 }
 
 /* A name of up to 15 bytes is kept in the task, a longer one apart: both
@@ -432,6 +483,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(cancelling_a_running_task_stops_its_sandbox_and_fails_its_dependents, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(definitions_read_are_let_go_past_a_bound, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(what_a_task_holds_aside_is_its_own_and_goes_with_it, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(short_and_long_names_read_back_the_same, unit_fixture_setup, unit_fixture_teardown),
 	};
 

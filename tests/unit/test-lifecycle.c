@@ -29,12 +29,12 @@ static void assert_graph_exact(void)
 
 		if (!t)
 			continue;
-		for (size_t k = 0; k < t->n_deps; k++) {
-			assert_ptr_equal(tasks[t->deps[k]->id], t->deps[k]);
-			unmet += t->deps[k]->status != ST_COMPLETED;
+		for (size_t k = 0; k < task_n_deps(t); k++) {
+			assert_ptr_equal(tasks[task_deps(t)[k]->id], task_deps(t)[k]);
+			unmet += task_deps(t)[k]->status != ST_COMPLETED;
 		}
-		for (size_t k = 0; k < t->n_rdeps; k++)
-			assert_ptr_equal(tasks[t->rdeps[k]->id], t->rdeps[k]);
+		for (size_t k = 0; k < task_n_rdeps(t); k++)
+			assert_ptr_equal(tasks[task_rdeps(t)[k]->id], task_rdeps(t)[k]);
 		assert_int_equal(t->unmet, unmet);
 		if (t->status == ST_READY)
 			assert_int_equal(unmet, 0);
@@ -196,7 +196,7 @@ static void remove_and_clean_take_tasks_out_and_keep_what_waiting_tasks_need(voi
 	json_object_put(removed);
 	json_object_put(kept);
 	assert_int_equal(task_remove(T(p, "w")), 0);
-	assert_int_equal(T(p, "h")->n_rdeps, 0);
+	assert_int_equal(task_n_rdeps(T(p, "h")), 0);
 	assert_int_equal(task_remove(T(p, "x")), 0);
 	assert_graph_exact();
 	unit_reopen();

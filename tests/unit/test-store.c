@@ -192,8 +192,8 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 	assert_int_equal(engine_load(), 0);
 	p = project_find("ten");
 	assert_non_null(p);
-	assert_int_equal(T(p, "b")->n_deps, 1);
-	assert_ptr_equal(T(p, "b")->deps[0], T(p, "a"));
+	assert_int_equal(task_n_deps(T(p, "b")), 1);
+	assert_ptr_equal(task_deps(T(p, "b"))[0], T(p, "a"));
 	assert_int_equal(T(p, "b")->unmet, 1);
 	assert_int_equal(ext_of(T(p, "b"))->max_lost_retries, 7);
 	assert_int_equal(store_last_seq(), 3);

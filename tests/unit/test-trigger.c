@@ -192,7 +192,7 @@ static void the_engine_judges_rules_and_keeps_them_across_a_reload(void **state)
 		 "\"trigger\":\"a.succeeded && !b.succeeded\"},"
 		 "{\"name\":\"fin\",\"title\":\"z\",\"command\":\"true\",\"finally\":true}]");
 	assert_string_equal(S(p, "fin"), "waiting");
-	assert_int_equal(T(p, "fin")->n_deps, 5);
+	assert_int_equal(task_n_deps(T(p, "fin")), 5);
 	flush();
 	fake_exit(T(p, "a"), 0);
 	/* a completed: onfail cannot hold any more, and after follows it */

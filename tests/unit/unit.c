@@ -86,15 +86,15 @@ void fake_exit(struct task *t, int code)
 {
 	struct dagd_exit e = { .code = code };
 
-	assert_non_null(t->sb);
+	assert_non_null(task_sb(t));
 	for (struct fake **p = &fakes; *p; p = &(*p)->next)
-		if ((struct sandbox *) (*p)->sb == t->sb) {
+		if ((struct sandbox *) (*p)->sb == task_sb(t)) {
 			struct fake *f = *p;
 			*p = f->next;
 			free(f);
 			break;
 		}
-	sandbox_exited(t->sb, &e);
+	sandbox_exited(task_sb(t), &e);
 }
 
 const char *unit_dir(void)
