@@ -225,15 +225,17 @@ struct task_ext {
 /* A task as the scheduler holds it: what every task needs, and no more
  * (its definition and outcome, and what few set, are held aside: struct
  * aside). */
+#define TASK_ID_MAX UINT32_MAX
+
 struct task {
-	int64_t id;
+	uint32_t id;                    /* 1 .. TASK_ID_MAX */
+	uint32_t unmet;                 /* deps not completed */
 	struct project *project;
 	union {                         /* its name (task_name()): most fit in the task */
 		char *p;
 		char s[16];
 	} nm;
 	struct edges *edges;            /* NULL: none (task_deps(), task_rdeps()) */
-	uint32_t unmet;                 /* deps not completed */
 	int32_t heap_idx;               /* -1: not in its project's heap */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */

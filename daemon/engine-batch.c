@@ -92,7 +92,7 @@ struct newtask {
 	size_t given_at;        /* its depends_on, as given: n_given strings in the batch's text */
 	size_t n_given;
 	char *map_over;         /* as given, or NULL */
-	int *deps;              /* >= 0: index into the batch; < 0: -(existing task id) */
+	int64_t *deps;          /* >= 0: index into the batch; < 0: -(existing task id) */
 	size_t n_deps;
 	size_t map_dep;         /* map_over: which of deps */
 	bool mapped;
@@ -219,7 +219,7 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 							       b->batch ? " or names" : ""));
 		keep_text(b, json_object_get_string(v));
 	}
-	nt->deps = calloc(nt->n_given + (nt->finally ? b->n : 0) + 1, sizeof(int));
+	nt->deps = calloc(nt->n_given + (nt->finally ? b->n : 0) + 1, sizeof(int64_t));
 	if (!nt->deps)
 		abort();
 	nt->options = !plain && !p && (json_object_object_get_ex(args, "executor", NULL) ||
@@ -256,7 +256,7 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 				return errorf(-EINVAL, "task '%s' cannot depend on itself", s);
 			if (nt[hit->idx].finally)
 				return errorf(-EINVAL, "task '%s' is a finally task: no task of its batch can depend on it", s);
-			nt[i].deps[k] = (int) hit->idx;
+			nt[i].deps[k] = (int64_t) hit->idx;
 			nt[hit->idx].indegree++;
 			continue;
 		}
@@ -267,13 +267,13 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 			return errorf(-ENOENT, "no task '%s'%s", s, b->batch ? " in this project or batch" : "");
 		if (on->project != p)
 			return errorf(-EINVAL, "task %s is in another project; dependencies stay within one project", s);
-		nt[i].deps[k] = (int) -on->id;
+		nt[i].deps[k] = -(int64_t) on->id;
 	}
 	nt[i].n_deps = nt[i].n_given;
 	/* a finally task: after every other task of the batch, whatever happened */
 	for (size_t j = 0; nt[i].finally && j < b->n; j++)
 		if (j != i && !nt[j].finally) {
-			nt[i].deps[nt[i].n_deps++] = (int) j;
+			nt[i].deps[nt[i].n_deps++] = (int64_t) j;
 			nt[j].indegree++;
 		}
 	if ((r = trigger_check_names(ext_of(nt[i].t)->trigger, nt[i].deps, nt[i].n_deps, b->names)) < 0)
@@ -282,7 +282,7 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 	names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
 	ids = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*ids));
 	for (size_t k = 0; k < nt[i].n_deps; k++) {
-		int dk = nt[i].deps[k];
+		int64_t dk = nt[i].deps[k];
 
 		names[k] = dk >= 0 ? b->names[dk] : task_name(tasks[-dk]);
 		ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
@@ -378,10 +378,11 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			if ((r = task_check_options(p, args)) < 0)
 				return batch_error(b, i, b->names[i], r);
 		}
+	if ((r = tasks_reserve(n)) < 0)
+		return r;
 	made = calloc(n, sizeof(*made));
 	if (!made)
 		abort();
-	tasks_reserve(n);
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i] = TAKE_PTR(nt[i].t);
 

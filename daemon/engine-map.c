@@ -150,10 +150,14 @@ static void map_expand(struct task *t)
 		return;
 	}
 	n = json_object_array_length(list);
+	if (tasks_reserve(n) < 0) {
+		json_object_put(list);
+		task_fail_final(t, "error", last_error());
+		return;
+	}
 	made = calloc(n ? n : 1, sizeof(*made));
 	if (!made)
 		abort();
-	tasks_reserve(n);
 	for (size_t i = 0; i < n; i++) {
 		struct task *c = made[i] = child_new(t, i, json_object_array_get_idx(list, i), now);
 

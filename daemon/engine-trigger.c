@@ -315,7 +315,7 @@ int check_trigger_arg(json_object *args)
  * dependencies, as resolved by batch_check(): deps[k] >= 0 the index of a
  * task of the batch (batch_names[] its name, or NULL), < 0 an existing
  * task's id. */
-int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps, const char *const *batch_names)
+int trigger_check_names(const struct trigger *tr, const int64_t *deps, size_t n_deps, const char *const *batch_names)
 {
 	char id[24];
 

@@ -266,15 +266,20 @@ void task_reorder(struct task *t)
 	dispatch_dirty = true;
 }
 
-/* Room in tasks[] for n more ids from next_task_id on. */
-void tasks_reserve(size_t n)
+/* Room in tasks[] for n more ids from next_task_id on; -EOVERFLOW past
+ * the last id a task can have (struct task holds 32 bits). */
+int tasks_reserve(size_t n)
 {
+	if ((uint64_t) next_task_id + n - 1 > TASK_ID_MAX)
+		return errorf(-EOVERFLOW, "cannot make %zu more tasks: task ids end at %u and the next is %lld", n,
+			      TASK_ID_MAX, (long long) next_task_id);
 	if ((size_t) next_task_id + n >= n_tasks) {
 		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
 		tasks = xrealloc(tasks, m * sizeof(*tasks));
 		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
 		n_tasks = m;
 	}
+	return 0;
 }
 
 void member_add(struct task *t)

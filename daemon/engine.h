@@ -76,7 +76,7 @@ extern size_t n_spawn, spawn_cap;
 extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
 /* A task counted, and listed by status, in its project and the daemon. */
-void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
+int tasks_reserve(size_t n);             /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
 void edge_link(struct task *t, struct task *on);               /* in memory alone */
 bool task_depends_on(const struct task *t, const struct task *on);
@@ -206,7 +206,7 @@ void task_settle(struct task *t, const struct task *cause);
 void task_born(struct task *t);
 int trigger_check_rdeps_idle(const struct task *t);
 int check_trigger_arg(json_object *args);
-int trigger_check_names(const struct trigger *tr, const int *deps, size_t n_deps, const char *const *batch_names);
+int trigger_check_names(const struct trigger *tr, const int64_t *deps, size_t n_deps, const char *const *batch_names);
 int task_trigger_set(struct task *t, const char *text);
 int trigger_check_edit(struct task *t, json_object *v);
 bool trigger_apply_edit(struct task *t, json_object *v, bool apply);

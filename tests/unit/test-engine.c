@@ -277,7 +277,7 @@ static void a_task_holds_its_state_alone_and_reads_back_the_same(void **state)
 
 	printf("# sizeof(struct task) %zu, struct task_ext %zu, struct task_def %zu\n", sizeof(struct task),
 	       sizeof(struct task_ext), sizeof(struct task_def));
-	assert_true(sizeof(struct task) <= 80);
+	assert_true(sizeof(struct task) <= 56);
 	mktasks(p, "a b:a");
 	assert_null(task_ext_held(T(p, "a")));
 	flush();
@@ -362,6 +362,30 @@ static void ids_are_never_given_twice_even_after_a_delete_and_a_reload(void **st
 /* A listing of 12,000 tasks reads their definitions 512 at a time: what
  * nothing needs is let go, so that no more than DEFS_KEPT, a quarter more
  * and a page are ever held. */
+/* A task's id is 32 bits: a batch that would pass the last is refused
+ * whole, and the ids stay where they were. */
+static void a_batch_past_the_last_task_id_is_refused_whole(void **state)
+{
+	struct project *p = mkproject("last", false, 1);
+	json_object *list = json_tokener_parse("[{\"name\":\"x\",\"title\":\"x\",\"command\":\"true\"},"
+					       "{\"name\":\"y\",\"title\":\"y\",\"command\":\"true\"}]");
+	struct task **made = NULL;
+	int64_t was = next_task_id;
+
+	next_task_id = TASK_ID_MAX;
+	assert_int_equal(task_create_batch(p, list, false, &made), -EOVERFLOW);
+	assert_non_null(strstr(last_error(), "task ids end at 4294967295"));
+	assert_null(made);
+	assert_int_equal(next_task_id, TASK_ID_MAX);
+	assert_null(names_get(&p->names, "x"));
+	assert_int_equal(p->counts[ST_WAITING] + p->counts[ST_READY], 0);
+	next_task_id = was;
+	assert_int_equal(task_create_batch(p, list, false, &made), 0);
+	free(made);
+	assert_non_null(names_get(&p->names, "y"));
+	json_object_put(list);
+}
+
 /* Tasks hold an extension and a sandbox aside, and let them go, in a random
  * order: each finds its own record, a record goes once it holds nothing,
  * and the table's count is the model's. */
@@ -484,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(definitions_read_are_let_go_past_a_bound, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(what_a_task_holds_aside_is_its_own_and_goes_with_it, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_batch_past_the_last_task_id_is_refused_whole, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(short_and_long_names_read_back_the_same, unit_fixture_setup, unit_fixture_teardown),
 	};
 
