@@ -266,7 +266,7 @@ bool retry_decide(struct task *t, const struct fail_how *how, const char **ret_r
 /* At load: a task's task_attempts row, as the store read it. */
 int attempts_row_loaded(const struct attempts_row *r)
 {
-	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+	struct task *t = task_at(r->task_id);
 	struct task_ext *x;
 
 	if (!t)

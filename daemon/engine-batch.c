@@ -4,6 +4,7 @@
  * dependencies resolved, cycles within it refused, then every task made in
  * its status with its rows and events.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,11 +36,12 @@ static struct bname *bname_slot(struct bname *bn, size_t cap, const char *name)
 	return &bn[j];
 }
 
-/* A task of the batch, made but not yet in the engine: its id and project
- * come when the batch is created; name is its (taken). */
-static struct task *task_new(json_object *args, const char *name, bool plain)
+/* A task of the batch, made at the place of the id it will have but not
+ * yet in the engine: its project comes when the batch is created (until
+ * then task_at() does not find it); name is its (taken). */
+static struct task *task_new(uint32_t id, json_object *args, const char *name, bool plain)
 {
-	struct task *t = task_alloc();
+	struct task *t = task_alloc(id);
 	const char *s;
 	json_object *o;
 	bool finally;
@@ -106,6 +108,7 @@ struct batch {
 	bool batch;             /* task.add_batch, not task.add */
 	bool checked_alone;     /* checked without its project (about to be created) */
 	size_t n;
+	int64_t first_id;       /* the id its first task will have */
 	struct newtask *nt;
 	const char **names;     /* each task's name, or NULL: what trigger rules may name */
 	char *text;             /* the depends_on strings, each ending in '\0' */
@@ -226,7 +229,7 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 				       json_object_object_get_ex(args, "executor_options", NULL));
 	if (!plain && arg_string(args, "map_over", &s) == 0)
 		nt->map_over = xstrdup(s);
-	nt->t = task_new(args, name, plain);
+	nt->t = task_new((uint32_t) (b->first_id + (int64_t) i), args, name, plain);
 	if (!plain && arg_int(args, "map_concurrency", 1, 1000000, &mc) == 0)
 		task_ext(nt->t)->map_concurrency = (unsigned) mc;
 	if (name) {
@@ -284,8 +287,8 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 	for (size_t k = 0; k < nt[i].n_deps; k++) {
 		int64_t dk = nt[i].deps[k];
 
-		names[k] = dk >= 0 ? b->names[dk] : task_name(tasks[-dk]);
-		ids[k] = dk >= 0 ? 0 : tasks[-dk]->id;
+		names[k] = dk >= 0 ? b->names[dk] : task_name(task_at(-dk));
+		ids[k] = dk >= 0 ? 0 : task_at(-dk)->id;
 	}
 	if ((r = map_find_dep(nt[i].map_over, given, nt[i].n_given, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
 		return r;
@@ -330,13 +333,15 @@ int batch_check(struct project *p, const char *executor, const struct batch_src 
 
 	if (n == 0)
 		return errorf(-EINVAL, "no tasks given");
+	if ((r = tasks_reserve(n)) < 0)
+		return r;
 	while (cap < 2 * n)
 		cap *= 2;
 	b = calloc(1, sizeof(*b));
 	bn = calloc(cap, sizeof(*bn));
 	if (!b || !bn)
 		abort();
-	*b = (struct batch) { .src = src, .batch = batch, .checked_alone = !p, .n = n,
+	*b = (struct batch) { .src = src, .batch = batch, .checked_alone = !p, .n = n, .first_id = next_task_id,
 			      .nt = calloc(n, sizeof(*b->nt)), .names = calloc(n, sizeof(*b->names)) };
 	if (!b->nt || !b->names)
 		abort();
@@ -378,17 +383,15 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			if ((r = task_check_options(p, args)) < 0)
 				return batch_error(b, i, b->names[i], r);
 		}
-	if ((r = tasks_reserve(n)) < 0)
-		return r;
+	assert(next_task_id == b->first_id);    /* no task was made since the check */
 	made = calloc(n, sizeof(*made));
 	if (!made)
 		abort();
 	for (size_t i = 0; i < n; i++) {
 		struct task *t = made[i] = TAKE_PTR(nt[i].t);
 
-		t->id = next_task_id++;
+		next_task_id++;
 		t->project = p;
-		tasks[t->id] = t;
 		names_add(&p->names, t);
 		member_add(t);
 	}
@@ -396,7 +399,7 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 		struct task *t = made[i];
 
 		for (size_t k = 0; k < nt[i].n_deps; k++) {
-			struct task *on = nt[i].deps[k] >= 0 ? made[nt[i].deps[k]] : tasks[-nt[i].deps[k]];
+			struct task *on = nt[i].deps[k] >= 0 ? made[nt[i].deps[k]] : task_at(-nt[i].deps[k]);
 
 			if (!task_depends_on(t, on))
 				add_edge(t, on, false);

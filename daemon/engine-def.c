@@ -146,7 +146,7 @@ void engine_defs_release(void)
 
 static struct task_def *def_wanted_by_id(int64_t id)
 {
-	struct task *t = id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
+	struct task *t = task_at(id);
 
 	return t && !task_def_held(t) ? task_def_new(t) : NULL;
 }

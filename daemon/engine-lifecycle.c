@@ -291,7 +291,7 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 	if (!mark)
 		abort();
 	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
+		struct task *t = task_at(i);
 
 		if (!t || t->project != p)
 			continue;
@@ -302,7 +302,7 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 	while (again) {
 		again = false;
 		for (size_t i = 0; i < n_tasks; i++) {
-			struct task *t = tasks[i];
+			struct task *t = task_at(i);
 
 			if (mark[i] != 1)
 				continue;
@@ -323,7 +323,7 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 		if (mark[i] != 1)
 			continue;
 		json_object_array_add(removed, json_object_new_string(task_id_string((int64_t) i, id)));
-		task_unlink(tasks[i]);
+		task_unlink(task_at(i));
 	}
 	*ret_removed = removed;
 	*ret_kept = kept;

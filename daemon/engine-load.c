@@ -21,19 +21,18 @@ void engine_free(void)
 	free(engine_take_ended(&n));
 	engine_reservations_forget(NULL);
 	for (size_t i = 0; i < n_tasks; i++)
-		task_free(tasks[i]);
+		task_free(task_at(i));
 	for (size_t i = 0; i < n_projects; i++)
 		project_free(projects[i]);
 	for (int s = 0; s < _ST_MAX; s++)
 		idset_free(&members[s]);
-	free(tasks);
+	task_pages_free();
 	free(projects);
 	free(spawn_queue);
 	pools_free();
-	tasks = NULL;
 	projects = NULL;
 	spawn_queue = NULL;
-	n_tasks = n_projects = n_spawn = spawn_cap = 0;
+	n_projects = n_spawn = spawn_cap = 0;
 	active_total = 0;
 	for (struct executor *ex = executors; ex; ex = ex->next)
 		ex->active = 0;
@@ -51,7 +50,7 @@ void engine_reset(void)
 
 static struct task *task_by_id(int64_t id)
 {
-	return id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
+	return task_at(id);
 }
 
 static int project_loaded(const struct project_row *r)
@@ -83,9 +82,11 @@ static int project_loaded(const struct project_row *r)
 
 static int task_loaded(const struct task_row *r)
 {
-	struct task *t = task_alloc();
+	struct task *t;
 
-	t->id = r->id;
+	if (r->id <= 0 || r->id > TASK_ID_MAX || task_at(r->id))
+		return errorf(-EBADMSG, "database: task %lld is malformed", (long long) r->id);
+	t = task_alloc((uint32_t) r->id);
 	t->project = r->project_id >= 0 && (size_t) r->project_id < n_projects ? projects[r->project_id] : NULL;
 	task_name_set(t, r->name);
 	t->priority = r->priority;
@@ -112,19 +113,10 @@ static int task_loaded(const struct task_row *r)
 		t->reserved = t->reserve_ready = true;
 	}
 	t->heap_idx = -1;
-	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
-	    r->id <= 0 || r->id > TASK_ID_MAX) {
+	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
 		task_free(t);
 		return errorf(-EBADMSG, "database: task %lld is malformed", (long long) r->id);
 	}
-	if ((size_t) r->id >= n_tasks) {
-		size_t n = (size_t) r->id + 1 > 2 * n_tasks ? (size_t) r->id + 1 : 2 * n_tasks;
-
-		tasks = xrealloc(tasks, n * sizeof(*tasks));
-		memset(tasks + n_tasks, 0, (n - n_tasks) * sizeof(*tasks));
-		n_tasks = n;
-	}
-	tasks[r->id] = t;
 	names_add(&t->project->names, t);
 	return 0;
 }
@@ -172,7 +164,7 @@ int engine_load(void)
 	next_project_id = store_next_id("projects");
 	next_task_id = store_next_id("tasks");
 	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
+		struct task *t = task_at(i);
 
 		if (!t)
 			continue;
@@ -193,7 +185,7 @@ int engine_load(void)
 	/* a sandbox started for a reserved attempt in the turn whose commit
 	 * failed: that claim is taken up again (engine-dispatch.c) */
 	for (struct sandbox *sb = sandboxes; sb; sb = sb->next) {
-		struct task *t = sb->task_id > 0 && (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
+		struct task *t = task_at(sb->task_id);
 
 		if (t && !task_sb(t) && !sb->validator && task_reserved(t) == sb->attempt &&
 		    (t->status == ST_READY || t->status == ST_WAITING)) {
@@ -304,7 +296,7 @@ int engine_adopt_all(void)
 	struct listed *all = listed_all();
 
 	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
+		struct task *t = task_at(i);
 		struct executor *ex;
 		struct listed *l;
 		bool record_start;
@@ -355,8 +347,8 @@ void engine_readopt(void)
 	for (struct executor *ex = executors; ex; ex = ex->next)
 		ex->active = 0;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && status_is_active(tasks[i]->status)) {
-			struct executor *ex = executor_find(task_def(tasks[i])->sandbox_executor);
+		if (task_at(i) && status_is_active(task_at(i)->status)) {
+			struct executor *ex = executor_find(task_def(task_at(i))->sandbox_executor);
 			if (ex)
 				ex->active++;
 		}
@@ -402,7 +394,7 @@ bool engine_idle(void)
 	if (active_total > 0 || sandboxes || n_spawn > 0)
 		return false;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (ext_of(tasks[i])->backoff || tasks[i]->heap_idx >= 0 || ext_of(tasks[i])->approval_timer))
+		if (task_at(i) && (ext_of(task_at(i))->backoff || task_at(i)->heap_idx >= 0 || ext_of(task_at(i))->approval_timer))
 			return false;
 	return true;
 }

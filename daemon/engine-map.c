@@ -21,7 +21,7 @@
 
 static struct task *map_parent_of(const struct task *t)
 {
-	return ext_of(t)->map_parent > 0 && (size_t) ext_of(t)->map_parent < n_tasks ? tasks[ext_of(t)->map_parent] : NULL;
+	return task_at(ext_of(t)->map_parent);
 }
 
 static int check_templates(json_object *args, bool item_allowed)
@@ -89,12 +89,11 @@ int map_find_dep(const char *map_over, const char *const *given, size_t n, const
 
 static struct task *child_new(struct task *t, size_t i, json_object *item, int64_t now)
 {
-	struct task *c = task_alloc();
+	struct task *c = task_alloc((uint32_t) next_task_id++);
 	struct task_ext *x;
 	char id[24];
 
 	task_def_new(c);
-	c->id = next_task_id++;
 	c->project = t->project;
 	c->heap_idx = -1;
 	{
@@ -132,7 +131,7 @@ static void map_fanin(struct task *t);
 /* t's map_over dependency completed: its children, or its failure. */
 static void map_expand(struct task *t)
 {
-	struct task *dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
+	struct task *dep = task_at(ext_of(t)->map_over);
 	struct project *p = t->project;
 	json_object *list = dep ? json_parse(task_def(dep)->result) : NULL, *o;
 	size_t n, n_orig = task_n_deps(t);
@@ -161,7 +160,6 @@ static void map_expand(struct task *t)
 	for (size_t i = 0; i < n; i++) {
 		struct task *c = made[i] = child_new(t, i, json_object_array_get_idx(list, i), now);
 
-		tasks[c->id] = c;
 		names_add(&p->names, c);
 		member_add(c);
 		(void) store_task_insert(c);
@@ -228,7 +226,7 @@ static void map_fanin(struct task *t)
 /* At load: a task's fan-out, as the store read it. */
 int map_loaded(const struct map_row *r)
 {
-	struct task *t = r->task_id > 0 && (size_t) r->task_id < n_tasks ? tasks[r->task_id] : NULL;
+	struct task *t = task_at(r->task_id);
 	struct task_ext *x;
 
 	if (!t)
@@ -252,7 +250,7 @@ void map_created(struct task *t)
 	if (!ext_of(t)->map_over)
 		return;
 	(void) store_task_map(t);
-	dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
+	dep = task_at(ext_of(t)->map_over);
 	if (dep && dep->status == ST_COMPLETED && (t->status == ST_WAITING || t->status == ST_READY))
 		map_expand(t);
 }
@@ -269,7 +267,7 @@ bool map_dep_completed(struct task *d)
 	if (d->status != ST_WAITING)
 		return ext_of(d)->expanded;
 	if (!ext_of(d)->expanded) {
-		dep = (size_t) ext_of(d)->map_over < n_tasks ? tasks[ext_of(d)->map_over] : NULL;
+		dep = task_at(ext_of(d)->map_over);
 		if (!dep || dep->status != ST_COMPLETED)
 			return false;
 		map_expand(d);
@@ -296,7 +294,7 @@ bool map_launch(struct task *t)
 			set_status(t, ST_WAITING);
 		return true;
 	}
-	dep = (size_t) ext_of(t)->map_over < n_tasks ? tasks[ext_of(t)->map_over] : NULL;
+	dep = task_at(ext_of(t)->map_over);
 	if (dep && dep->status == ST_COMPLETED)
 		map_expand(t);
 	else

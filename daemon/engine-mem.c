@@ -17,64 +17,75 @@
 #include "dagd.h"
 #include "trigger.h"
 
-/* Tasks are cut from slabs of SLAB_TASKS, never moved (the graph, the
- * heaps and the indexes hold their addresses): no allocator's header each,
- * no rounding up, no fragmentation of the heap by a million small blocks.
- * A freed task's place is taken first by the next; the slabs go once no
- * task is left.  Under ASan a free place is poisoned, as a freed block is. */
-#define SLAB_TASKS 4096
+/* A task's place is given by its id: page id / TASK_PAGE, place id %
+ * TASK_PAGE.  It never moves (the graph, the queues and the indexes hold
+ * addresses), and finding a task by id costs two reads, with no array of
+ * pointers a task beside it.  A page goes once its last task does; ids are
+ * given in order, so a page's tasks came together and mostly go together.
+ * Under ASan a free place is poisoned, as a freed block is. */
+struct task_page **task_pages;
+size_t n_tasks;
 
-static struct task **slabs;
-static size_t n_slabs, slab_used;      /* places handed out of the last slab */
-static struct task **free_places;
-static size_t n_free, free_cap;
-static size_t n_live;
-
-/* A task, zeroed. */
-struct task *task_alloc(void)
+struct task *task_alloc(uint32_t id)
 {
+	size_t k = id >> TASK_PAGE_SHIFT, at = id & (TASK_PAGE - 1);
+	struct task_page *pg;
 	struct task *t;
 
-	if (n_free > 0)
-		t = free_places[--n_free];
-	else {
-		if (n_slabs == 0 || slab_used == SLAB_TASKS) {
-			slabs = xrealloc(slabs, (n_slabs + 1) * sizeof(*slabs));
-			slabs[n_slabs] = malloc(SLAB_TASKS * sizeof(struct task));
-			if (!slabs[n_slabs])
-				abort();
-			ASAN_POISON_MEMORY_REGION(slabs[n_slabs], SLAB_TASKS * sizeof(struct task));
-			n_slabs++;
-			slab_used = 0;
-		}
-		t = &slabs[n_slabs - 1][slab_used++];
+	assert(id > 0);
+	if (id >= n_tasks) {
+		size_t n = n_tasks / TASK_PAGE, m = n ? n : 16;
+
+		while (m <= k)
+			m *= 2;
+		task_pages = xrealloc(task_pages, m * sizeof(*task_pages));
+		memset(task_pages + n, 0, (m - n) * sizeof(*task_pages));
+		n_tasks = m * TASK_PAGE;
 	}
+	pg = task_pages[k];
+	if (!pg) {
+		pg = task_pages[k] = calloc(1, sizeof(*pg));
+		if (!pg)
+			abort();
+		ASAN_POISON_MEMORY_REGION(pg->t, sizeof(pg->t));
+	}
+	assert(!((pg->taken[at / 64] >> (at % 64)) & 1));
+	pg->taken[at / 64] |= 1ULL << (at % 64);
+	pg->used++;
+	t = &pg->t[at];
 	ASAN_UNPOISON_MEMORY_REGION(t, sizeof(*t));
 	memset(t, 0, sizeof(*t));
-	n_live++;
+	t->id = id;
 	return t;
 }
 
-/* Its place, back to be taken again (what it points to is freed already). */
+/* Its place, free again (what it points to is freed already). */
 void task_release(struct task *t)
 {
+	size_t k, at;
+	struct task_page *pg;
+
 	if (!t)
 		return;
-	if (--n_live == 0) {
-		for (size_t i = 0; i < n_slabs; i++)
-			free(slabs[i]);
-		free(slabs);
-		free(free_places);
-		slabs = free_places = NULL;
-		n_slabs = slab_used = n_free = free_cap = 0;
-		return;
-	}
-	if (n_free == free_cap) {
-		free_cap = free_cap ? 2 * free_cap : 256;
-		free_places = xrealloc(free_places, free_cap * sizeof(*free_places));
-	}
-	free_places[n_free++] = t;
+	k = t->id >> TASK_PAGE_SHIFT;
+	at = t->id & (TASK_PAGE - 1);
+	pg = task_pages[k];
+	pg->taken[at / 64] &= ~(1ULL << (at % 64));
 	ASAN_POISON_MEMORY_REGION(t, sizeof(*t));
+	if (--pg->used == 0) {
+		free(pg);
+		task_pages[k] = NULL;
+	}
+}
+
+/* No task is left (engine_free()): the directory goes too. */
+void task_pages_free(void)
+{
+	for (size_t k = 0; k < n_tasks / TASK_PAGE; k++)
+		free(task_pages[k]);
+	free(task_pages);
+	task_pages = NULL;
+	n_tasks = 0;
 }
 
 const struct task_ext task_ext_default = {

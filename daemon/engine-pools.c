@@ -145,7 +145,7 @@ static json_object *pool_to_json(const struct pool *p)
 	unsigned named = 0, waiting = 0;
 
 	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
+		struct task *t = task_at(i);
 
 		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
 			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status)) {
@@ -178,7 +178,7 @@ static unsigned largest_weight(const struct pool *p, const struct task **ret)
 	unsigned max = 0;
 
 	for (size_t i = 0; i < n_tasks; i++) {
-		const struct task *t = tasks[i];
+		const struct task *t = task_at(i);
 
 		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
 			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status) && ext_of(t)->pools[k].weight > max) {
@@ -250,7 +250,7 @@ int pool_delete(const char *name)
 	if (!p)
 		return errorf(-ENOENT, "no pool '%.*s'", utf8_prefix(name, 64), name);
 	for (size_t i = 0; i < n_tasks; i++) {
-		const struct task *t = tasks[i];
+		const struct task *t = task_at(i);
 
 		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
 			if (ext_of(t)->pools[k].pool == p)

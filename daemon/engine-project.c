@@ -281,7 +281,6 @@ int project_delete(struct project *p)
 	for (int s = 0; s < _ST_MAX; s++)
 		for (struct task *t; (t = task_next_in(p, s, 0));) {
 			member_del(t);
-			tasks[t->id] = NULL;
 			task_free(t);
 		}
 	(void) store_project_delete(p->id);
@@ -318,7 +317,6 @@ void task_unlink(struct task *t)
 	(void) store_task_delete(t->id);
 	names_del(&t->project->names, t);
 	task_event(t, "TASK_REMOVED", o);
-	tasks[t->id] = NULL;
 	task_free(t);
 }
 

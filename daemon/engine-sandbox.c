@@ -16,7 +16,7 @@
 
 struct task *sandbox_task(const struct sandbox *sb)
 {
-	struct task *t = (size_t) sb->task_id < n_tasks ? tasks[sb->task_id] : NULL;
+	struct task *t = task_at(sb->task_id);
 
 	return t && task_sb(t) == sb ? t : NULL;
 }
@@ -202,7 +202,7 @@ static size_t n_ended, ended_cap;
 void sandbox_rejudge(void)
 {
 	for (size_t i = 0; i < n_reaped; i++) {
-		struct task *t = (size_t) reaped_list[i].sb->task_id < n_tasks ? tasks[reaped_list[i].sb->task_id] : NULL;
+		struct task *t = task_at(reaped_list[i].sb->task_id);
 
 		if (t && task_def(t)->sandbox_id && strcmp(task_def(t)->sandbox_id, reaped_list[i].sb->id) == 0 &&
 		    status_is_active(t->status)) {

@@ -324,7 +324,7 @@ int trigger_check_names(const struct trigger *tr, const int64_t *deps, size_t n_
 
 		for (size_t k = 0; k < n_deps && !found; k++) {
 			const char *name = NULL;
-			struct task *on = deps[k] < 0 ? tasks[-deps[k]] : NULL;
+			struct task *on = deps[k] < 0 ? task_at(-deps[k]) : NULL;
 
 			if (on) {
 				name = task_name(on);

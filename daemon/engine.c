@@ -26,8 +26,6 @@
 
 struct project **projects;
 size_t n_projects;
-struct task **tasks;
-size_t n_tasks;
 struct idset members[_ST_MAX];
 
 int64_t next_project_id = 1, next_task_id = 1;
@@ -132,7 +130,7 @@ struct task *task_find(const char *s)
 {
 	int64_t id = parse_id(s, 't');
 
-	return id > 0 && (size_t) id < n_tasks ? tasks[id] : NULL;
+	return task_at(id);
 }
 
 struct executor *task_executor(const struct task *t)
@@ -266,19 +264,13 @@ void task_reorder(struct task *t)
 	dispatch_dirty = true;
 }
 
-/* Room in tasks[] for n more ids from next_task_id on; -EOVERFLOW past
- * the last id a task can have (struct task holds 32 bits). */
+/* n more ids from next_task_id on can be given; -EOVERFLOW past the last
+ * id a task can have (struct task holds 32 bits). */
 int tasks_reserve(size_t n)
 {
 	if ((uint64_t) next_task_id + n - 1 > TASK_ID_MAX)
 		return errorf(-EOVERFLOW, "cannot make %zu more tasks: task ids end at %u and the next is %lld", n,
 			      TASK_ID_MAX, (long long) next_task_id);
-	if ((size_t) next_task_id + n >= n_tasks) {
-		size_t m = 2 * n_tasks > (size_t) next_task_id + n + 1 ? 2 * n_tasks : (size_t) next_task_id + n + 1;
-		tasks = xrealloc(tasks, m * sizeof(*tasks));
-		memset(tasks + n_tasks, 0, (m - n_tasks) * sizeof(*tasks));
-		n_tasks = m;
-	}
 	return 0;
 }
 
@@ -307,14 +299,14 @@ struct task *task_next(const struct project *p, const bool want[static _ST_MAX],
 			if (id && (!best || id < best))
 				best = id;
 		}
-	return best ? tasks[best] : NULL;
+	return best ? task_at(best) : NULL;
 }
 
 struct task *task_next_in(const struct project *p, enum status s, int64_t after)
 {
 	int64_t id = idset_next(p ? &p->members[s] : &members[s], after);
 
-	return id ? tasks[id] : NULL;
+	return id ? task_at(id) : NULL;
 }
 
 void set_status(struct task *t, enum status s)

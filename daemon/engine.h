@@ -9,8 +9,34 @@
 
 extern struct project **projects;      /* indexed by id; NULL holes */
 extern size_t n_projects;
-extern struct task **tasks;            /* indexed by id; NULL holes */
-extern size_t n_tasks;
+extern size_t n_tasks;                 /* ids below it may be a task's (task_at()) */
+
+/* Tasks sit at a place given by their id, in pages of TASK_PAGE
+ * (engine-mem.c): a page's bitmap says which places are taken. */
+#define TASK_PAGE_SHIFT 10
+#define TASK_PAGE (1U << TASK_PAGE_SHIFT)
+struct task_page {
+	uint32_t used;
+	uint64_t taken[TASK_PAGE / 64];
+	struct task t[TASK_PAGE];
+};
+extern struct task_page **task_pages;  /* n_tasks / TASK_PAGE of them; NULL: none taken */
+
+/* The task of that id, or NULL: none, gone, or of a batch not yet made
+ * (it has no project until then). */
+static inline struct task *task_at(int64_t id)
+{
+	struct task_page *pg;
+	struct task *t;
+
+	if (id <= 0 || (uint64_t) id >= n_tasks)
+		return NULL;
+	pg = task_pages[id >> TASK_PAGE_SHIFT];
+	if (!pg || !((pg->taken[(id & (TASK_PAGE - 1)) >> 6] >> (id & 63)) & 1))
+		return NULL;
+	t = &pg->t[id & (TASK_PAGE - 1)];
+	return t->project ? t : NULL;
+}
 extern struct idset members[_ST_MAX];  /* every task's id, by status */
 
 const char *status_to_string(enum status s);
@@ -138,8 +164,9 @@ void arm_backoff(struct task *t);
 json_object *task_succeeded(struct task *t, const char *sandbox_id);
 void task_failed(struct task *t, const char *message);
 /* engine-mem.c */
-struct task *task_alloc(void);          /* zeroed, from a slab */
+struct task *task_alloc(uint32_t id);   /* zeroed but its id, at its place */
 void task_release(struct task *t);
+void task_pages_free(void);
 struct task_ext *task_ext(struct task *t);     /* for writing: made on first use */
 void task_ext_free(struct task *t);
 struct aside *aside_make(struct task *t);

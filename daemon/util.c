@@ -273,9 +273,9 @@ static void log_emit(int priority, int64_t task_id, const char *sandbox, const c
 		fields[n++] = xstrdup("SYSLOG_IDENTIFIER=dagd");
 		if (task_id > 0) {
 			fields[n++] = xasprintf("DAGD_TASK=t-%lld", (long long) task_id);
-			if ((size_t) task_id < n_tasks && tasks[task_id] && tasks[task_id]->project)
+			if ((size_t) task_id < n_tasks && task_at(task_id) && task_at(task_id)->project)
 				fields[n++] = xasprintf("DAGD_PROJECT=p-%lld",
-							(long long) tasks[task_id]->project->id);
+							(long long) task_at(task_id)->project->id);
 		}
 		if (sandbox && *sandbox)
 			fields[n++] = xasprintf("DAGD_SANDBOX=%s", sandbox);

@@ -97,8 +97,8 @@ static void a_failure_with_retries_left_waits_out_a_backoff(void **state)
 	json_object_put(list);
 	t = NULL;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p)
-			t = tasks[i];
+		if (task_at(i) && task_at(i)->project == p)
+			t = task_at(i);
 	flush();
 	fake_exit(t, 1);
 	assert_string_equal(status_to_string(t->status), "ready");
@@ -399,7 +399,7 @@ static void what_a_task_holds_aside_is_its_own_and_goes_with_it(void **state)
 
 	srandom(11);
 	for (size_t i = 0; i < N; i++)
-		t[i] = task_alloc();
+		t[i] = task_alloc((uint32_t) (2000001 + i));     /* a place of its own: no project, not found by id */
 	for (int round = 0; round < 200000; round++) {
 		size_t i = (size_t) random() % N;
 		bool before = ext[i] || sb[i];
@@ -451,8 +451,8 @@ static void definitions_read_are_let_go_past_a_bound(void **state)
 	unit_reopen();
 	p = project_find("many");
 	for (size_t i = 1; i < n_tasks; i++) {
-		if (tasks[i] && tasks[i]->project == p)
-			(void) task_def(tasks[i]);
+		if (task_at(i) && task_at(i)->project == p)
+			(void) task_def(task_at(i));
 		if (i % 512 == 0) {
 			most = engine_defs_held() > most ? engine_defs_held() : most;
 			engine_defs_release();

@@ -18,23 +18,23 @@ static void assert_graph_exact(void)
 		if (!p)
 			continue;
 		for (size_t k = 0; k < n_tasks; k++)
-			if (tasks[k] && tasks[k]->project == p)
-				counts[tasks[k]->status]++;
+			if (task_at(k) && task_at(k)->project == p)
+				counts[task_at(k)->status]++;
 		for (int s = 0; s < _ST_MAX; s++)
 			assert_int_equal(p->counts[s], counts[s]);
 	}
 	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
+		struct task *t = task_at(i);
 		unsigned unmet = 0;
 
 		if (!t)
 			continue;
 		for (size_t k = 0; k < task_n_deps(t); k++) {
-			assert_ptr_equal(tasks[task_deps(t)[k]->id], task_deps(t)[k]);
+			assert_ptr_equal(task_at(task_deps(t)[k]->id), task_deps(t)[k]);
 			unmet += task_deps(t)[k]->status != ST_COMPLETED;
 		}
 		for (size_t k = 0; k < task_n_rdeps(t); k++)
-			assert_ptr_equal(tasks[task_rdeps(t)[k]->id], task_rdeps(t)[k]);
+			assert_ptr_equal(task_at(task_rdeps(t)[k]->id), task_rdeps(t)[k]);
 		assert_int_equal(t->unmet, unmet);
 		if (t->status == ST_READY)
 			assert_int_equal(unmet, 0);
@@ -51,8 +51,8 @@ static void run_all(struct project *p)
 
 		flush();
 		for (size_t i = 0; i < n_tasks; i++)
-			if (tasks[i] && tasks[i]->project == p && tasks[i]->status == ST_RUNNING) {
-				fake_exit(tasks[i], 0);
+			if (task_at(i) && task_at(i)->project == p && task_at(i)->status == ST_RUNNING) {
+				fake_exit(task_at(i), 0);
 				any = true;
 			}
 		if (!any)

@@ -219,8 +219,8 @@ void mktasks(struct project *p, const char *spec)
 struct task *T(struct project *p, const char *name)
 {
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p && task_name(tasks[i]) && !strcmp(task_name(tasks[i]), name))
-			return tasks[i];
+		if (task_at(i) && task_at(i)->project == p && task_name(task_at(i)) && !strcmp(task_name(task_at(i)), name))
+			return task_at(i);
 	fail_msg("no task %s", name);
 	return NULL;
 }
