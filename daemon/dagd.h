@@ -109,6 +109,15 @@ struct pool_use {
 	unsigned weight;
 };
 
+/* A project's dispatchable tasks of one priority and one count of
+ * dependents, by id (engine-queue.c). */
+struct queue {
+	enum priority priority;
+	uint32_t n_rdeps;
+	int64_t first;                  /* the smallest of ids: the best, read at each dispatch */
+	struct idset ids;
+};
+
 /* A project's named tasks, by name (names.c). */
 struct name_index {
 	struct task **slots;
@@ -128,9 +137,9 @@ struct project {
 	struct idset members[_ST_MAX];  /* its tasks' ids, by status */
 	unsigned active;                /* tasks holding a slot */
 
-	/* dispatchable tasks, best first: a binary heap */
-	struct task **heap;
-	size_t n_heap, heap_cap;
+	/* dispatchable tasks, a queue by key, the best key first (engine-queue.c) */
+	struct queue *queues;
+	size_t n_queues, queues_cap;
 	struct name_index names;
 };
 
@@ -237,7 +246,6 @@ struct task {
 	struct task **rdeps;            /* what depends on it */
 	uint32_t n_deps, n_rdeps;
 	uint32_t unmet;                 /* deps not completed */
-	int32_t heap_idx;               /* -1: not in its project's heap */
 	uint32_t dirty_pos;             /* its place in the rows to write + 1; 0: none */
 	uint32_t def_pos;               /* its place among the definitions in memory + 1 */
 	unsigned attempt;               /* sandboxes started, ever */
@@ -252,6 +260,7 @@ struct task {
 	bool held : 1;                  /* by an operator: never dispatched */
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
 	bool name_inline : 1;           /* its name is in nm.s, not allocated */
+	bool queued : 1;                /* in its project's queue of its key (engine-queue.c) */
 	int64_t not_before;             /* usec; 0 none */
 };
 

@@ -59,8 +59,7 @@ void add_edge(struct task *t, struct task *on, bool store)
 	on->rdeps[on->n_rdeps++] = t;
 	if (on->status != ST_COMPLETED)
 		t->unmet++;
-	if (on->heap_idx >= 0)
-		heap_fix(on->project, (size_t) on->heap_idx);
+	queue_rekey(on, on->priority, on->n_rdeps - 1);
 	if (store)
 		(void) store_dep_insert(t->id, on->id);
 }
@@ -81,8 +80,7 @@ void remove_edge(struct task *t, struct task *on)
 	remove_from(on->rdeps, &on->n_rdeps, t);
 	if (on->status != ST_COMPLETED && t->unmet > 0)
 		t->unmet--;
-	if (on->heap_idx >= 0)
-		heap_fix(on->project, (size_t) on->heap_idx);
+	queue_rekey(on, on->priority, on->n_rdeps + 1);
 	(void) store_dep_delete(t->id, on->id);
 }
 

@@ -109,7 +109,6 @@ static int task_loaded(const struct task_row *r)
 	t->reserved = (t->status == ST_READY || t->status == ST_WAITING) && r->reserved > t->attempt ?
 		      r->reserved : 0;
 	t->reserve_ready = t->reserved > 0;
-	t->heap_idx = -1;
 	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
 	    r->id <= 0) {
 		task_free(t);
@@ -189,7 +188,7 @@ int engine_load(void)
 		if (t->status == ST_READY && t->not_before > now_usec())
 			arm_backoff(t);
 		attempts_loaded(t);
-		heap_sync(t);
+		queue_sync(t);
 	}
 	/* a sandbox started for a reserved attempt in the turn whose commit
 	 * failed: that claim is taken up again (engine-dispatch.c) */
@@ -403,7 +402,7 @@ bool engine_idle(void)
 	if (active_total > 0 || sandboxes || n_spawn > 0)
 		return false;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && (ext_of(tasks[i])->backoff || tasks[i]->heap_idx >= 0 || ext_of(tasks[i])->approval_timer))
+		if (tasks[i] && (ext_of(tasks[i])->backoff || tasks[i]->queued || ext_of(tasks[i])->approval_timer))
 			return false;
 	return true;
 }

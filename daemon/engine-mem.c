@@ -15,9 +15,9 @@
 #include "dagd.h"
 #include "trigger.h"
 
-/* Tasks are cut from slabs of SLAB_TASKS, never moved (the graph, the
- * heaps and the indexes hold their addresses): no allocator's header each,
- * no rounding up, no fragmentation of the heap by a million small blocks.
+/* Tasks are cut from slabs of SLAB_TASKS, never moved (the graph and the
+ * indexes hold their addresses): no allocator's header each, no rounding
+ * up, no fragmentation of the heap by a million small blocks.
  * A freed task's place is taken first by the next; the slabs go once no
  * task is left.  Under ASan a free place is poisoned, as a freed block is. */
 #define SLAB_TASKS 4096

@@ -14,8 +14,9 @@
  *     both are tasks that exist;
  *   - no task is ready, spawning or running with unmet dependencies, and no
  *     waiting or ready task has a failed dependency;
- *   - a project's heap holds exactly its dispatchable tasks (never a held
- *     one), each where its index says;
+ *   - a project's queues hold exactly its dispatchable tasks (never a held
+ *     one), each in the queue of its key, and give them in task_cmp()'s
+ *     order, no queue empty;
  *   - the dependency graph has no cycle;
  *   - a pool's use is the weights of its active tasks, and an approval
  *     task awaits approval only with every dependency completed.
@@ -80,13 +81,38 @@ static bool cycle_from(struct task *t, unsigned char *colour)
 }
 
 /* What the engine's dispatchable() says, seen from outside. */
-static bool should_be_in_heap(const struct task *t)
+static bool should_be_queued(const struct task *t)
 {
 	if (t->sb || ext_of(t)->backoff || t->held)
 		return false;
 	if (t->status == ST_PENDING_VALIDATION)
 		return true;
 	return t->status == ST_READY && (t->project->autonomous || t->released);
+}
+
+/* p's queues hold its queued tasks (queued of them), each where its key
+ * says, and walk them best first. */
+static void check_queues(const struct project *p, size_t queued)
+{
+	size_t walked = 0, held = 0;
+	const struct task *prev = NULL;
+
+	for (size_t i = 0; i < p->n_queues; i++) {
+		const struct queue *q = &p->queues[i];
+
+		CHECK(q->ids.count > 0);
+		CHECK(q->first == idset_next(&q->ids, 0));
+		held += q->ids.count;
+		for (int64_t id = 0; (id = idset_next(&q->ids, id));) {
+			CHECK(tasks[id] && tasks[id]->project == p && tasks[id]->queued);
+			CHECK(tasks[id]->priority == q->priority && tasks[id]->n_rdeps == q->n_rdeps);
+		}
+	}
+	for (const struct task *t = queue_first(p); t; prev = t, t = queue_next(t)) {
+		CHECK(!prev || task_cmp(prev, t) < 0);
+		walked++;
+	}
+	CHECK(walked == held && held == queued);
 }
 
 static void check(void)
@@ -99,12 +125,13 @@ static void check(void)
 
 		if (!p)
 			continue;
-		size_t named = 0;
+		size_t named = 0, queued = 0;
 
 		for (size_t k = 0; k < n_tasks; k++)
 			if (tasks[k] && tasks[k]->project == p) {
 				counts[tasks[k]->status]++;
 				active += status_is_active(tasks[k]->status);
+				queued += tasks[k]->queued;
 				/* the name index finds each named task, and only those */
 				if (task_name(tasks[k])) {
 					named++;
@@ -115,11 +142,7 @@ static void check(void)
 		for (int s = 0; s < _ST_MAX; s++)
 			CHECK(p->counts[s] == counts[s]);
 		CHECK(p->active == active);
-		for (size_t k = 0; k < p->n_heap; k++) {
-			CHECK(p->heap[k]->project == p);
-			CHECK(p->heap[k]->heap_idx == (ssize_t) k);
-			CHECK(tasks[p->heap[k]->id] == p->heap[k]);
-		}
+		check_queues(p, queued);
 	}
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = tasks[i];
@@ -165,7 +188,7 @@ static void check(void)
 			CHECK(task_verdict(t) == ST_READY);
 		if (t->status == ST_SKIPPED)
 			CHECK(task_verdict(t) == ST_SKIPPED || (!ext_of(t)->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
-		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
+		CHECK(t->queued == should_be_queued(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
 	}
