@@ -55,6 +55,7 @@ DAEMON_SRCS = \
 	daemon/engine-task.c \
 	daemon/engine-add.c \
 	daemon/engine-batch.c \
+	daemon/engine-queue.c \
 	daemon/engine-dispatch.c \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \

@@ -109,6 +109,15 @@ struct pool_use {
 	unsigned weight;
 };
 
+/* A project's dispatchable tasks of one priority and one count of
+ * dependents, by id (engine-queue.c). */
+struct queue {
+	enum priority priority;
+	uint32_t n_rdeps;
+	int64_t first;                  /* the smallest of ids: the best, read at each dispatch */
+	struct idset ids;
+};
+
 /* A project's named tasks, by name (names.c). */
 struct name_index {
 	struct task **slots;
@@ -128,9 +137,9 @@ struct project {
 	struct idset members[_ST_MAX];  /* its tasks' ids, by status */
 	unsigned active;                /* tasks holding a slot */
 
-	/* dispatchable tasks, best first: a binary heap */
-	struct task **heap;
-	size_t n_heap, heap_cap;
+	/* dispatchable tasks, a queue by key, the best key first (engine-queue.c) */
+	struct queue *queues;
+	size_t n_queues, queues_cap;
 	struct name_index names;
 };
 
@@ -236,7 +245,6 @@ struct task {
 		char s[16];
 	} nm;
 	struct edges *edges;            /* NULL: none (task_deps(), task_rdeps()) */
-	int32_t heap_idx;               /* -1: not in its project's heap */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
 	enum status status : 8;
@@ -250,6 +258,7 @@ struct task {
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
 	bool name_inline : 1;           /* its name is in nm.s, not allocated */
 	bool aside : 1;                 /* it holds something aside (aside_of()) */
+	bool queued : 1;                /* in its project's queue of its key (engine-queue.c) */
 };
 
 /* A task's edges: what it depends on, then what depends on it, in one

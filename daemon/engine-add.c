@@ -107,8 +107,7 @@ void add_edge(struct task *t, struct task *on, bool store)
 	edge_link(t, on);
 	if (on->status != ST_COMPLETED)
 		t->unmet++;
-	if (on->heap_idx >= 0)
-		heap_fix(on->project, (size_t) on->heap_idx);
+	queue_rekey(on, on->priority, task_n_rdeps(on) - 1);
 	if (store)
 		(void) store_dep_insert(t->id, on->id);
 }
@@ -119,8 +118,7 @@ void remove_edge(struct task *t, struct task *on)
 	edge_unlink(on, true, t);
 	if (on->status != ST_COMPLETED && t->unmet > 0)
 		t->unmet--;
-	if (on->heap_idx >= 0)
-		heap_fix(on->project, (size_t) on->heap_idx);
+	queue_rekey(on, on->priority, task_n_rdeps(on) + 1);
 	(void) store_dep_delete(t->id, on->id);
 }
 

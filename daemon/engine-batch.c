@@ -49,7 +49,6 @@ static struct task *task_new(uint32_t id, json_object *args, const char *name, b
 	int64_t i;
 
 	task_def_new(t);
-	t->heap_idx = -1;
 	t->priority = PRIO_MEDIUM;
 	task_name_set(t, name);
 	(void) arg_string(args, "title", &s);
@@ -428,7 +427,7 @@ int batch_create(struct batch *b, struct project *p, struct task ***ret_made)
 			(void) store_task_trigger(t);
 		if (attempts_row_wanted(t))
 			(void) store_attempts_save(t);
-		heap_sync(t);
+		queue_sync(t);
 		task_created_event(t);
 		if (t->status == ST_AWAITING_APPROVAL)
 			approval_enter(t);

@@ -207,7 +207,7 @@ static struct dirty *dirty_of(struct task *t)
 void task_save(struct task *t)
 {
 	task_set_time(t, AT_UPDATED, now_usec());
-	heap_sync(t);
+	queue_sync(t);
 }
 
 /* A time of the task's (AT_*), to write with its row this turn. */

@@ -44,7 +44,7 @@ static void attempt_begin(struct task *t, const char *executor, bool validator)
 {
 	struct task_def *d;
 
-	heap_remove(t);
+	queue_remove(t);
 	if (!validator) {
 		t->tries++;
 		task_set_time(t, AT_STARTED, now_usec());
@@ -94,9 +94,8 @@ static void claim(struct task *t)
  * in the same turn, its commit going on while the sandbox runs.  Only where
  * the executor lists its sandboxes: a restart (or a failed commit's reload)
  * that finds a sandbox of a reserved id adopts it (reserve_found()); one
- * that does not keeps the reservation for the claim to come.  The heap's
- * first two levels hold its best two, and more than two slots rarely free
- * in one turn. */
+ * that does not keeps the reservation for the claim to come.  The best
+ * RESERVE_AHEAD of a project: more slots than that rarely free in one turn. */
 #define RESERVE_AHEAD 3
 
 static void reserve(struct task *t)
@@ -118,11 +117,12 @@ static void reserve(struct task *t)
 static void reserve_ahead(void)
 {
 	for (size_t i = 0; i < n_projects; i++) {
-		struct project *p = projects[i];
+		struct task *t = projects[i] ? queue_first(projects[i]) : NULL;
 
-		for (size_t k = 0; p && k < p->n_heap && k < RESERVE_AHEAD; k++)
-			if (p->heap[k]->status == ST_READY)
-				reserve(p->heap[k]);
+		/* reserve() leaves t in its place: the walk goes on from it */
+		for (size_t k = 0; t && k < RESERVE_AHEAD; k++, t = queue_next(t))
+			if (t->status == ST_READY)
+				reserve(t);
 	}
 }
 
@@ -191,29 +191,29 @@ void engine_dispatch(void)
 
 		for (size_t i = 0; i < n_projects; i++) {
 			struct project *p = projects[i];
+			struct task *t;
 
-			if (!p || p->n_heap == 0 || p->active >= p->max_concurrency)
+			if (!p || p->active >= p->max_concurrency)
 				continue;
-			while (p->n_heap > 0) {
-				struct task *t = p->heap[0];
+			while ((t = queue_first(p))) {
 				struct executor *ex = task_executor(t);
 
 				if ((!ex || !executor_full(ex)) && !map_full(t))
 					break;
 				/* its executor (or its map_concurrency) is full: set it aside for this round */
-				heap_remove(t);
+				queue_remove(t);
 				stash = xrealloc(stash, (n_stash + 1) * sizeof(*stash));
 				stash[n_stash++] = t;
 			}
-			if (p->n_heap > 0 && (!best || task_cmp(p->heap[0], best) < 0))
-				best = p->heap[0];
+			if (t && (!best || task_cmp(t, best) < 0))
+				best = t;
 		}
 		if (!best)
 			break;
 		if (ext_of(best)->n_pools > 0 && !pools_fit(best)) {
 			/* a pool has no room: kept for it (engine-pools.c) */
 			pools_reserve(best);
-			heap_remove(best);
+			queue_remove(best);
 			stash = xrealloc(stash, (n_stash + 1) * sizeof(*stash));
 			stash[n_stash++] = best;
 			continue;
@@ -226,7 +226,7 @@ void engine_dispatch(void)
 		bool dirty = dispatch_dirty;
 
 		for (size_t i = 0; i < n_stash; i++)
-			heap_sync(stash[i]);
+			queue_sync(stash[i]);
 		dispatch_dirty = dirty;
 	}
 	free(stash);

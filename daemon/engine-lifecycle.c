@@ -191,8 +191,12 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 			CHANGED(*n);
 	}
 	if (GIVEN("priority") && arg_string(merged, "priority", &s) == 0 && priority_from_string(s) != t->priority) {
-		if (!dry_run)
+		if (!dry_run) {
+			enum priority was = t->priority;
+
 			t->priority = priority_from_string(s);
+			queue_rekey(t, was, task_n_rdeps(t));
+		}
 		CHANGED("priority");
 	}
 	if (GIVEN("timeout") && arg_seconds(merged, "timeout", &u) == 0 && u != ext_of(t)->timeout_usec) {
@@ -219,9 +223,6 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 	if (!dry_run && json_object_array_length(changed) > 0) {
 		(void) store_task_define(t);
 		task_save(t);
-		for (size_t k = 0; k < json_object_array_length(changed); k++)
-			if (strcmp(json_object_get_string(json_object_array_get_idx(changed, k)), "priority") == 0)
-				task_reorder(t);
 		updated_event(t, json_object_get(changed));
 	}
 	*ret_changed = changed;

@@ -112,7 +112,6 @@ static int task_loaded(const struct task_row *r)
 		t->attempt = r->reserved - 1;   /* reserved as attempt + 1: always so */
 		t->reserved = t->reserve_ready = true;
 	}
-	t->heap_idx = -1;
 	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX) {
 		task_free(t);
 		return errorf(-EBADMSG, "database: task %lld is malformed", (long long) r->id);
@@ -180,7 +179,7 @@ int engine_load(void)
 		if (t->status == ST_READY && ext_of(t)->not_before > now_usec())
 			arm_backoff(t);
 		attempts_loaded(t);
-		heap_sync(t);
+		queue_sync(t);
 	}
 	/* a sandbox started for a reserved attempt in the turn whose commit
 	 * failed: that claim is taken up again (engine-dispatch.c) */
@@ -394,7 +393,7 @@ bool engine_idle(void)
 	if (active_total > 0 || sandboxes || n_spawn > 0)
 		return false;
 	for (size_t i = 0; i < n_tasks; i++)
-		if (task_at(i) && (ext_of(task_at(i))->backoff || task_at(i)->heap_idx >= 0 || ext_of(task_at(i))->approval_timer))
+		if (task_at(i) && (ext_of(task_at(i))->backoff || task_at(i)->queued || ext_of(task_at(i))->approval_timer))
 			return false;
 	return true;
 }

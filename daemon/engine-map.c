@@ -95,7 +95,6 @@ static struct task *child_new(struct task *t, size_t i, json_object *item, int64
 
 	task_def_new(c);
 	c->project = t->project;
-	c->heap_idx = -1;
 	{
 		_cleanup_free_ char *name = xasprintf("%s[%zu]", task_name(t) ? task_name(t) : task_id_string(t->id, id), i);
 

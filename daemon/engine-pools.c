@@ -150,7 +150,7 @@ static json_object *pool_to_json(const struct pool *p)
 		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
 			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status)) {
 				named++;
-				waiting += t->heap_idx >= 0;
+				waiting += t->queued;
 			}
 	}
 	json_object_object_add(o, "name", json_object_new_string(p->name));

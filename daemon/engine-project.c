@@ -215,7 +215,7 @@ int project_set_autonomous(struct project *p, bool on)
 	p->updated_at = now_usec();
 	(void) store_project_save(p, false);
 	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id))
-		heap_sync(t);
+		queue_sync(t);
 	o = json_object_new_object();
 	snprintf(id, sizeof(id), "p-%lld", (long long) p->id);
 	json_object_object_add(o, "project_id", json_object_new_string(id));
@@ -259,7 +259,7 @@ void project_free(struct project *p)
 	free(p->name);
 	free(p->executor);
 	free(p->executor_options);
-	free(p->heap);
+	queues_free(p);
 	names_free(&p->names);
 	for (int s = 0; s < _ST_MAX; s++)
 		idset_free(&p->members[s]);
@@ -307,7 +307,7 @@ void task_unlink(struct task *t)
 		remove_edge(t, task_deps(t)[task_n_deps(t) - 1]);
 	while (task_n_rdeps(t) > 0)
 		remove_edge(task_rdeps(t)[task_n_rdeps(t) - 1], t);
-	heap_remove(t);
+	queue_remove(t);
 	for (size_t i = 0; i < n_spawn; i++)
 		if (spawn_queue[i] == t)
 			spawn_queue[i] = NULL;

@@ -154,7 +154,7 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 		return;
 	task_sb_set(t, NULL);
 	if (!status_is_active(t->status)) {
-		heap_sync(t);
+		queue_sync(t);
 		return;
 	}
 	if (sb->timed_out)

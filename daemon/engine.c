@@ -1,17 +1,18 @@
 /*
  * engine.c - the DAG engine's model in memory: statuses and priorities, the
- * events, each project's dispatch heap, and status changes with what they
- * propagate through the graph.  The engine's other rooms: engine-project.c,
- * engine-task.c, engine-add.c, engine-batch.c, engine-dispatch.c, engine-sandbox.c,
- * engine-load.c, engine-lifecycle.c and engine-trigger.c (trigger rules:
- * what propagates when a task reaches or leaves a final status).
+ * events, and status changes with what they propagate through the graph.
+ * The engine's other rooms: engine-project.c, engine-task.c, engine-add.c,
+ * engine-batch.c, engine-queue.c (each project's dispatchable tasks, best
+ * first), engine-dispatch.c, engine-sandbox.c, engine-load.c,
+ * engine-lifecycle.c and engine-trigger.c (trigger rules: what propagates
+ * when a task reaches or leaves a final status).
  *
  * Every task keeps a count of its dependencies not yet completed.  Completing
  * a task decrements the counts of its direct dependents and nothing else: no
- * scan, no polling.  Each project keeps a heap of its dispatchable tasks,
- * best first; dispatch takes the best top among the projects with a free
- * slot.  Every change is written through to the store within the current
- * batch, and announced as an event.
+ * scan, no polling.  Each project keeps its dispatchable tasks in queues,
+ * best first; dispatch takes the best of the projects' best, among those
+ * with a free slot.  Every change is written through to the store within
+ * the current batch, and announced as an event.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -148,95 +149,6 @@ json_object *ids_to_json(struct task **list, size_t n)
 	return a;
 }
 
-/* --- the dispatch heap --------------------------------------------------- */
-
-/* < 0 when a goes first: priority, then more dependents, then older. */
-int task_cmp(const struct task *a, const struct task *b)
-{
-	if (a->priority != b->priority)
-		return a->priority < b->priority ? -1 : 1;
-	if (task_n_rdeps(a) != task_n_rdeps(b))
-		return task_n_rdeps(a) > task_n_rdeps(b) ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
-}
-
-static void heap_swap(struct project *p, size_t i, size_t j)
-{
-	struct task *t = p->heap[i];
-
-	p->heap[i] = p->heap[j];
-	p->heap[j] = t;
-	p->heap[i]->heap_idx = (ssize_t) i;
-	p->heap[j]->heap_idx = (ssize_t) j;
-}
-
-void heap_fix(struct project *p, size_t i)
-{
-	while (i > 0 && task_cmp(p->heap[i], p->heap[(i - 1) / 2]) < 0) {
-		heap_swap(p, i, (i - 1) / 2);
-		i = (i - 1) / 2;
-	}
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-
-		if (l < p->n_heap && task_cmp(p->heap[l], p->heap[m]) < 0)
-			m = l;
-		if (r < p->n_heap && task_cmp(p->heap[r], p->heap[m]) < 0)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(p, i, m);
-		i = m;
-	}
-}
-
-void heap_remove(struct task *t)
-{
-	struct project *p = t->project;
-	size_t i = (size_t) t->heap_idx;
-
-	if (t->heap_idx < 0)
-		return;
-	t->heap_idx = -1;
-	p->n_heap--;
-	if (i == p->n_heap)
-		return;
-	p->heap[i] = p->heap[p->n_heap];
-	p->heap[i]->heap_idx = (ssize_t) i;
-	heap_fix(p, i);
-}
-
-static bool dispatchable(const struct task *t)
-{
-	if (task_sb(t) || ext_of(t)->backoff || t->held)
-		return false;
-	if (t->status == ST_PENDING_VALIDATION)
-		return true;
-	return t->status == ST_READY && (t->project->autonomous || t->released);
-}
-
-/* Put the task in its project's heap, or take it out, as it now deserves. */
-void heap_sync(struct task *t)
-{
-	struct project *p = t->project;
-	bool want = dispatchable(t);
-
-	if (want == (t->heap_idx >= 0))
-		return;
-	if (!want) {
-		heap_remove(t);
-		return;
-	}
-	if (p->n_heap == p->heap_cap) {
-		p->heap_cap = p->heap_cap ? 2 * p->heap_cap : 16;
-		p->heap = xrealloc(p->heap, p->heap_cap * sizeof(*p->heap));
-	}
-	p->heap[p->n_heap] = t;
-	t->heap_idx = (ssize_t) p->n_heap++;
-	heap_fix(p, (size_t) t->heap_idx);
-	dispatch_dirty = true;
-}
-
 /* --- status changes ------------------------------------------------------ */
 
 bool status_changed_since_commit;      /* but a spawn's start (engine_exits_pending()) */
@@ -254,14 +166,6 @@ void count_active(struct task *t, int delta)
 		map_count_active(t, delta);
 	if (delta < 0)
 		dispatch_dirty = true;
-}
-
-/* Its place in its project's heap, after its priority changed. */
-void task_reorder(struct task *t)
-{
-	if (t->heap_idx >= 0)
-		heap_fix(t->project, (size_t) t->heap_idx);
-	dispatch_dirty = true;
 }
 
 /* n more ids from next_task_id on can be given; -EOVERFLOW past the last
@@ -379,7 +283,7 @@ static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata)
 	struct task_ext *x = task_ext(t);       /* its timer's: it has one */
 
 	x->backoff = sd_event_source_unref(x->backoff);
-	heap_sync(t);
+	queue_sync(t);
 	return 0;
 }
 

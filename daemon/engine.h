@@ -114,7 +114,7 @@ struct task *task_next(const struct project *p, const bool want[static _ST_MAX],
 /* The same for one status. */
 struct task *task_next_in(const struct project *p, enum status s, int64_t after);
 /* engine-def.c: a task's definition, read when asked for, and its row written once a turn */
-void task_save(struct task *t);         /* its state to write this turn; its heap place follows */
+void task_save(struct task *t);         /* its state to write this turn; its queue place follows */
 void task_unsave(struct task *t);       /* it is gone: nothing to write */
 void engine_save(void);                 /* the rows of the turn's changed tasks, before the commit */
 void task_set_time(struct task *t, enum task_at which, int64_t usec);   /* written with its row */
@@ -125,8 +125,6 @@ void task_def_drop(struct task *t);
 size_t engine_defs_held(void);           /* definitions in memory */
 void engine_defs_release(void);         /* after a commit: those no sandbox needs */
 void task_defs_prefetch(struct task **list, size_t n);  /* a page's, in one read */
-void task_reorder(struct task *t);      /* its priority changed */
-void heap_sync(struct task *t);
 bool has_failed_dep(const struct task *t);
 void propagate_failure(struct task *t);
 void propagate_recovery(struct task *t);
@@ -145,10 +143,11 @@ bool task_args_plain(json_object *args);
 int check_task_args(const struct project *p, json_object *args, bool need_name);
 
 /* The engine's rooms, for each other.  The engine is split by job: engine.c
- * (the model, set_status, events, the dispatch heap), engine-project.c,
- * engine-add.c (a task's arguments, edges), engine-batch.c (adding tasks),
- * engine-dispatch.c (limits, claims, starting sandboxes), engine-sandbox.c (reports and exit judging), engine-task.c (a
- * task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
+ * (the model, set_status, events), engine-project.c, engine-add.c (a
+ * task's arguments, edges), engine-batch.c (adding tasks), engine-queue.c
+ * (each project's dispatchable tasks, best first), engine-dispatch.c
+ * (limits, claims, starting sandboxes), engine-sandbox.c (reports and exit
+ * judging), engine-task.c (a task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
  * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
  * engine-load.c (the model built from the store's rows).  They call down to
  * the store and the plugins only; the server's flush reads what they leave
@@ -156,13 +155,18 @@ int check_task_args(const struct project *p, json_object *args, bool need_name);
 /* engine.c */
 int64_t parse_id(const char *s, char prefix);
 struct executor *task_executor(const struct task *t);
-int task_cmp(const struct task *a, const struct task *b);
-void heap_fix(struct project *p, size_t i);
-void heap_remove(struct task *t);
 void count_active(struct task *t, int delta);
 void arm_backoff(struct task *t);
 json_object *task_succeeded(struct task *t, const char *sandbox_id);
 void task_failed(struct task *t, const char *message);
+/* engine-queue.c */
+int task_cmp(const struct task *a, const struct task *b);
+void queue_sync(struct task *t);
+void queue_remove(struct task *t);
+void queue_rekey(struct task *t, enum priority priority, uint32_t n_rdeps);    /* the key it had */
+struct task *queue_first(const struct project *p);
+struct task *queue_next(const struct task *t);
+void queues_free(struct project *p);
 /* engine-mem.c */
 struct task *task_alloc(uint32_t id);   /* zeroed but its id, at its place */
 void task_release(struct task *t);

@@ -14,8 +14,9 @@
  *     both are tasks that exist;
  *   - no task is ready, spawning or running with unmet dependencies, and no
  *     waiting or ready task has a failed dependency;
- *   - a project's heap holds exactly its dispatchable tasks (never a held
- *     one), each where its index says;
+ *   - a project's queues hold exactly its dispatchable tasks (never a held
+ *     one), each in the queue of its key, and give them in task_cmp()'s
+ *     order, no queue empty;
  *   - the dependency graph has no cycle;
  *   - a pool's use is the weights of its active tasks, and an approval
  *     task awaits approval only with every dependency completed.
@@ -69,8 +70,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool cycle_from(struct task *t, unsigned char *colour)
 {
 	colour[t->id] = 1;
-	for (size_t i = 0; i < t->n_deps; i++) {
-		struct task *d = t->deps[i];
+	for (size_t i = 0; i < task_n_deps(t); i++) {
+		struct task *d = task_deps(t)[i];
 
 		if (colour[d->id] == 1 || (colour[d->id] == 0 && cycle_from(d, colour)))
 			return true;
@@ -80,13 +81,38 @@ static bool cycle_from(struct task *t, unsigned char *colour)
 }
 
 /* What the engine's dispatchable() says, seen from outside. */
-static bool should_be_in_heap(const struct task *t)
+static bool should_be_queued(const struct task *t)
 {
-	if (t->sb || ext_of(t)->backoff || t->held)
+	if (task_sb(t) || ext_of(t)->backoff || t->held)
 		return false;
 	if (t->status == ST_PENDING_VALIDATION)
 		return true;
 	return t->status == ST_READY && (t->project->autonomous || t->released);
+}
+
+/* p's queues hold its queued tasks (queued of them), each where its key
+ * says, and walk them best first. */
+static void check_queues(const struct project *p, size_t queued)
+{
+	size_t walked = 0, held = 0;
+	const struct task *prev = NULL;
+
+	for (size_t i = 0; i < p->n_queues; i++) {
+		const struct queue *q = &p->queues[i];
+
+		CHECK(q->ids.count > 0);
+		CHECK(q->first == idset_next(&q->ids, 0));
+		held += q->ids.count;
+		for (int64_t id = 0; (id = idset_next(&q->ids, id));) {
+			CHECK(task_at(id) && task_at(id)->project == p && task_at(id)->queued);
+			CHECK(task_at(id)->priority == q->priority && task_n_rdeps(task_at(id)) == q->n_rdeps);
+		}
+	}
+	for (const struct task *t = queue_first(p); t; prev = t, t = queue_next(t)) {
+		CHECK(!prev || task_cmp(prev, t) < 0);
+		walked++;
+	}
+	CHECK(walked == held && held == queued);
 }
 
 static void check(void)
@@ -99,42 +125,39 @@ static void check(void)
 
 		if (!p)
 			continue;
-		size_t named = 0;
+		size_t named = 0, queued = 0;
 
 		for (size_t k = 0; k < n_tasks; k++)
-			if (tasks[k] && tasks[k]->project == p) {
-				counts[tasks[k]->status]++;
-				active += status_is_active(tasks[k]->status);
+			if (task_at(k) && task_at(k)->project == p) {
+				counts[task_at(k)->status]++;
+				active += status_is_active(task_at(k)->status);
+				queued += task_at(k)->queued;
 				/* the name index finds each named task, and only those */
-				if (task_name(tasks[k])) {
+				if (task_name(task_at(k))) {
 					named++;
-					CHECK(names_get(&p->names, task_name(tasks[k])) == tasks[k]);
+					CHECK(names_get(&p->names, task_name(task_at(k))) == task_at(k));
 				}
 			}
 		CHECK(p->names.n == named);
 		for (int s = 0; s < _ST_MAX; s++)
 			CHECK(p->counts[s] == counts[s]);
 		CHECK(p->active == active);
-		for (size_t k = 0; k < p->n_heap; k++) {
-			CHECK(p->heap[k]->project == p);
-			CHECK(p->heap[k]->heap_idx == (ssize_t) k);
-			CHECK(tasks[p->heap[k]->id] == p->heap[k]);
-		}
+		check_queues(p, queued);
 	}
 	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = tasks[i];
+		struct task *t = task_at(i);
 		unsigned unmet = 0;
 
 		if (!t)
 			continue;
-		for (size_t k = 0; k < t->n_deps; k++) {
-			struct task *d = t->deps[k];
+		for (size_t k = 0; k < task_n_deps(t); k++) {
+			struct task *d = task_deps(t)[k];
 			bool listed = false;
 
-			CHECK(tasks[d->id] == d);
+			CHECK(task_at(d->id) == d);
 			unmet += d->status != ST_COMPLETED;
-			for (size_t j = 0; j < d->n_rdeps; j++)
-				listed |= d->rdeps[j] == t;
+			for (size_t j = 0; j < task_n_rdeps(d); j++)
+				listed |= task_rdeps(d)[j] == t;
 			CHECK(listed);
 			/* under the default rule; another rule waits for every dependency */
 			if (!ext_of(t)->trigger && (t->status == ST_WAITING || t->status == ST_READY))
@@ -143,13 +166,13 @@ static void check(void)
 			if (ext_of(t)->trigger && t->status == ST_READY)
 				CHECK(status_is_finished(d->status));
 		}
-		for (size_t k = 0; k < t->n_rdeps; k++) {
-			struct task *d = t->rdeps[k];
+		for (size_t k = 0; k < task_n_rdeps(t); k++) {
+			struct task *d = task_rdeps(t)[k];
 			bool listed = false;
 
-			CHECK(tasks[d->id] == d);
-			for (size_t j = 0; j < d->n_deps; j++)
-				listed |= d->deps[j] == t;
+			CHECK(task_at(d->id) == d);
+			for (size_t j = 0; j < task_n_deps(d); j++)
+				listed |= task_deps(d)[j] == t;
 			CHECK(listed);
 		}
 		CHECK(t->unmet == unmet);
@@ -165,7 +188,7 @@ static void check(void)
 			CHECK(task_verdict(t) == ST_READY);
 		if (t->status == ST_SKIPPED)
 			CHECK(task_verdict(t) == ST_SKIPPED || (!ext_of(t)->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
-		CHECK((t->heap_idx >= 0) == should_be_in_heap(t));
+		CHECK(t->queued == should_be_queued(t));
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
 	}
@@ -174,9 +197,9 @@ static void check(void)
 		unsigned used = 0;
 
 		for (size_t i = 0; i < n_tasks; i++)
-			for (size_t k = 0; tasks[i] && k < ext_of(tasks[i])->n_pools; k++)
-				if (ext_of(tasks[i])->pools[k].pool == pl && status_is_active(tasks[i]->status))
-					used += ext_of(tasks[i])->pools[k].weight;
+			for (size_t k = 0; task_at(i) && k < ext_of(task_at(i))->n_pools; k++)
+				if (ext_of(task_at(i))->pools[k].pool == pl && status_is_active(task_at(i)->status))
+					used += ext_of(task_at(i))->pools[k].weight;
 		CHECK(pl->used == used);
 	}
 }
@@ -197,7 +220,7 @@ static struct task *pick(struct prog *g)
 
 	if (n_tasks <= 1)
 		return NULL;
-	return tasks[1 + b % (n_tasks - 1)];
+	return task_at(1 + b % (n_tasks - 1));
 }
 
 static struct project *pick_project(struct prog *g)

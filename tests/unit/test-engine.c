@@ -206,6 +206,34 @@ static void limits_hold_and_order_is_priority_then_dependents_then_age(void **st
 	assert_int_equal(fake_running(), 1);
 }
 
+/* A ready task waiting for a slot moves in its project's order when its
+ * priority is edited, or dependents are added to it or taken away. */
+static void a_ready_task_moves_when_its_priority_or_its_dependents_change(void **state)
+{
+	struct project *p = mkproject("moves", true, 1);
+	json_object *args = json_tokener_parse("{\"priority\":\"high\"}"), *changed, *on;
+	char id[24];
+
+	mktasks(p, "first a b c");
+	flush();
+	assert_string_equal(S(p, "first"), "running");  /* a, b and c wait for the slot, in that order */
+	assert_int_equal(task_edit(T(p, "c"), args, false, &changed), 0);
+	json_object_put(changed);
+	json_object_put(args);
+	mktasks(p, "d:b e:a f:a");                      /* a has two dependents, b one */
+	on = json_object_new_array();
+	json_object_array_add(on, json_object_new_string(task_id_string(T(p, "a")->id, id)));
+	assert_int_equal(task_depend(T(p, "e"), on, false), 0);
+	assert_int_equal(task_depend(T(p, "f"), on, false), 0);    /* and a has none again */
+	json_object_put(on);
+	for (const char *const *n = (const char *const[]) { "first", "c", "b", "a", NULL }; n[1]; n++) {
+		fake_exit(T(p, n[0]), 0);
+		flush();
+		assert_string_equal(S(p, n[1]), "running");
+		assert_int_equal(fake_running(), 1);
+	}
+}
+
 static void the_global_limit_holds_across_projects(void **state)
 {
 	struct project *p = mkproject("g1", true, 5), *q = mkproject("g2", true, 5);
@@ -499,6 +527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_manual_project_runs_only_what_start_released, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(turning_autonomous_on_dispatches_at_once, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(limits_hold_and_order_is_priority_then_dependents_then_age, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_ready_task_moves_when_its_priority_or_its_dependents_change, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_global_limit_holds_across_projects, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(state_reloaded_from_the_database_is_the_same, unit_fixture_setup, unit_fixture_teardown),

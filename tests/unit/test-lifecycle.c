@@ -1,7 +1,7 @@
 /*
  * test-lifecycle.c - hold and release, edit, remove, clean and rerun, in
  * the engine: what they change, what they refuse, and that the graph's
- * counts (unmet, the projects' counts, the heaps) stay exact throughout and
+ * counts (unmet, the projects' counts, the queues) stay exact throughout and
  * after a reload from the database.
  */
 #include <string.h>
@@ -39,7 +39,7 @@ static void assert_graph_exact(void)
 		if (t->status == ST_READY)
 			assert_int_equal(unmet, 0);
 		if (t->held)
-			assert_true(t->heap_idx < 0);
+			assert_false(t->queued);
 	}
 }
 
