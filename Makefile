@@ -157,7 +157,7 @@ $(BUILD)/plugins/local-helper: $(LOCAL_HELPER_SRCS) plugins/local/helper/helper.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $(LOCAL_HELPER_SRCS)
 
-DAGD_HEADERS = daemon/dagd.h daemon/store.h daemon/engine.h daemon/host.h daemon/server.h daemon/cmd.h
+DAGD_HEADERS = daemon/dagd.h daemon/store.h daemon/engine.h daemon/host.h daemon/server.h daemon/cmd.h daemon/idset.h
 $(BUILD)/%.o: %.c $(DAGD_HEADERS) ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
