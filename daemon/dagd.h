@@ -258,6 +258,7 @@ struct task {
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
 	bool name_inline : 1;           /* its name is in nm.s, not allocated */
 	bool aside : 1;                 /* it holds something aside (aside_of()) */
+	bool has_ext : 1;               /* among it an extension (ext_of()) */
 	bool queued : 1;                /* in its project's queue of its key (engine-queue.c) */
 };
 
@@ -338,15 +339,13 @@ extern const struct task_ext task_ext_default;
 /* The task's extension, or NULL. */
 static inline struct task_ext *task_ext_held(const struct task *t)
 {
-	return t->aside ? aside_get(t)->ext : NULL;
+	return t->has_ext ? aside_get(t)->ext : NULL;
 }
 
 /* The task's extension, or the defaults: for reading. */
 static inline const struct task_ext *ext_of(const struct task *t)
 {
-	const struct aside *a = aside_of(t);
-
-	return a && a->ext ? a->ext : &task_ext_default;
+	return t->has_ext ? aside_get(t)->ext : &task_ext_default;
 }
 
 enum { EXIT_RULE_NONE, EXIT_RULE_RETRY_ON, EXIT_RULE_NO_RETRY_ON };

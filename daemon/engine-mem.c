@@ -103,6 +103,7 @@ struct task_ext *task_ext(struct task *t)
 		if (!a->ext)
 			abort();
 		*a->ext = task_ext_default;
+		t->has_ext = true;
 	}
 	return a->ext;
 }
@@ -114,6 +115,7 @@ void task_ext_free(struct task *t)
 
 	if (!x)
 		return;
+	t->has_ext = false;
 	aside_trim(t);
 	sd_event_source_unref(x->backoff);
 	sd_event_source_unref(x->approval_timer);

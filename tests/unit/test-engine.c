@@ -448,6 +448,7 @@ static void what_a_task_holds_aside_is_its_own_and_goes_with_it(void **state)
 		if (round % 1000 == 0)
 			for (size_t k = 0; k < N; k++) {
 				assert_int_equal(t[k]->aside, ext[k] || sb[k]);
+				assert_int_equal(t[k]->has_ext, ext[k]);
 				assert_int_equal(ext_of(t[k])->max_retries, ext[k] ? (unsigned) k : task_ext_default.max_retries);
 				assert_ptr_equal(task_sb(t[k]), sb[k] ? mark + k : NULL);
 			}
