@@ -330,6 +330,8 @@ int batch_check(struct project *p, const char *executor, const struct batch_src 
 
 	if (n == 0)
 		return errorf(-EINVAL, "no tasks given");
+	if ((r = task_ids_check(n)) < 0)
+		return r;
 	while (cap < 2 * n)
 		cap *= 2;
 	b = calloc(1, sizeof(*b));

@@ -111,7 +111,7 @@ static int task_loaded(const struct task_row *r)
 	t->reserve_ready = t->reserved > 0;
 	t->heap_idx = -1;
 	if (!t->project || t->status == _ST_INVALID || t->priority < 0 || t->priority >= _PRIO_MAX ||
-	    r->id <= 0) {
+	    r->id <= 0 || r->id > TASK_ID_MAX) {
 		task_free(t);
 		return errorf(-EBADMSG, "database: task %lld is malformed", (long long) r->id);
 	}

@@ -266,6 +266,17 @@ void task_reorder(struct task *t)
 	dispatch_dirty = true;
 }
 
+/* Whether n more ids can be given from next_task_id on: refused rather
+ * than given past TASK_ID_MAX, where a name index would take one id for
+ * another. */
+int task_ids_check(size_t n)
+{
+	if (n && (uint64_t) next_task_id + n - 1 > TASK_ID_MAX)
+		return errorf(-EOVERFLOW, "no task ids are left: %zu more would pass t-%llu, the largest a task can have",
+			      n, (unsigned long long) TASK_ID_MAX);
+	return 0;
+}
+
 /* Room in tasks[] for n more ids from next_task_id on. */
 void tasks_reserve(size_t n)
 {

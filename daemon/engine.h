@@ -75,6 +75,9 @@ extern struct task **spawn_queue;      /* claimed, to be started once committed 
 extern size_t n_spawn, spawn_cap;
 extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
+/* The largest task id: a project's name index holds ids in 32 bits (names.c). */
+#define TASK_ID_MAX UINT32_MAX
+int task_ids_check(size_t n);           /* errorf(-EOVERFLOW) if n new ids would pass it */
 /* A task counted, and listed by status, in its project and the daemon. */
 void tasks_reserve(size_t n);            /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
