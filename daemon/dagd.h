@@ -109,9 +109,9 @@ struct pool_use {
 	unsigned weight;
 };
 
-/* A project's named tasks, by name (names.c). */
+/* A project's named tasks, by name (names.c): their ids. */
 struct name_index {
-	struct task **slots;
+	uint32_t *slots;
 	size_t cap, n;
 };
 
@@ -161,12 +161,13 @@ struct task_times {
 	unsigned set;
 };
 
-/* What a task is, as against where it stands: its definition and its
- * outcome (its last sandbox, its times), read from the database when asked
- * for (task_def()) and let go at the end of the turn unless a sandbox of
- * the task is live; the scheduler needs none of it.  A million tasks
- * waiting cost their state, not their commands. */
+/* What a task is, as against where it stands: its definition (its name
+ * too) and its outcome (its last sandbox, its times), read from the
+ * database when asked for (task_def()) and let go at the end of the turn
+ * unless a sandbox of the task is live; the scheduler needs none of it.  A
+ * million tasks waiting cost their state, not their commands or names. */
 struct task_def {
+	char *name;                     /* NULL: none (task_name()) */
 	char *title;
 	char *command;                  /* JSON: an array of strings, or a string */
 	char *env;                      /* JSON object text */
@@ -226,10 +227,7 @@ struct task_ext {
 struct task {
 	int64_t id;
 	struct project *project;
-	union {                         /* its name (task_name()): most fit in the task */
-		char *p;
-		char s[16];
-	} nm;
+	uint32_t name_hash;             /* of its name (names_hash()), in its definition; 0: none */
 	struct task_def *def;            /* its definition and outcome; NULL: in the database */
 	struct task_ext *ext;            /* what few set; NULL: the defaults (ext_of()) */
 	struct sandbox *sb;             /* the live sandbox of its current attempt */
@@ -251,15 +249,8 @@ struct task {
 	bool paused : 1;                /* its sandbox's processes stopped (task.pause) */
 	bool held : 1;                  /* by an operator: never dispatched */
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
-	bool name_inline : 1;           /* its name is in nm.s, not allocated */
 	int64_t not_before;             /* usec; 0 none */
 };
-
-/* The task's name, or NULL. */
-static inline const char *task_name(const struct task *t)
-{
-	return t->name_inline ? t->nm.s : t->nm.p;
-}
 
 extern const struct task_ext task_ext_default;
 
@@ -290,6 +281,9 @@ extern struct daemon D;
 
 /* --- names.c ------------------------------------------------------------- */
 
+/* a test's, for names that share a hash: NULL in the daemon */
+extern uint32_t (*names_hash_for_test)(const char *name);
+uint32_t names_hash(const char *name);
 struct task *names_get(const struct name_index *x, const char *name);
 void names_add(struct name_index *x, struct task *t);
 void names_del(struct name_index *x, const struct task *t);

@@ -96,6 +96,7 @@ void engine_save(void);                 /* the rows of the turn's changed tasks,
 void task_set_time(struct task *t, enum task_at which, int64_t usec);   /* written with its row */
 int64_t task_time(const struct task *t, enum task_at which);
 struct task_def *task_def(const struct task *t);
+const char *task_name(const struct task *t);    /* or NULL; valid until its definition is let go */
 struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
 void task_def_drop(struct task *t);
 size_t engine_defs_held(void);           /* definitions in memory */

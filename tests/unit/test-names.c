@@ -1,11 +1,14 @@
 /*
- * test-names.c - a project's name index (daemon/names.c): task ids past
- * what the index holds refused.
+ * test-names.c - a project's name index (daemon/names.c): names of any
+ * length found and kept taken across a restart with only their hashes in
+ * memory; names that all share one hash told apart by lookups, duplicate
+ * refusal, removal and growth; task ids past what the index holds refused.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "unit.h"
+#include "store-private.h"
 
 static int add(struct project *p, const char *json)
 {
@@ -38,6 +41,146 @@ static struct task *named(struct project *p, const char *name)
 	assert_ptr_equal(tasks[t->id], t);
 	assert_string_equal(task_name(t), name);
 	return t;
+}
+
+static size_t named_in(const struct project *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < n_tasks; i++)
+		n += tasks[i] && tasks[i]->project == p && tasks[i]->name_hash;
+	return n;
+}
+
+/* Names of 1 to 255 bytes (255: a row's, more than task.add allows) are
+ * found after a restart that kept none of them, only their hashes; a
+ * lookup that misses reads no definition; a name taken stays taken. */
+static void names_of_any_length_are_found_after_a_restart_and_stay_taken(void **state)
+{
+	struct project *p = mkproject("lengths", false, 1);
+	char n40[41], n128[129], n255[256], sql[512];
+	const char *names[] = { "a", "fifteen-chars-x", "sixteen-chars-xy", n40, n128, n255 };
+	char spec[512];
+	size_t held;
+
+	memset(n40, 'f', 40), n40[40] = 0;
+	memset(n128, 'h', 128), n128[128] = 0;
+	memset(n255, 'z', 255), n255[255] = 0;
+	snprintf(spec, sizeof(spec), "a fifteen-chars-x sixteen-chars-xy %s %s long", n40, n128);
+	mktasks(p, spec);
+	flush();
+	snprintf(sql, sizeof(sql), "UPDATE tasks SET name = '%s' WHERE id = %lld", n255,
+		 (long long) named(p, "long")->id);
+	assert_int_equal(sqlite3_exec(store_sqlite(), sql, NULL, NULL, NULL), SQLITE_OK);
+	unit_reopen();
+	p = project_find("lengths");
+	for (size_t i = 0; i < n_tasks; i++)
+		if (tasks[i])
+			assert_null(tasks[i]->def);     /* the names stayed in the rows */
+	held = engine_defs_held();
+	assert_null(names_get(&p->names, "absent"));
+	assert_null(names_get(&p->names, "long"));
+	assert_int_equal(engine_defs_held(), held);
+	for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+		struct task *t = named(p, names[i]);
+
+		assert_int_equal(strlen(task_name(t)), strlen(names[i]));
+		assert_int_equal(t->name_hash, names_hash(names[i]));
+		if (i + 1 < ELEMENTSOF(names)) {
+			assert_int_equal(add_named(p, names[i]), -EEXIST);
+			assert_non_null(strstr(last_error(), "exists already"));
+		}
+	}
+	mktasks(p, "later:sixteen-chars-xy");
+	assert_ptr_equal(named(p, "later")->deps[0], named(p, "sixteen-chars-xy"));
+	assert_int_equal(p->names.n, named_in(p));
+}
+
+static uint32_t same_hash(const char *name)
+{
+	return 42;
+}
+
+static int same_hash_setup(void **state)
+{
+	names_hash_for_test = same_hash;
+	unit_setup();
+	return 0;
+}
+
+static int same_hash_teardown(void **state)
+{
+	unit_teardown();
+	names_hash_for_test = NULL;
+	return 0;
+}
+
+static void all_found(struct project *p, const bool *gone, size_t n)
+{
+	char name[24];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		if (gone && gone[i])
+			assert_null(names_get(&p->names, name));
+		else
+			named(p, name);
+	}
+	assert_null(names_get(&p->names, "absent"));
+	assert_int_equal(p->names.n, named_in(p));
+}
+
+/* Every name shares one hash: one run of the table holds them all, so
+ * each lookup compares names, each removal moves back what follows, and
+ * each growth keeps the order the probes need. */
+static void names_that_share_one_hash_are_told_apart(void **state)
+{
+	struct project *p = mkproject("same", false, 1), *q = mkproject("other", false, 1);
+	char spec[1024], name[24];
+	bool gone[100] = { false };
+	size_t len = 0;
+
+	for (size_t i = 0; i < 100; i++)
+		len += (size_t) snprintf(spec + len, sizeof(spec) - len, "%sn%zu", i ? " " : "", i);
+	mktasks(p, spec);
+	mktasks(q, "n0 n1 n2 x");
+	assert_int_equal(named(p, "n0")->name_hash, named(p, "n99")->name_hash);
+	all_found(p, NULL, 100);
+	assert_null(names_get(&p->names, "x"));
+	assert_ptr_not_equal(named(q, "n1"), named(p, "n1"));
+	assert_int_equal(add_named(p, "n57"), -EEXIST);
+	mktasks(p, "d:n63");
+	assert_ptr_equal(named(p, "d")->deps[0], named(p, "n63"));
+
+	/* removed from the middle of the run: what follows still found */
+	for (size_t i = 10; i < 40; i += 3) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		assert_int_equal(task_remove(named(p, name)), 0);
+		gone[i] = true;
+		all_found(p, gone, 100);
+	}
+	assert_int_equal(add_named(p, "n13"), 0);
+	gone[13] = false;
+	all_found(p, gone, 100);
+	assert_int_equal(add_named(p, "n13"), -EEXIST);
+
+	/* grown past 256 slots, and another project's tasks deleted */
+	len = 0;
+	for (size_t i = 100; i < 200; i++)
+		len += (size_t) snprintf(spec + len, sizeof(spec) - len, "%sm%zu", i > 100 ? " " : "", i);
+	mktasks(p, spec);
+	assert_true(p->names.cap > 256);
+	assert_int_equal(project_delete(q), 0);
+	all_found(p, gone, 100);
+	named(p, "m150");
+
+	unit_reopen();
+	p = project_find("same");
+	all_found(p, gone, 100);
+	named(p, "m199");
+	assert_int_equal(add_named(p, "n99"), -EEXIST);
+	assert_int_equal(add_named(p, "m100"), -EEXIST);
+	assert_int_equal(add_named(p, "n10"), 0);
 }
 
 /* The index keeps ids in 32 bits: an id past TASK_ID_MAX is never given,
@@ -78,6 +221,8 @@ static void task_ids_past_the_largest_are_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(names_of_any_length_are_found_after_a_restart_and_stay_taken, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(names_that_share_one_hash_are_told_apart, same_hash_setup, same_hash_teardown),
 		cmocka_unit_test_setup_teardown(task_ids_past_the_largest_are_refused, unit_fixture_setup, unit_fixture_teardown),
 	};
 

@@ -218,11 +218,11 @@ void mktasks(struct project *p, const char *spec)
 
 struct task *T(struct project *p, const char *name)
 {
-	for (size_t i = 0; i < n_tasks; i++)
-		if (tasks[i] && tasks[i]->project == p && task_name(tasks[i]) && !strcmp(task_name(tasks[i]), name))
-			return tasks[i];
-	fail_msg("no task %s", name);
-	return NULL;
+	struct task *t = names_get(&p->names, name);
+
+	if (!t)
+		fail_msg("no task %s", name);
+	return t;
 }
 
 const char *S(struct project *p, const char *name)
