@@ -284,6 +284,7 @@ extern struct daemon D;
 /* a test's, for names that share a hash: NULL in the daemon */
 extern uint32_t (*names_hash_for_test)(const char *name);
 uint32_t names_hash(const char *name);
+bool task_has_name(const struct task *t, const char *name);    /* a name read only if its hash is */
 struct task *names_get(const struct name_index *x, const char *name);
 void names_add(struct name_index *x, struct task *t);
 void names_del(struct name_index *x, const struct task *t);

@@ -32,6 +32,16 @@ uint32_t names_hash(const char *name)
 	return (uint32_t) (h ^ (h >> 32)) ?: 1;
 }
 
+bool task_has_name(const struct task *t, const char *name)
+{
+	const char *s;
+
+	if (!t->name_hash || t->name_hash != names_hash(name))
+		return false;
+	s = task_name(t);
+	return s && strcmp(s, name) == 0;
+}
+
 /* The slot where the task of id would be first looked for. */
 static size_t home(uint32_t id, size_t cap)
 {

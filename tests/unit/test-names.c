@@ -2,7 +2,8 @@
  * test-names.c - a project's name index (daemon/names.c): names of any
  * length found and kept taken across a restart with only their hashes in
  * memory; names that all share one hash told apart by lookups, duplicate
- * refusal, removal and growth; task ids past what the index holds refused.
+ * refusal, removal, growth and trigger rules; task ids past what the index
+ * holds refused.
  */
 #include <stdio.h>
 #include <string.h>
@@ -183,6 +184,25 @@ static void names_that_share_one_hash_are_told_apart(void **state)
 	assert_int_equal(add_named(p, "n10"), 0);
 }
 
+/* A rule over dependencies whose names share a hash reads each by its own
+ * name: bad.failed is bad's, not ok's. */
+static void a_trigger_tells_apart_dependencies_whose_names_share_a_hash(void **state)
+{
+	struct project *p = mkproject("rule", true, 5);
+
+	assert_int_equal(add(p, "[{\"name\":\"ok\",\"title\":\"o\",\"command\":\"true\"},"
+			     "{\"name\":\"bad\",\"title\":\"b\",\"command\":\"true\"},"
+			     "{\"name\":\"t\",\"title\":\"t\",\"command\":\"true\",\"depends_on\":[\"ok\",\"bad\"],"
+			     "\"trigger\":\"bad.failed && ok.succeeded\"}]"), 0);
+	assert_int_equal(add(p, "[{\"name\":\"u\",\"title\":\"u\",\"command\":\"true\",\"depends_on\":[\"ok\"],"
+			     "\"trigger\":\"bad.failed\"}]"), -EINVAL);
+	assert_non_null(strstr(last_error(), "'bad' is not one of the task's dependencies"));
+	flush();
+	fake_exit(named(p, "ok"), 0);
+	fake_exit(named(p, "bad"), 1);
+	assert_string_equal(S(p, "t"), "ready");
+}
+
 /* The index keeps ids in 32 bits: an id past TASK_ID_MAX is never given,
  * by a batch or by a fan-out. */
 static void task_ids_past_the_largest_are_refused(void **state)
@@ -223,6 +243,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(names_of_any_length_are_found_after_a_restart_and_stay_taken, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(names_that_share_one_hash_are_told_apart, same_hash_setup, same_hash_teardown),
+		cmocka_unit_test_setup_teardown(a_trigger_tells_apart_dependencies_whose_names_share_a_hash, same_hash_setup, same_hash_teardown),
 		cmocka_unit_test_setup_teardown(task_ids_past_the_largest_are_refused, unit_fixture_setup, unit_fixture_teardown),
 	};
 
