@@ -285,6 +285,7 @@ extern struct daemon D;
 extern uint32_t (*names_hash_for_test)(const char *name);
 uint32_t names_hash(const char *name);
 bool task_has_name(const struct task *t, const char *name);    /* a name read only if its hash is */
+struct task *names_each(const struct name_index *x, uint32_t h, size_t *pos);
 struct task *names_get(const struct name_index *x, const char *name);
 void names_add(struct name_index *x, struct task *t);
 void names_del(struct name_index *x, const struct task *t);

@@ -68,20 +68,34 @@ static void grow(struct name_index *x)
 	x->cap = cap;
 }
 
-struct task *names_get(const struct name_index *x, const char *name)
+/* The tasks of x whose name has the hash h, one a call (*pos, 0 at first,
+ * says how far the probe went), their names unread; NULL once none is left. */
+struct task *names_each(const struct name_index *x, uint32_t h, size_t *pos)
 {
-	uint32_t h;
-
-	if (!x->n || !name)
+	if (!x->n)
 		return NULL;
-	h = names_hash(name);
-	for (size_t i = h & (x->cap - 1); x->slots[i]; i = (i + 1) & (x->cap - 1)) {
+	for (size_t i; x->slots[i = (h + *pos) & (x->cap - 1)];) {
 		struct task *t = tasks[x->slots[i]];
-		const char *s;
 
-		if (t->name_hash == h && (s = task_name(t)) && strcmp(s, name) == 0)
+		(*pos)++;
+		if (t->name_hash == h)
 			return t;
 	}
+	return NULL;
+}
+
+struct task *names_get(const struct name_index *x, const char *name)
+{
+	struct task *t;
+	const char *s;
+	uint32_t h;
+
+	if (!name)
+		return NULL;
+	h = names_hash(name);
+	for (size_t pos = 0; (t = names_each(x, h, &pos));)
+		if ((s = task_name(t)) && strcmp(s, name) == 0)
+			return t;
 	return NULL;
 }
 

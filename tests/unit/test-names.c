@@ -2,11 +2,13 @@
  * test-names.c - a project's name index (daemon/names.c): names of any
  * length found and kept taken across a restart with only their hashes in
  * memory; names that all share one hash told apart by lookups, duplicate
- * refusal, removal, growth and trigger rules; task ids past what the index
- * holds refused.
+ * refusal, removal, growth, trigger rules and task.list; task ids past what
+ * the index holds refused.
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "unit.h"
 #include "store-private.h"
@@ -203,6 +205,54 @@ static void a_trigger_tells_apart_dependencies_whose_names_share_a_hash(void **s
 	assert_string_equal(S(p, "t"), "ready");
 }
 
+/* task.list by names (as `dagctl apply` asks) through a client of the
+ * server's, a page at a time: each named task once, in id order, and a
+ * next page said only when a task follows, though every task of the
+ * project shares their hash. */
+static void a_listing_by_names_lists_each_once_though_all_share_a_hash(void **state)
+{
+	struct project *p = mkproject("list", false, 1);
+	static const char *const pages[][2] = {
+		{ "", "[\"n2\",\"n7\"] t-8" }, { ",\"after\":\"t-8\"", "[\"n11\"] -" },
+	};
+	char spec[256], line[512], buf[65536], got[256];
+	struct client *c;
+	size_t len = 0;
+	int sv[2];
+
+	for (size_t i = 0; i < 20; i++)
+		len += (size_t) snprintf(spec + len, sizeof(spec) - len, "%sn%zu", i ? " " : "", i);
+	mktasks(p, spec);
+	flush();
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	c = server_client_new(sv[0]);
+
+	for (size_t k = 0; k < ELEMENTSOF(pages); k++) {
+		json_object *reply, *list, *next;
+		ssize_t n;
+
+		snprintf(line, sizeof(line), "{\"cmd\":\"task.list\",\"args\":{\"project\":\"list\",\"limit\":2%s,"
+			 "\"names\":[\"n11\",\"n2\",\"absent\",\"n7\",\"n2\"]}}", pages[k][0]);
+		cmd_line(c, true, line, strlen(line));
+		flush();
+		n = read(sv[1], buf, sizeof(buf) - 1);
+		assert_true(n > 0);
+		buf[n] = 0;
+		reply = json_tokener_parse(buf);
+		list = json_object_object_get(json_object_object_get(reply, "result"), "tasks");
+		next = json_object_object_get(json_object_object_get(reply, "result"), "next");
+		len = (size_t) snprintf(got, sizeof(got), "[");
+		for (size_t i = 0; i < json_object_array_length(list); i++)
+			len += (size_t) snprintf(got + len, sizeof(got) - len, "%s\"%s\"", i ? "," : "",
+						 json_object_get_string(json_object_object_get(json_object_array_get_idx(list, i), "name")));
+		snprintf(got + len, sizeof(got) - len, "] %s", next ? json_object_get_string(next) : "-");
+		assert_string_equal(got, pages[k][1]);
+		json_object_put(reply);
+	}
+	close(sv[1]);
+	server_close();
+}
+
 /* The index keeps ids in 32 bits: an id past TASK_ID_MAX is never given,
  * by a batch or by a fan-out. */
 static void task_ids_past_the_largest_are_refused(void **state)
@@ -244,6 +294,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(names_of_any_length_are_found_after_a_restart_and_stay_taken, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(names_that_share_one_hash_are_told_apart, same_hash_setup, same_hash_teardown),
 		cmocka_unit_test_setup_teardown(a_trigger_tells_apart_dependencies_whose_names_share_a_hash, same_hash_setup, same_hash_teardown),
+		cmocka_unit_test_setup_teardown(a_listing_by_names_lists_each_once_though_all_share_a_hash, same_hash_setup, same_hash_teardown),
 		cmocka_unit_test_setup_teardown(task_ids_past_the_largest_are_refused, unit_fixture_setup, unit_fixture_teardown),
 	};
 
