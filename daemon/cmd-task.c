@@ -158,55 +158,80 @@ static int cmd_task_get(struct req *r)
 }
 
 /* What a listing walks: the project's tasks (or every task) by id, or
- * those of some names, found by name and put in id order (what `dagctl
- * apply` compares its file with, at the cost of the file, not of the
- * project). */
+ * those of some names, put in id order (what `dagctl apply` compares its
+ * file with, at the cost of the file, not of the project).  A name's task
+ * is found by its hash, in memory, and its name compared only when its
+ * page is written: a page reads the definitions it lists, in one pass, and
+ * no more, whatever the number of names. */
+struct named {
+	struct task *t;         /* its name's hash is that of name */
+	const char *name;
+};
 struct listing {
 	struct project *p;
 	const bool *want;
-	struct task **named;    /* by names: those found, wanted, in id order */
+	struct named *named;    /* by names: the tasks that may be theirs, wanted, in id order */
 	size_t n_named, at;
+	size_t read;            /* of them, those whose definitions were asked for */
 	bool by_name;
 };
 
 static int by_id(const void *a, const void *b)
 {
-	int64_t x = (*(struct task *const *) a)->id, y = (*(struct task *const *) b)->id;
+	int64_t x = ((const struct named *) a)->t->id, y = ((const struct named *) b)->t->id;
 
 	return x < y ? -1 : x > y;
 }
 
 static int listing_names(struct listing *l, json_object *names, int64_t after)
 {
-	size_t n = json_object_array_length(names), m = 0;
+	size_t n = json_object_array_length(names), cap = n ? n : 1;
 
 	l->by_name = true;
-	l->named = calloc(n ? n : 1, sizeof(*l->named));
-	if (!l->named)
-		abort();
+	l->named = xrealloc(NULL, cap * sizeof(*l->named));
 	for (size_t i = 0; i < n; i++) {
 		json_object *v = json_object_array_get_idx(names, i);
+		const char *s;
 		struct task *t;
 
 		if (!json_object_is_type(v, json_type_string))
 			return errorf(-EINVAL, "argument 'names' must be an array of task names");
-		t = names_get(&l->p->names, json_object_get_string(v));
-		if (t && t->id > after && l->want[t->status])
-			l->named[m++] = t;
+		s = json_object_get_string(v);
+		for (size_t pos = 0; (t = names_each(&l->p->names, names_hash(s), &pos));) {
+			if (t->id <= after || !l->want[t->status])
+				continue;
+			if (l->n_named == cap)
+				l->named = xrealloc(l->named, (cap *= 2) * sizeof(*l->named));
+			l->named[l->n_named++] = (struct named) { t, s };
+		}
 	}
-	qsort(l->named, m, sizeof(*l->named), by_id);
-	/* a name given twice is listed once */
-	for (size_t i = 0; i < m; i++)
-		if (l->n_named == 0 || l->named[l->n_named - 1] != l->named[i])
-			l->named[l->n_named++] = l->named[i];
+	qsort(l->named, l->n_named, sizeof(*l->named), by_id);
 	return 0;
 }
 
+/* The next task by names: one whose name is one of them (a name given
+ * twice is listed once); the definitions of those to come read a chunk at
+ * a time, as a page of every task's are. */
 static struct task *listing_next(struct listing *l, int64_t after)
 {
 	if (!l->by_name)
 		return task_next(l->p, l->want, after);
-	return l->at < l->n_named ? l->named[l->at++] : NULL;
+	while (l->at < l->n_named) {
+		struct named *c = &l->named[l->at++];
+		const char *s;
+
+		if (l->at > l->read) {
+			struct task *chunk[LIST_CHUNK];
+			size_t m = 0;
+
+			for (; m < LIST_CHUNK && l->read < l->n_named; l->read++)
+				chunk[m++] = l->named[l->read].t;
+			task_defs_prefetch(chunk, m);
+		}
+		if (c->t->id > after && (s = task_name(c->t)) && strcmp(s, c->name) == 0)
+			return c->t;
+	}
+	return NULL;
 }
 
 static int cmd_task_list(struct req *r)

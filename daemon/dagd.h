@@ -118,9 +118,9 @@ struct queue {
 	struct idset ids;
 };
 
-/* A project's named tasks, by name (names.c). */
+/* A project's named tasks, by name (names.c): their ids. */
 struct name_index {
-	struct task **slots;
+	uint32_t *slots;
 	size_t cap, n;
 };
 
@@ -170,12 +170,13 @@ struct task_times {
 	unsigned set;
 };
 
-/* What a task is, as against where it stands: its definition and its
- * outcome (its last sandbox, its times), read from the database when asked
- * for (task_def()) and let go at the end of the turn unless a sandbox of
- * the task is live; the scheduler needs none of it.  A million tasks
- * waiting cost their state, not their commands. */
+/* What a task is, as against where it stands: its definition (its name
+ * too) and its outcome (its last sandbox, its times), read from the
+ * database when asked for (task_def()) and let go at the end of the turn
+ * unless a sandbox of the task is live; the scheduler needs none of it.  A
+ * million tasks waiting cost their state, not their commands or names. */
 struct task_def {
+	char *name;                     /* NULL: none (task_name()) */
 	char *title;
 	char *command;                  /* JSON: an array of strings, or a string */
 	char *env;                      /* JSON object text */
@@ -240,11 +241,8 @@ struct task {
 	uint32_t id;                    /* 1 .. TASK_ID_MAX */
 	uint32_t unmet;                 /* deps not completed */
 	struct project *project;
-	union {                         /* its name (task_name()): most fit in the task */
-		char *p;
-		char s[16];
-	} nm;
 	struct edges *edges;            /* NULL: none (task_deps(), task_rdeps()) */
+	uint32_t name_hash;             /* of its name (names_hash()), in its definition; 0: none */
 	unsigned attempt;               /* sandboxes started, ever */
 	unsigned tries;                 /* attempts since the last task.retry */
 	enum status status : 8;
@@ -256,7 +254,6 @@ struct task {
 	bool held : 1;                  /* by an operator: never dispatched */
 	bool reserved : 1;              /* ready: its next attempt (attempt + 1) is reserved */
 	bool reserve_ready : 1;         /* that reservation is committed (engine-dispatch.c) */
-	bool name_inline : 1;           /* its name is in nm.s, not allocated */
 	bool aside : 1;                 /* it holds something aside (aside_of()) */
 	bool has_ext : 1;               /* among it an extension (ext_of()) */
 	bool queued : 1;                /* in its project's queue of its key (engine-queue.c) */
@@ -328,12 +325,6 @@ static inline unsigned task_reserved(const struct task *t)
 	return t->reserved ? t->attempt + 1 : 0;
 }
 
-/* The task's name, or NULL. */
-static inline const char *task_name(const struct task *t)
-{
-	return t->name_inline ? t->nm.s : t->nm.p;
-}
-
 extern const struct task_ext task_ext_default;
 
 /* The task's extension, or NULL. */
@@ -369,6 +360,11 @@ extern struct daemon D;
 
 /* --- names.c ------------------------------------------------------------- */
 
+/* a test's, for names that share a hash: NULL in the daemon */
+extern uint32_t (*names_hash_for_test)(const char *name);
+uint32_t names_hash(const char *name);
+bool task_has_name(const struct task *t, const char *name);    /* a name read only if its hash is */
+struct task *names_each(const struct name_index *x, uint32_t h, size_t *pos);
 struct task *names_get(const struct name_index *x, const char *name);
 void names_add(struct name_index *x, struct task *t);
 void names_del(struct name_index *x, const struct task *t);

@@ -280,7 +280,10 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 		}
 	if ((r = trigger_check_names(ext_of(nt[i].t)->trigger, nt[i].deps, nt[i].n_deps, b->names)) < 0)
 		return r;
-	/* (what map_over may name: the dependencies, finally's too) */
+	if (!nt[i].map_over)
+		return 0;
+	/* (what map_over may name: the dependencies, finally's too; an
+	 * existing one's name is read from its definition) */
 	names = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*names));
 	ids = xrealloc(NULL, (nt[i].n_deps + 1) * sizeof(*ids));
 	for (size_t k = 0; k < nt[i].n_deps; k++) {
@@ -289,9 +292,9 @@ static int resolve(struct batch *b, size_t i, struct project *p, struct bname *b
 		names[k] = dk >= 0 ? b->names[dk] : task_name(task_at(-dk));
 		ids[k] = dk >= 0 ? 0 : task_at(-dk)->id;
 	}
-	if ((r = map_find_dep(nt[i].map_over, given, nt[i].n_given, names, ids, &nt[i].map_dep)) < 0 && r != -ENOENT)
+	if ((r = map_find_dep(nt[i].map_over, given, nt[i].n_given, names, ids, &nt[i].map_dep)) < 0)
 		return r;
-	nt[i].mapped = r >= 0;
+	nt[i].mapped = true;
 	return 0;
 }
 

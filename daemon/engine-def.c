@@ -1,7 +1,7 @@
 /*
  * engine-def.c - a task's definition and outcome (struct task_def: its
- * title, command, env, options, result, error, token, report, item, last
- * sandbox, times), held in memory only while it is wanted, and its row,
+ * name, title, command, env, options, result, error, token, report, item,
+ * last sandbox, times), held in memory only while it is wanted, and its row,
  * written once a turn (task_save(), engine_save()).  The scheduler works on the compact
  * state of struct task; task_def() reads the rest from the database when a
  * command, a spawn or a reply asks for it, and engine_defs_release() lets
@@ -48,6 +48,7 @@ static void def_free(struct task_def *d)
 {
 	if (!d)
 		return;
+	free(d->name);
 	free(d->title);
 	free(d->command);
 	free(d->env);
@@ -92,6 +93,14 @@ struct task_def *task_def(const struct task *c)
 		n_lost++;
 	}
 	return d;
+}
+
+/* Read from its definition, so that a million names cost the database, not
+ * memory; a task without one (name_hash 0) reads nothing, and one whose
+ * definition cannot be read has none until it can. */
+const char *task_name(const struct task *t)
+{
+	return t->name_hash ? task_def(t)->name : NULL;
 }
 
 void task_def_drop(struct task *t)

@@ -88,7 +88,7 @@ static int task_loaded(const struct task_row *r)
 		return errorf(-EBADMSG, "database: task %lld is malformed", (long long) r->id);
 	t = task_alloc((uint32_t) r->id);
 	t->project = r->project_id >= 0 && (size_t) r->project_id < n_projects ? projects[r->project_id] : NULL;
-	task_name_set(t, r->name);
+	t->name_hash = r->name ? names_hash(r->name) : 0;      /* the name stays in the row */
 	t->priority = r->priority;
 	if (r->executor || r->validation_command || r->timeout_usec != task_ext_default.timeout_usec ||
 	    r->max_retries != task_ext_default.max_retries || r->backoff_usec != task_ext_default.backoff_usec) {

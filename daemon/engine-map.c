@@ -149,8 +149,10 @@ static void map_expand(struct task *t)
 	}
 	n = json_object_array_length(list);
 	if (tasks_reserve(n) < 0) {
+		_cleanup_free_ char *msg = xasprintf("map_over: %s", last_error());
+
 		json_object_put(list);
-		task_fail_final(t, "error", last_error());
+		task_fail_final(t, "error", msg);
 		return;
 	}
 	made = calloc(n ? n : 1, sizeof(*made));

@@ -225,17 +225,11 @@ int project_set_autonomous(struct project *p, bool on)
 	return 0;
 }
 
+/* A new task's name, in its definition; the task keeps its hash. */
 void task_name_set(struct task *t, const char *name)
 {
-	size_t n = name ? strlen(name) : 0;
-
-	if (!t->name_inline)
-		free(t->nm.p);
-	t->name_inline = name && n < sizeof(t->nm.s);
-	if (t->name_inline)
-		memcpy(t->nm.s, name, n + 1);
-	else
-		t->nm.p = name ? xstrdup(name) : NULL;
+	set_str(&task_def(t)->name, name);
+	t->name_hash = name ? names_hash(name) : 0;
 }
 
 void task_free(struct task *t)
@@ -247,7 +241,6 @@ void task_free(struct task *t)
 	task_def_drop(t);
 	task_ext_free(t);
 	task_sb_set(t, NULL);           /* the sandbox knows the task by id */
-	task_name_set(t, NULL);
 	free(t->edges);
 	task_release(t);
 }

@@ -52,7 +52,7 @@ static struct task *dep_named(const struct task *t, const char *name)
 	for (size_t i = 0; i < task_n_deps(t); i++) {
 		struct task *d = task_deps(t)[i];
 
-		if ((task_name(d) && strcmp(task_name(d), name) == 0) || strcmp(task_id_string(d->id, id), name) == 0)
+		if (task_has_name(d, name) || strcmp(task_id_string(d->id, id), name) == 0)
 			return d;
 	}
 	return NULL;
@@ -323,15 +323,13 @@ int trigger_check_names(const struct trigger *tr, const int64_t *deps, size_t n_
 		bool found = false;
 
 		for (size_t k = 0; k < n_deps && !found; k++) {
-			const char *name = NULL;
 			struct task *on = deps[k] < 0 ? task_at(-deps[k]) : NULL;
 
-			if (on) {
-				name = task_name(on);
-				found = strcmp(task_id_string(on->id, id), tr->names[i]) == 0;
-			} else
-				name = batch_names[deps[k]];
-			found |= name && strcmp(name, tr->names[i]) == 0;
+			if (on)
+				found = task_has_name(on, tr->names[i]) ||
+					strcmp(task_id_string(on->id, id), tr->names[i]) == 0;
+			else
+				found = batch_names[deps[k]] && strcmp(batch_names[deps[k]], tr->names[i]) == 0;
 		}
 		if (!found)
 			return errorf(-EINVAL, "trigger: '%s' is not one of the task's dependencies (depends_on)",
@@ -367,7 +365,7 @@ bool trigger_names(const struct task *t, const struct task *dep)
 	if (!ext_of(t)->trigger || ext_of(t)->trigger->kind != TRIGGER_EXPR)
 		return false;
 	for (size_t i = 0; i < ext_of(t)->trigger->n_names; i++)
-		if ((task_name(dep) && strcmp(task_name(dep), ext_of(t)->trigger->names[i]) == 0) ||
+		if (task_has_name(dep, ext_of(t)->trigger->names[i]) ||
 		    strcmp(task_id_string(dep->id, id), ext_of(t)->trigger->names[i]) == 0)
 			return true;
 	return false;

@@ -101,6 +101,8 @@ extern struct task **spawn_queue;      /* claimed, to be started once committed 
 extern size_t n_spawn, spawn_cap;
 extern bool dispatch_dirty;            /* something may be dispatchable */
 void set_status(struct task *t, enum status s);    /* with its event */
+/* The largest task id: a project's name index holds ids in 32 bits (names.c). */
+#define TASK_ID_MAX UINT32_MAX
 /* A task counted, and listed by status, in its project and the daemon. */
 int tasks_reserve(size_t n);             /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
@@ -120,6 +122,7 @@ void engine_save(void);                 /* the rows of the turn's changed tasks,
 void task_set_time(struct task *t, enum task_at which, int64_t usec);   /* written with its row */
 int64_t task_time(const struct task *t, enum task_at which);
 struct task_def *task_def(const struct task *t);
+const char *task_name(const struct task *t);    /* or NULL; valid until its definition is let go */
 struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
 void task_def_drop(struct task *t);
 size_t engine_defs_held(void);           /* definitions in memory */

@@ -106,7 +106,7 @@ int store_load(const struct store_loader *l)
 	if (r < 0)
 		return r;
 	/* a task's state; its definition stays in the database until asked
-	 * for (store_task_def_read()) */
+	 * for (store_task_def_read()), its name too: the loader keeps its hash */
 	r = each_row("SELECT id, project_id, name, NULL, NULL, NULL, NULL, executor,"
 		     " NULL, priority, timeout_usec, max_retries, backoff_usec,"
 		     " validation_command, status, released, attempt, tries, not_before,"
@@ -135,26 +135,27 @@ static char *dup_text(sqlite3_stmt *st, int i)
 
 static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 {
-	d->title = dup_text(st, i);
-	d->command = dup_text(st, i + 1);
-	d->env = dup_text(st, i + 2);
-	d->cwd = dup_text(st, i + 3);
-	d->executor_options = dup_text(st, i + 4);
-	d->result = dup_text(st, i + 5);
-	d->error_message = dup_text(st, i + 6);
-	d->token = dup_text(st, i + 7);
-	d->report = dup_text(st, i + 8);
-	d->item = dup_text(st, i + 9);
-	d->sandbox_id = dup_text(st, i + 10);
-	d->sandbox_executor = dup_text(st, i + 11);
-	d->sandbox_handle = dup_text(st, i + 12);
-	d->at[AT_CREATED] = sqlite3_column_int64(st, i + 13);
-	d->at[AT_UPDATED] = sqlite3_column_int64(st, i + 14);
-	d->at[AT_STARTED] = sqlite3_column_int64(st, i + 15);
-	d->at[AT_FINISHED] = sqlite3_column_int64(st, i + 16);
+	d->name = dup_text(st, i);
+	d->title = dup_text(st, i + 1);
+	d->command = dup_text(st, i + 2);
+	d->env = dup_text(st, i + 3);
+	d->cwd = dup_text(st, i + 4);
+	d->executor_options = dup_text(st, i + 5);
+	d->result = dup_text(st, i + 6);
+	d->error_message = dup_text(st, i + 7);
+	d->token = dup_text(st, i + 8);
+	d->report = dup_text(st, i + 9);
+	d->item = dup_text(st, i + 10);
+	d->sandbox_id = dup_text(st, i + 11);
+	d->sandbox_executor = dup_text(st, i + 12);
+	d->sandbox_handle = dup_text(st, i + 13);
+	d->at[AT_CREATED] = sqlite3_column_int64(st, i + 14);
+	d->at[AT_UPDATED] = sqlite3_column_int64(st, i + 15);
+	d->at[AT_STARTED] = sqlite3_column_int64(st, i + 16);
+	d->at[AT_FINISHED] = sqlite3_column_int64(st, i + 17);
 	/* the row of a task whose status never changed since it was added
 	 * has none (the insert leaves it out): it is its creation's */
-	d->at[AT_STATUS_CHANGED] = sqlite3_column_int64(st, i + 17) ?: d->at[AT_CREATED];
+	d->at[AT_STATUS_CHANGED] = sqlite3_column_int64(st, i + 18) ?: d->at[AT_CREATED];
 }
 
 static sqlite3_stmt *def_st;
@@ -165,7 +166,7 @@ int store_task_def_read(int64_t id, struct task_def *d)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT title, command, env, cwd, executor_options,"
+	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT name, title, command, env, cwd, executor_options,"
 					  " result, error_message, token, report, item, " DEF_TAIL " FROM tasks WHERE id=?", -1,
 					  SQLITE_PREPARE_PERSISTENT, &def_st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
@@ -193,7 +194,7 @@ int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT id, title, command, env, cwd, executor_options,"
+	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT id, name, title, command, env, cwd, executor_options,"
 					   " result, error_message, token, report, item, " DEF_TAIL " FROM tasks"
 					   " WHERE id BETWEEN ? AND ? ORDER BY id", -1,
 					   SQLITE_PREPARE_PERSISTENT, &scan_st, NULL) != SQLITE_OK)

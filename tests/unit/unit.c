@@ -218,11 +218,11 @@ void mktasks(struct project *p, const char *spec)
 
 struct task *T(struct project *p, const char *name)
 {
-	for (size_t i = 0; i < n_tasks; i++)
-		if (task_at(i) && task_at(i)->project == p && task_name(task_at(i)) && !strcmp(task_name(task_at(i)), name))
-			return task_at(i);
-	fail_msg("no task %s", name);
-	return NULL;
+	struct task *t = names_get(&p->names, name);
+
+	if (!t)
+		fail_msg("no task %s", name);
+	return t;
 }
 
 const char *S(struct project *p, const char *name)
