@@ -317,22 +317,61 @@ static int task_pcmp(const void *a, const void *b)
 	return task_cmp(*(struct task *const *) a, *(struct task *const *) b);
 }
 
+/* The best `limit` ready tasks of autonomous projects, in dispatch order:
+ * one pass over the ready tasks keeping the best so far in a heap whose
+ * root is the worst of them, so that a million ready tasks cost a pass and
+ * `limit` places, not a sort of them all. */
+static void worst_up(struct task **h, size_t i)
+{
+	while (i > 0 && task_cmp(h[i], h[(i - 1) / 2]) > 0) {
+		struct task *x = h[i];
+
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = x;
+		i = (i - 1) / 2;
+	}
+}
+
+static void worst_down(struct task **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct task *x;
+
+		if (l < n && task_cmp(h[l], h[m]) > 0)
+			m = l;
+		if (r < n && task_cmp(h[r], h[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		x = h[i];
+		h[i] = h[m];
+		h[m] = x;
+		i = m;
+	}
+}
+
 json_object *tasks_unblocked(struct project *p, size_t limit)
 {
-	struct task **list = NULL;
+	struct task **best = xrealloc(NULL, (limit ? limit : 1) * sizeof(*best));
 	size_t n = 0;
 	json_object *a = json_object_new_array();
 
-	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id)) {
+	for (struct task *t = task_next_in(p, ST_READY, 0); t && limit; t = task_next_in(p, ST_READY, t->id)) {
 		if (!t->project->autonomous || t->held)
 			continue;
-		list = xrealloc(list, (n + 1) * sizeof(*list));
-		list[n++] = t;
+		if (n < limit) {
+			best[n++] = t;
+			worst_up(best, n - 1);
+		} else if (task_cmp(t, best[0]) < 0) {
+			best[0] = t;
+			worst_down(best, n, 0);
+		}
 	}
 	if (n > 1)
-		qsort(list, n, sizeof(*list), task_pcmp);
-	for (size_t i = 0; i < n && i < limit; i++)
-		json_object_array_add(a, task_to_json(list[i]));
-	free(list);
+		qsort(best, n, sizeof(*best), task_pcmp);
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, task_to_json(best[i]));
+	free(best);
 	return a;
 }

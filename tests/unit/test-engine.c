@@ -391,6 +391,62 @@ static void ids_are_never_given_twice_even_after_a_delete_and_a_reload(void **st
 /* A listing of 12,000 tasks reads their definitions 512 at a time: what
  * nothing needs is let go, so that no more than DEFS_KEPT, a quarter more
  * and a page are ever held. */
+static int by_dispatch(const void *a, const void *b)
+{
+	return task_cmp(*(struct task *const *) a, *(struct task *const *) b);
+}
+
+/* task.unblocked keeps the best `limit` of the ready tasks as it passes
+ * them: what it lists is the head of a sort of them all, whatever the limit. */
+static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
+{
+	static const char *const prio[] = { "critical", "high", "medium", "low" };
+	static const size_t limits[] = { 1, 2, 7, 50, 599, 600, 5000 };
+	struct project *p = mkproject("many-ready", true, 1);
+	json_object *list = json_object_new_array();
+	struct task **made, **want = calloc(600, sizeof(*want));
+	size_t n = 0;
+
+	srandom(5);
+	for (int i = 0; i < 600; i++) {
+		json_object *o = json_object_new_object();
+		char name[16];
+
+		snprintf(name, sizeof(name), "r%d", i);
+		json_object_object_add(o, "name", json_object_new_string(name));
+		json_object_object_add(o, "title", json_object_new_string(name));
+		json_object_object_add(o, "command", json_object_new_string("true"));
+		json_object_object_add(o, "priority", json_object_new_string(prio[random() % 4]));
+		json_object_array_add(list, o);
+	}
+	assert_int_equal(task_create_batch(p, list, true, &made), 0);
+	json_object_put(list);
+	for (int i = 0; i < 40; i++)            /* some held: not listed */
+		made[random() % 600]->held = true;
+	free(made);
+	flush();                                /* one runs: the rest wait, ready */
+	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id))
+		if (!t->held)
+			want[n++] = t;
+	assert_true(n > 500);
+	qsort(want, n, sizeof(*want), by_dispatch);
+	for (size_t k = 0; k < ELEMENTSOF(limits); k++) {
+		json_object *got = tasks_unblocked(p, limits[k]);
+		size_t m = limits[k] < n ? limits[k] : n;
+		char id[24];
+
+		assert_int_equal(json_object_array_length(got), m);
+		for (size_t i = 0; i < m; i++) {
+			char head[40];
+
+			snprintf(head, sizeof(head), "{\"id\":\"%s\",", task_id_string(want[i]->id, id));
+			assert_memory_equal(json_text(json_object_array_get_idx(got, i)), head, strlen(head));
+		}
+		json_object_put(got);
+	}
+	free(want);
+}
+
 /* Tasks hold an extension and a sandbox aside, and let them go, in a random
  * order: each finds its own record, a record goes once it holds nothing,
  * and the table's count is the model's. */
@@ -492,6 +548,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ids_are_never_given_twice_even_after_a_delete_and_a_reload, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(definitions_read_are_let_go_past_a_bound, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(what_a_task_holds_aside_is_its_own_and_goes_with_it, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(the_unblocked_are_the_head_of_the_dispatch_order, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
