@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "store-private.h"
 
 static json_object *report(struct task *t, bool success, const char *result)
 {
@@ -447,6 +448,47 @@ static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
 	free(want);
 }
 
+/* Tasks sit in pages by id: a page goes with its last task, and a row
+ * whose id a task cannot have (past 32 bits, or taken twice) is refused as
+ * malformed, not put at another's place. */
+static void a_page_goes_with_its_last_task_and_an_id_past_32_bits_is_refused(void **state)
+{
+	struct project *p = mkproject("paged", false, 1);
+	char spec[3000 * 8], db[256];
+	size_t len = 0;
+	int64_t last;
+
+	for (int i = 0; i < 3000; i++)
+		len += (size_t) snprintf(spec + len, sizeof(spec) - len, "%sq%d", i ? " " : "", i);
+	mktasks(p, spec);
+	last = T(p, "q2999")->id;
+	assert_true(last >= 3000);
+	for (int64_t k = 1; k <= last / TASK_PAGE; k++)
+		assert_non_null(task_pages[k]);
+	assert_int_equal(project_delete(p), 0);
+	for (int64_t k = 0; k <= last / TASK_PAGE; k++)
+		assert_null(task_pages[k]);
+	assert_null(task_at(last));
+
+	p = mkproject("wide", false, 1);
+	mktasks(p, "w");
+	flush();
+	assert_int_equal(sqlite3_exec(store_sqlite(), "UPDATE tasks SET id = 4294967296 WHERE name = 'w'", NULL, NULL,
+				      NULL), SQLITE_OK);
+	server_close();
+	engine_free();
+	store_close();
+	snprintf(db, sizeof(db), "%s/dagd.db", unit_dir());
+	assert_int_equal(store_open(db), 0);
+	assert_true(engine_load() < 0);
+	assert_non_null(strstr(last_error(), "task 4294967296 is malformed"));
+	engine_free();
+	assert_int_equal(sqlite3_exec(store_sqlite(), "UPDATE tasks SET id = 7 WHERE name = 'w'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(engine_load(), 0);
+	assert_non_null(task_at(7));
+}
+
 /* Tasks hold an extension and a sandbox aside, and let them go, in a random
  * order: each finds its own record, a record goes once it holds nothing,
  * and the table's count is the model's. */
@@ -549,6 +591,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(definitions_read_are_let_go_past_a_bound, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(what_a_task_holds_aside_is_its_own_and_goes_with_it, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_unblocked_are_the_head_of_the_dispatch_order, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_page_goes_with_its_last_task_and_an_id_past_32_bits_is_refused, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
