@@ -279,7 +279,8 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	r = sd_event_default(&D.event);
+	/* not the thread's default loop: that one asks gettid() every turn */
+	r = sd_event_new(&D.event);
 	if (r < 0) {
 		log_error_errno(r, "cannot create the event loop: %m");
 		return 1;

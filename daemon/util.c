@@ -106,19 +106,32 @@ char *format_time(int64_t usec, char buf[static 32])
 	return buf;
 }
 
+/* Random bytes as hex.  They are cut from a pool filled by getrandom() a
+ * page at a time: a token a claim, and a system call every 128 of them. */
 int random_hex(char *buf, size_t n_bytes)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[64];
+	static unsigned char pool[4096];
+	static size_t at, end;
+	unsigned char *raw;
+	ssize_t n;
 
-	if (n_bytes > sizeof(raw))
+	if (n_bytes > 64)
 		return -EINVAL;
-	if (getrandom(raw, n_bytes, 0) != (ssize_t) n_bytes)
-		return -errno;
+	if (end - at < n_bytes) {
+		n = getrandom(pool, sizeof(pool), 0);
+		if (n < (ssize_t) n_bytes)
+			return n < 0 ? -errno : -EIO;
+		at = 0;
+		end = (size_t) n;
+	}
+	raw = pool + at;
 	for (size_t i = 0; i < n_bytes; i++) {
 		buf[2 * i] = hex[raw[i] >> 4];
 		buf[2 * i + 1] = hex[raw[i] & 15];
 	}
+	explicit_bzero(raw, n_bytes);   /* a token given out is not kept here */
+	at += n_bytes;
 	buf[2 * n_bytes] = 0;
 	return 0;
 }
