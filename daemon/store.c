@@ -179,12 +179,19 @@ int store_open(const char *path)
 		return errorf(sqlerr(rc), "cannot open database '%s': %s", path,
 			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	sqlite3_busy_timeout(db, 5000);
-	/* foreign keys are enforced once the schema is current: a migration
-	 * that makes a table again (011) must not cascade into its rows */
-	r = exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;");
-	if (r < 0)
-		return r;
-	r = migrate();
+	/* The database is dagd's alone while it runs: held exclusively, so
+	 * that no one else writes behind the engine's back, a second dagd on
+	 * the same state is refused, and a transaction takes no file locks
+	 * (WAL's index is in memory, not in a shared -shm file).  Foreign
+	 * keys are enforced once the schema is current: a migration that
+	 * makes a table again (011) must not cascade into its rows. */
+	r = exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		 " PRAGMA foreign_keys=OFF;");
+	if (r >= 0)
+		r = migrate();
+	if (r == -EBUSY)
+		return errorf(r, "database '%s' is held by another process (is a dagd already running on this "
+			      "state directory?)", path);
 	if (r < 0)
 		return r;
 	r = exec("PRAGMA foreign_keys=ON;");

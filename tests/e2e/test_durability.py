@@ -1,11 +1,13 @@
 """A database that cannot be written: the change is refused with
 `unavailable`, nothing of it is kept (in memory or on disk), the daemon goes on
-serving, and once space is back the same change goes through."""
+serving, and once space is back the same change goes through.  A database
+another dagd holds is not opened at all."""
 
 import os
+import sqlite3
 import subprocess
 
-from dagdtest import Daemon, expect_eq, expect_error, main, skip, test
+from dagdtest import DAGD, Daemon, expect_eq, expect_error, main, skip, test
 
 
 def big_batch(n=400):
@@ -64,6 +66,33 @@ def a_full_disk_refuses_the_change_keeps_serving_and_recovers():
         if d.running():
             d.kill()
         subprocess.run(["umount", "-l", d.state_dir])
+
+
+@test(timeout=60)
+def a_second_dagd_on_the_same_state_is_refused_and_the_first_goes_on():
+    d = Daemon().start()
+    p = d.project(autonomous=False)
+    t = d.add(p, "true", title="kept")
+    other = os.path.join(d.dir, "s2")
+    r = subprocess.run([DAGD, "--socket", other,
+                        "--state-dir", d.state_dir, "--plugin-dir", d.plugin_dir],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode != 0, f"a second dagd started on the same state: {r.stderr}"
+    assert "held by another process" in r.stderr, r.stderr
+    assert not os.path.exists(other), "the second dagd made its socket"
+    # no one else writes behind the daemon's back: a writer is refused too
+    db = sqlite3.connect(os.path.join(d.state_dir, "dagd.db"), timeout=0)
+    try:
+        db.execute("UPDATE tasks SET status = 'completed'")
+        db.commit()
+        raise AssertionError("another process wrote the database")
+    except sqlite3.OperationalError as e:
+        assert "locked" in str(e), e
+    db.close()
+    expect_eq(d.task(t["id"])["status"], "ready", "the task, after both")
+    t2 = d.add(p, "true", title="still served")
+    expect_eq(d.task(t2["id"])["status"], "ready", "a task added after")
+    d.stop()
 
 
 if __name__ == "__main__":

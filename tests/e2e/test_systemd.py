@@ -188,14 +188,23 @@ def ready_is_sent_once_the_database_is_open_and_the_socket_answers():
                                   stdout=err, stderr=err, env=d.env, cwd=d.dir)
     first = n.wait(lambda m: True, 30, "the first notify message")
     assert first.get("READY") == "1", f"the first message is not READY=1: {first}"
-    # the moment READY=1 is read: the schema is in place and the socket answers
+    # the moment READY=1 is read: the database is open and held (no one
+    # else reads it), and the socket answers
+    db = sqlite3.connect(f"file:{d.state_dir}/dagd.db?mode=ro", uri=True, timeout=0)
+    try:
+        db.execute("select name from sqlite_master").fetchall()
+        raise AssertionError("the database could be read by another process at READY=1")
+    except sqlite3.OperationalError as e:
+        assert "locked" in str(e), f"reading the database at READY=1: {e}"
+    db.close()
+    with d.client(timeout=5) as c:
+        expect_eq(c.call("daemon.status")["pid"], d.proc.pid, "daemon.status right at READY=1")
+    d.stop()
+    # once it stopped: the schema was in place
     db = sqlite3.connect(f"file:{d.state_dir}/dagd.db?mode=ro", uri=True)
     tables = {r[0] for r in db.execute("select name from sqlite_master where type = 'table'")}
     db.close()
     assert {"projects", "tasks", "event_chunks"} <= tables, f"tables at READY=1: {tables}"
-    with d.client(timeout=5) as c:
-        expect_eq(c.call("daemon.status")["pid"], d.proc.pid, "daemon.status right at READY=1")
-    d.stop()
     stopping = n.wait(lambda m: m.get("STOPPING") == "1", 5, "STOPPING=1")
     assert stopping.get("STATUS"), f"STOPPING=1 without a STATUS: {stopping}"
     n.close()

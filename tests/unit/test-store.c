@@ -8,15 +8,26 @@
 #include <string.h>
 
 #include "unit.h"
+#include "store-private.h"
 
+/* The database as dagd has it: through the store's own connection while it
+ * is open (dagd holds it exclusively), else a connection of our own. */
 static sqlite3 *peek(void)
 {
 	char path[128];
 	sqlite3 *db;
 
+	if (store_sqlite())
+		return store_sqlite();
 	snprintf(path, sizeof(path), "%s/dagd.db", unit_dir());
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
 	return db;
+}
+
+static void unpeek(sqlite3 *db)
+{
+	if (db != store_sqlite())
+		sqlite3_close(db);
 }
 
 static int64_t scalar(sqlite3 *db, const char *sql)
@@ -39,12 +50,12 @@ static void a_new_database_is_migrated_to_the_latest_schema_once(void **state)
 	assert_true(v >= 1);
 	assert_int_equal(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='ix_projects_autonomous_execution_enabled'"), 1);
 	assert_int_equal(scalar(db, "SELECT dflt_value = 'FALSE' FROM pragma_table_info('projects') WHERE name='autonomous_execution_enabled'"), 1);
-	sqlite3_close(db);
+	unpeek(db);
 	unit_reopen();
 	db = peek();
 	assert_int_equal(scalar(db, "PRAGMA user_version"), v);
 	assert_string_equal("wal", (const char *) (scalar(db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode") ? "wal" : "other"));
-	sqlite3_close(db);
+	unpeek(db);
 }
 
 static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **state)
@@ -54,7 +65,7 @@ static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **
 	char path[128], pragma[64];
 
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	unpeek(db);
 	store_close();
 	snprintf(path, sizeof(path), "%s/dagd.db", unit_dir());
 	assert_int_equal(store_open(path), -EPROTO);
@@ -63,7 +74,7 @@ static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **
 	db = peek();
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long) version);
 	assert_int_equal(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	unpeek(db);
 	assert_int_equal(store_open(path), 0);
 }
 
@@ -86,32 +97,46 @@ static int collect(int64_t seq, const char *line, void *userdata)
 	return 0;
 }
 
+/* A turn's changes are one commit; before it nothing of them is on disk
+ * (a daemon that stops there leaves none of them), and while dagd has the
+ * database open no one else reads or writes it. */
 static void changes_of_one_turn_share_one_commit_and_are_invisible_before_it(void **state)
 {
-	sqlite3 *db = peek();
 	struct project *p = mkproject("batch", false, 5);
-
 	json_object *types = json_tokener_parse("[\"TASK_CREATED\"]");
 	struct seen created = { 0 };
 	int64_t last, before;
+	char path[128];
+	sqlite3 *other;
 
 	flush();
 	before = store_last_seq();
 	mktasks(p, "a b c d e f g h");
 	assert_true(store_in_transaction());
 	assert_int_equal(store_last_seq(), before + 8);
-	/* another reader sees nothing of the batch yet, rows or events */
-	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 0);
-	assert_int_equal(scalar(db, "SELECT COALESCE(MAX(last_seq), 0) FROM event_chunks"), before);
+	/* another connection is refused, not shown the batch */
+	snprintf(path, sizeof(path), "%s/dagd.db", unit_dir());
+	assert_int_equal(sqlite3_open_v2(path, &other, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(other, "SELECT count(*) FROM tasks", NULL, NULL, NULL), SQLITE_BUSY);
+	sqlite3_close(other);
+	/* stopped before its commit: nothing of the batch is kept, rows or events */
+	engine_free();
+	store_close();
+	assert_int_equal(store_open(path), 0);
+	assert_int_equal(engine_load(), 0);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 0);
+	assert_int_equal(store_last_seq(), before);
+	p = project_find("batch");
+	assert_non_null(p);
+	mktasks(p, "a b c d e f g h");
 	flush();
 	assert_false(store_in_transaction());
-	assert_int_equal(scalar(db, "SELECT count(*) FROM tasks"), 8);
-	assert_int_equal(scalar(db, "SELECT MAX(last_seq) FROM event_chunks"), before + 8);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 8);
+	assert_int_equal(scalar(store_sqlite(), "SELECT MAX(last_seq) FROM event_chunks"), before + 8);
 	/* the eight events of one project share a row */
-	assert_int_equal(scalar(db, "SELECT count(*) FROM event_chunks WHERE last_seq > (SELECT MAX(last_seq) - 8 FROM event_chunks)"), 1);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM event_chunks WHERE last_seq > (SELECT MAX(last_seq) - 8 FROM event_chunks)"), 1);
 	assert_int_equal(store_events_read(0, store_last_seq(), 0, types, 64, collect, &created, &last), 8);
 	json_object_put(types);
-	sqlite3_close(db);
 }
 
 extern const char *const schema_migrations[];
@@ -143,13 +168,11 @@ static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state
 	assert_int_equal(task_time(T(p, "kept"), AT_STATUS_CHANGED), 777000000);   /* from updated_at */
 	assert_string_equal(S(p, "kept"), "ready");
 	assert_false(T(p, "kept")->held);                               /* 003 */
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	n = 0;
 	while (schema_migrations[n])
 		n++;
-	assert_int_equal(scalar(db, "PRAGMA user_version"), n);      /* every migration ran */
+	assert_int_equal(scalar(store_sqlite(), "PRAGMA user_version"), n);  /* every migration ran */
 	assert_false(T(p, "kept")->paused);
-	sqlite3_close(db);
 }
 
 /* A database of schema 10 (before 011 made the tasks table again without
@@ -304,7 +327,7 @@ static void events_of_many_chunks_read_in_pages_each_once(void **state)
 		assert_int_equal(last, end);
 		json_object_put(types);
 	}
-	sqlite3_close(db);
+	unpeek(db);
 }
 
 int main(void)
