@@ -157,6 +157,7 @@ static const struct ctl_opt task_opts[] = {
 static const struct ctl_opt unblocked_opts[] = {
 	{ "project", "PROJECT", ARG_STRING, "project", 0, "only this project's tasks" },
 	{ "limit", "N", ARG_INT, "limit", 1, "at most N tasks (default 50)" },
+	{ "after", "CURSOR", ARG_STRING, "after", 0, "the page after the one whose \"next\" (--json) was CURSOR" },
 	{}
 };
 
@@ -375,7 +376,7 @@ const struct ctl_cmd ctl_cmd_task_undepend = {
 
 const struct ctl_cmd ctl_cmd_unblocked = {
 	.name = "unblocked",
-	.usage = "[--project PROJECT] [--limit N]",
+	.usage = "[--project PROJECT] [--limit N] [--after CURSOR]",
 	.summary = "List the ready tasks of autonomous projects, next to run first",
 	.example = "  dagctl unblocked --limit 10\n",
 	.opts = unblocked_opts,

@@ -2,7 +2,9 @@
  * cmd-task.c - task.add, add_batch, get, list, depend, undepend, start,
  * cancel, retry, unblocked and logs.  task.complete has a file of its own.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +28,7 @@ static const char *const task_id_args[] = { "task_id", NULL };
 static const char *const list_args[] = { "project", "status", "names", "after", "limit", NULL };
 static const char *const depend_args[] = { "task_id", "on", NULL };
 static const char *const retry_args[] = { "task_id", "downstream", "dry_run", NULL };
-static const char *const unblocked_args[] = { "project", "limit", NULL };
+static const char *const unblocked_args[] = { "project", "limit", "after", NULL };
 static const char *const logs_args[] = {
 	"task_id", "attempt", "max_bytes", "offset", "follow", "validation", NULL
 };
@@ -394,11 +396,45 @@ static int cmd_task_retry(struct req *r)
 	return reply_ok(r, o);
 }
 
+/* A page's end as task.unblocked gives it in "next": the dispatch key of
+ * its last task, "PRIORITY.DEPENDENTS.ID" (the task may run before the next
+ * page is asked for, and the key still says where that page starts). */
+static int arg_cursor(json_object *args, struct unblocked_cursor *ret, bool *ret_given)
+{
+	unsigned long long v[3];
+	const char *s;
+	int r = arg_string(args, "after", &s);
+
+	*ret_given = false;
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (int i = 0; i < 3; i++) {
+		char *end;
+
+		errno = 0;
+		v[i] = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : ULLONG_MAX;
+		if (v[i] > UINT32_MAX || errno || *end != (i < 2 ? '.' : '\0'))
+			return errorf(-EINVAL, "argument 'after' must be the 'next' of a page before, like '2.0.17'");
+		s = end + 1;
+	}
+	if (v[0] >= _PRIO_MAX || v[2] == 0)
+		return errorf(-EINVAL, "argument 'after' must be the 'next' of a page before, like '2.0.17'");
+	*ret = (struct unblocked_cursor) { .priority = (enum priority) v[0], .n_rdeps = (uint32_t) v[1],
+					   .id = (uint32_t) v[2] };
+	*ret_given = true;
+	return 0;
+}
+
 static int cmd_task_unblocked(struct req *r)
 {
+	struct unblocked_cursor after, next = { 0 };
 	struct project *p = NULL;
+	bool given, more;
 	json_object *o;
 	int64_t limit = 50;
+	char cursor[48];
 	int k;
 
 	if (json_object_object_get_ex(r->args, "project", NULL) && (k = req_project(r, "project", &p)) < 0)
@@ -406,8 +442,15 @@ static int cmd_task_unblocked(struct req *r)
 	k = arg_int(r->args, "limit", 1, 100000, &limit);
 	if (k < 0 && k != -ENOENT)
 		return reply_errno(r, k);
+	k = arg_cursor(r->args, &after, &given);
+	if (k < 0)
+		return reply_errno(r, k);
 	o = json_object_new_object();
-	json_object_object_add(o, "tasks", tasks_unblocked(p, (size_t) limit));
+	json_object_object_add(o, "tasks", tasks_unblocked(p, (size_t) limit, given ? &after : NULL, &next, &more));
+	if (more) {
+		snprintf(cursor, sizeof(cursor), "%d.%u.%u", (int) next.priority, next.n_rdeps, next.id);
+		json_object_object_add(o, "next", json_object_new_string(cursor));
+	}
 	return reply_ok(r, o);
 }
 

@@ -351,16 +351,31 @@ static void worst_down(struct task **h, size_t n, size_t i)
 	}
 }
 
-json_object *tasks_unblocked(struct project *p, size_t limit)
+/* < 0 when t goes before the place a cursor names (see tasks_unblocked()). */
+static int cursor_cmp(const struct task *t, const struct unblocked_cursor *c)
 {
-	struct task **best = xrealloc(NULL, (limit ? limit : 1) * sizeof(*best));
+	if (t->priority != c->priority)
+		return t->priority < c->priority ? -1 : 1;
+	if (task_n_rdeps(t) != c->n_rdeps)
+		return task_n_rdeps(t) > c->n_rdeps ? -1 : 1;
+	return t->id < c->id ? -1 : t->id > c->id;
+}
+
+/* A page of them: those after *after (if given), at most limit; *ret_next
+ * says where the next page starts when there is one (the place of this
+ * page's last task, as a key: the task may have run by then). */
+json_object *tasks_unblocked(struct project *p, size_t limit, const struct unblocked_cursor *after,
+			     struct unblocked_cursor *ret_next, bool *ret_more)
+{
+	size_t keep = limit + 1;        /* one more: is there a next page? */
+	struct task **best = xrealloc(NULL, keep * sizeof(*best));
 	size_t n = 0;
 	json_object *a = json_object_new_array();
 
-	for (struct task *t = task_next_in(p, ST_READY, 0); t && limit; t = task_next_in(p, ST_READY, t->id)) {
-		if (!t->project->autonomous || t->held)
+	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id)) {
+		if (!t->project->autonomous || t->held || (after && cursor_cmp(t, after) <= 0))
 			continue;
-		if (n < limit) {
+		if (n < keep) {
 			best[n++] = t;
 			worst_up(best, n - 1);
 		} else if (task_cmp(t, best[0]) < 0) {
@@ -370,8 +385,15 @@ json_object *tasks_unblocked(struct project *p, size_t limit)
 	}
 	if (n > 1)
 		qsort(best, n, sizeof(*best), task_pcmp);
+	*ret_more = n > limit;
+	if (n > limit)
+		n = limit;
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(a, task_to_json(best[i]));
+	if (n > 0)
+		*ret_next = (struct unblocked_cursor) {
+			.priority = best[n - 1]->priority, .n_rdeps = task_n_rdeps(best[n - 1]), .id = best[n - 1]->id,
+		};
 	free(best);
 	return a;
 }

@@ -91,7 +91,13 @@ int task_retry(struct task *t);
 void task_stop_sandbox(struct task *t);
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
 		json_object **ret_reply);
-json_object *tasks_unblocked(struct project *p, size_t limit);
+/* where a page of task.unblocked ended: the key of its last task */
+struct unblocked_cursor {
+	enum priority priority;
+	uint32_t n_rdeps, id;
+};
+json_object *tasks_unblocked(struct project *p, size_t limit, const struct unblocked_cursor *after,
+			     struct unblocked_cursor *ret_next, bool *ret_more);
 
 /* engine.c, for the engine's other rooms */
 extern int64_t next_project_id, next_task_id;

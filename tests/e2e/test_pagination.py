@@ -2,6 +2,7 @@
 per page, "next" while more follow): a walk page by page sees every task
 once, in id order, while tasks are added and run between the pages; bad
 page arguments are refused; dagctl pages for the operator transparently.
+task.unblocked pages in dispatch order, "after" the key of a page's last task.
 """
 
 from dagdtest import Daemon, expect_eq, expect_error, main, test
@@ -112,6 +113,50 @@ def a_listing_by_names_gives_those_that_exist_in_id_order_by_pages():
                  {"project": p["id"], "names": ["n1", 7]}):
         expect_error(d.call, "bad_request", "task.list", **args)
     expect_eq(d.call("daemon.status")["last_event_seq"], before, "events (nothing changed)")
+    d.stop()
+
+
+PRIORITIES = ("critical", "high", "medium", "low")
+
+
+@test(timeout=90)
+def the_unblocked_come_by_pages_in_dispatch_order_each_once_while_tasks_run():
+    d = Daemon().start()
+    p = d.project(autonomous=False, max_concurrency=1)
+    made = d.call("task.add_batch", project=p["id"], tasks=[
+        {"name": f"u{i}", "title": "t", "command": "sleep 60", "priority": PRIORITIES[(i * 7) % 4]}
+        for i in range(120)])["tasks"]
+    prio = {t["id"]: (int(t["name"][1:]) * 7) % 4 for t in made}
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    d.wait_tasks(p, until=lambda ts: [t for t in ts if t["status"] == "running"])
+    ready_at_start = {t["id"] for t in d.tasks(p) if t["status"] == "ready"}
+    seen, after, pages = [], None, 0
+    while True:
+        page = d.call("task.unblocked", project=p["id"], limit=17, **({"after": after} if after else {}))
+        pages += 1
+        assert len(page["tasks"]) <= 17, f"a page of {len(page['tasks'])}"
+        seen += [t["id"] for t in page["tasks"]]
+        after = page.get("next")
+        if after is None:
+            break
+        last = page["tasks"][-1]
+        expect_eq(after, "%d.0.%d" % (prio[last["id"]], num(last["id"])), "next: the key of the page's last task")
+        # the running one is cancelled: the next in the order starts meanwhile
+        running = [t["id"] for t in d.tasks(p) if t["status"] == "running"]
+        for t in running:
+            d.call("task.cancel", task_id=t)
+        d.wait_tasks(p, until=lambda ts: [t for t in ts if t["status"] == "running" and t["id"] not in running])
+    expect_eq(len(seen), len(set(seen)), "tasks seen twice")
+    keys = [(prio[t], num(t)) for t in seen]
+    expect_eq(keys, sorted(keys), "the dispatch order: priority, then id")
+    still = {t["id"] for t in d.tasks(p) if t["status"] == "ready"}
+    expect_eq((ready_at_start & still) - set(seen), set(), "tasks ready throughout and missed")
+    assert pages >= 7, f"only {pages} pages"
+    for bad in ("x", "1.2", "9.0.1", "1.0.0", "1.0.5x", "-1.0.5", "1.99999999999.5", 7):
+        expect_error(d.call, "bad_request", "task.unblocked", after=bad)
+    for t in d.tasks(p):
+        if t["status"] in ("running", "ready"):
+            d.call("task.cancel", task_id=t["id"])
     d.stop()
 
 

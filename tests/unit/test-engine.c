@@ -432,11 +432,14 @@ static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
 	assert_true(n > 500);
 	qsort(want, n, sizeof(*want), by_dispatch);
 	for (size_t k = 0; k < ELEMENTSOF(limits); k++) {
-		json_object *got = tasks_unblocked(p, limits[k]);
+		struct unblocked_cursor next;
+		bool more;
+		json_object *got = tasks_unblocked(p, limits[k], NULL, &next, &more);
 		size_t m = limits[k] < n ? limits[k] : n;
 		char id[24];
 
 		assert_int_equal(json_object_array_length(got), m);
+		assert_int_equal(more, limits[k] < n);
 		for (size_t i = 0; i < m; i++) {
 			char head[40];
 
@@ -444,6 +447,32 @@ static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
 			assert_memory_equal(json_text(json_object_array_get_idx(got, i)), head, strlen(head));
 		}
 		json_object_put(got);
+	}
+	/* page after page, each from where the one before ended: the whole
+	 * order, each task once, for any page size */
+	for (size_t k = 0; k < 4; k++) {
+		static const size_t sizes[] = { 1, 7, 64, 599 };
+		struct unblocked_cursor at, next;
+		size_t seen = 0;
+		bool more = true, first = true;
+
+		while (more) {
+			json_object *got = tasks_unblocked(p, sizes[k], first ? NULL : &at, &next, &more);
+			size_t m = json_object_array_length(got);
+			char id[24], head[40];
+
+			assert_true(m <= sizes[k]);
+			for (size_t i = 0; i < m; i++, seen++) {
+				assert_true(seen < n);
+				snprintf(head, sizeof(head), "{\"id\":\"%s\",", task_id_string(want[seen]->id, id));
+				assert_memory_equal(json_text(json_object_array_get_idx(got, i)), head, strlen(head));
+			}
+			assert_true(m > 0 || !more);
+			json_object_put(got);
+			at = next;
+			first = false;
+		}
+		assert_int_equal(seen, n);
 	}
 	free(want);
 }
