@@ -19,14 +19,21 @@
 
 #include "dagd.h"
 
-/* < 0 when a goes first: priority, then more dependents, then older. */
+/* < 0 when t goes before a task of this key: priority, then more
+ * dependents, then older.  The key need not be a live task's (a page's end). */
+int task_key_cmp(const struct task *t, enum priority priority, uint32_t n_rdeps, uint32_t id)
+{
+	if (t->priority != priority)
+		return t->priority < priority ? -1 : 1;
+	if (task_n_rdeps(t) != n_rdeps)
+		return task_n_rdeps(t) > n_rdeps ? -1 : 1;
+	return t->id < id ? -1 : t->id > id;
+}
+
+/* < 0 when a goes first. */
 int task_cmp(const struct task *a, const struct task *b)
 {
-	if (a->priority != b->priority)
-		return a->priority < b->priority ? -1 : 1;
-	if (task_n_rdeps(a) != task_n_rdeps(b))
-		return task_n_rdeps(a) > task_n_rdeps(b) ? -1 : 1;
-	return a->id < b->id ? -1 : a->id > b->id;
+	return task_key_cmp(a, b->priority, task_n_rdeps(b), b->id);
 }
 
 /* < 0 when the tasks of q go before those of key (priority, n_rdeps). */

@@ -351,16 +351,6 @@ static void worst_down(struct task **h, size_t n, size_t i)
 	}
 }
 
-/* < 0 when t goes before the place a cursor names (see tasks_unblocked()). */
-static int cursor_cmp(const struct task *t, const struct unblocked_cursor *c)
-{
-	if (t->priority != c->priority)
-		return t->priority < c->priority ? -1 : 1;
-	if (task_n_rdeps(t) != c->n_rdeps)
-		return task_n_rdeps(t) > c->n_rdeps ? -1 : 1;
-	return t->id < c->id ? -1 : t->id > c->id;
-}
-
 /* A page of them: those after *after (if given), at most limit; *ret_next
  * says where the next page starts when there is one (the place of this
  * page's last task, as a key: the task may have run by then). */
@@ -373,7 +363,7 @@ json_object *tasks_unblocked(struct project *p, size_t limit, const struct unblo
 	json_object *a = json_object_new_array();
 
 	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id)) {
-		if (!t->project->autonomous || t->held || (after && cursor_cmp(t, after) <= 0))
+		if (!t->project->autonomous || t->held || (after && task_key_cmp(t, after->priority, after->n_rdeps, after->id) <= 0))
 			continue;
 		if (n < keep) {
 			best[n++] = t;

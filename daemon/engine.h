@@ -169,6 +169,7 @@ void arm_backoff(struct task *t);
 json_object *task_succeeded(struct task *t, const char *sandbox_id);
 void task_failed(struct task *t, const char *message);
 /* engine-queue.c */
+int task_key_cmp(const struct task *t, enum priority priority, uint32_t n_rdeps, uint32_t id);
 int task_cmp(const struct task *a, const struct task *b);
 void queue_sync(struct task *t);
 void queue_remove(struct task *t);
