@@ -477,6 +477,31 @@ static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
 	free(want);
 }
 
+/* Tokens are cut from a pool of random bytes refilled a page at a time:
+ * across several refills each is whole (64 hex digits) and none repeats,
+ * and a request past what a token can be is refused. */
+static int by_string(const void *a, const void *b)
+{
+	return strcmp((const char *) a, (const char *) b);
+}
+
+static void tokens_from_the_random_pool_are_whole_and_never_repeat(void **state)
+{
+	enum { N = 1000 };      /* 32 bytes each: about eight refills of 4 KiB */
+	char (*tok)[65] = calloc(N, sizeof(*tok)), big[200];
+
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(random_hex(tok[i], 32), 0);
+		assert_int_equal(strlen(tok[i]), 64);
+		assert_int_equal(strspn(tok[i], "0123456789abcdef"), 64);
+	}
+	qsort(tok, N, sizeof(*tok), by_string);
+	for (int i = 1; i < N; i++)
+		assert_string_not_equal(tok[i - 1], tok[i]);
+	assert_int_equal(random_hex(big, 65), -EINVAL);
+	free(tok);
+}
+
 /* Tasks sit in pages by id: a page goes with its last task, and a row
  * whose id a task cannot have (past 32 bits, or taken twice) is refused as
  * malformed, not put at another's place. */
@@ -621,6 +646,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(what_a_task_holds_aside_is_its_own_and_goes_with_it, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_unblocked_are_the_head_of_the_dispatch_order, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_page_goes_with_its_last_task_and_an_id_past_32_bits_is_refused, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test(tokens_from_the_random_pool_are_whole_and_never_repeat),
 	};
 
 	return cmocka_run_group_tests_name("engine", tests, NULL, NULL);
