@@ -110,14 +110,16 @@ struct task_ext *task_ext(struct task *t)
 
 void task_ext_free(struct task *t)
 {
-	struct aside *a = aside_of(t);
-	struct task_ext *x = a ? TAKE_PTR(a->ext) : NULL;
+	struct aside *a;
+	struct task_ext *x;
 
+	backoff_stop(t);
+	a = aside_of(t);
+	x = a ? TAKE_PTR(a->ext) : NULL;
 	if (!x)
 		return;
 	t->has_ext = false;
 	aside_trim(t);
-	sd_event_source_unref(x->backoff);
 	sd_event_source_unref(x->approval_timer);
 	free(x->pools);
 	free(x->executor);

@@ -159,19 +159,28 @@ struct task *queue_first(const struct project *p)
 	return p->n_queues > 0 ? task_at(p->queues[0].first) : NULL;
 }
 
+/* p's first queued task after the key (priority, n_rdeps, id), which need
+ * not be a queued task's; NULL if none. */
+struct task *queue_after(const struct project *p, enum priority priority, uint32_t n_rdeps, uint32_t id)
+{
+	bool found;
+	size_t i = queue_find(p, priority, n_rdeps, &found);
+
+	if (found) {
+		int64_t next = idset_next(&p->queues[i].ids, id);
+
+		if (next > 0)
+			return task_at(next);
+		i++;
+	}
+	return i < p->n_queues ? task_at(p->queues[i].first) : NULL;
+}
+
 /* The queued task after t in its project's order; NULL if none. */
 struct task *queue_next(const struct task *t)
 {
-	const struct project *p = t->project;
-	bool found;
-	size_t i = queue_find(p, t->priority, task_n_rdeps(t), &found);
-	int64_t id;
-
-	assert(found);
-	id = idset_next(&p->queues[i].ids, t->id);
-	if (id > 0)
-		return task_at(id);
-	return i + 1 < p->n_queues ? task_at(p->queues[i + 1].first) : NULL;
+	assert(t->queued);
+	return queue_after(t->project, t->priority, task_n_rdeps(t), t->id);
 }
 
 void queues_free(struct project *p)

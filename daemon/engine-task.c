@@ -317,10 +317,11 @@ static int task_pcmp(const void *a, const void *b)
 	return task_cmp(*(struct task *const *) a, *(struct task *const *) b);
 }
 
-/* The best `limit` ready tasks of autonomous projects, in dispatch order:
- * one pass over the ready tasks keeping the best so far in a heap whose
- * root is the worst of them, so that a million ready tasks cost a pass and
- * `limit` places, not a sort of them all. */
+/* The best `limit` ready tasks of autonomous projects, in dispatch order.
+ * Such a task is queued (a queue walks in that order) or waits out a
+ * backoff (in_backoff, a few): the first `limit` of each project's queues
+ * and the tasks in a backoff are kept in a heap whose root is the worst of
+ * them, so that a page costs its size, not a pass over the ready tasks. */
 static void worst_up(struct task **h, size_t i)
 {
 	while (i > 0 && task_cmp(h[i], h[(i - 1) / 2]) > 0) {
@@ -351,6 +352,24 @@ static void worst_down(struct task **h, size_t n, size_t i)
 	}
 }
 
+/* t, one of the candidates: kept if it is among the best `keep` so far. */
+static void consider(struct task **best, size_t *n, size_t keep, struct task *t)
+{
+	if (*n < keep) {
+		best[(*n)++] = t;
+		worst_up(best, *n - 1);
+	} else if (task_cmp(t, best[0]) < 0) {
+		best[0] = t;
+		worst_down(best, *n, 0);
+	}
+}
+
+static bool listed(const struct task *t, const struct project *p, const struct unblocked_cursor *after)
+{
+	return t->status == ST_READY && !t->held && t->project->autonomous && (!p || t->project == p) &&
+	       (!after || task_key_cmp(t, after->priority, after->n_rdeps, after->id) > 0);
+}
+
 /* A page of them: those after *after (if given), at most limit; *ret_next
  * says where the next page starts when there is one (the place of this
  * page's last task, as a key: the task may have run by then). */
@@ -362,16 +381,25 @@ json_object *tasks_unblocked(struct project *p, size_t limit, const struct unblo
 	size_t n = 0;
 	json_object *a = json_object_new_array();
 
-	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id)) {
-		if (!t->project->autonomous || t->held || (after && task_key_cmp(t, after->priority, after->n_rdeps, after->id) <= 0))
+	for (size_t i = 0; i < n_projects; i++) {
+		struct project *q = projects[i];
+		size_t taken = 0;
+
+		if (!q || (p && q != p) || !q->autonomous)
 			continue;
-		if (n < keep) {
-			best[n++] = t;
-			worst_up(best, n - 1);
-		} else if (task_cmp(t, best[0]) < 0) {
-			best[0] = t;
-			worst_down(best, n, 0);
-		}
+		/* queued: in order, so the first `keep` ready ones will do */
+		for (struct task *t = after ? queue_after(q, after->priority, after->n_rdeps, after->id) : queue_first(q);
+		     t && taken < keep; t = queue_next(t))
+			if (listed(t, p, after)) {
+				consider(best, &n, keep, t);
+				taken++;
+			}
+	}
+	for (int64_t id = 0; (id = idset_next(&in_backoff, id)) > 0;) {
+		struct task *t = task_at(id);
+
+		if (t && listed(t, p, after))
+			consider(best, &n, keep, t);
 	}
 	if (n > 1)
 		qsort(best, n, sizeof(*best), task_pcmp);

@@ -28,6 +28,7 @@
 struct project **projects;
 size_t n_projects;
 struct idset members[_ST_MAX];
+struct idset in_backoff;
 
 int64_t next_project_id = 1, next_task_id = 1;
 unsigned active_total;
@@ -276,13 +277,20 @@ void set_str(char **p, const char *s)
 	*p = n;
 }
 
+/* Its backoff timer goes, if it has one. */
+void backoff_stop(struct task *t)
+{
+	if (!ext_of(t)->backoff)
+		return;
+	task_ext(t)->backoff = sd_event_source_unref(task_ext(t)->backoff);
+	idset_del(&in_backoff, t->id);
+}
+
 static int on_backoff(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct task *t = userdata;
 
-	struct task_ext *x = task_ext(t);       /* its timer's: it has one */
-
-	x->backoff = sd_event_source_unref(x->backoff);
+	backoff_stop(t);
 	queue_sync(t);
 	return 0;
 }
@@ -292,14 +300,15 @@ void arm_backoff(struct task *t)
 	int64_t delay = ext_of(t)->not_before - now_usec();
 	struct task_ext *x;
 
-	if (ext_of(t)->backoff)
-		task_ext(t)->backoff = sd_event_source_unref(task_ext(t)->backoff);
+	backoff_stop(t);
 	if (delay <= 0)
 		return;
 	x = task_ext(t);
 	if (sd_event_add_time_relative(D.event, &x->backoff, CLOCK_MONOTONIC, (uint64_t) delay,
 				       10 * USEC_PER_MSEC, on_backoff, t) < 0)
 		x->backoff = NULL;
+	else
+		idset_add(&in_backoff, t->id);
 }
 
 /* The task's work succeeded (exit 0 or a report).  Returns the ids of the

@@ -38,6 +38,7 @@ static inline struct task *task_at(int64_t id)
 	return t->project ? t : NULL;
 }
 extern struct idset members[_ST_MAX];  /* every task's id, by status */
+extern struct idset in_backoff;        /* the tasks whose backoff timer is armed */
 
 const char *status_to_string(enum status s);
 enum status status_from_string(const char *s);
@@ -166,6 +167,7 @@ int64_t parse_id(const char *s, char prefix);
 struct executor *task_executor(const struct task *t);
 void count_active(struct task *t, int delta);
 void arm_backoff(struct task *t);
+void backoff_stop(struct task *t);
 json_object *task_succeeded(struct task *t, const char *sandbox_id);
 void task_failed(struct task *t, const char *message);
 /* engine-queue.c */
@@ -176,6 +178,7 @@ void queue_remove(struct task *t);
 void queue_rekey(struct task *t, enum priority priority, uint32_t n_rdeps);    /* the key it had */
 struct task *queue_first(const struct project *p);
 struct task *queue_next(const struct task *t);
+struct task *queue_after(const struct project *p, enum priority priority, uint32_t n_rdeps, uint32_t id);
 void queues_free(struct project *p);
 /* engine-mem.c */
 struct task *task_alloc(uint32_t id);   /* zeroed but its id, at its place */

@@ -144,6 +144,8 @@ static void check(void)
 		CHECK(p->active == active);
 		check_queues(p, queued);
 	}
+	size_t in_a_backoff = 0;
+
 	for (size_t i = 0; i < n_tasks; i++) {
 		struct task *t = task_at(i);
 		unsigned unmet = 0;
@@ -189,9 +191,15 @@ static void check(void)
 		if (t->status == ST_SKIPPED)
 			CHECK(task_verdict(t) == ST_SKIPPED || (!ext_of(t)->trigger && task_verdict(t) == ST_UPSTREAM_FAILED));
 		CHECK(t->queued == should_be_queued(t));
+		/* what task.unblocked lists is queued or waits out a backoff */
+		CHECK((idset_next(&in_backoff, t->id - 1) == t->id) == (ext_of(t)->backoff != NULL));
+		in_a_backoff += ext_of(t)->backoff != NULL;
+		CHECK(!(t->status == ST_READY && !t->held && t->project->autonomous) || t->queued ||
+		      ext_of(t)->backoff);
 		if (!colour[t->id])
 			CHECK(!cycle_from(t, colour));
 	}
+	CHECK(in_backoff.count == in_a_backoff);      /* none of a task gone */
 	free(colour);
 	for (struct pool *pl = pools; pl; pl = pl->next) {
 		unsigned used = 0;

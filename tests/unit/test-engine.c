@@ -424,8 +424,19 @@ static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
 	json_object_put(list);
 	for (int i = 0; i < 40; i++)            /* some held: not listed */
 		made[random() % 600]->held = true;
-	free(made);
 	flush();                                /* one runs: the rest wait, ready */
+	for (int i = 0; i < 30; i++) {          /* some wait out a backoff: listed, not queued */
+		struct task *t = made[random() % 600];
+
+		if (t->status != ST_READY)
+			continue;
+		task_ext(t)->not_before = now_usec() + 3600 * USEC_PER_SEC;
+		arm_backoff(t);
+		queue_sync(t);
+		assert_false(t->queued);
+	}
+	assert_true(in_backoff.count >= 20);
+	free(made);
 	for (struct task *t = task_next_in(p, ST_READY, 0); t; t = task_next_in(p, ST_READY, t->id))
 		if (!t->held)
 			want[n++] = t;
@@ -474,7 +485,11 @@ static void the_unblocked_are_the_head_of_the_dispatch_order(void **state)
 		}
 		assert_int_equal(seen, n);
 	}
+	/* a task freed takes its backoff with it */
 	free(want);
+	engine_free();
+	assert_int_equal(in_backoff.count, 0);
+	assert_int_equal(engine_load(), 0);
 }
 
 /* Tokens are cut from a pool of random bytes refilled a page at a time:
