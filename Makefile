@@ -51,6 +51,7 @@ DAEMON_SRCS = \
 	daemon/cmd-task-approve.c \
 	daemon/cmd-pool.c \
 	daemon/engine.c \
+	daemon/event-record.c \
 	daemon/engine-project.c \
 	daemon/engine-task.c \
 	daemon/engine-add.c \

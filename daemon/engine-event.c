@@ -1,13 +1,15 @@
 /*
  * engine-event.c - the events the engine records: event_emit() for those
- * built as json-c values (rare ones), and payload_open()/payload_emit()
- * for those a task makes by the thousand, written straight into text.
- * They go into the turn's transaction, and out to followers once it is
- * committed.
+ * built as json-c values (rare ones), payload_open()/payload_emit() for
+ * those written straight into text (a task's creation), and event_*() for
+ * those a task makes by the thousand, kept as compact records whose JSON
+ * only a reader builds (event-record.c).  They go into the turn's
+ * transaction, and out to followers once it is committed.
  */
 #include <stdio.h>
 
 #include "dagd.h"
+#include "event-record.h"
 #include "jw.h"
 
 void event_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id,
@@ -70,4 +72,33 @@ void task_event(const struct task *t, const char *type, json_object *payload)
 	char id[24];
 
 	event_emit(type, "task", task_id_string(t->id, id), t->project->id, payload);
+}
+
+/* --- the compact ones ------------------------------------------------------ */
+
+static struct evrec rec;        /* kept from one to the next */
+
+void event_status_changed(const struct task *t, enum status old, int64_t now)
+{
+	evrec_status(&rec, now, t->id, t->attempt, status_to_string(old), status_to_string(t->status));
+	(void) store_event_record(t->project->id, &rec);
+}
+
+void event_spawned(const struct task *t, const struct sandbox *sb)
+{
+	evrec_spawned(&rec, now_usec(), t->id, sb->attempt, sb->id, task_def(t)->sandbox_executor);
+	(void) store_event_record(t->project->id, &rec);
+}
+
+/* t: the sandbox's task, or NULL if it has none any more */
+void event_exited(const struct task *t, const struct sandbox *sb, int code, int signal, const char *reason)
+{
+	evrec_exited(&rec, now_usec(), sb->id, code, signal, reason);
+	(void) store_event_record(t ? t->project->id : 0, &rec);
+}
+
+void event_completed(const struct task *t)
+{
+	evrec_completed(&rec, now_usec(), t->id, t->attempt, task_def(t)->result);
+	(void) store_event_record(t->project->id, &rec);
 }

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "dagd.h"
-#include "jw.h"
 
 struct task *sandbox_task(const struct sandbox *sb)
 {
@@ -37,8 +36,6 @@ int on_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 void sandbox_started(struct sandbox *sb, const char *handle)
 {
 	struct task *t = sandbox_task(sb);
-	struct jw *w;
-	char id[24];
 
 	if (sb->started || sb->exited)
 		return;
@@ -54,19 +51,7 @@ void sandbox_started(struct sandbox *sb, const char *handle)
 		set_status(t, ST_RUNNING);
 	else
 		task_save(t);
-	w = payload_open(NULL);
-	jw_key(w, "sandbox_id");
-	jw_str(w, sb->id);
-	jw_key(w, "task_id");
-	jw_str(w, task_id_string(t->id, id));
-	snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
-	jw_key(w, "project_id");
-	jw_str(w, id);
-	jw_key(w, "executor");
-	jw_str(w, task_def(t)->sandbox_executor);
-	jw_key(w, "attempt");
-	jw_int(w, (int) sb->attempt);
-	payload_emit("SANDBOX_SPAWNED", "sandbox", sb->id, t->project->id);
+	event_spawned(t, sb);
 }
 
 void sandbox_output(struct sandbox *sb, const void *data, size_t size)
@@ -120,36 +105,10 @@ struct exit_info {
 static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 {
 	struct task *t = sandbox_task(sb);
-	struct jw *w;
-	char *msg, id[24], *dot;
+	char *msg;
 
-	w = payload_open(NULL);
-	jw_key(w, "sandbox_id");
-	jw_str(w, sb->id);
-	jw_key(w, "exit_code");
-	if (e->code >= 0)
-		jw_int(w, e->code);
-	else
-		jw_raw(w, NULL);
-	jw_key(w, "signal");
-	if (e->signal)
-		jw_int(w, e->signal);
-	else
-		jw_raw(w, NULL);
-	jw_key(w, "reason");
-	jw_str(w, sb->timed_out ? "timeout" : sb->cancelled ? "cancelled" : e->reason ? e->reason :
-	       e->code == 0 ? "exited" : "failed");
-	snprintf(id, sizeof(id), "%s", sb->id);
-	if ((dot = strchr(id, '.')))
-		*dot = 0;
-	jw_key(w, "task_id");
-	jw_str(w, id);
-	if (t) {
-		snprintf(id, sizeof(id), "p-%lld", (long long) t->project->id);
-		jw_key(w, "project_id");
-		jw_str(w, id);
-	}
-	payload_emit("SANDBOX_EXITED", "sandbox", sb->id, t ? t->project->id : 0);
+	event_exited(t, sb, e->code, e->signal, sb->timed_out ? "timeout" : sb->cancelled ? "cancelled" :
+		     e->reason ? e->reason : e->code == 0 ? "exited" : "failed");
 	if (!t)
 		return;
 	task_sb_set(t, NULL);

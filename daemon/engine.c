@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #include "dagd.h"
-#include "jw.h"
 
 struct project **projects;
 size_t n_projects;
@@ -217,7 +216,6 @@ struct task *task_next_in(const struct project *p, enum status s, int64_t after)
 void set_status(struct task *t, enum status s)
 {
 	enum status old = t->status;
-	struct jw *w;
 	int64_t now;
 
 	if (s == ST_READY && t->approval)
@@ -240,15 +238,7 @@ void set_status(struct task *t, enum status s)
 	if (status_is_finished(s))
 		task_set_time(t, AT_FINISHED, now);
 	task_save(t);
-
-	w = payload_open(t);
-	jw_key(w, "old_status");
-	jw_str(w, status_to_string(old));
-	jw_key(w, "new_status");
-	jw_str(w, status_to_string(s));
-	jw_key(w, "attempt");
-	jw_int(w, (int) t->attempt);
-	task_payload_emit(t, "TASK_STATUS_CHANGED");
+	event_status_changed(t, old, now);
 	if (t->approval)
 		attempts_status_changed(t, old);
 }
@@ -318,19 +308,13 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 	struct task **unblocked = NULL;
 	size_t n = 0;
 	json_object *ids, *o;
-	struct jw *w;
 
 	if (ext_of(t)->validation_command && t->status != ST_VALIDATING && !ext_of(t)->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
 		return json_object_new_array();
 	}
 	set_status(t, ST_COMPLETED);
-	w = payload_open(t);
-	jw_key(w, "attempt");
-	jw_int(w, (int) t->attempt);
-	jw_key(w, "result");
-	jw_raw(w, task_def(t)->result);
-	task_payload_emit(t, "TASK_COMPLETED");
+	event_completed(t);
 
 	for (size_t i = 0; i < task_n_rdeps(t); i++) {
 		struct task *d = task_rdeps(t)[i];

@@ -146,6 +146,11 @@ struct jw;
 struct jw *payload_open(const struct task *t);  /* a payload written as text: "{task_id, project_id" */
 void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id);
 void task_payload_emit(const struct task *t, const char *type);
+/* the events a task makes by the thousand, as compact records (event-record.c) */
+void event_status_changed(const struct task *t, enum status old, int64_t now);
+void event_spawned(const struct task *t, const struct sandbox *sb);
+void event_exited(const struct task *t, const struct sandbox *sb, int code, int signal, const char *reason);
+void event_completed(const struct task *t);
 json_object *ids_to_json(struct task **list, size_t n);
 void clear_str(char **p);
 void set_str(char **p, const char *s);

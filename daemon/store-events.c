@@ -9,8 +9,10 @@
  * event_chunks (schema/012_event_chunks.sql) when the project changes, when
  * the chunk is full, and before the commit (store_events_flush()).  A
  * turn's seven events a task cost a row for hundreds of them, not one
- * each.  A rollback drops the chunk with its batch; a read asks for
- * committed events only, which are never held.
+ * each.  A record is text (store_event_append()), or compact for the
+ * events a task makes by the thousand (store_event_record(), whose JSON
+ * event-record.c builds for a reader).  A rollback drops the chunk with its
+ * batch; a read asks for committed events only, which are never held.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "dagd.h"
+#include "event-record.h"
 #include "store-private.h"
 
 #define CHUNK_EVENTS 512        /* at most, a chunk */
@@ -137,22 +140,42 @@ static void put_number(uint64_t v)
 	put(b + i, sizeof(b) - i);
 }
 
-int store_event_append(const char *type, const char *entity, const char *entity_id,
-		       int64_t project_id, const char *payload, int64_t *ret_seq)
+/* Room for the next event of project_id (0: none) in the chunk. */
+static int event_begin(int64_t project_id)
 {
-	size_t lp;
-	int r;
+	int r = store_begin();
 
-	r = store_begin();
 	if (r < 0)
 		return r;
-	project_id = project_id > 0 ? project_id : 0;
 	if (chunk.n > 0 && chunk.project_id != project_id)
 		(void) store_events_flush();    /* a failure fails the commit */
 	if (chunk.n == 0) {
 		chunk.first_seq = last_seq + 1;
 		chunk.project_id = project_id;
 	}
+	return 0;
+}
+
+static void event_end(int64_t *ret_seq)
+{
+	chunk.n++;
+	last_seq++;
+	if (chunk.n == CHUNK_EVENTS || chunk.len >= CHUNK_BYTES)
+		(void) store_events_flush();
+	if (ret_seq)
+		*ret_seq = last_seq;
+}
+
+int store_event_append(const char *type, const char *entity, const char *entity_id,
+		       int64_t project_id, const char *payload, int64_t *ret_seq)
+{
+	size_t lp;
+	int r;
+
+	project_id = project_id > 0 ? project_id : 0;
+	r = event_begin(project_id);
+	if (r < 0)
+		return r;
 	payload = payload ? payload : "{}";
 	lp = strlen(payload);
 	put_field(type);
@@ -161,12 +184,21 @@ int store_event_append(const char *type, const char *entity, const char *entity_
 	put_number((uint64_t) now_usec());
 	put_number(lp);
 	put(payload, lp);
-	chunk.n++;
-	last_seq++;
-	if (chunk.n == CHUNK_EVENTS || chunk.len >= CHUNK_BYTES)
-		(void) store_events_flush();
-	if (ret_seq)
-		*ret_seq = last_seq;
+	event_end(ret_seq);
+	return 0;
+}
+
+/* An event of project_id as a compact record (event-record.c). */
+int store_event_record(int64_t project_id, const struct evrec *rec)
+{
+	int r;
+
+	project_id = project_id > 0 ? project_id : 0;
+	r = event_begin(project_id);
+	if (r < 0)
+		return r;
+	put(rec->buf, rec->len);
+	event_end(NULL);
 	return 0;
 }
 
@@ -174,13 +206,6 @@ int64_t store_last_seq(void)
 {
 	return last_seq;
 }
-
-/* One event of a chunk, as its record has it. */
-struct record {
-	const char *type, *entity, *entity_id, *payload;
-	size_t type_len, entity_len, entity_id_len, payload_len;
-	int64_t time;
-};
 
 /* The text up to the next TAB of [*p, end), and *p past it; NULL if none. */
 static const char *field(const char **p, const char *end, size_t *ret_len)
@@ -211,11 +236,14 @@ static bool number(const char **p, const char *end, uint64_t *ret)
 	return true;
 }
 
-/* The record at *p, and *p past it; false if it is damaged. */
-static bool record_next(const char **p, const char *end, struct record *e)
+/* The record at *p (of a chunk of project_id), and *p past it; false if
+ * it is damaged. */
+static bool record_next(const char **p, const char *end, int64_t project_id, struct event_view *e)
 {
 	uint64_t time, len;
 
+	if (*p < end && evrec_is_compact(**p))
+		return evrec_decode(p, end, project_id, e);
 	if (!(e->type = field(p, end, &e->type_len)) ||
 	    !(e->entity = field(p, end, &e->entity_len)) ||
 	    !(e->entity_id = field(p, end, &e->entity_id_len)) ||
@@ -228,7 +256,7 @@ static bool record_next(const char **p, const char *end, struct record *e)
 	return true;
 }
 
-static bool type_wanted(json_object *types, const struct record *e)
+static bool type_wanted(json_object *types, const struct event_view *e)
 {
 	size_t n;
 
@@ -245,7 +273,7 @@ static bool type_wanted(json_object *types, const struct record *e)
 	return false;
 }
 
-static int event_line(int64_t seq, int64_t project_id, const struct record *e, event_cb cb, void *userdata)
+static int event_line(int64_t seq, int64_t project_id, const struct event_view *e, event_cb cb, void *userdata)
 {
 	char ts[32], pid[24];
 	char *line;
@@ -298,11 +326,11 @@ int store_events_read(int64_t after, int64_t upto, int64_t project_id, json_obje
 			int64_t pid = sqlite3_column_int64(st, 2);
 			const char *p = sqlite3_column_blob(st, 3);
 			const char *end = p + sqlite3_column_bytes(st, 3);
-			struct record e;
+			struct event_view e;
 
 			more = true;
 			for (; r >= 0 && sent < max && seq <= chunk_last && seq <= upto; seq++) {
-				if (!p || !record_next(&p, end, &e)) {
+				if (!p || !record_next(&p, end, pid, &e)) {
 					r = errorf(-EIO, "database: event %lld is damaged", (long long) seq);
 					break;
 				}

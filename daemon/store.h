@@ -32,6 +32,8 @@ int store_dep_insert(int64_t task, int64_t on);
 int store_dep_delete(int64_t task, int64_t on);
 int store_event_append(const char *type, const char *entity, const char *entity_id,
 		       int64_t project_id, const char *payload, int64_t *ret_seq);
+struct evrec;
+int store_event_record(int64_t project_id, const struct evrec *rec);
 int64_t store_last_seq(void);
 int64_t store_next_id(const char *table);
 int store_attempts_save(const struct task *t);  /* store-attempts.c */

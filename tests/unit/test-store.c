@@ -1,6 +1,7 @@
 /*
  * test-store.c - the SQLite store: migrations, the refusal of a newer
- * schema, the pragmas, group commit, and reading the event log.
+ * schema, the pragmas, group commit, and reading the event log, its
+ * compact records too.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "event-record.h"
 #include "store-private.h"
 
 /* The database as dagd has it: through the store's own connection while it
@@ -274,6 +276,101 @@ static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **st
 	json_object_put(types);
 }
 
+struct kept {
+	char *lines[8];
+	size_t n;
+};
+
+static int keep(int64_t seq, const char *line, void *userdata)
+{
+	struct kept *k = userdata;
+
+	assert_true(k->n < ELEMENTSOF(k->lines));
+	k->lines[k->n++] = strdup(line);
+	return 0;
+}
+
+/* The events a task makes by the thousand are kept as compact records
+ * (event-record.c), between text ones, and read back as the JSON they
+ * stand for, field for field: nulls, a project-less exit, a validator's
+ * sandbox, a result longer than a one-byte length.  A damaged record is
+ * refused, not read as something else. */
+static void compact_event_records_read_back_as_their_json(void **state)
+{
+	struct project *p = mkproject("compact", false, 5);
+	struct evrec r = { 0 };
+	struct kept k = { 0 };
+	char big[400], want[1024], *line;
+	int64_t first, last;
+	sqlite3 *db;
+
+	flush();
+	first = store_last_seq() + 1;
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "{\"k\":\"", 6);
+	memcpy(big + sizeof(big) - 3, "\"}", 3);
+	evrec_status(&r, 1000001, 7, 2, "ready", "spawning");
+	assert_int_equal(store_event_record(p->id, &r), 0);
+	evrec_spawned(&r, 1000002, 7, 2, "t-7.2", "local");
+	assert_int_equal(store_event_record(p->id, &r), 0);
+	assert_int_equal(store_event_append("TASK_PAUSED", "task", "t-7", p->id, "{\"task_id\":\"t-7\"}", NULL), 0);
+	evrec_exited(&r, 1000003, "t-7.2.v", -1, 9, "timeout");
+	assert_int_equal(store_event_record(0, &r), 0);
+	evrec_exited(&r, 1000004, "t-7.2", 3, 0, "failed");
+	assert_int_equal(store_event_record(p->id, &r), 0);
+	evrec_completed(&r, 1000005, 7, 2, big);
+	assert_int_equal(store_event_record(p->id, &r), 0);
+	evrec_completed(&r, 1000006, 8, 1, NULL);
+	assert_int_equal(store_event_record(p->id, &r), 0);
+	flush();
+	assert_int_equal(store_events_read(first - 1, store_last_seq(), 0, NULL, 64, keep, &k, &last), 7);
+
+#define EXPECT(i, type, entity, id, project, usec, payload) \
+	snprintf(want, sizeof(want), "{\"seq\":%lld,\"type\":\"%s\",\"entity\":\"%s\",\"entity_id\":\"%s\"," \
+		 "\"project_id\":%s,\"time\":\"1970-01-01T00:00:01.00000%dZ\",\"payload\":%s}", \
+		 (long long) first + (i), type, entity, id, project, usec, payload); \
+	assert_string_equal(k.lines[i], want)
+
+	char pid[16], quoted[24], payload[600];
+
+	snprintf(pid, sizeof(pid), "p-%lld", (long long) p->id);
+	snprintf(quoted, sizeof(quoted), "\"%s\"", pid);
+	snprintf(payload, sizeof(payload), "{\"task_id\":\"t-7\",\"project_id\":\"%s\",\"old_status\":\"ready\","
+		 "\"new_status\":\"spawning\",\"attempt\":2}", pid);
+	EXPECT(0, "TASK_STATUS_CHANGED", "task", "t-7", quoted, 1, payload);
+	snprintf(payload, sizeof(payload), "{\"sandbox_id\":\"t-7.2\",\"task_id\":\"t-7\",\"project_id\":\"%s\","
+		 "\"executor\":\"local\",\"attempt\":2}", pid);
+	EXPECT(1, "SANDBOX_SPAWNED", "sandbox", "t-7.2", quoted, 2, payload);
+	assert_non_null(strstr(k.lines[2], "\"type\":\"TASK_PAUSED\""));
+	assert_non_null(strstr(k.lines[2], "\"payload\":{\"task_id\":\"t-7\"}}"));
+	EXPECT(3, "SANDBOX_EXITED", "sandbox", "t-7.2.v", "null", 3,
+	       "{\"sandbox_id\":\"t-7.2.v\",\"exit_code\":null,\"signal\":9,\"reason\":\"timeout\",\"task_id\":\"t-7\"}");
+	snprintf(payload, sizeof(payload), "{\"sandbox_id\":\"t-7.2\",\"exit_code\":3,\"signal\":null,"
+		 "\"reason\":\"failed\",\"task_id\":\"t-7\",\"project_id\":\"%s\"}", pid);
+	EXPECT(4, "SANDBOX_EXITED", "sandbox", "t-7.2", quoted, 4, payload);
+	snprintf(payload, sizeof(payload), "{\"task_id\":\"t-7\",\"project_id\":\"%s\",\"attempt\":2,\"result\":%s}",
+		 pid, big);
+	EXPECT(5, "TASK_COMPLETED", "task", "t-7", quoted, 5, payload);
+	snprintf(payload, sizeof(payload), "{\"task_id\":\"t-8\",\"project_id\":\"%s\",\"attempt\":1,\"result\":null}", pid);
+	EXPECT(6, "TASK_COMPLETED", "task", "t-8", quoted, 6, payload);
+#undef EXPECT
+	for (size_t i = 0; i < k.n; i++)
+		free(k.lines[i]);
+	k.n = 0;
+
+	/* a record cut short (its kind and time, no task id) is damaged */
+	db = peek();
+	line = sqlite3_mprintf("INSERT INTO event_chunks (last_seq, first_seq, project_id, events) "
+			       "VALUES (%lld, %lld, NULL, X'01C0843D')", (long long) last + 1, (long long) last + 1);
+	assert_int_equal(sqlite3_exec(db, line, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_free(line);
+	unpeek(db);
+	assert_int_equal(store_events_read(last, last + 1, 0, NULL, 64, keep, &k, &last), -EIO);
+	assert_int_equal(k.n, 0);
+	assert_non_null(strstr(last_error(), "damaged"));
+	free(r.buf);
+}
+
 static int count_in_order(int64_t seq, const char *line, void *userdata)
 {
 	int64_t *next = userdata;
@@ -340,6 +437,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_database_of_schema_10_keeps_its_tasks_ids_and_events, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(events_of_many_chunks_read_in_pages_each_once, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(compact_event_records_read_back_as_their_json, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
