@@ -16,7 +16,7 @@ BROKEN_PLUGINS = notso nosym badabi smallsize initfail
 # a version-1 plugin that runs nothing (the scheduler alone, and the ABI's
 # backward compatibility); one whose sandboxes run until reported (the
 # benchmark of task.complete)
-TEST_PLUGINS_OK = noop linger
+TEST_PLUGINS_OK = noop noop-v1 linger
 
 UNIT_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
 BROKEN_PLUGIN_SOS = $(patsubst %,$(BUILD)/tests/plugins/%.so,$(BROKEN_PLUGINS) $(TEST_PLUGINS_OK))
@@ -31,6 +31,11 @@ $(UNIT_TEST_BINS): $(BUILD)/tests/test-%: tests/unit/test-%.c tests/unit/local-h
 $(BUILD)/tests/plugins/notso.so: tests/tests.mk
 	@mkdir -p $(dir $@)
 	printf 'This is a text file, not a shared object.\n' > $@
+
+# noop.c once more, as a version-1 plugin
+$(BUILD)/tests/plugins/noop-v1.so: tests/plugins/noop.c plugins/executor.h Makefile tests/tests.mk
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DNOOP_V1 -fPIC -shared $(LDFLAGS) -o $@ $<
 
 $(BUILD)/tests/plugins/%.so: tests/plugins/%.c plugins/executor.h Makefile tests/tests.mk
 	@mkdir -p $(dir $@)

@@ -133,7 +133,7 @@ def a_version_1_plugin_still_loads_and_runs_tasks():
         skip("DAGD_TEST_BROKEN_DIR is not set")
     w = workdir()
     copy_local(w)
-    shutil.copy(os.path.join(BROKEN_DIR, "noop.so"), w)
+    shutil.copy(os.path.join(BROKEN_DIR, "noop-v1.so"), os.path.join(w, "noop.so"))
     d = Daemon(plugin_dir=w).start()
     execs = by_file(d.call("executor.list")["executors"])
     expect_eq((execs["noop.so"]["name"], execs["noop.so"]["error"]), ("noop", None), "the version-1 plugin")

@@ -1,9 +1,10 @@
 /*
  * noop.c - an executor that runs nothing: each sandbox starts at once and
- * exits 0 from a defer source.  It measures the scheduler alone, and it is
- * built as a version-1 plugin (its struct ends with adopt()), so that the
- * tests prove that a version-2 host still loads and drives one.  Built from
- * the public header only, like any out-of-tree plugin.
+ * exits 0 from a defer source.  Built from the public header only, like any
+ * out-of-tree plugin, twice: noop.so, of this header's version, measures the
+ * scheduler alone (tests/bench/engine); noop-v1.so (NOOP_V1) is a version-1
+ * plugin (its struct ends with adopt()), so that the tests prove that
+ * today's host still loads and drives one.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -65,6 +66,7 @@ static int noop_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 	return noop_spawn(state, sb, spec, ret_data, ret_error);
 }
 
+#ifdef NOOP_V1
 /* what a plugin built against the version-1 header exported */
 struct dagd_executor_v1 {
 	uint32_t abi_version, size;
@@ -88,3 +90,16 @@ DAGD_EXECUTOR_EXPORT const struct dagd_executor_v1 dagd_executor = {
 	.cancel = noop_cancel,
 	.adopt = noop_adopt,
 };
+#else
+DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
+	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
+	.size = sizeof(struct dagd_executor),
+	.name = "noop",
+	.description = "runs nothing: every sandbox exits 0 at once",
+	.init = noop_init,
+	.shutdown = noop_shutdown,
+	.spawn = noop_spawn,
+	.cancel = noop_cancel,
+	.adopt = noop_adopt,
+};
+#endif
