@@ -81,6 +81,7 @@ DAEMON_SRCS = \
 	daemon/store-attempts.c \
 	daemon/store-map.c \
 	daemon/store-events.c \
+	daemon/store-state.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \

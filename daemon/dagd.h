@@ -257,6 +257,7 @@ struct task {
 	bool aside : 1;                 /* it holds something aside (aside_of()) */
 	bool has_ext : 1;               /* among it an extension (ext_of()) */
 	bool queued : 1;                /* in its project's queue of its key (engine-queue.c) */
+	bool stated : 1;                /* it has its row of task_state (store-state.c) */
 };
 
 /* A task's edges: what it depends on, then what depends on it, in one

@@ -264,7 +264,8 @@ void engine_save(void)
 		for (int k = 0; k < _AT_MAX; k++)
 			if (a->def && (dirty[i].at.set & (1U << k)))
 				a->def->at[k] = dirty[i].at.at[k];
-		(void) store_task_save(t, &dirty[i].at);
+		if (store_task_save(t, &dirty[i].at) > 0)
+			t->stated = true;
 		aside_trim(t);
 	}
 	n_dirty = 0;

@@ -108,6 +108,7 @@ static int task_loaded(const struct task_row *r)
 		task_ext(t)->not_before = r->not_before;
 	t->held = r->held;
 	t->paused = r->paused && t->status == ST_RUNNING;
+	t->stated = r->stated;
 	if ((t->status == ST_READY || t->status == ST_WAITING) && r->reserved > t->attempt) {
 		t->attempt = r->reserved - 1;   /* reserved as attempt + 1: always so */
 		t->reserved = t->reserve_ready = true;

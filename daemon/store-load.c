@@ -11,6 +11,13 @@
 #include "dagd.h"
 #include "store-private.h"
 
+/* A task's row of tasks (t) with its row of task_state (s), if it has one
+ * (store-state.c); a column of its state is the latter's then, else the
+ * former's (NOT NULL in task_state), and its outcome is the latter's alone
+ * (null in tasks until then). */
+#define TASKS "tasks t LEFT JOIN task_state s ON s.task_id = t.id"
+#define STATE(c) "coalesce(s." c ", t." c ")"
+
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	return (const char *) sqlite3_column_text(st, i);
@@ -71,6 +78,7 @@ static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 		.held = sqlite3_column_int(st, 31),
 		.paused = sqlite3_column_int(st, 32),
 		.reserved = (unsigned) sqlite3_column_int(st, 41),
+		.stated = sqlite3_column_int(st, 42),
 	});
 
 	if (r >= 0 && (sqlite3_column_type(st, 33) != SQLITE_NULL || sqlite3_column_int(st, 34)))
@@ -107,13 +115,15 @@ int store_load(const struct store_loader *l)
 		return r;
 	/* a task's state; its definition stays in the database until asked
 	 * for (store_task_def_read()), its name too: the loader keeps its hash */
-	r = each_row("SELECT id, project_id, name, NULL, NULL, NULL, NULL, executor,"
+	r = each_row("SELECT t.id, project_id, name, NULL, NULL, NULL, NULL, executor,"
 		     " NULL, priority, timeout_usec, max_retries, backoff_usec,"
-		     " validation_command, status, released, attempt, tries, not_before,"
+		     " validation_command, " STATE("status") ", " STATE("released") ", " STATE("attempt") ","
+		     " " STATE("tries") ", " STATE("not_before") ","
 		     " NULL, NULL, NULL, NULL, NULL,"
 		     " NULL, NULL, NULL, NULL, NULL, NULL,"
-		     " NULL, held, paused, trigger_rule, is_finally, map_over, map_concurrency,"
-		     " expanded, map_count, map_parent, map_index, reserved FROM tasks ORDER BY id", task_row, l);
+		     " NULL, " STATE("held") ", " STATE("paused") ", trigger_rule, is_finally, map_over,"
+		     " map_concurrency, expanded, map_count, map_parent, map_index, " STATE("reserved") ","
+		     " s.task_id IS NOT NULL FROM " TASKS " ORDER BY t.id", task_row, l);
 	if (r < 0)
 		return r;
 	r = store_attempts_load(l);
@@ -129,9 +139,10 @@ static char *dup_text(sqlite3_stmt *st, int i)
 	return xstrdup((const char *) sqlite3_column_text(st, i));
 }
 
-/* what def_fill() reads after the item */
-#define DEF_TAIL "sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at," \
-	" finished_at, status_changed_at"
+/* what def_fill() reads, from the name on */
+#define DEF_COLUMNS "name, title, command, env, cwd, executor_options, s.result, s.error_message, s.token," \
+	" s.report, item, s.sandbox_id, s.sandbox_executor, s.sandbox_handle, created_at, " STATE("updated_at") \
+	", " STATE("started_at") ", " STATE("finished_at") ", " STATE("status_changed_at")
 
 static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 {
@@ -166,8 +177,7 @@ int store_task_def_read(int64_t id, struct task_def *d)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT name, title, command, env, cwd, executor_options,"
-					  " result, error_message, token, report, item, " DEF_TAIL " FROM tasks WHERE id=?", -1,
+	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT " DEF_COLUMNS " FROM " TASKS " WHERE t.id=?", -1,
 					  SQLITE_PREPARE_PERSISTENT, &def_st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	if ((rc = store_read_begin()) < 0)
@@ -194,9 +204,8 @@ int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT id, name, title, command, env, cwd, executor_options,"
-					   " result, error_message, token, report, item, " DEF_TAIL " FROM tasks"
-					   " WHERE id BETWEEN ? AND ? ORDER BY id", -1,
+	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT t.id, " DEF_COLUMNS " FROM " TASKS
+					   " WHERE t.id BETWEEN ? AND ? ORDER BY t.id", -1,
 					   SQLITE_PREPARE_PERSISTENT, &scan_st, NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	if ((rc = store_read_begin()) < 0)

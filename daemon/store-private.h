@@ -1,6 +1,6 @@
 /*
- * store-private.h - what store.c shares with store-load.c, store-attempts.c
- * store-map.c and store-events.c.
+ * store-private.h - what store.c shares with store-load.c, store-attempts.c,
+ * store-map.c, store-events.c and store-state.c.
  */
 #ifndef DAGD_STORE_PRIVATE_H
 #define DAGD_STORE_PRIVATE_H
@@ -15,5 +15,7 @@ int store_events_sync(void);    /* store-events.c */
 int store_events_flush(void);   /* what is held, written: before a commit */
 void store_events_close(void);
 int store_attempts_load(const struct store_loader *l);     /* store-attempts.c */
+int store_state_prepare(void);  /* store-state.c */
+void store_state_close(void);
 
 #endif

@@ -28,14 +28,13 @@ enum {
 	Q_PROJECT_DELETE,
 	Q_TASK_INSERT,
 	Q_TASK_INSERT_MANY,
-	Q_TASK_UPDATE,
-	Q_TASK_OUTCOME,
 	Q_TASK_DEFINE,
 	Q_TASK_DELETE,
 	Q_TASK_TRIGGER,
 	Q_DEP_INSERT,
 	Q_DEP_DELETE,
 	Q_WIPE_DEPS,
+	Q_WIPE_STATES,
 	Q_WIPE_TASKS,
 	Q_WIPE_PROJECTS,
 	Q_WIPE_EVENTS,
@@ -67,18 +66,6 @@ static const char *const sql[_Q_MAX] = {
 	[Q_PROJECT_DELETE] = "DELETE FROM projects WHERE id=?",
 	[Q_TASK_INSERT] = TASK_INSERT TASK_ROW,
 	[Q_TASK_INSERT_MANY] = TASK_INSERT TASK_ROW16 "," TASK_ROW16,
-	/* the times not given (NULL) stay as they are */
-	[Q_TASK_UPDATE] =
-		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
-		" held=?, paused=?, reserved=?, updated_at=coalesce(?, updated_at),"
-		" started_at=coalesce(?, started_at), finished_at=coalesce(?, finished_at),"
-		" status_changed_at=coalesce(?, status_changed_at) WHERE id=?",
-	[Q_TASK_OUTCOME] =
-		"UPDATE tasks SET status=?, released=?, attempt=?, tries=?, not_before=?,"
-		" held=?, paused=?, reserved=?, updated_at=coalesce(?, updated_at),"
-		" started_at=coalesce(?, started_at), finished_at=coalesce(?, finished_at),"
-		" status_changed_at=coalesce(?, status_changed_at), result=?, error_message=?, token=?,"
-		" report=?, sandbox_id=?, sandbox_executor=?, sandbox_handle=? WHERE id=?",
 	[Q_TASK_DEFINE] =
 		"UPDATE tasks SET title=?, command=?, env=?, cwd=?, priority=?, timeout_usec=?,"
 		" max_retries=?, backoff_usec=?, validation_command=? WHERE id=?",
@@ -87,6 +74,7 @@ static const char *const sql[_Q_MAX] = {
 	[Q_DEP_INSERT] = "INSERT OR IGNORE INTO deps (task_id, depends_on) VALUES (?,?)",
 	[Q_DEP_DELETE] = "DELETE FROM deps WHERE task_id=? AND depends_on=?",
 	[Q_WIPE_DEPS] = "DELETE FROM deps",
+	[Q_WIPE_STATES] = "DELETE FROM task_state",
 	[Q_WIPE_TASKS] = "DELETE FROM tasks",
 	[Q_WIPE_PROJECTS] = "DELETE FROM projects",
 	[Q_WIPE_EVENTS] = "DELETE FROM event_chunks",
@@ -173,6 +161,10 @@ int store_open(const char *path)
 {
 	int rc, r;
 
+	/* no count of SQLite's memory (a global mutex around every
+	 * allocation): before its first open only, and nothing else in the
+	 * process uses SQLite before that */
+	(void) sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
@@ -201,6 +193,9 @@ int store_open(const char *path)
 		if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts[i], NULL) !=
 		    SQLITE_OK)
 			return errorf(-EIO, "database: %s", sqlite3_errmsg(db));
+	r = store_state_prepare();
+	if (r < 0)
+		return r;
 	return store_events_sync();
 }
 
@@ -255,6 +250,7 @@ void store_close(void)
 	store_map_close();
 	store_events_close();
 	store_task_def_close();
+	store_state_close();
 	sqlite3_close(db);
 	db = NULL;
 }
@@ -460,45 +456,6 @@ int store_tasks_insert(struct task *const *list, size_t n)
 	for (; r >= 0 && i < n; i++)
 		r = store_task_insert(list[i]);
 	return r;
-}
-
-/* Its state, the times given in at; and its outcome (result, error,
- * token, report, sandbox) when its definition is in memory: otherwise
- * they did not change. */
-int store_task_save(const struct task *t, const struct task_times *at)
-{
-	static const int times[] = { AT_UPDATED, AT_STARTED, AT_FINISHED, AT_STATUS_CHANGED };
-	const struct task_def *d = task_def_held(t);
-	bool outcome = d && !d->lost;
-	sqlite3_stmt *st = stmts[outcome ? Q_TASK_OUTCOME : Q_TASK_UPDATE];
-	int r = store_begin();
-
-	if (r < 0)
-		return r;
-	bind_text(st, 1, status_to_string(t->status));
-	sqlite3_bind_int(st, 2, t->released);
-	sqlite3_bind_int(st, 3, (int) t->attempt);
-	sqlite3_bind_int(st, 4, (int) t->tries);
-	sqlite3_bind_int64(st, 5, ext_of(t)->not_before);
-	sqlite3_bind_int(st, 6, t->held);
-	sqlite3_bind_int(st, 7, t->paused);
-	sqlite3_bind_int(st, 8, (int) task_reserved(t));
-	for (int i = 0; i < (int) ELEMENTSOF(times); i++)
-		if (at->set & (1U << times[i]))
-			sqlite3_bind_int64(st, 9 + i, at->at[times[i]]);
-		else
-			sqlite3_bind_null(st, 9 + i);
-	if (outcome) {
-		bind_text(st, 13, d->result);
-		bind_text(st, 14, d->error_message);
-		bind_text(st, 15, d->token);
-		bind_text(st, 16, d->report);
-		bind_text(st, 17, d->sandbox_id);
-		bind_text(st, 18, d->sandbox_executor);
-		bind_text(st, 19, d->sandbox_handle);
-	}
-	sqlite3_bind_int64(st, outcome ? 20 : 13, t->id);
-	return step(st);
 }
 
 /* What task.edit may change of a task's definition. */

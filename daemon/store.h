@@ -19,7 +19,7 @@ int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
 int store_tasks_insert(struct task *const *list, size_t n);     /* a batch's, in order */
-int store_task_save(const struct task *t, const struct task_times *at);
+int store_task_save(const struct task *t, const struct task_times *at);   /* > 0: its row made */
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
 uint64_t store_reads(void);
@@ -71,6 +71,7 @@ struct task_row {
 	int64_t not_before;
 	bool held, paused;
 	unsigned reserved;
+	bool stated;                    /* it has a row of task_state */
 };
 struct pool_row {
 	const char *name;

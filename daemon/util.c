@@ -313,10 +313,13 @@ static void log_emit(int priority, int64_t task_id, const char *sandbox, const c
 
 _printf_(4, 0) static void log_va(int priority, int64_t task_id, const char *sandbox, const char *fmt, va_list ap)
 {
+	static int debug = -1;  /* DAGD_DEBUG set: read once, not at each message */
 	char buf[4096], found[48];
 	int64_t found_task;
 
-	if (priority > LOG_INFO && !getenv("DAGD_DEBUG"))
+	if (debug < 0)
+		debug = getenv("DAGD_DEBUG") != NULL;
+	if (priority > LOG_INFO && !debug)
 		return;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (task_id <= 0 && !sandbox) {

@@ -173,8 +173,13 @@ def a_full_disk_neither_spins_nor_floods_and_reads_go_on():
     p = d.project(autonomous=True)
     t = d.add(p, "sleep 2")["id"]
     d.wait_task_status(t, "running")
-    sub = d.subscribe()
-    since = sub.call("daemon.status")["last_event_seq"]
+    # a follower from the start, which has read up to the task's start (its
+    # events are committed a moment after the status reads running, the
+    # sandbox's last): what comes on it from now is what the full disk lets
+    # through
+    sub = d.subscribe(since=0)
+    since = sub.wait_event(lambda ev: ev["type"] == "SANDBOX_SPAWNED" and ev["payload"]["task_id"] == t,
+                           10, what="the task's start")["seq"]
     filler = f"/proc/{d.proc.pid}/root{d.state_dir}/fill"
     fill(filler)
     # the task's end cannot be written

@@ -251,6 +251,121 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 	json_object_put(types);
 }
 
+/* A database of schema 13 (before 014 put where a task stands in
+ * task_state) keeps each task's status, attempt, flags, times and last
+ * outcome, read from the new table from then on. */
+static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **state)
+{
+	struct project *p;
+	struct task *done, *failed, *waiting;
+	char path[128];
+	sqlite3 *db;
+
+	store_close();
+	engine_free();
+	snprintf(path, sizeof(path), "%s/thirteen.db", unit_dir());
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (int v = 0; v < 13; v++)
+		assert_int_equal(sqlite3_exec(db, schema_migrations[v], NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"PRAGMA user_version = 13;"
+		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p13', 1, 2);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, attempt, tries, result,"
+		" token, sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at,"
+		" finished_at, status_changed_at)"
+		" VALUES (1, 1, 'done', 'D', '\"true\"', 'completed', 2, 2, '{\"n\":1}', 'tok1', 't-1.2', 'local',"
+		" 'h1', 5, 60, 40, 50, 50);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, attempt, tries, error_message,"
+		" held, created_at, updated_at, finished_at, status_changed_at)"
+		" VALUES (2, 1, 'failed', 'F', '\"false\"', 'failed', 1, 1, 'exited with code 1', 1, 5, 70, 70, 70);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
+		" VALUES (3, 1, 'waiting', 'W', '\"true\"', 'waiting', 5, 6);"
+		"INSERT INTO deps (task_id, depends_on) VALUES (3, 2);", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path), 0);
+	assert_int_equal(engine_load(), 0);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 3);
+	p = project_find("p13");
+	assert_non_null(p);
+	done = T(p, "done");
+	failed = T(p, "failed");
+	waiting = T(p, "waiting");
+	assert_string_equal(S(p, "done"), "completed");
+	assert_int_equal(done->attempt, 2);
+	assert_int_equal(done->tries, 2);
+	assert_string_equal(task_def(done)->result, "{\"n\":1}");
+	assert_string_equal(task_def(done)->token, "tok1");
+	assert_string_equal(task_def(done)->sandbox_id, "t-1.2");
+	assert_string_equal(task_def(done)->sandbox_handle, "h1");
+	assert_int_equal(task_time(done, AT_STARTED), 40);
+	assert_int_equal(task_time(done, AT_FINISHED), 50);
+	assert_string_equal(S(p, "failed"), "failed");
+	assert_true(failed->held);
+	assert_string_equal(task_def(failed)->error_message, "exited with code 1");
+	assert_null(task_def(failed)->result);
+	assert_string_equal(S(p, "waiting"), "waiting");
+	assert_int_equal(waiting->attempt, 0);
+}
+
+/* A task added has no row of task_state until its state is first saved;
+ * that save makes the row, from what the tasks row holds for what it does
+ * not give.  A batch rolled back takes the new row with it, and the next
+ * save makes it again, though the task's bit says it has one; a bit that
+ * says it has none updates the row it has.  What was saved is what a
+ * restart finds, and the bits it loads are right. */
+static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(void **state)
+{
+	struct project *p = mkproject("lazy", false, 5);
+	struct task *t;
+	char q[256];
+
+	mktasks(p, "a b");
+	flush();
+	t = T(p, "a");
+	snprintf(q, sizeof(q), "SELECT count(*) FROM task_state WHERE task_id = %lld", (long long) t->id);
+	assert_int_equal(scalar(store_sqlite(), q), 0);                 /* added: none */
+
+	assert_false(t->stated);
+	t->held = true;
+	assert_int_equal(store_task_save(t, &(struct task_times) { 0 }), 1);    /* made */
+	assert_int_equal(scalar(store_sqlite(), q), 1);
+	store_rollback();
+	assert_int_equal(scalar(store_sqlite(), q), 0);                 /* gone with its batch */
+
+	/* the engine took it as made: its bit says so, wrongly now */
+	t->stated = true;
+	assert_int_equal(store_task_save(t, &(struct task_times) { .at[AT_UPDATED] = 1234, .set = 1U << AT_UPDATED }), 1);
+	assert_int_equal(store_commit(), 0);
+	assert_int_equal(scalar(store_sqlite(), q), 1);
+	snprintf(q, sizeof(q), "SELECT held * 1000000 + updated_at FROM task_state WHERE task_id = %lld",
+		 (long long) t->id);
+	assert_int_equal(scalar(store_sqlite(), q), 1001234);
+	/* the times not given are the tasks row's: its creation's */
+	snprintf(q, sizeof(q), "SELECT s.status_changed_at = t.status_changed_at AND s.status = 'ready'"
+		 " FROM task_state s JOIN tasks t ON t.id = s.task_id WHERE s.task_id = %lld", (long long) t->id);
+	assert_int_equal(scalar(store_sqlite(), q), 1);
+
+	/* and a bit that says none while it has one */
+	t->stated = false;
+	t->held = false;
+	t->tries = 3;
+	assert_int_equal(store_task_save(t, &(struct task_times) { 0 }), 0);
+	assert_int_equal(store_commit(), 0);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 1);   /* b has none */
+	snprintf(q, sizeof(q), "SELECT held * 10 + tries FROM task_state WHERE task_id = %lld", (long long) t->id);
+	assert_int_equal(scalar(store_sqlite(), q), 3);
+	unit_reopen();
+	p = project_find("lazy");
+	assert_false(T(p, "a")->held);
+	assert_int_equal(T(p, "a")->tries, 3);
+	assert_int_equal(task_time(T(p, "a"), AT_UPDATED), 1234);
+	assert_true(T(p, "a")->stated);                                 /* as the load found it */
+	assert_false(T(p, "b")->stated);
+	assert_false(T(p, "b")->held);
+	assert_string_equal(S(p, "b"), "ready");
+}
+
 static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **state)
 {
 	struct project *p = mkproject("ev1", false, 5), *q = mkproject("ev2", false, 5);
@@ -435,6 +550,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_of_an_older_schema_is_migrated_with_its_data, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_of_schema_10_keeps_its_tasks_ids_and_events, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_database_of_schema_13_keeps_every_tasks_state_and_outcome, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(events_of_many_chunks_read_in_pages_each_once, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(compact_event_records_read_back_as_their_json, unit_fixture_setup, unit_fixture_teardown),
