@@ -6,10 +6,13 @@
 -- saved after it was added (daemon/store-state.c); until then its row of
 -- tasks holds what it was added with, its outcome columns null.  Every task
 -- of an older database gets its row now, so that the columns of tasks that
--- this table takes over are read from here alone from now on.
+-- this table takes over are read from here alone from now on.  No foreign
+-- key: a row is made from its task's (INSERT ... SELECT FROM tasks), and a
+-- trigger deletes it with its task (a project's deletion cascading too); a
+-- foreign key would look the task up once more at each row made.
 
 CREATE TABLE task_state (
-	task_id INTEGER PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+	task_id INTEGER PRIMARY KEY,
 	status TEXT NOT NULL,
 	released BOOLEAN NOT NULL DEFAULT FALSE,
 	attempt INTEGER NOT NULL DEFAULT 0,
@@ -35,3 +38,6 @@ INSERT INTO task_state
 		updated_at, started_at, finished_at, status_changed_at,
 		result, error_message, token, report, sandbox_id, sandbox_executor, sandbox_handle
 	FROM tasks ORDER BY id;
+CREATE TRIGGER tr_task_state_delete AFTER DELETE ON tasks BEGIN
+	DELETE FROM task_state WHERE task_id = OLD.id;
+END;

@@ -313,7 +313,8 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
  * not give.  A batch rolled back takes the new row with it, and the next
  * save makes it again, though the task's bit says it has one; a bit that
  * says it has none updates the row it has.  What was saved is what a
- * restart finds, and the bits it loads are right. */
+ * restart finds, and the bits it loads are right.  The row goes with its
+ * task. */
 static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(void **state)
 {
 	struct project *p = mkproject("lazy", false, 5);
@@ -364,6 +365,11 @@ static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(vo
 	assert_false(T(p, "b")->stated);
 	assert_false(T(p, "b")->held);
 	assert_string_equal(S(p, "b"), "ready");
+	/* it goes with its task, a project's deletion cascading to it */
+	assert_int_equal(sqlite3_exec(store_sqlite(), "DELETE FROM projects WHERE name = 'lazy'", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 0);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 0);
 }
 
 static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **state)
