@@ -9,6 +9,7 @@
 
 sqlite3 *store_sqlite(void);
 int store_step(sqlite3_stmt *st);     /* a write within the batch */
+void store_bind_text(sqlite3_stmt *st, int i, const char *s);
 int store_attempts_wipe(void);
 void store_map_close(void);     /* store-map.c */
 int store_events_sync(void);    /* store-events.c */

@@ -41,14 +41,6 @@ static const char *const sql[_STMT_MAX] = {
 
 static sqlite3_stmt *stmts[_STMT_MAX];
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 /* At the open, once the schema is current. */
 int store_state_prepare(void)
 {
@@ -64,7 +56,7 @@ static void bind_state(sqlite3_stmt *st, const struct task *t, const struct task
 {
 	static const int times[] = { AT_UPDATED, AT_STARTED, AT_FINISHED, AT_STATUS_CHANGED };
 
-	bind_text(st, 1, status_to_string(t->status));
+	store_bind_text(st, 1, status_to_string(t->status));
 	sqlite3_bind_int(st, 2, t->released);
 	sqlite3_bind_int(st, 3, (int) t->attempt);
 	sqlite3_bind_int(st, 4, (int) t->tries);
@@ -78,13 +70,13 @@ static void bind_state(sqlite3_stmt *st, const struct task *t, const struct task
 		else
 			sqlite3_bind_null(st, 9 + i);
 	if (d) {
-		bind_text(st, 13, d->result);
-		bind_text(st, 14, d->error_message);
-		bind_text(st, 15, d->token);
-		bind_text(st, 16, d->report);
-		bind_text(st, 17, d->sandbox_id);
-		bind_text(st, 18, d->sandbox_executor);
-		bind_text(st, 19, d->sandbox_handle);
+		store_bind_text(st, 13, d->result);
+		store_bind_text(st, 14, d->error_message);
+		store_bind_text(st, 15, d->token);
+		store_bind_text(st, 16, d->report);
+		store_bind_text(st, 17, d->sandbox_id);
+		store_bind_text(st, 18, d->sandbox_executor);
+		store_bind_text(st, 19, d->sandbox_handle);
 	}
 	sqlite3_bind_int64(st, d ? 20 : 13, t->id);
 }

@@ -337,7 +337,8 @@ bool store_in_transaction(void)
 	return in_txn;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+/* s, or null: valid until the statement is reset (SQLITE_STATIC) */
+void store_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -379,11 +380,11 @@ int store_project_save(const struct project *p, bool insert)
 
 	if (r < 0)
 		return r;
-	bind_text(st, 1, p->name);
+	store_bind_text(st, 1, p->name);
 	sqlite3_bind_int(st, 2, p->autonomous);
 	sqlite3_bind_int(st, 3, (int) p->max_concurrency);
-	bind_text(st, 4, p->executor);
-	bind_text(st, 5, p->executor_options);
+	store_bind_text(st, 4, p->executor);
+	store_bind_text(st, 5, p->executor_options);
 	sqlite3_bind_int64(st, 6, p->created_at);
 	sqlite3_bind_int64(st, 7, p->updated_at);
 	sqlite3_bind_int64(st, 8, p->id);
@@ -408,19 +409,19 @@ static void bind_task(sqlite3_stmt *st, int at, const struct task *t)
 
 	sqlite3_bind_int64(st, at + 1, t->id);
 	sqlite3_bind_int64(st, at + 2, t->project->id);
-	bind_text(st, at + 3, task_name(t));
-	bind_text(st, at + 4, d->title);
-	bind_text(st, at + 5, d->command);
-	bind_text(st, at + 6, d->env);
-	bind_text(st, at + 7, d->cwd);
-	bind_text(st, at + 8, ext_of(t)->executor);
-	bind_text(st, at + 9, d->executor_options);
+	store_bind_text(st, at + 3, task_name(t));
+	store_bind_text(st, at + 4, d->title);
+	store_bind_text(st, at + 5, d->command);
+	store_bind_text(st, at + 6, d->env);
+	store_bind_text(st, at + 7, d->cwd);
+	store_bind_text(st, at + 8, ext_of(t)->executor);
+	store_bind_text(st, at + 9, d->executor_options);
 	sqlite3_bind_int(st, at + 10, t->priority);
 	sqlite3_bind_int64(st, at + 11, (int64_t) ext_of(t)->timeout_usec);
 	sqlite3_bind_int(st, at + 12, (int) ext_of(t)->max_retries);
 	sqlite3_bind_int64(st, at + 13, (int64_t) ext_of(t)->backoff_usec);
-	bind_text(st, at + 14, ext_of(t)->validation_command);
-	bind_text(st, at + 15, status_to_string(t->status));
+	store_bind_text(st, at + 14, ext_of(t)->validation_command);
+	store_bind_text(st, at + 15, status_to_string(t->status));
 	sqlite3_bind_int64(st, at + 16, task_time(t, AT_CREATED));
 	sqlite3_bind_int64(st, at + 17, task_time(t, AT_UPDATED));
 	sqlite3_bind_int64(st, at + 18, task_time(t, AT_STATUS_CHANGED));
@@ -467,15 +468,15 @@ int store_task_define(const struct task *t)
 
 	if (r < 0)
 		return r;
-	bind_text(st, 1, d->title);
-	bind_text(st, 2, d->command);
-	bind_text(st, 3, d->env);
-	bind_text(st, 4, d->cwd);
+	store_bind_text(st, 1, d->title);
+	store_bind_text(st, 2, d->command);
+	store_bind_text(st, 3, d->env);
+	store_bind_text(st, 4, d->cwd);
 	sqlite3_bind_int(st, 5, t->priority);
 	sqlite3_bind_int64(st, 6, (int64_t) ext_of(t)->timeout_usec);
 	sqlite3_bind_int(st, 7, (int) ext_of(t)->max_retries);
 	sqlite3_bind_int64(st, 8, (int64_t) ext_of(t)->backoff_usec);
-	bind_text(st, 9, ext_of(t)->validation_command);
+	store_bind_text(st, 9, ext_of(t)->validation_command);
 	sqlite3_bind_int64(st, 10, t->id);
 	return step(st);
 }
@@ -488,7 +489,7 @@ int store_task_trigger(const struct task *t)
 
 	if (r < 0)
 		return r;
-	bind_text(st, 1, ext_of(t)->trigger ? trigger_text(ext_of(t)->trigger) : NULL);
+	store_bind_text(st, 1, ext_of(t)->trigger ? trigger_text(ext_of(t)->trigger) : NULL);
 	sqlite3_bind_int(st, 2, t->finally);
 	sqlite3_bind_int64(st, 3, t->id);
 	return step(st);
