@@ -253,7 +253,8 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 
 /* A database of schema 13 (before 014 put where a task stands in
  * task_state) keeps each task's status, attempt, flags, times and last
- * outcome, read from the new table from then on. */
+ * outcome: read from the new table from then on for the tasks that ran,
+ * from tasks still for one that never did. */
 static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **state)
 {
 	struct project *p;
@@ -285,7 +286,8 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
 
 	assert_int_equal(store_open(path), 0);
 	assert_int_equal(engine_load(), 0);
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 3);
+	/* the two that ran; the one that never did keeps its state in tasks */
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 2);
 	p = project_find("p13");
 	assert_non_null(p);
 	done = T(p, "done");
@@ -306,6 +308,14 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
 	assert_null(task_def(failed)->result);
 	assert_string_equal(S(p, "waiting"), "waiting");
 	assert_int_equal(waiting->attempt, 0);
+	assert_false(waiting->stated);
+	assert_null(task_def(waiting)->result);
+	assert_int_equal(task_time(waiting, AT_UPDATED), 6);
+	/* and its first change makes its row */
+	waiting->held = true;
+	task_save(waiting);
+	flush();
+	assert_int_equal(scalar(store_sqlite(), "SELECT held FROM task_state WHERE task_id = 3"), 1);
 }
 
 /* A task added has no row of task_state until its state is first saved;
