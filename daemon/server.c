@@ -458,8 +458,9 @@ void server_flush(void)
 		committed_seq = store_last_seq();
 		if (engine_spawn_pending()) {
 			spawn_hold = true;
+			/* (an accuracy of 0 would be sd-event's default, 250 ms) */
 			(void) sd_event_add_time_relative(D.event, &spawned_source, CLOCK_MONOTONIC,
-							  SPAWN_COMMIT_USEC, 0, on_spawned, NULL);
+							  SPAWN_COMMIT_USEC, USEC_PER_MSEC, on_spawned, NULL);
 		}
 	} while (0);
 	for (struct client *c = clients; c; c = next) {
