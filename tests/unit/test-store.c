@@ -143,27 +143,37 @@ static void changes_of_one_turn_share_one_commit_and_are_invisible_before_it(voi
 
 extern const char *const schema_migrations[];
 
-static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state)
+/* The daemon's store closed, and opened again on a database of schema
+ * `version` (its first migrations, then sql): migrated and loaded. */
+static void open_older(const char *name, int version, const char *sql)
 {
-	char path[128];
+	char path[128], *v;
 	sqlite3 *db;
-	struct project *p;
-	int n;
 
 	store_close();
 	engine_free();
-	snprintf(path, sizeof(path), "%s/old.db", unit_dir());
+	snprintf(path, sizeof(path), "%s/%s", unit_dir(), name);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, schema_migrations[0], NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'old', 1, 2);"
-		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
-		" VALUES (1, 1, 'kept', 'Kept', '\"true\"', 'ready', 5, 777000000);"
-		"PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < version; i++)
+		assert_int_equal(sqlite3_exec(db, schema_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+	v = sqlite3_mprintf("PRAGMA user_version = %d", version);
+	assert_int_equal(sqlite3_exec(db, v, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_free(v);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-
 	assert_int_equal(store_open(path), 0);
 	assert_int_equal(engine_load(), 0);
+}
+
+static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state)
+{
+	struct project *p;
+	int n;
+
+	open_older("old.db", 1,
+		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'old', 1, 2);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
+		" VALUES (1, 1, 'kept', 'Kept', '\"true\"', 'ready', 5, 777000000);");
 	p = project_find("old");
 	assert_non_null(p);
 	assert_string_equal(task_def(T(p, "kept"))->title, "Kept");
@@ -187,19 +197,10 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 	struct seen read = { 0 };
 	struct project *p;
 	struct task *made;
-	char path[128];
 	int64_t last;
-	sqlite3 *db;
 	int n;
 
-	store_close();
-	engine_free();
-	snprintf(path, sizeof(path), "%s/ten.db", unit_dir());
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	for (int v = 0; v < 10; v++)
-		assert_int_equal(sqlite3_exec(db, schema_migrations[v], NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-		"PRAGMA user_version = 10;"
+	open_older("ten.db", 10,
 		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'ten', 1, 2);"
 		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
 		" VALUES (1, 1, 'a', 'A', '\"true\"', 'ready', 5, 6), (2, 1, 'b', 'B', '\"true\"', 'waiting', 5, 6),"
@@ -210,11 +211,7 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 		"INSERT INTO events (seq, type, entity, entity_id, project_id, time, payload) VALUES"
 		" (1, 'PROJECT_CREATED', 'project', 'p-1', 1, 1000001, '{\"name\":\"ten\"}'),"
 		" (2, 'TASK_CREATED', 'task', 't-1', 1, 1000002, '{\"task\":{\"title\":\"A\\tb\"}}'),"
-		" (3, 'DAEMON_STARTED', 'daemon', '-', NULL, 1000003, '{}');", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-
-	assert_int_equal(store_open(path), 0);
-	assert_int_equal(engine_load(), 0);
+		" (3, 'DAEMON_STARTED', 'daemon', '-', NULL, 1000003, '{}');");
 	p = project_find("ten");
 	assert_non_null(p);
 	assert_int_equal(task_n_deps(T(p, "b")), 1);
@@ -259,17 +256,8 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
 {
 	struct project *p;
 	struct task *done, *failed, *waiting;
-	char path[128];
-	sqlite3 *db;
 
-	store_close();
-	engine_free();
-	snprintf(path, sizeof(path), "%s/thirteen.db", unit_dir());
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	for (int v = 0; v < 13; v++)
-		assert_int_equal(sqlite3_exec(db, schema_migrations[v], NULL, NULL, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-		"PRAGMA user_version = 13;"
+	open_older("thirteen.db", 13,
 		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p13', 1, 2);"
 		"INSERT INTO tasks (id, project_id, name, title, command, status, attempt, tries, result,"
 		" token, sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at,"
@@ -281,11 +269,7 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
 		" VALUES (2, 1, 'failed', 'F', '\"false\"', 'failed', 1, 1, 'exited with code 1', 1, 5, 70, 70, 70);"
 		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
 		" VALUES (3, 1, 'waiting', 'W', '\"true\"', 'waiting', 5, 6);"
-		"INSERT INTO deps (task_id, depends_on) VALUES (3, 2);", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-
-	assert_int_equal(store_open(path), 0);
-	assert_int_equal(engine_load(), 0);
+		"INSERT INTO deps (task_id, depends_on) VALUES (3, 2);");
 	/* the two that ran; the one that never did keeps its state in tasks */
 	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 2);
 	p = project_find("p13");
