@@ -83,12 +83,18 @@ static void start(struct evrec *r, int kind, int64_t time)
 	put_num(r, (uint64_t) (time > 0 ? time : 0));
 }
 
+/* a record of a task's attempt: its kind, time, task id and attempt */
+static void start_task(struct evrec *r, int kind, int64_t time, int64_t task_id, unsigned attempt)
+{
+	start(r, kind, time);
+	put_num(r, (uint64_t) task_id);
+	put_num(r, attempt);
+}
+
 void evrec_status(struct evrec *r, int64_t time, int64_t task_id, unsigned attempt,
 		  const char *old_status, const char *new_status)
 {
-	start(r, K_STATUS, time);
-	put_num(r, (uint64_t) task_id);
-	put_num(r, attempt);
+	start_task(r, K_STATUS, time, task_id, attempt);
 	put_str(r, old_status);
 	put_str(r, new_status);
 }
@@ -96,9 +102,7 @@ void evrec_status(struct evrec *r, int64_t time, int64_t task_id, unsigned attem
 void evrec_spawned(struct evrec *r, int64_t time, int64_t task_id, unsigned attempt,
 		   const char *sandbox_id, const char *executor)
 {
-	start(r, K_SPAWNED, time);
-	put_num(r, (uint64_t) task_id);
-	put_num(r, attempt);
+	start_task(r, K_SPAWNED, time, task_id, attempt);
 	put_str(r, sandbox_id);
 	put_str(r, executor);
 }
@@ -115,9 +119,7 @@ void evrec_exited(struct evrec *r, int64_t time, const char *sandbox_id, int cod
 
 void evrec_completed(struct evrec *r, int64_t time, int64_t task_id, unsigned attempt, const char *result)
 {
-	start(r, K_COMPLETED, time);
-	put_num(r, (uint64_t) task_id);
-	put_num(r, attempt);
+	start_task(r, K_COMPLETED, time, task_id, attempt);
 	put_str(r, result);
 }
 
@@ -165,19 +167,33 @@ static bool get_str(const char **p, const char *end, char **buf, size_t *cap, co
 	return true;
 }
 
-/* the decoder's buffers: the payload, the entity id, two strings */
-static struct jw payload;
-static char entity_id[48];
+/* The record last decoded, until the next: its fields, its strings in
+ * buffers of their own, and the payload when asked for. */
+static struct {
+	int kind;
+	int64_t project_id;
+	uint64_t a, b;          /* task id, attempt; or exit code + 1, signal */
+	const char *x, *y;      /* its strings, in s1 and s2 */
+} cur;
 static char *s1, *s2;
 static size_t s1_cap, s2_cap;
+static char entity_id[48];
+static struct jw payload;
 
-static void ids(struct jw *w, int64_t task_id, int64_t project_id)
+static const char *const types[] = {
+	[K_STATUS] = "TASK_STATUS_CHANGED",
+	[K_SPAWNED] = "SANDBOX_SPAWNED",
+	[K_EXITED] = "SANDBOX_EXITED",
+	[K_COMPLETED] = "TASK_COMPLETED",
+};
+
+/* what the payloads of a task's events begin or end with */
+static void ids(struct jw *w, const char *task_id, int64_t project_id)
 {
 	char id[24];
 
 	jw_key(w, "task_id");
-	format_id(id, "t-", task_id);
-	jw_str(w, id);
+	jw_str(w, task_id);
 	if (project_id > 0) {
 		format_id(id, "p-", project_id);
 		jw_key(w, "project_id");
@@ -185,113 +201,111 @@ static void ids(struct jw *w, int64_t task_id, int64_t project_id)
 	}
 }
 
+/* Its type, entity and time; its payload stays to be built (NULL) by
+ * evrec_payload(), for an event a reader is given, not for one passed by. */
 bool evrec_decode(const char **p, const char *end, int64_t project_id, struct event_view *v)
 {
-	struct jw *w = &payload;
-	uint64_t time, a, b;
-	const char *x, *y;
-	int kind;
+	uint64_t time;
+	bool sandbox;
 
 	if (*p >= end)
 		return false;
-	kind = (unsigned char) *(*p)++;
+	cur.kind = (unsigned char) *(*p)++;
+	cur.project_id = project_id;
 	if (!get_num(p, end, &time) || time > INT64_MAX)
 		return false;
-	v->time = (int64_t) time;
-	w->len = 0;
-	w->comma = false;
-	jw_open(w, '{');
-	switch (kind) {
+	switch (cur.kind) {
 	case K_STATUS:
-		if (!get_num(p, end, &a) || !get_num(p, end, &b) || a > INT64_MAX || b > UINT32_MAX ||
-		    !get_str(p, end, &s1, &s1_cap, &x) || !get_str(p, end, &s2, &s2_cap, &y))
-			return false;
-		v->type = "TASK_STATUS_CHANGED";
-		v->entity = "task";
-		format_id(entity_id, "t-", (int64_t) a);
-		ids(w, (int64_t) a, project_id);
-		jw_key(w, "old_status");
-		jw_str(w, x);
-		jw_key(w, "new_status");
-		jw_str(w, y);
-		jw_key(w, "attempt");
-		jw_int(w, (int64_t) b);
-		break;
 	case K_SPAWNED:
-		if (!get_num(p, end, &a) || !get_num(p, end, &b) || a > INT64_MAX || b > UINT32_MAX ||
-		    !get_str(p, end, &s1, &s1_cap, &x) || !get_str(p, end, &s2, &s2_cap, &y) || !x)
-			return false;
-		v->type = "SANDBOX_SPAWNED";
-		v->entity = "sandbox";
-		snprintf(entity_id, sizeof(entity_id), "%s", x);
-		jw_key(w, "sandbox_id");
-		jw_str(w, x);
-		ids(w, (int64_t) a, project_id);
-		jw_key(w, "executor");
-		jw_str(w, y);
-		jw_key(w, "attempt");
-		jw_int(w, (int64_t) b);
-		break;
-	case K_EXITED: {
-		const char *dot;
-
-		if (!get_str(p, end, &s1, &s1_cap, &x) || !x || !get_num(p, end, &a) || !get_num(p, end, &b) ||
-		    a > (uint64_t) INT32_MAX + 1 || b > INT32_MAX || !get_str(p, end, &s2, &s2_cap, &y))
-			return false;
-		v->type = "SANDBOX_EXITED";
-		v->entity = "sandbox";
-		snprintf(entity_id, sizeof(entity_id), "%s", x);
-		jw_key(w, "sandbox_id");
-		jw_str(w, x);
-		jw_key(w, "exit_code");
-		if (a)
-			jw_int(w, (int64_t) a - 1);
-		else
-			jw_raw(w, NULL);
-		jw_key(w, "signal");
-		if (b)
-			jw_int(w, (int64_t) b);
-		else
-			jw_raw(w, NULL);
-		jw_key(w, "reason");
-		jw_str(w, y);
-		/* its task's id is the sandbox id's first part (t-12 of t-12.1) */
-		dot = strchr(x, '.');
-		if (dot)
-			s1[dot - x] = 0;
-		jw_key(w, "task_id");
-		jw_str(w, s1);
-		if (project_id > 0) {
-			char id[24];
-
-			format_id(id, "p-", project_id);
-			jw_key(w, "project_id");
-			jw_str(w, id);
-		}
-		break;
-	}
 	case K_COMPLETED:
-		if (!get_num(p, end, &a) || !get_num(p, end, &b) || a > INT64_MAX || b > UINT32_MAX ||
-		    !get_str(p, end, &s1, &s1_cap, &x))
+		if (!get_num(p, end, &cur.a) || !get_num(p, end, &cur.b) || cur.a > INT64_MAX || cur.b > UINT32_MAX ||
+		    !get_str(p, end, &s1, &s1_cap, &cur.x) ||
+		    (cur.kind != K_COMPLETED && !get_str(p, end, &s2, &s2_cap, &cur.y)) ||
+		    (cur.kind == K_SPAWNED && !cur.x))
 			return false;
-		v->type = "TASK_COMPLETED";
-		v->entity = "task";
-		format_id(entity_id, "t-", (int64_t) a);
-		ids(w, (int64_t) a, project_id);
-		jw_key(w, "attempt");
-		jw_int(w, (int64_t) b);
-		jw_key(w, "result");
-		jw_raw(w, x);
+		break;
+	case K_EXITED:
+		if (!get_str(p, end, &s1, &s1_cap, &cur.x) || !cur.x || !get_num(p, end, &cur.a) ||
+		    !get_num(p, end, &cur.b) || cur.a > (uint64_t) INT32_MAX + 1 || cur.b > INT32_MAX ||
+		    !get_str(p, end, &s2, &s2_cap, &cur.y))
+			return false;
 		break;
 	default:
 		return false;
 	}
-	jw_close(w, '}');
+	sandbox = cur.kind == K_SPAWNED || cur.kind == K_EXITED;
+	if (sandbox)
+		snprintf(entity_id, sizeof(entity_id), "%s", cur.x);
+	else
+		format_id(entity_id, "t-", (int64_t) cur.a);
+	v->type = types[cur.kind];
 	v->type_len = strlen(v->type);
+	v->entity = sandbox ? "sandbox" : "task";
 	v->entity_len = strlen(v->entity);
 	v->entity_id = entity_id;
 	v->entity_id_len = strlen(entity_id);
+	v->time = (int64_t) time;
+	v->payload = NULL;
+	v->payload_len = 0;
+	return true;
+}
+
+void evrec_payload(struct event_view *v)
+{
+	struct jw *w = &payload;
+	char task_id[48];
+
+	w->len = 0;
+	w->comma = false;
+	jw_open(w, '{');
+	switch (cur.kind) {
+	case K_STATUS:
+		ids(w, entity_id, cur.project_id);
+		jw_key(w, "old_status");
+		jw_str(w, cur.x);
+		jw_key(w, "new_status");
+		jw_str(w, cur.y);
+		jw_key(w, "attempt");
+		jw_int(w, (int64_t) cur.b);
+		break;
+	case K_SPAWNED:
+		jw_key(w, "sandbox_id");
+		jw_str(w, cur.x);
+		format_id(task_id, "t-", (int64_t) cur.a);
+		ids(w, task_id, cur.project_id);
+		jw_key(w, "executor");
+		jw_str(w, cur.y);
+		jw_key(w, "attempt");
+		jw_int(w, (int64_t) cur.b);
+		break;
+	case K_EXITED:
+		jw_key(w, "sandbox_id");
+		jw_str(w, cur.x);
+		jw_key(w, "exit_code");
+		if (cur.a)
+			jw_int(w, (int64_t) cur.a - 1);
+		else
+			jw_raw(w, NULL);
+		jw_key(w, "signal");
+		if (cur.b)
+			jw_int(w, (int64_t) cur.b);
+		else
+			jw_raw(w, NULL);
+		jw_key(w, "reason");
+		jw_str(w, cur.y);
+		/* its task's id is the sandbox id's first part (t-12 of t-12.1) */
+		snprintf(task_id, sizeof(task_id), "%.*s", (int) strcspn(cur.x, "."), cur.x);
+		ids(w, task_id, cur.project_id);
+		break;
+	case K_COMPLETED:
+		ids(w, entity_id, cur.project_id);
+		jw_key(w, "attempt");
+		jw_int(w, (int64_t) cur.b);
+		jw_key(w, "result");
+		jw_raw(w, cur.x);
+		break;
+	}
+	jw_close(w, '}');
 	v->payload = w->buf;
 	v->payload_len = w->len;
-	return true;
 }

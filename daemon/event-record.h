@@ -28,7 +28,7 @@ void evrec_completed(struct evrec *r, int64_t time, int64_t task_id, unsigned at
 
 /* An event as a reader sees it: text records point into their chunk, a
  * compact record's entity id and payload into the decoder's own buffers
- * (valid until the next decode). */
+ * (valid until the next decode; the payload built only when asked for). */
 struct event_view {
 	const char *type, *entity, *entity_id, *payload;
 	size_t type_len, entity_len, entity_id_len, payload_len;
@@ -43,7 +43,9 @@ static inline bool evrec_is_compact(char first)
 }
 
 /* The compact record at *p, of the chunk of project_id (0: none), and *p
- * past it; false if it is damaged. */
+ * past it; false if it is damaged.  Its payload is NULL until
+ * evrec_payload() builds it (before the next decode). */
 bool evrec_decode(const char **p, const char *end, int64_t project_id, struct event_view *v);
+void evrec_payload(struct event_view *v);
 
 #endif

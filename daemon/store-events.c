@@ -273,12 +273,14 @@ static bool type_wanted(json_object *types, const struct event_view *e)
 	return false;
 }
 
-static int event_line(int64_t seq, int64_t project_id, const struct event_view *e, event_cb cb, void *userdata)
+static int event_line(int64_t seq, int64_t project_id, struct event_view *e, event_cb cb, void *userdata)
 {
 	char ts[32], pid[24];
 	char *line;
 	int r;
 
+	if (!e->payload)
+		evrec_payload(e);       /* a compact record's, built for the reader only */
 	if (project_id > 0)
 		snprintf(pid, sizeof(pid), "\"p-%lld\"", (long long) project_id);
 	else

@@ -469,6 +469,22 @@ static void compact_event_records_read_back_as_their_json(void **state)
 	snprintf(payload, sizeof(payload), "{\"task_id\":\"t-8\",\"project_id\":\"%s\",\"attempt\":1,\"result\":null}", pid);
 	EXPECT(6, "TASK_COMPLETED", "task", "t-8", quoted, 6, payload);
 #undef EXPECT
+	/* from within the chunk, by type: the records passed by are skipped,
+	 * those given are the same lines */
+	{
+		json_object *types = json_tokener_parse("[\"SANDBOX_EXITED\",\"TASK_COMPLETED\"]");
+		struct kept some = { 0 };
+		int64_t stopped;
+
+		assert_int_equal(store_events_read(first + 1, store_last_seq(), 0, types, 3, keep, &some, &stopped), 3);
+		assert_string_equal(some.lines[0], k.lines[3]);
+		assert_string_equal(some.lines[1], k.lines[4]);
+		assert_string_equal(some.lines[2], k.lines[5]);
+		assert_int_equal(stopped, first + 5);
+		for (size_t i = 0; i < some.n; i++)
+			free(some.lines[i]);
+		json_object_put(types);
+	}
 	for (size_t i = 0; i < k.n; i++)
 		free(k.lines[i]);
 	k.n = 0;
