@@ -96,19 +96,21 @@ static int run(int q, const struct task *t, const struct task_times *at, const s
 int store_task_save(const struct task *t, const struct task_times *at)
 {
 	const struct task_def *d = task_def_held(t);
-	bool outcome = d && !d->lost;
-	int update = outcome ? UPDATE_OUTCOME : UPDATE, insert = outcome ? INSERT_OUTCOME : INSERT, r;
+	int update, insert, order[2];
 
-	d = outcome ? d : NULL;
-	if (t->stated) {
-		r = run(update, t, at, d);
-		return r != 0 ? (r < 0 ? r : 0) : run(insert, t, at, d);
+	if (d && d->lost)
+		d = NULL;
+	update = d ? UPDATE_OUTCOME : UPDATE;
+	insert = d ? INSERT_OUTCOME : INSERT;
+	order[0] = t->stated ? update : insert;
+	order[1] = t->stated ? insert : update;
+	for (int i = 0; i < 2; i++) {
+		int r = run(order[i], t, at, d);
+
+		if (r != 0)
+			return r < 0 ? r : order[i] == insert;
 	}
-	r = run(insert, t, at, d);
-	if (r != 0)
-		return r;
-	r = run(update, t, at, d);
-	return r < 0 ? r : 0;
+	return 0;
 }
 
 void store_state_close(void)

@@ -308,7 +308,7 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
  * save makes it again, though the task's bit says it has one; a bit that
  * says it has none updates the row it has.  What was saved is what a
  * restart finds, and the bits it loads are right.  The row goes with its
- * task. */
+ * task, and with a wipe. */
 static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(void **state)
 {
 	struct project *p = mkproject("lazy", false, 5);
@@ -364,6 +364,17 @@ static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(vo
 			 SQLITE_OK);
 	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 0);
 	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 0);
+	/* and with a wipe (the fresh state the fuzzers start each input from) */
+	p = mkproject("wiped", false, 5);
+	mktasks(p, "w");
+	flush();
+	T(p, "w")->held = true;
+	task_save(T(p, "w"));
+	flush();
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 1);
+	assert_int_equal(store_wipe(), 0);
+	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 0);
+	engine_free();
 }
 
 static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **state)
