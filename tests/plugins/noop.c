@@ -66,6 +66,15 @@ static int noop_adopt(void *state, struct dagd_sandbox *sb, const struct dagd_sp
 	return noop_spawn(state, sb, spec, ret_data, ret_error);
 }
 
+/* what the two builds export alike */
+#define NOOP_CALLS \
+	.name = "noop", \
+	.init = noop_init, \
+	.shutdown = noop_shutdown, \
+	.spawn = noop_spawn, \
+	.cancel = noop_cancel, \
+	.adopt = noop_adopt
+
 #ifdef NOOP_V1
 /* what a plugin built against the version-1 header exported */
 struct dagd_executor_v1 {
@@ -82,24 +91,14 @@ struct dagd_executor_v1 {
 DAGD_EXECUTOR_EXPORT const struct dagd_executor_v1 dagd_executor = {
 	.abi_version = 1,
 	.size = sizeof(struct dagd_executor_v1),
-	.name = "noop",
 	.description = "runs nothing: every sandbox exits 0 at once (version 1 of the ABI)",
-	.init = noop_init,
-	.shutdown = noop_shutdown,
-	.spawn = noop_spawn,
-	.cancel = noop_cancel,
-	.adopt = noop_adopt,
+	NOOP_CALLS,
 };
 #else
 DAGD_EXECUTOR_EXPORT const struct dagd_executor dagd_executor = {
 	.abi_version = DAGD_EXECUTOR_ABI_VERSION,
 	.size = sizeof(struct dagd_executor),
-	.name = "noop",
 	.description = "runs nothing: every sandbox exits 0 at once",
-	.init = noop_init,
-	.shutdown = noop_shutdown,
-	.spawn = noop_spawn,
-	.cancel = noop_cancel,
-	.adopt = noop_adopt,
+	NOOP_CALLS,
 };
 #endif
