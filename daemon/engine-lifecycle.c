@@ -278,53 +278,70 @@ int task_remove(struct task *t)
 	return 0;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	int64_t x = (*(struct task *const *) a)->id, y = (*(struct task *const *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
 /* project.clean: removes the project's completed tasks (with `failed`, also
  * the failed, upstream_failed and cancelled ones), but for those a task that
  * stays and still waits depends on, and those whose sandbox is still
- * stopping: those are *ret_kept. */
+ * stopping: those are *ret_kept.  It walks the project's tasks of those
+ * statuses only, not every task. */
 int project_clean(struct project *p, bool failed, json_object **ret_removed, json_object **ret_kept)
 {
 	_cleanup_free_ unsigned char *mark = calloc(n_tasks ? n_tasks : 1, 1);   /* 1 goes, 2 kept */
+	_cleanup_free_ struct task **c = NULL;
 	json_object *removed = json_object_new_array(), *kept = json_object_new_array();
+	size_t n = 0, cap = 0;
 	bool again = true;
 	char id[24];
 
 	if (!mark)
 		abort();
-	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = task_at(i);
-
-		if (!t || t->project != p)
+	for (int s = 0; s < _ST_MAX; s++) {
+		if (s != ST_COMPLETED && s != ST_SKIPPED && !(failed && status_is_failure(s)))
 			continue;
-		if (t->status == ST_COMPLETED || t->status == ST_SKIPPED || (failed && status_is_failure(t->status)))
-			mark[i] = task_sb(t) ? 2 : 1;        /* its sandbox still stopping: kept */
+		for (struct task *t = task_next_in(p, s, 0); t; t = task_next_in(p, s, t->id)) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				c = xrealloc(c, cap * sizeof(*c));
+			}
+			c[n++] = t;
+			mark[t->id] = task_sb(t) ? 2 : 1;     /* its sandbox still stopping: kept */
+		}
 	}
+	qsort(c, n, sizeof(*c), id_cmp);
 	/* a task kept keeps what it depends on: until nothing more changes */
 	while (again) {
 		again = false;
-		for (size_t i = 0; i < n_tasks; i++) {
-			struct task *t = task_at(i);
+		for (size_t i = 0; i < n; i++) {
+			struct task *t = c[i];
 
-			if (mark[i] != 1)
+			if (mark[t->id] != 1)
 				continue;
 			for (size_t k = 0; k < task_n_rdeps(t); k++) {
 				struct task *d = task_rdeps(t)[k];
 
 				if (mark[d->id] == 1 || !(still_waits(d) || mark[d->id] == 2))
 					continue;
-				mark[i] = 2;
+				mark[t->id] = 2;
 				again = true;
 				break;
 			}
 		}
 	}
-	for (size_t i = 0; i < n_tasks; i++) {
-		if (mark[i] == 2)
-			json_object_array_add(kept, json_object_new_string(task_id_string((int64_t) i, id)));
-		if (mark[i] != 1)
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = c[i];
+
+		if (mark[t->id] == 2)
+			json_object_array_add(kept, json_object_new_string(task_id_string(t->id, id)));
+		if (mark[t->id] != 1)
 			continue;
-		json_object_array_add(removed, json_object_new_string(task_id_string((int64_t) i, id)));
-		task_unlink(task_at(i));
+		json_object_array_add(removed, json_object_new_string(task_id_string(t->id, id)));
+		task_unlink(t);
 	}
 	*ret_removed = removed;
 	*ret_kept = kept;

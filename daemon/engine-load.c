@@ -388,13 +388,19 @@ void engine_readopt(void)
 }
 
 /* Nothing runs and nothing is due: no sandbox, no task waiting out a backoff
- * or an approval's timeout, no task that could be dispatched now. */
+ * or an approval's timeout, no task that could be dispatched now.  What it
+ * looks at: the projects' queues and the tasks of those sets, not every
+ * task. */
 bool engine_idle(void)
 {
-	if (active_total > 0 || sandboxes || n_spawn > 0)
+	if (active_total > 0 || sandboxes || n_spawn > 0 || idset_next(&in_backoff, 0) > 0)
 		return false;
-	for (size_t i = 0; i < n_tasks; i++)
-		if (task_at(i) && (ext_of(task_at(i))->backoff || task_at(i)->queued || ext_of(task_at(i))->approval_timer))
+	for (size_t i = 0; i < n_projects; i++)
+		if (projects[i] && queue_first(projects[i]))
+			return false;
+	for (struct task *t = task_next_in(NULL, ST_AWAITING_APPROVAL, 0); t;
+	     t = task_next_in(NULL, ST_AWAITING_APPROVAL, t->id))
+		if (ext_of(t)->approval_timer)
 			return false;
 	return true;
 }

@@ -199,11 +199,64 @@ static void remove_and_clean_take_tasks_out_and_keep_what_waiting_tasks_need(voi
 	assert_int_equal(task_n_rdeps(T(p, "h")), 0);
 	assert_int_equal(task_remove(T(p, "x")), 0);
 	assert_graph_exact();
+	{
+		/* a kept task keeps what it depends on, however far back; another
+		 * project's finished tasks are not this clean's */
+		struct project *q = mkproject("other", true, 5);
+
+		mktasks(q, "done");
+		flush();
+		fake_exit(T(q, "done"), 0);
+		mktasks(p, "c1 c2:c1");
+		assert_int_equal(task_start(T(p, "c1")), 0);
+		flush();
+		fake_exit(T(p, "c1"), 0);
+		assert_int_equal(task_start(T(p, "c2")), 0);
+		flush();
+		fake_exit(T(p, "c2"), 0);
+		mktasks(p, "c3:c2");
+		assert_int_equal(project_clean(p, false, &removed, &kept), 0);
+		assert_int_equal(json_object_array_length(removed), 0);
+		assert_string_equal(json_text(kept), "[\"t-8\",\"t-9\"]");
+		json_object_put(removed);
+		json_object_put(kept);
+		assert_string_equal(S(q, "done"), "completed");
+		assert_int_equal(task_remove(T(p, "c3")), 0);
+		assert_int_equal(project_clean(p, false, &removed, &kept), 0);
+		assert_string_equal(json_text(removed), "[\"t-8\",\"t-9\"]");
+		json_object_put(removed);
+		json_object_put(kept);
+		assert_string_equal(S(q, "done"), "completed");
+	}
 	unit_reopen();
 	p = project_find("clean");
 	assert_int_equal(p->counts[ST_READY], 1);                       /* h alone */
 	assert_int_equal(p->counts[ST_COMPLETED] + p->counts[ST_FAILED] + p->counts[ST_WAITING], 0);
 	assert_graph_exact();
+}
+
+/* Nothing runs and nothing is due, from the queues and sets alone: a manual
+ * project's ready task waits for an operator, an autonomous one's is due. */
+static void idle_is_nothing_running_and_nothing_due(void **state)
+{
+	struct project *p = mkproject("idle", false, 1);
+
+	assert_true(engine_idle());
+	mktasks(p, "a b");
+	flush();
+	assert_string_equal(S(p, "a"), "ready");
+	assert_true(engine_idle());
+	assert_int_equal(project_set_autonomous(p, true), 0);
+	assert_false(engine_idle());                    /* queued: due now */
+	flush();
+	assert_string_equal(S(p, "a"), "running");
+	assert_false(engine_idle());
+	fake_exit(T(p, "a"), 0);
+	flush();
+	assert_string_equal(S(p, "b"), "running");
+	fake_exit(T(p, "b"), 0);
+	flush();
+	assert_true(engine_idle());
 }
 
 int main(void)
@@ -214,6 +267,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rerun_with_downstream_makes_the_whole_diamond_wait_again, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(rerun_alone_sends_ready_dependents_back_and_is_refused_while_one_runs, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(remove_and_clean_take_tasks_out_and_keep_what_waiting_tasks_need, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(idle_is_nothing_running_and_nothing_due, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("lifecycle", tests, NULL, NULL);
