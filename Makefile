@@ -164,7 +164,12 @@ $(BUILD)/%.o: %.c $(DAGD_HEADERS) ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/schema.c: $(SCHEMA) schema/embed.sh
+# the list of migrations as of the last build: a file removed (or renamed)
+# makes schema.c again, as one changed or added does
+SCHEMA_LIST = $(BUILD)/schema.list
+$(shell mkdir -p $(BUILD) && echo '$(SCHEMA)' | cmp -s - $(SCHEMA_LIST) || echo '$(SCHEMA)' > $(SCHEMA_LIST))
+
+$(BUILD)/schema.c: $(SCHEMA) schema/embed.sh $(SCHEMA_LIST)
 	@mkdir -p $(dir $@)
 	sh schema/embed.sh $(SCHEMA) > $@
 
