@@ -101,6 +101,7 @@ struct pool {
 	unsigned used;                  /* the weights of its active tasks */
 	bool reserved;                  /* this dispatch round: kept for a task that does not fit */
 	int64_t created_at, updated_at;
+	struct idset tasks;             /* the ids of the tasks that name it */
 	struct pool *next;
 };
 

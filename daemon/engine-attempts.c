@@ -128,10 +128,8 @@ void attempts_from_args(struct task *t, json_object *args)
 		task_ext(t)->max_retry_duration_usec = u;
 	if (arg_object(args, "pools", &o) == 0) {
 		x = task_ext(t);
-		json_object_object_foreach(o, name, w) {
-			x->pools = xrealloc(x->pools, (x->n_pools + 1) * sizeof(*x->pools));
-			x->pools[x->n_pools++] = (struct pool_use) { pool_find(name), (unsigned) json_object_get_int(w) };
-		}
+		json_object_object_foreach(o, name, w)
+			pool_use_add(t, pool_find(name), (unsigned) json_object_get_int(w));
 	}
 	if (arg_string(args, "on_timeout", &s) == 0 && strcmp(s, "approve") == 0)
 		task_ext(t)->approve_on_timeout = true;
@@ -287,8 +285,7 @@ int attempts_row_loaded(const struct attempts_row *r)
 		if (!p)
 			return errorf(-EBADMSG, "database: task %lld names pool '%s', which does not exist",
 				      (long long) r->task_id, r->pools[i].name);
-		x->pools = xrealloc(x->pools, (x->n_pools + 1) * sizeof(*x->pools));
-		x->pools[x->n_pools++] = (struct pool_use) { p, r->pools[i].weight };
+		pool_use_add(t, p, r->pools[i].weight);
 	}
 	x->approve_on_timeout = r->approve_on_timeout;
 	x->lost_tries = r->lost_tries;

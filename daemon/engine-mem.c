@@ -121,6 +121,8 @@ void task_ext_free(struct task *t)
 	t->has_ext = false;
 	aside_trim(t);
 	sd_event_source_unref(x->approval_timer);
+	for (size_t i = 0; i < x->n_pools; i++)
+		idset_del(&x->pools[i].pool->tasks, t->id);
 	free(x->pools);
 	free(x->executor);
 	free(x->validation_command);

@@ -51,9 +51,30 @@ void pools_free(void)
 		struct pool *p = pools;
 
 		pools = p->next;
+		idset_free(&p->tasks);
 		free(p->name);
 		free(p);
 	}
+}
+
+/* t names p, with that weight: p knows it (what names it is walked by
+ * what asks, not every task). */
+void pool_use_add(struct task *t, struct pool *p, unsigned weight)
+{
+	struct task_ext *x = task_ext(t);
+
+	x->pools = xrealloc(x->pools, (x->n_pools + 1) * sizeof(*x->pools));
+	x->pools[x->n_pools++] = (struct pool_use) { p, weight };
+	idset_add(&p->tasks, t->id);
+}
+
+/* t's weight in p (it names p). */
+static unsigned weight_in(const struct task *t, const struct pool *p)
+{
+	for (size_t k = 0; k < ext_of(t)->n_pools; k++)
+		if (ext_of(t)->pools[k].pool == p)
+			return ext_of(t)->pools[k].weight;
+	return 0;
 }
 
 static const char **pool_names(void)
@@ -144,14 +165,13 @@ static json_object *pool_to_json(const struct pool *p)
 	json_object *o = json_object_new_object();
 	unsigned named = 0, waiting = 0;
 
-	for (size_t i = 0; i < n_tasks; i++) {
-		struct task *t = task_at(i);
+	for (int64_t id = 0; (id = idset_next(&p->tasks, id)) > 0;) {
+		const struct task *t = task_at(id);
 
-		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
-			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status)) {
-				named++;
-				waiting += t->queued;
-			}
+		if (!status_is_finished(t->status)) {
+			named++;
+			waiting += t->queued;
+		}
 	}
 	json_object_object_add(o, "name", json_object_new_string(p->name));
 	json_object_object_add(o, "size", json_object_new_int((int) p->size));
@@ -177,14 +197,13 @@ static unsigned largest_weight(const struct pool *p, const struct task **ret)
 {
 	unsigned max = 0;
 
-	for (size_t i = 0; i < n_tasks; i++) {
-		const struct task *t = task_at(i);
+	for (int64_t id = 0; (id = idset_next(&p->tasks, id)) > 0;) {
+		const struct task *t = task_at(id);
 
-		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
-			if (ext_of(t)->pools[k].pool == p && !status_is_finished(t->status) && ext_of(t)->pools[k].weight > max) {
-				max = ext_of(t)->pools[k].weight;
-				*ret = t;
-			}
+		if (!status_is_finished(t->status) && weight_in(t, p) > max) {
+			max = weight_in(t, p);
+			*ret = t;
+		}
 	}
 	return max;
 }
@@ -249,14 +268,11 @@ int pool_delete(const char *name)
 
 	if (!p)
 		return errorf(-ENOENT, "no pool '%.*s'", utf8_prefix(name, 64), name);
-	for (size_t i = 0; i < n_tasks; i++) {
-		const struct task *t = task_at(i);
+	if (idset_next(&p->tasks, 0) > 0) {
+		const struct task *t = task_at(idset_next(&p->tasks, 0));
 
-		for (size_t k = 0; t && k < ext_of(t)->n_pools; k++)
-			if (ext_of(t)->pools[k].pool == p)
-				return errorf(-EBUSY, "pool '%s' is named by task %s (%s); remove the tasks that "
-					      "name it first", name, task_id_string(t->id, id),
-					      status_to_string(t->status));
+		return errorf(-EBUSY, "pool '%s' is named by task %s (%s); remove the tasks that name it "
+			      "first", name, task_id_string(t->id, id), status_to_string(t->status));
 	}
 	(void) store_pool_delete(name);
 	pool_event("POOL_DELETED", p, 0);

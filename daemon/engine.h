@@ -243,6 +243,7 @@ int pool_set(const char *name, int64_t size, json_object **ret);
 int pool_delete(const char *name);
 json_object *pools_to_json(void);
 void pools_free(void);
+void pool_use_add(struct task *t, struct pool *p, unsigned weight);
 int pool_loaded(const struct pool_row *r);
 /* engine-approval.c */
 int task_approve(struct task *t, json_object *result, uid_t uid, json_object **ret_unblocked);
