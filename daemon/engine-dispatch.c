@@ -38,6 +38,18 @@ static void new_token(struct task *t)
 	set_str(&task_def(t)->token, token);
 }
 
+/* "t-ID.ATTEMPT", ".v" after a validator's (without printf: one a task) */
+static char *sandbox_id_of(int64_t id, unsigned attempt, bool validator)
+{
+	char buf[64];
+	size_t n = format_id(buf, "t-", id);
+
+	n += format_id(buf + n, ".", attempt);
+	if (validator)
+		memcpy(buf + n, ".v", 3);
+	return xstrdup(buf);
+}
+
 /* Its attempt begins: what a claim writes, and what a reserved attempt
  * found running after a crash takes on. */
 static void attempt_begin(struct task *t, const char *executor, bool validator)
@@ -56,7 +68,7 @@ static void attempt_begin(struct task *t, const char *executor, bool validator)
 	}
 	d = task_def(t);
 	free(d->sandbox_id);
-	d->sandbox_id = xasprintf("t-%lld.%u%s", (long long) t->id, t->attempt, validator ? ".v" : "");
+	d->sandbox_id = sandbox_id_of(t->id, t->attempt, validator);
 	set_str(&d->sandbox_executor, executor);
 	clear_str(&d->sandbox_handle);
 	set_status(t, validator ? ST_VALIDATING : ST_SPAWNING);
@@ -175,6 +187,27 @@ void reserve_found(struct task *t, const char *executor)
 
 static void spawn_fast(void);
 
+/* The definitions this round's claims will read (attempt_begin()), in one
+ * pass over their rows when they lie close together (task_defs_prefetch()):
+ * the first tasks of each queue, as many as its project has free slots. */
+#define DEFS_AHEAD 256
+
+static void defs_ahead(void)
+{
+	struct task *list[DEFS_AHEAD];
+	size_t n = 0, room = active_total < D.global_limit ? D.global_limit - active_total : 0;
+
+	for (size_t i = 0; i < n_projects && n < DEFS_AHEAD && n < room; i++) {
+		struct project *p = projects[i];
+		unsigned free_slots = p && p->active < p->max_concurrency ? p->max_concurrency - p->active : 0;
+
+		for (struct task *t = free_slots ? queue_first(p) : NULL; t && free_slots > 0 && n < DEFS_AHEAD && n < room;
+		     t = queue_next(t), free_slots--)
+			list[n++] = t;
+	}
+	task_defs_prefetch(list, n);
+}
+
 /* Claims the best dispatchable tasks while every limit has room.  The claims
  * are spawned only once they are committed (engine_spawn_pending). */
 void engine_dispatch(void)
@@ -186,6 +219,7 @@ void engine_dispatch(void)
 		return;
 	dispatch_dirty = false;
 	pools_round();
+	defs_ahead();
 	while (active_total < D.global_limit) {
 		struct task *best = NULL;
 
@@ -284,7 +318,7 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 {
 	json_object *cmd = sb->validator ? json_object_new_string(ext_of(t)->validation_command) : json_parse(task_def(t)->command);
 	json_object *env = empty_or_parse(task_def(t)->env), *opts = NULL, *topts = empty_or_parse(task_def(t)->executor_options);
-	char **argv, **envp, idbuf[24], pid[24], att[16];
+	char **argv, **envp, idbuf[24], pid[24], att[24];
 	size_t n = 0;
 	const char *path = getenv("PATH"), *home = getenv("HOME");
 	int r = 0;
@@ -324,8 +358,8 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 		envp[n++] = env_var("DAGD_INPUTS", inputs_path);
 	if (task_def(t)->item)
 		envp[n++] = env_var("DAGD_ITEM", task_def(t)->item);
-	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
-	snprintf(att, sizeof(att), "%u", t->attempt);
+	format_id(pid, "p-", t->project->id);
+	format_id(att, "", t->attempt);
 	envp[n++] = env_var("DAGD_TASK_ID", task_id_string(t->id, idbuf));
 	envp[n++] = env_var("DAGD_PROJECT_ID", pid);
 	envp[n++] = env_var("DAGD_SANDBOX_ID", sb->id);
@@ -454,7 +488,7 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 		return;
 	}
 	spec.task_id = task_id_string(t->id, idbuf);
-	snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
+	format_id(pid, "p-", t->project->id);
 	spec.project_id = pid;
 	sb->data = NULL;
 	if (!sb->ex || !sb->ex->vt)

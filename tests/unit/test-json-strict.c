@@ -271,6 +271,37 @@ static void plain_texts_are_built_as_the_tokener_reads_them(void **state)
 	}
 }
 
+/* json_parse() (stored texts, a sandbox's result file) takes a plain string
+ * without the tokener: what it makes of any text is what the tokener
+ * makes, or NULL where the tokener fails. */
+static void a_stored_string_is_parsed_as_the_tokener_parses_it(void **state)
+{
+	static const char *const texts[] = {
+		"\"true\"", "\"\"", "\"echo hi; exit 3\"", "\"caf\xc3\xa9\"", "\"\xff\xfe bytes\"",
+		"\"a\\nb\"", "\"a\\\"b\"", "\"tab\there\"", "\"nl\nhere\"", "\"x\" ", " \"x\"",
+		"\"x\"y", "\"x\"\"y\"", "\"unterminated", "\"", "\"\x7f\"", "[\"a\"]", "\"a\\u00e9\"",
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
+		json_object *mine = json_parse(texts[i]);
+		struct json_tokener *tok = json_tokener_new();
+		json_object *theirs = json_tokener_parse_ex(tok, texts[i], -1);
+
+		if (json_tokener_get_error(tok) != json_tokener_success) {
+			json_object_put(theirs);
+			theirs = NULL;
+		}
+		if (!json_object_equal(mine, theirs)) {
+			print_error("%s: json_parse %s, tokener %s\n", texts[i], json_object_to_json_string(mine),
+				    json_object_to_json_string(theirs));
+			fail();
+		}
+		json_object_put(mine);
+		json_object_put(theirs);
+		json_tokener_free(tok);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +312,7 @@ int main(void)
 		cmocka_unit_test(utf8_helpers_keep_output_valid),
 		cmocka_unit_test(a_batch_can_be_left_as_text),
 		cmocka_unit_test(plain_texts_are_built_as_the_tokener_reads_them),
+		cmocka_unit_test(a_stored_string_is_parsed_as_the_tokener_parses_it),
 	};
 
 	return cmocka_run_group_tests_name("json-strict", tests, NULL, NULL);
