@@ -313,7 +313,8 @@ int project_clean(struct project *p, bool failed, json_object **ret_removed, jso
 			mark[t->id] = task_sb(t) ? 2 : 1;     /* its sandbox still stopping: kept */
 		}
 	}
-	qsort(c, n, sizeof(*c), id_cmp);
+	if (n > 1)
+		qsort(c, n, sizeof(*c), id_cmp);
 	/* a task kept keeps what it depends on: until nothing more changes */
 	while (again) {
 		again = false;

@@ -204,6 +204,12 @@ static void remove_and_clean_take_tasks_out_and_keep_what_waiting_tasks_need(voi
 		 * project's finished tasks are not this clean's */
 		struct project *q = mkproject("other", true, 5);
 
+		/* nothing finished: nothing to walk */
+		assert_int_equal(project_clean(q, true, &removed, &kept), 0);
+		assert_string_equal(json_text(removed), "[]");
+		assert_string_equal(json_text(kept), "[]");
+		json_object_put(removed);
+		json_object_put(kept);
 		mktasks(q, "done");
 		flush();
 		fake_exit(T(q, "done"), 0);
