@@ -259,7 +259,8 @@ int task_pause(struct task *t, bool paused)
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
 		json_object **ret_reply)
 {
-	json_object *reply, *report, *unblocked;
+	json_object *reply, *unblocked;
+	struct jw report = { 0 };
 	char id[24];
 
 	if (task_def(t)->report) {
@@ -299,14 +300,19 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 	json_object_object_add(reply, "new_status", json_object_new_string(status_to_string(t->status)));
 	json_object_object_add(reply, "unblocked_tasks", unblocked);
 
-	report = json_object_new_object();
-	json_object_object_add(report, "success", json_object_new_boolean(success));
-	json_object_object_add(report, "result", json_object_get(result));
-	json_object_object_add(report, "error_message",
-			       error_message ? json_object_new_string(error_message) : NULL);
-	json_object_object_add(report, "reply", json_object_get(reply));
-	set_str(&task_def(t)->report, json_text(report));
-	json_object_put(report);
+	/* what a repeated report is compared with, and answered from */
+	jw_open(&report, '{');
+	jw_key(&report, "success");
+	jw_bool(&report, success);
+	jw_key(&report, "result");
+	jw_raw(&report, result ? json_text(result) : NULL);
+	jw_key(&report, "error_message");
+	jw_str(&report, error_message);
+	jw_key(&report, "reply");
+	jw_raw(&report, json_text(reply));
+	jw_close(&report, '}');
+	free(task_def(t)->report);
+	task_def(t)->report = jw_take(&report);
 	task_save(t);
 	*ret_reply = reply;
 	return 0;

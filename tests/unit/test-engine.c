@@ -265,6 +265,20 @@ static void the_same_report_twice_is_answered_the_same_and_a_different_one_confl
 	json_object_put(again);
 	assert_int_equal(task_report(T(p, "a"), false, NULL, "other", &again), -EEXIST);
 	assert_int_equal(task_report(T(p, "c"), true, NULL, NULL, &again), -EBUSY);
+	/* a failure whose message needs escaping is kept as it came */
+	{
+		static const char msg[] = "said \"no\"\n\ttab \\ \x01 caf\xc3\xa9 </end>";
+
+		json_object *failed = NULL;
+
+		assert_string_equal(S(p, "b"), "running");
+		assert_int_equal(task_report(T(p, "b"), false, NULL, msg, &failed), 0);
+		assert_int_equal(task_report(T(p, "b"), false, NULL, msg, &again), 0);
+		assert_true(json_object_equal(failed, again));
+		json_object_put(again);
+		assert_int_equal(task_report(T(p, "b"), false, NULL, "said \"no\"", &again), -EEXIST);
+		json_object_put(failed);
+	}
 	json_object_put(res);
 	json_object_put(first);
 }
