@@ -1,7 +1,7 @@
 /*
  * engine-event.c - the events the engine records: event_emit() for those
- * built as json-c values (rare ones), payload_open()/payload_emit() for
- * those written straight into text (a task's creation), and event_*() for
+ * built as json-c values (rare ones), payload_open()/task_payload_emit()
+ * for one written straight into text (a task's creation), and event_*() for
  * those a task makes by the thousand, kept as compact records whose JSON
  * only a reader builds (event-record.c).  They go into the turn's
  * transaction, and out to followers once it is committed.
@@ -19,40 +19,25 @@ void event_emit(const char *type, const char *entity, const char *entity_id, int
 	json_object_put(payload);
 }
 
-/* The events a task makes by the thousand (its status changes, its
- * sandboxes) have their payloads written straight into text, in one
- * buffer kept from one to the next: payload_open() starts one, with the
- * task's id and project's, and payload_emit() records it. */
+/* A payload written straight into text (a task's creation, with its
+ * summary), in one buffer kept from one to the next: payload_open() starts
+ * it, task_payload_emit() records it as the task's event. */
 static struct jw pl;
 
-struct jw *payload_open(const struct task *t)
+struct jw *payload_open(void)
 {
-	char id[24];
-
 	pl.len = 0;
 	pl.comma = false;
 	jw_open(&pl, '{');
-	if (t) {
-		jw_key(&pl, "task_id");
-		jw_str(&pl, task_id_string(t->id, id));
-		format_id(id, "p-", t->project->id);
-		jw_key(&pl, "project_id");
-		jw_str(&pl, id);
-	}
 	return &pl;
-}
-
-void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id)
-{
-	jw_close(&pl, '}');
-	(void) store_event_append(type, entity, entity_id, project_id, pl.buf, NULL);
 }
 
 void task_payload_emit(const struct task *t, const char *type)
 {
 	char id[24];
 
-	payload_emit(type, "task", task_id_string(t->id, id), t->project->id);
+	jw_close(&pl, '}');
+	(void) store_event_append(type, "task", task_id_string(t->id, id), t->project->id, pl.buf, NULL);
 }
 
 json_object *task_payload(const struct task *t)

@@ -148,7 +148,7 @@ void task_write_summary(struct jw *w, const struct task *t)
 /* TASK_CREATED, with its summary. */
 void task_created_event(const struct task *t)
 {
-	struct jw *w = payload_open(NULL);
+	struct jw *w = payload_open();
 
 	jw_key(w, "task");
 	task_write_summary(w, t);

@@ -143,8 +143,7 @@ void task_unlink(struct task *t);       /* out of the graph, the store and memor
 json_object *task_payload(const struct task *t);
 void task_event(const struct task *t, const char *type, json_object *payload);
 struct jw;
-struct jw *payload_open(const struct task *t);  /* a payload written as text: "{task_id, project_id" */
-void payload_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id);
+struct jw *payload_open(void);          /* a payload written as text: "{" */
 void task_payload_emit(const struct task *t, const char *type);
 /* the events a task makes by the thousand, as compact records (event-record.c) */
 void event_status_changed(const struct task *t, enum status old, int64_t now);
