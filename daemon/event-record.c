@@ -187,17 +187,31 @@ static const char *const types[] = {
 	[K_COMPLETED] = "TASK_COMPLETED",
 };
 
+static void key_str(struct jw *w, const char *key, const char *s)
+{
+	jw_key(w, key);
+	jw_str(w, s);
+}
+
+/* a number stored as v, 0 for null: null, or v - minus */
+static void key_int(struct jw *w, const char *key, uint64_t v, int64_t minus)
+{
+	jw_key(w, key);
+	if (v)
+		jw_int(w, (int64_t) v - minus);
+	else
+		jw_raw(w, NULL);
+}
+
 /* what the payloads of a task's events begin or end with */
 static void ids(struct jw *w, const char *task_id, int64_t project_id)
 {
 	char id[24];
 
-	jw_key(w, "task_id");
-	jw_str(w, task_id);
+	key_str(w, "task_id", task_id);
 	if (project_id > 0) {
 		format_id(id, "p-", project_id);
-		jw_key(w, "project_id");
-		jw_str(w, id);
+		key_str(w, "project_id", id);
 	}
 }
 
@@ -261,38 +275,24 @@ void evrec_payload(struct event_view *v)
 	switch (cur.kind) {
 	case K_STATUS:
 		ids(w, entity_id, cur.project_id);
-		jw_key(w, "old_status");
-		jw_str(w, cur.x);
-		jw_key(w, "new_status");
-		jw_str(w, cur.y);
+		key_str(w, "old_status", cur.x);
+		key_str(w, "new_status", cur.y);
 		jw_key(w, "attempt");
 		jw_int(w, (int64_t) cur.b);
 		break;
 	case K_SPAWNED:
-		jw_key(w, "sandbox_id");
-		jw_str(w, cur.x);
+		key_str(w, "sandbox_id", cur.x);
 		format_id(task_id, "t-", (int64_t) cur.a);
 		ids(w, task_id, cur.project_id);
-		jw_key(w, "executor");
-		jw_str(w, cur.y);
+		key_str(w, "executor", cur.y);
 		jw_key(w, "attempt");
 		jw_int(w, (int64_t) cur.b);
 		break;
 	case K_EXITED:
-		jw_key(w, "sandbox_id");
-		jw_str(w, cur.x);
-		jw_key(w, "exit_code");
-		if (cur.a)
-			jw_int(w, (int64_t) cur.a - 1);
-		else
-			jw_raw(w, NULL);
-		jw_key(w, "signal");
-		if (cur.b)
-			jw_int(w, (int64_t) cur.b);
-		else
-			jw_raw(w, NULL);
-		jw_key(w, "reason");
-		jw_str(w, cur.y);
+		key_str(w, "sandbox_id", cur.x);
+		key_int(w, "exit_code", cur.a, 1);
+		key_int(w, "signal", cur.b, 0);
+		key_str(w, "reason", cur.y);
 		/* its task's id is the sandbox id's first part (t-12 of t-12.1) */
 		snprintf(task_id, sizeof(task_id), "%.*s", (int) strcspn(cur.x, "."), cur.x);
 		ids(w, task_id, cur.project_id);

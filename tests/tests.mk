@@ -13,9 +13,10 @@ TEST_LDLIBS = $(shell pkg-config --libs cmocka)
 # the local executor's, driven by the host of tests/unit/local-harness.c
 UNIT_TESTS     = local local-helper local-options
 BROKEN_PLUGINS = notso nosym badabi smallsize initfail
-# a version-1 plugin that runs nothing (the scheduler alone, and the ABI's
-# backward compatibility); one whose sandboxes run until reported (the
-# benchmark of task.complete)
+# plugins that run nothing (the scheduler alone), built for this header's
+# version and, from the same source, for version 1 (the ABI's backward
+# compatibility); one whose sandboxes run until reported (the benchmark of
+# task.complete)
 TEST_PLUGINS_OK = noop noop-v1 linger
 
 UNIT_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(UNIT_TESTS))
