@@ -199,9 +199,10 @@ static unsigned largest_weight(const struct pool *p, const struct task **ret)
 
 	for (int64_t id = 0; (id = idset_next(&p->tasks, id)) > 0;) {
 		const struct task *t = task_at(id);
+		unsigned w = weight_in(t, p);
 
-		if (!status_is_finished(t->status) && weight_in(t, p) > max) {
-			max = weight_in(t, p);
+		if (!status_is_finished(t->status) && w > max) {
+			max = w;
 			*ret = t;
 		}
 	}
