@@ -222,14 +222,15 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 all tests
 	tests/run build/san
 
-bench: all $(BUILD)/bench/floor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/linger.so
+bench: all $(BUILD)/bench/floor $(BUILD)/bench/replyfloor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/linger.so
 	tests/bench/setup
 	tests/bench/run $(BUILD)
 	tests/bench/slurm $(BUILD)
 	tests/bench/engine $(BUILD)
 
-# the one-exec floor the local executor is measured against
-$(BUILD)/bench/floor: tests/bench/floor.c
+# the floors the local executor (one exec) and task.complete (one durable
+# reply) are measured against
+$(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
