@@ -26,7 +26,8 @@ static bool token_equal(const char *a, const char *b)
 static int cmd_task_complete(struct req *r)
 {
 	struct task *t;
-	json_object *result = NULL, *reply;
+	json_object *result = NULL;
+	_cleanup_free_ char *reply = NULL;
 	const char *token = NULL, *error_message = NULL;
 	bool success = true;
 	int k;
@@ -63,7 +64,7 @@ static int cmd_task_complete(struct req *r)
 	 * and never goes on outside every limit */
 	if (!token)
 		task_stop_sandbox(t);
-	return reply_ok(r, reply);
+	return reply_ok_text(r, reply);
 }
 
 const struct cmd_entry cmd_task_complete_entry = { "task.complete", cmd_task_complete, CMD_ANYONE, complete_args };

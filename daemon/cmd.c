@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dagd.h"
+#include "jw.h"
 
 static const struct cmd_entry *const cmd_table[] = {
 	&cmd_project_create_entry,
@@ -48,17 +49,28 @@ static const struct cmd_entry *const cmd_table[] = {
 
 int reply_ok(struct req *r, json_object *result)
 {
-	json_object *o = json_object_new_object();
+	reply_ok_text(r, result ? json_text(result) : "{}");
+	json_object_put(result);
+	return 0;
+}
 
-	json_object_object_add(o, "ok", json_object_new_boolean(true));
-	json_object_object_add(o, "result", result ? result : json_object_new_object());
-	server_reply(r->client, r->id, o, store_writes() != r->writes);
+/* The same, for a result that is JSON text already. */
+int reply_ok_text(struct req *r, const char *result)
+{
+	struct jw w = { 0 };
+
+	jw_key(&w, "ok");
+	jw_bool(&w, true);
+	jw_key(&w, "result");
+	jw_raw(&w, result);
+	server_reply(r->client, r->id, w.buf, w.len, store_writes() != r->writes);
+	free(w.buf);
 	return 0;
 }
 
 int reply_error(struct req *r, const char *code, const char *fmt, ...)
 {
-	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	struct jw w = { 0 };
 	char msg[1024];
 	va_list ap;
 
@@ -66,11 +78,17 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	utf8_trim(msg);                 /* a message cut short mid-character */
-	json_object_object_add(e, "code", json_object_new_string(code));
-	json_object_object_add(e, "message", json_object_new_string(msg));
-	json_object_object_add(o, "ok", json_object_new_boolean(false));
-	json_object_object_add(o, "error", e);
-	server_reply(r->client, r->id, o, store_writes() != r->writes);
+	jw_key(&w, "ok");
+	jw_bool(&w, false);
+	jw_key(&w, "error");
+	jw_open(&w, '{');
+	jw_key(&w, "code");
+	jw_str(&w, code);
+	jw_key(&w, "message");
+	jw_str(&w, msg);
+	jw_close(&w, '}');
+	server_reply(r->client, r->id, w.buf, w.len, store_writes() != r->writes);
+	free(w.buf);
 	return 0;
 }
 

@@ -29,7 +29,8 @@ struct cmd_entry {
 #define CMD_ANYONE 1u                   /* not only operators */
 
 void cmd_line(struct client *c, bool operator, const char *line, size_t len);
-int reply_ok(struct req *r, json_object *result);
+int reply_ok(struct req *r, json_object *result);              /* takes result */
+int reply_ok_text(struct req *r, const char *result);        /* JSON text */
 int reply_error(struct req *r, const char *code, const char *fmt, ...) _printf_(3, 4);
 int reply_errno(struct req *r, int err);
 int req_project(struct req *r, const char *key, struct project **ret);

@@ -432,7 +432,6 @@ int args_check(json_object *o, const char *const *known, const char *what);
 json_object *json_time(int64_t usec);
 json_object *json_parse(const char *text);
 const char *json_text(json_object *o);
-char *json_line(json_object *o);        /* its text and a newline, to free */
 
 /* --- json-strict.c --------------------------------------------------------- */
 

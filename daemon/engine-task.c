@@ -256,11 +256,13 @@ int task_pause(struct task *t, bool paused)
 	return 0;
 }
 
+/* A task's report (task.complete): *ret_reply is the reply's result, JSON
+ * text to free.  The same report again gets the same reply. */
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
-		json_object **ret_reply)
+		char **ret_reply)
 {
-	json_object *reply, *unblocked;
-	struct jw report = { 0 };
+	json_object *unblocked;
+	struct jw reply = { 0 }, report = { 0 };
 	char id[24];
 
 	if (task_def(t)->report) {
@@ -277,7 +279,7 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 				    task_id_string(t->id, id), status_to_string(t->status));
 		}
 		json_object_object_get_ex(old, "reply", &v);
-		*ret_reply = json_object_get(v);
+		*ret_reply = xstrdup(json_text(v));
 		json_object_put(old);
 		return 0;
 	}
@@ -292,13 +294,19 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 		unblocked = task_succeeded(t, task_def(t)->sandbox_id);
 	} else {
 		task_failed(t, error_message ? error_message : "the sandbox reported failure");
-		unblocked = json_object_new_array();
+		unblocked = NULL;
 	}
-	reply = json_object_new_object();
-	json_object_object_add(reply, "status", json_object_new_string("accepted"));
-	json_object_object_add(reply, "task_id", json_object_new_string(task_id_string(t->id, id)));
-	json_object_object_add(reply, "new_status", json_object_new_string(status_to_string(t->status)));
-	json_object_object_add(reply, "unblocked_tasks", unblocked);
+	jw_open(&reply, '{');
+	jw_key(&reply, "status");
+	jw_str(&reply, "accepted");
+	jw_key(&reply, "task_id");
+	jw_str(&reply, task_id_string(t->id, id));
+	jw_key(&reply, "new_status");
+	jw_str(&reply, status_to_string(t->status));
+	jw_key(&reply, "unblocked_tasks");
+	jw_raw(&reply, unblocked ? json_text(unblocked) : "[]");
+	jw_close(&reply, '}');
+	json_object_put(unblocked);
 
 	/* what a repeated report is compared with, and answered from */
 	jw_open(&report, '{');
@@ -309,12 +317,12 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 	jw_key(&report, "error_message");
 	jw_str(&report, error_message);
 	jw_key(&report, "reply");
-	jw_raw(&report, json_text(reply));
+	jw_raw(&report, reply.buf);
 	jw_close(&report, '}');
 	free(task_def(t)->report);
 	task_def(t)->report = jw_take(&report);
 	task_save(t);
-	*ret_reply = reply;
+	*ret_reply = jw_take(&reply);
 	return 0;
 }
 

@@ -91,7 +91,7 @@ int task_pause(struct task *t, bool paused);
 int task_retry(struct task *t);
 void task_stop_sandbox(struct task *t);
 int task_report(struct task *t, bool success, json_object *result, const char *error_message,
-		json_object **ret_reply);
+		char **ret_reply);      /* the reply's result: JSON text, to free */
 /* where a page of task.unblocked ended: the key of its last task */
 struct unblocked_cursor {
 	enum priority priority;

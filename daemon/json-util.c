@@ -147,23 +147,6 @@ json_object *json_parse(const char *text)
 	return o;
 }
 
-/* o's text and a newline, in a string of its own (one copy: a reply of a
- * thousand tasks is a megabyte). */
-char *json_line(json_object *o)
-{
-	size_t n;
-	const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-							       JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	char *line = malloc(n + 2);
-
-	if (!line)
-		abort();
-	memcpy(line, text, n);
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	return line;
-}
-
 const char *json_text(json_object *o)
 {
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -32,6 +32,7 @@ static int listen_fd = -EBADF;
 static sd_event_source *flush_source, *watch_source, *retry_source, *spawned_source;
 struct client *clients;
 static unsigned n_clients;
+static uint64_t turn = 1;               /* flushes so far, and one: a client's read_turn 0 is never */
 static int64_t committed_seq;
 static uint64_t seen_reads;             /* store_reads() likewise */
 static uint64_t seen_writes;            /* store_writes() when the flush last looked */
@@ -67,10 +68,8 @@ static void client_free(struct client *c)
 	server_kick();                  /* a turn ends: the idle clock starts now */
 	sd_event_source_disable_unref(c->io);
 	closep(&c->fd);
-	for (size_t i = 0; i < c->n_pend; i++) {
-		free(c->pend[i].id);
+	for (size_t i = 0; i < c->n_pend; i++)
 		free(c->pend[i].line);
-	}
 	follow_free(c);
 	free(c->pend);
 	free(c->in);
@@ -96,18 +95,30 @@ void client_out(struct client *c, const char *s, size_t n)
 	c->out_len += n;
 }
 
-void server_reply(struct client *c, json_object *id, json_object *reply, bool durable)
+/* A reply to one of the client's lines: body is its members but the last,
+ * as JSON text ("\"ok\":true,\"result\":{...}"); the last is the id the line
+ * gave, which a failed commit's answer repeats (it ends the line). */
+void server_reply(struct client *c, json_object *id, const char *body, size_t n, bool durable)
 {
+	const char *idt = id ? json_text(id) : "null";
+	size_t ni = strlen(idt);
+	char *line = malloc(n + ni + 10);
 	struct pend *p;
 
-	json_object_object_add(reply, "id", json_object_get(id));
+	if (!line)
+		abort();
+	line[0] = '{';
+	memcpy(line + 1, body, n);
+	memcpy(line + 1 + n, ",\"id\":", 6);
+	memcpy(line + 7 + n, idt, ni);
+	memcpy(line + 7 + n + ni, "}\n", 3);
 	c->pend = xrealloc(c->pend, (c->n_pend + 1) * sizeof(*c->pend));
 	p = &c->pend[c->n_pend++];
-	p->id = xstrdup(id ? json_text(id) : "null");
-	p->line = utf8_valid_line(json_line(reply));
+	p->line = utf8_valid_line(line);
+	p->len = strlen(p->line);
+	p->id_len = ni;
 	p->durable = durable;
-	c->pend_bytes += strlen(p->line);
-	json_object_put(reply);
+	c->pend_bytes += p->len;
 	server_kick();
 }
 
@@ -146,21 +157,17 @@ static void client_lines(struct client *c)
 	c->in_len -= start;
 	if (!c->closing && (c->in_len > max ||
 			    (client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
-		json_object *e = json_object_new_object(), *r = json_object_new_object();
-		char msg[80];
+		char body[160];
+		int n = snprintf(body, sizeof(body), "\"ok\":false,\"error\":{\"code\":\"bad_request\",\"message\":"
+				 "\"line longer than %zu bytes; closing the connection\"}", max);
 
-		json_object_object_add(e, "code", json_object_new_string("bad_request"));
-		json_object_object_add(e, "message", json_object_new_string_len(msg, snprintf(msg, sizeof(msg),
-			"line longer than %zu bytes; closing the connection", max)));
-		json_object_object_add(r, "ok", json_object_new_boolean(false));
-		json_object_object_add(r, "error", e);
-		server_reply(c, NULL, r, false);
+		server_reply(c, NULL, body, (size_t) n, false);
 		c->closing = true;
 		c->in_len = 0;
 	}
 }
 
-/* One read a turn (on_client pauses the client until the flush), so that a
+/* One read a turn (on_client pauses a client ready again until the flush), so that a
  * client that never stops sending can neither keep the turn from ending nor
  * the others from being read.  Returns 1 at the end of its input. */
 static int client_read(struct client *c)
@@ -231,13 +238,20 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		client_free(c);
 		return 0;
 	}
-	/* once a turn: the flush lets it be read, and fed, again */
-	c->paused = true;
 	server_kick();
+	/* once a turn: a client is read once, then waits for the flush to be
+	 * read, and fed, again.  Its source stops reporting it (a pause) once
+	 * it is ready again before the flush (it sends without waiting for
+	 * replies) or is ready to be written to; one that sent its line and
+	 * waits for the reply costs no epoll change. */
+	if (c->read_turn == turn || (revents & EPOLLOUT))
+		c->paused = true;
 	if (revents & EPOLLOUT)
 		r = client_write(c);
-	if (r >= 0 && (revents & EPOLLIN))
+	if (r >= 0 && (revents & EPOLLIN) && c->read_turn != turn) {
+		c->read_turn = turn;
 		r = client_read(c);
+	}
 	if (r < 0 || client_done(c)) {
 		client_free(c);
 		return 0;
@@ -314,17 +328,20 @@ static void replies_release(bool committed)
 {
 	for (struct client *c = clients; c; c = c->next) {
 		for (size_t i = 0; i < c->n_pend; i++) {
-			if (committed || !c->pend[i].durable)
-				client_out(c, c->pend[i].line, strlen(c->pend[i].line));
+			struct pend *p = &c->pend[i];
+
+			if (committed || !p->durable)
+				client_out(c, p->line, p->len);
 			else {
-				char *l = xasprintf("{\"id\":%s,\"ok\":false,\"error\":{\"code\":\"unavailable\","
+				/* the id ends the line, before its "}\n" */
+				char *l = xasprintf("{\"id\":%.*s,\"ok\":false,\"error\":{\"code\":\"unavailable\","
 						    "\"message\":\"the database could not be written; "
-						    "nothing was changed\"}}\n", c->pend[i].id);
+						    "nothing was changed\"}}\n", (int) p->id_len,
+						    p->line + p->len - 2 - p->id_len);
 				client_out(c, l, strlen(l));
 				free(l);
 			}
-			free(c->pend[i].id);
-			free(c->pend[i].line);
+			free(p->line);
 		}
 		c->n_pend = 0;
 		c->pend_bytes = 0;
@@ -424,6 +441,7 @@ void server_flush(void)
 	bool wrote;
 
 	/* this is the turn's flush, whoever asked for it */
+	turn++;
 	if (flush_source)
 		(void) sd_event_source_set_enabled(flush_source, SD_EVENT_OFF);
 	follow_ended();

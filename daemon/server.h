@@ -12,8 +12,8 @@
 #define OUT_MAX (64 * 1024 * 1024)      /* drop a client above this */
 
 struct pend {
-	char *id;                       /* JSON text */
-	char *line;
+	char *line;                     /* ending with the id the request gave, then "}\n" */
+	size_t len, id_len;
 	bool durable;                   /* says what the batch changed: only once committed */
 };
 
@@ -28,7 +28,8 @@ struct client {
 	pid_t pid;
 	bool operator;
 	bool closing;                   /* close once the output is out */
-	bool paused;                    /* read this turn already: wait for the flush */
+	uint64_t read_turn;             /* the turn it was last read in */
+	bool paused;                    /* read again before the flush: it waits for it */
 	bool eof;                       /* it will send no more */
 	char *in;
 	size_t in_len, in_cap;
@@ -52,7 +53,7 @@ unsigned server_clients(void);
 int64_t server_committed_seq(void);
 void server_status(json_object *o);     /* add the server's part of daemon.status */
 /* durable: the reply says what this turn wrote, so goes out only once committed */
-void server_reply(struct client *c, json_object *id, json_object *reply, bool durable);
+void server_reply(struct client *c, json_object *id, const char *body, size_t n, bool durable);
 void client_out(struct client *c, const char *s, size_t n);
 size_t client_unsent(const struct client *c);
 

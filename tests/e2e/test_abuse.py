@@ -6,6 +6,7 @@ it can, and loses no line of output and no event."""
 import errno
 import os
 import socket
+import threading
 import time
 
 from dagdtest import (FINISHED, Daemon, Client, cpu_during, daemon, expect_eq, expect_error,
@@ -225,6 +226,60 @@ def a_full_disk_neither_spins_nor_floods_and_reads_go_on():
     assert any(ev["payload"].get("task_id") == t for ev in got), "the task's end was not sent"
     assert not any(ev["payload"].get("name") == "refused" for ev in got), "a refused turn was sent"
     sub.close()
+
+
+@test
+def a_client_that_never_stops_sending_neither_holds_the_turn_nor_the_others():
+    """A client with lines always waiting is read once a turn: the turn
+    still ends (the other clients' changes are committed and answered), and
+    it is answered too."""
+    d = daemon()
+    p = d.project(autonomous=True)
+    flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    flood.connect(d.sock)
+    line = b'{"id":1,"cmd":"daemon.status"}\n'
+    stop, answered = threading.Event(), [0]
+
+    def send():
+        try:
+            while not stop.is_set():
+                flood.sendall(line * 256)
+        except OSError:
+            pass
+
+    def drain():
+        buf = b""
+        while not stop.is_set():
+            try:
+                got = flood.recv(1 << 20)
+            except OSError:
+                return
+            if not got:
+                return
+            buf += got
+            answered[0] += buf.count(b"\n")
+            buf = buf[buf.rfind(b"\n") + 1:]
+
+    threads = [threading.Thread(target=send, daemon=True), threading.Thread(target=drain, daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: answered[0] > 1000, 30, what="the flooding client's first replies")
+        with d.client(timeout=30) as c:
+            # each needs the turn to end: replies to changes go out after its commit
+            for k in range(5):
+                t = c.call("task.add", project=p["id"], title=f"t{k}", command="true")["task"]
+                wait_for(lambda: c.call("task.get", task_id=t["id"])["task"]["status"] in FINISHED, 30,
+                         what=f"task {t['id']} to finish beside the flood")
+                expect_eq(c.call("task.get", task_id=t["id"])["task"]["status"], "completed", "its status")
+        before = answered[0]
+        wait_for(lambda: answered[0] > before, 30, what="the flooding client answered still")
+    finally:
+        stop.set()
+        flood.shutdown(socket.SHUT_RDWR)
+        flood.close()
+        for t in threads:
+            t.join(10)
 
 
 if __name__ == "__main__":

@@ -316,6 +316,7 @@ static void op_report(struct prog *g, bool success)
 {
 	struct task *t = pick(g);
 	json_object *reply = NULL;
+	char *text = NULL;
 
 	if (t && t->approval) {         /* an operator decides */
 		if (success && task_approve(t, NULL, 0, &reply) >= 0)
@@ -324,8 +325,8 @@ static void op_report(struct prog *g, bool success)
 			(void) task_reject(t, "no", 0);
 		return;
 	}
-	if (t && task_report(t, success, NULL, success ? NULL : "failed", &reply) >= 0)
-		json_object_put(reply);
+	if (t && task_report(t, success, NULL, success ? NULL : "failed", &text) >= 0)
+		free(text);
 }
 
 static void op_project(struct prog *g)

@@ -11,11 +11,15 @@
 
 static json_object *report(struct task *t, bool success, const char *result)
 {
-	json_object *reply = NULL, *res = result ? json_tokener_parse(result) : NULL;
-	int r = task_report(t, success, res, success ? NULL : "boom", &reply);
+	json_object *reply, *res = result ? json_tokener_parse(result) : NULL;
+	char *text = NULL;
+	int r = task_report(t, success, res, success ? NULL : "boom", &text);
 
 	json_object_put(res);
 	assert_int_equal(r, 0);
+	reply = json_tokener_parse(text);
+	assert_non_null(reply);
+	free(text);
 	return reply;
 }
 
@@ -250,7 +254,8 @@ static void the_global_limit_holds_across_projects(void **state)
 static void the_same_report_twice_is_answered_the_same_and_a_different_one_conflicts(void **state)
 {
 	struct project *p = mkproject("idem", true, 5);
-	json_object *first, *again = NULL, *res = json_tokener_parse("{\"k\":[1,2]}");
+	json_object *first, *res = json_tokener_parse("{\"k\":[1,2]}");
+	char *again = NULL;
 	int64_t seq;
 
 	mktasks(p, "a b:a c:b");
@@ -259,25 +264,25 @@ static void the_same_report_twice_is_answered_the_same_and_a_different_one_confl
 	flush();
 	seq = store_last_seq();
 	assert_int_equal(task_report(T(p, "a"), true, res, NULL, &again), 0);
-	assert_true(json_object_equal(first, again));
+	assert_string_equal(again, json_text(first));
 	flush();
 	assert_int_equal(store_last_seq(), seq);        /* no new event */
-	json_object_put(again);
+	free(again);
 	assert_int_equal(task_report(T(p, "a"), false, NULL, "other", &again), -EEXIST);
 	assert_int_equal(task_report(T(p, "c"), true, NULL, NULL, &again), -EBUSY);
 	/* a failure whose message needs escaping is kept as it came */
 	{
 		static const char msg[] = "said \"no\"\n\ttab \\ \x01 caf\xc3\xa9 </end>";
 
-		json_object *failed = NULL;
+		char *failed = NULL;
 
 		assert_string_equal(S(p, "b"), "running");
 		assert_int_equal(task_report(T(p, "b"), false, NULL, msg, &failed), 0);
 		assert_int_equal(task_report(T(p, "b"), false, NULL, msg, &again), 0);
-		assert_true(json_object_equal(failed, again));
-		json_object_put(again);
+		assert_string_equal(failed, again);
+		free(again);
 		assert_int_equal(task_report(T(p, "b"), false, NULL, "said \"no\"", &again), -EEXIST);
-		json_object_put(failed);
+		free(failed);
 	}
 	json_object_put(res);
 	json_object_put(first);

@@ -258,7 +258,8 @@ static void a_listing_by_names_lists_each_once_though_all_share_a_hash(void **st
 static void task_ids_past_the_largest_are_refused(void **state)
 {
 	struct project *p = mkproject("ids", true, 5);
-	json_object *items = json_tokener_parse("[1,2]"), *reply = NULL;
+	json_object *items = json_tokener_parse("[1,2]");
+	char *reply = NULL;
 	int64_t next;
 
 	assert_int_equal(add(p, "[{\"name\":\"a\",\"title\":\"a\",\"command\":\"true\"},"
@@ -277,7 +278,7 @@ static void task_ids_past_the_largest_are_refused(void **state)
 	next_task_id = TASK_ID_MAX;
 	flush();
 	assert_int_equal(task_report(named(p, "a"), true, items, NULL, &reply), 0);
-	json_object_put(reply);
+	free(reply);
 	json_object_put(items);
 	assert_string_equal(S(p, "m"), "failed");
 	assert_non_null(strstr(task_def(named(p, "m"))->error_message, "task ids end at 4294967295"));
