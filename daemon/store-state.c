@@ -4,15 +4,17 @@
  * columns, not the 45 of the task's definition.
  *
  * A task added has no such row: its row of tasks holds what it was added
- * with.  Its first save makes the row, taking from the tasks row what the
- * save does not give (the times not given, and the outcome when its
- * definition is not held, which are then as added: null).  The task's
+ * with.  Its first save makes the row: from what the engine holds when its
+ * definition is in memory (its times are there, current), else taking from
+ * the tasks row what the save does not give (the times not given, and the
+ * outcome, which is then as added: null).  The task's
  * `stated` bit (set by the engine when a save says it made the row, and by
  * the load) says which statement to try first; the other follows when the
  * first touched no row, so that a bit out of date (a row gone with a batch
  * rolled back) costs a statement, never a save.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "dagd.h"
 #include "store-private.h"
@@ -27,7 +29,7 @@
 #define SELECT_STATE "SELECT id, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce(?9, updated_at)," \
 	" coalesce(?10, started_at), coalesce(?11, finished_at), coalesce(?12, status_changed_at)"
 
-enum { UPDATE, UPDATE_OUTCOME, INSERT, INSERT_OUTCOME, _STMT_MAX };
+enum { UPDATE, UPDATE_OUTCOME, INSERT, INSERT_OUTCOME, INSERT_ALL, _STMT_MAX };
 
 static const char *const sql[_STMT_MAX] = {
 	[UPDATE] = "UPDATE task_state SET " SET_STATE " WHERE task_id=?13",
@@ -37,6 +39,10 @@ static const char *const sql[_STMT_MAX] = {
 		" sandbox_id, sandbox_executor, sandbox_handle FROM tasks WHERE id=?13",
 	[INSERT_OUTCOME] = "INSERT OR IGNORE INTO task_state (" COLUMNS ") " SELECT_STATE ", ?13, ?14, ?15, ?16, ?17, ?18, ?19"
 		" FROM tasks WHERE id=?20",
+	/* all of it known (the definition held, its times with it): nothing
+	 * to take from the tasks row */
+	[INSERT_ALL] = "INSERT OR IGNORE INTO task_state (" COLUMNS ") VALUES (?20, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+		" ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
 };
 
 static sqlite3_stmt *stmts[_STMT_MAX];
@@ -102,6 +108,19 @@ int store_task_save(const struct task *t, const struct task_times *at)
 		d = NULL;
 	update = d ? UPDATE_OUTCOME : UPDATE;
 	insert = d ? INSERT_OUTCOME : INSERT;
+	if (d && !t->stated) {
+		/* the definition's times are the row's, those of this save in
+		 * them already (engine_save()) */
+		struct task_times all = { .set = ~0U };
+		int r;
+
+		memcpy(all.at, d->at, sizeof(all.at));
+		r = run(INSERT_ALL, t, &all, d);
+		if (r != 0)
+			return r;       /* made now, or the error */
+		r = run(update, t, at, d);
+		return r < 0 ? r : 0;
+	}
 	order[0] = t->stated ? update : insert;
 	order[1] = t->stated ? insert : update;
 	for (int i = 0; i < 2; i++) {
