@@ -82,6 +82,7 @@ DAEMON_SRCS = \
 	daemon/store-map.c \
 	daemon/store-events.c \
 	daemon/store-state.c \
+	daemon/store-vfs.c \
 	daemon/plugin.c \
 	daemon/plugin-copy.c \
 	daemon/json-util.c \

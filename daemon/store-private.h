@@ -17,6 +17,7 @@ int store_events_flush(void);   /* what is held, written: before a commit */
 void store_events_close(void);
 int store_attempts_load(const struct store_loader *l);     /* store-attempts.c */
 int store_state_prepare(void);  /* store-state.c */
+const char *store_vfs(void);    /* store-vfs.c: the VFS's name, NULL if it cannot be had */
 void store_state_close(void);
 
 #endif

@@ -163,8 +163,9 @@ int store_open(const char *path)
 	 * allocation): before its first open only, and nothing else in the
 	 * process uses SQLite before that */
 	(void) sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/* the default VFS, the WAL's writes gathered (store-vfs.c) */
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			     SQLITE_OPEN_NOMUTEX, NULL);
+			     SQLITE_OPEN_NOMUTEX, store_vfs());
 	if (rc != SQLITE_OK)
 		return errorf(sqlerr(rc), "cannot open database '%s': %s", path,
 			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
