@@ -58,12 +58,15 @@ static int g_close(sqlite3_file *file)
 	return rc != SQLITE_OK ? rc : rc2;
 }
 
+/* The default VFS's file, and its method called: at once, or once the
+ * gathered writes are written (nothing looks at the file before them). */
+#define REAL(file) (((struct gfile *) (file))->real)
+#define FORWARD(file, method, ...) REAL(file)->pMethods->method(REAL(file), ## __VA_ARGS__)
+#define AFTER_FLUSH(file, method, ...) (flush((struct gfile *) (file)) ?: FORWARD(file, method, ## __VA_ARGS__))
+
 static int g_read(sqlite3_file *file, void *p, int n, sqlite3_int64 off)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, p, n, off);
+	return AFTER_FLUSH(file, xRead, p, n, off);
 }
 
 static int g_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
@@ -107,114 +110,77 @@ static int g_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
 
 static int g_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+	return AFTER_FLUSH(file, xTruncate, size);
 }
 
 static int g_sync(sqlite3_file *file, int flags)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+	return AFTER_FLUSH(file, xSync, flags);
 }
 
 static int g_file_size(sqlite3_file *file, sqlite3_int64 *size)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+	return AFTER_FLUSH(file, xFileSize, size);
 }
 
 static int g_lock(sqlite3_file *file, int level)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, level);
+	return AFTER_FLUSH(file, xLock, level);
 }
 
 static int g_unlock(sqlite3_file *file, int level)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xUnlock(f->real, level);
+	return AFTER_FLUSH(file, xUnlock, level);
 }
 
 static int g_check_reserved(sqlite3_file *file, int *out)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xCheckReservedLock(f->real, out);
+	return FORWARD(file, xCheckReservedLock, out);
 }
 
 static int g_file_control(sqlite3_file *file, int op, void *arg)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+	return AFTER_FLUSH(file, xFileControl, op, arg);
 }
 
 static int g_sector_size(sqlite3_file *file)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xSectorSize(f->real);
+	return FORWARD(file, xSectorSize);
 }
 
 static int g_device(sqlite3_file *file)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xDeviceCharacteristics(f->real);
+	return FORWARD(file, xDeviceCharacteristics);
 }
 
 static int g_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **p)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xShmMap(f->real, page, size, extend, p);
+	return FORWARD(file, xShmMap, page, size, extend, p);
 }
 
 static int g_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+	return FORWARD(file, xShmLock, offset, n, flags);
 }
 
 static void g_shm_barrier(sqlite3_file *file)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	f->real->pMethods->xShmBarrier(f->real);
+	FORWARD(file, xShmBarrier);
 }
 
 static int g_shm_unmap(sqlite3_file *file, int delete)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xShmUnmap(f->real, delete);
+	return FORWARD(file, xShmUnmap, delete);
 }
 
 static int g_fetch(sqlite3_file *file, sqlite3_int64 off, int n, void **p)
 {
-	struct gfile *f = (struct gfile *) file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xFetch(f->real, off, n, p);
+	return AFTER_FLUSH(file, xFetch, off, n, p);
 }
 
 static int g_unfetch(sqlite3_file *file, sqlite3_int64 off, void *p)
 {
-	struct gfile *f = (struct gfile *) file;
-
-	return f->real->pMethods->xUnfetch(f->real, off, p);
+	return FORWARD(file, xUnfetch, off, p);
 }
 
 static const sqlite3_io_methods methods = {
