@@ -14,7 +14,6 @@
  * writes those gathered first, then starts a gathering of its own.  Other
  * files (the database itself) are written as they come.
  */
-#include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +84,8 @@ static int g_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
 		rc = flush(f);
 		if (rc != SQLITE_OK)
 			return rc;
-		return f->real->pMethods->xWrite(f->real, p, n, off);
+		if ((size_t) n > GATHER_MAX)
+			return f->real->pMethods->xWrite(f->real, p, n, off);
 	}
 	if (f->len + (size_t) n > f->cap) {
 		size_t cap = f->cap ? f->cap : 65536;
