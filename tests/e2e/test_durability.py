@@ -43,6 +43,13 @@ def a_full_disk_refuses_the_change_keeps_serving_and_recovers():
         fill(filler)
 
         expect_error(d.call, "unavailable", "task.add_batch", project=p["id"], tasks=big_batch())
+        # the refusal carries the request's own id, whatever it holds
+        odd = 'q"}, \\ caf\u00e9 {"id":1}'
+        with d.client(timeout=30) as c:
+            c.send({"id": odd, "cmd": "task.add_batch", "args": {"project": p["id"], "tasks": big_batch()}})
+            r = c.read_reply()
+        expect_eq((r.get("id"), r.get("ok"), r.get("error", {}).get("code")), (odd, False, "unavailable"),
+                  "the refusal of a request whose id needs escaping")
         # nothing of the refused batch is there, and the daemon still answers
         expect_eq([t["id"] for t in d.tasks(p)], [first["id"]], "tasks after the refused batch")
         status = d.call("daemon.status")
