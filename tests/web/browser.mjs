@@ -66,9 +66,22 @@ async function run(cmd) {
     case 'wait':
       await page.waitForFunction(fn(cmd.js), { timeout: cmd.timeout || 15000, polling: 50 });
       return await page.evaluate(fn(cmd.js));
-    case 'click':
-      await page.click(cmd.selector);
-      return null;
+    case 'click': {
+      // a page that draws itself again (a live update) may replace the
+      // element between its finding and its click, before anything was
+      // clicked: it is found again, for a while
+      const until = Date.now() + 5000;
+      for (;;) {
+        try {
+          await page.click(cmd.selector);
+          return null;
+        } catch (e) {
+          if (!/detached from document/.test(String(e)) || Date.now() > until)
+            throw e;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
     case 'focus':
       await page.focus(cmd.selector);
       return null;
