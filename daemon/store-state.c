@@ -14,7 +14,6 @@
  * rolled back) costs a statement, never a save.
  */
 #include <errno.h>
-#include <string.h>
 
 #include "dagd.h"
 #include "store-private.h"
@@ -29,7 +28,7 @@
 #define SELECT_STATE "SELECT id, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, coalesce(?9, updated_at)," \
 	" coalesce(?10, started_at), coalesce(?11, finished_at), coalesce(?12, status_changed_at)"
 
-enum { UPDATE, UPDATE_OUTCOME, INSERT, INSERT_OUTCOME, INSERT_ALL, _STMT_MAX };
+enum { UPDATE, UPDATE_OUTCOME, INSERT, INSERT_ALL, _STMT_MAX };
 
 static const char *const sql[_STMT_MAX] = {
 	[UPDATE] = "UPDATE task_state SET " SET_STATE " WHERE task_id=?13",
@@ -37,8 +36,6 @@ static const char *const sql[_STMT_MAX] = {
 		" report=?16, sandbox_id=?17, sandbox_executor=?18, sandbox_handle=?19 WHERE task_id=?20",
 	[INSERT] = "INSERT OR IGNORE INTO task_state (" COLUMNS ") " SELECT_STATE ", result, error_message, token, report,"
 		" sandbox_id, sandbox_executor, sandbox_handle FROM tasks WHERE id=?13",
-	[INSERT_OUTCOME] = "INSERT OR IGNORE INTO task_state (" COLUMNS ") " SELECT_STATE ", ?13, ?14, ?15, ?16, ?17, ?18, ?19"
-		" FROM tasks WHERE id=?20",
 	/* all of it known (the definition held, its times with it): nothing
 	 * to take from the tasks row */
 	[INSERT_ALL] = "INSERT OR IGNORE INTO task_state (" COLUMNS ") VALUES (?20, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
@@ -102,29 +99,21 @@ static int run(int q, const struct task *t, const struct task_times *at, const s
 int store_task_save(const struct task *t, const struct task_times *at)
 {
 	const struct task_def *d = task_def_held(t);
+	struct task_times all = { .set = ~0U };
 	int update, insert, order[2];
 
 	if (d && d->lost)
 		d = NULL;
 	update = d ? UPDATE_OUTCOME : UPDATE;
-	insert = d ? INSERT_OUTCOME : INSERT;
-	if (d && !t->stated) {
-		/* the definition's times are the row's, those of this save in
-		 * them already (engine_save()) */
-		struct task_times all = { .set = ~0U };
-		int r;
-
-		memcpy(all.at, d->at, sizeof(all.at));
-		r = run(INSERT_ALL, t, &all, d);
-		if (r != 0)
-			return r;       /* made now, or the error */
-		r = run(update, t, at, d);
-		return r < 0 ? r : 0;
-	}
+	insert = d ? INSERT_ALL : INSERT;
+	/* a definition held has the row's times: with those of this save over
+	 * them, the row is made from them */
+	for (int k = 0; d && k < _AT_MAX; k++)
+		all.at[k] = at->set & (1U << k) ? at->at[k] : d->at[k];
 	order[0] = t->stated ? update : insert;
 	order[1] = t->stated ? insert : update;
 	for (int i = 0; i < 2; i++) {
-		int r = run(order[i], t, at, d);
+		int r = run(order[i], t, order[i] == INSERT_ALL ? &all : at, d);
 
 		if (r != 0)
 			return r < 0 ? r : order[i] == insert;
