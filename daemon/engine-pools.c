@@ -265,12 +265,13 @@ int pool_set(const char *name, int64_t size, json_object **ret)
 int pool_delete(const char *name)
 {
 	struct pool *p = pool_find(name);
+	int64_t first;
 	char id[24];
 
 	if (!p)
 		return errorf(-ENOENT, "no pool '%.*s'", utf8_prefix(name, 64), name);
-	if (idset_next(&p->tasks, 0) > 0) {
-		const struct task *t = task_at(idset_next(&p->tasks, 0));
+	if ((first = idset_next(&p->tasks, 0)) > 0) {
+		const struct task *t = task_at(first);
 
 		return errorf(-EBUSY, "pool '%s' is named by task %s (%s); remove the tasks that name it "
 			      "first", name, task_id_string(t->id, id), status_to_string(t->status));

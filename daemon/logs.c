@@ -69,11 +69,9 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t p
 char *log_path(int64_t task_id, unsigned attempt, bool validation)
 {
 	size_t len = strlen(D.state_dir), n;
-	char *p = malloc(len + 80);
+	char *p = xrealloc(NULL, len + 80);
 
 	/* STATE/logs/t-ID/ATTEMPT[.validate].log, without printf: one a task */
-	if (!p)
-		abort();
 	memcpy(p, D.state_dir, len);
 	n = len + format_id(p + len, "/logs/t-", task_id);
 	n += format_id(p + n, "/", attempt);

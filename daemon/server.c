@@ -102,11 +102,9 @@ void server_reply(struct client *c, json_object *id, const char *body, size_t n,
 {
 	const char *idt = id ? json_text(id) : "null";
 	size_t ni = strlen(idt);
-	char *line = malloc(n + ni + 10);
+	char *line = xrealloc(NULL, n + ni + 10);
 	struct pend *p;
 
-	if (!line)
-		abort();
 	line[0] = '{';
 	memcpy(line + 1, body, n);
 	memcpy(line + 1 + n, ",\"id\":", 6);

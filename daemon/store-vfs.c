@@ -88,18 +88,8 @@ static int g_write(sqlite3_file *file, const void *p, int n, sqlite3_int64 off)
 			return f->real->pMethods->xWrite(f->real, p, n, off);
 	}
 	if (f->len + (size_t) n > f->cap) {
-		size_t cap = f->cap ? f->cap : 65536;
-		char *b;
-
-		while (cap < f->len + (size_t) n)
-			cap *= 2;
-		b = realloc(f->buf, cap);
-		if (!b) {
-			rc = flush(f);
-			return rc != SQLITE_OK ? rc : f->real->pMethods->xWrite(f->real, p, n, off);
-		}
-		f->buf = b;
-		f->cap = cap;
+		f->cap = GATHER_MAX;
+		f->buf = xrealloc(f->buf, f->cap);
 	}
 	if (f->len == 0)
 		f->off = off;
