@@ -1,43 +1,20 @@
 /*
  * engine-event.c - the events the engine records: event_emit() for those
- * built as json-c values (rare ones), payload_open()/task_payload_emit()
- * for one written straight into text (a task's creation), and event_*() for
- * those a task makes by the thousand, kept as compact records whose JSON
- * only a reader builds (event-record.c).  They go into the turn's
+ * built as json-c values (rare ones), and task_created_event() and
+ * event_*() for those a task makes by the thousand, kept as compact records
+ * whose JSON only a reader builds (event-record.c).  They go into the turn's
  * transaction, and out to followers once it is committed.
  */
 #include <stdio.h>
 
 #include "dagd.h"
 #include "event-record.h"
-#include "jw.h"
 
 void event_emit(const char *type, const char *entity, const char *entity_id, int64_t project_id,
 		json_object *payload)
 {
 	(void) store_event_append(type, entity, entity_id, project_id, payload ? json_text(payload) : NULL, NULL);
 	json_object_put(payload);
-}
-
-/* A payload written straight into text (a task's creation, with its
- * summary), in one buffer kept from one to the next: payload_open() starts
- * it, task_payload_emit() records it as the task's event. */
-static struct jw pl;
-
-struct jw *payload_open(void)
-{
-	pl.len = 0;
-	pl.comma = false;
-	jw_open(&pl, '{');
-	return &pl;
-}
-
-void task_payload_emit(const struct task *t, const char *type)
-{
-	char id[24];
-
-	jw_close(&pl, '}');
-	(void) store_event_append(type, "task", task_id_string(t->id, id), t->project->id, pl.buf, NULL);
 }
 
 json_object *task_payload(const struct task *t)
@@ -80,6 +57,36 @@ void event_exited(const struct task *t, const struct sandbox *sb, int code, int 
 {
 	evrec_exited(&rec, now_usec(), sb->id, code, signal, reason);
 	(void) store_event_record(t ? t->project->id : 0, &rec);
+}
+
+/* TASK_CREATED: what a board draws the task with (its definition, result
+ * and the rest are one task.get away).  Made by the thousand, so it is a
+ * record too. */
+void task_created_event(const struct task *t)
+{
+	struct evrec_task c = {
+		.id = t->id,
+		.attempt = t->attempt,
+		.name = task_name(t),
+		.title = task_def(t)->title,
+		.priority = priority_to_string(t->priority),
+		.status = status_to_string(t->status),
+		.approval = t->approval,
+		.released = t->released,
+		.held = t->held,
+		.map_over = ext_of(t)->map_over,
+		.map_parent = ext_of(t)->map_parent,
+		.map_index = ext_of(t)->map_parent ? ext_of(t)->map_index : 0,
+		.created_at = task_time(t, AT_CREATED),
+		.status_changed_at = task_time(t, AT_STATUS_CHANGED),
+		.n_deps = task_n_deps(t),
+	};
+	struct task **deps = task_deps(t);
+
+	evrec_created(&rec, now_usec(), &c);
+	for (size_t i = 0; i < c.n_deps; i++)
+		evrec_dep(&rec, deps[i]->id);
+	(void) store_event_record(t->project->id, &rec);
 }
 
 void event_completed(const struct task *t)

@@ -106,55 +106,6 @@ void task_write_json(struct jw *w, const struct task *t)
 	jw_close(w, '}');
 }
 
-/* What TASK_CREATED says of a task: what a board draws it with (its
- * definition, result and the rest are one task.get away).  Made by the
- * thousand, so it stays short. */
-void task_write_summary(struct jw *w, const struct task *t)
-{
-	char buf[24];
-
-	write_head(w, t);
-	jw_key(w, "kind");
-	jw_str(w, t->approval ? "approval" : "command");
-	jw_key(w, "priority");
-	jw_str(w, priority_to_string(t->priority));
-	jw_key(w, "status");
-	jw_str(w, status_to_string(t->status));
-	jw_key(w, "released");
-	jw_bool(w, t->released);
-	jw_key(w, "held");
-	jw_bool(w, t->held);
-	jw_key(w, "attempt");
-	jw_int(w, t->attempt);
-	jw_key(w, "depends_on");
-	ids_write(w, task_deps(t), task_n_deps(t));
-	if (ext_of(t)->map_over) {
-		jw_key(w, "map_over");
-		jw_str(w, task_id_string(ext_of(t)->map_over, buf));
-	}
-	if (ext_of(t)->map_parent) {
-		jw_key(w, "map_parent");
-		jw_str(w, task_id_string(ext_of(t)->map_parent, buf));
-		jw_key(w, "map_index");
-		jw_int(w, ext_of(t)->map_index);
-	}
-	jw_key(w, "created_at");
-	jw_time(w, task_time(t, AT_CREATED));
-	jw_key(w, "status_changed_at");
-	jw_time(w, task_time(t, AT_STATUS_CHANGED));
-	jw_close(w, '}');
-}
-
-/* TASK_CREATED, with its summary. */
-void task_created_event(const struct task *t)
-{
-	struct jw *w = payload_open();
-
-	jw_key(w, "task");
-	task_write_summary(w, t);
-	task_payload_emit(t, "TASK_CREATED");
-}
-
 /* The same, as a value for a reply or an event: it prints as that text
  * (nothing reads its fields back). */
 json_object *task_to_json(const struct task *t)

@@ -55,7 +55,6 @@ json_object *project_to_json(const struct project *p);
 json_object *task_to_json(const struct task *t);
 struct jw;
 void task_write_json(struct jw *w, const struct task *t);
-void task_write_summary(struct jw *w, const struct task *t);  /* TASK_CREATED's */
 void task_created_event(const struct task *t);
 
 int project_create(json_object *args, struct project **ret);
@@ -143,8 +142,6 @@ void task_unlink(struct task *t);       /* out of the graph, the store and memor
 json_object *task_payload(const struct task *t);
 void task_event(const struct task *t, const char *type, json_object *payload);
 struct jw;
-struct jw *payload_open(void);          /* a payload written as text: "{" */
-void task_payload_emit(const struct task *t, const char *type);
 /* the events a task makes by the thousand, as compact records (event-record.c) */
 void event_status_changed(const struct task *t, enum status old, int64_t now);
 void event_spawned(const struct task *t, const struct sandbox *sb);

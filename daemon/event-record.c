@@ -1,7 +1,7 @@
 /*
  * event-record.c - the compact records of the events a task makes by the
- * thousand: its status changes, its sandboxes' starts and exits, its
- * completion.  About six a task; written as their JSON they were most of
+ * thousand: its creation, its status changes, its sandboxes' starts and
+ * exits, its completion.  About seven a task; written as their JSON they were most of
  * what a task wrote to the database, and building that text most of what
  * recording them cost.  Now each is a few bytes of what changed, and its
  * JSON is built only for a reader (store_events_read()), the same text as
@@ -18,8 +18,13 @@
  *   3 SANDBOX_EXITED       time, sandbox id, exit code + 1 (0: null),
  *                          signal (0: null), reason
  *   4 TASK_COMPLETED       time, task id, attempt, result (JSON text)
+ *   5 TASK_CREATED         time, task id, attempt, name, title, priority,
+ *                          status, flags (1 approval, 2 released, 4 held),
+ *                          map_over, map_parent, map_index (0: none),
+ *                          created_at, status_changed_at, the number of
+ *                          its dependencies, then each one's id
  *
- * The time is in microseconds; the project is the chunk's.  The encoders
+ * The times are in microseconds; the project is the chunk's.  The encoders
  * and the decoder call nothing of the store's or the engine's.
  */
 #include <stdio.h>
@@ -34,6 +39,13 @@ enum {
 	K_SPAWNED,
 	K_EXITED,
 	K_COMPLETED,
+	K_CREATED,
+};
+
+enum {
+	F_APPROVAL = 1,
+	F_RELEASED = 2,
+	F_HELD = 4,
 };
 
 static void put(struct evrec *r, const void *p, size_t n)
@@ -123,6 +135,27 @@ void evrec_completed(struct evrec *r, int64_t time, int64_t task_id, unsigned at
 	put_str(r, result);
 }
 
+void evrec_created(struct evrec *r, int64_t time, const struct evrec_task *t)
+{
+	start_task(r, K_CREATED, time, t->id, t->attempt);
+	put_str(r, t->name);
+	put_str(r, t->title);
+	put_str(r, t->priority);
+	put_str(r, t->status);
+	put_num(r, (t->approval ? F_APPROVAL : 0) | (t->released ? F_RELEASED : 0) | (t->held ? F_HELD : 0));
+	put_num(r, (uint64_t) t->map_over);
+	put_num(r, (uint64_t) t->map_parent);
+	put_num(r, t->map_index);
+	put_num(r, (uint64_t) (t->created_at > 0 ? t->created_at : 0));
+	put_num(r, (uint64_t) (t->status_changed_at > 0 ? t->status_changed_at : 0));
+	put_num(r, t->n_deps);
+}
+
+void evrec_dep(struct evrec *r, int64_t task_id)
+{
+	put_num(r, (uint64_t) task_id);
+}
+
 /* --- reading ------------------------------------------------------------ */
 
 static bool get_num(const char **p, const char *end, uint64_t *ret)
@@ -141,50 +174,97 @@ static bool get_num(const char **p, const char *end, uint64_t *ret)
 	return false;
 }
 
-/* A string of the record, copied (NUL-terminated) into *buf: *ret NULL
- * for null. */
-static bool get_str(const char **p, const char *end, char **buf, size_t *cap, const char **ret)
+/* The record last decoded, until the next: its numbers, its strings (each
+ * in a buffer of its own), where its dependencies lie in the chunk (which
+ * stays until the next decode), and the payload when asked for. */
+enum { N_STR = 4, N_NUM = 8 };
+static struct {
+	int kind;
+	int64_t project_id;
+	uint64_t num[N_NUM];
+	const char *str[N_STR];
+	const char *deps, *deps_end;
+} cur;
+static struct {
+	char *buf;
+	size_t cap;
+} sbuf[N_STR];
+static char entity_id[48];
+static struct jw payload;
+
+/* the numbers of each kind, by name */
+#define TASK_ID cur.num[0]      /* a task's record */
+#define ATTEMPT cur.num[1]
+#define EXIT_CODE cur.num[0]    /* SANDBOX_EXITED's */
+#define SIGNAL cur.num[1]
+#define FLAGS cur.num[2]        /* TASK_CREATED's */
+#define MAP_OVER cur.num[3]
+#define MAP_PARENT cur.num[4]
+#define MAP_INDEX cur.num[5]
+#define CREATED_AT cur.num[6]
+#define STATUS_CHANGED_AT cur.num[7]
+
+/* The record's next string, copied (NUL-terminated) into its buffer:
+ * cur.str[i], NULL for null. */
+static bool get_str(const char **p, const char *end, int i)
 {
 	uint64_t n;
 
 	if (!get_num(p, end, &n))
 		return false;
 	if (n == 0) {
-		*ret = NULL;
+		cur.str[i] = NULL;
 		return true;
 	}
 	n--;
 	if (n > (uint64_t) (end - *p) || memchr(*p, 0, n))
 		return false;
-	if (n + 1 > *cap) {
-		*cap = n + 1;
-		*buf = xrealloc(*buf, *cap);
+	if (n + 1 > sbuf[i].cap) {
+		sbuf[i].cap = n + 1;
+		sbuf[i].buf = xrealloc(sbuf[i].buf, sbuf[i].cap);
 	}
-	memcpy(*buf, *p, n);
-	(*buf)[n] = 0;
+	memcpy(sbuf[i].buf, *p, n);
+	sbuf[i].buf[n] = 0;
 	*p += n;
-	*ret = *buf;
+	cur.str[i] = sbuf[i].buf;
 	return true;
 }
 
-/* The record last decoded, until the next: its fields, its strings in
- * buffers of their own, and the payload when asked for. */
-static struct {
-	int kind;
-	int64_t project_id;
-	uint64_t a, b;          /* task id, attempt; or exit code + 1, signal */
-	const char *x, *y;      /* its strings, in s1 and s2 */
-} cur;
-static char *s1, *s2;
-static size_t s1_cap, s2_cap;
-static char entity_id[48];
-static struct jw payload;
+/* the record's next numbers, into cur.num[from..from + n), each at most max */
+static bool get_nums(const char **p, const char *end, int from, int n, uint64_t max)
+{
+	for (int i = from; i < from + n; i++)
+		if (!get_num(p, end, &cur.num[i]) || cur.num[i] > max)
+			return false;
+	return true;
+}
+
+/* TASK_CREATED's fields after its attempt: its dependencies are checked
+ * here and written by evrec_payload() */
+static bool get_created(const char **p, const char *end)
+{
+	uint64_t n, dep;
+
+	for (int i = 0; i < N_STR; i++)
+		if (!get_str(p, end, i))
+			return false;
+	if (!cur.str[2] || !cur.str[3] || cur.project_id <= 0 ||
+	    !get_nums(p, end, 2, 6, INT64_MAX) || FLAGS > 7 || MAP_INDEX > UINT32_MAX || !get_num(p, end, &n))
+		return false;
+	cur.deps = *p;
+	for (; n > 0; n--)
+		if (!get_num(p, end, &dep) || dep > INT64_MAX)
+			return false;
+	cur.deps_end = *p;
+	return true;
+}
 
 static const char *const types[] = {
 	[K_STATUS] = "TASK_STATUS_CHANGED",
 	[K_SPAWNED] = "SANDBOX_SPAWNED",
 	[K_EXITED] = "SANDBOX_EXITED",
 	[K_COMPLETED] = "TASK_COMPLETED",
+	[K_CREATED] = "TASK_CREATED",
 };
 
 static void key_str(struct jw *w, const char *key, const char *s)
@@ -203,16 +283,20 @@ static void key_int(struct jw *w, const char *key, uint64_t v, int64_t minus)
 		jw_raw(w, NULL);
 }
 
+static void key_id(struct jw *w, const char *key, const char *prefix, uint64_t id)
+{
+	char buf[24];
+
+	format_id(buf, prefix, (int64_t) id);
+	key_str(w, key, buf);
+}
+
 /* what the payloads of a task's events begin or end with */
 static void ids(struct jw *w, const char *task_id, int64_t project_id)
 {
-	char id[24];
-
 	key_str(w, "task_id", task_id);
-	if (project_id > 0) {
-		format_id(id, "p-", project_id);
-		key_str(w, "project_id", id);
-	}
+	if (project_id > 0)
+		key_id(w, "project_id", "p-", (uint64_t) project_id);
 }
 
 /* Its type, entity and time; its payload stays to be built (NULL) by
@@ -232,16 +316,21 @@ bool evrec_decode(const char **p, const char *end, int64_t project_id, struct ev
 	case K_STATUS:
 	case K_SPAWNED:
 	case K_COMPLETED:
-		if (!get_num(p, end, &cur.a) || !get_num(p, end, &cur.b) || cur.a > INT64_MAX || cur.b > UINT32_MAX ||
-		    !get_str(p, end, &s1, &s1_cap, &cur.x) ||
-		    (cur.kind != K_COMPLETED && !get_str(p, end, &s2, &s2_cap, &cur.y)) ||
-		    (cur.kind == K_SPAWNED && !cur.x))
+	case K_CREATED:
+		if (!get_nums(p, end, 0, 1, INT64_MAX) || !get_nums(p, end, 1, 1, UINT32_MAX))
+			return false;
+		if (cur.kind == K_CREATED) {
+			if (!get_created(p, end))
+				return false;
+			break;
+		}
+		if (!get_str(p, end, 0) || (cur.kind != K_COMPLETED && !get_str(p, end, 1)) ||
+		    (cur.kind == K_SPAWNED && !cur.str[0]))
 			return false;
 		break;
 	case K_EXITED:
-		if (!get_str(p, end, &s1, &s1_cap, &cur.x) || !cur.x || !get_num(p, end, &cur.a) ||
-		    !get_num(p, end, &cur.b) || cur.a > (uint64_t) INT32_MAX + 1 || cur.b > INT32_MAX ||
-		    !get_str(p, end, &s2, &s2_cap, &cur.y))
+		if (!get_str(p, end, 0) || !cur.str[0] || !get_nums(p, end, 0, 1, (uint64_t) INT32_MAX + 1) ||
+		    !get_nums(p, end, 1, 1, INT32_MAX) || !get_str(p, end, 1))
 			return false;
 		break;
 	default:
@@ -249,9 +338,9 @@ bool evrec_decode(const char **p, const char *end, int64_t project_id, struct ev
 	}
 	sandbox = cur.kind == K_SPAWNED || cur.kind == K_EXITED;
 	if (sandbox)
-		snprintf(entity_id, sizeof(entity_id), "%s", cur.x);
+		snprintf(entity_id, sizeof(entity_id), "%s", cur.str[0]);
 	else
-		format_id(entity_id, "t-", (int64_t) cur.a);
+		format_id(entity_id, "t-", (int64_t) TASK_ID);
 	v->type = types[cur.kind];
 	v->type_len = strlen(v->type);
 	v->entity = sandbox ? "sandbox" : "task";
@@ -262,6 +351,49 @@ bool evrec_decode(const char **p, const char *end, int64_t project_id, struct ev
 	v->payload = NULL;
 	v->payload_len = 0;
 	return true;
+}
+
+/* TASK_CREATED's {"task": summary}, as engine-task.c's summary was written
+ * before it was a record: the same fields in the same order. */
+static void created_payload(struct jw *w)
+{
+	char buf[24];
+	uint64_t dep;
+
+	jw_key(w, "task");
+	jw_open(w, '{');
+	key_str(w, "id", entity_id);
+	key_id(w, "project_id", "p-", (uint64_t) cur.project_id);
+	key_str(w, "name", cur.str[0]);
+	key_str(w, "title", cur.str[1]);
+	key_str(w, "kind", FLAGS & F_APPROVAL ? "approval" : "command");
+	key_str(w, "priority", cur.str[2]);
+	key_str(w, "status", cur.str[3]);
+	jw_key(w, "released");
+	jw_bool(w, FLAGS & F_RELEASED);
+	jw_key(w, "held");
+	jw_bool(w, FLAGS & F_HELD);
+	jw_key(w, "attempt");
+	jw_int(w, (int64_t) ATTEMPT);
+	jw_key(w, "depends_on");
+	jw_open(w, '[');
+	for (const char *p = cur.deps; p < cur.deps_end && get_num(&p, cur.deps_end, &dep);) {
+		format_id(buf, "t-", (int64_t) dep);
+		jw_str(w, buf);
+	}
+	jw_close(w, ']');
+	if (MAP_OVER)
+		key_id(w, "map_over", "t-", MAP_OVER);
+	if (MAP_PARENT) {
+		key_id(w, "map_parent", "t-", MAP_PARENT);
+		jw_key(w, "map_index");
+		jw_int(w, (int64_t) MAP_INDEX);
+	}
+	jw_key(w, "created_at");
+	jw_time(w, (int64_t) CREATED_AT);
+	jw_key(w, "status_changed_at");
+	jw_time(w, (int64_t) STATUS_CHANGED_AT);
+	jw_close(w, '}');
 }
 
 void evrec_payload(struct event_view *v)
@@ -275,34 +407,37 @@ void evrec_payload(struct event_view *v)
 	switch (cur.kind) {
 	case K_STATUS:
 		ids(w, entity_id, cur.project_id);
-		key_str(w, "old_status", cur.x);
-		key_str(w, "new_status", cur.y);
+		key_str(w, "old_status", cur.str[0]);
+		key_str(w, "new_status", cur.str[1]);
 		jw_key(w, "attempt");
-		jw_int(w, (int64_t) cur.b);
+		jw_int(w, (int64_t) ATTEMPT);
 		break;
 	case K_SPAWNED:
-		key_str(w, "sandbox_id", cur.x);
-		format_id(task_id, "t-", (int64_t) cur.a);
+		key_str(w, "sandbox_id", cur.str[0]);
+		format_id(task_id, "t-", (int64_t) TASK_ID);
 		ids(w, task_id, cur.project_id);
-		key_str(w, "executor", cur.y);
+		key_str(w, "executor", cur.str[1]);
 		jw_key(w, "attempt");
-		jw_int(w, (int64_t) cur.b);
+		jw_int(w, (int64_t) ATTEMPT);
 		break;
 	case K_EXITED:
-		key_str(w, "sandbox_id", cur.x);
-		key_int(w, "exit_code", cur.a, 1);
-		key_int(w, "signal", cur.b, 0);
-		key_str(w, "reason", cur.y);
+		key_str(w, "sandbox_id", cur.str[0]);
+		key_int(w, "exit_code", EXIT_CODE, 1);
+		key_int(w, "signal", SIGNAL, 0);
+		key_str(w, "reason", cur.str[1]);
 		/* its task's id is the sandbox id's first part (t-12 of t-12.1) */
-		snprintf(task_id, sizeof(task_id), "%.*s", (int) strcspn(cur.x, "."), cur.x);
+		snprintf(task_id, sizeof(task_id), "%.*s", (int) strcspn(cur.str[0], "."), cur.str[0]);
 		ids(w, task_id, cur.project_id);
 		break;
 	case K_COMPLETED:
 		ids(w, entity_id, cur.project_id);
 		jw_key(w, "attempt");
-		jw_int(w, (int64_t) cur.b);
+		jw_int(w, (int64_t) ATTEMPT);
 		jw_key(w, "result");
-		jw_raw(w, cur.x);
+		jw_raw(w, cur.str[0]);
+		break;
+	case K_CREATED:
+		created_payload(w);
 		break;
 	}
 	jw_close(w, '}');

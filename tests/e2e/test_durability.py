@@ -3,6 +3,7 @@
 serving, and once space is back the same change goes through.  A database
 another dagd holds is not opened at all."""
 
+import errno
 import os
 import sqlite3
 import subprocess
@@ -16,15 +17,18 @@ def big_batch(n=400):
 
 
 def fill(path):
-    """Write to path until the file system is full."""
+    """Write to path until the file system is full (unbuffered: nothing is
+    left to write, and fail, at its close)."""
     chunk = b"\0" * 65536
-    with open(path, "wb") as f:
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while os.write(fd, chunk) > 0:
             pass
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(fd)
 
 
 @test(timeout=120)
