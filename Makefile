@@ -137,9 +137,6 @@ DAEMON_OBJS = $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(BUILD)/%,$(DAEMON_SRCS)
 
 .DEFAULT_GOAL := all
 
-# what includes the trigger rules' header
-$(patsubst %,$(BUILD)/daemon/%.o,trigger engine-trigger engine-project store store-load): daemon/trigger.h
-
 # The paths compiled in: a build for another PREFIX recompiles what uses them.
 $(BUILD)/paths.stamp: FORCE
 	@mkdir -p $(dir $@)
@@ -160,7 +157,8 @@ $(BUILD)/plugins/local-helper: $(LOCAL_HELPER_SRCS) plugins/local/helper/helper.
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $(if $(SAN),,-static) -o $@ $(LOCAL_HELPER_SRCS)
 
-DAGD_HEADERS = daemon/dagd.h daemon/store.h daemon/engine.h daemon/host.h daemon/server.h daemon/cmd.h daemon/idset.h
+# every header of the daemon: one changed recompiles what may include it
+DAGD_HEADERS = $(wildcard daemon/*.h)
 $(BUILD)/%.o: %.c $(DAGD_HEADERS) ctl/dagctl.h plugins/executor.h Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<

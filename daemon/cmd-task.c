@@ -239,9 +239,9 @@ static struct task *listing_next(struct listing *l, int64_t after)
 static int cmd_task_list(struct req *r)
 {
 	struct project *p = NULL;
-	json_object *st = NULL, *o, *names = NULL;
+	json_object *st = NULL, *names = NULL;
 	struct jw w = { 0 };
-	bool want[_ST_MAX];
+	bool want[_ST_MAX], more = false;
 	struct listing l = { 0 };
 	const char *s;
 	int64_t after, last = 0;
@@ -291,7 +291,8 @@ static int cmd_task_list(struct req *r)
 		}
 	}
 	/* by id, from after on: a page, then whether another task follows */
-	o = json_object_new_object();
+	jw_open(&w, '{');
+	jw_key(&w, "tasks");
 	jw_open(&w, '[');
 	for (struct task *t = listing_next(&l, after); t;) {
 		struct task *chunk[LIST_CHUNK];
@@ -309,16 +310,22 @@ static int cmd_task_list(struct req *r)
 			last = chunk[m - 1]->id;
 		engine_defs_release();
 		if (t && limit && n == limit) {
-			char id[24];
-
-			json_object_object_add(o, "next", json_object_new_string(task_id_string(last, id)));
+			more = true;
 			break;
 		}
 	}
 	free(l.named);
 	jw_close(&w, ']');
-	json_object_object_add(o, "tasks", jw_value(&w));
-	return reply_ok(r, o);
+	if (more) {
+		char id[24];
+
+		jw_key(&w, "next");
+		jw_str(&w, task_id_string(last, id));
+	}
+	jw_close(&w, '}');
+	k = reply_ok_text(r, w.buf);
+	free(w.buf);
+	return k;
 }
 
 static int depend(struct req *r, bool add)

@@ -57,14 +57,9 @@ int reply_ok(struct req *r, json_object *result)
 /* The same, for a result that is JSON text already. */
 int reply_ok_text(struct req *r, const char *result)
 {
-	struct jw w = { 0 };
-
-	jw_key(&w, "ok");
-	jw_bool(&w, true);
-	jw_key(&w, "result");
-	jw_raw(&w, result);
-	server_reply(r->client, r->id, w.buf, w.len, store_writes() != r->writes);
-	free(w.buf);
+	result = result ? result : "null";
+	server_reply(r->client, r->id, "\"ok\":true,\"result\":", result, strlen(result),
+		     store_writes() != r->writes);
 	return 0;
 }
 
@@ -87,7 +82,7 @@ int reply_error(struct req *r, const char *code, const char *fmt, ...)
 	jw_key(&w, "message");
 	jw_str(&w, msg);
 	jw_close(&w, '}');
-	server_reply(r->client, r->id, w.buf, w.len, store_writes() != r->writes);
+	server_reply(r->client, r->id, "", w.buf, w.len, store_writes() != r->writes);
 	free(w.buf);
 	return 0;
 }

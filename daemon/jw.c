@@ -1,6 +1,7 @@
 /*
  * jw.c - a JSON writer (see jw.h).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,7 @@
 #include "dagd.h"
 #include "jw.h"
 
-static void grow(struct jw *w, size_t n)
+void jw_grow(struct jw *w, size_t n)
 {
 	size_t cap = w->cap ? w->cap : 256;
 
@@ -21,7 +22,7 @@ static void grow(struct jw *w, size_t n)
 static inline void put(struct jw *w, const char *s, size_t n)
 {
 	if (w->len + n + 1 > w->cap)
-		grow(w, n);
+		jw_grow(w, n);
 	memcpy(w->buf + w->len, s, n);
 	w->len += n;
 	w->buf[w->len] = '\0';
@@ -48,17 +49,26 @@ void jw_close(struct jw *w, char c)
 	w->comma = true;
 }
 
+/* how many bytes of s need no escape */
+static size_t plain(const char *s)
+{
+	const unsigned char *u = (const unsigned char *) s;
+	size_t n = 0;
+
+	while (u[n] >= 0x20 && u[n] != '"' && u[n] != '\\')
+		n++;
+	return n;
+}
+
 static void quoted(struct jw *w, const char *s)
 {
 	const char *run = s;
-	size_t n = 0;
+	size_t n = plain(s);
 
 	/* most strings need no escape: one copy, quotes and all */
-	while (s[n] >= 0x20 && s[n] != '"' && s[n] != '\\')
-		n++;
 	if (!s[n]) {
 		if (w->len + n + 3 > w->cap)
-			grow(w, n + 2);
+			jw_grow(w, n + 2);
 		w->buf[w->len] = '"';
 		memcpy(w->buf + w->len + 1, s, n);
 		w->buf[w->len + n + 1] = '"';
@@ -92,11 +102,33 @@ static void quoted(struct jw *w, const char *s)
 	put(w, "\"", 1);
 }
 
-void jw_key(struct jw *w, const char *key)
+/* A key not known when compiled (a pool's name, an input's): one check
+ * of room and one copy, comma, quotes and colon with it, unless it needs
+ * escapes. */
+void jw_key_any(struct jw *w, const char *key)
 {
-	sep(w);
-	quoted(w, key);
-	put(w, ":", 1);
+	size_t n = plain(key);
+	char *p;
+
+	if (key[n]) {
+		sep(w);
+		quoted(w, key);
+		put(w, ":", 1);
+		w->comma = false;
+		return;
+	}
+	if (w->len + n + 5 > w->cap)
+		jw_grow(w, n + 4);
+	p = w->buf + w->len;
+	if (w->comma)
+		*p++ = ',';
+	*p++ = '"';
+	memcpy(p, key, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	*p = '\0';
+	w->len = (size_t) (p - w->buf);
 	w->comma = false;
 }
 
@@ -135,7 +167,18 @@ void jw_bool(struct jw *w, bool v)
 void jw_double(struct jw *w, double v)
 {
 	char buf[40];
-	int n = snprintf(buf, sizeof(buf) - 2, "%.17g", v);
+	int n;
+
+	/* a whole number (a timeout of 30 s, a backoff of 1) as "%.17g" would
+	 * print it, without printf's cost */
+	if (v > -1e15 && v < 1e15 && v == (double) (int64_t) v && !(v == 0 && signbit(v))) {
+		n = (int) format_id(buf, "", (int64_t) v);
+		memcpy(buf + n, ".0", 2);
+		sep(w);
+		put(w, buf, (size_t) n + 2);
+		return;
+	}
+	n = snprintf(buf, sizeof(buf) - 2, "%.17g", v);
 
 	/* as json-c prints a double: a whole number keeps its ".0" */
 	if (n > 0 && !strpbrk(buf, ".eEni"))
@@ -146,17 +189,19 @@ void jw_double(struct jw *w, double v)
 
 void jw_time(struct jw *w, int64_t usec)
 {
-	char buf[32];
+	char buf[34];
+	size_t n;
 
 	if (usec <= 0) {
 		jw_raw(w, NULL);
 		return;
 	}
+	buf[0] = '"';
+	format_time(usec, buf + 1);
+	n = strlen(buf);
+	buf[n] = '"';
 	sep(w);
-	put(w, "\"", 1);
-	format_time(usec, buf);
-	put(w, buf, strlen(buf));
-	put(w, "\"", 1);
+	put(w, buf, n + 1);
 }
 
 char *jw_take(struct jw *w)

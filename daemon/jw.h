@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <json-c/json.h>
 
@@ -21,13 +22,41 @@ struct jw {
 
 void jw_open(struct jw *w, char c);            /* '{' or '[' */
 void jw_close(struct jw *w, char c);           /* '}' or ']' */
-void jw_key(struct jw *w, const char *key);    /* in an object: "key": */
+void jw_key_any(struct jw *w, const char *key); /* in an object: "key":, escaped as needed */
 void jw_str(struct jw *w, const char *s);      /* NULL: null */
 void jw_raw(struct jw *w, const char *json);   /* JSON text as it is; NULL: null */
 void jw_int(struct jw *w, int64_t v);
 void jw_bool(struct jw *w, bool v);
 void jw_double(struct jw *w, double v);
 void jw_time(struct jw *w, int64_t usec);      /* ISO 8601, or null when <= 0 */
+
+void jw_grow(struct jw *w, size_t n);          /* room for n more bytes and a NUL */
+
+/* In an object: "key":.  A key known when compiled (the daemon's own,
+ * forty a task of a listing; none needs an escape) is written as it is, in
+ * a few moves; any other goes through jw_key_any(). */
+static inline void jw_key(struct jw *w, const char *key)
+{
+	if (__builtin_constant_p(__builtin_strlen(key))) {
+		size_t n = __builtin_strlen(key);
+		char *p;
+
+		if (w->len + n + 5 > w->cap)
+			jw_grow(w, n + 4);
+		p = w->buf + w->len;
+		if (w->comma)
+			*p++ = ',';
+		*p++ = '"';
+		memcpy(p, key, n);
+		p += n;
+		*p++ = '"';
+		*p++ = ':';
+		*p = '\0';
+		w->len = (size_t) (p - w->buf);
+		w->comma = false;
+	} else
+		jw_key_any(w, key);
+}
 
 /* The text, taken: w is empty again. */
 char *jw_take(struct jw *w);

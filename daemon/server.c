@@ -95,18 +95,22 @@ void client_out(struct client *c, const char *s, size_t n)
 	c->out_len += n;
 }
 
-/* A reply to one of the client's lines: body is its members but the last,
- * as JSON text ("\"ok\":true,\"result\":{...}"); the last is the id the line
- * gave, which a failed commit's answer repeats (it ends the line). */
-void server_reply(struct client *c, json_object *id, const char *body, size_t n, bool durable)
+/* A reply to one of the client's lines: head then body (n bytes) are its
+ * members but the last, as JSON text (head "\"ok\":true,\"result\":", body
+ * the result: a page of a listing is copied once, here); the last is the
+ * id the line gave, which a failed commit's answer repeats (it ends the
+ * line). */
+void server_reply(struct client *c, json_object *id, const char *head, const char *body, size_t n, bool durable)
 {
 	const char *idt = id ? json_text(id) : "null";
-	size_t ni = strlen(idt);
-	char *line = xrealloc(NULL, n + ni + 10);
+	size_t ni = strlen(idt), nh = strlen(head);
+	char *line = xrealloc(NULL, nh + n + ni + 10);
 	struct pend *p;
 
 	line[0] = '{';
-	memcpy(line + 1, body, n);
+	memcpy(line + 1, head, nh);
+	n += nh;
+	memcpy(line + 1 + nh, body, n - nh);
 	memcpy(line + 1 + n, ",\"id\":", 6);
 	memcpy(line + 7 + n, idt, ni);
 	memcpy(line + 7 + n + ni, "}\n", 3);
@@ -159,7 +163,7 @@ static void client_lines(struct client *c)
 		int n = snprintf(body, sizeof(body), "\"ok\":false,\"error\":{\"code\":\"bad_request\",\"message\":"
 				 "\"line longer than %zu bytes; closing the connection\"}", max);
 
-		server_reply(c, NULL, body, (size_t) n, false);
+		server_reply(c, NULL, "", body, (size_t) n, false);
 		c->closing = true;
 		c->in_len = 0;
 	}

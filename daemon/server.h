@@ -53,7 +53,8 @@ unsigned server_clients(void);
 int64_t server_committed_seq(void);
 void server_status(json_object *o);     /* add the server's part of daemon.status */
 /* durable: the reply says what this turn wrote, so goes out only once committed */
-void server_reply(struct client *c, json_object *id, const char *body, size_t n, bool durable);
+void server_reply(struct client *c, json_object *id, const char *head, const char *body, size_t n,
+		  bool durable);
 void client_out(struct client *c, const char *s, size_t n);
 size_t client_unsent(const struct client *c);
 

@@ -75,12 +75,33 @@ size_t format_id(char *buf, const char *prefix, int64_t v)
 	return n;
 }
 
+/* The date of a day counted from 1970-01-01 (days >= 0): H. Hinnant's
+ * civil_from_days, without gmtime_r()'s time zone lock (four times a task
+ * of a listing). */
+static void civil(int64_t days, struct tm *tm)
+{
+	int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+
+	tm->tm_mday = (int) (doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_mon = (int) m - 1;
+	tm->tm_year = (int) (yoe + era * 400 + (m <= 2)) - 1900;
+}
+
 char *format_time(int64_t usec, char buf[static 32])
 {
 	time_t sec = usec / 1000000;
 	struct tm tm;
 
-	gmtime_r(&sec, &tm);
+	if (usec >= 0 && sec < 253402300800) {          /* up to 9999-12-31 */
+		civil(sec / 86400, &tm);
+		tm.tm_hour = (int) (sec % 86400 / 3600);
+		tm.tm_min = (int) (sec % 3600 / 60);
+		tm.tm_sec = (int) (sec % 60);
+	} else
+		gmtime_r(&sec, &tm);
 	if (tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
 		size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 
