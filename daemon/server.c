@@ -18,6 +18,7 @@
  * looks (turn_changed()): a write the store began, a task the engine may
  * dispatch, a sandbox that ended.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +34,11 @@ static sd_event_source *flush_source, *watch_source, *retry_source, *spawned_sou
 struct client *clients;
 static unsigned n_clients;
 static uint64_t turn = 1;               /* flushes so far, and one: a client's read_turn 0 is never */
+/* A line this long (a batch of a thousand tasks and more) leaves the memory
+ * of its parse and its reply free but held by malloc, megabytes of them:
+ * the turn that read it gives them back to the system at its end. */
+#define TRIM_LINE (64 * 1024)
+static bool trim;
 static int64_t committed_seq;
 static uint64_t seen_reads;             /* store_reads() likewise */
 static uint64_t seen_writes;            /* store_writes() when the flush last looked */
@@ -153,6 +159,7 @@ static void client_lines(struct client *c)
 			c->in[start + len - 1] = 0, len--;
 		if (len > 0)
 			cmd_line(c, c->operator, c->in + start, len);
+		trim |= len >= TRIM_LINE;
 		start += (size_t) (nl - (c->in + start)) + 1;
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
@@ -504,6 +511,10 @@ void server_flush(void)
 			continue;
 		}
 		client_update(c);
+	}
+	if (trim) {
+		trim = false;
+		(void) malloc_trim(0);
 	}
 	notify_turn();
 	/* what the spawns and the clients' lines did meanwhile is the next turn's */
