@@ -284,7 +284,7 @@ clean:
 # build/fuzz/fuzz-engine (command sequences against the engine, with its
 # invariants checked); tests/fuzz/dagd.dict is the protocol's words.
 FUZZ_BUILD = build/fuzz
-FUZZ_TARGETS = fuzz-line fuzz-engine
+FUZZ_TARGETS = fuzz-line fuzz-engine fuzz-evrec
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) SAN=1 CC=clang \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" $(patsubst %,$(FUZZ_BUILD)/%,$(FUZZ_TARGETS))
