@@ -186,15 +186,16 @@ static int check_one(struct batch *b, size_t i, json_object *args, struct projec
 	int r;
 
 	(void) arg_string(args, "name", &name);
-	if (known && json_object_is_type(args, json_type_object)) {
+	if (known && json_object_is_type(args, json_type_object) && args_check(args, known, "") < 0) {
 		char what[96];
 
+		/* again, to say which task (the message only: a task is checked
+		 * by the thousand, refused rarely) */
 		if (name)
 			snprintf(what, sizeof(what), "tasks[%zu] ('%.*s')", i, utf8_prefix(name, 64), name);
 		else
 			snprintf(what, sizeof(what), "tasks[%zu]", i);
-		if ((r = args_check(args, known, what)) < 0)
-			return r;       /* (named already) */
+		return args_check(args, known, what);   /* (named already) */
 	}
 	r = check_task_args(p, args, b->batch);
 	if (r >= 0 && !plain)
