@@ -168,16 +168,18 @@ void task_defs_prefetch(struct task **list, size_t n)
 {
 	int64_t lo = INT64_MAX, hi = 0;
 	size_t missing = 0;
+	bool stated = false;
 
 	for (size_t i = 0; i < n; i++)
 		if (!task_def_held(list[i])) {
 			missing++;
+			stated |= list[i]->stated;
 			lo = list[i]->id < lo ? list[i]->id : lo;
 			hi = list[i]->id > hi ? list[i]->id : hi;
 		}
 	if (missing < 16 || (uint64_t) (hi - lo) >= 4 * (uint64_t) missing)
 		return;                 /* task_def() reads each */
-	if (store_task_defs_scan(lo, hi, def_wanted_by_id) < 0)
+	if (store_task_defs_scan(lo, hi, stated, def_wanted_by_id) < 0)
 		log_error("cannot read the definitions of tasks t-%lld to t-%lld: %s", (long long) lo,
 			  (long long) hi, last_error());
 }

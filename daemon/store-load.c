@@ -194,23 +194,33 @@ int store_task_def_read(int64_t id, struct task_def *d)
 	return 0;
 }
 
-static sqlite3_stmt *scan_st;
+/* the same, of tasks that never had a row of task_state: as they were added */
+#define ADDED_COLUMNS "name, title, command, env, cwd, executor_options, result, error_message, token," \
+	" report, item, sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at," \
+	" finished_at, status_changed_at"
+
+static sqlite3_stmt *scan_st[2];
 
 /* The definitions of the tasks with ids from lo to hi, in one pass over
  * their rows (a page of a listing: one read of each page of the table, not
- * a lookup each): want(id) says where to put each, or NULL to pass it by. */
-int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_t id))
+ * a lookup each): want(id) says where to put each, or NULL to pass it by.
+ * Tasks about to start for the first time (a dispatch round's) have no row
+ * of task_state: their rows are read without looking for one. */
+int store_task_defs_scan(int64_t lo, int64_t hi, bool stated, struct task_def *(*want)(int64_t id))
 {
+	static const char *const sql[2] = {
+		"SELECT t.id, " ADDED_COLUMNS " FROM tasks t WHERE t.id BETWEEN ? AND ? ORDER BY t.id",
+		"SELECT t.id, " DEF_COLUMNS " FROM " TASKS " WHERE t.id BETWEEN ? AND ? ORDER BY t.id",
+	};
 	sqlite3_stmt *st;
 	int rc;
 
-	if (!scan_st && sqlite3_prepare_v3(store_sqlite(), "SELECT t.id, " DEF_COLUMNS " FROM " TASKS
-					   " WHERE t.id BETWEEN ? AND ? ORDER BY t.id", -1,
-					   SQLITE_PREPARE_PERSISTENT, &scan_st, NULL) != SQLITE_OK)
+	if (!scan_st[stated] && sqlite3_prepare_v3(store_sqlite(), sql[stated], -1, SQLITE_PREPARE_PERSISTENT,
+						   &scan_st[stated], NULL) != SQLITE_OK)
 		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
 	if ((rc = store_read_begin()) < 0)
 		return rc;
-	st = scan_st;
+	st = scan_st[stated];
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -227,6 +237,8 @@ void store_task_def_close(void)
 {
 	sqlite3_finalize(def_st);
 	def_st = NULL;
-	sqlite3_finalize(scan_st);
-	scan_st = NULL;
+	for (int i = 0; i < 2; i++) {
+		sqlite3_finalize(scan_st[i]);
+		scan_st[i] = NULL;
+	}
 }

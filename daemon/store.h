@@ -23,7 +23,9 @@ int store_task_save(const struct task *t, const struct task_times *at);   /* > 0
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
 uint64_t store_reads(void);
-int store_task_defs_scan(int64_t lo, int64_t hi, struct task_def *(*want)(int64_t id));
+/* stated: whether a task wanted may have its row of task_state (none
+ * has: the tasks rows alone are read, without the join) */
+int store_task_defs_scan(int64_t lo, int64_t hi, bool stated, struct task_def *(*want)(int64_t id));
 void store_task_def_close(void);
 int store_task_define(const struct task *t);
 int store_task_delete(int64_t id);

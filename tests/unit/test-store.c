@@ -587,6 +587,80 @@ static void a_task_creation_record_reads_back_as_its_summary(void **state)
 	free(r.buf);
 }
 
+/* A definition's fields, as text, to compare two reads of it. */
+static char *def_text(const struct task_def *d)
+{
+	return xasprintf("%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%lld|%lld|%lld|%lld|%lld", d->name ?: "(null)",
+			 d->title ?: "(null)", d->command ?: "(null)", d->env ?: "(null)", d->cwd ?: "(null)",
+			 d->executor_options ?: "(null)", d->result ?: "(null)", d->error_message ?: "(null)",
+			 d->token ?: "(null)", d->report ?: "(null)", d->item ?: "(null)", d->sandbox_id ?: "(null)",
+			 d->sandbox_executor ?: "(null)", d->sandbox_handle ?: "(null)", (long long) d->at[AT_CREATED],
+			 (long long) d->at[AT_UPDATED], (long long) d->at[AT_STARTED], (long long) d->at[AT_FINISHED],
+			 (long long) d->at[AT_STATUS_CHANGED]);
+}
+
+/* The definitions a dispatch round reads in one pass: of tasks that never
+ * had a row of task_state without looking for one, of a range with one that
+ * has (held, so saved) with it; either way each the same, field for field,
+ * as its own read (task_def(), which always looks) gives. */
+static void definitions_read_in_one_pass_are_those_read_one_by_one(void **state)
+{
+	struct project *p = mkproject("defs", false, 5);
+	json_object *list = json_object_new_array();
+	struct task **made = NULL, *t[40];
+	char *scanned[40];
+
+	for (int i = 0; i < 40; i++) {
+		json_object *a = json_object_new_object();
+		char buf[64];
+
+		snprintf(buf, sizeof(buf), "n%d", i);
+		json_object_object_add(a, "name", json_object_new_string(buf));
+		snprintf(buf, sizeof(buf), "title \"%d\"\t", i);
+		json_object_object_add(a, "title", json_object_new_string(buf));
+		snprintf(buf, sizeof(buf), "[\"echo\",\"%d\"]", i);
+		json_object_object_add(a, "command", json_tokener_parse(buf));
+		snprintf(buf, sizeof(buf), "{\"K\":\"v%d\"}", i);
+		json_object_object_add(a, "env", json_tokener_parse(buf));
+		json_object_array_add(list, a);
+	}
+	assert_int_equal(task_create_batch(p, list, true, &made), 0);
+	json_object_put(list);
+	free(made);
+	flush();
+	assert_int_equal(task_hold(T(p, "n25"), true), 0);
+	flush();
+	unit_reopen();
+	p = project_find("defs");
+	assert_non_null(p);
+	for (int i = 0; i < 40; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "n%d", i);
+		t[i] = T(p, name);
+		task_def_drop(t[i]);    /* (found by its name: its row was read) */
+		assert_null(task_def_held(t[i]));
+		assert_int_equal(t[i]->stated, i == 25);
+	}
+	task_defs_prefetch(t, 20);              /* none stated */
+	task_defs_prefetch(t + 20, 20);         /* n25 among them */
+	for (int i = 0; i < 40; i++) {
+		assert_non_null(task_def_held(t[i]));   /* read by the pass */
+		scanned[i] = def_text(task_def_held(t[i]));
+		task_def_drop(t[i]);
+	}
+	for (int i = 0; i < 40; i++) {
+		char *own = def_text(task_def(t[i]));
+
+		assert_string_equal(scanned[i], own);
+		free(own);
+		free(scanned[i]);
+	}
+	assert_string_equal(task_def(t[7])->title, "title \"7\"\t");
+	assert_string_equal(task_def(t[7])->env, "{\"K\":\"v7\"}");
+	assert_true(T(p, "n25")->held);
+}
+
 static int count_in_order(int64_t seq, const char *line, void *userdata)
 {
 	int64_t *next = userdata;
@@ -657,6 +731,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(events_of_many_chunks_read_in_pages_each_once, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(compact_event_records_read_back_as_their_json, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_task_creation_record_reads_back_as_its_summary, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(definitions_read_in_one_pass_are_those_read_one_by_one, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
