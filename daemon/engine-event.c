@@ -85,7 +85,15 @@ void task_created_event(const struct task *t)
 
 	evrec_created(&rec, now_usec(), &c);
 	for (size_t i = 0; i < c.n_deps; i++)
-		evrec_dep(&rec, deps[i]->id);
+		evrec_id(&rec, deps[i]->id);
+	(void) store_event_record(t->project->id, &rec);
+}
+
+void event_unblocked(const struct task *t, struct task *const *unblocked, size_t n, const char *sandbox_id)
+{
+	evrec_unblocked(&rec, now_usec(), t->id, sandbox_id, n);
+	for (size_t i = 0; i < n; i++)
+		evrec_id(&rec, unblocked[i]->id);
 	(void) store_event_record(t->project->id, &rec);
 }
 

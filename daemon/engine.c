@@ -307,7 +307,7 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 {
 	struct task **unblocked = NULL;
 	size_t n = 0;
-	json_object *ids, *o;
+	json_object *ids;
 
 	if (ext_of(t)->validation_command && t->status != ST_VALIDATING && !ext_of(t)->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
@@ -341,19 +341,8 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 		unblocked[n++] = d;
 	}
 	ids = ids_to_json(unblocked, n);
-	if (n > 0) {
-		char pid[24];
-
-		o = json_object_new_object();
-		json_object_object_add(o, "completed_task_id",
-				       json_object_new_string(task_id_string(t->id, pid)));
-		snprintf(pid, sizeof(pid), "p-%lld", (long long) t->project->id);
-		json_object_object_add(o, "project_id", json_object_new_string(pid));
-		json_object_object_add(o, "unblocked_task_ids", json_object_get(ids));
-		json_object_object_add(o, "sandbox_id",
-				       sandbox_id ? json_object_new_string(sandbox_id) : NULL);
-		task_event(t, "TASKS_UNBLOCKED", o);
-	}
+	if (n > 0)
+		event_unblocked(t, unblocked, n, sandbox_id);
 	free(unblocked);
 	return ids;
 }

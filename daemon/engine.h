@@ -141,12 +141,12 @@ void remove_edge(struct task *t, struct task *on);
 void task_unlink(struct task *t);       /* out of the graph, the store and memory */
 json_object *task_payload(const struct task *t);
 void task_event(const struct task *t, const char *type, json_object *payload);
-struct jw;
 /* the events a task makes by the thousand, as compact records (event-record.c) */
 void event_status_changed(const struct task *t, enum status old, int64_t now);
 void event_spawned(const struct task *t, const struct sandbox *sb);
 void event_exited(const struct task *t, const struct sandbox *sb, int code, int signal, const char *reason);
 void event_completed(const struct task *t);
+void event_unblocked(const struct task *t, struct task *const *unblocked, size_t n, const char *sandbox_id);
 json_object *ids_to_json(struct task **list, size_t n);
 void clear_str(char **p);
 void set_str(char **p, const char *s);

@@ -1,7 +1,7 @@
 /*
  * event-record.c - the compact records of the events a task makes by the
  * thousand: its creation, its status changes, its sandboxes' starts and
- * exits, its completion.  About seven a task; written as their JSON they were most of
+ * exits, its completion and the tasks it unblocked.  About seven a task; written as their JSON they were most of
  * what a task wrote to the database, and building that text most of what
  * recording them cost.  Now each is a few bytes of what changed, and its
  * JSON is built only for a reader (store_events_read()), the same text as
@@ -23,6 +23,8 @@
  *                          map_over, map_parent, map_index (0: none),
  *                          created_at, status_changed_at, the number of
  *                          its dependencies, then each one's id
+ *   6 TASKS_UNBLOCKED      time, the completed task's id, its sandbox id,
+ *                          the number of tasks unblocked, then each one's id
  *
  * The times are in microseconds; the project is the chunk's.  The encoders
  * and the decoder call nothing of the store's or the engine's.
@@ -40,6 +42,7 @@ enum {
 	K_EXITED,
 	K_COMPLETED,
 	K_CREATED,
+	K_UNBLOCKED,
 };
 
 enum {
@@ -151,7 +154,15 @@ void evrec_created(struct evrec *r, int64_t time, const struct evrec_task *t)
 	put_num(r, t->n_deps);
 }
 
-void evrec_dep(struct evrec *r, int64_t task_id)
+void evrec_unblocked(struct evrec *r, int64_t time, int64_t task_id, const char *sandbox_id, size_t n)
+{
+	start(r, K_UNBLOCKED, time);
+	put_num(r, (uint64_t) task_id);
+	put_str(r, sandbox_id);
+	put_num(r, n);
+}
+
+void evrec_id(struct evrec *r, int64_t task_id)
 {
 	put_num(r, (uint64_t) task_id);
 }
@@ -175,15 +186,15 @@ static bool get_num(const char **p, const char *end, uint64_t *ret)
 }
 
 /* The record last decoded, until the next: its numbers, its strings (each
- * in a buffer of its own), where its dependencies lie in the chunk (which
- * stays until the next decode), and the payload when asked for. */
+ * in a buffer of its own), where its list of task ids lies in the chunk
+ * (which stays until the next decode), and the payload when asked for. */
 enum { N_STR = 4, N_NUM = 8 };
 static struct {
 	int kind;
 	int64_t project_id;
 	uint64_t num[N_NUM];
 	const char *str[N_STR];
-	const char *deps, *deps_end;
+	const char *ids, *ids_end;      /* a list of task ids, in the chunk */
 } cur;
 static struct {
 	char *buf;
@@ -239,24 +250,30 @@ static bool get_nums(const char **p, const char *end, int from, int n, uint64_t 
 	return true;
 }
 
-/* TASK_CREATED's fields after its attempt: its dependencies are checked
- * here and written by evrec_payload() */
+/* A list of task ids, its count first: checked here, where it lies kept
+ * for evrec_payload() to write */
+static bool get_ids(const char **p, const char *end)
+{
+	uint64_t n, id;
+
+	if (!get_num(p, end, &n))
+		return false;
+	cur.ids = *p;
+	for (; n > 0; n--)
+		if (!get_num(p, end, &id) || id > INT64_MAX)
+			return false;
+	cur.ids_end = *p;
+	return true;
+}
+
+/* TASK_CREATED's fields after its attempt */
 static bool get_created(const char **p, const char *end)
 {
-	uint64_t n, dep;
-
 	for (int i = 0; i < N_STR; i++)
 		if (!get_str(p, end, i))
 			return false;
-	if (!cur.str[2] || !cur.str[3] || cur.project_id <= 0 ||
-	    !get_nums(p, end, 2, 6, INT64_MAX) || FLAGS > 7 || MAP_INDEX > UINT32_MAX || !get_num(p, end, &n))
-		return false;
-	cur.deps = *p;
-	for (; n > 0; n--)
-		if (!get_num(p, end, &dep) || dep > INT64_MAX)
-			return false;
-	cur.deps_end = *p;
-	return true;
+	return cur.str[2] && cur.str[3] && cur.project_id > 0 && get_nums(p, end, 2, 6, INT64_MAX) && FLAGS <= 7 &&
+	       MAP_INDEX <= UINT32_MAX && get_ids(p, end);
 }
 
 static const char *const types[] = {
@@ -265,6 +282,7 @@ static const char *const types[] = {
 	[K_EXITED] = "SANDBOX_EXITED",
 	[K_COMPLETED] = "TASK_COMPLETED",
 	[K_CREATED] = "TASK_CREATED",
+	[K_UNBLOCKED] = "TASKS_UNBLOCKED",
 };
 
 static void key_str(struct jw *w, const char *key, const char *s)
@@ -333,6 +351,11 @@ bool evrec_decode(const char **p, const char *end, int64_t project_id, struct ev
 		    !get_nums(p, end, 1, 1, INT32_MAX) || !get_str(p, end, 1))
 			return false;
 		break;
+	case K_UNBLOCKED:
+		if (!get_nums(p, end, 0, 1, INT64_MAX) || !get_str(p, end, 0) || cur.project_id <= 0 ||
+		    !get_ids(p, end))
+			return false;
+		break;
 	default:
 		return false;
 	}
@@ -353,13 +376,24 @@ bool evrec_decode(const char **p, const char *end, int64_t project_id, struct ev
 	return true;
 }
 
+/* the list of task ids, as an array of "t-N" */
+static void ids_array(struct jw *w)
+{
+	char buf[24];
+	uint64_t id;
+
+	jw_open(w, '[');
+	for (const char *p = cur.ids; p < cur.ids_end && get_num(&p, cur.ids_end, &id);) {
+		format_id(buf, "t-", (int64_t) id);
+		jw_str(w, buf);
+	}
+	jw_close(w, ']');
+}
+
 /* TASK_CREATED's {"task": summary}, as engine-task.c's summary was written
  * before it was a record: the same fields in the same order. */
 static void created_payload(struct jw *w)
 {
-	char buf[24];
-	uint64_t dep;
-
 	jw_key(w, "task");
 	jw_open(w, '{');
 	key_str(w, "id", entity_id);
@@ -376,12 +410,7 @@ static void created_payload(struct jw *w)
 	jw_key(w, "attempt");
 	jw_int(w, (int64_t) ATTEMPT);
 	jw_key(w, "depends_on");
-	jw_open(w, '[');
-	for (const char *p = cur.deps; p < cur.deps_end && get_num(&p, cur.deps_end, &dep);) {
-		format_id(buf, "t-", (int64_t) dep);
-		jw_str(w, buf);
-	}
-	jw_close(w, ']');
+	ids_array(w);
 	if (MAP_OVER)
 		key_id(w, "map_over", "t-", MAP_OVER);
 	if (MAP_PARENT) {
@@ -438,6 +467,14 @@ void evrec_payload(struct event_view *v)
 		break;
 	case K_CREATED:
 		created_payload(w);
+		break;
+	case K_UNBLOCKED:
+		/* as engine.c wrote it as JSON: the same fields in the same order */
+		key_str(w, "completed_task_id", entity_id);
+		key_id(w, "project_id", "p-", (uint64_t) cur.project_id);
+		jw_key(w, "unblocked_task_ids");
+		ids_array(w);
+		key_str(w, "sandbox_id", cur.str[0]);
 		break;
 	}
 	jw_close(w, '}');

@@ -27,7 +27,7 @@ void evrec_exited(struct evrec *r, int64_t time, const char *sandbox_id, int cod
 void evrec_completed(struct evrec *r, int64_t time, int64_t task_id, unsigned attempt, const char *result);
 
 /* A task's creation: what a board draws it with (TASK_CREATED's summary).
- * evrec_created() is followed by evrec_dep() for each of its n_deps. */
+ * evrec_created() is followed by evrec_id() for each of its n_deps. */
 struct evrec_task {
 	int64_t id, map_over, map_parent, created_at, status_changed_at;
 	unsigned attempt, map_index;
@@ -36,7 +36,12 @@ struct evrec_task {
 	size_t n_deps;
 };
 void evrec_created(struct evrec *r, int64_t time, const struct evrec_task *t);
-void evrec_dep(struct evrec *r, int64_t task_id);
+/* The tasks a completion made ready (TASKS_UNBLOCKED): followed by
+ * evrec_id() for each of the n.  sandbox_id: the completed attempt's, or
+ * NULL. */
+void evrec_unblocked(struct evrec *r, int64_t time, int64_t task_id, const char *sandbox_id, size_t n);
+/* a task id of the list a record's last field counts */
+void evrec_id(struct evrec *r, int64_t task_id);
 
 /* An event as a reader sees it: text records point into their chunk, a
  * compact record's entity id and payload into the decoder's own buffers

@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char dep[24];
 
 		evrec_created(&r, 2, &t);
-		evrec_dep(&r, (int64_t) size);
+		evrec_id(&r, (int64_t) size);
 		q = r.buf;
 		if (!evrec_decode(&q, r.buf + r.len, 7, &v) || q != r.buf + r.len)
 			abort();
@@ -61,6 +61,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (format_id(dep, "t-", (int64_t) size),
 		     strcmp(json_object_get_string(json_object_array_get_idx(json_object_object_get(task, "depends_on"), 0)),
 			    dep) != 0))
+			abort();
+		json_object_put(o);
+		evrec_unblocked(&r, 3, 6, name, 2);
+		evrec_id(&r, 9);
+		evrec_id(&r, (int64_t) size);
+		q = r.buf;
+		if (!evrec_decode(&q, r.buf + r.len, 7, &v) || q != r.buf + r.len)
+			abort();
+		evrec_payload(&v);
+		o = NULL;
+		if (json_parse_strict(v.payload, v.payload_len, &o) < 0 ||
+		    strcmp(json_object_get_string(json_object_object_get(o, "sandbox_id")), name) != 0 ||
+		    json_object_array_length(json_object_object_get(o, "unblocked_task_ids")) != 2 ||
+		    strcmp(json_object_get_string(json_object_array_get_idx(json_object_object_get(o, "unblocked_task_ids"), 1)),
+			   dep) != 0)
 			abort();
 		json_object_put(o);
 		free(name);

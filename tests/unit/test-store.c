@@ -515,8 +515,9 @@ static void compact_event_records_read_back_as_their_json(void **state)
 
 /* TASK_CREATED's record reads back as the summary it stands for, byte for
  * byte: a title to escape, no name, dependencies, a map's child with its
- * flags set, a mapped task with none; one with an unknown flag is damaged. */
-static void a_task_creation_record_reads_back_as_its_summary(void **state)
+ * flags set, a mapped task with none; one with an unknown flag is damaged.
+ * TASKS_UNBLOCKED's as its ids, with its sandbox or without. */
+static void task_creation_and_unblocking_records_read_back_as_their_json(void **state)
 {
 	struct project *p = mkproject("created", false, 5);
 	struct evrec r = { 0 };
@@ -539,14 +540,21 @@ static void a_task_creation_record_reads_back_as_its_summary(void **state)
 	first = store_last_seq() + 1;
 	snprintf(pid, sizeof(pid), "p-%lld", (long long) p->id);
 	evrec_created(&r, 1000003, &child);
-	evrec_dep(&r, 5);
-	evrec_dep(&r, 300);
-	evrec_dep(&r, 1LL << 40);
+	evrec_id(&r, 5);
+	evrec_id(&r, 300);
+	evrec_id(&r, 1LL << 40);
 	assert_int_equal(store_event_record(p->id, &r), 0);
 	evrec_created(&r, 1000004, &mapped);
 	assert_int_equal(store_event_record(p->id, &r), 0);
+	evrec_unblocked(&r, 1000005, 11, "t-11.2", 3);
+	evrec_id(&r, 12);
+	evrec_id(&r, 1);
+	evrec_id(&r, 1LL << 33);
+	assert_int_equal(store_event_record(p->id, &r), 0);
+	evrec_unblocked(&r, 1000006, 4, NULL, 0);
+	assert_int_equal(store_event_record(p->id, &r), 0);
 	flush();
-	assert_int_equal(store_events_read(first - 1, store_last_seq(), 0, NULL, 64, keep, &k, &last), 2);
+	assert_int_equal(store_events_read(first - 1, store_last_seq(), 0, NULL, 64, keep, &k, &last), 4);
 	snprintf(want, sizeof(want), "{\"seq\":%lld,\"type\":\"TASK_CREATED\",\"entity\":\"task\",\"entity_id\":\"t-12\","
 		 "\"project_id\":\"%s\",\"time\":\"1970-01-01T00:00:01.000003Z\",\"payload\":{\"task\":{"
 		 "\"id\":\"t-12\",\"project_id\":\"%s\",\"name\":\"m[4]\",\"title\":\"tab\\there \\\"q\\\" \\\\ caf\xc3\xa9\","
@@ -562,6 +570,15 @@ static void a_task_creation_record_reads_back_as_its_summary(void **state)
 		 "\"depends_on\":[],\"map_over\":\"t-300\",\"created_at\":\"1970-01-01T00:00:01.000001Z\","
 		 "\"status_changed_at\":null}}}", (long long) first + 1, pid, pid);
 	assert_string_equal(k.lines[1], want);
+	snprintf(want, sizeof(want), "{\"seq\":%lld,\"type\":\"TASKS_UNBLOCKED\",\"entity\":\"task\",\"entity_id\":\"t-11\","
+		 "\"project_id\":\"%s\",\"time\":\"1970-01-01T00:00:01.000005Z\",\"payload\":{\"completed_task_id\":\"t-11\","
+		 "\"project_id\":\"%s\",\"unblocked_task_ids\":[\"t-12\",\"t-1\",\"t-8589934592\"],\"sandbox_id\":\"t-11.2\"}}",
+		 (long long) first + 2, pid, pid);
+	assert_string_equal(k.lines[2], want);
+	snprintf(want, sizeof(want), "{\"seq\":%lld,\"type\":\"TASKS_UNBLOCKED\",\"entity\":\"task\",\"entity_id\":\"t-4\","
+		 "\"project_id\":\"%s\",\"time\":\"1970-01-01T00:00:01.000006Z\",\"payload\":{\"completed_task_id\":\"t-4\","
+		 "\"project_id\":\"%s\",\"unblocked_task_ids\":[],\"sandbox_id\":null}}", (long long) first + 3, pid, pid);
+	assert_string_equal(k.lines[3], want);
 	for (size_t i = 0; i < k.n; i++)
 		free(k.lines[i]);
 	k.n = 0;
@@ -730,7 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(events_of_many_chunks_read_in_pages_each_once, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(compact_event_records_read_back_as_their_json, unit_fixture_setup, unit_fixture_teardown),
-		cmocka_unit_test_setup_teardown(a_task_creation_record_reads_back_as_its_summary, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(task_creation_and_unblocking_records_read_back_as_their_json, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(definitions_read_in_one_pass_are_those_read_one_by_one, unit_fixture_setup, unit_fixture_teardown),
 	};
 
