@@ -267,12 +267,11 @@ void engine_dispatch(void)
 	spawn_fast();
 }
 
+/* (the environment is one block: env_block()) */
 static void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts)
 {
 	for (size_t i = 0; argv && argv[i]; i++)
 		free(argv[i]);
-	for (size_t i = 0; envp && envp[i]; i++)
-		free(envp[i]);
 	free(argv);
 	free(envp);
 	free(opts);
@@ -299,18 +298,34 @@ static json_object *empty_or_parse(const char *text)
 	return !text || strcmp(text, "{}") == 0 ? NULL : json_parse(text);
 }
 
-/* "NAME=value", as an environment has it (a spawn makes a dozen) */
-static char *env_var(const char *name, const char *value)
-{
-	size_t ln = strlen(name), lv = strlen(value);
-	char *s = malloc(ln + lv + 2);
+/* A variable of the environment to be: "name=value", or name alone when
+ * value is NULL (made whole already); owned is freed once it is copied. */
+struct var {
+	const char *name, *value;
+	char *owned;
+};
 
-	if (!s)
-		abort();
-	memcpy(s, name, ln);
-	s[ln] = '=';
-	memcpy(s + ln + 1, value, lv + 1);
-	return s;
+/* The environment in one block, as a spawn makes a dozen variables: the
+ * pointers, then the strings they point to. */
+static char **env_block(struct var *v, size_t n)
+{
+	size_t size = (n + 1) * sizeof(char *);
+	char **envp, *s;
+
+	for (size_t i = 0; i < n; i++)
+		size += strlen(v[i].name) + (v[i].value ? strlen(v[i].value) + 1 : 0) + 1;
+	envp = xrealloc(NULL, size);
+	s = (char *) (envp + n + 1);
+	for (size_t i = 0; i < n; i++) {
+		envp[i] = s;
+		s = stpcpy(s, v[i].name);
+		if (v[i].value)
+			s = stpcpy(stpcpy(s, "="), v[i].value);
+		s++;
+		free(v[i].owned);
+	}
+	envp[n] = NULL;
+	return envp;
 }
 
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
@@ -318,8 +333,9 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 {
 	json_object *cmd = sb->validator ? json_object_new_string(ext_of(t)->validation_command) : json_parse(task_def(t)->command);
 	json_object *env = empty_or_parse(task_def(t)->env), *opts = NULL, *topts = empty_or_parse(task_def(t)->executor_options);
-	char **argv, **envp, idbuf[24], pid[24], att[24];
-	size_t n = 0;
+	char **argv, idbuf[24], pid[24], att[24], *fin[8];
+	struct var *v;
+	size_t n = 0, n_fin;
 	const char *path = getenv("PATH"), *home = getenv("HOME");
 	int r = 0;
 
@@ -340,33 +356,33 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 		argv[1] = xstrdup("-c");
 		argv[2] = arg_text(t, json_object_get_string(cmd), true, render, &r);
 	}
-	envp = calloc((size_t) (env ? json_object_object_length(env) : 0) + 18, sizeof(*envp));
-	if (!envp)
-		abort();
+	v = xrealloc(NULL, ((size_t) (env ? json_object_object_length(env) : 0) + 18) * sizeof(*v));
 	if (!json_object_object_get_ex(env, "PATH", NULL))
-		envp[n++] = env_var("PATH", path ? path : "/usr/local/bin:/usr/bin:/bin");
+		v[n++] = (struct var) { "PATH", path ? path : "/usr/local/bin:/usr/bin:/bin", NULL };
 	if (home && !json_object_object_get_ex(env, "HOME", NULL))
-		envp[n++] = env_var("HOME", home);
+		v[n++] = (struct var) { "HOME", home, NULL };
 	if (env) {
-		json_object_object_foreach(env, k, v) {
-			_cleanup_free_ char *val = arg_text(t, json_object_get_string(v), false, render, &r);
+		json_object_object_foreach(env, k, val) {
+			char *text = arg_text(t, json_object_get_string(val), false, render, &r);
 
-			envp[n++] = env_var(k, val);
+			v[n++] = (struct var) { k, text, text };
 		}
 	}
 	if (inputs_path)
-		envp[n++] = env_var("DAGD_INPUTS", inputs_path);
+		v[n++] = (struct var) { "DAGD_INPUTS", inputs_path, NULL };
 	if (task_def(t)->item)
-		envp[n++] = env_var("DAGD_ITEM", task_def(t)->item);
+		v[n++] = (struct var) { "DAGD_ITEM", task_def(t)->item, NULL };
 	format_id(pid, "p-", t->project->id);
 	format_id(att, "", t->attempt);
-	envp[n++] = env_var("DAGD_TASK_ID", task_id_string(t->id, idbuf));
-	envp[n++] = env_var("DAGD_PROJECT_ID", pid);
-	envp[n++] = env_var("DAGD_SANDBOX_ID", sb->id);
-	envp[n++] = env_var("DAGD_ATTEMPT", att);
-	envp[n++] = env_var("DAGD_SOCKET", D.socket_path);
-	envp[n++] = env_var("DAGD_TASK_TOKEN", task_def(t)->token ? task_def(t)->token : "");
-	n += finally_env(t, envp + n);  /* DAGD_DAG_*: a finally task's */
+	v[n++] = (struct var) { "DAGD_TASK_ID", task_id_string(t->id, idbuf), NULL };
+	v[n++] = (struct var) { "DAGD_PROJECT_ID", pid, NULL };
+	v[n++] = (struct var) { "DAGD_SANDBOX_ID", sb->id, NULL };
+	v[n++] = (struct var) { "DAGD_ATTEMPT", att, NULL };
+	v[n++] = (struct var) { "DAGD_SOCKET", D.socket_path, NULL };
+	v[n++] = (struct var) { "DAGD_TASK_TOKEN", task_def(t)->token ? task_def(t)->token : "", NULL };
+	n_fin = finally_env(t, fin);    /* DAGD_DAG_*: a finally task's, made whole */
+	for (size_t i = 0; i < n_fin; i++)
+		v[n++] = (struct var) { fin[i], NULL, fin[i] };
 
 	/* the project's options, with the task's over them (most tasks have
 	 * none of their own: the project's text as it is) */
@@ -389,14 +405,15 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	spec->sandbox_id = sb->id;
 	spec->attempt = t->attempt;
 	spec->argv = (const char *const *) argv;
-	spec->envp = (const char *const *) envp;
 	spec->cwd = task_def(t)->cwd;
 	spec->log_path = sb->log_path;
 	spec->options_json = *ret_opts;
 	spec->timeout_usec = ext_of(t)->timeout_usec;
 	spec->inputs_path = inputs_path;
 	*ret_argv = argv;
-	*ret_envp = envp;
+	*ret_envp = env_block(v, n);
+	spec->envp = (const char *const *) *ret_envp;
+	free(v);
 	json_object_put(cmd);
 	json_object_put(env);
 	json_object_put(opts);
