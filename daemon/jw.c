@@ -108,28 +108,14 @@ static void quoted(struct jw *w, const char *s)
 void jw_key_any(struct jw *w, const char *key)
 {
 	size_t n = plain(key);
-	char *p;
 
 	if (key[n]) {
 		sep(w);
 		quoted(w, key);
 		put(w, ":", 1);
 		w->comma = false;
-		return;
-	}
-	if (w->len + n + 5 > w->cap)
-		jw_grow(w, n + 4);
-	p = w->buf + w->len;
-	if (w->comma)
-		*p++ = ',';
-	*p++ = '"';
-	memcpy(p, key, n);
-	p += n;
-	*p++ = '"';
-	*p++ = ':';
-	*p = '\0';
-	w->len = (size_t) (p - w->buf);
-	w->comma = false;
+	} else
+		jw_key_plain(w, key, n);
 }
 
 void jw_str(struct jw *w, const char *s)

@@ -32,29 +32,35 @@ void jw_time(struct jw *w, int64_t usec);      /* ISO 8601, or null when <= 0 */
 
 void jw_grow(struct jw *w, size_t n);          /* room for n more bytes and a NUL */
 
+/* "key": of n bytes that need no escape, in one check of room and a few
+ * moves, the comma with it */
+static inline void jw_key_plain(struct jw *w, const char *key, size_t n)
+{
+	char *p;
+
+	if (w->len + n + 5 > w->cap)
+		jw_grow(w, n + 4);
+	p = w->buf + w->len;
+	if (w->comma)
+		*p++ = ',';
+	*p++ = '"';
+	memcpy(p, key, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	*p = '\0';
+	w->len = (size_t) (p - w->buf);
+	w->comma = false;
+}
+
 /* In an object: "key":.  A key known when compiled (the daemon's own,
- * forty a task of a listing; none needs an escape) is written as it is, in
- * a few moves; any other goes through jw_key_any(). */
+ * forty a task of a listing; none needs an escape) is written as it is;
+ * any other goes through jw_key_any(). */
 static inline void jw_key(struct jw *w, const char *key)
 {
-	if (__builtin_constant_p(__builtin_strlen(key))) {
-		size_t n = __builtin_strlen(key);
-		char *p;
-
-		if (w->len + n + 5 > w->cap)
-			jw_grow(w, n + 4);
-		p = w->buf + w->len;
-		if (w->comma)
-			*p++ = ',';
-		*p++ = '"';
-		memcpy(p, key, n);
-		p += n;
-		*p++ = '"';
-		*p++ = ':';
-		*p = '\0';
-		w->len = (size_t) (p - w->buf);
-		w->comma = false;
-	} else
+	if (__builtin_constant_p(__builtin_strlen(key)))
+		jw_key_plain(w, key, __builtin_strlen(key));
+	else
 		jw_key_any(w, key);
 }
 
