@@ -375,6 +375,10 @@ void names_free(struct name_index *x);
 /* --- util.c -------------------------------------------------------------- */
 
 int64_t now_usec(void);
+/* what malloc holds free, back to the system: now, or soon if the last
+ * time was just now (util.c) */
+void memory_give_back(void);
+void memory_give_back_stop(void);
 char *format_time(int64_t usec, char buf[static 32]);
 size_t format_id(char *buf, const char *prefix, int64_t v);    /* "t-42": its length; buf of 24 */
 int random_hex(char *buf, size_t n_bytes);

@@ -18,7 +18,6 @@
  * looks (turn_changed()): a write the store began, a task the engine may
  * dispatch, a sandbox that ended.
  */
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -514,7 +513,7 @@ void server_flush(void)
 	}
 	if (trim) {
 		trim = false;
-		(void) malloc_trim(0);
+		memory_give_back();
 	}
 	notify_turn();
 	/* what the spawns and the clients' lines did meanwhile is the next turn's */
@@ -580,6 +579,7 @@ void server_close(void)
 	flush_source = sd_event_source_disable_unref(flush_source);
 	watch_source = sd_event_source_disable_unref(watch_source);
 	retry_source = sd_event_source_disable_unref(retry_source);
+	memory_give_back_stop();
 	closep(&listen_fd);
 	if (D.socket_owned)
 		(void) unlink(D.socket_path);

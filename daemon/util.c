@@ -15,6 +15,7 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -454,4 +455,54 @@ void crash_point(const char *point)
 		log_warning("DAGD_TEST_CRASH_AT=%s: killing myself here (test only)", at);
 		(void) raise(SIGKILL);
 	}
+}
+
+/* --- memory given back ------------------------------------------------------ */
+
+/* What malloc holds free goes back to the system (malloc_trim(): 150 us
+ * and more with a large heap), at most a tenth of the time: after a trim
+ * that took d, the next waits 10 d (a timer gives back what came
+ * meanwhile).  A batch of 10,000 tasks is given back after each; a client
+ * sending big lines in a loop costs a tenth more. */
+static int64_t give_back_due;           /* CLOCK_MONOTONIC, usec */
+static sd_event_source *give_back_source;
+
+static int64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void give_back(void)
+{
+	int64_t t0 = mono_usec(), t1;
+
+	(void) malloc_trim(0);
+	t1 = mono_usec();
+	give_back_due = t1 + 10 * (t1 - t0);
+}
+
+static int on_give_back(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	give_back_source = sd_event_source_disable_unref(give_back_source);
+	give_back();
+	return 0;
+}
+
+void memory_give_back(void)
+{
+	int64_t now = mono_usec();
+
+	if (now >= give_back_due)
+		give_back();
+	else if (!give_back_source && D.event)
+		(void) sd_event_add_time_relative(D.event, &give_back_source, CLOCK_MONOTONIC,
+						  (uint64_t) (give_back_due - now), USEC_PER_MSEC, on_give_back, NULL);
+}
+
+void memory_give_back_stop(void)
+{
+	give_back_source = sd_event_source_disable_unref(give_back_source);
 }
