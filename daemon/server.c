@@ -35,7 +35,8 @@ static unsigned n_clients;
 static uint64_t turn = 1;               /* flushes so far, and one: a client's read_turn 0 is never */
 /* A line this long (a batch of a thousand tasks and more) leaves the memory
  * of its parse and its reply free but held by malloc, megabytes of them:
- * the turn that read it gives them back to the system at its end. */
+ * the turn that read it gives them back to the system at its end, or soon
+ * after (memory_give_back()). */
 #define TRIM_LINE (64 * 1024)
 static bool trim;
 static int64_t committed_seq;
