@@ -228,22 +228,20 @@ def a_full_disk_neither_spins_nor_floods_and_reads_go_on():
     sub.close()
 
 
-@test
-def a_client_that_never_stops_sending_neither_holds_the_turn_nor_the_others():
-    """A client with lines always waiting is read once a turn: the turn
-    still ends (the other clients' changes are committed and answered), and
-    it is answered too."""
+def flood_beside(line, per_send, first):
+    """A client sends line without pause (per_send at a time) and reads its
+    replies, while another adds five tasks, each of which must finish; the
+    flooding client must be answered before (first replies) and after."""
     d = daemon()
     p = d.project(autonomous=True)
     flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     flood.connect(d.sock)
-    line = b'{"id":1,"cmd":"daemon.status"}\n'
     stop, answered = threading.Event(), [0]
 
     def send():
         try:
             while not stop.is_set():
-                flood.sendall(line * 256)
+                flood.sendall(line * per_send)
         except OSError:
             pass
 
@@ -264,7 +262,7 @@ def a_client_that_never_stops_sending_neither_holds_the_turn_nor_the_others():
     for t in threads:
         t.start()
     try:
-        wait_for(lambda: answered[0] > 1000, 30, what="the flooding client's first replies")
+        wait_for(lambda: answered[0] > first, 30, what="the flooding client's first replies")
         with d.client(timeout=30) as c:
             # each needs the turn to end: replies to changes go out after its commit
             for k in range(5):
@@ -280,6 +278,21 @@ def a_client_that_never_stops_sending_neither_holds_the_turn_nor_the_others():
         flood.close()
         for t in threads:
             t.join(10)
+
+
+@test
+def a_client_that_never_stops_sending_neither_holds_the_turn_nor_the_others():
+    """A client with lines always waiting is read once a turn: the turn
+    still ends (the other clients' changes are committed and answered), and
+    it is answered too."""
+    flood_beside(b'{"id":1,"cmd":"daemon.status"}\n', 256, 1000)
+
+
+@test
+def a_client_sending_long_lines_without_pause_neither_holds_the_turn_nor_the_others():
+    """The same with lines of 70 KB (each leaves its memory to give back to
+    the system, which the daemon does at most a tenth of its time)."""
+    flood_beside(b'{"id":1,"cmd":"daemon.status","args":{}' + b" " * 70000 + b"}\n", 4, 50)
 
 
 if __name__ == "__main__":
