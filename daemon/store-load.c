@@ -139,10 +139,17 @@ static char *dup_text(sqlite3_stmt *st, int i)
 	return xstrdup((const char *) sqlite3_column_text(st, i));
 }
 
-/* what def_fill() reads, from the name on */
-#define DEF_COLUMNS "name, title, command, env, cwd, executor_options, s.result, s.error_message, s.token," \
-	" s.report, item, s.sandbox_id, s.sandbox_executor, s.sandbox_handle, created_at, " STATE("updated_at") \
-	", " STATE("started_at") ", " STATE("finished_at") ", " STATE("status_changed_at")
+/* what def_fill() reads, from the name on: its outcome columns by O(),
+ * its state's times by S() */
+#define COLUMNS_OF(O, S) "name, title, command, env, cwd, executor_options, " O("result") ", " \
+	O("error_message") ", " O("token") ", " O("report") ", item, " O("sandbox_id") ", " \
+	O("sandbox_executor") ", " O("sandbox_handle") ", created_at, " S("updated_at") ", " S("started_at") \
+	", " S("finished_at") ", " S("status_changed_at")
+#define OUTCOME(c) "s." c
+#define AS_ADDED(c) c
+#define DEF_COLUMNS COLUMNS_OF(OUTCOME, STATE)
+/* the same, of a task that never had a row of task_state: as it was added */
+#define ADDED_COLUMNS COLUMNS_OF(AS_ADDED, AS_ADDED)
 
 static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 {
@@ -193,11 +200,6 @@ int store_task_def_read(int64_t id, struct task_def *d)
 			      rc == SQLITE_DONE ? "no row" : sqlite3_errmsg(store_sqlite()));
 	return 0;
 }
-
-/* the same, of tasks that never had a row of task_state: as they were added */
-#define ADDED_COLUMNS "name, title, command, env, cwd, executor_options, result, error_message, token," \
-	" report, item, sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at," \
-	" finished_at, status_changed_at"
 
 static sqlite3_stmt *scan_st[2];
 
