@@ -456,7 +456,8 @@ int json_parse_strict_lazy(const char *text, size_t len, const char *key, json_o
 			   struct json_span **ret_spans, size_t *ret_n);
 bool utf8_valid(const char *s, size_t n);
 char *utf8_sanitize(const char *s, size_t n, size_t *ret_len);   /* U+FFFD for what is not */
-char *utf8_valid_line(char *s);         /* s, or (freeing s) s made valid */
+/* s (*len bytes), or (freeing s) s made valid, *len its length then */
+char *utf8_valid_line(char *s, size_t *len);
 void utf8_trim(char *s);                /* cut a sequence left incomplete at the end */
 int utf8_prefix(const char *s, size_t max);     /* bytes of s up to max, whole characters */
 size_t utf8_complete(const char *s, size_t n);  /* n, less a last character cut short */

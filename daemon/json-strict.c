@@ -83,15 +83,14 @@ char *utf8_sanitize(const char *s, size_t n, size_t *ret_len)
 	return out;
 }
 
-char *utf8_valid_line(char *s)
+char *utf8_valid_line(char *s, size_t *len)
 {
-	size_t n = strlen(s), len;
 	char *u;
 
-	if (utf8_valid(s, n))
+	if (utf8_valid(s, *len))
 		return s;
 	/* (what a plugin said, say, stored as it came) */
-	u = utf8_sanitize(s, n, &len);
+	u = utf8_sanitize(s, *len, len);
 	free(s);
 	return u;
 }

@@ -152,9 +152,11 @@ static int feed_line(int64_t seq, const char *line, void *userdata)
 	void **a = userdata;
 	struct client *c = a[0];
 	struct sub *s = a[1];
-	char *l = utf8_valid_line(xasprintf("{\"id\":%s,\"event\":%s}\n", s->id, line));
+	char *l = xasprintf("{\"id\":%s,\"event\":%s}\n", s->id, line);
+	size_t n = strlen(l);
 
-	client_out(c, l, strlen(l));
+	l = utf8_valid_line(l, &n);
+	client_out(c, l, n);
 	free(l);
 	return client_unsent(c) >= OUT_FEED ? -ENOBUFS : 0;
 }

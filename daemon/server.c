@@ -122,8 +122,8 @@ void server_reply(struct client *c, json_object *id, const char *head, const cha
 	memcpy(line + 7 + n + ni, "}\n", 3);
 	c->pend = xrealloc(c->pend, (c->n_pend + 1) * sizeof(*c->pend));
 	p = &c->pend[c->n_pend++];
-	p->line = utf8_valid_line(line);
-	p->len = strlen(p->line);
+	p->len = n + ni + 9;
+	p->line = utf8_valid_line(line, &p->len);
 	p->id_len = ni;
 	p->durable = durable;
 	c->pend_bytes += p->len;

@@ -197,6 +197,19 @@ static void utf8_helpers_keep_output_valid(void **state)
 	strcpy(msg, "ab\xe2\x82\xac");
 	utf8_trim(msg);
 	assert_string_equal(msg, "ab\xe2\x82\xac");
+
+	/* a line: kept with its length, or made valid with the new one */
+	s = strdup("{\"a\":\"caf\xc3\xa9\"}\n");
+	n = strlen(s);
+	assert_ptr_equal(utf8_valid_line(s, &n), s);
+	assert_int_equal(n, strlen(s));
+	free(s);
+	s = strdup("{\"a\":\"\xff\"}\n");
+	n = strlen(s);
+	s = utf8_valid_line(s, &n);
+	assert_string_equal(s, "{\"a\":\"\xef\xbf\xbd\"}\n");
+	assert_int_equal(n, strlen(s));
+	free(s);
 }
 
 /* A random plain JSON text (with random spaces) into buf. */
