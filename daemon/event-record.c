@@ -1,11 +1,11 @@
 /*
  * event-record.c - the compact records of the events a task makes by the
  * thousand: its creation, its status changes, its sandboxes' starts and
- * exits, its completion and the tasks it unblocked.  About seven a task; written as their JSON they were most of
- * what a task wrote to the database, and building that text most of what
- * recording them cost.  Now each is a few bytes of what changed, and its
- * JSON is built only for a reader (store_events_read()), the same text as
- * before, field for field.
+ * exits, its completion and the tasks it unblocked.  About seven a task;
+ * written as their JSON they were most of what a task wrote to the
+ * database, and building that text most of what recording them cost.
+ * Now each is a few bytes of what changed, and its JSON is built only for a
+ * reader (store_events_read()), the same text as before, field for field.
  *
  * A record sits in a chunk of schema/012 beside the text records (which
  * begin with their type's name, as the rarer events still are).  It begins

@@ -39,12 +39,17 @@ void closep(int *fd)
 	*fd = -EBADF;
 }
 
-int64_t now_usec(void)
+static int64_t clock_usec(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(clock, &ts);
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t now_usec(void)
+{
+	return clock_usec(CLOCK_REALTIME);
 }
 
 /* RFC 3339, UTC, milliseconds. */
@@ -467,20 +472,12 @@ void crash_point(const char *point)
 static int64_t give_back_due;           /* CLOCK_MONOTONIC, usec */
 static sd_event_source *give_back_source;
 
-static int64_t mono_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void give_back(void)
 {
-	int64_t t0 = mono_usec(), t1;
+	int64_t t0 = clock_usec(CLOCK_MONOTONIC), t1;
 
 	(void) malloc_trim(0);
-	t1 = mono_usec();
+	t1 = clock_usec(CLOCK_MONOTONIC);
 	give_back_due = t1 + 10 * (t1 - t0);
 }
 
@@ -493,7 +490,7 @@ static int on_give_back(sd_event_source *s, uint64_t usec, void *userdata)
 
 void memory_give_back(void)
 {
-	int64_t now = mono_usec();
+	int64_t now = clock_usec(CLOCK_MONOTONIC);
 
 	if (now >= give_back_due)
 		give_back();
