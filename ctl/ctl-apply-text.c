@@ -1,14 +1,16 @@
 /*
- * ctl-apply-text.c - apply of a file to a project that does not exist yet,
- * done in the file's text: what ctl-apply.c checks of it is checked here
+ * ctl-apply-text.c - apply of a file done in the file's text: to a project
+ * that does not exist yet, or to one that has none of the file's tasks yet
+ * (a DAG applied in parts).  What ctl-apply.c checks of it is checked here
  * without a json-c tree (ctl-scan.c), the tasks array is sent as the file
  * has it, and the reply's table is printed from the reply's text.  A
  * hundred thousand tasks are a few megabytes of text, where their trees,
  * the file's and the reply's, were hundreds.
  *
  * Whatever is not plain (see ctl-scan.c) or not right, a mistake to be
- * said, a project that exists, is left to ctl-apply.c, which reads the file
- * with json-c as before and says what it says.
+ * said, a task of the project to compare with the file's, a setting that
+ * differs, --json's summary, is left to ctl-apply.c and ctl-apply-update.c,
+ * which read the file with json-c as before and say what they say.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -23,7 +25,54 @@ struct file {
 	size_t tasks_len;
 	struct { const char *text; size_t len; } settings[4];   /* "key": value */
 	size_t n_settings;
+	/* the names its tasks give, as themselves, as dependencies and as
+	 * what they map over (each plain, or odd_names) */
+	struct span { const char *s; size_t n; } *names;
+	size_t n_names, cap_names;
+	bool odd_names;
 };
+
+static void file_free(struct file *f) {
+	free(f->names);
+}
+
+static bool is_task_id(const char *s, size_t n) {
+	if (n < 3 || memcmp(s, "t-", 2) != 0)
+		return false;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* A string value at s: a name the file gives, which ctl-apply-update.c's
+ * list_named() would ask for (a task's id is not a name); anything else,
+ * skipped. */
+static int scan_name(struct jscan *s, struct file *f) {
+	const char *v;
+	size_t n;
+	bool plain;
+
+	if (s->p >= s->end || *s->p != '"')
+		return jscan_value(s);
+	if (jscan_string(s, &v, &n, &plain) < 0)
+		return -EINVAL;
+	if (!plain)
+		f->odd_names = true;
+	else if (!is_task_id(v, n)) {
+		if (f->n_names == f->cap_names) {
+			size_t cap = f->cap_names ? 2 * f->cap_names : 1024;
+			struct span *a = reallocarray(f->names, cap, sizeof(*a));
+
+			if (!a)
+				return -ENOMEM;
+			f->names = a;
+			f->cap_names = cap;
+		}
+		f->names[f->n_names++] = (struct span) { v, n };
+	}
+	return 0;
+}
 
 static int key_index(const char *const *keys, const char *k, size_t n) {
 	for (int i = 0; keys[i]; i++)
@@ -35,8 +84,8 @@ static int key_index(const char *const *keys, const char *k, size_t n) {
 /* A task as apply_check_tasks() wants it: an object of the keys a task
  * takes, each once, with a name (a string), a title and a command (unless
  * its kind is "approval"). */
-static int scan_task(struct jscan *s) {
-	static int name = -1, title, command, kind;
+static int scan_task(struct jscan *s, struct file *f) {
+	static int name = -1, title, command, kind, depends_on, map_over;
 	uint32_t seen = 0;
 	bool first = true, approval = false;
 	const char *k;
@@ -48,6 +97,8 @@ static int scan_task(struct jscan *s) {
 		title = key_index(apply_task_keys, "title", 5);
 		command = key_index(apply_task_keys, "command", 7);
 		kind = key_index(apply_task_keys, "kind", 4);
+		depends_on = key_index(apply_task_keys, "depends_on", 10);
+		map_over = key_index(apply_task_keys, "map_over", 8);
 	}
 	if (jscan_open(s, '{') < 0)
 		return -EINVAL;
@@ -60,11 +111,22 @@ static int scan_task(struct jscan *s) {
 		if (i < 0 || i >= 32 || (seen & (1u << i)))
 			return -EINVAL;
 		seen |= 1u << i;
-		if (i == name || i == kind) {
+		if (i == kind) {
 			if (jscan_string(s, &v, &vn, &plain) < 0)
 				return -EINVAL;
-			if (i == kind)
-				approval = plain && vn == 8 && memcmp(v, "approval", 8) == 0;
+			approval = plain && vn == 8 && memcmp(v, "approval", 8) == 0;
+		} else if (i == name || i == map_over) {
+			if ((i == name && (s->p >= s->end || *s->p != '"')) || scan_name(s, f) < 0)
+				return -EINVAL;
+		} else if (i == depends_on && s->p < s->end && *s->p == '[') {
+			bool first_dep = true;
+
+			s->p++;
+			while ((r = jscan_next(s, ']', &first_dep, NULL, NULL)) > 0)
+				if (scan_name(s, f) < 0)
+					return -EINVAL;
+			if (r < 0)
+				return -EINVAL;
 		} else if (jscan_value(s) < 0)
 			return -EINVAL;
 	}
@@ -85,7 +147,6 @@ static int scan_file(const char *text, size_t len, struct file *f) {
 	size_t n;
 	int r;
 
-	*f = (struct file) {};
 	if (jscan_open(&s, '{') < 0)
 		return -EINVAL;
 	while ((r = jscan_next(&s, '}', &first, &k, &n)) > 0) {
@@ -104,7 +165,7 @@ static int scan_file(const char *text, size_t len, struct file *f) {
 			if (jscan_open(&s, '[') < 0)
 				return -EINVAL;
 			while ((r = jscan_next(&s, ']', &first_task, NULL, NULL)) > 0)
-				if (scan_task(&s) < 0)
+				if (scan_task(&s, f) < 0)
 					return -EINVAL;
 			if (r < 0)
 				return -EINVAL;
@@ -190,18 +251,17 @@ static int walk_rows(const char *text, size_t len, int pass, size_t w[3], size_t
 	return 0;
 }
 
-/* The reply {"ok": true, "result": {"tasks": [...], ...}, "id": id} taken
- * as text: the table ctl_show_applied() prints; 0 (not taken) for any
- * other reply. */
-static int take_applied(struct ctl *c, const char *line, size_t len, int64_t id, void *userdata) {
+/* The reply {"ok": true, "result": {"tasks": [...], ...}, "id": id} as
+ * text: its tasks array's; false for any other reply. */
+static bool reply_tasks(const char *line, size_t len, int64_t id, const char **ret, size_t *ret_len) {
 	struct jscan s = { line, line + len, 0 };
 	const char *tasks = NULL, *k;
-	size_t kn, tasks_len = 0, w[3] = { 4, 2, 6 }, n;
+	size_t kn, tasks_len = 0;
 	bool first = true, ok = false, id_seen = false;
 	int r;
 
 	if (jscan_open(&s, '{') < 0)
-		return 0;
+		return false;
 	while ((r = jscan_next(&s, '}', &first, &k, &kn)) > 0) {
 		if (kn == 2 && memcmp(k, "ok", 2) == 0 && s.p + 4 <= s.end && memcmp(s.p, "true", 4) == 0) {
 			s.p += 4;
@@ -211,29 +271,41 @@ static int take_applied(struct ctl *c, const char *line, size_t len, int64_t id,
 
 			id_seen = strtoll(s.p, &e, 10) == id && e > s.p;
 			if (!id_seen || jscan_value(&s) < 0)
-				return 0;
+				return false;
 		} else if (kn == 6 && memcmp(k, "result", 6) == 0) {
 			bool first_key = true;
 
 			if (jscan_open(&s, '{') < 0)
-				return 0;
+				return false;
 			while ((r = jscan_next(&s, '}', &first_key, &k, &kn)) > 0) {
 				const char *at = s.p;
 
 				if (jscan_value(&s) < 0)
-					return 0;
+					return false;
 				if (kn == 5 && memcmp(k, "tasks", 5) == 0) {
 					tasks = at;
 					tasks_len = (size_t) (s.p - at);
 				}
 			}
 			if (r < 0)
-				return 0;
+				return false;
 		} else
-			return 0;
+			return false;
 	}
-	if (r < 0 || jscan_end(&s) < 0 || !ok || !id_seen || !tasks ||
-	    walk_rows(tasks, tasks_len, 0, w, &n) < 0)
+	if (r < 0 || jscan_end(&s) < 0 || !ok || !id_seen || !tasks)
+		return false;
+	*ret = tasks;
+	*ret_len = tasks_len;
+	return true;
+}
+
+/* task.add_batch's reply taken as text: the table ctl_show_applied()
+ * prints; 0 (not taken) for any other reply. */
+static int take_applied(struct ctl *c, const char *line, size_t len, int64_t id, void *userdata) {
+	const char *tasks;
+	size_t tasks_len, w[3] = { 4, 2, 6 }, n;
+
+	if (!reply_tasks(line, len, id, &tasks, &tasks_len) || walk_rows(tasks, tasks_len, 0, w, &n) < 0)
 		return 0;
 	printf("%-*s  %-*s  STATUS\n", (int) w[0], "NAME", (int) w[1], "ID");
 	(void) walk_rows(tasks, tasks_len, 1, w, &n);
@@ -241,12 +313,108 @@ static int take_applied(struct ctl *c, const char *line, size_t len, int64_t id,
 	return 1;
 }
 
+/* task.list's reply taken as text, however long: whether it lists none. */
+static int take_none(struct ctl *c, const char *line, size_t len, int64_t id, void *userdata) {
+	const char *tasks;
+	size_t tasks_len;
+
+	if (!reply_tasks(line, len, id, &tasks, &tasks_len))
+		return 0;
+	*(bool *) userdata = tasks_len == 2 && memcmp(tasks, "[]", 2) == 0;
+	return 1;
+}
+
+/* The file's settings, those of project p: what ctl-apply-update.c would
+ * find no difference in. */
+static bool same_settings(const struct file *f, json_object *p) {
+	_cleanup_(json_object_putp) json_object *spec = NULL, *diffs = NULL;
+	_cleanup_(freep) char *text = NULL;
+	size_t size = 3;
+	char *at;
+
+	if (f->n_settings == 0)
+		return true;
+	for (size_t i = 0; i < f->n_settings; i++)
+		size += f->settings[i].len + 1;
+	text = at = malloc(size);
+	if (!text)
+		return false;
+	put_str(&at, "{");
+	for (size_t i = 0; i < f->n_settings; i++) {
+		if (i > 0)
+			put_str(&at, ",");
+		put(&at, f->settings[i].text, f->settings[i].len, false);
+	}
+	put_str(&at, "}");
+	*at = '\0';
+	spec = json_tokener_parse(text);
+	diffs = json_object_new_array();
+	if (!spec || !diffs)
+		return false;
+	apply_diff_project(spec, p, diffs);
+	return json_object_array_length(diffs) == 0;
+}
+
+/* To project p, which exists: done here only if it has none of the tasks
+ * the file names and the file's settings are its own, so that all the
+ * file's tasks are to be added, as ctl-apply-update.c would add them (one
+ * task.add_batch of the file's tasks, its table, "N added, 0 unchanged").
+ * A refused batch changed nothing, and is said by ctl-apply-update.c. */
+static int apply_text_existing(struct ctl *c, const struct file *f, json_object *p) {
+	_cleanup_(json_object_putp) json_object *reply = NULL, *result = NULL;
+	_cleanup_(freep) char *line = NULL;
+	const char *id = ctl_str(p, "id");
+	size_t id_len = strlen(id), size;
+	bool none = false;
+	json_object *ok;
+	char *at;
+	int r;
+
+	if (c->json || f->odd_names || !same_settings(f, p))
+		return 0;
+	size = id_len + 64 + f->tasks_len;
+	for (size_t i = 0; i < f->n_names; i++)
+		size += f->names[i].n + 3;
+	line = at = malloc(size);
+	if (!line)
+		return -ENOMEM;
+	put_str(&at, "{\"project\":\"");
+	put(&at, id, id_len, false);
+	put_str(&at, "\",\"names\":[");
+	for (size_t i = 0; i < f->n_names; i++) {
+		put_str(&at, i ? ",\"" : "\"");
+		put(&at, f->names[i].s, f->names[i].n, false);
+		put_str(&at, "\"");
+	}
+	put_str(&at, "]}");
+	r = ctl_request_text(c, "task.list", line, (size_t) (at - line), take_none, &none, &reply);
+	if (r <= 0 || !none)
+		return r < 0 ? r : 0;
+
+	at = line;
+	put_str(&at, "{\"project\":\"");
+	put(&at, id, id_len, false);
+	put_str(&at, "\",\"tasks\":");
+	put(&at, f->tasks, f->tasks_len, true);
+	put_str(&at, "}");
+	r = ctl_request_text(c, "task.add_batch", line, (size_t) (at - line), take_applied, NULL, &reply);
+	if (r != 0)
+		return r < 0 ? r : 1;
+	ok = ctl_get(reply, "ok", json_type_boolean);
+	if (!ok || !json_object_get_boolean(ok))
+		return 0;
+	r = ctl_reply_result(c, reply, &result);
+	if (r >= 0)
+		r = ctl_show_applied(result);
+	return r < 0 ? r : 1;
+}
+
 int apply_text(struct ctl *c, const char *text, size_t len, json_object *args) {
 	_cleanup_(json_object_putp) json_object *p = NULL, *reply = NULL, *result = NULL;
 	_cleanup_(freep) char *name = NULL, *line = NULL;
 	const char *more;
 	size_t line_len, more_len, size;
-	struct file f;
+	_cleanup_(file_free) struct file f = {};
 	char *at;
 	int r;
 
@@ -256,8 +424,10 @@ int apply_text(struct ctl *c, const char *text, size_t len, json_object *args) {
 	if (!name)
 		return -ENOMEM;
 	r = apply_find_project(c, name, &p);
-	if (r < 0 || p)
-		return r;               /* one that exists: compared in ctl-apply-update.c */
+	if (r < 0)
+		return r;
+	if (p)
+		return apply_text_existing(c, &f, p);
 
 	/* args as the command line gave them, then the project, its tasks
 	 * and the settings to create it with */

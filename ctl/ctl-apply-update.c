@@ -241,7 +241,7 @@ static void diff_task(json_object *f, json_object *t, json_object *by_name, json
 }
 
 /* The project's settings the file gives that differ: {"field", "old", "new"}. */
-static void diff_project(json_object *spec, json_object *p, json_object *diffs) {
+void apply_diff_project(json_object *spec, json_object *p, json_object *diffs) {
 	static const char *const keys[][2] = {
 		{ "autonomous", "autonomous_execution_enabled" }, { "max_concurrency", "max_concurrency" },
 		{ "executor", "executor" }, { "executor_options", "executor_options" },
@@ -467,7 +467,7 @@ int apply_existing(struct ctl *c, const char *path, json_object *spec, bool upda
 		json_object_object_add(ch, "diffs", diffs);
 		json_object_array_add(changes, ch);
 	}
-	diff_project(spec, p, pdiffs);
+	apply_diff_project(spec, p, pdiffs);
 
 	if (!update && (json_object_array_length(changes) > 0 || json_object_array_length(pdiffs) > 0)) {
 		say_diffs(path, tasks, changes, pdiffs);

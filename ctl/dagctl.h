@@ -301,14 +301,17 @@ int jscan_open(struct jscan *s, char c);        /* '{' or '[' */
 int jscan_next(struct jscan *s, char close, bool *first, const char **ret_key, size_t *ret_len);
 int jscan_end(struct jscan *s);         /* nothing but white space is left */
 
-/* ctl-apply-text.c: apply of a file to a new project, in its text: 1 once
- * done, 0 if ctl-apply.c is to do it, or a negative errno. */
+/* ctl-apply-text.c: apply of a file in its text, to a new project or to one
+ * that has none of its tasks yet: 1 once done, 0 if ctl-apply.c is to do
+ * it, or a negative errno. */
 int apply_text(struct ctl *c, const char *text, size_t len, json_object *args);
 
 /* ctl-apply-update.c */
 extern const char *const apply_task_keys[];
 int apply_check_tasks(const char *path, json_object *tasks);
 int apply_find_project(struct ctl *c, const char *name, json_object **ret);
+/* The file's settings that differ from the project's, as {field, old, new}. */
+void apply_diff_project(json_object *spec, json_object *p, json_object *diffs);
 int apply_existing(struct ctl *c, const char *path, json_object *spec, bool update);
 
 /* ctl-events.c */

@@ -416,6 +416,63 @@ def apply_of_part_of_a_project_compares_only_what_the_file_names():
     expect_eq(d.events(before), [], "nothing changed")
 
 
+def expect_applied_table(out, ts, names, what):
+    """dagctl apply's table of what it added, then its count line."""
+    lines = out.splitlines()
+    w0, w1 = max([4] + [len(n) for n in names]), max([2] + [len(ts[n]["id"]) for n in names])
+    want = [f"{'NAME':<{w0}}  {'ID':<{w1}}  STATUS"]
+    want += [f"{n:<{w0}}  {ts[n]['id']:<{w1}}  {ts[n]['status']}" for n in names]
+    want += [f"{len(names)} added, 0 unchanged"]
+    expect_eq(lines, want, what)
+
+
+@test
+def a_dag_applied_in_parts_adds_each_part_as_a_whole_file_would():
+    """Parts of a DAG applied in turn to one project: a part none of whose
+    tasks is there yet is added whole (its dependencies within it, the
+    project's settings as the file gives them) and said as a new project's
+    file is; one that depends on a task of an earlier part gets its id; one
+    whose setting differs, or that names what is not there, changes nothing
+    and is said naming the file and its task."""
+    d, w = daemon(), workdir()
+    pn = f"in-parts-{os.getpid()}"
+
+    def part(k, **extra):
+        tasks = [{"name": f"p{k}-{i}", "title": f"P{k} {i}", "command": "true",
+                  "depends_on": [f"p{k}-{i - 1}"] if i else []} for i in range(3)]
+        return {"project": pn, "max_concurrency": 2, "tasks": tasks, **extra}
+
+    outs = [ctl_ok(d, "apply", write(w, f"p{k}.json", part(k))) for k in (1, 2)]
+    third = part(3)
+    third["tasks"][0]["depends_on"] = ["p1-2"]
+    outs.append(ctl_ok(d, "apply", write(w, "p3.json", third)))
+    ts = {t["name"]: t for t in d.tasks(pn)}
+    for k, out in zip((1, 2, 3), outs):
+        expect_applied_table(out, ts, [f"p{k}-{i}" for i in range(3)], f"part {k}'s table")
+    expect_eq([ts[f"p2-{i}"]["depends_on"] for i in range(3)],
+              [[], [ts["p2-0"]["id"]], [ts["p2-1"]["id"]]], "part 2's dependencies, within it")
+    expect_eq(ts["p3-0"]["depends_on"], [ts["p1-2"]["id"]], "part 3's on part 1")
+
+    before = seq(d)
+    rc, out, err = d.dagctl("apply", write(w, "p4.json", part(4, max_concurrency=5)))
+    expect_eq(rc, 1, f"a part whose setting differs ({err.strip()})")
+    assert "max_concurrency" in err and "2" in err and "5" in err, err
+    fifth = part(5)
+    fifth["tasks"][2]["depends_on"] = ["p5-1", "nope"]
+    rc, out, err = d.dagctl("apply", write(w, "p5.json", fifth))
+    expect_eq(rc, 1, f"a part naming what is not there ({err.strip()})")
+    assert "p5.json" in err and "tasks[2] ('p5-2')" in err and "nope" in err, err
+    expect_eq(d.events(before), [], "refused parts: no change, no event")
+    expect_eq(len(d.tasks(pn)), 9, "the tasks of the three parts")
+
+    rc, out, err = d.dagctl("--json", "apply", write(w, "p6.json", part(6)))
+    expect_eq(rc, 0, f"--json ({err.strip()})")
+    got = json.loads(out)
+    expect_eq((got["added"], got["updated"], got["unchanged"], [t["name"] for t in got["tasks"]]),
+              (3, 0, 0, ["p6-0", "p6-1", "p6-2"]), "--json's summary of a part")
+    expect_eq(ctl_ok(d, "apply", write(w, "p2.json", part(2))), "0 added, 3 unchanged\n", "part 2 again")
+
+
 @test
 def apply_names_the_task_by_index_and_name_and_a_file_not_json_by_line_and_column():
     d, w = daemon(), workdir()
