@@ -336,8 +336,16 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	char **argv, idbuf[24], pid[24], att[24], *fin[8];
 	struct var *v;
 	size_t n = 0, n_fin;
-	const char *path = getenv("PATH"), *home = getenv("HOME");
+	/* the daemon's own, which nothing changes while it runs */
+	static const char *path, *home;
+	static bool looked;
 	int r = 0;
+
+	if (!looked) {
+		path = getenv("PATH");
+		home = getenv("HOME");
+		looked = true;
+	}
 
 	if (json_object_is_type(cmd, json_type_array)) {
 		size_t len = json_object_array_length(cmd);

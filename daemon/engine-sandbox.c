@@ -149,7 +149,7 @@ struct reaped {
 	struct exit_info e;
 };
 static struct reaped *reaped_list;
-static size_t n_reaped;
+static size_t n_reaped, reaped_cap;
 
 /* The logs whose sandbox ended since the end of a turn last looked
  * (engine_take_ended()): what their followers wait for. */
@@ -181,7 +181,10 @@ void sandbox_exited(struct sandbox *sb, const struct dagd_exit *e)
 	sb->timer = sd_event_source_unref(sb->timer);
 	closep(&sb->log_fd);
 	sandbox_unlink(sb);
-	reaped_list = xrealloc(reaped_list, (n_reaped + 1) * sizeof(*reaped_list));
+	if (n_reaped == reaped_cap) {
+		reaped_cap = reaped_cap ? 2 * reaped_cap : 16;
+		reaped_list = xrealloc(reaped_list, reaped_cap * sizeof(*reaped_list));
+	}
 	r = &reaped_list[n_reaped++];
 	r->sb = sb;
 	r->e.code = e->code;
@@ -246,7 +249,7 @@ void engine_committed(void)
 	}
 	free(reaped_list);
 	reaped_list = NULL;
-	n_reaped = 0;
+	n_reaped = reaped_cap = 0;
 	status_changed_since_commit = false;
 	engine_reservations_committed();
 	engine_defs_release();

@@ -51,29 +51,36 @@ enum {
 	F_HELD = 4,
 };
 
-static void put(struct evrec *r, const void *p, size_t n)
+/* Room for n more bytes at the record's end: where they go. */
+static unsigned char *room(struct evrec *r, size_t n)
 {
 	if (r->len + n > r->cap) {
 		r->cap = r->len + n > 2 * r->cap ? r->len + n + 64 : 2 * r->cap;
 		r->buf = xrealloc(r->buf, r->cap);
 	}
-	memcpy(r->buf + r->len, p, n);
+	return (unsigned char *) r->buf + r->len;
+}
+
+static void put(struct evrec *r, const void *p, size_t n)
+{
+	memcpy(room(r, n), p, n);
 	r->len += n;
 }
 
+/* (written in place: a record is mostly such numbers) */
 static void put_num(struct evrec *r, uint64_t v)
 {
-	char b[10];
+	unsigned char *b = room(r, 10);
 	size_t n = 0;
 
 	do {
-		b[n] = (char) (v & 0x7f);
+		b[n] = (unsigned char) (v & 0x7f);
 		v >>= 7;
 		if (v)
-			b[n] |= (char) 0x80;
+			b[n] |= 0x80;
 		n++;
 	} while (v);
-	put(r, b, n);
+	r->len += n;
 }
 
 static void put_str(struct evrec *r, const char *s)
@@ -91,10 +98,9 @@ static void put_str(struct evrec *r, const char *s)
 
 static void start(struct evrec *r, int kind, int64_t time)
 {
-	char k = (char) kind;
-
 	r->len = 0;
-	put(r, &k, 1);
+	*room(r, 1) = (unsigned char) kind;
+	r->len = 1;
 	put_num(r, (uint64_t) (time > 0 ? time : 0));
 }
 
