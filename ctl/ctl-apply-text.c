@@ -22,7 +22,7 @@ struct file {
 	const char *project;            /* the name (no escapes), without its quotes */
 	size_t project_len;
 	const char *tasks;              /* the array's text */
-	size_t tasks_len;
+	size_t tasks_len, n_tasks;
 	struct { const char *text; size_t len; } settings[4];   /* "key": value */
 	size_t n_settings;
 	/* the names its tasks give, as themselves, as dependencies and as
@@ -164,9 +164,11 @@ static int scan_file(const char *text, size_t len, struct file *f) {
 
 			if (jscan_open(&s, '[') < 0)
 				return -EINVAL;
-			while ((r = jscan_next(&s, ']', &first_task, NULL, NULL)) > 0)
+			while ((r = jscan_next(&s, ']', &first_task, NULL, NULL)) > 0) {
 				if (scan_task(&s, f) < 0)
 					return -EINVAL;
+				f->n_tasks++;
+			}
 			if (r < 0)
 				return -EINVAL;
 			f->tasks = at;
@@ -370,7 +372,7 @@ static int apply_text_existing(struct ctl *c, const struct file *f, json_object 
 	char *at;
 	int r;
 
-	if (c->json || f->odd_names || !same_settings(f, p))
+	if (c->json || f->n_tasks == 0 || f->odd_names || !same_settings(f, p))
 		return 0;
 	size = id_len + 64 + f->tasks_len;
 	for (size_t i = 0; i < f->n_names; i++)

@@ -471,6 +471,8 @@ def a_dag_applied_in_parts_adds_each_part_as_a_whole_file_would():
     expect_eq((got["added"], got["updated"], got["unchanged"], [t["name"] for t in got["tasks"]]),
               (3, 0, 0, ["p6-0", "p6-1", "p6-2"]), "--json's summary of a part")
     expect_eq(ctl_ok(d, "apply", write(w, "p2.json", part(2))), "0 added, 3 unchanged\n", "part 2 again")
+    expect_eq(ctl_ok(d, "apply", write(w, "none.json", {"project": pn, "tasks": []})), "0 added, 0 unchanged\n",
+              "a part of no task")
 
 
 @test
