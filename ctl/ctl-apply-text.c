@@ -36,15 +36,6 @@ static void file_free(struct file *f) {
 	free(f->names);
 }
 
-static bool is_task_id(const char *s, size_t n) {
-	if (n < 3 || memcmp(s, "t-", 2) != 0)
-		return false;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
 /* A string value at s: a name the file gives, which ctl-apply-update.c's
  * list_named() would ask for (a task's id is not a name); anything else,
  * skipped. */
@@ -59,7 +50,7 @@ static int scan_name(struct jscan *s, struct file *f) {
 		return -EINVAL;
 	if (!plain)
 		f->odd_names = true;
-	else if (!is_task_id(v, n)) {
+	else if (!ctl_is_task_id_n(v, n)) {
 		if (f->n_names == f->cap_names) {
 			size_t cap = f->cap_names ? 2 * f->cap_names : 1024;
 			struct span *a = reallocarray(f->names, cap, sizeof(*a));

@@ -8,9 +8,18 @@
 
 #include "dagctl.h"
 
-/* Whether s is a task id: "t-" and digits. */
+/* Whether the n bytes at s are a task id: "t-" and digits. */
+bool ctl_is_task_id_n(const char *s, size_t n) {
+	if (n < 3 || memcmp(s, "t-", 2) != 0)
+		return false;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
 bool ctl_is_task_id(const char *s) {
-	return strncmp(s, "t-", 2) == 0 && s[2] && strspn(s + 2, "0123456789") == strlen(s + 2);
+	return ctl_is_task_id_n(s, strlen(s));
 }
 
 /* The tasks of a project, fetched once; cache maps project -> task array. */

@@ -166,6 +166,7 @@ int ctl_run(struct ctl *c, const char *cmd, json_object *args, int (*show)(json_
 
 /* ctl-names.c */
 bool ctl_is_task_id(const char *s);
+bool ctl_is_task_id_n(const char *s, size_t n);
 int ctl_resolve_tasks(struct ctl *c, json_object *args, const char *project);
 
 /* ctl-output.c */
