@@ -306,7 +306,7 @@ static int take_applied(struct ctl *c, const char *line, size_t len, int64_t id,
 	return 1;
 }
 
-/* task.list's reply taken as text, however long: whether it lists none. */
+/* task.list's reply taken as text: whether it lists none. */
 static int take_none(struct ctl *c, const char *line, size_t len, int64_t id, void *userdata) {
 	const char *tasks;
 	size_t tasks_len;
@@ -379,7 +379,9 @@ static int apply_text_existing(struct ctl *c, const struct file *f, json_object 
 		put(&at, f->names[i].s, f->names[i].n, false);
 		put_str(&at, "\"");
 	}
-	put_str(&at, "]}");
+	/* one is enough to know: a project that has them all (the same file
+	 * again) is not listed here and again by ctl-apply-update.c */
+	put_str(&at, "],\"limit\":1}");
 	r = ctl_request_text(c, "task.list", line, (size_t) (at - line), take_none, &none, &reply);
 	if (r <= 0 || !none)
 		return r < 0 ? r : 0;

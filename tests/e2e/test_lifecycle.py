@@ -5,10 +5,12 @@ the protocol, on a real daemon; each change durable and announced."""
 
 import json
 import os
+import socket
 import subprocess
+import threading
 import time
 
-from dagdtest import (DAGCTL, Daemon, daemon, expect_eq, expect_error, main, select_events, test,
+from dagdtest import (DAGCTL, Daemon, dagctl, daemon, expect_eq, expect_error, main, select_events, test,
                       wait_for, workdir)
 
 
@@ -473,6 +475,65 @@ def a_dag_applied_in_parts_adds_each_part_as_a_whole_file_would():
     expect_eq(ctl_ok(d, "apply", write(w, "p2.json", part(2))), "0 added, 3 unchanged\n", "part 2 again")
     expect_eq(ctl_ok(d, "apply", write(w, "none.json", {"project": pn, "tasks": []})), "0 added, 0 unchanged\n",
               "a part of no task")
+
+
+class Relay:
+    """A socket that passes dagctl's connections on to the daemon, both ways,
+    and keeps what dagctl sent: what goes on the wire, the daemon real."""
+
+    def __init__(self, d, w):
+        self.target, self.path, self.sent = d.sock, os.path.join(w, "relay.sock"), bytearray()
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.path)
+        self.srv.listen(4)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def pump(self, a, b, keep):
+        while data := a.recv(65536):
+            if keep:
+                self.sent += data
+            b.sendall(data)
+        b.shutdown(socket.SHUT_WR)
+
+    def serve(self):
+        while True:
+            c, _ = self.srv.accept()
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.connect(self.target)
+            threading.Thread(target=self.pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self.pump, args=(u, c, False), daemon=True).start()
+
+    def requests(self, cmd):
+        """Each line sent for cmd: (its args, its text)."""
+        lines = [line for line in bytes(self.sent).split(b"\n") if line]
+        return [(json.loads(line).get("args"), line) for line in lines if json.loads(line)["cmd"] == cmd]
+
+
+@test
+def a_part_none_of_whose_tasks_is_there_goes_as_the_files_own_text():
+    """What dagctl sends for a part of a DAG whose tasks the project has none
+    of: one task.list of the names it gives, for one task at most, then the
+    file's tasks array as the file has it (not parsed and printed again)."""
+    d, w = daemon(), workdir()
+    pn = f"as-text-{os.getpid()}"
+    part = lambda k: {"project": pn, "tasks": [
+        {"name": f"p{k}-0", "title": f"P{k}", "command": "true"},
+        {"name": f"p{k}-1", "title": f"P{k}", "command": "true", "depends_on": [f"p{k}-0"]}]}
+    ctl_ok(d, "apply", write(w, "p1.json", part(1)))
+    relay = Relay(d, w)
+    env = dict(os.environ, DAGD_SOCKET=relay.path)
+    rc, out, err = dagctl("apply", write(w, "p2.json", part(2)), env=env)
+    expect_eq(rc, 0, f"apply of part 2 ({err.strip()})")
+    assert out.endswith("2 added, 0 unchanged\n"), out
+    probes = relay.requests("task.list")
+    expect_eq([(a["names"], a.get("limit")) for a, _ in probes], [(["p2-0", "p2-1", "p2-0"], 1)],
+              "the names asked for, for one task")
+    batches = relay.requests("task.add_batch")
+    expect_eq(len(batches), 1, "one batch")
+    # written by json.dumps(indent=1): "key": value, a space after the colon
+    assert b'"name": "p2-1"' in batches[0][1], f"not the file's text: {batches[0][1][:300]!r}"
+    expect_eq([t["name"] for t in batches[0][0]["tasks"]], ["p2-0", "p2-1"], "the batch's tasks")
+    expect_eq(sorted(t["name"] for t in d.tasks(pn)), ["p1-0", "p1-1", "p2-0", "p2-1"], "the project's tasks")
 
 
 @test
