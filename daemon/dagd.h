@@ -386,6 +386,7 @@ int mkdir_p(const char *path, mode_t mode);
 int log_open(const char *path, int flags);
 void crash_point(const char *point);
 char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
 void *xrealloc(void *p, size_t n);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 void log_msg(int priority, const char *fmt, ...) _printf_(2, 3);

@@ -9,8 +9,8 @@
  *
  * A record sits in a chunk of schema/012 beside the text records (which
  * begin with their type's name, as the rarer events still are).  It begins
- * with its kind, a byte below 0x20, then its fields, each a number (an
- * unsigned LEB128 varint) or a string (a number: 0 for null, otherwise its
+ * with its kind, a byte below 0x20, then its fields, each a number (a
+ * varint.h's varint) or a string (a number: 0 for null, otherwise its
  * length + 1; then its bytes):
  *
  *   1 TASK_STATUS_CHANGED  time, task id, attempt, old status, new status
@@ -35,6 +35,7 @@
 #include "dagd.h"
 #include "event-record.h"
 #include "jw.h"
+#include "varint.h"
 
 enum {
 	K_STATUS = 1,
@@ -70,17 +71,7 @@ static void put(struct evrec *r, const void *p, size_t n)
 /* (written in place: a record is mostly such numbers) */
 static void put_num(struct evrec *r, uint64_t v)
 {
-	unsigned char *b = room(r, 10);
-	size_t n = 0;
-
-	do {
-		b[n] = (unsigned char) (v & 0x7f);
-		v >>= 7;
-		if (v)
-			b[n] |= 0x80;
-		n++;
-	} while (v);
-	r->len += n;
+	r->len += varint_put(room(r, VARINT_MAX), v);
 }
 
 static void put_str(struct evrec *r, const char *s)
@@ -175,22 +166,6 @@ void evrec_id(struct evrec *r, int64_t task_id)
 
 /* --- reading ------------------------------------------------------------ */
 
-static bool get_num(const char **p, const char *end, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
-		unsigned char c = (unsigned char) *(*p)++;
-
-		v |= (uint64_t) (c & 0x7f) << shift;
-		if (!(c & 0x80)) {
-			*ret = v;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The record last decoded, until the next: its numbers, its strings (each
  * in a buffer of its own), where its list of task ids lies in the chunk
  * (which stays until the next decode), and the payload when asked for. */
@@ -227,7 +202,7 @@ static bool get_str(const char **p, const char *end, int i)
 {
 	uint64_t n;
 
-	if (!get_num(p, end, &n))
+	if (!varint_get(p, end, &n))
 		return false;
 	if (n == 0) {
 		cur.str[i] = NULL;
@@ -251,7 +226,7 @@ static bool get_str(const char **p, const char *end, int i)
 static bool get_nums(const char **p, const char *end, int from, int n, uint64_t max)
 {
 	for (int i = from; i < from + n; i++)
-		if (!get_num(p, end, &cur.num[i]) || cur.num[i] > max)
+		if (!varint_get(p, end, &cur.num[i]) || cur.num[i] > max)
 			return false;
 	return true;
 }
@@ -262,11 +237,11 @@ static bool get_ids(const char **p, const char *end)
 {
 	uint64_t n, id;
 
-	if (!get_num(p, end, &n))
+	if (!varint_get(p, end, &n))
 		return false;
 	cur.ids = *p;
 	for (; n > 0; n--)
-		if (!get_num(p, end, &id) || id > INT64_MAX)
+		if (!varint_get(p, end, &id) || id > INT64_MAX)
 			return false;
 	cur.ids_end = *p;
 	return true;
@@ -334,7 +309,7 @@ bool evrec_decode(const char **p, const char *end, int64_t project_id, struct ev
 		return false;
 	cur.kind = (unsigned char) *(*p)++;
 	cur.project_id = project_id;
-	if (!get_num(p, end, &time) || time > INT64_MAX)
+	if (!varint_get(p, end, &time) || time > INT64_MAX)
 		return false;
 	switch (cur.kind) {
 	case K_STATUS:
@@ -389,7 +364,7 @@ static void ids_array(struct jw *w)
 	uint64_t id;
 
 	jw_open(w, '[');
-	for (const char *p = cur.ids; p < cur.ids_end && get_num(&p, cur.ids_end, &id);) {
+	for (const char *p = cur.ids; p < cur.ids_end && varint_get(&p, cur.ids_end, &id);) {
 		format_id(buf, "t-", (int64_t) id);
 		jw_str(w, buf);
 	}

@@ -12,11 +12,9 @@
 #include "store-private.h"
 
 /* A task's row of tasks (t) with its row of task_state (s), if it has one
- * (store-state.c); a column of its state is the latter's then, else the
- * former's (NOT NULL in task_state), and its outcome is the latter's alone
- * (null in tasks until then). */
+ * (store-state.c): its status and state record are the latter's then, else
+ * the former's columns are as it was added (its outcome null). */
 #define TASKS "tasks t LEFT JOIN task_state s ON s.task_id = t.id"
-#define STATE(c) "coalesce(s." c ", t." c ")"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -57,10 +55,29 @@ static int project_row(sqlite3_stmt *st, const struct store_loader *l)
 
 /* A task's row, with its trigger rule and fan-out (schemas 005 and 007)
  * when it has any: one pass over the table. */
+static int damaged(int64_t id)
+{
+	return errorf(-EBADMSG, "database: task %lld: its state record is damaged", (long long) id);
+}
+
+/* column i's state record, if it is not null, into *r: false if it has none */
+static bool state_of(sqlite3_stmt *st, int i, struct state_record *r, int *ret)
+{
+	const void *blob;
+
+	*ret = 0;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return false;
+	blob = sqlite3_column_blob(st, i);
+	if (!store_state_decode(blob, (size_t) sqlite3_column_bytes(st, i), r))
+		*ret = damaged(sqlite3_column_int64(st, 0));
+	return true;
+}
+
 static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 {
 	int64_t id = sqlite3_column_int64(st, 0);
-	int r = l->task(&(const struct task_row) {
+	struct task_row row = {
 		.id = sqlite3_column_int64(st, 0),
 		.project_id = sqlite3_column_int64(st, 1),
 		.name = col_text(st, 2),
@@ -78,9 +95,24 @@ static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 		.held = sqlite3_column_int(st, 31),
 		.paused = sqlite3_column_int(st, 32),
 		.reserved = (unsigned) sqlite3_column_int(st, 41),
-		.stated = sqlite3_column_int(st, 42),
-	});
+	};
+	struct state_record s;
+	int r;
 
+	if (state_of(st, 42, &s, &r)) {
+		if (r < 0)
+			return r;
+		row.status = col_text(st, 43);
+		row.released = s.flags & 1;
+		row.held = (s.flags & 2) != 0;
+		row.paused = (s.flags & 4) != 0;
+		row.attempt = s.attempt;
+		row.tries = s.tries;
+		row.not_before = s.not_before;
+		row.reserved = s.reserved;
+		row.stated = true;
+	}
+	r = l->task(&row);
 	if (r >= 0 && (sqlite3_column_type(st, 33) != SQLITE_NULL || sqlite3_column_int(st, 34)))
 		r = l->trigger(id, col_text(st, 33), sqlite3_column_int(st, 34));
 	if (r >= 0 && (sqlite3_column_int64(st, 35) || sqlite3_column_int64(st, 39)))
@@ -117,13 +149,12 @@ int store_load(const struct store_loader *l)
 	 * for (store_task_def_read()), its name too: the loader keeps its hash */
 	r = each_row("SELECT t.id, project_id, name, NULL, NULL, NULL, NULL, executor,"
 		     " NULL, priority, timeout_usec, max_retries, backoff_usec,"
-		     " validation_command, " STATE("status") ", " STATE("released") ", " STATE("attempt") ","
-		     " " STATE("tries") ", " STATE("not_before") ","
+		     " validation_command, t.status, released, attempt, tries, not_before,"
 		     " NULL, NULL, NULL, NULL, NULL,"
 		     " NULL, NULL, NULL, NULL, NULL, NULL,"
-		     " NULL, " STATE("held") ", " STATE("paused") ", trigger_rule, is_finally, map_over,"
-		     " map_concurrency, expanded, map_count, map_parent, map_index, " STATE("reserved") ","
-		     " s.task_id IS NOT NULL FROM " TASKS " ORDER BY t.id", task_row, l);
+		     " NULL, held, paused, trigger_rule, is_finally, map_over,"
+		     " map_concurrency, expanded, map_count, map_parent, map_index, reserved,"
+		     " s.state, s.status FROM " TASKS " ORDER BY t.id", task_row, l);
 	if (r < 0)
 		return r;
 	r = store_attempts_load(l);
@@ -139,19 +170,21 @@ static char *dup_text(sqlite3_stmt *st, int i)
 	return xstrdup((const char *) sqlite3_column_text(st, i));
 }
 
-/* what def_fill() reads, from the name on: its outcome columns by O(),
- * its state's times by S() */
-#define COLUMNS_OF(O, S) "name, title, command, env, cwd, executor_options, " O("result") ", " \
-	O("error_message") ", " O("token") ", " O("report") ", item, " O("sandbox_id") ", " \
-	O("sandbox_executor") ", " O("sandbox_handle") ", created_at, " S("updated_at") ", " S("started_at") \
-	", " S("finished_at") ", " S("status_changed_at")
-#define OUTCOME(c) "s." c
-#define AS_ADDED(c) c
-#define DEF_COLUMNS COLUMNS_OF(OUTCOME, STATE)
-/* the same, of a task that never had a row of task_state: as it was added */
-#define ADDED_COLUMNS COLUMNS_OF(AS_ADDED, AS_ADDED)
+/* what def_fill() reads, from the name on: the tasks row's columns, then
+ * the task_state row's record (or null, for ADDED) */
+#define COLUMNS "name, title, command, env, cwd, executor_options, item, created_at, updated_at, started_at," \
+	" finished_at, status_changed_at"
+#define DEF_COLUMNS COLUMNS ", s.state"
+#define ADDED_COLUMNS COLUMNS ", NULL"
 
-static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
+static char *dup_outcome(const struct state_record *s, int i)
+{
+	return s->outcome[i] ? xstrndup(s->outcome[i], s->outcome_len[i]) : NULL;
+}
+
+/* its definition from the columns of the row from i on; its outcome and
+ * times those of its state record s if it has one, else as added */
+static void def_fill(sqlite3_stmt *st, int i, const struct state_record *s, struct task_def *d)
 {
 	d->name = dup_text(st, i);
 	d->title = dup_text(st, i + 1);
@@ -159,21 +192,27 @@ static void def_fill(sqlite3_stmt *st, int i, struct task_def *d)
 	d->env = dup_text(st, i + 3);
 	d->cwd = dup_text(st, i + 4);
 	d->executor_options = dup_text(st, i + 5);
-	d->result = dup_text(st, i + 6);
-	d->error_message = dup_text(st, i + 7);
-	d->token = dup_text(st, i + 8);
-	d->report = dup_text(st, i + 9);
-	d->item = dup_text(st, i + 10);
-	d->sandbox_id = dup_text(st, i + 11);
-	d->sandbox_executor = dup_text(st, i + 12);
-	d->sandbox_handle = dup_text(st, i + 13);
-	d->at[AT_CREATED] = sqlite3_column_int64(st, i + 14);
-	d->at[AT_UPDATED] = sqlite3_column_int64(st, i + 15);
-	d->at[AT_STARTED] = sqlite3_column_int64(st, i + 16);
-	d->at[AT_FINISHED] = sqlite3_column_int64(st, i + 17);
+	d->item = dup_text(st, i + 6);
+	d->at[AT_CREATED] = sqlite3_column_int64(st, i + 7);
+	d->at[AT_UPDATED] = sqlite3_column_int64(st, i + 8);
+	d->at[AT_STARTED] = sqlite3_column_int64(st, i + 9);
+	d->at[AT_FINISHED] = sqlite3_column_int64(st, i + 10);
+	d->at[AT_STATUS_CHANGED] = sqlite3_column_int64(st, i + 11);
+	if (s) {
+		d->result = dup_outcome(s, 0);
+		d->error_message = dup_outcome(s, 1);
+		d->token = dup_outcome(s, 2);
+		d->report = dup_outcome(s, 3);
+		d->sandbox_id = dup_outcome(s, 4);
+		d->sandbox_executor = dup_outcome(s, 5);
+		d->sandbox_handle = dup_outcome(s, 6);
+		for (int k = AT_UPDATED; k < _AT_MAX; k++)
+			d->at[k] = s->at[k];
+	}
 	/* the row of a task whose status never changed since it was added
 	 * has none (the insert leaves it out): it is its creation's */
-	d->at[AT_STATUS_CHANGED] = sqlite3_column_int64(st, i + 18) ?: d->at[AT_CREATED];
+	if (!d->at[AT_STATUS_CHANGED])
+		d->at[AT_STATUS_CHANGED] = d->at[AT_CREATED];
 }
 
 static sqlite3_stmt *def_st;
@@ -181,8 +220,9 @@ static sqlite3_stmt *def_st;
 /* A task's definition and outcome, for task_def(). */
 int store_task_def_read(int64_t id, struct task_def *d)
 {
+	struct state_record s;
 	sqlite3_stmt *st;
-	int rc;
+	int rc, r = 0;
 
 	if (!def_st && sqlite3_prepare_v3(store_sqlite(), "SELECT " DEF_COLUMNS " FROM " TASKS " WHERE t.id=?", -1,
 					  SQLITE_PREPARE_PERSISTENT, &def_st, NULL) != SQLITE_OK)
@@ -192,13 +232,15 @@ int store_task_def_read(int64_t id, struct task_def *d)
 	st = def_st;
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		def_fill(st, 0, d);
+	if (rc == SQLITE_ROW && !state_of(st, 12, &s, &r))
+		def_fill(st, 0, NULL, d);
+	else if (rc == SQLITE_ROW && r >= 0)
+		def_fill(st, 0, &s, d);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return errorf(rc == SQLITE_DONE ? -ENOENT : -EIO, "database: task %lld: %s", (long long) id,
 			      rc == SQLITE_DONE ? "no row" : sqlite3_errmsg(store_sqlite()));
-	return 0;
+	return r;
 }
 
 static sqlite3_stmt *scan_st[2];
@@ -207,15 +249,17 @@ static sqlite3_stmt *scan_st[2];
  * their rows (a page of a listing: one read of each page of the table, not
  * a lookup each): want(id) says where to put each, or NULL to pass it by.
  * Tasks about to start for the first time (a dispatch round's) have no row
- * of task_state: their rows are read without looking for one. */
+ * of task_state: their rows are read without looking for one.  A row whose
+ * state record is damaged is passed by (task_def() finds it so). */
 int store_task_defs_scan(int64_t lo, int64_t hi, bool stated, struct task_def *(*want)(int64_t id))
 {
 	static const char *const sql[2] = {
 		"SELECT t.id, " ADDED_COLUMNS " FROM tasks t WHERE t.id BETWEEN ? AND ? ORDER BY t.id",
 		"SELECT t.id, " DEF_COLUMNS " FROM " TASKS " WHERE t.id BETWEEN ? AND ? ORDER BY t.id",
 	};
+	struct state_record s;
 	sqlite3_stmt *st;
-	int rc;
+	int rc, r, damage = 0;
 
 	if (!scan_st[stated] && sqlite3_prepare_v3(store_sqlite(), sql[stated], -1, SQLITE_PREPARE_PERSISTENT,
 						   &scan_st[stated], NULL) != SQLITE_OK)
@@ -226,13 +270,17 @@ int store_task_defs_scan(int64_t lo, int64_t hi, bool stated, struct task_def *(
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct task_def *d = want(sqlite3_column_int64(st, 0));
+		bool has = state_of(st, 13, &s, &r);
+		struct task_def *d = r < 0 ? NULL : want(sqlite3_column_int64(st, 0));
 
 		if (d)
-			def_fill(st, 1, d);
+			def_fill(st, 1, has ? &s : NULL, d);
+		damage = damage ?: r;
 	}
 	sqlite3_reset(st);
-	return rc == SQLITE_DONE ? 0 : errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	if (rc != SQLITE_DONE)
+		return errorf(-EIO, "database: %s", sqlite3_errmsg(store_sqlite()));
+	return damage;
 }
 
 void store_task_def_close(void)

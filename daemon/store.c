@@ -179,6 +179,8 @@ int store_open(const char *path)
 	r = exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		 " PRAGMA foreign_keys=OFF;");
 	if (r >= 0)
+		r = store_state_functions(db);
+	if (r >= 0)
 		r = migrate();
 	if (r == -EBUSY)
 		return errorf(r, "database '%s' is held by another process (is a dagd already running on this "

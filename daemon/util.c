@@ -204,6 +204,18 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+/* the n bytes at s, and a NUL */
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = malloc(n + 1);
+
+	if (!p)
+		oom();
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
 void *xrealloc(void *p, size_t n)
 {
 	p = realloc(p, n ? n : 1);

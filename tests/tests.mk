@@ -44,7 +44,7 @@ $(BUILD)/tests/plugins/%.so: tests/plugins/%.c plugins/executor.h Makefile tests
 
 # The daemon's own unit tests: linked with every daemon object but main.o,
 # and tests/unit/unit.c, their harness.
-DAEMON_UNIT_TESTS = engine store store-vfs protocol json-strict jw lifecycle idset queue trigger template names
+DAEMON_UNIT_TESTS = engine store store-state store-vfs protocol json-strict jw lifecycle idset queue trigger template names
 DAEMON_LIB_OBJS   = $(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJS))
 DAEMON_TEST_BINS  = $(patsubst %,$(BUILD)/tests/test-%,$(DAEMON_UNIT_TESTS))
 

@@ -6,7 +6,9 @@
  * read past its end (a result is kept as the JSON text it was, so a payload
  * is JSON only if what the record holds was written by the daemon).  A
  * record the encoders wrote, its strings the input's bytes, is read back as
- * what they were given, its payload JSON.
+ * what they were given, its payload JSON.  The same input is read as a
+ * task's state record (daemon/store-state.c): refused, or its strings lie
+ * within it and hold no NUL.
  *
  *   make fuzz && build/fuzz/fuzz-evrec
  */
@@ -16,6 +18,7 @@
 
 #include "dagd.h"
 #include "event-record.h"
+#include "store-private.h"
 
 struct daemon D;
 
@@ -28,8 +31,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *p = chunk, *end = chunk + size;
 	struct event_view v;
 	struct evrec r = { 0 };
+	struct state_record st;
 
 	memcpy(chunk, data, size);
+	if (store_state_decode(chunk, size, &st))
+		for (int i = 0; i < STATE_OUTCOME; i++)
+			if (st.outcome[i] && (st.outcome[i] < chunk || st.outcome[i] + st.outcome_len[i] > end ||
+					      memchr(st.outcome[i], 0, st.outcome_len[i])))
+				abort();
 	while (p < end && evrec_is_compact(*p) && evrec_decode(&p, end, 7, &v)) {
 		if (p > end || !v.type || !v.entity_id || strlen(v.entity_id) != v.entity_id_len)
 			abort();

@@ -32,38 +32,26 @@ static void unpeek(sqlite3 *db)
 		sqlite3_close(db);
 }
 
-static int64_t scalar(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	int64_t v;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
 static void a_new_database_is_migrated_to_the_latest_schema_once(void **state)
 {
 	sqlite3 *db = peek();
-	int64_t v = scalar(db, "PRAGMA user_version");
+	int64_t v = unit_scalar(db, "PRAGMA user_version");
 
 	assert_true(v >= 1);
-	assert_int_equal(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='ix_projects_autonomous_execution_enabled'"), 1);
-	assert_int_equal(scalar(db, "SELECT dflt_value = 'FALSE' FROM pragma_table_info('projects') WHERE name='autonomous_execution_enabled'"), 1);
+	assert_int_equal(unit_scalar(db, "SELECT count(*) FROM sqlite_master WHERE name='ix_projects_autonomous_execution_enabled'"), 1);
+	assert_int_equal(unit_scalar(db, "SELECT dflt_value = 'FALSE' FROM pragma_table_info('projects') WHERE name='autonomous_execution_enabled'"), 1);
 	unpeek(db);
 	unit_reopen();
 	db = peek();
-	assert_int_equal(scalar(db, "PRAGMA user_version"), v);
-	assert_string_equal("wal", (const char *) (scalar(db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode") ? "wal" : "other"));
+	assert_int_equal(unit_scalar(db, "PRAGMA user_version"), v);
+	assert_string_equal("wal", (const char *) (unit_scalar(db, "SELECT journal_mode = 'wal' FROM pragma_journal_mode") ? "wal" : "other"));
 	unpeek(db);
 }
 
 static void a_database_from_a_newer_dagd_is_refused_with_a_clear_message(void **state)
 {
 	sqlite3 *db = peek();
-	int64_t version = scalar(db, "PRAGMA user_version");
+	int64_t version = unit_scalar(db, "PRAGMA user_version");
 	char path[128], pragma[64];
 
 	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
@@ -126,51 +114,29 @@ static void changes_of_one_turn_share_one_commit_and_are_invisible_before_it(voi
 	store_close();
 	assert_int_equal(store_open(path), 0);
 	assert_int_equal(engine_load(), 0);
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 0);
+	assert_int_equal(unit_scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 0);
 	assert_int_equal(store_last_seq(), before);
 	p = project_find("batch");
 	assert_non_null(p);
 	mktasks(p, "a b c d e f g h");
 	flush();
 	assert_false(store_in_transaction());
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 8);
-	assert_int_equal(scalar(store_sqlite(), "SELECT MAX(last_seq) FROM event_chunks"), before + 8);
+	assert_int_equal(unit_scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 8);
+	assert_int_equal(unit_scalar(store_sqlite(), "SELECT MAX(last_seq) FROM event_chunks"), before + 8);
 	/* the eight events of one project share a row */
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM event_chunks WHERE last_seq > (SELECT MAX(last_seq) - 8 FROM event_chunks)"), 1);
+	assert_int_equal(unit_scalar(store_sqlite(), "SELECT count(*) FROM event_chunks WHERE last_seq > (SELECT MAX(last_seq) - 8 FROM event_chunks)"), 1);
 	assert_int_equal(store_events_read(0, store_last_seq(), 0, types, 64, collect, &created, &last), 8);
 	json_object_put(types);
 }
 
 extern const char *const schema_migrations[];
 
-/* The daemon's store closed, and opened again on a database of schema
- * `version` (its first migrations, then sql): migrated and loaded. */
-static void open_older(const char *name, int version, const char *sql)
-{
-	char path[128], *v;
-	sqlite3 *db;
-
-	store_close();
-	engine_free();
-	snprintf(path, sizeof(path), "%s/%s", unit_dir(), name);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	for (int i = 0; i < version; i++)
-		assert_int_equal(sqlite3_exec(db, schema_migrations[i], NULL, NULL, NULL), SQLITE_OK);
-	v = sqlite3_mprintf("PRAGMA user_version = %d", version);
-	assert_int_equal(sqlite3_exec(db, v, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_free(v);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(store_open(path), 0);
-	assert_int_equal(engine_load(), 0);
-}
-
 static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state)
 {
 	struct project *p;
 	int n;
 
-	open_older("old.db", 1,
+	unit_open_schema("old.db", 1,
 		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'old', 1, 2);"
 		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
 		" VALUES (1, 1, 'kept', 'Kept', '\"true\"', 'ready', 5, 777000000);");
@@ -183,7 +149,7 @@ static void a_database_of_an_older_schema_is_migrated_with_its_data(void **state
 	n = 0;
 	while (schema_migrations[n])
 		n++;
-	assert_int_equal(scalar(store_sqlite(), "PRAGMA user_version"), n);  /* every migration ran */
+	assert_int_equal(unit_scalar(store_sqlite(), "PRAGMA user_version"), n);  /* every migration ran */
 	assert_false(T(p, "kept")->paused);
 }
 
@@ -200,7 +166,7 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 	int64_t last;
 	int n;
 
-	open_older("ten.db", 10,
+	unit_open_schema("ten.db", 10,
 		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'ten', 1, 2);"
 		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
 		" VALUES (1, 1, 'a', 'A', '\"true\"', 'ready', 5, 6), (2, 1, 'b', 'B', '\"true\"', 'waiting', 5, 6),"
@@ -246,135 +212,6 @@ static void a_database_of_schema_10_keeps_its_tasks_ids_and_events(void **state)
 	assert_int_equal(store_events_read(0, store_last_seq(), p->id, types, 64, collect, &read, &last), 2);
 	assert_int_equal(read.seqs[0], 2);
 	json_object_put(types);
-}
-
-/* A database of schema 13 (before 014 put where a task stands in
- * task_state) keeps each task's status, attempt, flags, times and last
- * outcome: read from the new table from then on for the tasks that ran,
- * from tasks still for one that never did. */
-static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **state)
-{
-	struct project *p;
-	struct task *done, *failed, *waiting;
-
-	open_older("thirteen.db", 13,
-		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'p13', 1, 2);"
-		"INSERT INTO tasks (id, project_id, name, title, command, status, attempt, tries, result,"
-		" token, sandbox_id, sandbox_executor, sandbox_handle, created_at, updated_at, started_at,"
-		" finished_at, status_changed_at)"
-		" VALUES (1, 1, 'done', 'D', '\"true\"', 'completed', 2, 2, '{\"n\":1}', 'tok1', 't-1.2', 'local',"
-		" 'h1', 5, 60, 40, 50, 50);"
-		"INSERT INTO tasks (id, project_id, name, title, command, status, attempt, tries, error_message,"
-		" held, created_at, updated_at, finished_at, status_changed_at)"
-		" VALUES (2, 1, 'failed', 'F', '\"false\"', 'failed', 1, 1, 'exited with code 1', 1, 5, 70, 70, 70);"
-		"INSERT INTO tasks (id, project_id, name, title, command, status, created_at, updated_at)"
-		" VALUES (3, 1, 'waiting', 'W', '\"true\"', 'waiting', 5, 6);"
-		"INSERT INTO deps (task_id, depends_on) VALUES (3, 2);");
-	/* the two that ran; the one that never did keeps its state in tasks */
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 2);
-	p = project_find("p13");
-	assert_non_null(p);
-	done = T(p, "done");
-	failed = T(p, "failed");
-	waiting = T(p, "waiting");
-	assert_string_equal(S(p, "done"), "completed");
-	assert_int_equal(done->attempt, 2);
-	assert_int_equal(done->tries, 2);
-	assert_string_equal(task_def(done)->result, "{\"n\":1}");
-	assert_string_equal(task_def(done)->token, "tok1");
-	assert_string_equal(task_def(done)->sandbox_id, "t-1.2");
-	assert_string_equal(task_def(done)->sandbox_handle, "h1");
-	assert_int_equal(task_time(done, AT_STARTED), 40);
-	assert_int_equal(task_time(done, AT_FINISHED), 50);
-	assert_string_equal(S(p, "failed"), "failed");
-	assert_true(failed->held);
-	assert_string_equal(task_def(failed)->error_message, "exited with code 1");
-	assert_null(task_def(failed)->result);
-	assert_string_equal(S(p, "waiting"), "waiting");
-	assert_int_equal(waiting->attempt, 0);
-	assert_false(waiting->stated);
-	assert_null(task_def(waiting)->result);
-	assert_int_equal(task_time(waiting, AT_UPDATED), 6);
-	/* and its first change makes its row */
-	waiting->held = true;
-	task_save(waiting);
-	flush();
-	assert_int_equal(scalar(store_sqlite(), "SELECT held FROM task_state WHERE task_id = 3"), 1);
-}
-
-/* A task added has no row of task_state until its state is first saved;
- * that save makes the row, from what the tasks row holds for what it does
- * not give.  A batch rolled back takes the new row with it, and the next
- * save makes it again, though the task's bit says it has one; a bit that
- * says it has none updates the row it has.  What was saved is what a
- * restart finds, and the bits it loads are right.  The row goes with its
- * task, and with a wipe. */
-static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(void **state)
-{
-	struct project *p = mkproject("lazy", false, 5);
-	struct task *t;
-	char q[256];
-
-	mktasks(p, "a b");
-	flush();
-	t = T(p, "a");
-	snprintf(q, sizeof(q), "SELECT count(*) FROM task_state WHERE task_id = %lld", (long long) t->id);
-	assert_int_equal(scalar(store_sqlite(), q), 0);                 /* added: none */
-
-	assert_false(t->stated);
-	t->held = true;
-	assert_int_equal(store_task_save(t, &(struct task_times) { 0 }), 1);    /* made */
-	assert_int_equal(scalar(store_sqlite(), q), 1);
-	store_rollback();
-	assert_int_equal(scalar(store_sqlite(), q), 0);                 /* gone with its batch */
-
-	/* the engine took it as made: its bit says so, wrongly now */
-	t->stated = true;
-	assert_int_equal(store_task_save(t, &(struct task_times) { .at[AT_UPDATED] = 1234, .set = 1U << AT_UPDATED }), 1);
-	assert_int_equal(store_commit(), 0);
-	assert_int_equal(scalar(store_sqlite(), q), 1);
-	snprintf(q, sizeof(q), "SELECT held * 1000000 + updated_at FROM task_state WHERE task_id = %lld",
-		 (long long) t->id);
-	assert_int_equal(scalar(store_sqlite(), q), 1001234);
-	/* the times not given are the tasks row's: its creation's */
-	snprintf(q, sizeof(q), "SELECT s.status_changed_at = t.status_changed_at AND s.status = 'ready'"
-		 " FROM task_state s JOIN tasks t ON t.id = s.task_id WHERE s.task_id = %lld", (long long) t->id);
-	assert_int_equal(scalar(store_sqlite(), q), 1);
-
-	/* and a bit that says none while it has one */
-	t->stated = false;
-	t->held = false;
-	t->tries = 3;
-	assert_int_equal(store_task_save(t, &(struct task_times) { 0 }), 0);
-	assert_int_equal(store_commit(), 0);
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 1);   /* b has none */
-	snprintf(q, sizeof(q), "SELECT held * 10 + tries FROM task_state WHERE task_id = %lld", (long long) t->id);
-	assert_int_equal(scalar(store_sqlite(), q), 3);
-	unit_reopen();
-	p = project_find("lazy");
-	assert_false(T(p, "a")->held);
-	assert_int_equal(T(p, "a")->tries, 3);
-	assert_int_equal(task_time(T(p, "a"), AT_UPDATED), 1234);
-	assert_true(T(p, "a")->stated);                                 /* as the load found it */
-	assert_false(T(p, "b")->stated);
-	assert_false(T(p, "b")->held);
-	assert_string_equal(S(p, "b"), "ready");
-	/* it goes with its task, a project's deletion cascading to it */
-	assert_int_equal(sqlite3_exec(store_sqlite(), "DELETE FROM projects WHERE name = 'lazy'", NULL, NULL, NULL),
-			 SQLITE_OK);
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM tasks"), 0);
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 0);
-	/* and with a wipe (the fresh state the fuzzers start each input from) */
-	p = mkproject("wiped", false, 5);
-	mktasks(p, "w");
-	flush();
-	T(p, "w")->held = true;
-	task_save(T(p, "w"));
-	flush();
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 1);
-	assert_int_equal(store_wipe(), 0);
-	assert_int_equal(scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 0);
-	engine_free();
 }
 
 static void the_event_log_reads_in_order_with_filters_and_from_any_seq(void **state)
@@ -709,7 +546,7 @@ static void events_of_many_chunks_read_in_pages_each_once(void **state)
 	flush();
 	free(spec);
 	end = store_last_seq();
-	assert_true(scalar(db, "SELECT count(*) FROM event_chunks") >= 70000 / 512);
+	assert_true(unit_scalar(db, "SELECT count(*) FROM event_chunks") >= 70000 / 512);
 	for (next = first, after = first - 1; after < end; after = last) {
 		int k = store_events_read(after, end, p->id, NULL, 37, count_in_order, &next, &last);
 
@@ -742,8 +579,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(changes_of_one_turn_share_one_commit_and_are_invisible_before_it, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_of_an_older_schema_is_migrated_with_its_data, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_database_of_schema_10_keeps_its_tasks_ids_and_events, unit_fixture_setup, unit_fixture_teardown),
-		cmocka_unit_test_setup_teardown(a_database_of_schema_13_keeps_every_tasks_state_and_outcome, unit_fixture_setup, unit_fixture_teardown),
-		cmocka_unit_test_setup_teardown(a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(the_event_log_reads_in_order_with_filters_and_from_any_seq, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(events_of_many_chunks_read_in_pages_each_once, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(compact_event_records_read_back_as_their_json, unit_fixture_setup, unit_fixture_teardown),

@@ -2,6 +2,7 @@
  * unit.c - the harness of the daemon's unit tests (see unit.h).
  */
 #include <ftw.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -117,6 +118,40 @@ void unit_setup(void)
 	fake_ex = (struct executor) { .name = (char *) "local", .path = (char *) "(in-process)", .vt = &fake_vt };
 	executors = &fake_ex;
 	assert_int_equal(engine_load(), 0);
+}
+
+extern const char *const schema_migrations[];
+
+void unit_open_schema(const char *name, int version, const char *sql)
+{
+	char path[128], *v;
+	sqlite3 *db;
+
+	store_close();
+	engine_free();
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	for (int i = 0; i < version; i++)
+		assert_int_equal(sqlite3_exec(db, schema_migrations[i], NULL, NULL, NULL), SQLITE_OK);
+	v = sqlite3_mprintf("PRAGMA user_version = %d", version);
+	assert_int_equal(sqlite3_exec(db, v, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_free(v);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(path), 0);
+	assert_int_equal(engine_load(), 0);
+}
+
+int64_t unit_scalar(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
 }
 
 void unit_reopen(void)

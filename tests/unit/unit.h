@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "dagd.h"
 
@@ -21,6 +22,10 @@ int unit_fixture_setup(void **state);       /* the two, as cmocka fixtures */
 int unit_fixture_teardown(void **state);
 void unit_reopen(void);                /* close and load everything again */
 const char *unit_dir(void);
+/* The daemon's store closed, and opened again on the database `name` of
+ * schema `version` (its first migrations, then sql): migrated and loaded. */
+void unit_open_schema(const char *name, int version, const char *sql);
+int64_t unit_scalar(sqlite3 *db, const char *sql);  /* the first column of the first row */
 
 struct project *mkproject(const char *name, bool autonomous, unsigned max_concurrency);
 /* tasks: "name:dep,dep name2: ..." -- each a task running /bin/true */
