@@ -192,6 +192,10 @@ struct task_def {
 	char *sandbox_executor;
 	char *sandbox_handle;
 	int64_t at[_AT_MAX];            /* AT_*: read task_time() */
+	/* name, title, command, env, cwd, executor_options and item, as read
+	 * from the database: in this one allocation, not one each; NULL when
+	 * each is its own (task_def_own(), before one of them is replaced) */
+	char *block;
 	bool lost;                      /* could not be read: never written back */
 };
 

@@ -44,21 +44,26 @@ static void untrack(struct task *t)
 	a->def_pos = 0;
 }
 
+/* the strings of its definition, in the order of its block */
+#define DEF_STRINGS(d) { &(d)->name, &(d)->title, &(d)->command, &(d)->env, &(d)->cwd, \
+	&(d)->executor_options, &(d)->item }
+
 static void def_free(struct task_def *d)
 {
 	if (!d)
 		return;
-	free(d->name);
-	free(d->title);
-	free(d->command);
-	free(d->env);
-	free(d->cwd);
-	free(d->executor_options);
+	if (d->block) {
+		free(d->block);
+	} else {
+		char **own[] = DEF_STRINGS(d);
+
+		for (size_t i = 0; i < ELEMENTSOF(own); i++)
+			free(*own[i]);
+	}
 	free(d->result);
 	free(d->error_message);
 	free(d->token);
 	free(d->report);
-	free(d->item);
 	free(d->sandbox_id);
 	free(d->sandbox_executor);
 	free(d->sandbox_handle);
@@ -74,6 +79,19 @@ struct task_def *task_def_new(struct task *t)
 		abort();
 	track(t);
 	return a->def;
+}
+
+/* Its definition's strings each in an allocation of its own, so that one
+ * of them can be replaced (set_str()). */
+void task_def_own(struct task_def *d)
+{
+	char **own[] = DEF_STRINGS(d);
+
+	if (!d->block)
+		return;
+	for (size_t i = 0; i < ELEMENTSOF(own); i++)
+		*own[i] = xstrdup(*own[i]);
+	free(TAKE_PTR(d->block));
 }
 
 /* Never NULL.  A definition that cannot be read (the database failing)
@@ -270,6 +288,7 @@ void engine_save(void)
 			t->stated = true;
 		aside_trim(t);
 	}
+	(void) store_task_save_flush();         /* a failure fails the commit */
 	n_dirty = 0;
 	if (dirty_cap > 65536) {        /* a turn that changed many: not kept for the next */
 		free(dirty);

@@ -169,6 +169,7 @@ int task_edit(struct task *t, json_object *args, bool dry_run, json_object **ret
 
 	/* valid: apply what differs (unless only asked what would) */
 	changed = json_object_new_array();
+	task_def_own(task_def(t));
 #define GIVEN(k) json_object_object_get_ex(args, k, NULL)
 #define CHANGED(k) json_object_array_add(changed, json_object_new_string(k))
 	if (GIVEN("title") && arg_string(merged, "title", &s) == 0 && change_str(&task_def(t)->title, s, !dry_run))

@@ -228,6 +228,7 @@ int project_set_autonomous(struct project *p, bool on)
 /* A new task's name, in its definition; the task keeps its hash. */
 void task_name_set(struct task *t, const char *name)
 {
+	task_def_own(task_def(t));
 	set_str(&task_def(t)->name, name);
 	t->name_hash = name ? names_hash(name) : 0;
 }

@@ -131,6 +131,7 @@ struct task_def *task_def(const struct task *t);
 const char *task_name(const struct task *t);    /* or NULL; valid until its definition is let go */
 struct task_def *task_def_new(struct task *t);   /* a new task's, empty */
 void task_def_drop(struct task *t);
+void task_def_own(struct task_def *d);     /* before one of its definition's strings is replaced */
 size_t engine_defs_held(void);           /* definitions in memory */
 void engine_defs_release(void);         /* after a commit: those no sandbox needs */
 void task_defs_prefetch(struct task **list, size_t n);  /* a page's, in one read */

@@ -6,6 +6,7 @@
  */
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dagd.h"
@@ -165,11 +166,6 @@ int store_load(const struct store_loader *l)
 
 /* --- definitions, when asked for ---------------------------------------- */
 
-static char *dup_text(sqlite3_stmt *st, int i)
-{
-	return xstrdup((const char *) sqlite3_column_text(st, i));
-}
-
 /* what def_fill() reads, from the name on: the tasks row's columns, then
  * the task_state row's record (or null, for ADDED) */
 #define COLUMNS "name, title, command, env, cwd, executor_options, item, created_at, updated_at, started_at," \
@@ -186,13 +182,28 @@ static char *dup_outcome(const struct state_record *s, int i)
  * times those of its state record s if it has one, else as added */
 static void def_fill(sqlite3_stmt *st, int i, const struct state_record *s, struct task_def *d)
 {
-	d->name = dup_text(st, i);
-	d->title = dup_text(st, i + 1);
-	d->command = dup_text(st, i + 2);
-	d->env = dup_text(st, i + 3);
-	d->cwd = dup_text(st, i + 4);
-	d->executor_options = dup_text(st, i + 5);
-	d->item = dup_text(st, i + 6);
+	char **own[] = { &d->name, &d->title, &d->command, &d->env, &d->cwd, &d->executor_options, &d->item };
+	const unsigned char *text[ELEMENTSOF(own)];
+	size_t len[ELEMENTSOF(own)], all = 0;
+	char *b;
+
+	/* the strings in one allocation (struct task_def's block) */
+	for (size_t k = 0; k < ELEMENTSOF(own); k++) {
+		text[k] = sqlite3_column_text(st, i + (int) k);
+		len[k] = text[k] ? (size_t) sqlite3_column_bytes(st, i + (int) k) : 0;
+		all += text[k] ? len[k] + 1 : 0;
+	}
+	b = d->block = malloc(all ? all : 1);
+	if (!b)
+		abort();
+	for (size_t k = 0; k < ELEMENTSOF(own); k++) {
+		*own[k] = NULL;
+		if (!text[k])
+			continue;
+		*own[k] = memcpy(b, text[k], len[k]);
+		b[len[k]] = 0;
+		b += len[k] + 1;
+	}
 	d->at[AT_CREATED] = sqlite3_column_int64(st, i + 7);
 	d->at[AT_UPDATED] = sqlite3_column_int64(st, i + 8);
 	d->at[AT_STARTED] = sqlite3_column_int64(st, i + 9);

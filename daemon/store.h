@@ -20,6 +20,7 @@ int store_project_delete(int64_t id);
 int store_task_insert(const struct task *t);
 int store_tasks_insert(struct task *const *list, size_t n);     /* a batch's, in order */
 int store_task_save(const struct task *t, const struct task_times *at);   /* > 0: its row made */
+int store_task_save_flush(void);        /* the saves that wait, written: before the turn's commit */
 int store_task_def_read(int64_t id, struct task_def *d);   /* store-load.c */
 int store_read_begin(void);
 uint64_t store_reads(void);

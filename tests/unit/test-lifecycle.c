@@ -90,7 +90,7 @@ static void edit_changes_a_waiting_task_and_refuses_a_running_one(void **state)
 {
 	struct project *p = mkproject("edit", false, 5);
 	json_object *args = json_tokener_parse("{\"title\":\"B\",\"priority\":\"critical\",\"command\":[\"echo\",\"x\"]}");
-	json_object *bad = json_tokener_parse("{\"priority\":\"urgent\"}"), *changed = NULL;
+	json_object *bad = json_tokener_parse("{\"priority\":\"urgent\"}"), *changed = NULL, *again;
 
 	mktasks(p, "a b:a");
 	assert_int_equal(task_edit(T(p, "b"), bad, false, &changed), -EINVAL);
@@ -111,6 +111,21 @@ static void edit_changes_a_waiting_task_and_refuses_a_running_one(void **state)
 	assert_string_equal(task_def(T(p, "b"))->title, "B");
 	assert_string_equal(task_def(T(p, "b"))->command, "[\"echo\",\"x\"]");
 	assert_int_equal(T(p, "b")->priority, PRIO_CRITICAL);
+	/* a definition read back holds its strings in one allocation: an
+	 * edit replaces them one by one all the same */
+	assert_non_null(task_def(T(p, "b"))->block);
+	again = json_tokener_parse("{\"title\":\"B2\",\"env\":{\"K\":\"v\"},\"cwd\":\"/tmp\"}");
+	assert_int_equal(task_edit(T(p, "b"), again, false, &changed), 0);
+	assert_int_equal(json_object_array_length(changed), 3);
+	json_object_put(changed);
+	json_object_put(again);
+	assert_string_equal(task_def(T(p, "b"))->title, "B2");
+	assert_string_equal(task_def(T(p, "b"))->command, "[\"echo\",\"x\"]");
+	unit_reopen();
+	p = project_find("edit");
+	assert_string_equal(task_def(T(p, "b"))->title, "B2");
+	assert_string_equal(task_def(T(p, "b"))->cwd, "/tmp");
+	assert_string_equal(task_def(T(p, "b"))->env, "{\"K\":\"v\"}");
 	assert_int_equal(task_start(T(p, "a")), 0);
 	flush();
 	assert_string_equal(S(p, "a"), "running");

@@ -230,6 +230,55 @@ static void a_record_keeps_every_field_across_saves_and_a_restart(void **state)
 	assert_string_equal(S(p, "a"), "ready");
 }
 
+/* A turn's saves are written together, 64 rows a statement, then 8, then
+ * one: 100 of them, each with what is its own, among them one whose
+ * definition is not in memory (written at once, by a statement of its
+ * own), come back each as it was saved, across a restart too. */
+static void a_turn_of_many_saves_writes_each_tasks_own_record(void **state)
+{
+	struct project *p = mkproject("many", false, 5);
+	char spec[1024] = "", name[16], token[16];
+	size_t n = 0;
+
+	for (int i = 0; i < 100; i++)
+		n += (size_t) snprintf(spec + n, sizeof(spec) - n, "%st%d", i ? " " : "", i);
+	mktasks(p, spec);
+	flush();
+	for (int i = 0; i < 100; i++) {
+		struct task *t;
+
+		snprintf(name, sizeof(name), "t%d", i);
+		t = T(p, name);
+		if (i == 37) {
+			task_def_drop(t);
+		} else {
+			snprintf(token, sizeof(token), "tok%d", i);
+			task_def(t)->token = strdup(token);
+		}
+		t->tries = (unsigned) i;
+		t->held = i % 3 == 0;
+		task_save(t);
+	}
+	flush();
+	unit_reopen();
+	p = project_find("many");
+	assert_int_equal(unit_scalar(store_sqlite(), "SELECT count(*) FROM task_state"), 100);
+	for (int i = 0; i < 100; i++) {
+		struct task *t;
+
+		snprintf(name, sizeof(name), "t%d", i);
+		t = T(p, name);
+		assert_int_equal(t->tries, i);
+		assert_int_equal(t->held, i % 3 == 0);
+		assert_int_equal(record(t->id).tries, i);
+		snprintf(token, sizeof(token), "tok%d", i);
+		if (i == 37)
+			assert_null(task_def(t)->token);
+		else
+			assert_string_equal(task_def(t)->token, token);
+	}
+}
+
 /* The decoder takes a record as the encoder made it and nothing else: not
  * one cut short anywhere, nor one with a byte more, another format, flags
  * it does not know or a NUL in a string.  Whatever the damage, it reads
@@ -318,6 +367,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_database_of_schema_13_keeps_every_tasks_state_and_outcome, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_record_keeps_every_field_across_saves_and_a_restart, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(a_turn_of_many_saves_writes_each_tasks_own_record, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_damaged_record_is_refused_by_the_decoder, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_damaged_record_stops_the_load_naming_its_task, unit_fixture_setup, unit_fixture_teardown),
 	};
