@@ -2,7 +2,7 @@
  * ctl-board-draw.c - what board shows and how: the project's tasks sorted
  * into lanes (waiting, ready, running, validating, done, failed) of cards
  * (a task awaiting approval is in ready, its card saying "APPROVE?"; a
- * mapped task's children side by side in a lane are one card, "resize[] x12"),
+ * mapped task's children in a lane are one card, "resize[] x12"),
  * under a header with the mode and the counts, drawn to fit a width (six
  * lanes side by side, else three or two or one a row; a lane with more cards
  * than room says "+N more"), or given as JSON.  Watching it live is
@@ -71,9 +71,60 @@ void board_lanes_free(struct board *b) {
 	}
 }
 
+/* The cards of a lane's mapped tasks, by the mapped task's number: an
+ * open-addressing table at most half full, so that a lane of a hundred
+ * thousand children of a thousand tasks costs what it holds. */
+struct groups {
+	struct group {
+		int64_t parent;         /* 0: a free slot */
+		size_t card;
+	} *slot;
+	size_t cap, n;
+};
+
+static void groups_clear(struct groups *g) {
+	free(TAKE_PTR(g->slot));
+	g->cap = g->n = 0;
+}
+
+/* The card of parent's children in the lane (card, the next card's index,
+ * if it has none yet); NULL if parent is no task id or memory is short (a
+ * card of its own then). */
+static size_t *group_card(struct groups *g, const char *parent, size_t card) {
+	int64_t key = strncmp(parent, "t-", 2) == 0 ? strtoll(parent + 2, NULL, 10) : 0;
+	size_t i;
+
+	if (key <= 0)
+		return NULL;
+	if (2 * (g->n + 1) > g->cap) {
+		struct groups bigger = { .cap = g->cap ? 2 * g->cap : 64 };
+
+		bigger.slot = calloc(bigger.cap, sizeof *bigger.slot);
+		if (!bigger.slot)
+			return NULL;
+		for (size_t k = 0; k < g->cap; k++)
+			if (g->slot[k].parent) {
+				for (i = (size_t) g->slot[k].parent & (bigger.cap - 1); bigger.slot[i].parent;
+				     i = (i + 1) & (bigger.cap - 1))
+					;
+				bigger.slot[i] = g->slot[k];
+			}
+		bigger.n = g->n;
+		free(g->slot);
+		*g = bigger;
+	}
+	for (i = (size_t) key & (g->cap - 1); g->slot[i].parent; i = (i + 1) & (g->cap - 1))
+		if (g->slot[i].parent == key)
+			return &g->slot[i].card;
+	g->slot[i] = (struct group) { .parent = key, .card = card };
+	g->n++;
+	return &g->slot[i].card;
+}
+
 /* Sorts the view's tasks into the lanes. */
 static int lanes_fill(struct board *b) {
 	_cleanup_(freep) json_object **ts = NULL;
+	struct groups groups = { 0 };
 	size_t n;
 
 	board_lanes_free(b);
@@ -92,27 +143,28 @@ static int lanes_fill(struct board *b) {
 			b->lane[i][b->count[i]++] = ts[k];
 	}
 	for (int i = 0; i < NLANES; i++) {
-		const char *group = NULL;
-
 		if (lanes[i].recent_first)
 			qsort(b->lane[i], b->count[i], sizeof *b->lane[i], recent_first);
 		b->card[i] = calloc(b->count[i] + 1, sizeof *b->card[i]);
 		b->many[i] = calloc(b->count[i] + 1, sizeof *b->many[i]);
 		if (!b->card[i] || !b->many[i])
 			return -ENOMEM;
-		/* a mapped task's children side by side in a lane: one card */
+		/* a mapped task's children in a lane: one card, where the first
+		 * of them is (they need not be side by side: the mapped task
+		 * itself may end in the same millisecond as its last ones) */
 		for (size_t k = 0; k < b->count[i]; k++) {
 			json_object *t = b->lane[i][k];
 			const char *parent = json_object_get_string(ctl_get(t, "map_parent", json_type_string));
+			size_t *card = parent ? group_card(&groups, parent, b->cards[i]) : NULL;
 
-			if (parent && group && strcmp(parent, group) == 0) {
-				b->many[i][b->cards[i] - 1]++;
+			if (card && *card < b->cards[i]) {
+				b->many[i][*card]++;
 				continue;
 			}
-			group = parent;
 			b->card[i][b->cards[i]] = t;
 			b->many[i][b->cards[i]++] = 1;
 		}
+		groups_clear(&groups);
 	}
 	return 0;
 }

@@ -417,7 +417,7 @@ const struct ctl_cmd ctl_cmd_board = {
 		   "upstream_failed, cancelled).  A card is a task: its id and title, then its\n"
 		   "attempt and how long it has been in its status, or, while it waits out the\n"
 		   "backoff of a retry, how soon it is retried (\"retry in 12s\").  A mapped\n"
-		   "task's children side by side in a lane are one card (\"resize[] x12\").  The header\n"
+		   "task's children in a lane are one card (\"resize[] x12\").  The header\n"
 		   "tells the mode: \"Autonomous: ON\" and how many tasks run, or \"Start\n"
 		   "Processing\" and how many are ready to be started.\n"
 		   "With --watch the board takes the terminal and is redrawn from the project's\n"

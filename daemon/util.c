@@ -47,8 +47,15 @@ static int64_t clock_usec(clockid_t clock)
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The time of the loop's iteration: when it last woke up, which sd-event
+ * keeps (no clock read; a task's changes of one iteration share it), or
+ * the clock's own outside the loop. */
 int64_t now_usec(void)
 {
+	uint64_t u;
+
+	if (D.event && sd_event_now(D.event, CLOCK_REALTIME, &u) >= 0)
+		return (int64_t) u;
 	return clock_usec(CLOCK_REALTIME);
 }
 

@@ -8,6 +8,7 @@ child and makes none twice."""
 import collections
 import json
 import os
+import time
 
 from dagdtest import (ACTIVE, DAGCTL, Daemon, daemon, expect_eq, expect_error, main, read_file,
                       select_events, test, wait_for, workdir)
@@ -154,6 +155,35 @@ def a_mapped_tasks_children_are_one_card_on_the_board():
     expect_eq(out.split("\n")[1].count("done 8"), 1, f"the done lane counts every task: {out}")
     rc, out, err = d.dagctl("board", p["name"], "--json")
     expect_eq(sum(len(l["tasks"]) for l in json.loads(out)["lanes"]), 8, "tasks in --json, each")
+
+
+@test
+def a_mapped_tasks_children_apart_in_a_lane_are_still_one_card():
+    # the done lane is the most recent first: the mapped task, its item 1,
+    # a task that ended between its items, its item 0; the two items are
+    # one card all the same, where the first of them is
+    d, w = daemon(), workdir()
+    p = d.project()
+    lst = producer(d, p, [0, 1])
+    m = d.add(p, f'if [ "{{{{item}}}}" = 1 ]; then while [ ! -e {w}/go ]; do sleep 0.05; done; fi',
+              title="apart", name="apart", depends_on=[lst], map_over="list")["id"]
+    d.call("project.set_autonomous", project=p["id"], enabled=True)
+    first = lambda: [t for t in d.tasks(p) if t.get("map_parent") == m and t.get("map_index") == 0]
+    wait_for(lambda: first() and first()[0]["status"] == "completed", timeout=30, what="item 0 to end")
+    time.sleep(0.01)
+    between = d.add(p, "true", title="between", name="between")["id"]
+    wait_for(lambda: d.task(between)["status"] == "completed", timeout=30, what="the task between")
+    time.sleep(0.01)
+    open(f"{w}/go", "w").close()
+    d.wait_done(p)
+    done = [t["id"] for t in sorted(d.tasks(p), key=lambda t: (t["status_changed_at"], int(t["id"][2:])),
+                                     reverse=True)]
+    expect_eq(done.index(between) - done.index(first()[0]["id"]), -1, f"the task between its items: {done}")
+    rc, out, err = d.dagctl("board", p["name"], "--width", "120")
+    expect_eq(rc, 0, f"dagctl board ({err})")
+    assert "apart[] x2" in out, out
+    assert "apart[0]" not in out and "apart[1]" not in out, out
+    assert "between" in out, out
 
 
 @test
