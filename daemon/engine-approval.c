@@ -45,7 +45,7 @@ static int check_awaiting(const struct task *t)
 
 static int approve(struct task *t, json_object *result, uid_t uid, bool automatic, json_object **ret_unblocked)
 {
-	json_object *extra = json_object_new_object(), *unblocked;
+	json_object *extra = json_object_new_object();
 	int r = check_awaiting(t);
 
 	if (r < 0) {
@@ -55,11 +55,7 @@ static int approve(struct task *t, json_object *result, uid_t uid, bool automati
 	set_str(&task_def(t)->result, result ? json_text(result) : NULL);
 	json_object_object_add(extra, "result", json_object_get(result));
 	decided(t, "TASK_APPROVED", uid, automatic, extra);
-	unblocked = task_succeeded(t, NULL);
-	if (ret_unblocked)
-		*ret_unblocked = unblocked;
-	else
-		json_object_put(unblocked);
+	task_succeeded(t, NULL, ret_unblocked);
 	return 0;
 }
 

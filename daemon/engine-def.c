@@ -218,10 +218,8 @@ struct dirty {
 static struct dirty *dirty;
 static size_t n_dirty, dirty_cap;
 
-static struct dirty *dirty_of(struct task *t)
+static struct dirty *dirty_of(struct task *t, struct aside *a)
 {
-	struct aside *a = aside_make(t);
-
 	if (!a->dirty_pos) {
 		if (n_dirty == dirty_cap) {
 			dirty_cap = dirty_cap ? 2 * dirty_cap : 256;
@@ -242,12 +240,13 @@ void task_save(struct task *t)
 /* A time of the task's (AT_*), to write with its row this turn. */
 void task_set_time(struct task *t, enum task_at which, int64_t usec)
 {
-	struct dirty *d = dirty_of(t);
+	struct aside *a = aside_make(t);
+	struct dirty *d = dirty_of(t, a);
 
 	d->at.at[which] = usec;
 	d->at.set |= 1U << which;
-	if (task_def_held(t))
-		task_def_held(t)->at[which] = usec;
+	if (a->def)
+		a->def->at[which] = usec;
 }
 
 int64_t task_time(const struct task *t, enum task_at which)

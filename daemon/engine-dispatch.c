@@ -54,19 +54,18 @@ static char *sandbox_id_of(int64_t id, unsigned attempt, bool validator)
  * found running after a crash takes on. */
 static void attempt_begin(struct task *t, const char *executor, bool validator)
 {
-	struct task_def *d;
+	struct task_def *d = task_def(t);
 
 	queue_remove(t);
 	if (!validator) {
 		t->tries++;
 		task_set_time(t, AT_STARTED, now_usec());
 		task_set_time(t, AT_FINISHED, 0);
-		clear_str(&task_def(t)->result);
-		clear_str(&task_def(t)->error_message);
-		clear_str(&task_def(t)->report);
+		clear_str(&d->result);
+		clear_str(&d->error_message);
+		clear_str(&d->report);
 		attempts_claimed(t);
 	}
-	d = task_def(t);
 	free(d->sandbox_id);
 	d->sandbox_id = sandbox_id_of(t->id, t->attempt, validator);
 	set_str(&d->sandbox_executor, executor);
@@ -331,8 +330,9 @@ static char **env_block(struct var *v, size_t n)
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
-	json_object *cmd = sb->validator ? json_object_new_string(ext_of(t)->validation_command) : json_parse(task_def(t)->command);
-	json_object *env = empty_or_parse(task_def(t)->env), *opts = NULL, *topts = empty_or_parse(task_def(t)->executor_options);
+	const struct task_def *d = task_def(t);
+	json_object *cmd = sb->validator ? json_object_new_string(ext_of(t)->validation_command) : json_parse(d->command);
+	json_object *env = empty_or_parse(d->env), *opts = NULL, *topts = empty_or_parse(d->executor_options);
 	char **argv, idbuf[24], pid[24], att[24], *fin[8];
 	struct var *v;
 	size_t n = 0, n_fin;
@@ -378,8 +378,8 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	}
 	if (inputs_path)
 		v[n++] = (struct var) { "DAGD_INPUTS", inputs_path, NULL };
-	if (task_def(t)->item)
-		v[n++] = (struct var) { "DAGD_ITEM", task_def(t)->item, NULL };
+	if (d->item)
+		v[n++] = (struct var) { "DAGD_ITEM", d->item, NULL };
 	format_id(pid, "p-", t->project->id);
 	format_id(att, "", t->attempt);
 	v[n++] = (struct var) { "DAGD_TASK_ID", task_id_string(t->id, idbuf), NULL };
@@ -387,7 +387,7 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	v[n++] = (struct var) { "DAGD_SANDBOX_ID", sb->id, NULL };
 	v[n++] = (struct var) { "DAGD_ATTEMPT", att, NULL };
 	v[n++] = (struct var) { "DAGD_SOCKET", D.socket_path, NULL };
-	v[n++] = (struct var) { "DAGD_TASK_TOKEN", task_def(t)->token ? task_def(t)->token : "", NULL };
+	v[n++] = (struct var) { "DAGD_TASK_TOKEN", d->token ? d->token : "", NULL };
 	n_fin = finally_env(t, fin);    /* DAGD_DAG_*: a finally task's, made whole */
 	for (size_t i = 0; i < n_fin; i++)
 		v[n++] = (struct var) { fin[i], NULL, fin[i] };
@@ -413,7 +413,7 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	spec->sandbox_id = sb->id;
 	spec->attempt = t->attempt;
 	spec->argv = (const char *const *) argv;
-	spec->cwd = task_def(t)->cwd;
+	spec->cwd = d->cwd;
 	spec->log_path = sb->log_path;
 	spec->options_json = *ret_opts;
 	spec->timeout_usec = ext_of(t)->timeout_usec;

@@ -221,7 +221,7 @@ static void map_fanin(struct task *t)
 	}
 	set_str(&task_def(t)->result, text);
 	json_object_put(a);
-	json_object_put(task_succeeded(t, NULL));
+	task_succeeded(t, NULL, NULL);
 }
 
 /* At load: a task's fan-out, as the store read it. */

@@ -121,7 +121,7 @@ static void sandbox_judge(struct sandbox *sb, const struct exit_info *e)
 	else if (e->code == 0) {
 		if (e->result_left)
 			result_from_file(t, sb);
-		json_object_put(task_succeeded(t, sb->id));
+		task_succeeded(t, sb->id, NULL);
 		return;
 	} else if (e->signal)
 		msg = xasprintf("%s%s killed by signal %d (%s)%s%s", sb->validator ? "validation: " : "",

@@ -242,7 +242,7 @@ int task_report(struct task *t, bool success, json_object *result, const char *e
 
 	if (success) {
 		set_str(&task_def(t)->result, result ? json_text(result) : NULL);
-		unblocked = task_succeeded(t, task_def(t)->sandbox_id);
+		task_succeeded(t, task_def(t)->sandbox_id, &unblocked);
 	} else {
 		task_failed(t, error_message ? error_message : "the sandbox reported failure");
 		unblocked = NULL;

@@ -301,17 +301,18 @@ void arm_backoff(struct task *t)
 		idset_add(&in_backoff, t->id);
 }
 
-/* The task's work succeeded (exit 0 or a report).  Returns the ids of the
- * tasks it unblocked. */
-json_object *task_succeeded(struct task *t, const char *sandbox_id)
+/* The task's work succeeded (exit 0 or a report); the ids of the tasks it
+ * unblocked in *ret_ids if it is given (an array to put). */
+void task_succeeded(struct task *t, const char *sandbox_id, json_object **ret_ids)
 {
 	struct task **unblocked = NULL;
 	size_t n = 0;
-	json_object *ids;
 
 	if (ext_of(t)->validation_command && t->status != ST_VALIDATING && !ext_of(t)->expanded) {
 		set_status(t, ST_PENDING_VALIDATION);
-		return json_object_new_array();
+		if (ret_ids)
+			*ret_ids = json_object_new_array();
+		return;
 	}
 	set_status(t, ST_COMPLETED);
 	event_completed(t);
@@ -340,11 +341,11 @@ json_object *task_succeeded(struct task *t, const char *sandbox_id)
 		unblocked = xrealloc(unblocked, (n + 1) * sizeof(*unblocked));
 		unblocked[n++] = d;
 	}
-	ids = ids_to_json(unblocked, n);
+	if (ret_ids)
+		*ret_ids = ids_to_json(unblocked, n);
 	if (n > 0)
 		event_unblocked(t, unblocked, n, sandbox_id);
 	free(unblocked);
-	return ids;
 }
 
 /* An attempt failed: retry after a backoff if its rules allow it

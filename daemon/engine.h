@@ -170,7 +170,7 @@ struct executor *task_executor(const struct task *t);
 void count_active(struct task *t, int delta);
 void arm_backoff(struct task *t);
 void backoff_stop(struct task *t);
-json_object *task_succeeded(struct task *t, const char *sandbox_id);
+void task_succeeded(struct task *t, const char *sandbox_id, json_object **ret_ids);
 void task_failed(struct task *t, const char *message);
 /* engine-queue.c */
 int task_key_cmp(const struct task *t, enum priority priority, uint32_t n_rdeps, uint32_t id);
