@@ -209,7 +209,8 @@ void task_defs_prefetch(struct task **list, size_t n)
  * just before its commit.  Each brings the times that changed with it (a
  * status change, a claim): they are not kept in struct task but in its
  * definition, which need not be in memory when they change; the row's
- * update writes those given and leaves the others.  A definition read from
+ * save writes those given, the others as the definition has them (or, when
+ * it is not in memory, as the row has them).  A definition read from
  * the row in the meantime is behind them: task_time() reads here first. */
 struct dirty {
 	struct task *t;
