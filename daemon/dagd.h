@@ -192,12 +192,16 @@ struct task_def {
 	char *sandbox_executor;
 	char *sandbox_handle;
 	int64_t at[_AT_MAX];            /* AT_*: read task_time() */
-	/* name, title, command, env, cwd, executor_options and item, as read
-	 * from the database: in this one allocation, not one each; NULL when
-	 * each is its own (task_def_own(), before one of them is replaced) */
+	/* its TASK_DEF_BLOCK strings, as read from the database: in this one
+	 * allocation, not one each; NULL when each is its own (task_def_own(),
+	 * before one of them is replaced) */
 	char *block;
 	bool lost;                      /* could not be read: never written back */
 };
+
+/* The strings of a definition that a read puts in its block, in order. */
+#define TASK_DEF_BLOCK(d) { &(d)->name, &(d)->title, &(d)->command, &(d)->env, &(d)->cwd, \
+	&(d)->executor_options, &(d)->item }
 
 /* What few tasks set, out of struct task: options other than the defaults,
  * the retry rules, pools, approval, fan-out, and the timers of a backoff and

@@ -44,10 +44,6 @@ static void untrack(struct task *t)
 	a->def_pos = 0;
 }
 
-/* the strings of its definition, in the order of its block */
-#define DEF_STRINGS(d) { &(d)->name, &(d)->title, &(d)->command, &(d)->env, &(d)->cwd, \
-	&(d)->executor_options, &(d)->item }
-
 static void def_free(struct task_def *d)
 {
 	if (!d)
@@ -55,7 +51,7 @@ static void def_free(struct task_def *d)
 	if (d->block) {
 		free(d->block);
 	} else {
-		char **own[] = DEF_STRINGS(d);
+		char **own[] = TASK_DEF_BLOCK(d);
 
 		for (size_t i = 0; i < ELEMENTSOF(own); i++)
 			free(*own[i]);
@@ -85,7 +81,7 @@ struct task_def *task_def_new(struct task *t)
  * of them can be replaced (set_str()). */
 void task_def_own(struct task_def *d)
 {
-	char **own[] = DEF_STRINGS(d);
+	char **own[] = TASK_DEF_BLOCK(d);
 
 	if (!d->block)
 		return;

@@ -9,9 +9,8 @@
  *
  * A record sits in a chunk of schema/012 beside the text records (which
  * begin with their type's name, as the rarer events still are).  It begins
- * with its kind, a byte below 0x20, then its fields, each a number (a
- * varint.h's varint) or a string (a number: 0 for null, otherwise its
- * length + 1; then its bytes):
+ * with its kind, a byte below 0x20, then its fields, each a number or a
+ * string as varint.h writes them:
  *
  *   1 TASK_STATUS_CHANGED  time, task id, attempt, old status, new status
  *   2 SANDBOX_SPAWNED      time, task id, attempt, sandbox id, executor
@@ -62,12 +61,6 @@ static unsigned char *room(struct evrec *r, size_t n)
 	return (unsigned char *) r->buf + r->len;
 }
 
-static void put(struct evrec *r, const void *p, size_t n)
-{
-	memcpy(room(r, n), p, n);
-	r->len += n;
-}
-
 /* (written in place: a record is mostly such numbers) */
 static void put_num(struct evrec *r, uint64_t v)
 {
@@ -76,15 +69,9 @@ static void put_num(struct evrec *r, uint64_t v)
 
 static void put_str(struct evrec *r, const char *s)
 {
-	size_t n;
+	size_t n = s ? strlen(s) : 0;
 
-	if (!s) {
-		put_num(r, 0);
-		return;
-	}
-	n = strlen(s);
-	put_num(r, (uint64_t) n + 1);
-	put(r, s, n);
+	r->len += varint_put_str(room(r, VARINT_MAX + n), s, n);
 }
 
 static void start(struct evrec *r, int kind, int64_t time)
@@ -200,24 +187,20 @@ static struct jw payload;
  * cur.str[i], NULL for null. */
 static bool get_str(const char **p, const char *end, int i)
 {
-	uint64_t n;
+	const char *at;
+	size_t n;
 
-	if (!varint_get(p, end, &n))
+	if (!varint_get_str(p, end, &at, &n))
 		return false;
-	if (n == 0) {
-		cur.str[i] = NULL;
+	cur.str[i] = NULL;
+	if (!at)
 		return true;
-	}
-	n--;
-	if (n > (uint64_t) (end - *p) || memchr(*p, 0, n))
-		return false;
 	if (n + 1 > sbuf[i].cap) {
 		sbuf[i].cap = n + 1;
 		sbuf[i].buf = xrealloc(sbuf[i].buf, sbuf[i].cap);
 	}
-	memcpy(sbuf[i].buf, *p, n);
+	memcpy(sbuf[i].buf, at, n);
 	sbuf[i].buf[n] = 0;
-	*p += n;
 	cur.str[i] = sbuf[i].buf;
 	return true;
 }

@@ -6,7 +6,6 @@
  */
 #include <sqlite3.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "dagd.h"
@@ -54,8 +53,6 @@ static int project_row(sqlite3_stmt *st, const struct store_loader *l)
 	});
 }
 
-/* A task's row, with its trigger rule and fan-out (schemas 005 and 007)
- * when it has any: one pass over the table. */
 static int damaged(int64_t id)
 {
 	return errorf(-EBADMSG, "database: task %lld: its state record is damaged", (long long) id);
@@ -75,6 +72,8 @@ static bool state_of(sqlite3_stmt *st, int i, struct state_record *r, int *ret)
 	return true;
 }
 
+/* A task's row, with its trigger rule and fan-out (schemas 005 and 007)
+ * when it has any: one pass over the table. */
 static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 {
 	int64_t id = sqlite3_column_int64(st, 0);
@@ -104,9 +103,9 @@ static int task_row(sqlite3_stmt *st, const struct store_loader *l)
 		if (r < 0)
 			return r;
 		row.status = col_text(st, 43);
-		row.released = s.flags & 1;
-		row.held = (s.flags & 2) != 0;
-		row.paused = (s.flags & 4) != 0;
+		row.released = (s.flags & STATE_RELEASED) != 0;
+		row.held = (s.flags & STATE_HELD) != 0;
+		row.paused = (s.flags & STATE_PAUSED) != 0;
 		row.attempt = s.attempt;
 		row.tries = s.tries;
 		row.not_before = s.not_before;
@@ -166,8 +165,9 @@ int store_load(const struct store_loader *l)
 
 /* --- definitions, when asked for ---------------------------------------- */
 
-/* what def_fill() reads, from the name on: the tasks row's columns, then
- * the task_state row's record (or null, for ADDED) */
+/* what def_fill() reads, from the name on: the tasks row's columns (first
+ * the TASK_DEF_BLOCK strings, in its order), then the task_state row's
+ * record (or null, for ADDED) */
 #define COLUMNS "name, title, command, env, cwd, executor_options, item, created_at, updated_at, started_at," \
 	" finished_at, status_changed_at"
 #define DEF_COLUMNS COLUMNS ", s.state"
@@ -182,20 +182,19 @@ static char *dup_outcome(const struct state_record *s, int i)
  * times those of its state record s if it has one, else as added */
 static void def_fill(sqlite3_stmt *st, int i, const struct state_record *s, struct task_def *d)
 {
-	char **own[] = { &d->name, &d->title, &d->command, &d->env, &d->cwd, &d->executor_options, &d->item };
+	char **own[] = TASK_DEF_BLOCK(d);
 	const unsigned char *text[ELEMENTSOF(own)];
 	size_t len[ELEMENTSOF(own)], all = 0;
 	char *b;
 
-	/* the strings in one allocation (struct task_def's block) */
+	/* the strings in one allocation (struct task_def's block), the columns
+	 * in its order */
 	for (size_t k = 0; k < ELEMENTSOF(own); k++) {
 		text[k] = sqlite3_column_text(st, i + (int) k);
 		len[k] = text[k] ? (size_t) sqlite3_column_bytes(st, i + (int) k) : 0;
 		all += text[k] ? len[k] + 1 : 0;
 	}
-	b = d->block = malloc(all ? all : 1);
-	if (!b)
-		abort();
+	b = d->block = xrealloc(NULL, all);
 	for (size_t k = 0; k < ELEMENTSOF(own); k++) {
 		*own[k] = NULL;
 		if (!text[k])
@@ -243,10 +242,12 @@ int store_task_def_read(int64_t id, struct task_def *d)
 	st = def_st;
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && !state_of(st, 12, &s, &r))
-		def_fill(st, 0, NULL, d);
-	else if (rc == SQLITE_ROW && r >= 0)
-		def_fill(st, 0, &s, d);
+	if (rc == SQLITE_ROW) {
+		bool has = state_of(st, 12, &s, &r);
+
+		if (r >= 0)
+			def_fill(st, 0, has ? &s : NULL, d);
+	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return errorf(rc == SQLITE_DONE ? -ENOENT : -EIO, "database: task %lld: %s", (long long) id,

@@ -22,8 +22,9 @@ int store_state_functions(sqlite3 *db);
 /* A task's state record (store-state.c), decoded: its strings point into
  * the record and are not NUL-terminated. */
 enum { STATE_OUTCOME = 7 };     /* result, error_message, token, report, sandbox_id, _executor, _handle */
+enum { STATE_RELEASED = 1, STATE_HELD = 2, STATE_PAUSED = 4 };
 struct state_record {
-	unsigned flags;         /* 1 released, 2 held, 4 paused */
+	unsigned flags;         /* STATE_* */
 	unsigned attempt, tries, reserved;
 	int64_t not_before;
 	int64_t at[_AT_MAX];    /* AT_*, but AT_CREATED (0) */

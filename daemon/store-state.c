@@ -4,8 +4,8 @@
  * that a state change writes two values, not 20 columns (binding and
  * building a row of 20 was a third of what a task cost the daemon).
  *
- * The record, as event-record.c's, is numbers (varint.h) and strings (a
- * number: 0 for null, otherwise its length + 1; then its bytes):
+ * The record, as event-record.c's, is numbers and strings as varint.h
+ * writes them:
  *
  *   1 (its format), flags (1 released, 2 held, 4 paused), attempt, tries,
  *   reserved, not_before, updated_at, started_at, finished_at,
@@ -39,7 +39,6 @@
 #include "varint.h"
 
 enum { FORMAT = 1 };
-enum { F_RELEASED = 1, F_HELD = 2, F_PAUSED = 4 };
 
 /* the times a record holds, in its order (AT_CREATED is the tasks row's) */
 static const int times[] = { AT_UPDATED, AT_STARTED, AT_FINISHED, AT_STATUS_CHANGED };
@@ -114,15 +113,8 @@ static size_t encode(const struct state_record *r)
 	n += varint_put(b + n, zigzag(r->not_before));
 	for (size_t i = 0; i < ELEMENTSOF(times); i++)
 		n += varint_put(b + n, zigzag(r->at[times[i]]));
-	for (int i = 0; i < STATE_OUTCOME; i++) {
-		if (!r->outcome[i]) {
-			b[n++] = 0;
-			continue;
-		}
-		n += varint_put(b + n, (uint64_t) r->outcome_len[i] + 1);
-		memcpy(b + n, r->outcome[i], r->outcome_len[i]);
-		n += r->outcome_len[i];
-	}
+	for (int i = 0; i < STATE_OUTCOME; i++)
+		n += varint_put_str(b + n, r->outcome[i], r->outcome_len[i]);
 	return n;
 }
 
@@ -151,26 +143,17 @@ bool store_state_decode(const void *blob, size_t len, struct state_record *r)
 	const char *p = blob, *end = p + len;
 
 	memset(r, 0, sizeof(*r));
-	if (!len || *p++ != FORMAT || !get_uint(&p, end, &r->flags) || r->flags > 7 ||
+	if (!len || *p++ != FORMAT || !get_uint(&p, end, &r->flags) ||
+	    (r->flags & ~(unsigned) (STATE_RELEASED | STATE_HELD | STATE_PAUSED)) ||
 	    !get_uint(&p, end, &r->attempt) || !get_uint(&p, end, &r->tries) ||
 	    !get_uint(&p, end, &r->reserved) || !get_int(&p, end, &r->not_before))
 		return false;
 	for (size_t i = 0; i < ELEMENTSOF(times); i++)
 		if (!get_int(&p, end, &r->at[times[i]]))
 			return false;
-	for (int i = 0; i < STATE_OUTCOME; i++) {
-		uint64_t n;
-
-		if (!varint_get(&p, end, &n))
+	for (int i = 0; i < STATE_OUTCOME; i++)
+		if (!varint_get_str(&p, end, &r->outcome[i], &r->outcome_len[i]))
 			return false;
-		if (!n)
-			continue;
-		if (--n > (uint64_t) (end - p) || memchr(p, 0, n))
-			return false;
-		r->outcome[i] = p;
-		r->outcome_len[i] = n;
-		p += n;
-	}
 	return p == end;
 }
 
@@ -195,7 +178,7 @@ static void sql_state(sqlite3_context *cx, int argc, sqlite3_value **v)
 	}
 	for (int i = 0; i < 7; i++)
 		ints[i] = sqlite3_value_int64(v[1 + i]);
-	r.flags = (ints[0] ? F_RELEASED : 0) | (ints[4] ? F_HELD : 0) | (ints[5] ? F_PAUSED : 0);
+	r.flags = (ints[0] ? STATE_RELEASED : 0) | (ints[4] ? STATE_HELD : 0) | (ints[5] ? STATE_PAUSED : 0);
 	r.attempt = (unsigned) ints[1];
 	r.tries = (unsigned) ints[2];
 	r.not_before = ints[3];
@@ -255,7 +238,8 @@ static size_t encode_held(const struct task *t, const struct task_times *at, con
 		d->sandbox_handle,
 	};
 	struct state_record r = {
-		.flags = (t->released ? F_RELEASED : 0) | (t->held ? F_HELD : 0) | (t->paused ? F_PAUSED : 0),
+		.flags = (t->released ? STATE_RELEASED : 0) | (t->held ? STATE_HELD : 0) |
+			 (t->paused ? STATE_PAUSED : 0),
 		.attempt = t->attempt,
 		.tries = t->tries,
 		.reserved = task_reserved(t),

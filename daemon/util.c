@@ -214,12 +214,10 @@ char *xstrdup(const char *s)
 /* the n bytes at s, and a NUL */
 char *xstrndup(const char *s, size_t n)
 {
-	char *p = malloc(n + 1);
+	char *p = strndup(s, n);
 
 	if (!p)
 		oom();
-	memcpy(p, s, n);
-	p[n] = 0;
 	return p;
 }
 

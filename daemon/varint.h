@@ -1,7 +1,9 @@
 /*
- * varint.h - the numbers of dagd's compact records (event-record.c,
- * store-state.c): unsigned LEB128, seven bits a byte, the low first, the
- * top bit set on every byte but the last.  At most ten bytes.
+ * varint.h - the numbers and strings of dagd's compact records
+ * (event-record.c, store-state.c).  A number is unsigned LEB128, seven bits
+ * a byte, the low first, the top bit set on every byte but the last: at
+ * most ten bytes.  A string is a number, 0 for null, else its length + 1,
+ * then its bytes (no NUL among them).
  */
 #ifndef DAGD_VARINT_H
 #define DAGD_VARINT_H
@@ -9,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { VARINT_MAX = 10 };
 
@@ -43,6 +46,42 @@ static inline bool varint_get(const char **p, const char *end, uint64_t *ret)
 		}
 	}
 	return false;
+}
+
+/* s (n bytes; NULL: null) written at b (room for VARINT_MAX + n bytes):
+ * how many bytes it took */
+static inline size_t varint_put_str(unsigned char *b, const char *s, size_t n)
+{
+	size_t k;
+
+	if (!s) {
+		*b = 0;
+		return 1;
+	}
+	k = varint_put(b, (uint64_t) n + 1);
+	memcpy(b + k, s, n);
+	return k + n;
+}
+
+/* The string at *p, before end: *s at its bytes within [*p, end) (NULL for
+ * null) and *n their length, *p past it; false if it runs past end or
+ * holds a NUL. */
+static inline bool varint_get_str(const char **p, const char *end, const char **s, size_t *n)
+{
+	uint64_t u;
+
+	if (!varint_get(p, end, &u))
+		return false;
+	*s = NULL;
+	*n = 0;
+	if (!u)
+		return true;
+	if (--u > (uint64_t) (end - *p) || memchr(*p, 0, u))
+		return false;
+	*s = *p;
+	*n = u;
+	*p += u;
+	return true;
 }
 
 #endif

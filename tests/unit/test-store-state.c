@@ -12,8 +12,6 @@
 #include "unit.h"
 #include "store-private.h"
 
-enum { RELEASED = 1, HELD = 2 };
-
 /* the numbers of a task's record (its strings are not kept) */
 static struct state_record record(int64_t id)
 {
@@ -83,7 +81,7 @@ static void a_database_of_schema_13_keeps_every_tasks_state_and_outcome(void **s
 	waiting->held = true;
 	task_save(waiting);
 	flush();
-	assert_int_equal(record(3).flags, HELD);
+	assert_int_equal(record(3).flags, STATE_HELD);
 }
 
 /* A task added has no row of task_state until its state is first saved;
@@ -118,7 +116,7 @@ static void a_tasks_state_row_is_made_by_its_first_save_even_after_a_rollback(vo
 	assert_int_equal(store_task_save(t, &(struct task_times) { .at[AT_UPDATED] = 1234, .set = 1U << AT_UPDATED }), 1);
 	assert_int_equal(store_commit(), 0);
 	assert_int_equal(unit_scalar(store_sqlite(), q), 1);
-	assert_int_equal(record(t->id).flags, HELD);
+	assert_int_equal(record(t->id).flags, STATE_HELD);
 	assert_int_equal(record(t->id).at[AT_UPDATED], 1234);
 	/* the times not given are the tasks row's: its creation's */
 	snprintf(q, sizeof(q), "SELECT status_changed_at FROM tasks WHERE id = %lld", (long long) t->id);
@@ -193,7 +191,7 @@ static void a_record_keeps_every_field_across_saves_and_a_restart(void **state)
 	task_save(t);
 	flush();
 	assert_true(t->stated);
-	assert_int_equal(record(t->id).flags, RELEASED | HELD);
+	assert_int_equal(record(t->id).flags, STATE_RELEASED | STATE_HELD);
 	assert_int_equal(record(t->id).attempt, 4);
 
 	/* its definition dropped: a save of its state alone keeps the outcome */
@@ -321,7 +319,7 @@ static void a_damaged_record_is_refused_by_the_decoder(void **state)
 	good[0] = 1;
 	good[1] = 8;
 	assert_false(store_state_decode(good, n, &r));         /* flags */
-	good[1] = HELD;
+	good[1] = STATE_HELD;
 	assert_true(store_state_decode(good, n, &r));
 	token = memmem(good, n, "abc", 3);
 	assert_non_null(token);
