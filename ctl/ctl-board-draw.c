@@ -71,65 +71,33 @@ void board_lanes_free(struct board *b) {
 	}
 }
 
-/* The cards of a lane's mapped tasks, by the mapped task's number: an
- * open-addressing table at most half full, so that a lane of a hundred
- * thousand children of a thousand tasks costs what it holds. */
-struct groups {
-	struct group {
-		int64_t parent;         /* 0: a free slot */
-		size_t card;
-	} *slot;
-	size_t cap, n;
-};
+/* Where the task "t-N" (a mapped task) is among ts, which view_sorted()
+ * gave in the order of their numbers; n if it is not there. */
+static size_t task_at_number(json_object **ts, size_t n, const char *id) {
+	int64_t want = strncmp(id, "t-", 2) == 0 ? strtoll(id + 2, NULL, 10) : 0;
+	size_t lo = 0, hi = n;
 
-static void groups_clear(struct groups *g) {
-	free(TAKE_PTR(g->slot));
-	g->cap = g->n = 0;
-}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
 
-/* The card of parent's children in the lane (card, the next card's index,
- * if it has none yet); NULL if parent is no task id or memory is short (a
- * card of its own then). */
-static size_t *group_card(struct groups *g, const char *parent, size_t card) {
-	int64_t key = strncmp(parent, "t-", 2) == 0 ? strtoll(parent + 2, NULL, 10) : 0;
-	size_t i;
-
-	if (key <= 0)
-		return NULL;
-	if (2 * (g->n + 1) > g->cap) {
-		struct groups bigger = { .cap = g->cap ? 2 * g->cap : 64 };
-
-		bigger.slot = calloc(bigger.cap, sizeof *bigger.slot);
-		if (!bigger.slot)
-			return NULL;
-		for (size_t k = 0; k < g->cap; k++)
-			if (g->slot[k].parent) {
-				for (i = (size_t) g->slot[k].parent & (bigger.cap - 1); bigger.slot[i].parent;
-				     i = (i + 1) & (bigger.cap - 1))
-					;
-				bigger.slot[i] = g->slot[k];
-			}
-		bigger.n = g->n;
-		free(g->slot);
-		*g = bigger;
+		if (task_number(ts[mid]) < want)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	for (i = (size_t) key & (g->cap - 1); g->slot[i].parent; i = (i + 1) & (g->cap - 1))
-		if (g->slot[i].parent == key)
-			return &g->slot[i].card;
-	g->slot[i] = (struct group) { .parent = key, .card = card };
-	g->n++;
-	return &g->slot[i].card;
+	return lo < n && task_number(ts[lo]) == want ? lo : n;
 }
 
 /* Sorts the view's tasks into the lanes. */
 static int lanes_fill(struct board *b) {
 	_cleanup_(freep) json_object **ts = NULL;
-	struct groups groups = { 0 };
+	_cleanup_(freep) size_t *card_of = NULL;       /* by a mapped task's place in ts: its card + 1 */
 	size_t n;
 
 	board_lanes_free(b);
 	ts = view_sorted(&b->v, &n);
-	if (!ts && n > 0)
+	card_of = calloc(n + 1, sizeof *card_of);
+	if ((!ts && n > 0) || !card_of)
 		return -ENOMEM;
 	for (int i = 0; i < NLANES; i++) {
 		b->lane[i] = calloc(n + 1, sizeof *b->lane[i]);
@@ -152,19 +120,21 @@ static int lanes_fill(struct board *b) {
 		/* a mapped task's children in a lane: one card, where the first
 		 * of them is (they need not be side by side: the mapped task
 		 * itself may end in the same millisecond as its last ones) */
+		memset(card_of, 0, (n + 1) * sizeof *card_of);
 		for (size_t k = 0; k < b->count[i]; k++) {
 			json_object *t = b->lane[i][k];
 			const char *parent = json_object_get_string(ctl_get(t, "map_parent", json_type_string));
-			size_t *card = parent ? group_card(&groups, parent, b->cards[i]) : NULL;
+			size_t at = parent ? task_at_number(ts, n, parent) : n;
 
-			if (card && *card < b->cards[i]) {
-				b->many[i][*card]++;
+			if (at < n && card_of[at]) {
+				b->many[i][card_of[at] - 1]++;
 				continue;
 			}
+			if (at < n)
+				card_of[at] = b->cards[i] + 1;
 			b->card[i][b->cards[i]] = t;
 			b->many[i][b->cards[i]++] = 1;
 		}
-		groups_clear(&groups);
 	}
 	return 0;
 }
