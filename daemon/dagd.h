@@ -396,6 +396,9 @@ void crash_point(const char *point);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xrealloc(void *p, size_t n);
+void buf_reserve(char **p, size_t *cap, size_t len, size_t want);
+void *buf_free(char *p, size_t *cap);
+bool buf_mapped(size_t cap);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 void log_msg(int priority, const char *fmt, ...) _printf_(2, 3);
 #define log_error(...) log_msg(3, __VA_ARGS__)

@@ -78,8 +78,8 @@ static void client_free(struct client *c)
 		free(c->pend[i].line);
 	follow_free(c);
 	free(c->pend);
-	free(c->in);
-	free(c->out);
+	c->in = buf_free(c->in, &c->in_cap);
+	c->out = buf_free(c->out, &c->out_cap);
 	free(c);
 }
 
@@ -93,9 +93,7 @@ void client_out(struct client *c, const char *s, size_t n)
 			c->out_len -= c->out_off;
 			c->out_off = 0;
 		}
-		while (c->out_len + n > c->out_cap)
-			c->out_cap = c->out_cap ? 2 * c->out_cap : 4096;
-		c->out = xrealloc(c->out, c->out_cap);
+		buf_reserve(&c->out, &c->out_cap, c->out_len, c->out_len + n);
 	}
 	memcpy(c->out + c->out_len, s, n);
 	c->out_len += n;
@@ -164,6 +162,8 @@ static void client_lines(struct client *c)
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
+	if (c->in_len == 0 && buf_mapped(c->in_cap))
+		c->in = buf_free(c->in, &c->in_cap);    /* a long line's room goes */
 	if (!c->closing && (c->in_len > max ||
 			    (client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
 		char body[160];
@@ -185,10 +185,8 @@ static int client_read(struct client *c)
 
 	if (c->closing || c->eof || client_backlog(c) > OUT_HIGH)
 		return 0;
-	if (c->in_cap - c->in_len < 65536) {
-		c->in_cap = c->in_cap ? 2 * c->in_cap : 65536;
-		c->in = xrealloc(c->in, c->in_cap);
-	}
+	if (c->in_cap - c->in_len < 65536)
+		buf_reserve(&c->in, &c->in_cap, c->in_len, c->in_cap ? 2 * c->in_cap : 65536);
 	n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
@@ -209,6 +207,10 @@ static int client_write(struct client *c)
 		if (n < 0)
 			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		c->out_off += (size_t) n;
+	}
+	if (buf_mapped(c->out_cap)) {
+		c->out = buf_free(c->out, &c->out_cap);  /* a long reply's room goes */
+		c->out_off = c->out_len = 0;
 	}
 	return 0;
 }

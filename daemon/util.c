@@ -18,6 +18,7 @@
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -227,6 +228,59 @@ void *xrealloc(void *p, size_t n)
 	if (!p)
 		oom();
 	return p;
+}
+
+/* A buffer that may grow big (a client's: a batch's line, its reply):
+ * from the heap up to BUF_MAPPED, past it a mapping of its own, so that
+ * freeing it gives its memory back at once, not to the heap, where it
+ * would wait for a trim.  *p holds len bytes in *cap; on return it has
+ * room for want. */
+#define BUF_MAPPED (4 * 1024 * 1024)
+
+void buf_reserve(char **p, size_t *cap, size_t len, size_t want)
+{
+	size_t n = *cap ? *cap : 4096;
+	void *q;
+
+	if (want <= *cap)
+		return;
+	while (n < want)
+		n *= 2;
+	if (n <= BUF_MAPPED) {
+		*p = xrealloc(*p, n);
+		*cap = n;
+		return;
+	}
+	if (*cap > BUF_MAPPED)
+		q = mremap(*p, *cap, n, MREMAP_MAYMOVE);
+	else {
+		q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (q != MAP_FAILED && len > 0)
+			memcpy(q, *p, len);
+		if (q != MAP_FAILED)
+			free(*p);
+	}
+	if (q == MAP_FAILED)
+		oom();
+	*p = q;
+	*cap = n;
+}
+
+/* The buffer gone; NULL, and *cap 0. */
+void *buf_free(char *p, size_t *cap)
+{
+	if (*cap > BUF_MAPPED)
+		(void) munmap(p, *cap);
+	else
+		free(p);
+	*cap = 0;
+	return NULL;
+}
+
+/* Whether it is a mapping of its own, to be let go once empty. */
+bool buf_mapped(size_t cap)
+{
+	return cap > BUF_MAPPED;
 }
 
 char *xasprintf(const char *fmt, ...)

@@ -3,6 +3,7 @@ keeps serving; ids are echoed; replies keep their order; the line limit; slow,
 stalled and greedy clients never block the others."""
 
 import json
+import os
 import socket
 import time
 
@@ -206,6 +207,35 @@ def an_operators_line_may_be_longer_but_not_without_bound():
         expect_eq((msg.get("ok"), (msg.get("error") or {}).get("code")), (False, "bad_request"),
                   "reply to a line over the operators' limit")
         assert "longer than 268435456 bytes" in msg["error"]["message"], msg["error"]["message"]
+    still_serving(d)
+
+
+def rss_mib(d):
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+
+
+@test(timeout=120)
+def a_long_lines_room_is_given_back_while_its_connection_stays_open():
+    """An operator's line of 24 MiB, and a reply as long (it repeats the
+    id), leave no room held once they are done: the client's buffers past
+    4 MiB are mappings of their own, let go once empty, not kept for the
+    connection's life nor left in malloc's heap.  (ASan's quarantine, which
+    holds what is freed, is set to none: the test build's heap behaves as
+    the daemon's does.)"""
+    d = Daemon(env=dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=0"))
+    d.start()
+    with d.client() as c:
+        c.call("daemon.status")
+        before = rss_mib(d)
+    rid = "w" * (24 << 20)
+    with d.client(timeout=60) as c:
+        msg = reply_to(c, json.dumps({"id": rid, "cmd": "daemon.status"}).encode())
+        assert msg.get("ok") is True and msg.get("id") == rid, "a 24 MiB line from an operator was refused"
+        del msg
+        c.call("daemon.status")         # the same connection, still open
+        after = rss_mib(d)
+        assert after < before + 12, f"VmRSS {before:.0f} MiB before the long line, {after:.0f} MiB after it"
     still_serving(d)
 
 
