@@ -245,17 +245,18 @@ struct task_ext {
  * (its definition and outcome, and what few set, are held aside: struct
  * aside). */
 #define TASK_ID_MAX UINT32_MAX
+#define TRIES_MAX 4095                  /* tries stops there: max_retries is at most 1,000 */
 
+/* 32 bytes: a million tasks are 31 MiB of them. */
 struct task {
 	uint32_t id;                    /* 1 .. TASK_ID_MAX */
 	uint32_t unmet;                 /* deps not completed */
 	struct project *project;
-	struct edges *edges;            /* NULL: none (task_deps(), task_rdeps()) */
+	uint32_t edges;                 /* its place in edge_sets + 1; 0: none (task_deps(), task_rdeps()) */
 	uint32_t name_hash;             /* of its name (names_hash()), in its definition; 0: none */
 	unsigned attempt;               /* sandboxes started, ever */
-	unsigned tries;                 /* attempts since the last task.retry */
-	enum status status : 8;
-	enum priority priority : 8;
+	enum status status : 5;
+	enum priority priority : 4;
 	bool finally : 1;               /* runs once the rest of its batch finished */
 	bool approval : 1;              /* kind "approval": an operator decides, no sandbox */
 	bool released : 1;
@@ -267,35 +268,48 @@ struct task {
 	bool has_ext : 1;               /* among it an extension (ext_of()) */
 	bool queued : 1;                /* in its project's queue of its key (engine-queue.c) */
 	bool stated : 1;                /* it has its row of task_state (store-state.c) */
+	unsigned tries : 12;            /* attempts since the last task.retry, up to TRIES_MAX */
 };
+_Static_assert(sizeof(struct task) == 32, "a task is 32 bytes");
+_Static_assert(_ST_MAX <= 16 && _PRIO_MAX <= 8, "a status and a priority fit their bits");
 
 /* A task's edges: what it depends on, then what depends on it, in one
- * block (engine-add.c: add_edge(), remove_edge()). */
+ * block (engine-add.c: add_edge(), remove_edge()), found by the task's
+ * place in edge_sets: most tasks of a big store have none, and pay 4
+ * bytes for it, not a pointer's 8. */
 struct edges {
 	uint32_t n_deps, n_rdeps, cap;
 	struct task *e[];
 };
+extern struct edges **edge_sets;
+
+static inline struct edges *task_edges(const struct task *t)
+{
+	return t->edges ? edge_sets[t->edges - 1] : NULL;
+}
 
 static inline uint32_t task_n_deps(const struct task *t)
 {
-	return t->edges ? t->edges->n_deps : 0;
+	return t->edges ? edge_sets[t->edges - 1]->n_deps : 0;
 }
 
 static inline uint32_t task_n_rdeps(const struct task *t)
 {
-	return t->edges ? t->edges->n_rdeps : 0;
+	return t->edges ? edge_sets[t->edges - 1]->n_rdeps : 0;
 }
 
 /* What it depends on: task_n_deps() of them. */
 static inline struct task **task_deps(const struct task *t)
 {
-	return t->edges ? t->edges->e : NULL;
+	return t->edges ? edge_sets[t->edges - 1]->e : NULL;
 }
 
 /* What depends on it: task_n_rdeps() of them. */
 static inline struct task **task_rdeps(const struct task *t)
 {
-	return t->edges ? t->edges->e + t->edges->n_deps : NULL;
+	struct edges *e = task_edges(t);
+
+	return e ? e->e + e->n_deps : NULL;
 }
 
 /* What a task holds aside from its state, for the few that hold any

@@ -49,20 +49,71 @@ static bool reaches(struct task *from, struct task *target, uint64_t mark)
 	return found;
 }
 
+/* The edge sets, by place: a free place is NULL, and listed in free_places. */
+struct edges **edge_sets;
+static uint32_t n_edge_sets, edge_sets_cap;
+static uint32_t *free_places;
+static uint32_t n_free_places, free_places_cap;
+
+/* A place for e; its number + 1. */
+uint32_t edges_place(struct edges *e)
+{
+	uint32_t i;
+
+	if (n_free_places > 0)
+		i = free_places[--n_free_places];
+	else {
+		if (n_edge_sets == edge_sets_cap) {
+			edge_sets_cap = edge_sets_cap ? 2 * edge_sets_cap : 64;
+			edge_sets = xrealloc(edge_sets, edge_sets_cap * sizeof(*edge_sets));
+		}
+		i = n_edge_sets++;
+	}
+	edge_sets[i] = e;
+	return i + 1;
+}
+
+/* t's edges gone, memory and place. */
+void edges_free(struct task *t)
+{
+	if (!t->edges)
+		return;
+	free(edge_sets[t->edges - 1]);
+	edge_sets[t->edges - 1] = NULL;
+	if (n_free_places == free_places_cap) {
+		free_places_cap = free_places_cap ? 2 * free_places_cap : 64;
+		free_places = xrealloc(free_places, free_places_cap * sizeof(*free_places));
+	}
+	free_places[n_free_places++] = t->edges - 1;
+	t->edges = 0;
+}
+
+/* The places, once every task's edges are gone (engine_free()). */
+void edge_sets_free(void)
+{
+	free(edge_sets);
+	free(free_places);
+	edge_sets = NULL;
+	free_places = NULL;
+	n_edge_sets = edge_sets_cap = n_free_places = free_places_cap = 0;
+}
+
 /* Room in t's edges for one more. */
 static struct edges *edges_room(struct task *t)
 {
-	struct edges *e = t->edges;
+	struct edges *e = task_edges(t);
 	uint32_t n = e ? e->n_deps + e->n_rdeps : 0;
 
 	if (!e || n == e->cap) {
 		uint32_t cap = e ? 2 * e->cap : 2;
 
 		e = xrealloc(e, sizeof(*e) + cap * sizeof(e->e[0]));
-		if (!t->edges)
-			e->n_deps = e->n_rdeps = 0;
 		e->cap = cap;
-		t->edges = e;
+		if (!t->edges) {
+			e->n_deps = e->n_rdeps = 0;
+			t->edges = edges_place(e);
+		} else
+			edge_sets[t->edges - 1] = e;
 	}
 	return e;
 }
@@ -82,7 +133,7 @@ void edge_link(struct task *t, struct task *on)
 /* x out of t's dependencies, or its dependents; the block goes with the last. */
 static void edge_unlink(struct task *t, bool dependents, struct task *x)
 {
-	struct edges *e = t->edges;
+	struct edges *e = task_edges(t);
 	uint32_t from = dependents ? e->n_deps : 0, n = dependents ? e->n_rdeps : e->n_deps;
 
 	for (uint32_t i = from; i < from + n; i++)
@@ -94,10 +145,8 @@ static void edge_unlink(struct task *t, bool dependents, struct task *x)
 				e->n_deps--;
 			break;
 		}
-	if (e->n_deps + e->n_rdeps == 0) {
-		free(e);
-		t->edges = NULL;
-	}
+	if (e->n_deps + e->n_rdeps == 0)
+		edges_free(t);
 }
 
 /* The edge t -> on, in memory, and in the store unless the caller stores

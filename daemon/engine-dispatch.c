@@ -58,7 +58,8 @@ static void attempt_begin(struct task *t, const char *executor, bool validator)
 
 	queue_remove(t);
 	if (!validator) {
-		t->tries++;
+		if (t->tries < TRIES_MAX)
+			t->tries++;
 		task_set_time(t, AT_STARTED, now_usec());
 		task_set_time(t, AT_FINISHED, 0);
 		clear_str(&d->result);

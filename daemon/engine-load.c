@@ -27,6 +27,7 @@ void engine_free(void)
 	for (int s = 0; s < _ST_MAX; s++)
 		idset_free(&members[s]);
 	task_pages_free();
+	edge_sets_free();
 	free(projects);
 	free(spawn_queue);
 	pools_free();
@@ -103,7 +104,7 @@ static int task_loaded(const struct task_row *r)
 	t->status = status_from_string(r->status);
 	t->released = r->released;
 	t->attempt = r->attempt;
-	t->tries = r->tries;
+	t->tries = r->tries < TRIES_MAX ? r->tries : TRIES_MAX;
 	if (r->not_before && t->status == ST_READY)
 		task_ext(t)->not_before = r->not_before;
 	t->held = r->held;

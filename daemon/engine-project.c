@@ -242,7 +242,7 @@ void task_free(struct task *t)
 	task_def_drop(t);
 	task_ext_free(t);
 	task_sb_set(t, NULL);           /* the sandbox knows the task by id */
-	free(t->edges);
+	edges_free(t);
 	task_release(t);
 }
 

@@ -113,6 +113,9 @@ void set_status(struct task *t, enum status s);    /* with its event */
 int tasks_reserve(size_t n);             /* room in tasks[] for n new ids */
 void add_edge(struct task *t, struct task *on, bool store);  /* engine-add.c; store: its row too */
 void edge_link(struct task *t, struct task *on);               /* in memory alone */
+uint32_t edges_place(struct edges *e);
+void edges_free(struct task *t);
+void edge_sets_free(void);
 bool task_depends_on(const struct task *t, const struct task *on);
 void member_add(struct task *t);
 void member_del(struct task *t);

@@ -146,6 +146,8 @@ static void client_lines(struct client *c)
 	size_t start = 0, max = c->operator ? MAX_OPERATOR_LINE : MAX_LINE;
 	char *nl;
 
+	if (c->in_len == 0)
+		return;                 /* (and c->in may be NULL: a long line's room went) */
 	while (!c->closing && client_backlog(c) <= OUT_HIGH &&
 	       (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t) (nl - (c->in + start));
@@ -165,7 +167,7 @@ static void client_lines(struct client *c)
 	if (c->in_len == 0 && buf_mapped(c->in_cap))
 		c->in = buf_free(c->in, &c->in_cap);    /* a long line's room goes */
 	if (!c->closing && (c->in_len > max ||
-			    (client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
+			    (c->in_len > 0 && client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
 		char body[160];
 		int n = snprintf(body, sizeof(body), "\"ok\":false,\"error\":{\"code\":\"bad_request\",\"message\":"
 				 "\"line longer than %zu bytes; closing the connection\"}", max);

@@ -27,10 +27,13 @@ static unsigned rnd(void)
 /* Its count of dependents, as the queues read it (its edges' list is not). */
 static void set_rdeps(struct task *t, uint32_t n)
 {
-	if (!t->edges)
-		t->edges = calloc(1, sizeof(*t->edges));
-	assert_non_null(t->edges);
-	t->edges->n_rdeps = n;
+	if (!t->edges) {
+		struct edges *e = calloc(1, sizeof(*e));
+
+		assert_non_null(e);
+		t->edges = edges_place(e);
+	}
+	task_edges(t)->n_rdeps = n;
 }
 
 static int cmp(const void *a, const void *b)
@@ -169,8 +172,7 @@ static void random_changes_keep_the_order_of_task_cmp(void **state)
 	assert_int_equal(proj.n_queues, 0);
 	queues_free(&proj);
 	for (size_t i = 0; i < N; i++) {
-		free(all[i]->edges);
-		all[i]->edges = NULL;
+		edges_free(all[i]);
 		task_release(all[i]);
 	}
 	task_pages_free();
