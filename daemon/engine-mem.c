@@ -143,10 +143,13 @@ void task_ext_free(struct task *t)
 
 static struct aside **aside_slots;
 static size_t aside_cap, aside_n;
+static unsigned aside_bits;             /* aside_cap is 1 << aside_bits */
 
+/* Fibonacci hashing: the product's top bits, which every bit of the
+ * address stirs (its low bits are the same in every task, 32 bytes apart). */
 static size_t aside_home(const struct task *t)
 {
-	return (size_t) (((uint64_t) (uintptr_t) t * 0x9E3779B97F4A7C15ULL) >> 32) & (aside_cap - 1);
+	return (size_t) (((uint64_t) (uintptr_t) t * 0x9E3779B97F4A7C15ULL) >> (64 - aside_bits));
 }
 
 static void aside_resize(size_t cap)
@@ -158,6 +161,8 @@ static void aside_resize(size_t cap)
 	if (cap && !aside_slots)
 		abort();
 	aside_cap = cap;
+	for (aside_bits = 0; ((size_t) 1 << aside_bits) < cap; aside_bits++)
+		;
 	for (size_t i = 0; i < old_cap; i++)
 		if (old[i]) {
 			size_t j = aside_home(old[i]->task);
