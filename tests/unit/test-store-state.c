@@ -359,6 +359,23 @@ static void a_damaged_record_stops_the_load_naming_its_task(void **state)
 	assert_int_equal(engine_load(), 0);
 }
 
+/* A task holds its tries in 12 bits: a record of more (written by a
+ * daemon of before, or by hand) is read as TRIES_MAX, which every
+ * max_retries (at most 1,000) is below, not as what 12 bits wrap it to. */
+static void tries_past_what_a_task_holds_are_read_as_the_most_it_holds(void **state)
+{
+	struct project *p;
+
+	unit_open_schema("tries.db", 13,
+		"INSERT INTO projects (id, name, created_at, updated_at) VALUES (1, 'many', 1, 2);"
+		"INSERT INTO tasks (id, project_id, name, title, command, status, attempt, tries, created_at,"
+		" updated_at, status_changed_at) VALUES (1, 1, 'x', 'X', '\"true\"', 'ready', 70000, 70000, 5, 6, 6);");
+	p = project_find("many");
+	assert_non_null(p);
+	assert_int_equal(T(p, "x")->attempt, 70000);
+	assert_int_equal(T(p, "x")->tries, TRIES_MAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_turn_of_many_saves_writes_each_tasks_own_record, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_damaged_record_is_refused_by_the_decoder, unit_fixture_setup, unit_fixture_teardown),
 		cmocka_unit_test_setup_teardown(a_damaged_record_stops_the_load_naming_its_task, unit_fixture_setup, unit_fixture_teardown),
+		cmocka_unit_test_setup_teardown(tries_past_what_a_task_holds_are_read_as_the_most_it_holds, unit_fixture_setup, unit_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests_name("store-state", tests, NULL, NULL);
