@@ -146,8 +146,6 @@ static void client_lines(struct client *c)
 	size_t start = 0, max = c->operator ? MAX_OPERATOR_LINE : MAX_LINE;
 	char *nl;
 
-	if (c->in_len == 0)
-		return;                 /* (and c->in may be NULL: a long line's room went) */
 	while (!c->closing && client_backlog(c) <= OUT_HIGH &&
 	       (nl = memchr(c->in + start, '\n', c->in_len - start))) {
 		size_t len = (size_t) (nl - (c->in + start));
@@ -164,10 +162,8 @@ static void client_lines(struct client *c)
 	}
 	memmove(c->in, c->in + start, c->in_len - start);
 	c->in_len -= start;
-	if (c->in_len == 0 && buf_mapped(c->in_cap))
-		c->in = buf_free(c->in, &c->in_cap);    /* a long line's room goes */
 	if (!c->closing && (c->in_len > max ||
-			    (c->in_len > 0 && client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
+			    (client_backlog(c) <= OUT_HIGH && memchr(c->in, '\n', c->in_len)))) {
 		char body[160];
 		int n = snprintf(body, sizeof(body), "\"ok\":false,\"error\":{\"code\":\"bad_request\",\"message\":"
 				 "\"line longer than %zu bytes; closing the connection\"}", max);
@@ -176,6 +172,8 @@ static void client_lines(struct client *c)
 		c->closing = true;
 		c->in_len = 0;
 	}
+	if (c->in_len == 0 && buf_mapped(c->in_cap))
+		c->in = buf_free(c->in, &c->in_cap);    /* a long line's room goes */
 }
 
 /* One read a turn (on_client pauses a client ready again until the flush), so that a
