@@ -290,18 +290,18 @@ static inline struct edges *task_edges(const struct task *t)
 
 static inline uint32_t task_n_deps(const struct task *t)
 {
-	return t->edges ? edge_sets[t->edges - 1]->n_deps : 0;
+	return t->edges ? task_edges(t)->n_deps : 0;
 }
 
 static inline uint32_t task_n_rdeps(const struct task *t)
 {
-	return t->edges ? edge_sets[t->edges - 1]->n_rdeps : 0;
+	return t->edges ? task_edges(t)->n_rdeps : 0;
 }
 
 /* What it depends on: task_n_deps() of them. */
 static inline struct task **task_deps(const struct task *t)
 {
-	return t->edges ? edge_sets[t->edges - 1]->e : NULL;
+	return t->edges ? task_edges(t)->e : NULL;
 }
 
 /* What depends on it: task_n_rdeps() of them. */

@@ -142,14 +142,15 @@ void task_ext_free(struct task *t)
  * (aside_trim()); the table shrinks as a big turn's records go. */
 
 static struct aside **aside_slots;
-static size_t aside_cap, aside_n;
-static unsigned aside_bits;             /* aside_cap is 1 << aside_bits */
+static size_t aside_cap, aside_n;        /* aside_cap: a power of two */
 
 /* Fibonacci hashing: the product's top bits, which every bit of the
  * address stirs (its low bits are the same in every task, 32 bytes apart). */
 static size_t aside_home(const struct task *t)
 {
-	return (size_t) (((uint64_t) (uintptr_t) t * 0x9E3779B97F4A7C15ULL) >> (64 - aside_bits));
+	unsigned bits = (unsigned) __builtin_ctzll(aside_cap);
+
+	return (size_t) (((uint64_t) (uintptr_t) t * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
 }
 
 static void aside_resize(size_t cap)
@@ -161,8 +162,6 @@ static void aside_resize(size_t cap)
 	if (cap && !aside_slots)
 		abort();
 	aside_cap = cap;
-	for (aside_bits = 0; ((size_t) 1 << aside_bits) < cap; aside_bits++)
-		;
 	for (size_t i = 0; i < old_cap; i++)
 		if (old[i]) {
 			size_t j = aside_home(old[i]->task);

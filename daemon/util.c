@@ -253,12 +253,10 @@ void buf_reserve(char **p, size_t *cap, size_t len, size_t want)
 	}
 	if (*cap > BUF_MAPPED)
 		q = mremap(*p, *cap, n, MREMAP_MAYMOVE);
-	else {
-		q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (q != MAP_FAILED && len > 0)
+	else if ((q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) != MAP_FAILED) {
+		if (len > 0)
 			memcpy(q, *p, len);
-		if (q != MAP_FAILED)
-			free(*p);
+		free(*p);
 	}
 	if (q == MAP_FAILED)
 		oom();
