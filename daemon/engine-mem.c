@@ -78,9 +78,13 @@ void task_release(struct task *t)
 	}
 }
 
-/* No task is left (engine_free()): the directory goes too. */
+static void asides_free(void);
+
+/* No task is left (engine_free()): the directory goes too, and the table
+ * of what tasks hold aside. */
 void task_pages_free(void)
 {
+	asides_free();
 	for (size_t k = 0; k < n_tasks / TASK_PAGE; k++)
 		free(task_pages[k]);
 	free(task_pages);
@@ -139,7 +143,11 @@ void task_ext_free(struct task *t)
  * table at most half full (linear probing; a removal shifts back what
  * followed), and the task's `aside` bit says so, so that asking about the
  * others costs a bit test.  A record goes once all it holds is gone
- * (aside_trim()); the table shrinks as a big turn's records go. */
+ * (aside_trim()); the table shrinks as a big turn's records go, down to
+ * ASIDE_KEPT slots (128 KiB), which it keeps: the definitions a busy
+ * daemon reads and lets go (DEFS_KEPT at a time) come and go within it,
+ * not through a table made again and again. */
+#define ASIDE_KEPT 16384
 
 static struct aside **aside_slots;
 static size_t aside_cap, aside_n;        /* aside_cap: a power of two */
@@ -224,10 +232,14 @@ void aside_trim(struct task *t)
 	}
 	free(a);
 	t->aside = false;
-	if (--aside_n == 0)
-		aside_resize(0);
-	else if (aside_cap > 1024 && 8 * aside_n < aside_cap)
+	if (--aside_n * 8 < aside_cap && aside_cap > ASIDE_KEPT)
 		aside_resize(aside_cap / 2);
+}
+
+static void asides_free(void)
+{
+	if (aside_n == 0)
+		aside_resize(0);
 }
 
 size_t engine_asides_held(void)
