@@ -221,11 +221,13 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 all tests
 	tests/run build/san
 
+# the engine's absolute figures first, on a machine the others have not
+# just loaded (their own are ratios of runs interleaved side by side)
 bench: all $(BUILD)/bench/floor $(BUILD)/bench/replyfloor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/linger.so
 	tests/bench/setup
+	tests/bench/engine $(BUILD)
 	tests/bench/run $(BUILD)
 	tests/bench/slurm $(BUILD)
-	tests/bench/engine $(BUILD)
 
 # the floors the local executor (one exec) and task.complete (one durable
 # reply) are measured against
