@@ -144,7 +144,7 @@ struct project {
 	struct name_index names;
 };
 
-struct sandbox {
+struct sandbox {                        /* one allocation with id, executor and log_path after it */
 	char *id;                       /* "t-N.A" or "t-N.A.v" for a validator */
 	int64_t task_id;
 	unsigned attempt;
@@ -436,6 +436,8 @@ const char *last_error(void);
 json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t piece, off_t *ret_end,
 		       bool *ret_partial);
 char *log_path(int64_t task_id, unsigned attempt, bool validation);
+#define LOG_PATH_MAX() (strlen(D.state_dir) + 80)     /* what log_path_put() writes at most */
+size_t log_path_put(char *p, int64_t task_id, unsigned attempt, bool validation);
 
 /* --- notify.c ------------------------------------------------------------ */
 

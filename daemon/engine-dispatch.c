@@ -430,20 +430,37 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	return r;
 }
 
+/* A string copied to *at, which moves past it; NULL stays NULL. */
+static char *put_str(char **at, const char *s)
+{
+	size_t n = s ? strlen(s) + 1 : 0;
+	char *p = s ? memcpy(*at, s, n) : NULL;
+
+	*at += n;
+	return p;
+}
+
+/* Its strings (id, executor, log path) in the same allocation, after it. */
 struct sandbox *sandbox_new(struct task *t, struct executor *ex)
 {
-	struct sandbox *sb = calloc(1, sizeof(*sb));
+	const struct task_def *d = task_def(t);
+	size_t room = (d->sandbox_id ? strlen(d->sandbox_id) + 1 : 0) +
+		      (d->sandbox_executor ? strlen(d->sandbox_executor) + 1 : 0) + LOG_PATH_MAX();
+	struct sandbox *sb = calloc(1, sizeof(*sb) + room);
+	char *at;
 
 	if (!sb)
 		abort();
-	sb->id = xstrdup(task_def(t)->sandbox_id);
+	at = (char *) (sb + 1);
+	sb->id = put_str(&at, d->sandbox_id);
+	sb->executor = put_str(&at, d->sandbox_executor);
+	sb->log_path = at;
 	sb->task_id = t->id;
 	sb->attempt = t->attempt;
 	sb->validator = t->status == ST_VALIDATING;
 	sb->ex = ex;
-	sb->executor = xstrdup(task_def(t)->sandbox_executor);
 	sb->log_fd = -EBADF;
-	sb->log_path = log_path(t->id, t->attempt, sb->validator);
+	log_path_put(sb->log_path, t->id, t->attempt, sb->validator);
 	sb->next = sandboxes;
 	sandboxes = sb;
 	task_sb_set(t, sb);
@@ -466,10 +483,7 @@ void sandbox_free(struct sandbox *sb)
 		return;
 	sd_event_source_unref(sb->timer);
 	closep(&sb->log_fd);
-	free(sb->id);
 	free(sb->handle);
-	free(sb->executor);
-	free(sb->log_path);
 	free(sb);
 }
 

@@ -314,13 +314,7 @@ int main(int argc, char **argv)
 	plugins_unload();
 	for (struct sandbox *sb = sandbox_list(), *next; sb; sb = next) {
 		next = sb->next;
-		sd_event_source_unref(sb->timer);
-		free(sb->id);
-		free(sb->handle);
-		free(sb->executor);
-		free(sb->log_path);
-		closep(&sb->log_fd);
-		free(sb);
+		sandbox_free(sb);
 	}
 	engine_committed();
 	engine_free();
