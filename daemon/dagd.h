@@ -437,7 +437,7 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t p
 		       bool *ret_partial);
 char *log_path(int64_t task_id, unsigned attempt, bool validation);
 #define LOG_PATH_MAX() (strlen(D.state_dir) + 80)     /* what log_path_put() writes at most */
-size_t log_path_put(char *p, int64_t task_id, unsigned attempt, bool validation);
+void log_path_put(char *p, int64_t task_id, unsigned attempt, bool validation);
 
 /* --- notify.c ------------------------------------------------------------ */
 

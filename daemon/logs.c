@@ -65,21 +65,19 @@ json_object *log_lines(int fd, off_t from, off_t to, bool hold_partial, size_t p
 }
 
 /* An attempt's log, or (validation) its validator's: where the sandbox
- * writes its output (see sandbox_new()). */
-/* STATE/logs/t-ID/ATTEMPT[.validate].log into p (room for LOG_PATH_MAX()
- * bytes), without printf: one a task.  Its length. */
-size_t log_path_put(char *p, int64_t task_id, unsigned attempt, bool validation)
+ * writes its output (see sandbox_new()), STATE/logs/t-ID/ATTEMPT[.validate].log,
+ * written into p (room for LOG_PATH_MAX() bytes) without printf: one a task. */
+void log_path_put(char *p, int64_t task_id, unsigned attempt, bool validation)
 {
 	size_t len = strlen(D.state_dir), n;
-	const char *tail = validation ? ".validate.log" : ".log";
 
 	memcpy(p, D.state_dir, len);
 	n = len + format_id(p + len, "/logs/t-", task_id);
 	n += format_id(p + n, "/", attempt);
-	memcpy(p + n, tail, strlen(tail) + 1);
-	return n + strlen(tail);
+	strcpy(p + n, validation ? ".validate.log" : ".log");
 }
 
+/* The same, in an allocation of its own. */
 char *log_path(int64_t task_id, unsigned attempt, bool validation)
 {
 	char *p = xrealloc(NULL, LOG_PATH_MAX());
