@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dagd.h"
+#include "template.h"
 
 /* Launched in the turn of their claim, before its commit: claims of
  * attempts reserved in an earlier commit (reserve_ahead()). */
@@ -267,30 +268,24 @@ void engine_dispatch(void)
 	spawn_fast();
 }
 
-/* (the environment is one block: env_block()) */
+/* (argv and the environment are one block each: str_block()) */
 static void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts)
 {
-	for (size_t i = 0; argv && argv[i]; i++)
-		free(argv[i]);
 	free(argv);
 	free(envp);
 	free(opts);
 }
 
-/* A template's value put in, or (render false: a sandbox found again) the
- * text as it is. */
-static char *arg_text(const struct task *t, const char *s, bool shell, bool render, int *r)
+/* A template's value put in (*owned, to free), or (render false: a sandbox
+ * found again; or no template in it) the text as it is. */
+static const char *arg_text(const struct task *t, const char *s, bool shell, bool render, int *r, char **owned)
 {
-	char *out;
-
-	if (render && *r >= 0 && (*r = inputs_render(t, s, shell, &out)) >= 0)
-		return out;
-	return xstrdup(s);
+	*owned = NULL;
+	if (render && *r >= 0 && template_any(s) && (*r = inputs_render(t, s, shell, owned)) >= 0)
+		return *owned;
+	return s;
 }
 
-/* What a sandbox of t runs: argv, the environment, the merged options, with
- * the templates of the command and env put in (render); < 0 when one names
- * what is not there (the spec is built all the same, that one as it is). */
 /* An object of JSON text; NULL for none or an empty one ("{}", as most
  * tasks' env and options are), which costs no parse. */
 static json_object *empty_or_parse(const char *text)
@@ -299,15 +294,16 @@ static json_object *empty_or_parse(const char *text)
 }
 
 /* A variable of the environment to be: "name=value", or name alone when
- * value is NULL (made whole already); owned is freed once it is copied. */
+ * value is NULL (made whole already; or an argument); owned is freed once
+ * it is copied. */
 struct var {
 	const char *name, *value;
 	char *owned;
 };
 
-/* The environment in one block, as a spawn makes a dozen variables: the
- * pointers, then the strings they point to. */
-static char **env_block(struct var *v, size_t n)
+/* argv or the environment in one block (a spawn makes a dozen variables):
+ * the pointers, then the strings they point to. */
+static char **str_block(struct var *v, size_t n)
 {
 	size_t size = (n + 1) * sizeof(char *);
 	char **envp, *s;
@@ -328,15 +324,20 @@ static char **env_block(struct var *v, size_t n)
 	return envp;
 }
 
+/* What a sandbox of t runs: argv, the environment, the merged options (NULL
+ * when they are the project's text as it is), with the templates of the
+ * command and env put in (render); < 0 when one names what is not there
+ * (the spec is built all the same, that one as it is). */
+#define VARS_HERE 32
 static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 		      bool render, char ***ret_argv, char ***ret_envp, char **ret_opts)
 {
 	const struct task_def *d = task_def(t);
 	json_object *cmd = sb->validator ? json_object_new_string(ext_of(t)->validation_command) : json_parse(d->command);
 	json_object *env = empty_or_parse(d->env), *opts = NULL, *topts = empty_or_parse(d->executor_options);
-	char **argv, idbuf[24], pid[24], att[24], *fin[8];
-	struct var *v;
-	size_t n = 0, n_fin;
+	char idbuf[24], pid[24], att[24], *fin[8], *owned;
+	struct var vhere[VARS_HERE], *v, *args;
+	size_t n = 0, n_fin, n_args, n_env = (size_t) (env ? json_object_object_length(env) : 0) + 18;
 	/* the daemon's own, which nothing changes while it runs */
 	static const char *path, *home;
 	static bool looked;
@@ -348,33 +349,36 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 		looked = true;
 	}
 
+	memset(spec, 0, sizeof(*spec));
+	n_args = json_object_is_type(cmd, json_type_array) ? json_object_array_length(cmd) : 3;
+	args = n_args <= VARS_HERE ? vhere : xrealloc(NULL, n_args * sizeof(*args));
 	if (json_object_is_type(cmd, json_type_array)) {
-		size_t len = json_object_array_length(cmd);
+		for (size_t i = 0; i < n_args; i++) {
+			const char *a = arg_text(t, json_object_get_string(json_object_array_get_idx(cmd, i)), false,
+						 render, &r, &owned);
 
-		argv = calloc(len + 1, sizeof(*argv));
-		if (!argv)
-			abort();
-		for (size_t i = 0; i < len; i++)
-			argv[i] = arg_text(t, json_object_get_string(json_object_array_get_idx(cmd, i)), false,
-					   render, &r);
+			args[i] = (struct var) { a, NULL, owned };
+		}
 	} else {
-		argv = calloc(4, sizeof(*argv));
-		if (!argv)
-			abort();
-		argv[0] = xstrdup("/bin/sh");
-		argv[1] = xstrdup("-c");
-		argv[2] = arg_text(t, json_object_get_string(cmd), true, render, &r);
+		args[0] = (struct var) { "/bin/sh", NULL, NULL };
+		args[1] = (struct var) { "-c", NULL, NULL };
+		args[2].name = arg_text(t, json_object_get_string(cmd), true, render, &r, &owned);
+		args[2].value = NULL;
+		args[2].owned = owned;
 	}
-	v = xrealloc(NULL, ((size_t) (env ? json_object_object_length(env) : 0) + 18) * sizeof(*v));
+	*ret_argv = str_block(args, n_args);
+	if (args != vhere)
+		free(args);
+	v = n_env <= VARS_HERE ? vhere : xrealloc(NULL, n_env * sizeof(*v));
 	if (!json_object_object_get_ex(env, "PATH", NULL))
 		v[n++] = (struct var) { "PATH", path ? path : "/usr/local/bin:/usr/bin:/bin", NULL };
 	if (home && !json_object_object_get_ex(env, "HOME", NULL))
 		v[n++] = (struct var) { "HOME", home, NULL };
 	if (env) {
 		json_object_object_foreach(env, k, val) {
-			char *text = arg_text(t, json_object_get_string(val), false, render, &r);
+			const char *text = arg_text(t, json_object_get_string(val), false, render, &r, &owned);
 
-			v[n++] = (struct var) { k, text, text };
+			v[n++] = (struct var) { k, text, owned };
 		}
 	}
 	if (inputs_path)
@@ -392,11 +396,15 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 	n_fin = finally_env(t, fin);    /* DAGD_DAG_*: a finally task's, made whole */
 	for (size_t i = 0; i < n_fin; i++)
 		v[n++] = (struct var) { fin[i], NULL, fin[i] };
+	*ret_envp = str_block(v, n);
+	if (v != vhere)
+		free(v);
 
 	/* the project's options, with the task's over them (most tasks have
 	 * none of their own: the project's text as it is) */
+	*ret_opts = NULL;
 	if (!topts && t->project->executor_options)
-		*ret_opts = xstrdup(t->project->executor_options);
+		spec->options_json = t->project->executor_options;
 	else {
 		opts = json_parse(t->project->executor_options);
 		if (!json_object_is_type(opts, json_type_object)) {
@@ -407,22 +415,17 @@ static int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spe
 			json_object_object_foreach(topts, k2, v2)
 				json_object_object_add(opts, k2, json_object_get(v2));
 		}
-		*ret_opts = xstrdup(json_text(opts));
+		spec->options_json = *ret_opts = xstrdup(json_text(opts));
 	}
 
-	memset(spec, 0, sizeof(*spec));
 	spec->sandbox_id = sb->id;
 	spec->attempt = t->attempt;
-	spec->argv = (const char *const *) argv;
+	spec->argv = (const char *const *) *ret_argv;
 	spec->cwd = d->cwd;
 	spec->log_path = sb->log_path;
-	spec->options_json = *ret_opts;
 	spec->timeout_usec = ext_of(t)->timeout_usec;
 	spec->inputs_path = inputs_path;
-	*ret_argv = argv;
-	*ret_envp = env_block(v, n);
 	spec->envp = (const char *const *) *ret_envp;
-	free(v);
 	json_object_put(cmd);
 	json_object_put(env);
 	json_object_put(opts);
