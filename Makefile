@@ -58,6 +58,7 @@ DAEMON_SRCS = \
 	daemon/engine-batch.c \
 	daemon/engine-queue.c \
 	daemon/engine-dispatch.c \
+	daemon/engine-spec.c \
 	daemon/engine-sandbox.c \
 	daemon/engine-load.c \
 	daemon/engine-lifecycle.c \

@@ -3,7 +3,7 @@
  * events, and status changes with what they propagate through the graph.
  * The engine's other rooms: engine-project.c, engine-task.c, engine-add.c,
  * engine-batch.c, engine-queue.c (each project's dispatchable tasks, best
- * first), engine-dispatch.c, engine-sandbox.c, engine-load.c,
+ * first), engine-dispatch.c, engine-spec.c, engine-sandbox.c, engine-load.c,
  * engine-lifecycle.c and engine-trigger.c (trigger rules: what propagates
  * when a task reaches or leaves a final status).
  *

@@ -161,7 +161,8 @@ int check_task_args(const struct project *p, json_object *args, bool need_name);
  * (the model, set_status, events), engine-project.c, engine-add.c (a
  * task's arguments, edges), engine-batch.c (adding tasks), engine-queue.c
  * (each project's dispatchable tasks, best first), engine-dispatch.c
- * (limits, claims, starting sandboxes), engine-sandbox.c (reports and exit
+ * (limits, claims, starting sandboxes), engine-spec.c (what a sandbox runs:
+ * argv, environment, options), engine-sandbox.c (reports and exit
  * judging), engine-task.c (a task's JSON), engine-lifecycle.c, engine-attempts.c, engine-pools.c,
  * engine-approval.c, engine-trigger.c, engine-map.c, engine-inputs.c and
  * engine-load.c (the model built from the store's rows).  They call down to
@@ -276,6 +277,9 @@ void engine_free(void);
 void engine_reset(void);
 void engine_dispatch(void);
 bool engine_spawn_pending(void);
+int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
+	       bool render, char ***ret_argv, char ***ret_envp, char **ret_opts);   /* engine-spec.c */
+void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts);
 void engine_reservations_committed(void);
 void engine_reservations_forget(struct task *t);
 void reserve_found(struct task *t, const char *executor);
