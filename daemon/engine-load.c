@@ -16,9 +16,7 @@
 
 void engine_free(void)
 {
-	size_t n;
-
-	free(engine_take_ended(&n));
+	engine_lists_free();
 	engine_reservations_forget(NULL);
 	for (size_t i = 0; i < n_tasks; i++)
 		task_free(task_at(i));

@@ -181,12 +181,18 @@ static void aside_resize(size_t cap)
 	free(old);
 }
 
+/* The record last found: a task's turn asks for its own again and again
+ * (its definition, its extension, its sandbox). */
+static struct aside *aside_last;
+
 struct aside *aside_get(const struct task *t)
 {
+	if (aside_last && aside_last->task == t)
+		return aside_last;
 	for (size_t i = aside_home(t);; i = (i + 1) & (aside_cap - 1)) {
 		assert(aside_slots[i]);         /* the task's bit says it is here */
 		if (aside_slots[i]->task == t)
-			return aside_slots[i];
+			return aside_last = aside_slots[i];
 	}
 }
 
@@ -230,6 +236,8 @@ void aside_trim(struct task *t)
 			i = j;
 		}
 	}
+	if (aside_last == a)
+		aside_last = NULL;
 	free(a);
 	t->aside = false;
 	if (--aside_n * 8 < aside_cap && aside_cap > ASIDE_KEPT)

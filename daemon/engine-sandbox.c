@@ -156,6 +156,12 @@ static size_t n_reaped, reaped_cap;
 static struct log_end *ended;
 static size_t n_ended, ended_cap;
 
+/* Those two lists keep their room from turn to turn up to this many
+ * entries (a turn's exits: 64 at the default concurrency).  Made again
+ * each turn, they were a kilobyte and more: a size for which glibc's
+ * malloc first consolidates its fast bins. */
+#define LIST_KEPT 1024
+
 /* After a batch that could not be committed was reloaded: the exits it held
  * are judged again. */
 void sandbox_rejudge(void)
@@ -225,12 +231,31 @@ bool engine_changed(bool dispatching)
 	return (dispatching && dispatch_dirty) || n_ended > 0;
 }
 
-/* The logs ended since the last call, handed over (free() them). */
-struct log_end *engine_take_ended(size_t *ret_n)
+/* The logs ended since the last call: the engine's list, as it is until
+ * the next sandbox ends. */
+const struct log_end *engine_take_ended(size_t *ret_n)
 {
+	if (n_ended == 0 && ended_cap > LIST_KEPT) {
+		free(ended);
+		ended = NULL;
+		ended_cap = 0;
+	}
 	*ret_n = n_ended;
+	n_ended = 0;
+	return ended;
+}
+
+/* The engine's end (or a reload): the lists' room, if nothing waits in it. */
+void engine_lists_free(void)
+{
+	free(ended);
+	ended = NULL;
 	n_ended = ended_cap = 0;
-	return TAKE_PTR(ended);
+	if (n_reaped == 0) {
+		free(reaped_list);
+		reaped_list = NULL;
+		reaped_cap = 0;
+	}
 }
 
 /* The batch is on disk: what exited in it is done with, and its executor may
@@ -247,9 +272,12 @@ void engine_committed(void)
 		free(reaped_list[i].e.message);
 		sandbox_free(reaped_list[i].sb);
 	}
-	free(reaped_list);
-	reaped_list = NULL;
-	n_reaped = reaped_cap = 0;
+	n_reaped = 0;
+	if (reaped_cap > LIST_KEPT) {
+		free(reaped_list);
+		reaped_list = NULL;
+		reaped_cap = 0;
+	}
 	status_changed_since_commit = false;
 	engine_reservations_committed();
 	engine_defs_release();

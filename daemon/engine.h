@@ -295,7 +295,8 @@ struct log_end {
 	bool validation;
 };
 bool engine_changed(bool dispatching);
-struct log_end *engine_take_ended(size_t *ret_n);
+const struct log_end *engine_take_ended(size_t *ret_n);
+void engine_lists_free(void);
 bool engine_exits_pending(void);
 extern bool status_changed_since_commit;
 

@@ -117,7 +117,7 @@ int server_follow_log(struct client *c, json_object *id, int64_t task_id, unsign
 void follow_ended(void)
 {
 	size_t n;
-	_cleanup_free_ struct log_end *e = engine_take_ended(&n);
+	const struct log_end *e = engine_take_ended(&n);
 
 	for (size_t i = 0; i < n; i++)
 		for (struct client *c = clients; c; c = c->next)

@@ -74,17 +74,21 @@ static void digits(char *p, uint64_t v, int n)
  * fraction of its cost (ids and numbers are written by the thousand). */
 size_t format_id(char *buf, const char *prefix, int64_t v)
 {
-	size_t n = strlen(prefix);
 	uint64_t u = v < 0 ? -(uint64_t) v : (uint64_t) v;
-	int len = 1;
+	char tmp[20], *d = tmp + sizeof(tmp);
+	size_t n = 0;
 
-	memcpy(buf, prefix, n);
+	while (prefix[n]) {             /* a prefix is a few bytes ("t-") */
+		buf[n] = prefix[n];
+		n++;
+	}
 	if (v < 0)
 		buf[n++] = '-';
-	for (uint64_t x = u; x >= 10; x /= 10)
-		len++;
-	digits(buf + n, u, len);
-	n += (size_t) len;
+	do
+		*--d = (char) ('0' + u % 10);
+	while ((u /= 10) > 0);
+	memcpy(buf + n, d, (size_t) (tmp + sizeof(tmp) - d));
+	n += (size_t) (tmp + sizeof(tmp) - d);
 	buf[n] = '\0';
 	return n;
 }

@@ -39,6 +39,33 @@ static void keys_come_out_as_json_c_writes_them(void **state)
 	json_object_put(o);
 }
 
+/* format_id() writes what snprintf("%s%lld") does, at the ends of int64_t
+ * and at every power of ten, with and without a prefix */
+static void ids_come_out_as_printf_writes_them(void **state)
+{
+	static const char *const prefixes[] = { "", "t-", "/logs/t-" };
+	int64_t values[64];
+	size_t n = 0;
+
+	values[n++] = 0;
+	values[n++] = INT64_MAX;
+	values[n++] = INT64_MIN;
+	for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+		values[n++] = p - 1;
+		values[n++] = p;
+		values[n++] = -p;
+	}
+	for (size_t k = 0; k < ELEMENTSOF(prefixes); k++)
+		for (size_t i = 0; i < n; i++) {
+			char got[48], want[48];
+			size_t len = format_id(got, prefixes[k], values[i]);
+
+			snprintf(want, sizeof(want), "%s%lld", prefixes[k], (long long) values[i]);
+			assert_string_equal(got, want);
+			assert_int_equal(len, strlen(want));
+		}
+}
+
 /* whole numbers the short way, the rest by "%.17g": as before, ".0" kept */
 static void doubles_come_out_as_printf_writes_them(void **state)
 {
@@ -100,6 +127,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(keys_come_out_as_json_c_writes_them),
+		cmocka_unit_test(ids_come_out_as_printf_writes_them),
 		cmocka_unit_test(doubles_come_out_as_printf_writes_them),
 		cmocka_unit_test(times_come_out_as_gmtime_writes_them),
 	};
