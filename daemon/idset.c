@@ -44,10 +44,14 @@ static void *grow(void *p, size_t size)
 	return p;
 }
 
-/* The first container whose key is >= key, or s->n. */
+/* The first container whose key is >= key, or s->n.  (Ids come and go
+ * mostly at the ends: the last container is looked at first.) */
 static size_t cont_for(const struct idset *s, int64_t key)
 {
 	size_t lo = 0, hi = s->n;
+
+	if (hi > 0 && s->c[hi - 1].key <= key)
+		return s->c[hi - 1].key == key ? hi - 1 : hi;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -60,10 +64,16 @@ static size_t cont_for(const struct idset *s, int64_t key)
 	return lo;
 }
 
-/* The first position in an array container whose low is >= low. */
+/* The first position in an array container whose low is >= low.  (Ids
+ * are added in order and leave in order, mostly: the ends first.) */
 static size_t pos_in(const struct idcont *c, unsigned low)
 {
 	size_t lo = 0, hi = c->n;
+
+	if (hi == 0 || c->low[hi - 1] < low)
+		return hi;
+	if (c->low[0] >= low)
+		return 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
