@@ -224,14 +224,15 @@ check:
 
 # the engine's absolute figures first, on a machine the others have not
 # just loaded (their own are ratios of runs interleaved side by side)
-bench: all $(BUILD)/bench/floor $(BUILD)/bench/replyfloor $(BUILD)/tests/plugins/noop.so $(BUILD)/tests/plugins/linger.so
+bench: all $(BUILD)/bench/floor $(BUILD)/bench/replyfloor $(BUILD)/bench/reporter $(BUILD)/tests/plugins/noop.so \
+		$(BUILD)/tests/plugins/linger.so
 	tests/bench/setup
 	tests/bench/engine $(BUILD)
 	tests/bench/run $(BUILD)
 	tests/bench/slurm $(BUILD)
 
 # the floors the local executor (one exec) and task.complete (one durable
-# reply) are measured against
+# reply) are measured against, and task.complete's clients
 $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<

@@ -5,8 +5,11 @@
  *   replyfloor SOCKET FILE
  *
  * Listens on the Unix socket SOCKET and works in turns as dagd does: it
- * waits for clients, reads each ready client once, appends a record for
- * every line read to FILE, fdatasyncs it once for the turn, then sends each
+ * waits for clients, reads each ready client once, writes a record for
+ * every line read to FILE (in place, in a ring of RING bytes made at the
+ * start, as SQLite rewrites its WAL from the start once a checkpoint has
+ * emptied it: a sync that changes no file size), fdatasyncs it once for
+ * the turn, then sends each
  * line its reply, a client's replies in one send (blocking).  No parsing, no database, no state: what is left is the
  * wake-ups, the socket calls and one flush a turn.  Runs until SIGTERM.
  */
@@ -24,6 +27,7 @@
 
 #define MAX_CLIENTS 64
 #define BUF (64 * 1024)
+#define RING (4 * 1024 * 1024)          /* SQLite's WAL, a checkpoint's 1,000 pages */
 
 static const char reply[] =
 	"{\"ok\":true,\"result\":{\"status\":\"accepted\",\"task_id\":\"t-1\","
@@ -49,6 +53,7 @@ int main(int argc, char **argv)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
 	int lfd, ep, file;
+	off_t at = 0;
 
 	if (argc != 3 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
 		fprintf(stderr, "usage: replyfloor SOCKET FILE\n");
@@ -57,11 +62,16 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_term);
 	strcpy(sa.sun_path, argv[1]);
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	file = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	file = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (lfd < 0 || file < 0 || ep < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
 	    listen(lfd, 128) < 0)
 		return perror("replyfloor"), 1;
+	for (off_t o = 0; o < RING; o += BUF)
+		if (pwrite(file, record, BUF, o) != BUF)
+			return perror("replyfloor: the ring"), 1;
+	if (fsync(file) < 0)
+		return perror("replyfloor: the ring"), 1;
 	ev.data.u32 = MAX_CLIENTS;
 	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
 	for (int i = 0; i < MAX_CLIENTS; i++)
@@ -110,8 +120,13 @@ int main(int argc, char **argv)
 		if (lines == 0)
 			continue;
 		/* 64 bytes of record a line, then the turn's one flush */
-		if (write(file, record, 64 * (lines < BUF / 64 ? lines : BUF / 64)) < 0 || fdatasync(file) < 0)
+		size_t size = 64 * (lines < BUF / 64 ? lines : BUF / 64);
+
+		if (at + (off_t) size > RING)
+			at = 0;
+		if (pwrite(file, record, size, at) < 0 || fdatasync(file) < 0)
 			return perror("replyfloor: the record"), 1;
+		at += (off_t) size;
 		/* a client's replies in one send, as dagd sends them */
 		for (int i = 0; i < MAX_CLIENTS; i++) {
 			struct client *c = &clients[i];
