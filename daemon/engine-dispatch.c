@@ -353,7 +353,7 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 		(void) spec_build(t, sb, &spec, NULL, false, &argv, &envp, &opts);
 	if (r < 0 && !adopt) {
 		msg = xstrdup(last_error());
-		spec_free(&spec, argv, envp, opts);
+		spec_free(argv, envp, opts);
 		if (task_sb(t) == sb)
 			task_sb_set(t, NULL);
 		sandbox_unlink(sb);
@@ -377,7 +377,7 @@ void sandbox_launch(struct task *t, struct sandbox *sb, bool adopt)
 		r = sb->ex->vt->spawn(sb->ex->state, (struct dagd_sandbox *) sb, &spec, &sb->data, &err);
 	if (r < 0 && !err)
 		err = xstrdup(sb->ex ? strerror(-r) : last_error());
-	spec_free(&spec, argv, envp, opts);
+	spec_free(argv, envp, opts);
 	if (r >= 0) {
 		if (!adopt)
 			crash_point("spawned");

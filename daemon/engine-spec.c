@@ -10,7 +10,7 @@
 #include "template.h"
 
 /* (argv and the environment are one block each: str_block()) */
-void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts)
+void spec_free(char **argv, char **envp, char *opts)
 {
 	free(argv);
 	free(envp);
@@ -47,22 +47,22 @@ struct var {
 static char **str_block(struct var *v, size_t n)
 {
 	size_t size = (n + 1) * sizeof(char *);
-	char **envp, *s;
+	char **block, *s;
 
 	for (size_t i = 0; i < n; i++)
 		size += strlen(v[i].name) + (v[i].value ? strlen(v[i].value) + 1 : 0) + 1;
-	envp = xrealloc(NULL, size);
-	s = (char *) (envp + n + 1);
+	block = xrealloc(NULL, size);
+	s = (char *) (block + n + 1);
 	for (size_t i = 0; i < n; i++) {
-		envp[i] = s;
+		block[i] = s;
 		s = stpcpy(s, v[i].name);
 		if (v[i].value)
 			s = stpcpy(stpcpy(s, "="), v[i].value);
 		s++;
 		free(v[i].owned);
 	}
-	envp[n] = NULL;
-	return envp;
+	block[n] = NULL;
+	return block;
 }
 
 /* What a sandbox of t runs: argv, the environment, the merged options (NULL

@@ -279,7 +279,7 @@ void engine_dispatch(void);
 bool engine_spawn_pending(void);
 int spec_build(struct task *t, struct sandbox *sb, struct dagd_spawn *spec, const char *inputs_path,
 	       bool render, char ***ret_argv, char ***ret_envp, char **ret_opts);   /* engine-spec.c */
-void spec_free(struct dagd_spawn *spec, char **argv, char **envp, char *opts);
+void spec_free(char **argv, char **envp, char *opts);
 void engine_reservations_committed(void);
 void engine_reservations_forget(struct task *t);
 void reserve_found(struct task *t, const char *executor);
