@@ -446,6 +446,19 @@ static bool turn_changed(void)
  * brings nothing else to commit (no claim, exit or change a client waits
  * for) commits nothing, and its reads are answered. */
 #define SPAWN_COMMIT_USEC (10 * USEC_PER_MSEC)
+
+/* The WAL's checkpoint, when one is due, after the replies of the commit
+ * that made it due are sent (store_checkpoint()): a reply waits for its
+ * commit, not for the copy of the WAL into the database that follows. */
+static void checkpoint(void)
+{
+	if (!store_checkpoint_due())
+		return;
+	for (struct client *c = clients; c; c = c->next)
+		(void) client_write(c);         /* a failure is seen again below */
+	store_checkpoint();
+}
+
 void server_flush(void)
 {
 	struct client *next;
@@ -485,6 +498,7 @@ void server_flush(void)
 		engine_committed();
 		replies_release(true);
 		committed_seq = store_last_seq();
+		checkpoint();
 		if (engine_spawn_pending()) {
 			spawn_hold = true;
 			/* (an accuracy of 0 would be sd-event's default, 250 ms) */

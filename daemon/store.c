@@ -22,6 +22,23 @@ static sqlite3 *db;
 static bool in_txn, failed;
 static uint64_t writes;
 
+/* SQLite's own checkpoint, at the same size (its default of 1,000 pages),
+ * but not within the commit that crosses it: that commit's replies go out
+ * first (store_checkpoint(), from the flush).  A checkpoint copies the
+ * WAL's pages into the database and syncs it (after a batch of 100,000
+ * tasks, 4,000 pages: 45 to 50 ms, which the reply waited for).  Nothing
+ * about a crash changes: what a checkpoint copies is committed already,
+ * and one that never came is SQLite's to do at the next open. */
+#define CHECKPOINT_PAGES 1000
+static bool checkpoint_due;
+
+static int on_wal_commit(void *userdata, sqlite3 *d, const char *name, int pages)
+{
+	if (pages >= CHECKPOINT_PAGES)
+		checkpoint_due = true;
+	return SQLITE_OK;
+}
+
 enum {
 	Q_PROJECT_INSERT,
 	Q_PROJECT_UPDATE,
@@ -170,6 +187,7 @@ int store_open(const char *path)
 		return errorf(sqlerr(rc), "cannot open database '%s': %s", path,
 			    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	sqlite3_busy_timeout(db, 5000);
+	sqlite3_wal_hook(db, on_wal_commit, NULL);
 	/* The database is dagd's alone while it runs: held exclusively, so
 	 * that no one else writes behind the engine's back, a second dagd on
 	 * the same state is refused, and a transaction takes no file locks
@@ -336,6 +354,31 @@ void store_rollback(void)
 bool store_in_transaction(void)
 {
 	return in_txn;
+}
+
+bool store_checkpoint_due(void)
+{
+	return checkpoint_due && !in_txn;
+}
+
+/* Between turns only (a checkpoint within a transaction is refused).  One
+ * that fails (a full disk) costs nothing but the WAL's growth: it is tried
+ * again after the next commit, and said once, not at every commit. */
+void store_checkpoint(void)
+{
+	static bool failing;
+	int rc;
+
+	if (!store_checkpoint_due())
+		return;
+	checkpoint_due = false;
+	rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && !failing)
+		log_warning("database: cannot copy the WAL into the database (it grows until this works): %s",
+			    sqlite3_errmsg(db));
+	else if (rc == SQLITE_OK && failing)
+		log_info("database: the WAL is copied into the database again");
+	failing = rc != SQLITE_OK;
 }
 
 /* s, or null: valid until the statement is reset (SQLITE_STATIC) */

@@ -14,6 +14,8 @@ int store_begin(void);          /* lazily, on the first write of a batch */
 int store_commit(void);
 void store_rollback(void);
 bool store_in_transaction(void);
+bool store_checkpoint_due(void);
+void store_checkpoint(void);
 uint64_t store_writes(void);            /* writes ever begun: has a request written? */
 int store_project_save(const struct project *p, bool insert);
 int store_project_delete(int64_t id);

@@ -106,5 +106,31 @@ def a_second_dagd_on_the_same_state_is_refused_and_the_first_goes_on():
     d.stop()
 
 
+@test(timeout=120)
+def the_wal_is_copied_into_the_database_as_it_grows_and_nothing_is_lost():
+    """The daemon checkpoints the WAL itself, after the replies of the commit
+    that made one due: many commits well past the WAL's 1,000 pages leave a
+    WAL of about that size and a database file that holds their pages (in
+    WAL mode only a checkpoint writes it), and a kill -9 loses none of it."""
+    d = Daemon().start()
+    db, wal = (os.path.join(d.state_dir, f) for f in ("dagd.db", "dagd.db-wal"))
+    p = d.project(autonomous=False)
+    start = os.path.getsize(db)
+    batches, each = 40, 400
+    for k in range(batches):
+        d.call("task.add_batch", project=p["id"],
+               tasks=[{"name": f"b{k}.{i}", "title": "x" * 200, "command": ["true"]} for i in range(each)])
+    written, kept = os.path.getsize(db) - start, os.path.getsize(wal)
+    # 16,000 tasks of 200 bytes and more: over 3 MiB of rows alone
+    assert written > 3 << 20, f"the database file grew by {written} bytes only: no checkpoint copied the WAL"
+    assert kept < 8 << 20, f"the WAL holds {kept} bytes: it is not reused after its checkpoints"
+    d.kill()
+    d.start()
+    names = {t["name"] for t in d.tasks(p)}
+    expect_eq(len(names), batches * each, "tasks after a kill -9")
+    assert f"b{batches - 1}.{each - 1}" in names, "the last batch's last task is gone"
+    d.stop()
+
+
 if __name__ == "__main__":
     main()
