@@ -28,7 +28,7 @@ static uint64_t writes;
  * WAL's pages into the database and syncs it (after a batch of 100,000
  * tasks, 4,000 pages: 45 to 50 ms, which the reply waited for).  Nothing
  * about a crash changes: what a checkpoint copies is committed already,
- * and one that never came is SQLite's to do at the next open. */
+ * and what none copied stays in the WAL, where the next open reads it. */
 #define CHECKPOINT_PAGES 1000
 static bool checkpoint_due;
 
