@@ -40,6 +40,7 @@ DAEMON_SRCS = \
 	daemon/utf8.c \
 	daemon/server.c \
 	daemon/server-follow.c \
+	daemon/server-retry.c \
 	daemon/server-socket.c \
 	daemon/cmd.c \
 	daemon/cmd-project.c \

@@ -2,7 +2,7 @@
  * server.c - the Unix socket server: clients, their lines, replies held until
  * their batch is on disk, and the end-of-turn flush.  What clients follow
  * (events, logs) is in server-follow.c; the listening socket in
- * server-socket.c.
+ * server-socket.c; a database that cannot be written in server-retry.c.
  *
  * Handlers never touch a socket.  A reply is queued on its client as
  * "pending"; the flush, which runs once nothing else is ready in the loop,
@@ -10,7 +10,8 @@
  * fails, every pending reply that says what the batch changed becomes an
  * `unavailable` error; replies that changed nothing (reads) go out as they
  * are.  Then the flush backs off: for a second nothing but a client's write
- * tries the database again, and the failure is logged once a minute at most.
+ * tries the database again, and the failure is logged once a minute at most
+ * (server-retry.c).
  *
  * Nothing below calls up to ask for the flush.  The server arms it for what
  * it does itself (a client's line, a reply, a follower); after whatever else
@@ -25,11 +26,8 @@
 
 #include "dagd.h"
 
-#define RETRY_USEC USEC_PER_SEC                 /* after a failed commit */
-#define REPEAT_LOG_USEC (60 * USEC_PER_SEC)     /* say a failure again at most this often */
-
 static int listen_fd = -EBADF;
-static sd_event_source *flush_source, *watch_source, *retry_source, *spawned_source;
+static sd_event_source *flush_source, *watch_source, *spawned_source;
 struct client *clients;
 static unsigned n_clients;
 static uint64_t turn = 1;               /* flushes so far, and one: a client's read_turn 0 is never */
@@ -42,14 +40,6 @@ static bool trim;
 static int64_t committed_seq;
 static uint64_t seen_reads;             /* store_reads() likewise */
 static uint64_t seen_writes;            /* store_writes() when the flush last looked */
-
-/* a database that cannot be written */
-static struct {
-	int64_t since;                  /* usec; 0: it can */
-	uint64_t turns;                 /* turns refused since */
-	int64_t logged_at;
-	char error[256];
-} db_down;
 
 static void client_update(struct client *c);
 
@@ -320,14 +310,8 @@ struct client *server_client_new(int fd)
 
 void server_status(json_object *o)
 {
-	json_object *d = json_object_new_object();
-
 	server_accept_status(o);
-	json_object_object_add(d, "writable", json_object_new_boolean(!db_down.since));
-	json_object_object_add(d, "error", db_down.since ? json_object_new_string(db_down.error) : NULL);
-	json_object_object_add(d, "failing_since", json_time(db_down.since));
-	json_object_object_add(d, "refused_turns", json_object_new_int64((int64_t) db_down.turns));
-	json_object_object_add(o, "database", d);
+	server_retry_status(o);
 }
 
 /* --- the end of a turn ------------------------------------------------------- */
@@ -368,51 +352,6 @@ static bool durable_pending(void)
 	return false;
 }
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
-{
-	retry_source = sd_event_source_unref(retry_source);
-	server_kick();
-	return 0;
-}
-
-static void batch_failed(void)
-{
-	int64_t now = now_usec();
-	bool say;
-
-	db_down.turns++;
-	say = !db_down.since || now - db_down.logged_at >= (int64_t) REPEAT_LOG_USEC;
-	if (!db_down.since) {
-		db_down.since = now;
-		snprintf(db_down.error, sizeof(db_down.error), "%s", last_error());
-		utf8_trim(db_down.error);
-		log_error("cannot commit to the database: %s; this turn's changes are rolled back, "
-			  "and writing is tried again every second", db_down.error);
-	} else if (say)
-		log_error("still cannot commit to the database: %s (%llu turns refused since %llu s ago)",
-			  last_error(), (unsigned long long) db_down.turns,
-			  (unsigned long long) ((now - db_down.since) / (int64_t) USEC_PER_SEC));
-	if (say)
-		db_down.logged_at = now;
-	store_rollback();
-	replies_release(false);
-	if (engine_load() < 0 && say)
-		log_error("cannot reload state from the database: %s", last_error());
-	if (!retry_source)
-		(void) sd_event_add_time_relative(D.event, &retry_source, CLOCK_MONOTONIC, RETRY_USEC,
-						  100 * USEC_PER_MSEC, on_retry, NULL);
-}
-
-static void batch_committed(void)
-{
-	if (!db_down.since)
-		return;
-	log_info("the database can be written again, after %llu refused turns",
-		 (unsigned long long) db_down.turns);
-	memset(&db_down, 0, sizeof(db_down));
-	retry_source = sd_event_source_disable_unref(retry_source);
-}
-
 /* The open batch holds nothing but what spawns changed (their starts and
  * events): it may wait for the next commit, or SPAWN_COMMIT_USEC. */
 static bool spawn_hold;
@@ -430,7 +369,7 @@ static int on_spawned(sd_event_source *s, uint64_t usec, void *userdata)
  * its retry, nothing is dispatched), a sandbox that ended. */
 static bool turn_changed(void)
 {
-	return store_writes() != seen_writes || store_reads() != seen_reads || engine_changed(!retry_source);
+	return store_writes() != seen_writes || store_reads() != seen_reads || engine_changed(!server_retry_waiting());
 }
 
 /* The end of a turn: dispatch, commit, spawn what was claimed, and let the
@@ -470,13 +409,13 @@ void server_flush(void)
 		(void) sd_event_source_set_enabled(flush_source, SD_EVENT_OFF);
 	follow_ended();
 	do {
-		if (retry_source && !durable_pending()) {
+		if (server_retry_waiting() && !durable_pending()) {
 			seen_writes = store_writes();   /* the retry commits them */
 			seen_reads = store_reads();
 			replies_release(false);
 			break;
 		}
-		if (!retry_source)
+		if (!server_retry_waiting())
 			engine_dispatch();
 		engine_save();
 		seen_writes = store_writes();
@@ -490,11 +429,12 @@ void server_flush(void)
 		spawned_source = sd_event_source_disable_unref(spawned_source);
 		wrote = store_in_transaction();
 		if (store_commit() < 0) {
-			batch_failed();
+			server_retry_refused();
+			replies_release(false);
 			break;
 		}
 		if (wrote)
-			batch_committed();
+			server_retry_committed();
 		engine_committed();
 		replies_release(true);
 		committed_seq = store_last_seq();
@@ -595,7 +535,7 @@ void server_close(void)
 	server_accept_stop();
 	flush_source = sd_event_source_disable_unref(flush_source);
 	watch_source = sd_event_source_disable_unref(watch_source);
-	retry_source = sd_event_source_disable_unref(retry_source);
+	server_retry_stop();
 	memory_give_back_stop();
 	closep(&listen_fd);
 	if (D.socket_owned)

@@ -70,5 +70,11 @@ int server_socket_open(void);
 int server_accept_start(int fd);
 void server_accept_stop(void);
 void server_accept_status(json_object *o);
+/* server-retry.c: a database that cannot be written */
+void server_retry_refused(void);        /* a commit failed: roll back, reload, retry in a second */
+void server_retry_committed(void);
+bool server_retry_waiting(void);
+void server_retry_status(json_object *o);
+void server_retry_stop(void);
 
 #endif
